@@ -1,0 +1,170 @@
+"""`compile`: the wrapper that, on each call, checks the cache, traces, compiles or falls back."""
+from __future__ import annotations
+
+import functools
+import inspect
+import traceback
+import types
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from . import cache, config, records
+from .backends import lookup_backend
+from .bytecode import decode, disassemble
+from .exc import FallbackWarning, TorchOpError, Unsupported
+from .interpreter import InstructionTranslator, builtins_of
+from .logs import get_logger
+from .output_graph import OutputGraph
+from .sources import Frame
+
+graph_log = get_logger("graph")
+guards_log = get_logger("guards")
+recompiles_log = get_logger("recompiles")
+graph_breaks_log = get_logger("graph_breaks")
+bytecode_log = get_logger("bytecode")
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    backend: Any = "kiln"
+    fullgraph: bool = False
+    dynamic: bool | None = None  # stored only: shapes are static for now
+
+
+def compile(fn_or_module=None, *, backend="kiln", fullgraph: bool = False, dynamic: bool | None = None):
+    """Capture `fn_or_module` into fx graphs handed to `backend`. Usable as a decorator,
+    with or without arguments. An nn.Module gets a wrapper module whose forward is compiled."""
+    options = CompileOptions(backend, fullgraph, dynamic)
+    if fn_or_module is None:
+        return functools.partial(compile, backend=backend, fullgraph=fullgraph, dynamic=dynamic)
+    if isinstance(fn_or_module, torch.nn.Module):
+        return CompiledModule(fn_or_module, options)
+    if not isinstance(getattr(fn_or_module, "__code__", None), types.CodeType):
+        raise TypeError(f"capture.compile expects a Python function or nn.Module, got {fn_or_module!r}")
+    return _compiled_function(fn_or_module, options)
+
+
+class CompiledModule(torch.nn.Module):
+    """Holds the original module; its forward runs the original's forward compiled."""
+
+    def __init__(self, module: torch.nn.Module, options: CompileOptions):
+        super().__init__()
+        self._orig_mod = module
+        self._compiled_forward = _compiled_function(type(module).forward, options)
+
+    def forward(self, *args, **kwargs):
+        return self._compiled_forward(self._orig_mod, *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._orig_mod, name)
+
+
+def _compiled_function(fn: Callable, options: CompileOptions) -> Callable:
+    signature = inspect.signature(fn, follow_wrapped=False)
+
+    @functools.wraps(fn)
+    def compiled(*args, **kwargs):
+        return _call(fn, signature, options, args, kwargs)
+
+    compiled._kiln_options = options
+    compiled._kiln_original = fn
+    return compiled
+
+
+def _backend_key(backend) -> Any:
+    try:
+        hash(backend)
+        return backend
+    except TypeError:
+        return id(backend)
+
+
+def _location(code: types.CodeType) -> str:
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+def _call(fn, signature: inspect.Signature, options: CompileOptions, args, kwargs):
+    code = fn.__code__
+    code_cache = cache.cache_for(code, _backend_key(options.backend))
+    if code_cache.fallback_reason is not None:
+        return fn(*args, **kwargs)
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    frame = Frame(dict(bound.arguments), fn.__globals__, builtins_of(fn.__globals__), fn.__closure__ or ())
+    for entry in code_cache.entries:
+        if entry.guards.check(frame):
+            return entry.run(frame)
+    if len(code_cache.entries) >= config.recompile_limit:
+        reason = (f"recompile limit ({config.recompile_limit}) reached for {code.co_name}; "
+                  f"last failure: {code_cache.entries[-1].guards.explain_failure(frame)}")
+        _fall_back(fn, code_cache, reason)
+        return fn(*args, **kwargs)
+    if code_cache.entries:
+        recompiles_log.debug("recompiling %s (%s): %s", code.co_qualname, _location(code),
+                             code_cache.entries[-1].guards.explain_failure(frame))
+    try:
+        entry = _compile_frame(fn, frame, options)
+    except Unsupported as error:
+        if options.fullgraph:
+            raise error.with_traceback(None) from None
+        _fall_back(fn, code_cache, f"{error.reason} at {error.location}", error)
+        return fn(*args, **kwargs)
+    except TorchOpError as error:
+        # Probably the user's own error: run eagerly so the real op raises it.
+        result = fn(*args, **kwargs)
+        reason = f"fake tensors could not run {error}"  # eager ran fine: capture's limitation
+        if options.fullgraph:
+            raise Unsupported(reason) from error
+        _fall_back(fn, code_cache, reason)
+        return result
+    except Exception as error:
+        if config.is_strict():
+            raise
+        reason = f"internal error while capturing {code.co_qualname}: {type(error).__name__}: {error}"
+        graph_breaks_log.debug("%s\n%s", reason, traceback.format_exc())
+        _fall_back(fn, code_cache, reason)
+        return fn(*args, **kwargs)
+    code_cache.entries.append(entry)
+    return entry.run(frame)
+
+
+def _compile_frame(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntry:
+    code = fn.__code__
+    if bytecode_log.isEnabledFor(10):
+        bytecode_log.debug("%s\n%s\nnormalised:\n%r", _location(code), disassemble(code), decode(code))
+    output = OutputGraph(code.co_name)
+    tracer = InstructionTranslator(code, frame, output)
+    returned = tracer.run()
+    graph_module, plan = output.finish(returned)
+    output.guards.compile()
+    compiled = None
+    if graph_module is not None:
+        graph_log.debug("captured graph of %s (%s):\n%s", code.co_qualname, _location(code),
+                        graph_module.print_readable(print_output=False))
+        compiled = lookup_backend(options.backend)(graph_module, list(output.example_inputs))
+    guards_log.debug("guards of %s (%s):\n%r", code.co_qualname, _location(code), output.guards)
+    records.RECORDS.append(records.CompiledGraphRecord(
+        code.co_qualname, _location(code), graph_module, repr(output.guards)))
+    return cache.CacheEntry(output.guards, compiled, output.input_sources, plan, graph_module)
+
+
+def _fall_back(fn, code_cache: cache.CodeCache, reason: str, error: Unsupported | None = None) -> None:
+    """Remember that this code runs eagerly, and say so once."""
+    code = fn.__code__
+    code_cache.fallback_reason = reason
+    records.RECORDS.append(records.CompiledGraphRecord(code.co_qualname, _location(code), reason=reason))
+    graph_breaks_log.debug("%s (%s) runs eagerly: %s", code.co_qualname, _location(code), reason)
+    hint = f"\n  hint: {error.hint}" if error is not None else ""
+    warnings.warn(f"kiln: running {code.co_qualname} eagerly: {reason}{hint}", FallbackWarning, stacklevel=4)  # the user's call
+
+
+def reset() -> None:
+    """Forget every compiled entry and fallback decision."""
+    cache.clear()
+    records.RECORDS.clear()

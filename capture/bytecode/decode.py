@@ -1,0 +1,199 @@
+"""Decode a code object into one normalised instruction form for Python 3.11-3.13.
+
+Everything that differs between CPython versions is folded here, so the
+interpreter sees a single instruction set. This module must not import torch:
+it is tested on interpreters where torch is not installed.
+"""
+from __future__ import annotations
+
+import dis
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+# BINARY_OP's argument (NB_* in CPython's opcode.h), stable across 3.11-3.13.
+# Value: (name of the function in `operator`, symbol). Inplace forms follow at +13.
+BINARY_OPERATORS: tuple[tuple[str, str], ...] = (
+    ("add", "+"), ("and_", "&"), ("floordiv", "//"), ("lshift", "<<"),
+    ("matmul", "@"), ("mul", "*"), ("mod", "%"), ("or_", "|"), ("pow", "**"),
+    ("rshift", ">>"), ("sub", "-"), ("truediv", "/"), ("xor", "^"),
+)
+
+# CALL_INTRINSIC_1 (3.12+) arguments we give a name to; others stay numeric.
+INTRINSIC_1 = {1: "PRINT", 2: "IMPORT_STAR", 3: "STOPITERATION_ERROR",
+               4: "ASYNC_GEN_WRAP", 5: "UNARY_POSITIVE", 6: "LIST_TO_TUPLE"}
+
+# Opcode spellings that mean the same thing; left side is version-specific.
+RENAMES = {
+    "LOAD_METHOD": "LOAD_ATTR",               # 3.11; method=True set below
+    "LOAD_FAST_CHECK": "LOAD_FAST",           # 3.12+
+    "LOAD_FAST_AND_CLEAR": "LOAD_FAST",       # 3.12+ (inlined comprehensions)
+    "JUMP_BACKWARD_NO_INTERRUPT": "JUMP_BACKWARD",
+    "POP_JUMP_FORWARD_IF_FALSE": "POP_JUMP_IF_FALSE",   # 3.11
+    "POP_JUMP_BACKWARD_IF_FALSE": "POP_JUMP_IF_FALSE",
+    "POP_JUMP_FORWARD_IF_TRUE": "POP_JUMP_IF_TRUE",
+    "POP_JUMP_BACKWARD_IF_TRUE": "POP_JUMP_IF_TRUE",
+    "POP_JUMP_FORWARD_IF_NONE": "POP_JUMP_IF_NONE",
+    "POP_JUMP_BACKWARD_IF_NONE": "POP_JUMP_IF_NONE",
+    "POP_JUMP_FORWARD_IF_NOT_NONE": "POP_JUMP_IF_NOT_NONE",
+    "POP_JUMP_BACKWARD_IF_NOT_NONE": "POP_JUMP_IF_NOT_NONE",
+}
+
+# Instructions with no effect on the symbolic state.
+DROPPED = frozenset({"CACHE", "PRECALL", "EXTENDED_ARG"})
+
+# Pairs that 3.13 fuses into one instruction; argval is a pair of names.
+SUPERINSTRUCTIONS = {
+    "LOAD_FAST_LOAD_FAST": ("LOAD_FAST", "LOAD_FAST"),
+    "STORE_FAST_STORE_FAST": ("STORE_FAST", "STORE_FAST"),
+    "STORE_FAST_LOAD_FAST": ("STORE_FAST", "LOAD_FAST"),
+}
+
+_JUMP_OPCODES = frozenset(getattr(dis, "hasjump", ())) | frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One normalised instruction.
+
+    opname: normalised name. argval: the decoded argument (a name, a constant,
+    an operator string, a jump target offset...). Flags carry what different
+    versions encode in argument bits.
+    """
+    opname: str
+    arg: int | None
+    argval: Any
+    offset: int
+    lineno: int | None
+    method: bool = False          # LOAD_ATTR in method form (push NULL/self pair)
+    push_null: bool = False       # LOAD_GLOBAL also pushes a NULL
+    kw_names: tuple[str, ...] = ()  # CALL: names of the trailing keyword args
+    inplace: bool = False         # BINARY_OP: augmented assignment (+=)
+    jump_target: int | None = None  # offset of the target for jumps
+    original_opname: str = field(default="", compare=False)
+
+    def __repr__(self) -> str:
+        parts = [f"{self.offset:>4} {self.opname}"]
+        if self.argval is not None or self.arg is not None:
+            parts.append(repr(self.argval))
+        flags = [name for name in ("method", "push_null", "inplace") if getattr(self, name)]
+        if self.kw_names:
+            flags.append(f"kw_names={self.kw_names}")
+        if self.jump_target is not None:
+            flags.append(f"to {self.jump_target}")
+        if flags:
+            parts.append("[" + ", ".join(flags) + "]")
+        if self.lineno is not None:
+            parts.append(f"(line {self.lineno})")
+        return " ".join(parts)
+
+    def signature(self) -> tuple:
+        """The version-independent part, for comparing decodes across Pythons."""
+        return (self.opname, _comparable(self.argval), self.method, self.push_null,
+                self.kw_names, self.inplace)
+
+
+def _comparable(value: Any) -> Any:
+    # Code objects and jump offsets differ between versions; names and constants don't.
+    if isinstance(value, types.CodeType):
+        return f"<code {value.co_name}>"
+    return value
+
+
+@dataclass(frozen=True)
+class DecodedCode:
+    """The normalised instructions of one code object plus an offset -> index map."""
+    code: types.CodeType
+    instructions: tuple[Instruction, ...]
+    index_of_offset: dict[int, int]
+
+    def __repr__(self) -> str:
+        lines = [f"DecodedCode({self.code.co_name}, {self.code.co_filename}:{self.code.co_firstlineno})"]
+        lines += [f"  {inst!r}" for inst in self.instructions]
+        return "\n".join(lines)
+
+
+def _lineno(raw: dis.Instruction) -> int | None:
+    positions = getattr(raw, "positions", None)
+    if positions is not None and positions.lineno is not None:
+        return positions.lineno
+    line = getattr(raw, "line_number", None)  # 3.13
+    if line is not None:
+        return line
+    starts = raw.starts_line
+    return starts if isinstance(starts, int) and not isinstance(starts, bool) else None
+
+
+def _normalise(raw: dis.Instruction, code: types.CodeType, lineno: int | None,
+               kw_names: tuple[str, ...]) -> list[Instruction]:
+    opname = raw.opname
+    base = dict(arg=raw.arg, argval=raw.argval, offset=raw.offset, lineno=lineno,
+                original_opname=opname)
+    if opname in SUPERINSTRUCTIONS:
+        first, second = SUPERINSTRUCTIONS[opname]
+        name1, name2 = raw.argval
+        return [Instruction(first, **{**base, "argval": name1}),
+                Instruction(second, **{**base, "argval": name2})]
+    if opname == "LOAD_METHOD":
+        return [Instruction("LOAD_ATTR", **base, method=True)]
+    if opname == "LOAD_ATTR" and sys.version_info >= (3, 12):
+        return [Instruction("LOAD_ATTR", **base, method=bool(raw.arg & 1))]
+    if opname == "LOAD_GLOBAL":
+        return [Instruction("LOAD_GLOBAL", **base, push_null=bool(raw.arg & 1))]
+    if opname in ("CALL", "CALL_KW"):
+        return [Instruction("CALL", **base, kw_names=kw_names)]
+    if opname == "BINARY_OP":
+        inplace = raw.arg >= len(BINARY_OPERATORS)
+        name, _symbol = BINARY_OPERATORS[raw.arg % len(BINARY_OPERATORS)]
+        return [Instruction("BINARY_OP", **{**base, "argval": name}, inplace=inplace)]
+    if opname == "RETURN_CONST":  # 3.12+: same as 3.11's LOAD_CONST; RETURN_VALUE
+        return [Instruction("LOAD_CONST", **base), Instruction("RETURN_VALUE", **{**base, "arg": None, "argval": None})]
+    if opname == "COMPARE_OP":
+        # argval is the operator string on every version; the arg's bit layout is not.
+        return [Instruction("COMPARE_OP", **base)]
+    if opname == "CALL_INTRINSIC_1" and INTRINSIC_1.get(raw.arg) == "UNARY_POSITIVE":
+        return [Instruction("UNARY_POSITIVE", **{**base, "arg": None, "argval": None})]  # 3.11 spelling
+    if opname == "CALL_INTRINSIC_1":
+        return [Instruction("CALL_INTRINSIC_1", **{**base, "argval": INTRINSIC_1.get(raw.arg, raw.arg)})]
+    jump_target = raw.argval if raw.opcode in _JUMP_OPCODES else None
+    return [Instruction(RENAMES.get(opname, opname), **base, jump_target=jump_target)]
+
+
+def decode(code: types.CodeType) -> DecodedCode:
+    """Decode `code` (a code object or a function) into normalised instructions."""
+    code = getattr(code, "__code__", code)
+    raws = [raw for raw in dis.get_instructions(code) if raw.opname not in DROPPED]
+    instructions: list[Instruction] = []
+    index_of_offset: dict[int, int] = {}
+    pending_offsets: list[int] = []  # offsets of dropped instructions: they map to the next kept one
+    kw_names: tuple[str, ...] = ()
+    lineno: int | None = code.co_firstlineno
+    for position, raw in enumerate(raws):
+        lineno = _lineno(raw) or lineno
+        pending_offsets.append(raw.offset)
+        if raw.opname == "KW_NAMES":  # 3.11/3.12: names for the next CALL
+            kw_names = tuple(code.co_consts[raw.arg])
+            continue
+        if (raw.opname == "LOAD_CONST" and position + 1 < len(raws)
+                and raws[position + 1].opname == "CALL_KW"):  # 3.13: names pushed as a tuple
+            kw_names = tuple(raw.argval)
+            continue
+        normalised = _normalise(raw, code, lineno, kw_names)
+        if raw.opname in ("CALL", "CALL_KW"):
+            kw_names = ()
+        for offset in pending_offsets:
+            index_of_offset[offset] = len(instructions)
+        pending_offsets.clear()
+        instructions.extend(normalised)
+    for offset in pending_offsets:
+        index_of_offset[offset] = len(instructions)
+    return DecodedCode(code, tuple(instructions), index_of_offset)
+
+
+def disassemble(code: types.CodeType) -> str:
+    """The original (non-normalised) disassembly, for the `bytecode` log."""
+    import io
+    out = io.StringIO()
+    dis.dis(code, file=out)
+    return out.getvalue()

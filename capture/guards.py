@@ -1,0 +1,167 @@
+"""Guards: the conditions under which a compiled entry may be reused.
+
+A `Guard` is data (source, kind, expected value). A `GuardSet` turns its
+guards into one generated Python function (source text, exec'd once) that
+checks them all quickly, and keeps a slow path (`explain_failure`) that
+names the first failing guard in words, for the `recompiles` log.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from .sources import Frame, Source
+
+
+@dataclass(frozen=True)
+class GuardKind:
+    """How to check one kind of guard and how to explain its failure.
+
+    check: a Python expression template; {v} is the guarded value's expression,
+    {e} the name bound to the expected value in the guard function's namespace.
+    explain: (guard, actual value) -> words, used only on failure.
+    """
+    name: str
+    check: str
+    explain: Callable[["Guard", Any], str]
+
+
+def _what(guard: "Guard") -> str:
+    return f"{guard.noun} {guard.source.name()!r}" if guard.source is not None else guard.noun
+
+
+def _mismatch(prop: str, actual_of: Callable[[Any], Any]) -> Callable[["Guard", Any], str]:
+    def explain(guard: "Guard", value: Any) -> str:
+        return f"{_what(guard)} {prop} mismatch: expected {guard.expected!r}, got {actual_of(value)!r}"
+    return explain
+
+
+def _explain_sequence(prop: str, actual_of: Callable[[Any], tuple]) -> Callable[["Guard", Any], str]:
+    def explain(guard: "Guard", value: Any) -> str:
+        actual = tuple(actual_of(value))
+        for dim, (want, got) in enumerate(zip(guard.expected, actual)):
+            if want != got:
+                return f"{_what(guard)} {prop} mismatch at dim {dim}: expected {want}, got {got}"
+        return f"{_what(guard)} {prop} mismatch: expected {guard.expected}, got {actual}"
+    return explain
+
+
+def _explain_alias(same: bool) -> Callable[["Guard", Any], str]:
+    def explain(guard: "Guard", value: Any) -> str:
+        relation = "no longer the same object as" if same else "now the same object as"
+        return f"{_what(guard)} is {relation} {guard.expected.name()!r}"
+    return explain
+
+
+GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
+    GuardKind("TYPE_MATCH", "type({v}) is {e}", _mismatch("type", type)),
+    GuardKind("ID_MATCH", "{v} is {e}",
+              lambda g, v: f"{_what(g)} was rebound: expected the object {g.expected!r}, got {v!r}"),
+    GuardKind("CONSTANT_MATCH", "type({v}) is type({e}) and {v} == {e}", _mismatch("value", lambda v: v)),
+    GuardKind("LENGTH", "len({v}) == {e}", _mismatch("length", len)),
+    GuardKind("NDIM", "{v}.dim() == {e}", _mismatch("ndim", lambda v: v.dim())),
+    GuardKind("DTYPE", "{v}.dtype == {e}", _mismatch("dtype", lambda v: v.dtype)),
+    GuardKind("DEVICE", "{v}.device == {e}", _mismatch("device", lambda v: v.device)),
+    GuardKind("REQUIRES_GRAD", "{v}.requires_grad == {e}", _mismatch("requires_grad", lambda v: v.requires_grad)),
+    GuardKind("SIZE", "{v}.shape == {e}", _explain_sequence("size", lambda v: v.shape)),
+    GuardKind("STRIDE", "{v}.stride() == {e}", _explain_sequence("stride", lambda v: v.stride())),
+    GuardKind("SAME_OBJECT", "{v} is {other}", _explain_alias(True)),
+    GuardKind("DIFFERENT_OBJECT", "{v} is not {other}", _explain_alias(False)),
+    GuardKind("GRAD_MODE", "is_grad_enabled() is {e}",
+              lambda g, v: f"grad mode changed: expected {g.expected}, got {torch.is_grad_enabled()}"),
+)}
+
+
+@dataclass(frozen=True)
+class Guard:
+    source: Source | None   # None for global-state guards (grad mode)
+    kind: str
+    expected: Any
+    noun: str = "value"     # "tensor", "global", ... for messages
+
+    def __repr__(self) -> str:
+        expected = self.expected.expr() if isinstance(self.expected, Source) else repr(self.expected)
+        subject = self.source.expr() if self.source is not None else "torch.is_grad_enabled()"
+        return f"{self.kind:<16} {subject} {expected}"
+
+    def key(self) -> tuple:
+        return (self.source, self.kind)
+
+
+def tensor_guards(source: Source, tensor: torch.Tensor) -> list[Guard]:
+    """Static-shape guards for a tensor input, cheapest and most explanatory first."""
+    meta = [("TYPE_MATCH", type(tensor)), ("NDIM", tensor.dim()), ("DTYPE", tensor.dtype),
+            ("DEVICE", tensor.device), ("REQUIRES_GRAD", tensor.requires_grad),
+            ("SIZE", tuple(tensor.shape)), ("STRIDE", tuple(tensor.stride()))]
+    return [Guard(source, kind, expected, noun="tensor") for kind, expected in meta]
+
+
+class GuardSet:
+    """An ordered, de-duplicated set of guards compiled into one check function."""
+
+    def __init__(self) -> None:
+        self._guards: dict[tuple, Guard] = {}
+        self._check: Callable[[Frame], bool] | None = None
+        self.source_text = ""
+
+    def add(self, guard: Guard) -> None:
+        assert self._check is None, "guards added after the GuardSet was compiled"
+        self._guards.setdefault(guard.key(), guard)
+
+    def extend(self, guards) -> None:
+        for guard in guards:
+            self.add(guard)
+
+    @property
+    def guards(self) -> list[Guard]:
+        return list(self._guards.values())
+
+    def __len__(self) -> int:
+        return len(self._guards)
+
+    def __repr__(self) -> str:
+        return "\n".join(repr(g) for g in self.guards)
+
+    def compile(self) -> None:
+        """Generate and exec the fast check function."""
+        namespace: dict[str, Any] = {"is_grad_enabled": torch.is_grad_enabled}
+        lines = ["def check_guards(L, G, B, C):", "    try:"]
+        for number, guard in enumerate(self.guards):
+            expected_name = f"expected_{number}"
+            namespace[expected_name] = guard.expected
+            condition = GUARD_KINDS[guard.kind].check.format(
+                v=guard.source.expr() if guard.source is not None else "None",
+                e=expected_name,
+                other=guard.expected.expr() if isinstance(guard.expected, Source) else "None")
+            lines.append(f"        if not ({condition}):  # {guard.kind}")
+            lines.append("            return False")
+        lines += ["    except Exception:", "        return False", "    return True"]
+        self.source_text = "\n".join(lines)
+        exec(compile(self.source_text, "<kiln guards>", "exec"), namespace)
+        self._check = namespace["check_guards"]
+
+    def check(self, frame: Frame) -> bool:
+        if self._check is None:
+            self.compile()
+        return self._check(frame.L, frame.G, frame.B, frame.C)
+
+    def explain_failure(self, frame: Frame) -> str | None:
+        """Slow path: words for the first failing guard, or None if all pass."""
+        for guard in self.guards:
+            single = GuardSet()
+            single.add(guard)
+            if single.check(frame):
+                continue
+            if guard.source is None:
+                return GUARD_KINDS[guard.kind].explain(guard, None)
+            try:
+                value = frame.fetch(guard.source)
+            except Exception as error:  # the value no longer exists (deleted global, ...)
+                return f"{_what(guard)} could not be read: {type(error).__name__}: {error}"
+            try:
+                return GUARD_KINDS[guard.kind].explain(guard, value)
+            except Exception:
+                return f"guard failed: {guard!r}"
+        return None

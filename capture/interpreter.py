@@ -1,0 +1,363 @@
+"""The symbolic interpreter: runs normalised bytecode over variables, recording tensor ops.
+
+A table maps each normalised opname to a handler method. Anything not in the
+table is Unsupported("opcode X").
+"""
+from __future__ import annotations
+
+import builtins
+import linecache
+import operator
+import types
+from typing import Any, Callable
+
+from .bytecode import Instruction, decode
+from .exc import TorchOpError, Unsupported
+from .output_graph import OutputGraph
+from .sources import BuiltinSource, ClosureSource, Frame, GlobalSource, LocalSource
+from .variables.containers import IteratorVariable
+from .variables import (NULL, BaseListVariable, ListVariable, NullVariable,
+                        TensorVariable, TupleVariable, VariableTracker, wrap_constant, wrap_value)
+from .variables.constant import UNARY_OPERATORS
+
+COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+                     ">": operator.gt, ">=": operator.ge}
+
+HANDLERS: dict[str, Callable[["InstructionTranslator", Instruction], None]] = {}
+
+
+def handles(*opnames: str):
+    def register(method):
+        for opname in opnames:
+            HANDLERS[opname] = method
+        return method
+    return register
+
+
+class _LazyLocal:
+    """An argument not yet read: wrapped (and guarded) only when the code loads it."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+class _Returned(Exception):
+    def __init__(self, value: VariableTracker):
+        self.value = value
+
+
+class InstructionTranslator:
+    def __init__(self, code: types.CodeType, frame: Frame, output: OutputGraph):
+        self.code = code
+        self.frame = frame
+        self.output = output
+        self.decoded = decode(code)
+        self.instructions = self.decoded.instructions
+        self.stack: list[VariableTracker] = []
+        self.locals: dict[str, Any] = {name: _LazyLocal(value) for name, value in frame.L.items()}
+        self.closure_variables: dict[str, VariableTracker] = {}
+        self.ip = 0
+        self.current: Instruction | None = None
+
+    # -- driving --
+    def run(self) -> VariableTracker:
+        """Interpret until RETURN_VALUE; returns the returned variable."""
+        try:
+            while True:
+                self.current = instruction = self.instructions[self.ip]
+                self.ip += 1
+                self.output.location = self._stack_trace(instruction)
+                handler = HANDLERS.get(instruction.opname)
+                if handler is None:
+                    raise Unsupported(f"opcode {instruction.opname}")
+                handler(self, instruction)
+        except _Returned as returned:
+            return returned.value
+        except (Unsupported, TorchOpError) as error:
+            if isinstance(error, Unsupported):
+                lineno = self.current.lineno if self.current else self.code.co_firstlineno
+                error.locate(self.code.co_filename, lineno, linecache.getline(self.code.co_filename, lineno or 0))
+            raise
+
+    def _stack_trace(self, instruction: Instruction) -> str:
+        line = linecache.getline(self.code.co_filename, instruction.lineno or 0).strip()
+        return (f'  File "{self.code.co_filename}", line {instruction.lineno}, '
+                f'in {self.code.co_name}\n    {line}')
+
+    def push(self, value: VariableTracker) -> None:
+        self.stack.append(value)
+
+    def pop(self) -> VariableTracker:
+        return self.stack.pop()
+
+    def popn(self, count: int) -> list[VariableTracker]:
+        if count == 0:
+            return []
+        values = self.stack[-count:]
+        del self.stack[-count:]
+        return values
+
+    def jump_to(self, offset: int) -> None:
+        target = self.decoded.index_of_offset[offset]
+        if target < self.ip:
+            raise Unsupported("backward jump (loops are not supported yet)")
+        self.ip = target
+
+    # -- trivial --
+    @handles("RESUME", "NOP", "COPY_FREE_VARS", "PRECALL", "EXTENDED_ARG", "CACHE")
+    def nop(self, inst):
+        pass
+
+    @handles("POP_TOP")
+    def pop_top(self, inst):
+        self.pop()
+
+    @handles("PUSH_NULL")
+    def push_null(self, inst):
+        self.push(NULL)
+
+    @handles("COPY")
+    def copy(self, inst):
+        self.push(self.stack[-inst.arg])
+
+    @handles("SWAP")
+    def swap(self, inst):
+        self.stack[-1], self.stack[-inst.arg] = self.stack[-inst.arg], self.stack[-1]
+
+    @handles("RETURN_VALUE")
+    def return_value(self, inst):
+        raise _Returned(self.pop())
+
+    # -- names --
+    @handles("LOAD_FAST")
+    def load_fast(self, inst):
+        name = inst.argval
+        if name not in self.locals:
+            raise Unsupported(f"local {name!r} read before assignment")
+        value = self.locals[name]
+        if isinstance(value, _LazyLocal):
+            value = self.locals[name] = wrap_value(self, value.value, LocalSource(name))
+        self.push(value)
+
+    @handles("STORE_FAST")
+    def store_fast(self, inst):
+        self.locals[inst.argval] = self.pop()
+
+    @handles("DELETE_FAST")
+    def delete_fast(self, inst):
+        self.locals.pop(inst.argval, None)
+
+    @handles("LOAD_CONST")
+    def load_const(self, inst):
+        if isinstance(inst.argval, types.CodeType):
+            raise Unsupported("nested function definition")
+        self.push(wrap_constant(inst.argval))
+
+    @handles("LOAD_GLOBAL")
+    def load_global(self, inst):
+        name = inst.argval
+        if name in self.frame.G:
+            value = wrap_value(self, self.frame.G[name], GlobalSource(name))
+        elif name in self.frame.B:
+            value = wrap_value(self, self.frame.B[name], BuiltinSource(name))
+        else:
+            raise Unsupported(f"name {name!r} is not defined")
+        if inst.push_null:
+            self.push(NULL)
+        self.push(value)
+
+    @handles("LOAD_DEREF")
+    def load_deref(self, inst):
+        name = inst.argval
+        if name not in self.code.co_freevars:
+            raise Unsupported(f"cell variable {name!r} (closures created inside the function)")
+        index = self.code.co_freevars.index(name)
+        try:
+            value = self.frame.C[index].cell_contents
+        except ValueError:
+            raise Unsupported(f"free variable {name!r} read before assignment") from None
+        self.push(wrap_value(self, value, ClosureSource(name, index)))
+
+    @handles("LOAD_ATTR")
+    def load_attr(self, inst):
+        owner = self.pop()
+        value = owner.var_getattr(self, inst.argval)
+        if inst.method:
+            self.push(NULL)  # CALL drops the NULL wherever it sits in the pair
+        self.push(value)
+
+    # -- calls --
+    @handles("CALL")
+    def call(self, inst):
+        args = self.popn(inst.arg)
+        first, second = self.popn(2)
+        if isinstance(first, NullVariable):
+            function = second
+        elif isinstance(second, NullVariable):
+            function = first
+        else:  # [method, self] as pushed by a real method load
+            function, args = first, [second, *args]
+        keyword_count = len(inst.kw_names)
+        kwargs = dict(zip(inst.kw_names, args[len(args) - keyword_count:]))
+        positional = args[:len(args) - keyword_count]
+        self.push(function.call(self, positional, kwargs))
+
+    # -- operators --
+    @handles("BINARY_OP")
+    def binary_op(self, inst):
+        right, left = self.pop(), self.pop()
+        function = getattr(operator, inst.argval)
+        if inst.inplace and not left.is_python_constant():
+            raise Unsupported(f"in-place operator {inst.argval} on {left!r} (augmented assignment mutates it)",
+                              hint="write `x = x + y` instead of `x += y`")
+        self.push(self.apply_operator(function, [left, right]))
+
+    @handles("COMPARE_OP")
+    def compare_op(self, inst):
+        right, left = self.pop(), self.pop()
+        self.push(self.apply_operator(COMPARE_OPERATORS[inst.argval], [left, right]))
+
+    @handles("UNARY_NEGATIVE", "UNARY_POSITIVE", "UNARY_INVERT", "UNARY_NOT")
+    def unary_op(self, inst):
+        operand = self.pop()
+        if inst.opname == "UNARY_NOT" and not operand.is_python_constant():
+            self.push(wrap_constant(not self.truthiness(operand)))
+            return
+        self.push(self.apply_operator(UNARY_OPERATORS[inst.opname], [operand]))
+
+    @handles("CALL_INTRINSIC_1")
+    def call_intrinsic_1(self, inst):
+        if inst.argval == "LIST_TO_TUPLE":
+            self.push(TupleVariable(self.pop().unpack(self)))
+        else:
+            raise Unsupported(f"opcode CALL_INTRINSIC_1 ({inst.argval})")
+
+    @handles("IS_OP")
+    def is_op(self, inst):
+        right, left = self.pop(), self.pop()
+        if left.is_python_constant() and right.is_python_constant():
+            same = left.as_python_constant() is right.as_python_constant()
+        elif isinstance(left, TensorVariable) and isinstance(right, TensorVariable):
+            same = left.node is right.node
+        elif isinstance(left, TensorVariable) or isinstance(right, TensorVariable):
+            same = False  # a tensor is never a constant
+        else:
+            raise Unsupported(f"`is` between {left!r} and {right!r}")
+        self.push(wrap_constant(same != bool(inst.arg)))
+
+    @handles("CONTAINS_OP")
+    def contains_op(self, inst):
+        container, item = self.pop(), self.pop()
+        result = item.as_python_constant() in container.as_python_constant()
+        self.push(wrap_constant(result != bool(inst.arg)))
+
+    def apply_operator(self, function, operands: list[VariableTracker]) -> VariableTracker:
+        """Tensor operands: record a call_function. Constants: fold now."""
+        if any(isinstance(operand, TensorVariable) for operand in operands):
+            return self.output.call_op("call_function", function, operands, {})
+        if all(operand.is_python_constant() for operand in operands):
+            try:
+                return wrap_constant(function(*(operand.as_python_constant() for operand in operands)))
+            except Exception as error:  # ZeroDivisionError & co: eager will raise it for real
+                raise TorchOpError(f"constant {function.__name__}", error) from error
+        if function in (operator.add, operator.mul) and isinstance(operands[0], BaseListVariable):
+            return self._sequence_arithmetic(function, *operands)
+        raise Unsupported(f"operator {function.__name__} on {', '.join(map(repr, operands))}")
+
+    def _sequence_arithmetic(self, function, left: BaseListVariable, right: VariableTracker):
+        if function is operator.add and type(right) is type(left):
+            return type(left)(left.items + right.items)
+        if function is operator.mul and right.is_python_constant():
+            return type(left)(left.items * right.as_python_constant())
+        raise Unsupported(f"operator {function.__name__} on {left!r} and {right!r}")
+
+    # -- containers --
+    @handles("BUILD_TUPLE")
+    def build_tuple(self, inst):
+        self.push(TupleVariable(self.popn(inst.arg)))
+
+    @handles("BUILD_LIST")
+    def build_list(self, inst):
+        self.push(ListVariable(self.popn(inst.arg)))
+
+    @handles("LIST_EXTEND")
+    def list_extend(self, inst):
+        items = self.pop().unpack(self)
+        target = self.stack[-inst.arg]
+        if not isinstance(target, ListVariable) or target.source is not None:
+            raise Unsupported("extending a list that came from outside the function")
+        target.items.extend(items)
+
+    @handles("BUILD_SLICE")
+    def build_slice(self, inst):
+        parts = self.popn(inst.arg)
+        self.push(wrap_constant(slice(*(part.as_python_constant() for part in parts))))
+
+    @handles("BINARY_SUBSCR")
+    def binary_subscr(self, inst):
+        index, container = self.pop(), self.pop()
+        self.push(container.getitem(self, index))
+
+    @handles("BINARY_SLICE")
+    def binary_slice(self, inst):
+        stop, start, container = self.pop(), self.pop(), self.pop()
+        index = slice(start.as_python_constant(), stop.as_python_constant())
+        self.push(container.getitem(self, wrap_constant(index)))
+
+    @handles("GET_ITER")
+    def get_iter(self, inst):
+        self.push(IteratorVariable(self.pop().unpack(self)))
+
+    @handles("FOR_ITER")
+    def for_iter(self, inst):
+        raise Unsupported("opcode FOR_ITER (loops are not supported yet)",
+                          hint="loops are future work; unroll the loop by hand or run without fullgraph=True")
+
+    @handles("UNPACK_SEQUENCE")
+    def unpack_sequence(self, inst):
+        items = self.pop().unpack(self)
+        if len(items) != inst.arg:
+            raise Unsupported(f"unpacking {len(items)} values into {inst.arg} names")
+        self.stack.extend(reversed(items))
+
+    # -- forward branches on trace-time constants --
+    def truthiness(self, value: VariableTracker) -> bool:
+        if isinstance(value, TensorVariable):
+            raise Unsupported("branching on a tensor's value (data-dependent control flow)")
+        if isinstance(value, BaseListVariable):
+            return bool(value.items)
+        if value.is_python_constant():
+            return bool(value.as_python_constant())
+        return True  # modules, functions: always truthy
+
+    @handles("TO_BOOL")
+    def to_bool(self, inst):
+        self.push(wrap_constant(self.truthiness(self.pop())))
+
+    @handles("JUMP_FORWARD", "JUMP_BACKWARD")
+    def jump(self, inst):
+        self.jump_to(inst.jump_target)
+
+    @handles("POP_JUMP_IF_FALSE", "POP_JUMP_IF_TRUE")
+    def pop_jump_if(self, inst):
+        if self.truthiness(self.pop()) == (inst.opname == "POP_JUMP_IF_TRUE"):
+            self.jump_to(inst.jump_target)
+
+    @handles("POP_JUMP_IF_NONE", "POP_JUMP_IF_NOT_NONE")
+    def pop_jump_if_none(self, inst):
+        value = self.pop()
+        is_none = value.is_python_constant() and value.as_python_constant() is None
+        if is_none == (inst.opname == "POP_JUMP_IF_NONE"):
+            self.jump_to(inst.jump_target)
+
+    @handles("JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP")
+    def jump_or_pop(self, inst):
+        if self.truthiness(self.stack[-1]) == (inst.opname == "JUMP_IF_TRUE_OR_POP"):
+            self.jump_to(inst.jump_target)
+        else:
+            self.pop()
+
+
+def builtins_of(globals_: dict) -> dict:
+    value = globals_.get("__builtins__", builtins)
+    return value if isinstance(value, dict) else vars(value)

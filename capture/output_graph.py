@@ -1,0 +1,224 @@
+"""Build the fx graph: placeholders for tensor inputs, recorded ops, and the output.
+
+Only tensors flow through the graph. The Python value the function returns is
+rebuilt around the graph's results by an `OutputPlan` (constants stay
+constants, containers are rebuilt, an input returned unchanged is the input).
+"""
+from __future__ import annotations
+
+import itertools
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx
+from torch._subclasses.fake_tensor import (DataDependentOutputException, DynamicOutputShapeException,
+                                           FakeTensorMode, UnsupportedFakeTensorException)
+
+from .exc import TorchOpError, Unsupported
+from .guards import Guard, GuardSet
+from .sources import Frame, Source
+from .variables import (BaseListVariable, ConstantVariable, TensorVariable, TupleVariable,
+                        VariableTracker, wrap_constant)
+from .variables.constant import is_constant_value
+
+# Fake-tensor failures that mean "needs real data", not "the user made a mistake".
+DATA_DEPENDENT_ERRORS = (DataDependentOutputException, DynamicOutputShapeException,
+                         UnsupportedFakeTensorException)
+
+
+# -- how to rebuild the function's return value from the graph outputs --------------------------
+
+class OutputPlan:
+    def build(self, graph_outputs, frame: Frame) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class FromGraph(OutputPlan):
+    index: int
+
+    def build(self, graph_outputs, frame):
+        return graph_outputs[self.index]
+
+
+@dataclass(frozen=True)
+class FromSource(OutputPlan):
+    """A value the function read and returned unchanged: the very same object."""
+    source: Source
+
+    def build(self, graph_outputs, frame):
+        return frame.fetch(self.source)
+
+
+@dataclass(frozen=True)
+class Constant(OutputPlan):
+    value: Any
+
+    def build(self, graph_outputs, frame):
+        return self.value
+
+
+@dataclass(frozen=True)
+class Rebuild(OutputPlan):
+    container_type: type  # tuple, list, or a torch.return_types structseq
+    items: tuple[OutputPlan, ...]
+
+    def build(self, graph_outputs, frame):
+        return self.container_type([item.build(graph_outputs, frame) for item in self.items])
+
+
+# -- the graph under construction ------------------------------------------------------------
+
+class OutputGraph:
+    def __init__(self, code_name: str):
+        self.code_name = code_name
+        self.graph = torch.fx.Graph()
+        self.fake_mode = FakeTensorMode()
+        self.guards = GuardSet()
+        self.variables_by_source: dict[Source, VariableTracker] = {}
+        self.input_sources: list[Source] = []      # one per placeholder, in placeholder order
+        self.example_inputs: list[torch.Tensor] = []
+        self._tensor_reads: list[tuple[Source, torch.Tensor]] = []  # every tensor source read, for alias guards
+        self._placeholder_by_id: dict[int, TensorVariable] = {}
+        self._last_placeholder: torch.fx.Node | None = None
+        self.location = ""  # "file:line" of the instruction being traced, for node metadata
+
+    # -- inputs --
+    def add_tensor_input(self, source: Source, value: torch.Tensor) -> TensorVariable:
+        self._tensor_reads.append((source, value))
+        existing = self._placeholder_by_id.get(id(value))
+        if existing is not None:  # same object under two names: one placeholder
+            return TensorVariable(existing.node, existing.example, source)
+        fake = self.fake_mode.from_tensor(value, static_shapes=True)
+        node = self._insert_placeholder(source.placeholder_name())
+        node.meta["example_value"] = fake
+        self.input_sources.append(source)
+        self.example_inputs.append(value)
+        variable = TensorVariable(node, fake, source)
+        self._placeholder_by_id[id(value)] = variable
+        return variable
+
+    def _insert_placeholder(self, name: str) -> torch.fx.Node:
+        # Placeholders must precede every other node, but inputs are discovered lazily.
+        if self._last_placeholder is not None:
+            context = self.graph.inserting_after(self._last_placeholder)
+        elif len(self.graph.nodes) > 0:
+            context = self.graph.inserting_before(next(iter(self.graph.nodes)))
+        else:
+            context = self.graph.inserting_after(None)
+        with context:
+            node = self.graph.placeholder(name)
+        self._last_placeholder = node
+        return node
+
+    # -- ops --
+    def call_op(self, kind: str, target, args: list[VariableTracker],
+                kwargs: dict[str, VariableTracker]) -> VariableTracker:
+        """Record `target(*args, **kwargs)` (kind: call_function / call_method), running it
+        on fake tensors to learn the result's metadata."""
+        description = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
+        node_args = [_as_graph_arg(arg, description, "node") for arg in args]
+        node_kwargs = {key: _as_graph_arg(value, description, "node") for key, value in kwargs.items()}
+        fake_args = [_as_graph_arg(arg, description, "fake") for arg in args]
+        fake_kwargs = {key: _as_graph_arg(value, description, "fake") for key, value in kwargs.items()}
+        try:
+            with self.fake_mode:
+                if kind == "call_method":
+                    result = getattr(fake_args[0], target)(*fake_args[1:], **fake_kwargs)
+                else:
+                    result = target(*fake_args, **fake_kwargs)
+        except DATA_DEPENDENT_ERRORS as error:
+            raise Unsupported(f"{description}(): result depends on tensor data ({type(error).__name__})") from None
+        except Unsupported:
+            raise
+        except Exception as error:
+            raise TorchOpError(f"{description}()", error) from error
+        node = self.graph.create_node(kind, target, tuple(node_args), node_kwargs)
+        node.meta["stack_trace"] = self.location
+        return self._wrap_result(node, result, description)
+
+    def _wrap_result(self, node: torch.fx.Node, result, description: str) -> VariableTracker:
+        node.meta["example_value"] = result
+        if isinstance(result, torch.Tensor):
+            return TensorVariable(node, result)
+        if isinstance(result, (tuple, list)) and not isinstance(result, torch.Size):
+            items = []
+            for index, item in enumerate(result):
+                if isinstance(item, torch.Tensor):
+                    item_node = self.graph.call_function(_getitem, (node, index))
+                    item_node.meta["example_value"] = item
+                    items.append(TensorVariable(item_node, item))
+                else:
+                    items.append(wrap_constant(item))
+            return TupleVariable(items, python_container=type(result))
+        if is_constant_value(result):
+            self.graph.erase_node(node)  # metadata-only result: a trace-time constant
+            return ConstantVariable(result)
+        self.graph.erase_node(node)
+        raise Unsupported(f"{description}() returned a {type(result).__name__}")
+
+    # -- finishing --
+    def finish(self, return_value: VariableTracker) -> tuple[torch.fx.GraphModule | None, OutputPlan]:
+        outputs: list[torch.fx.Node] = []
+        plan = self._plan(return_value, outputs)
+        self.graph.output(tuple(outputs))
+        self._prune_unused_inputs()
+        self._add_alias_guards()
+        self.guards.add(Guard(None, "GRAD_MODE", torch.is_grad_enabled(), noun="grad mode"))
+        self.graph.lint()
+        has_ops = any(node.op not in ("placeholder", "output") for node in self.graph.nodes)
+        graph_module = torch.fx.GraphModule(torch.nn.Module(), self.graph, class_name="CapturedGraph")
+        return (graph_module if has_ops else None), plan
+
+    def _plan(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
+        if isinstance(value, TensorVariable):
+            if value.is_graph_input():
+                return FromSource(value.source)
+            if value.node not in outputs:
+                outputs.append(value.node)
+            return FromGraph(outputs.index(value.node))
+        if isinstance(value, BaseListVariable) and value.source is None:
+            return Rebuild(value.python_container, tuple(self._plan(item, outputs) for item in value.items))
+        if value.source is not None:
+            return FromSource(value.source)
+        if value.is_python_constant():
+            return Constant(value.as_python_constant())
+        raise Unsupported(f"returning {value!r}")
+
+    def _prune_unused_inputs(self) -> None:
+        kept_sources, kept_examples = [], []
+        placeholders = [node for node in self.graph.nodes if node.op == "placeholder"]
+        for node, source, example in zip(placeholders, self.input_sources, self.example_inputs):
+            if node.users:
+                kept_sources.append(source)
+                kept_examples.append(example)
+            else:
+                self.graph.erase_node(node)
+        self.input_sources, self.example_inputs = kept_sources, kept_examples
+
+    def _add_alias_guards(self) -> None:
+        # Inputs that were one object at trace time share a placeholder: keep it that way.
+        for (source_a, value_a), (source_b, value_b) in itertools.combinations(self._tensor_reads, 2):
+            if source_a == source_b:
+                continue
+            kind = "SAME_OBJECT" if value_a is value_b else "DIFFERENT_OBJECT"
+            self.guards.add(Guard(source_a, kind, source_b, noun="tensor"))
+
+
+_getitem = operator.getitem  # the fx target for picking one result of a multi-output op
+
+
+def _as_graph_arg(value: VariableTracker, description: str, form: str):
+    """An argument for the fx node (form='node') or for the fake run (form='fake')."""
+    if isinstance(value, TensorVariable):
+        return value.node if form == "node" else value.example
+    if isinstance(value, BaseListVariable):
+        container = value.python_container if value.python_container in (tuple, list) else tuple
+        return container(_as_graph_arg(item, description, form) for item in value.items)
+    if isinstance(value, ConstantVariable):
+        return value.value
+    if value.is_python_constant() and isinstance(value.as_python_constant(), (torch.dtype, type)):
+        return value.as_python_constant()
+    raise Unsupported(f"passing {value!r} to {description}()")

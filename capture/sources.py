@@ -1,0 +1,110 @@
+"""Sources: where a value the traced function reads comes from.
+
+A source names a value relative to the frame (locals L, globals G, closure
+cells C) as a Python expression. Guards and the per-call input extractor are
+generated from these expressions, so a source must always say how to fetch
+the value again on a later call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class Source:
+    def expr(self) -> str:
+        """A Python expression over L, G, C evaluating to the value."""
+        raise NotImplementedError
+
+    def name(self) -> str:
+        """How a user would spell the value in the function's own code."""
+        return self.expr()
+
+    def placeholder_name(self) -> str:
+        """A readable identifier for an fx placeholder fed from this source."""
+        cleaned = "".join(ch if ch.isalnum() else "_" for ch in self.expr())
+        return "_".join(part for part in cleaned.split("_") if part) + "_"
+
+    def __repr__(self) -> str:
+        return self.expr()
+
+
+@dataclass(frozen=True, repr=False)
+class LocalSource(Source):
+    local_name: str
+
+    def expr(self) -> str:
+        return f"L[{self.local_name!r}]"
+
+    def name(self) -> str:
+        return self.local_name
+
+
+@dataclass(frozen=True, repr=False)
+class GlobalSource(Source):
+    global_name: str
+
+    def expr(self) -> str:
+        return f"G[{self.global_name!r}]"
+
+    def name(self) -> str:
+        return self.global_name
+
+
+@dataclass(frozen=True, repr=False)
+class BuiltinSource(Source):
+    builtin_name: str
+
+    def expr(self) -> str:
+        return f"B[{self.builtin_name!r}]"
+
+    def name(self) -> str:
+        return self.builtin_name
+
+
+@dataclass(frozen=True, repr=False)
+class ClosureSource(Source):
+    """Contents of free variable `var_name`, cell number `index` of the closure."""
+    var_name: str
+    index: int
+
+    def expr(self) -> str:
+        return f"C[{self.index}].cell_contents"
+
+    def name(self) -> str:
+        return self.var_name
+
+
+@dataclass(frozen=True, repr=False)
+class AttrSource(Source):
+    base: Source
+    attr: str
+
+    def expr(self) -> str:
+        return f"{self.base.expr()}.{self.attr}"
+
+    def name(self) -> str:
+        return f"{self.base.name()}.{self.attr}"
+
+
+@dataclass(frozen=True, repr=False)
+class GetItemSource(Source):
+    base: Source
+    index: int | str
+
+    def expr(self) -> str:
+        return f"{self.base.expr()}[{self.index!r}]"
+
+    def name(self) -> str:
+        return f"{self.base.name()}[{self.index!r}]"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The values sources are evaluated against on one call."""
+    L: dict
+    G: dict
+    B: dict
+    C: tuple
+
+    def fetch(self, source: Source):
+        return eval(source.expr(), {"L": self.L, "G": self.G, "B": self.B, "C": self.C})

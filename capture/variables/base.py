@@ -1,0 +1,57 @@
+"""The base of all symbolic values on the interpreter's stack and in its locals."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..exc import Unsupported
+from ..sources import Source
+
+if TYPE_CHECKING:
+    from ..interpreter import InstructionTranslator
+
+
+class VariableTracker:
+    """A symbolic value. `source` says where it came from (None if computed in the frame)."""
+
+    def __init__(self, source: Source | None = None):
+        self.source = source
+
+    # -- what the interpreter asks of any value; defaults say "unsupported" --
+    def is_python_constant(self) -> bool:
+        try:
+            self.as_python_constant()
+            return True
+        except Unsupported:
+            return False
+
+    def as_python_constant(self) -> Any:
+        raise Unsupported(f"{self!r} is not a Python constant")
+
+    def python_type(self) -> type:
+        raise Unsupported(f"type() of {self!r}")
+
+    def var_getattr(self, tx: "InstructionTranslator", name: str) -> "VariableTracker":
+        raise Unsupported(f"attribute {name!r} of {self!r}")
+
+    def call(self, tx: "InstructionTranslator", args: list["VariableTracker"],
+             kwargs: dict[str, "VariableTracker"]) -> "VariableTracker":
+        raise Unsupported(f"call to {self!r}")
+
+    def getitem(self, tx: "InstructionTranslator", index: "VariableTracker") -> "VariableTracker":
+        raise Unsupported(f"indexing {self!r}")
+
+    def unpack(self, tx) -> list["VariableTracker"]:
+        raise Unsupported(f"unpacking {self!r}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class NullVariable(VariableTracker):
+    """The NULL that LOAD_GLOBAL/LOAD_ATTR push next to a callable."""
+
+    def __repr__(self) -> str:
+        return "NULL"
+
+
+NULL = NullVariable()

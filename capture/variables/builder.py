@@ -1,0 +1,113 @@
+"""Turn a real Python value read by the function into a variable, installing its guards."""
+from __future__ import annotations
+
+import builtins
+import types
+from typing import Any, Callable
+
+import torch
+
+from ..exc import Unsupported
+from ..guards import Guard, tensor_guards
+from ..sources import GetItemSource, GlobalSource, Source
+from .base import VariableTracker
+from .constant import ConstantVariable, is_constant_value
+from .containers import ListVariable, TupleVariable
+from .functions import BuiltinVariable, UserFunctionVariable
+from .nn_module import NNModuleVariable
+from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
+
+
+class PythonTypeVariable(VariableTracker):
+    """A class such as torch.Tensor, usable as isinstance()'s second argument."""
+
+    def __init__(self, value: type, source=None):
+        super().__init__(source)
+        self.value = value
+
+    def as_python_constant(self):
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"PythonTypeVariable({self.value.__name__})"
+
+
+def _noun(source: Source | None, default: str) -> str:
+    return "global" if isinstance(source, GlobalSource) else default
+
+
+def _wrap_tensor(tx, value, source):
+    if type(value) not in (torch.Tensor, torch.nn.Parameter):
+        raise Unsupported(f"tensor subclass {type(value).__name__} ({source.name()})")
+    tx.output.guards.extend(tensor_guards(source, value))
+    return tx.output.add_tensor_input(source, value)
+
+
+def _wrap_constant(tx, value, source):
+    tx.output.guards.add(Guard(source, "CONSTANT_MATCH", value, noun=_noun(source, "value")))
+    return ConstantVariable(value, source)
+
+
+def _wrap_sequence(tx, value, source):
+    tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "value")))
+    tx.output.guards.add(Guard(source, "LENGTH", len(value), noun=_noun(source, "value")))
+    items = [wrap_value(tx, item, GetItemSource(source, index)) for index, item in enumerate(value)]
+    return (ListVariable if isinstance(value, list) else TupleVariable)(items, source)
+
+
+def _by_identity(variable_type: Callable) -> Callable:
+    def wrap(tx, value, source):
+        tx.output.guards.add(Guard(source, "ID_MATCH", value, noun=_noun(source, "value")))
+        return variable_type(value, source)
+    return wrap
+
+
+def _unsupported_module(tx, value, source):
+    raise Unsupported(f"module {value.__name__} ({source.name()}) is not a torch module")
+
+
+# (matches, wrap): the first match decides. Order matters: Size before tuple, etc.
+WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
+    (lambda v: isinstance(v, torch.Tensor), _wrap_tensor),
+    (is_constant_value, _wrap_constant),
+    (lambda v: type(v) in (tuple, list), _wrap_sequence),
+    (lambda v: isinstance(v, types.ModuleType) and is_allowed_module(v), _by_identity(ModuleVariable)),
+    (lambda v: isinstance(v, types.ModuleType), _unsupported_module),
+    (lambda v: isinstance(v, torch.nn.Module), _by_identity(NNModuleVariable)),
+    (lambda v: isinstance(v, type), _by_identity(PythonTypeVariable)),
+    (is_torch_callable, _by_identity(TorchFunctionVariable)),
+    (lambda v: isinstance(v, types.BuiltinFunctionType) and getattr(builtins, getattr(v, "__name__", ""), None) is v,
+     _by_identity(BuiltinVariable)),
+    (lambda v: isinstance(v, types.BuiltinFunctionType) and getattr(v, "__module__", "") == "math",
+     _by_identity(BuiltinVariable)),
+    (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
+]
+
+
+def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> VariableTracker:
+    """The variable for `value` read from `source`; cached per source so one value is one input.
+
+    guard=False is for attributes of library modules, which are assumed not to change.
+    """
+    if source is not None and source in tx.output.variables_by_source:
+        return tx.output.variables_by_source[source]
+    for matches, wrap in WRAPPERS:
+        if matches(value):
+            if not guard and not isinstance(value, torch.Tensor):
+                variable = _wrap_unguarded(tx, value, source, wrap)
+            else:
+                variable = wrap(tx, value, source)
+            if source is not None:
+                tx.output.variables_by_source[source] = variable
+            return variable
+    where = f" ({source.name()})" if source is not None else ""
+    raise Unsupported(f"value of type {type(value).__name__}{where}")
+
+
+def _wrap_unguarded(tx, value, source, wrap):
+    saved = tx.output.guards
+    tx.output.guards = type(saved)()  # collect and drop the guards
+    try:
+        return wrap(tx, value, source)
+    finally:
+        tx.output.guards = saved

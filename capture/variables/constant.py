@@ -1,0 +1,73 @@
+"""Python constants: numbers, strings, None, dtypes, devices, sizes, slices."""
+from __future__ import annotations
+
+import operator
+import types
+from typing import Any
+
+import torch
+
+from ..exc import TorchOpError, Unsupported
+from .base import VariableTracker
+
+CONSTANT_TYPES = (int, float, bool, str, complex, type(None), type(Ellipsis), slice,
+                  torch.dtype, torch.device, torch.Size, torch.layout, torch.memory_format)
+
+
+def is_constant_value(value: Any) -> bool:
+    if isinstance(value, slice):
+        return all(is_constant_value(part) for part in (value.start, value.stop, value.step))
+    if isinstance(value, torch.Size):
+        return True
+    return type(value) in CONSTANT_TYPES
+
+
+class ConstantVariable(VariableTracker):
+    def __init__(self, value: Any, source=None):
+        super().__init__(source)
+        assert is_constant_value(value), f"not a constant: {value!r}"
+        self.value = value
+
+    def as_python_constant(self) -> Any:
+        return self.value
+
+    def python_type(self) -> type:
+        return type(self.value)
+
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        # Constants are immutable, so reading an attribute (or calling a method) is pure.
+        attribute = getattr(self.value, name)
+        if isinstance(attribute, (types.BuiltinMethodType, types.MethodType, types.MethodWrapperType)):
+            from .functions import BuiltinVariable
+            return BuiltinVariable(attribute, pure=True)
+        return wrap_constant(attribute)
+
+    def getitem(self, tx, index: VariableTracker) -> VariableTracker:
+        try:
+            return wrap_constant(self.value[index.as_python_constant()])
+        except (IndexError, KeyError, TypeError) as error:  # eager will raise it for real
+            raise TorchOpError(f"indexing {self.value!r}", error) from error
+
+    def unpack(self, tx) -> list[VariableTracker]:
+        if isinstance(self.value, (tuple, str)):
+            return [wrap_constant(item) for item in self.value]
+        return super().unpack(tx)
+
+    def __repr__(self) -> str:
+        return f"ConstantVariable({self.value!r})"
+
+
+def wrap_constant(value: Any) -> VariableTracker:
+    """A variable for a Python value computed from constants (tuples become TupleVariables)."""
+    from .containers import ListVariable, TupleVariable
+    if isinstance(value, tuple) and not isinstance(value, torch.Size):
+        return TupleVariable([wrap_constant(item) for item in value])
+    if isinstance(value, list):
+        return ListVariable([wrap_constant(item) for item in value])
+    if not is_constant_value(value):
+        raise Unsupported(f"constant computation produced a {type(value).__name__}")
+    return ConstantVariable(value)
+
+
+UNARY_OPERATORS = {"UNARY_NEGATIVE": operator.neg, "UNARY_INVERT": operator.invert,
+                   "UNARY_POSITIVE": operator.pos, "UNARY_NOT": operator.not_}

@@ -1,0 +1,101 @@
+"""Tensors in the graph, and their attributes and methods."""
+from __future__ import annotations
+
+import torch
+import torch.fx
+
+from ..exc import Unsupported
+from .base import VariableTracker
+from .constant import ConstantVariable, wrap_constant
+
+# Attributes answered from the (static, guarded) metadata: they become constants.
+METADATA_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "requires_grad", "is_cuda",
+                                 "layout", "is_sparse", "is_quantized", "is_meta", "itemsize"})
+
+# Methods whose result depends only on guarded metadata: evaluated on the fake tensor.
+METADATA_METHODS = frozenset({"size", "stride", "dim", "ndimension", "numel", "nelement",
+                              "element_size", "is_contiguous", "is_floating_point", "is_complex",
+                              "get_device", "storage_offset"})
+
+# Attributes that are tensors computed from the tensor: recorded as method calls.
+TENSOR_ATTRIBUTES = {"T": lambda ndim: ("permute", tuple(reversed(range(ndim)))),
+                     "mT": lambda ndim: ("transpose", (-2, -1))}
+
+# Methods that need the tensor's data or touch state outside the graph.
+UNSUPPORTED_METHODS = {
+    "item": "reading a tensor's value into Python (data-dependent)",
+    "tolist": "reading a tensor's value into Python (data-dependent)",
+    "numpy": "converting to numpy", "__bool__": "bool() of a tensor (data-dependent)",
+    "backward": "calling backward()", "data_ptr": "reading data_ptr()",
+    "register_hook": "registering hooks", "retain_grad": "retain_grad()",
+    "untyped_storage": "storage access", "storage": "storage access",
+    "set_": "in-place set_", "resize_": "resize_",
+}
+
+
+class TensorVariable(VariableTracker):
+    """A tensor: the fx node producing it plus a fake tensor carrying its metadata."""
+
+    def __init__(self, node: torch.fx.Node, example, source=None):
+        super().__init__(source)
+        self.node = node
+        self.example = example  # FakeTensor: shape, dtype, device, strides, requires_grad
+
+    def python_type(self) -> type:
+        return torch.Tensor
+
+    def is_graph_input(self) -> bool:
+        return self.node.op == "placeholder"
+
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        if name in METADATA_ATTRIBUTES:
+            return wrap_constant(getattr(self.example, name))
+        if name in TENSOR_ATTRIBUTES:
+            method, args = TENSOR_ATTRIBUTES[name](self.example.dim())
+            return tx.output.call_op("call_method", method, [self, *map(wrap_constant, args)], {})
+        if callable(getattr(torch.Tensor, name, None)):
+            return TensorMethodVariable(self, name)
+        raise Unsupported(f"tensor attribute {name!r}")
+
+    def getitem(self, tx, index: VariableTracker) -> VariableTracker:
+        import operator
+        return tx.output.call_op("call_function", operator.getitem, [self, index], {})
+
+    def unpack(self, tx) -> list[VariableTracker]:
+        if self.example.dim() == 0:
+            raise Unsupported("iterating over a 0-d tensor")
+        return [self.getitem(tx, ConstantVariable(i)) for i in range(self.example.shape[0])]
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.example.shape))
+        return f"TensorVariable({self.node.name}: {str(self.example.dtype).removeprefix('torch.')}[{shape}])"
+
+
+def is_inplace_name(name: str) -> bool:
+    return name.endswith("_") and not name.endswith("__")
+
+
+class TensorMethodVariable(VariableTracker):
+    """`tensor.method`, waiting to be called."""
+
+    def __init__(self, tensor: TensorVariable, name: str):
+        super().__init__(None)
+        self.tensor, self.name = tensor, name
+
+    def call(self, tx, args, kwargs) -> VariableTracker:
+        if self.name in UNSUPPORTED_METHODS:
+            raise Unsupported(f"tensor method {self.name}(): {UNSUPPORTED_METHODS[self.name]}")
+        if is_inplace_name(self.name):
+            raise Unsupported(f"in-place tensor method {self.name}()",
+                              hint=f"use the out-of-place {self.name[:-1]}() and rebind the name")
+        if self.name in METADATA_METHODS:
+            constant_args = [arg.as_python_constant() for arg in args]
+            constant_kwargs = {key: value.as_python_constant() for key, value in kwargs.items()}
+            return wrap_constant(getattr(self.tensor.example, self.name)(*constant_args, **constant_kwargs))
+        return tx.output.call_op("call_method", self.name, [self.tensor, *args], kwargs)
+
+    def __repr__(self) -> str:
+        return f"TensorMethodVariable({self.tensor.node.name}.{self.name})"
+
+
+__all__ = ["TensorVariable", "TensorMethodVariable", "is_inplace_name"]

@@ -1,0 +1,89 @@
+"""torch (and operator/math) modules and the functions found in them."""
+from __future__ import annotations
+
+import types
+
+import torch
+
+from ..exc import Unsupported
+from ..sources import AttrSource
+from .base import VariableTracker
+from .constant import wrap_constant
+from .tensor import is_inplace_name
+
+# Modules whose attributes may be looked up during capture.
+ALLOWED_MODULE_ROOTS = ("torch", "math", "operator")
+
+# torch functions that change global state: tracing them would drop the side effect.
+GLOBAL_STATE_FUNCTIONS = {
+    torch.manual_seed, torch.seed, torch.set_grad_enabled, torch.set_default_dtype,
+    torch.set_default_device, torch.set_printoptions, torch.use_deterministic_algorithms,
+    torch.save, torch.load, torch.no_grad, torch.enable_grad, torch.inference_mode,
+    torch.set_num_threads, torch.compile,
+}
+
+
+def is_allowed_module(module: types.ModuleType) -> bool:
+    return module.__name__.split(".")[0] in ALLOWED_MODULE_ROOTS
+
+
+def is_torch_callable(value) -> bool:
+    module = getattr(value, "__module__", None) or ""
+    return callable(value) and not isinstance(value, type) and (
+        module == "torch" or module.startswith("torch.") or module in ("_operator", "operator"))
+
+
+class ModuleVariable(VariableTracker):
+    """`torch`, `torch.nn.functional`, `math`, ...: only attribute lookup is allowed."""
+
+    def __init__(self, module: types.ModuleType, source=None):
+        super().__init__(source)
+        self.module = module
+
+    def as_python_constant(self):
+        return self.module
+
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        from .builder import wrap_value
+        if not hasattr(self.module, name):
+            raise Unsupported(f"module {self.module.__name__} has no attribute {name!r}")
+        # Attributes of these library modules are assumed stable: only the root is guarded.
+        return wrap_value(tx, getattr(self.module, name), AttrSource(self.source, name) if self.source else None,
+                          guard=False)
+
+    def __repr__(self) -> str:
+        return f"ModuleVariable({self.module.__name__})"
+
+
+def _qualified_name(fn) -> str:
+    module = getattr(fn, "__module__", None) or ""
+    module = {"_operator": "operator", "torch._C._nn": "torch.nn.functional"}.get(module, module)
+    return f"{module}.{getattr(fn, '__name__', repr(fn))}"
+
+
+class TorchFunctionVariable(VariableTracker):
+    """A torch.* / torch.nn.functional.* / operator.* callable, recorded as call_function."""
+
+    def __init__(self, fn, source=None):
+        super().__init__(source)
+        self.fn = fn
+
+    def as_python_constant(self):
+        return self.fn
+
+    def call(self, tx, args, kwargs) -> VariableTracker:
+        name = _qualified_name(self.fn)
+        if self.fn in GLOBAL_STATE_FUNCTIONS:
+            raise Unsupported(f"call to {name} (changes global state)")
+        if self.fn is torch.is_grad_enabled:
+            return wrap_constant(torch.is_grad_enabled())  # grad mode is always guarded
+        if is_inplace_name(getattr(self.fn, "__name__", "")):
+            raise Unsupported(f"in-place torch function {name}()")
+        if "out" in kwargs:
+            raise Unsupported(f"{name}(..., out=...) writes into an existing tensor")
+        if "inplace" in kwargs and kwargs["inplace"].is_python_constant() and kwargs["inplace"].as_python_constant():
+            raise Unsupported(f"{name}(..., inplace=True) mutates its input")
+        return tx.output.call_op("call_function", self.fn, list(args), dict(kwargs))
+
+    def __repr__(self) -> str:
+        return f"TorchFunctionVariable({_qualified_name(self.fn)})"

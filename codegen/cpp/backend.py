@@ -1,0 +1,30 @@
+"""The C++ backend object the wrapper generator talks to."""
+from __future__ import annotations
+
+from ..kernel_args import kernel_args
+from . import build
+from .render import render_source
+
+
+class CppBackend:
+    name = "cpp"
+
+    def __init__(self, kernels):
+        self.kernels = kernels
+        self.args = {k.name: kernel_args(k) for k in kernels}
+        self.source = render_source(kernels) if kernels else ""
+        self.library = None
+        self._fns = {}
+        if kernels:
+            self.library = build.build(self.source)
+            self._fns = build.load(self.library, {k: len(a) for k, a in self.args.items()})
+
+    def call_kernel(self, kernel, var) -> str:
+        ptrs = ", ".join(f"{var(a.buffer)}.data_ptr()" for a in self.args[kernel.name])
+        return f"{kernel.name}({ptrs})"
+
+    def globals(self) -> dict:
+        return dict(self._fns)
+
+    def sources(self) -> dict[str, str]:
+        return {"kernels.cpp": self.source} if self.source else {}

@@ -1,0 +1,28 @@
+"""The argument list of a kernel, shared by every backend: buffers read, then buffers written."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from inductor.ir import loop as L
+from inductor.ir.loop import LoopOp
+
+
+@dataclass(frozen=True)
+class KernelArg:
+    buffer: str
+    dtype: torch.dtype
+    written: bool
+
+
+def kernel_args(kernel) -> list[KernelArg]:
+    written = {n.name: n.buffer.layout.dtype for n in kernel.nodes if n.stored}
+    args: dict[str, KernelArg] = {}
+    for n in kernel.nodes:
+        for m in L.walk(n.body):
+            if m.op is LoopOp.LOAD and m.attr[0] not in written and m.attr[0] not in args:
+                args[m.attr[0]] = KernelArg(m.attr[0], m.dtype, False)
+    for name, dtype in written.items():
+        args[name] = KernelArg(name, dtype, True)
+    return list(args.values())

@@ -1,0 +1,97 @@
+"""Device functions the generated Triton kernels call for math that triton.language lacks.
+
+Written with core triton.language ops only, so the same kernels run on GPUs and under
+TRITON_INTERPRET=1. Formulations are the accurate ones (Kahan's log1p/expm1 tricks).
+"""
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def maximum(a, b):  # NaN-propagating, as torch.maximum
+    return tl.where(a != a, a, tl.where(b != b, b, tl.where(a > b, a, b)))
+
+
+@triton.jit
+def minimum(a, b):
+    return tl.where(a != a, a, tl.where(b != b, b, tl.where(a < b, a, b)))
+
+
+@triton.jit
+def log1p(x):
+    u = 1.0 + x
+    safe = tl.where(u == 1.0, 2.0, u)
+    return tl.where(u == 1.0, x, tl.log(safe) * (x / (safe - 1.0)))
+
+
+@triton.jit
+def expm1(x):
+    u = tl.exp(x)
+    lu = tl.log(u)
+    safe_lu = tl.where(lu == 0.0, 1.0, lu)
+    near = (u - 1.0) * (x / safe_lu)
+    return tl.where(u == 1.0, x, tl.where(u - 1.0 == -1.0, -1.0, tl.where(tl.abs(x) < 0.5, near, u - 1.0)))
+
+
+@triton.jit
+def tanh(x):
+    t = expm1(-2.0 * tl.abs(x))
+    y = -t / (2.0 + t)
+    return tl.where(x != x, x, tl.where(x < 0, -y, y))
+
+
+@triton.jit
+def tan(x):
+    return tl.sin(x) / tl.cos(x)
+
+
+@triton.jit
+def trunc(x):
+    return tl.where(x < 0, tl.ceil(x), tl.floor(x))
+
+
+@triton.jit
+def rint(x):  # round half to even
+    f = tl.floor(x)
+    d = x - f
+    odd = (f - 2.0 * tl.floor(f * 0.5)) != 0.0
+    return tl.where(d > 0.5, f + 1.0, tl.where(d < 0.5, f, tl.where(odd, f + 1.0, f)))
+
+
+@triton.jit
+def sign(x):
+    return (x > 0).to(x.dtype) - (x < 0).to(x.dtype)
+
+
+@triton.jit
+def pow(x, y):  # float pow with torch's special cases for negative and zero bases
+    ax = tl.abs(x)
+    r = tl.exp2(y * tl.log2(tl.where(ax == 0, 1.0, ax)))
+    y_int = tl.floor(y) == y
+    y_odd = y_int & ((y - 2.0 * tl.floor(y * 0.5)) != 0.0)
+    neg = tl.where(y_int, tl.where(y_odd, -r, r), float("nan"))
+    r = tl.where(x < 0, neg, r)
+    r = tl.where(x == 0, tl.where(y > 0, 0.0, tl.where(y == 0, 1.0, float("inf"))), r)
+    return tl.where(y == 0, 1.0, r)
+
+
+@triton.jit
+def argmax_combine(v0, i0, v1, i1):  # NaN wins, then the larger, then the first index
+    take1 = (v1 > v0) | ((v1 != v1) & (v0 == v0)) | ((v1 == v0) & (i1 < i0)) | ((v1 != v1) & (v0 != v0) & (i1 < i0))
+    return tl.where(take1, v1, v0), tl.where(take1, i1, i0)
+
+
+@triton.jit
+def argmin_combine(v0, i0, v1, i1):
+    take1 = (v1 < v0) | ((v1 != v1) & (v0 == v0)) | ((v1 == v0) & (i1 < i0)) | ((v1 != v1) & (v0 != v0) & (i1 < i0))
+    return tl.where(take1, v1, v0), tl.where(take1, i1, i0)
+
+
+@triton.jit
+def sum_combine(a, b):
+    return a + b
+
+
+@triton.jit
+def prod_combine(a, b):
+    return a * b

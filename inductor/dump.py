@@ -1,0 +1,21 @@
+"""`kiln dump`: when KILN_DUMP_DIR is set, every compiled graph writes each stage to its own folder."""
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+_counter = itertools.count()
+
+
+class GraphDump:
+    def __init__(self):
+        root = os.environ.get("KILN_DUMP_DIR")
+        self.dir = None
+        if root:
+            self.dir = Path(root) / f"graph_{next(_counter):03d}"
+            self.dir.mkdir(parents=True, exist_ok=True)
+
+    def write(self, name: str, text) -> None:
+        if self.dir is not None:
+            (self.dir / name).write_text(text() if callable(text) else str(text))

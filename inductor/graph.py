@@ -1,0 +1,165 @@
+"""GraphLowering: a prims GraphModule -> buffers of loop IR, inputs, constants and outputs."""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import torch
+import torch.fx as fx
+
+from prims import OUTPUTS_KEY, Prim, UnsupportedGraph
+from prims.builder import META_KEY
+from prims.meta import contiguous_strides
+
+from .ir import loop as L
+from .ir.buffers import (Buffer, ComputedBuffer, ConstantBuffer, ExternBuffer, InputBuffer, Layout, Pointwise,
+                         TensorArg, loop_syms)
+from .ir.index import as_strides
+from .lowering import LOWERINGS, TensorValue
+
+# A value read by several consumers is realized (stored once) when recomputing it would cost
+# more than this many scalar ops per element.
+REALIZE_COST = 4
+
+
+@dataclass(frozen=True)
+class GraphOutput:
+    """Where output i comes from: a buffer, a graph input returned as is, or a Python constant."""
+    kind: str  # "buffer" | "input" | "constant"
+    value: object
+
+    def __repr__(self):
+        return f"{self.kind}:{self.value}"
+
+
+class GraphLowering:
+    def __init__(self, gm: fx.GraphModule, example_inputs):
+        self.gm = gm
+        self.example_inputs = example_inputs
+        self.buffers: dict[str, Buffer] = {}
+        self.inputs: list[InputBuffer] = []
+        self.outputs: list[GraphOutput] = []
+        self.current_node: fx.Node | None = None
+
+    # -- buffers -------------------------------------------------------------------------
+    def _new_name(self) -> str:
+        return f"buf{sum(1 for b in self.buffers.values() if not isinstance(b, (InputBuffer, ConstantBuffer)))}"
+
+    def _register(self, buf: Buffer) -> TensorValue:
+        self.buffers[buf.name] = buf
+        lay = buf.layout
+        return TensorValue(lay.shape, lay.dtype, lay.device,
+                           lambda idx: L.load(buf.name, lay.index(idx), lay.dtype), buffer=buf.name)
+
+    def realize(self, value: TensorValue, layout: Layout | None = None) -> TensorValue:
+        """Store `value` in a buffer of its own (contiguous unless a layout is given)."""
+        if layout is None:
+            if value.buffer is not None:
+                return value
+            layout = Layout(value.shape, contiguous_strides(value.shape), value.dtype, value.device)
+        body = value.loader(loop_syms("i", value.shape))
+        return self._register(ComputedBuffer(self._new_name(), layout, Pointwise(value.shape, body)))
+
+    def realize_reduction(self, reduction, dtype, device) -> TensorValue:
+        layout = Layout(reduction.ranges, contiguous_strides(reduction.ranges), dtype, device)
+        return self._register(ComputedBuffer(self._new_name(), layout, reduction))
+
+    def extern(self, kind, args, kwargs, shape, dtype, device, op=None, strides=None) -> TensorValue:
+        layout = Layout(tuple(shape), tuple(strides) if strides else contiguous_strides(shape), dtype, device)
+        return self._register(ExternBuffer(self._new_name(), layout, kind, tuple(args), dict(kwargs), op))
+
+    def tensor_arg(self, value: TensorValue) -> TensorArg:
+        """A strided view of a buffer holding `value`, realizing it only if it is not one already."""
+        syms = loop_syms("i", value.shape)
+        body = value.loader(syms)
+        if body.op is L.LoopOp.LOAD and body.dtype == value.dtype:
+            strided = as_strides(body.attr[1], syms)
+            if strided is not None:
+                return TensorArg(body.attr[0], value.shape, strided[0], strided[1])
+        value = self.realize(value)
+        return TensorArg(value.buffer, value.shape, contiguous_strides(value.shape), 0)
+
+    def tensor_args_in(self, tree):
+        if isinstance(tree, TensorValue):
+            return self.tensor_arg(tree)
+        if isinstance(tree, (list, tuple)):
+            return type(tree)(self.tensor_args_in(a) for a in tree)
+        if isinstance(tree, dict):
+            return {k: self.tensor_args_in(v) for k, v in tree.items()}
+        return tree
+
+    # -- the walk ------------------------------------------------------------------------
+    def run(self) -> "GraphLowering":
+        env: dict[fx.Node, object] = {}
+        inputs = iter(self.example_inputs)
+        for node in self.gm.graph.nodes:
+            self.current_node = node
+            if node.op == "placeholder":
+                x = next(inputs)
+                layout = Layout(tuple(x.shape), tuple(x.stride()), x.dtype, x.device)
+                buf = InputBuffer(node.name, layout, index=len(self.inputs))
+                self.inputs.append(buf)
+                env[node] = self._register(buf)
+            elif node.op == "get_attr":
+                t = getattr(self.gm, node.target)
+                layout = Layout(tuple(t.shape), tuple(t.stride()), t.dtype, t.device)
+                env[node] = self._register(ConstantBuffer(f"const_{node.target.lstrip('_')}", layout, value=t))
+            elif node.op == "call_function" and isinstance(node.target, Prim):
+                args = fx.node.map_arg(node.args, lambda n: env[n])
+                kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
+                lowering = LOWERINGS.get(node.target)
+                if lowering is None:
+                    raise UnsupportedGraph(f"prim {node.target} has no lowering yet")
+                value = lowering(self, *args, **kwargs)
+                if len(node.users) > 1 and value.buffer is None and value.cost > REALIZE_COST:
+                    value = self.realize(value)
+                env[node] = value
+            elif node.op == "call_function" and node.target is operator.getitem:
+                env[node] = env[node.args[0]][node.args[1]]
+            elif node.op == "output":
+                self._lower_outputs(fx.node.map_arg(node.args[0], lambda n: env[n]))
+            else:
+                raise UnsupportedGraph(f"unexpected node {node.format_node()}")
+        self.current_node = None
+        return self
+
+    def _lower_outputs(self, values):
+        infos = self.gm.meta[OUTPUTS_KEY]
+        claimed: set[str] = set()
+        for value, info in zip(values, infos):
+            if not isinstance(value, TensorValue):
+                self.outputs.append(GraphOutput("constant", value))
+            elif info.same_as is not None:
+                self.outputs.append(self.outputs[info.same_as])
+            elif info.input_index is not None:
+                self.outputs.append(GraphOutput("input", info.input_index))
+            else:
+                layout = Layout(info.meta.shape, info.meta.strides, info.meta.dtype, info.meta.device)
+                out = self._output_view(value, layout, claimed)
+                if out is None:
+                    out = GraphOutput("buffer", self.realize(value, layout).buffer)
+                claimed.add(out.value if out.kind == "buffer" else out.value[0])
+                self.outputs.append(out)
+
+    def _output_view(self, value: TensorValue, layout: Layout, claimed) -> GraphOutput | None:
+        """Return a computed buffer itself (or reinterpreted with eager's strides) instead of copying it."""
+        syms = loop_syms("i", value.shape)
+        body = value.loader(syms)
+        if body.op is not L.LoopOp.LOAD or body.dtype != layout.dtype:
+            return None
+        buf = self.buffers[body.attr[0]]
+        if not isinstance(buf, (ComputedBuffer, ExternBuffer)) or buf.name in claimed:
+            return None
+        strided = as_strides(body.attr[1], syms)
+        if strided is None or strided[1] != 0 or buf.layout.storage_size() != layout.storage_size():
+            return None
+        if any(a != b for a, b, size in zip(strided[0], layout.strides, layout.shape) if size != 1):
+            return None
+        if buf.layout == layout:
+            return GraphOutput("buffer", buf.name)
+        return GraphOutput("view", (buf.name, layout.shape, layout.strides))
+
+    def __repr__(self):
+        lines = [repr(b) for b in self.buffers.values() if not isinstance(b, (InputBuffer, ConstantBuffer))]
+        lines.append(f"outputs: {self.outputs}")
+        return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The IRs below prims: index expressions, the loop-level IR and buffers."""

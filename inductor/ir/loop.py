@@ -1,0 +1,124 @@
+"""The loop-level IR: the scalar work done at one point of a loop nest.
+
+A body is a DAG of `LoopNode`s (load, constant, index_expr, to_dtype, where, scalar math,
+...). Nodes are immutable values compared structurally, so equal subexpressions are shared.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import torch
+
+
+class LoopOp(enum.Enum):
+    # leaves
+    LOAD = "load"  # attr: (buffer name, index)
+    CONSTANT = "constant"  # attr: Python value
+    INDEX_EXPR = "index_expr"  # attr: index expression, as a value
+    LOCAL = "local"  # attr: name of a value already computed in this kernel (a reduction result)
+    # conversions and selection
+    TO_DTYPE = "to_dtype"
+    WHERE = "where"
+    # unary math
+    NEG = "neg"; ABS = "abs"; EXP = "exp"; LOG = "log"; LOG1P = "log1p"; EXPM1 = "expm1"  # noqa: E702
+    SIN = "sin"; COS = "cos"; TAN = "tan"; TANH = "tanh"; SQRT = "sqrt"; RSQRT = "rsqrt"  # noqa: E702
+    RECIPROCAL = "reciprocal"; ERF = "erf"; FLOOR = "floor"; CEIL = "ceil"; TRUNC = "trunc"  # noqa: E702
+    ROUND = "round"; SIGN = "sign"; NOT = "not"; ISNAN = "isnan"  # noqa: E702
+    # binary math
+    ADD = "add"; SUB = "sub"; MUL = "mul"; TRUEDIV = "truediv"; POW = "pow"  # noqa: E702
+    MAXIMUM = "maximum"; MINIMUM = "minimum"  # noqa: E702
+    EQ = "eq"; NE = "ne"; LT = "lt"; LE = "le"; GT = "gt"; GE = "ge"; AND = "and"; OR = "or"  # noqa: E702
+
+
+class ReductionType(enum.Enum):
+    SUM = "sum"
+    PROD = "prod"
+    MAX = "max"
+    MIN = "min"
+    ARGMAX = "argmax"
+    ARGMIN = "argmin"
+
+
+UNARY_OPS = frozenset({
+    LoopOp.NEG, LoopOp.ABS, LoopOp.EXP, LoopOp.LOG, LoopOp.LOG1P, LoopOp.EXPM1, LoopOp.SIN, LoopOp.COS,
+    LoopOp.TAN, LoopOp.TANH, LoopOp.SQRT, LoopOp.RSQRT, LoopOp.RECIPROCAL, LoopOp.ERF, LoopOp.FLOOR,
+    LoopOp.CEIL, LoopOp.TRUNC, LoopOp.ROUND, LoopOp.SIGN, LoopOp.NOT, LoopOp.ISNAN,
+})
+BINARY_OPS = frozenset({
+    LoopOp.ADD, LoopOp.SUB, LoopOp.MUL, LoopOp.TRUEDIV, LoopOp.POW, LoopOp.MAXIMUM, LoopOp.MINIMUM,
+    LoopOp.EQ, LoopOp.NE, LoopOp.LT, LoopOp.LE, LoopOp.GT, LoopOp.GE, LoopOp.AND, LoopOp.OR,
+})
+COMPARISONS = frozenset({LoopOp.EQ, LoopOp.NE, LoopOp.LT, LoopOp.LE, LoopOp.GT, LoopOp.GE, LoopOp.AND,
+                         LoopOp.OR, LoopOp.NOT, LoopOp.ISNAN})
+
+
+@dataclass(frozen=True, eq=True, repr=False)
+class LoopNode:
+    op: LoopOp
+    args: tuple
+    dtype: torch.dtype
+    attr: object = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "_hash", hash((self.op, self.args, self.dtype, self.attr)))
+
+    def __hash__(self):
+        return self._hash
+
+    def __repr__(self):
+        return format_body(self)
+
+
+def load(buffer: str, index, dtype) -> LoopNode:
+    return LoopNode(LoopOp.LOAD, (), dtype, (buffer, index))
+
+
+def constant(value, dtype) -> LoopNode:
+    return LoopNode(LoopOp.CONSTANT, (), dtype, value)
+
+
+def op(kind: LoopOp, *args, dtype=None) -> LoopNode:
+    if dtype is None:
+        dtype = torch.bool if kind in COMPARISONS else args[-1].dtype
+    return LoopNode(kind, tuple(args), dtype)
+
+
+def to_dtype(x: LoopNode, dtype) -> LoopNode:
+    return x if x.dtype == dtype else LoopNode(LoopOp.TO_DTYPE, (x,), dtype)
+
+
+def where(cond, a, b) -> LoopNode:
+    return LoopNode(LoopOp.WHERE, (cond, a, b), a.dtype)
+
+
+def walk(root: LoopNode):
+    """Each distinct node once, operands before users."""
+    seen, order, stack = set(), [], [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        stack.extend((a, False) for a in reversed(node.args))
+    return order
+
+
+def format_body(root: LoopNode) -> str:
+    """`t0 = load(buf0, 4*i0 + i1); t1 = exp(t0); ...` — one line per distinct node."""
+    names, lines = {}, []
+    for n in walk(root):
+        name = f"t{len(names)}"
+        names[n] = name
+        if n.op is LoopOp.LOAD:
+            rhs = f"load({n.attr[0]}, {n.attr[1]!r})"
+        elif n.op in (LoopOp.CONSTANT, LoopOp.INDEX_EXPR, LoopOp.LOCAL):
+            rhs = f"{n.op.value}({n.attr!r})"
+        else:
+            rhs = f"{n.op.value}({', '.join(names[a] for a in n.args)})"
+        lines.append(f"{name} = {rhs}: {str(n.dtype).replace('torch.', '')}")
+    return "; ".join(lines)

@@ -1,0 +1,164 @@
+"""Torch level -> ATen level, with Kiln's own tracer on the dispatcher.
+
+The torch-level graph runs on fake tensors under a TorchDispatchMode that records every ATen
+overload it sees (composite ops are already decomposed by the dispatcher by then). Each
+recorded node carries the TensorMeta of its result. Real tensors met on the way (module
+parameters, constants) become get_attr constants of the new graph.
+"""
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.fx as fx
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
+
+from .builder import META_KEY
+from .errors import UnsupportedGraph
+from .meta import TensorMeta
+
+OUTPUTS_KEY = "kiln_outputs"  # gm.meta[OUTPUTS_KEY]: one OutputInfo per graph output
+
+
+class OutputInfo:
+    """What eager returns at one output position: its metadata, which input it *is* (if any), and
+    which earlier output it is the very same tensor as (if any)."""
+
+    __slots__ = ("meta", "input_index", "same_as")
+
+    def __init__(self, meta, input_index, same_as=None):
+        self.meta, self.input_index, self.same_as = meta, input_index, same_as
+
+    def __repr__(self):
+        return f"OutputInfo({self.meta}, input={self.input_index}, same_as={self.same_as})"
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self, tracer: "AtenTracer"):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func.namespace == "prim":  # metadata queries such as prim.device
+            return func(*args, **kwargs)
+        if func._schema.is_mutable:
+            raise UnsupportedGraph(f"in-place op {func} (functionalization is not implemented yet)")
+        t = self.tracer
+        args, kwargs = tree_map(t.lift_constant, (args, kwargs))
+        out = func(*args, **kwargs)
+        node = t.graph.call_function(func, *tree_map(t.node_of, (args, kwargs)))
+        t.bind(out, node)
+        return out
+
+
+class AtenTracer:
+    def __init__(self, fake_mode: FakeTensorMode):
+        self.fake_mode = fake_mode
+        self.graph = fx.Graph()
+        self.root = torch.nn.Module()
+        self._nodes: dict[int, tuple[torch.Tensor, fx.Node]] = {}  # id(fake) -> (fake kept alive, node)
+        self._consts: dict[int, torch.Tensor] = {}  # id(real) -> its fake
+
+    def bind(self, value, node: fx.Node) -> None:
+        if isinstance(value, torch.Tensor):
+            self._nodes[id(value)] = (value, node)
+            node.meta[META_KEY] = TensorMeta.of(value)
+        elif isinstance(value, (tuple, list)):
+            metas = []
+            for i, v in enumerate(value):
+                if isinstance(v, torch.Tensor):
+                    item = self.graph.call_function(operator.getitem, (node, i))
+                    self.bind(v, item)
+                    metas.append(TensorMeta.of(v))
+                else:
+                    metas.append(None)
+            node.meta[META_KEY] = tuple(metas)
+        elif value is not None:
+            raise UnsupportedGraph(f"op {node.target} returned {type(value).__name__}")
+
+    def node_of(self, x):
+        if isinstance(x, torch.Tensor):
+            hit = self._nodes.get(id(x))
+            if hit is None:
+                raise UnsupportedGraph("a tensor entered the graph from outside its inputs")
+            return hit[1]
+        return x
+
+    def lift_constant(self, x):
+        """A real tensor inside the trace is a constant: store it and use its fake twin."""
+        if not isinstance(x, torch.Tensor) or isinstance(x, FakeTensor):
+            return x
+        fake = self._consts.get(id(x))
+        if fake is None:
+            name = f"_const{len(self._consts)}"
+            self.root.register_buffer(name, x)
+            fake = self.fake_mode.from_tensor(x, static_shapes=True)
+            self._consts[id(x)] = fake
+            with self.graph.inserting_before(_first_non_placeholder(self.graph)):
+                node = self.graph.get_attr(name)
+            self.bind(fake, node)
+        return fake
+
+
+def _first_non_placeholder(graph: fx.Graph):
+    for n in graph.nodes:
+        if n.op != "placeholder":
+            return n
+    return None
+
+
+class _TorchLevelRunner(fx.Interpreter):
+    """Runs the torch-level graph on fakes; placeholders and outputs map onto the ATen graph."""
+
+    def __init__(self, gm, tracer: AtenTracer, fake_inputs):
+        super().__init__(gm)
+        self.tracer = tracer
+        self.fake_inputs = iter(fake_inputs)
+
+    def placeholder(self, target, args, kwargs):
+        fake = next(self.fake_inputs)
+        node = self.tracer.graph.placeholder(target)
+        self.tracer.bind(fake, node)
+        return fake
+
+    def get_attr(self, target, args, kwargs):
+        return self.tracer.lift_constant(super().get_attr(target, args, kwargs))
+
+
+def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
+    """ATen-level GraphModule of `gm` for inputs like `example_inputs` (static shapes)."""
+    for i, x in enumerate(example_inputs):
+        if not isinstance(x, torch.Tensor):
+            raise UnsupportedGraph(f"graph input {i} is a {type(x).__name__}; only tensor inputs are supported")
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    fakes = [fake_mode.from_tensor(x, static_shapes=True) for x in example_inputs]
+    tracer = AtenTracer(fake_mode)
+    runner = _TorchLevelRunner(gm, tracer, fakes)
+    with fake_mode, _Recorder(tracer):
+        result = runner.run(*fakes)
+    flat, spec = tree_flatten(result)
+    input_pos = {id(f): i for i, f in enumerate(fakes)}
+    input_storages = {_storage(f) for f in fakes}
+    first_pos: dict[int, int] = {}
+    outputs = []
+    for pos, out in enumerate(flat):
+        if not isinstance(out, torch.Tensor):
+            outputs.append(OutputInfo(None, None))
+            continue
+        index = input_pos.get(id(out))
+        if index is None and _storage(out) in input_storages:
+            raise UnsupportedGraph("an output is a view of an input (output aliasing is not implemented yet)")
+        outputs.append(OutputInfo(TensorMeta.of(out), index, first_pos.get(id(out))))
+        first_pos.setdefault(id(out), pos)
+    tracer.graph.output(tuple(tracer.node_of(o) for o in flat))
+    aten_gm = fx.GraphModule(tracer.root, tracer.graph)
+    aten_gm.meta[OUTPUTS_KEY] = outputs
+    aten_gm.meta["out_spec"] = spec
+    return aten_gm
+
+
+def _storage(t: torch.Tensor) -> int:
+    return t.untyped_storage()._cdata

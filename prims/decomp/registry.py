@@ -1,0 +1,57 @@
+"""The decomposition registry: ATen overload -> a Python function over Values that calls prims.
+
+A decomposition may call other ATen ops through `call_aten`, which decomposes them in turn,
+so decomposition reaches a fixed point by construction. An op with no entry becomes an
+explicit `kiln.fallback` node that runs the ATen op as is.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch._ops import OpOverload, OpOverloadPacket
+
+from ..builder import Value, current_builder
+from ..meta import TensorMeta
+from ..ops.extern import fallback
+from ..errors import UnsupportedGraph
+
+DECOMPOSITIONS: dict[OpOverload, Callable] = {}
+
+
+def register(*ops) -> Callable:
+    """Decorator: `@register(aten.add.Tensor, aten.add.Scalar)`; a packet registers all its overloads."""
+
+    def wrap(fn):
+        for op in ops:
+            overloads = [getattr(op, o) for o in op.overloads()] if isinstance(op, OpOverloadPacket) else [op]
+            for ov in overloads:
+                DECOMPOSITIONS[ov] = fn
+        return fn
+
+    return wrap
+
+
+def call_aten(op: OpOverload, *args, _meta=None, **kwargs):
+    """Decompose one ATen call on Values; unknown ops become fallback nodes."""
+    fn = DECOMPOSITIONS.get(op)
+    if fn is not None:
+        return fn(*args, **kwargs)
+    if op._schema.is_mutable:
+        raise UnsupportedGraph(f"in-place op {op} inside a decomposition")
+    meta = _meta if _meta is not None else _meta_by_running(op, args, kwargs)
+    return current_builder().emit(fallback, (op,) + tuple(args), kwargs, meta=meta)
+
+
+def _meta_by_running(op, args, kwargs):
+    def to_meta(x):
+        if isinstance(x, Value):
+            return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
+        if isinstance(x, (list, tuple)):
+            return type(x)(to_meta(a) for a in x)
+        return x
+
+    out = op(*to_meta(args), **{k: to_meta(v) for k, v in kwargs.items()})
+    if isinstance(out, (tuple, list)):
+        return tuple(TensorMeta.of(o) for o in out)
+    return TensorMeta.of(out)

@@ -1,0 +1,44 @@
+import warnings
+
+import pytest
+import torch
+
+import capture
+
+
+class CountingBackend:
+    """A backend that records every graph it is given and runs it as it is."""
+
+    def __init__(self):
+        self.graphs: list[torch.fx.GraphModule] = []
+        self.example_inputs: list[list] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.graphs)
+
+    def __call__(self, gm, example_inputs):
+        self.graphs.append(gm)
+        self.example_inputs.append(example_inputs)
+        return gm.forward
+
+
+@pytest.fixture
+def counter():
+    return CountingBackend()
+
+
+@pytest.fixture(autouse=True)
+def fresh_capture():
+    capture.reset()
+    saved_limit = capture.config.recompile_limit
+    yield
+    capture.config.recompile_limit = saved_limit
+    capture.reset()
+
+
+@pytest.fixture
+def no_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", capture.FallbackWarning)
+        yield

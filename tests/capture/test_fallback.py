@@ -1,0 +1,146 @@
+"""Unsupported constructs: one warning and eager results, or Unsupported under fullgraph."""
+import warnings
+
+import pytest
+import torch
+
+import capture
+
+
+def helper(t):
+    return t * 2
+
+
+def loop_over_list(x):
+    for scale in [1.0, 2.0]:
+        x = helper(x) * scale
+    return x
+
+
+def calls_print(x):
+    print("value", x.shape)
+    return x + 1
+
+
+def inplace_method(x):
+    x.add_(1)
+    return x * 2
+
+
+def augmented_assignment(x):
+    x += 1
+    return x
+
+
+def out_argument(x, y):
+    torch.add(x, 1, out=y)
+    return y
+
+
+def data_dependent(x):
+    return x.sum().item() + 1
+
+
+UNSUPPORTED = [
+    (loop_over_list, "opcode FOR_ITER", 1),
+    (calls_print, "call to builtin print", 1),
+    (inplace_method, "in-place tensor method add_", 1),
+    (augmented_assignment, "in-place operator", 1),
+    (out_argument, "out=", 2),
+    (data_dependent, "item", 1),
+]
+
+
+@pytest.mark.parametrize("fn, reason, n_tensors", UNSUPPORTED, ids=lambda v: getattr(v, "__name__", ""))
+def test_falls_back_with_one_warning(fn, reason, n_tensors, counter, capsys):
+    compiled = capture.compile(fn, backend=counter)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            args = [torch.randn(2, 3) for _ in range(n_tensors)]
+            expected_args = [a.clone() for a in args]
+            expected = fn(*expected_args)
+            actual = compiled(*args)
+            torch.testing.assert_close(actual, expected)
+            torch.testing.assert_close(args, expected_args)
+    fallback = [w for w in caught if issubclass(w.category, capture.FallbackWarning)]
+    assert len(fallback) == 1, [str(w.message) for w in caught]
+    message = str(fallback[0].message)
+    assert reason in message
+    assert f"{__file__}:" in message
+    assert counter.count == 0
+    assert capture.compiled_records()[-1].reason is not None
+
+
+@pytest.mark.parametrize("fn, reason, n_tensors", UNSUPPORTED, ids=lambda v: getattr(v, "__name__", ""))
+def test_fullgraph_raises_with_location(fn, reason, n_tensors, counter):
+    compiled = capture.compile(fn, backend=counter, fullgraph=True)
+    with pytest.raises(capture.Unsupported) as info:
+        compiled(*[torch.randn(2, 3) for _ in range(n_tensors)])
+    text = str(info.value)
+    assert reason in text
+    assert info.value.filename == __file__
+    assert info.value.lineno > fn.__code__.co_firstlineno
+    assert f"{__file__}:{info.value.lineno}" in text
+    assert "hint:" in text
+
+
+def test_user_function_call_names_the_function(counter):
+    def uses_helper(x):
+        return helper(x) + 1
+
+    with pytest.raises(capture.Unsupported, match="call to non-torch function helper"):
+        capture.compile(uses_helper, backend=counter, fullgraph=True)(torch.ones(2))
+
+
+def test_user_shape_error_surfaces_from_eager(counter):
+    def bad(x, y):
+        return x + y
+
+    compiled = capture.compile(bad, backend=counter)
+    with pytest.raises(RuntimeError, match="size of tensor"):
+        compiled(torch.ones(2), torch.ones(3))
+    # not remembered as a fallback: a good call compiles
+    torch.testing.assert_close(compiled(torch.ones(2), torch.ones(2)), torch.full((2,), 2.0))
+    assert counter.count == 1
+
+
+def broken_backend(gm, example_inputs):
+    raise RuntimeError("backend exploded")
+
+
+def test_internal_error_falls_back_with_warning(monkeypatch):
+    monkeypatch.delenv("KILN_STRICT", raising=False)
+    def f(x):
+        return x + 1
+
+    compiled = capture.compile(f, backend=broken_backend)
+    with pytest.warns(capture.FallbackWarning, match="backend exploded"):
+        torch.testing.assert_close(compiled(torch.ones(2)), torch.full((2,), 2.0))
+
+
+def test_strict_mode_raises_internal_errors(monkeypatch):
+    monkeypatch.setenv("KILN_STRICT", "1")
+
+    def f(x):
+        return x + 1
+
+    with pytest.raises(RuntimeError, match="backend exploded"):
+        capture.compile(f, backend=broken_backend)(torch.ones(2))
+
+
+def test_fallback_is_remembered_per_code_object(counter, monkeypatch):
+    calls = []
+    original = capture.api._compile_frame
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(capture.api, "_compile_frame", counting)
+    compiled = capture.compile(calls_print, backend=counter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3):
+            compiled(torch.ones(2))
+    assert len(calls) == 1

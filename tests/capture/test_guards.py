@@ -1,0 +1,163 @@
+"""Guards: what makes a cached entry stale, and what the recompiles log says."""
+import logging
+import warnings
+
+import pytest
+import torch
+
+import capture
+from capture.guards import Guard, GuardSet, tensor_guards
+from capture.sources import Frame, LocalSource
+
+OFFSET = 1.0
+ACTIVATION = torch.relu
+
+
+def uses_globals(x):
+    return ACTIVATION(x) + OFFSET
+
+
+def simple(x):
+    return x * 2
+
+
+@pytest.fixture
+def recompiles(caplog):
+    caplog.set_level(logging.DEBUG, logger="kiln.recompiles")
+    return caplog
+
+
+def _compile_and_call(fn, counter, *argument_sets):
+    compiled = capture.compile(fn, backend=counter)
+    return [compiled(*args) for args in argument_sets]
+
+
+@pytest.mark.parametrize("first, second, message", [
+    (torch.ones(3, 4), torch.ones(3, 4, dtype=torch.float64), "tensor 'x' dtype mismatch: expected torch.float32, got torch.float64"),
+    (torch.ones(3, 4), torch.ones(4, 4), "tensor 'x' size mismatch at dim 0: expected 3, got 4"),
+    (torch.ones(3, 4), torch.ones(3, 4, 2), "tensor 'x' ndim mismatch: expected 2, got 3"),
+    (torch.ones(3, 4), torch.ones(3, 4, requires_grad=True), "tensor 'x' requires_grad mismatch"),
+    (torch.ones(3, 4), torch.ones(4, 3).t(), "tensor 'x' stride mismatch at dim 0: expected 4, got 1"),
+])
+def test_tensor_guard_recompiles(first, second, message, counter, recompiles):
+    _compile_and_call(simple, counter, (first,), (first.clone(),), (second,))
+    assert counter.count == 2
+    assert message in recompiles.text
+
+
+def test_grad_mode_change_recompiles(counter, recompiles):
+    compiled = capture.compile(simple, backend=counter)
+    x = torch.ones(2, requires_grad=True)
+    compiled(x)
+    with torch.no_grad():
+        assert not compiled(x).requires_grad
+    assert counter.count == 2
+    assert "grad mode changed: expected True, got False" in recompiles.text
+
+
+def test_global_rebinding_recompiles(counter, recompiles):
+    global ACTIVATION, OFFSET
+    compiled = capture.compile(uses_globals, backend=counter)
+    x = torch.randn(3)
+    compiled(x)
+    try:
+        OFFSET = 2.0
+        torch.testing.assert_close(compiled(x), uses_globals(x))
+        assert "global 'OFFSET' value mismatch: expected 1.0, got 2.0" in recompiles.text
+        ACTIVATION = torch.tanh
+        torch.testing.assert_close(compiled(x), uses_globals(x))
+        assert "global 'ACTIVATION' was rebound" in recompiles.text
+    finally:
+        ACTIVATION, OFFSET = torch.relu, 1.0
+    assert counter.count == 3
+
+
+def test_constant_argument_guard(counter, recompiles):
+    def scaled(x, k):
+        return x * k
+
+    compiled = capture.compile(scaled, backend=counter)
+    x = torch.ones(2)
+    compiled(x, 2)
+    compiled(x, 2)
+    compiled(x, 3)
+    compiled(x, 3.0)  # same value, different type: recompiles too
+    assert counter.count == 3
+    assert "value 'k' value mismatch: expected 2, got 3" in recompiles.text
+
+
+def test_aliasing_guard(counter, recompiles):
+    def add(x, y):
+        return x + y
+
+    compiled = capture.compile(add, backend=counter)
+    a, b = torch.ones(2), torch.ones(2)
+    compiled(a, b)
+    torch.testing.assert_close(compiled(a, a), a + a)
+    assert counter.count == 2
+    assert "now the same object as 'y'" in recompiles.text or "now the same object as 'x'" in recompiles.text
+    gm = counter.graphs[1]
+    assert len([n for n in gm.graph.nodes if n.op == "placeholder"]) == 1
+
+
+def test_recompile_limit_runs_eagerly_with_one_warning(counter):
+    capture.config.recompile_limit = 2
+    compiled = capture.compile(simple, backend=counter)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for size in range(1, 6):
+            torch.testing.assert_close(compiled(torch.ones(size)), torch.full((size,), 2.0))
+    assert counter.count == 2
+    messages = [str(w.message) for w in caught if issubclass(w.category, capture.FallbackWarning)]
+    assert len(messages) == 1 and "recompile limit (2)" in messages[0]
+
+
+def test_reset_clears_caches(counter):
+    compiled = capture.compile(simple, backend=counter)
+    compiled(torch.ones(2))
+    compiled(torch.ones(2))
+    assert counter.count == 1
+    capture.reset()
+    assert capture.compiled_records() == []
+    compiled(torch.ones(2))
+    assert counter.count == 2
+
+
+def test_guard_set_is_generated_code_with_readable_guards():
+    guards = GuardSet()
+    guards.extend(tensor_guards(LocalSource("x"), torch.ones(2, 3)))
+    guards.compile()
+    assert "def check_guards(L, G, B, C):" in guards.source_text
+    assert "L['x'].shape == expected_" in guards.source_text
+    lines = repr(guards).splitlines()
+    assert lines[0].startswith("TYPE_MATCH") and "L['x']" in lines[0]
+    frame = Frame({"x": torch.ones(2, 3)}, {}, {}, ())
+    assert guards.check(frame)
+    bad = Frame({"x": torch.ones(2, 4)}, {}, {}, ())
+    assert not guards.check(bad)
+    assert guards.explain_failure(bad) == "tensor 'x' size mismatch at dim 1: expected 3, got 4"
+    missing = Frame({}, {}, {}, ())
+    assert not guards.check(missing)
+    assert "could not be read" in guards.explain_failure(missing)
+
+
+def test_guards_log(counter, caplog):
+    caplog.set_level(logging.DEBUG, logger="kiln.guards")
+    caplog.set_level(logging.DEBUG, logger="kiln.graph")
+    capture.compile(simple, backend=counter)(torch.ones(2))
+    assert "SIZE" in caplog.text and "L['x']" in caplog.text
+    assert "class CapturedGraph" in caplog.text
+
+
+def test_logs_env_enables_artifacts(monkeypatch):
+    from capture import logs
+    monkeypatch.setenv("KILN_LOGS", "graph,recompiles")
+    monkeypatch.setattr(logs, "_enabled", set())
+    for name in ("graph", "recompiles"):
+        monkeypatch.setattr(logs.get_logger(name), "handlers", [])
+        monkeypatch.setattr(logs.get_logger(name), "level", logging.NOTSET)
+    logs.enable_from_env()
+    logs.enable_from_env()  # once only
+    assert logs.get_logger("graph").level == logging.DEBUG
+    assert len(logs.get_logger("recompiles").handlers) == 1
+    assert logs.get_logger("guards").level == logging.NOTSET
