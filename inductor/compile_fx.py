@@ -66,6 +66,9 @@ class CompiledGraph:
 
 def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> CompiledGraph:
     start = time.perf_counter()
+    if torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad for x in example_inputs):
+        raise prims.UnsupportedGraph("inputs require grad: Kiln compiles inference graphs only for now "
+                                     "(run under torch.no_grad() or torch.inference_mode())")
     target = _pick_target(target, example_inputs)
     dump = GraphDump()
     dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
