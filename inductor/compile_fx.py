@@ -34,6 +34,7 @@ def _strict() -> bool:
 
 
 def _pick_target(target, example_inputs) -> str:
+    target = target or os.environ.get("KILN_TARGET") or None  # `kiln dump --target` sets KILN_TARGET
     if target is not None:
         if target not in ("cpp", "triton"):
             raise ValueError(f"target must be 'cpp' or 'triton', got {target!r}")

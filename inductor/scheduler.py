@@ -20,6 +20,8 @@ from .ir.loop import LoopNode, LoopOp
 
 MAX_KERNEL_NODES = 32  # bounds kernel size
 FUSION_WINDOW = 8  # how many recent items a node may join: keeps scheduling linear
+MIN_PARALLEL_ROWS = 64  # fewer outer iterations than this cannot keep the cores busy
+SMALL_WORK = 1 << 15  # below this many elements, parallelism does not matter
 
 
 @dataclass
@@ -196,6 +198,8 @@ class Scheduler:
         if isinstance(placed, str):
             return placed
         level, mapping = placed
+        if level == "r" and not isinstance(buf.data, Reduction) and _serializes(kernel):
+            return "would run pointwise work inside a reduction with too few rows to parallelize"
         body = _subst_body(buf.data.body, mapping)
         store = substitute(buf.store_index(), mapping)
         for load in L.walk(body):
@@ -247,6 +251,18 @@ class Scheduler:
         if self.not_fused:
             parts.append("not fused:\n  " + "\n  ".join(self.not_fused))
         return "\n".join(parts)
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _serializes(kernel) -> bool:
+    """Outer loops are what run in parallel: a big row loop under few rows would run on one core."""
+    return _numel(kernel.outer) < MIN_PARALLEL_ROWS and _numel(kernel.outer + kernel.inner) >= SMALL_WORK
 
 
 def _local_visible(producer: KernelNode, consumer: KernelNode) -> bool:

@@ -1,11 +1,14 @@
 """The Triton backend object the wrapper generator talks to.
 
 Kernels are written to a module file in the cache (Triton reads kernel source from files) and
-imported from there. CPU tensors need Triton's interpreter, which Triton fixes when it is first
-imported (TRITON_INTERPRET=1); see codegen/triton/__init__.py.
+imported from there. For CPU tensors the module (and codegen.triton.device_math) is imported
+with TRITON_INTERPRET=1, which makes `triton.jit` build interpreter functions; generated code
+calls only Triton builtins and Kiln's own device functions, so it does not matter how triton
+itself was first imported.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -24,12 +27,18 @@ def _cache_dir() -> Path:
     return path
 
 
-def interpreter_active() -> bool:
-    """Was triton imported in interpreter mode? (Its standard library is decorated at import.)"""
-    import triton.language as tl
-    from triton.runtime.interpreter import InterpretedFunction
-
-    return isinstance(tl.sum, InterpretedFunction)
+@contextlib.contextmanager
+def _interpreter(on: bool):
+    old = os.environ.get("TRITON_INTERPRET")
+    if on:
+        os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        yield
+    finally:
+        if on and old is None:
+            os.environ.pop("TRITON_INTERPRET", None)
+        elif on:
+            os.environ["TRITON_INTERPRET"] = old
 
 
 def _numel(shape):
@@ -51,9 +60,8 @@ class TritonBackend:
         if kernels:
             if interpret is None:
                 interpret = all(n.buffer.layout.device.type == "cpu" for k in kernels for n in k.nodes)
-            if interpret and not interpreter_active():
-                raise UnsupportedGraph("Triton kernels on CPU tensors need Triton's interpreter, but triton was "
-                                       "imported before Kiln without TRITON_INTERPRET=1; set it in the environment")
+            if interpret:
+                _check_device_math_interpreted()
             key = hashlib.sha256(self.source.encode()).hexdigest()[:32]
             path = _cache_dir() / f"k{key}.py"
             if not path.exists():
@@ -62,7 +70,8 @@ class TritonBackend:
                 os.replace(tmp, path)
             spec = importlib.util.spec_from_file_location(f"kiln_triton_{key}", path)
             self.module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(self.module)
+            with _interpreter(interpret):
+                spec.loader.exec_module(self.module)
             self.path = path
 
     def call_kernel(self, kernel, var) -> str:
@@ -80,3 +89,13 @@ class TritonBackend:
 
     def sources(self) -> dict[str, str]:
         return {"kernels_triton.py": self.source} if self.source else {}
+
+
+def _check_device_math_interpreted():
+    with _interpreter(True):
+        from . import device_math
+    from triton.runtime.interpreter import InterpretedFunction
+
+    if not isinstance(device_math.maximum, InterpretedFunction):
+        raise UnsupportedGraph("Triton device functions were loaded for a GPU in this process; "
+                               "CPU tensors cannot run them (use target='cpp')")

@@ -27,9 +27,11 @@ EXPR = {
 }
 FLOAT_ONLY = {LoopOp.POW, LoopOp.SIGN}  # device_math versions assume floating point
 
-# reduction -> (initial accumulator value, elementwise combine of acc and v, final reduce over axis 1)
+# reduction -> (initial accumulator value, elementwise combine of acc and v, final reduce over axis 1).
+# Only builtins (tl.reduce) and Kiln's device functions: tl.sum & co are jit functions whose
+# interpreter-or-GPU form triton fixed when it was imported.
 REDUCTION = {
-    ReductionType.SUM: ("0", "{acc} + {v}", "tl.sum({acc}, 1)"),
+    ReductionType.SUM: ("0", "{acc} + {v}", "tl.reduce({acc}, 1, km.sum_combine)"),
     ReductionType.PROD: ("1", "{acc} * {v}", "tl.reduce({acc}, 1, km.prod_combine)"),
     ReductionType.MAX: ("{lowest}", "km.maximum({acc}, {v})", "tl.reduce({acc}, 1, km.maximum)"),
     ReductionType.MIN: ("{highest}", "km.minimum({acc}, {v})", "tl.reduce({acc}, 1, km.minimum)"),
