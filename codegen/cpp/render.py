@@ -166,7 +166,7 @@ def _render_inner_loop(kernel, group, outer: Scope):
 
 
 def _flat_r(rs):
-    out, stride = Affine((), 0), 1
+    out, stride = 0, 1
     for s in reversed(rs):
         out = out + s * stride
         stride *= s.extent

@@ -52,7 +52,7 @@ def _next_pow2(n):
 
 def launch_config(kernel) -> dict:
     """Block sizes from the sizes: lanes cover a row up to 1024; rows fill a block up to 1024 lanes."""
-    xnumel = max(_numel(kernel.outer), 1)
+    xnumel = max(_numel(kernel.outer), 1)  # block sizes stay >= 1 even for empty launches
     if not kernel.inner:
         return {"XBLOCK": min(1024, _next_pow2(xnumel))}
     rblock = min(1024, _next_pow2(_numel(kernel.inner)))

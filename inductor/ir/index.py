@@ -97,19 +97,19 @@ def simplify(x):
     return a
 
 
-def add(x, y) -> Affine:
+def add(x, y):
     a, b = affine(x), affine(y)
     coeffs: dict = dict(a.terms)
     for t, c in b.terms:
         coeffs[t] = coeffs.get(t, 0) + c
-    return Affine(tuple((t, c) for t, c in coeffs.items() if c), a.const + b.const)
+    return simplify(Affine(tuple((t, c) for t, c in coeffs.items() if c), a.const + b.const))
 
 
-def scale(x, k: int) -> Affine:
+def scale(x, k: int):
     a = affine(x)
     if k == 0:
-        return Affine((), 0)
-    return Affine(tuple((t, c * k) for t, c in a.terms), a.const * k)
+        return 0
+    return simplify(Affine(tuple((t, c * k) for t, c in a.terms), a.const * k))
 
 
 def bounds(x) -> tuple[int, int]:
@@ -179,10 +179,10 @@ def substitute(x, mapping: dict):
         return floordiv(substitute(x.arg, mapping), x.div)
     if isinstance(x, Mod):
         return mod(substitute(x.arg, mapping), x.mod)
-    out = Affine((), x.const)
+    out = x.const
     for t, c in x.terms:
         out = add(out, scale(substitute(t, mapping), c))
-    return simplify(out)
+    return out
 
 
 def syms_of(x) -> set:
@@ -200,11 +200,11 @@ def syms_of(x) -> set:
 
 def strided_index(idx, strides, offset=0):
     """sum(idx[d] * strides[d]) + offset, skipping size-1 and zero-stride dims."""
-    out = Affine((), offset)
+    out = offset
     for i, s in zip(idx, strides):
         if s:
             out = add(out, scale(i, s))
-    return simplify(out)
+    return out
 
 
 def as_strides(x, syms):

@@ -83,7 +83,7 @@ def rsub(a, b, alpha=1):
 @register(aten.pow.Tensor_Scalar)
 def pow_scalar(x, exponent):
     if exponent == 2:
-        (x,), result, _ = elementwise_args(x, exponent)
+        (x, _two), result, _ = elementwise_args(x, exponent)
         return convert(P["mul"](x, x), result)
     return _binary("pow", D)(x, exponent)
 

@@ -1,0 +1,55 @@
+"""The C++ build cache: keyed by source + flags + compiler, atomic, and never loads a bad entry."""
+import subprocess
+import sys
+import textwrap
+
+import torch
+import torch.fx as fx
+
+from codegen.cpp import build
+from inductor import compile_graph
+
+SCRIPT = textwrap.dedent("""
+    import torch, torch.fx as fx
+    from codegen.cpp import build
+    from inductor import compile_graph
+    gm = fx.symbolic_trace(lambda x: torch.softmax(x * 3.25, -1))
+    c = compile_graph(gm, [torch.randn(5, 7)], target="cpp")
+    torch.testing.assert_close(c.call(torch.ones(5, 7)), torch.softmax(torch.ones(5, 7) * 3.25, -1))
+    print(build.BuildStats.builds)
+""")
+
+
+def _run(cache_dir):
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                         env={**__import__("os").environ, "KILN_CACHE_DIR": str(cache_dir)}, check=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def test_second_compile_in_a_new_process_does_no_build(tmp_path):
+    assert _run(tmp_path) == 1
+    assert _run(tmp_path) == 0
+
+
+def test_corrupted_entry_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
+    source = 'extern "C" int kiln_probe() { return 41 + 1; }\n'
+    lib = build.build(source)
+    lib.write_bytes(b"not a shared library")
+    before = build.BuildStats.builds
+    again = build.build(source)
+    assert build.BuildStats.builds == before + 1
+    assert again == lib and build._valid(lib, lib.with_suffix(".sha256"))
+
+
+def test_key_covers_flags_and_compiler(monkeypatch):
+    key = build.source_key("int x;")
+    monkeypatch.setattr(build, "FLAGS", build.FLAGS + ["-DKILN_OTHER"])
+    assert build.source_key("int x;") != key
+
+
+def test_kernels_are_vectorizable_loops():
+    gm = fx.symbolic_trace(lambda x: (x * 2 + 1).sum(1))
+    c = compile_graph(gm, [torch.randn(256, 512)], target="cpp")
+    src = c.backend.source
+    assert "#pragma omp parallel for" in src and "#pragma omp simd reduction(+:" in src

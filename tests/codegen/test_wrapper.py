@@ -1,0 +1,46 @@
+"""The generated wrapper: printable, eager's output identity and strides, freed intermediates."""
+import torch
+import torch.fx as fx
+
+from inductor import compile_graph
+
+
+def _compile(fn, *inputs, target="cpp"):
+    return compile_graph(fx.symbolic_trace(fn), list(inputs), target=target)
+
+
+def test_wrapper_is_readable_python():
+    c = _compile(lambda x, w: torch.relu(x @ w).sum(1), torch.randn(4, 8), torch.randn(8, 3))
+    src = c.wrapper_source
+    assert src.startswith("def call(") and "torch.matmul(" in src and "kernel0(" in src and "return (" in src
+    compile(src, "<wrapper>", "exec")
+
+
+def test_returning_an_input_returns_that_object():
+    x = torch.randn(3)
+    c = _compile(lambda x: (x, x * 2), x)
+    out = c.call(x)
+    assert out[0] is x
+
+
+def test_same_output_twice_is_one_object_and_clones_are_not():
+    x = torch.randn(3, 4)
+
+    def f(x):
+        y = x + 1
+        return y, y, y.clone()
+
+    a, b, c = _compile(f, x).call(x)
+    assert a is b and c is not a
+    torch.testing.assert_close(c, a)
+
+
+def test_intermediates_are_freed():
+    c = _compile(lambda x: ((x @ x).relu() @ x).sum(), torch.randn(8, 8))
+    assert "del buf" in c.wrapper_source
+
+
+def test_outputs_have_eager_strides():
+    x = torch.randn(4, 6)
+    out = _compile(lambda x: ((x + 1).t(), x.sum(0, keepdim=True)), x).call(x)
+    assert out[0].stride() == (1, 6) and out[1].shape == (1, 6)

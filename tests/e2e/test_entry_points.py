@@ -1,0 +1,137 @@
+"""The three ways in: @capture.compile, torch.compile(backend="kiln"), and the `kiln` command."""
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import capture
+from inductor import KilnCompileWarning
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ["0_captured_graph.py", "1_aten_graph.py", "2_prims_graph.py", "3_loop_ir.txt", "4_schedule.txt",
+          "6_wrapper.py"]
+
+
+def thin_path(x, y):
+    a = torch.sin(x) * 2.0 + y
+    b = a.relu() - x / 3
+    return torch.softmax(b, dim=-1), b.sum(dim=1, keepdim=True), a.mean()
+
+
+def _assert_same(got, expected):
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e)
+        assert g.stride() == e.stride()
+
+
+def test_capture_compile_with_kiln_backend():
+    x, y = torch.randn(8, 32), torch.randn(8, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = capture.compile(thin_path, fullgraph=True)
+        for _ in range(2):
+            _assert_same(f(x, y), thin_path(x, y))
+        x2, y2 = torch.randn(3, 5), torch.randn(3, 5)  # new shape: guards fail, Kiln recompiles
+        _assert_same(f(x2, y2), thin_path(x2, y2))
+
+
+def test_kiln_is_a_registered_dynamo_backend():
+    out = subprocess.run([sys.executable, "-c", "import torch; print('kiln' in torch._dynamo.list_backends())"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_torch_compile_backend_kiln():
+    torch._dynamo.reset()
+    x, y = torch.randn(8, 32), torch.randn(8, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", KilnCompileWarning)
+        f = torch.compile(thin_path, backend="kiln")
+        _assert_same(f(x, y), thin_path(x, y))
+
+
+def test_torch_compile_module_with_kiln_in_inference():
+    torch._dynamo.reset()
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 16),
+                                torch.nn.LayerNorm(16))
+    x = torch.randn(4, 16)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", KilnCompileWarning)
+        torch.testing.assert_close(torch.compile(model, backend="kiln")(x), model(x))
+
+
+def test_training_graph_falls_back_with_one_warning_and_strict_raises(monkeypatch):
+    torch._dynamo.reset()
+    lin = torch.nn.Linear(4, 4)
+    x = torch.randn(2, 4)
+    with pytest.warns(KilnCompileWarning, match="inference graphs only") as record:
+        out = torch.compile(lin, backend="kiln")(x)
+    assert len([r for r in record if issubclass(r.category, KilnCompileWarning)]) == 1
+    torch.testing.assert_close(out, lin(x))
+    out.sum().backward()  # eager fallback keeps autograd working
+    assert lin.weight.grad is not None
+    monkeypatch.setenv("KILN_STRICT", "1")
+    from inductor import compile_fx
+
+    gm = torch.fx.symbolic_trace(lambda w, x: x @ w)
+    with pytest.raises(Exception, match="inference graphs only"):
+        compile_fx(gm, [torch.randn(4, 4, requires_grad=True), x])
+
+
+def _kiln(*args, cwd, env=None):
+    return subprocess.run([sys.executable, "-m", "capture.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, timeout=600)
+
+
+def test_kiln_dump_writes_every_stage(tmp_path):
+    out = _kiln("dump", str(ROOT / "examples" / "pointwise_softmax.py"), "-o", str(tmp_path / "d"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    graph = tmp_path / "d" / "graph_000"
+    for stage in STAGES + ["5_kernels.cpp"]:
+        assert (graph / stage).exists(), stage
+    assert "prims_exp" in (graph / "2_prims_graph.py").read_text()
+    assert 'extern "C" void kernel0' in (graph / "5_kernels.cpp").read_text()
+
+
+def test_kiln_dump_triton(tmp_path):
+    out = _kiln("dump", str(ROOT / "examples" / "pointwise_softmax.py"), "--target", "triton", "-o",
+                str(tmp_path / "d"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    src = (tmp_path / "d" / "graph_000" / "5_kernels_triton.py").read_text()
+    assert "@triton.jit" in src and "tl.load(" in src
+
+
+def test_kiln_explain_lists_graphs_and_fallbacks(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import torch, capture\n"
+        "@capture.compile\n"
+        "def good(x):\n    return x.sin() + 1\n"
+        "@capture.compile\n"
+        "def bad(x):\n    print('hi')\n    return x + 1\n"
+        "good(torch.randn(3)); bad(torch.randn(3))\n")
+    out = _kiln("explain", str(script), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "1 graph(s) compiled, 1 function(s) fell back" in out.stdout
+    assert "good" in out.stdout and "bad" in out.stdout and "s.py:" in out.stdout
+
+
+def test_kiln_demo(tmp_path):
+    out = _kiln("demo", "-o", str(tmp_path / "demo"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    for words in ("matches eager", "compile time", "eager:", "kiln:", "5_kernels.cpp"):
+        assert words in out.stdout, out.stdout
+
+
+def test_output_code_log(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import torch, capture\nf = capture.compile(lambda x: x.exp() * 2)\nf(torch.randn(4))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "KILN_LOGS": "output_code,graph"})
+    assert out.returncode == 0, out.stderr
+    assert "extern \"C\" void kernel0" in out.stderr and "def call(" in out.stderr

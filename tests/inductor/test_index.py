@@ -1,0 +1,45 @@
+"""Index expressions simplify the reshape/view algebra without sympy."""
+from inductor.ir.index import Affine, FloorDiv, Mod, Sym, as_strides, bounds, substitute
+
+i, j, k = Sym("i", 3), Sym("j", 64), Sym("k", 5)
+
+
+def test_split_and_merge_dims():
+    flat = i * 64 + j
+    assert flat // 64 == i
+    assert flat % 64 == j
+    assert (flat * 2 + 1) // 2 == flat  # (2*flat + 1) // 2, with 1 < 2
+
+
+def test_not_simplifiable_stays_symbolic():
+    e = (i * 4 + j) // 64
+    assert isinstance(e, FloorDiv)
+    assert isinstance((i * 4 + j) % 64, Mod)
+    assert bounds(e) == (0, (2 * 4 + 63) // 64)
+
+
+def test_nested_floordiv_folds():
+    e = ((i * 64 + j) // 8) // 8
+    assert e == i
+
+
+def test_size_one_vars_vanish():
+    one = Sym("u", 1)
+    assert one * 7 + i == i
+
+
+def test_substitute_renames_and_resimplifies():
+    x0 = Sym("x0", 3)
+    assert substitute(i * 64 + j, {i: x0}) == x0 * 64 + j
+    assert substitute((i * 64 + j) // 64, {j: 5}) == i
+
+
+def test_as_strides():
+    assert as_strides(i * 64 + j * 2 + 3, (i, j)) == ((64, 2), 3)
+    assert as_strides(i * 64 + j, (i,)) is None
+    assert as_strides((i * 4 + j) // 64, (i, j)) is None
+
+
+def test_repr_is_readable():
+    assert repr((i * 4 + j) // 64) == "((4*i + j) // 64)"
+    assert repr(Affine((), 0)) == "0"
