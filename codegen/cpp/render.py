@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from inductor.ir import loop as L
 from inductor.ir.index import Affine, FloorDiv, Mod, Sym, syms_of
-from inductor.ir.loop import LoopNode, LoopOp, ReductionType
+from inductor.ir.loop import LoopNode, LoopOp
 from prims import UnsupportedGraph
 
 from ..kernel_args import kernel_args
@@ -136,23 +136,19 @@ def _render_inner_loop(kernel, group, outer: Scope):
     reductions = [n for n in group.nodes if n.reduction]
     ind = outer.indent
     for n in reductions:
-        t = ctype(n.body.dtype)
-        init = REDUCTION[n.reduction][0].format(T=t)
-        outer.lines.append(f"{ind}{t} acc_{n.name} = {init};")
-        if n.reduction in (ReductionType.ARGMAX, ReductionType.ARGMIN):
-            outer.lines.append(f"{ind}int64_t acc_{n.name}_i = -1;")
+        for decl in REDUCTION[n.reduction].decls:
+            outer.lines.append(ind + decl.format(T=ctype(n.body.dtype), acc=f"acc_{n.name}"))
     loop_lines: list[str] = []
     body_ind = ind + "  " * len(rs)
     inner = Scope(loop_lines, body_ind, outer, frozenset(rs), frozenset(n.name for n in group.nodes))
+    rflat = index_str(_flat_r(rs))
     for n in group.nodes:
         v = inner.emit(n.body)
         if n.reduction:
-            combine = REDUCTION[n.reduction][1]
-            rflat = index_str(_flat_r(rs))
-            loop_lines.append(body_ind + combine.format(acc=f"acc_{n.name}", v=v, r=rflat))
+            loop_lines.append(body_ind + REDUCTION[n.reduction].combine.format(acc=f"acc_{n.name}", v=v, r=rflat))
         else:
             _finish_value(inner, n, v)
-    simd = _simd_pragma(group, reductions)
+    simd = _simd_pragma(reductions)
     for d, s in enumerate(rs):
         if d == len(rs) - 1 and simd:
             outer.lines.append(ind + "  " * d + simd)
@@ -161,8 +157,7 @@ def _render_inner_loop(kernel, group, outer: Scope):
     for d in reversed(range(len(rs))):
         outer.lines.append(ind + "  " * d + "}")
     for n in reductions:
-        suffix = "_i" if n.reduction in (ReductionType.ARGMAX, ReductionType.ARGMIN) else ""
-        _finish_value(outer, n, f"acc_{n.name}{suffix}")
+        _finish_value(outer, n, REDUCTION[n.reduction].final.format(acc=f"acc_{n.name}"))
 
 
 def _flat_r(rs):
@@ -173,14 +168,14 @@ def _flat_r(rs):
     return out
 
 
-def _simd_pragma(group, reductions) -> str | None:
-    ops = []
+def _simd_pragma(reductions) -> str | None:
+    clauses = []
     for n in reductions:
-        op = REDUCTION[n.reduction][2]
-        if op is None:
-            return None
-        ops.append(f"reduction({op}:acc_{n.name})")
-    return "#pragma omp simd " + " ".join(ops) if ops else "#pragma omp simd"
+        omp = REDUCTION[n.reduction].omp
+        if omp is None:
+            return None  # argmax/argmin: first-index order must hold
+        clauses.append(omp.format(acc=f"acc_{n.name}"))
+    return " ".join(["#pragma omp simd", *clauses])
 
 
 def render_source(kernels) -> str:
