@@ -1,0 +1,68 @@
+"""The prims entry point on the thin path: torch level -> ATen -> prims, runnable with references."""
+import operator
+
+import pytest
+import torch
+import torch.fx as fx
+
+import prims
+from prims import PRIMS, Prim, PrimMetaError, TensorMeta
+
+
+def thin_path(x, y):
+    a = torch.sin(x) * 2.0 + y
+    b = a.relu() - x / 3
+    return torch.softmax(b, dim=-1), b.sum(dim=1, keepdim=True), a.mean()
+
+
+def _lower(fn, *inputs):
+    return prims.lower(fx.symbolic_trace(fn), list(inputs))
+
+
+def test_thin_path_lowers_to_prims_only_and_runs():
+    x, y = torch.randn(4, 6), torch.randn(4, 6)
+    gm = _lower(thin_path, x, y)
+    targets = [n.target for n in gm.graph.nodes if n.op == "call_function"]
+    assert targets and all(isinstance(t, Prim) or t is operator.getitem for t in targets)
+    assert PRIMS["fallback"] not in targets
+    for got, expected in zip(gm(x, y), thin_path(x, y)):
+        torch.testing.assert_close(got, expected)
+
+
+def test_aten_graph_has_one_node_per_overload_with_metas():
+    aten = prims.trace_aten(fx.symbolic_trace(lambda x: torch.softmax(x * 2, -1)), [torch.randn(3, 5)])
+    calls = [n for n in aten.graph.nodes if n.op == "call_function"]
+    assert [str(n.target) for n in calls] == ["aten.mul.Tensor", "aten._softmax.default"]
+    assert all(n.meta["kiln_meta"] == TensorMeta.contiguous((3, 5), torch.float32, "cpu") for n in calls)
+
+
+def test_unsupported_ops_become_explicit_fallbacks_that_run():
+    x = torch.randn(3, 5)
+    gm = _lower(lambda x: torch.cumsum(x, 1) + 1, x)
+    fallbacks = [n for n in gm.graph.nodes if n.op == "call_function" and n.target is PRIMS["fallback"]]
+    assert len(fallbacks) == 1 and "cumsum" in str(fallbacks[0].args[0])
+    torch.testing.assert_close(gm(x)[0], torch.cumsum(x, 1) + 1)
+
+
+def test_in_place_ops_are_refused_not_miscompiled():
+    with pytest.raises(prims.UnsupportedGraph, match="in-place"):
+        _lower(lambda x: x.add_(1), torch.randn(3))
+
+
+def test_type_promotion_is_explicit():
+    gm = _lower(lambda i, f: i + f, torch.arange(6).reshape(2, 3), torch.randn(3))
+    names = [n.target.name for n in gm.graph.nodes if isinstance(n.target, Prim)]
+    assert "convert_element_type" in names and "broadcast_in_dim" in names
+
+
+def test_prims_print_as_kiln_names():
+    assert repr(PRIMS["add"]) == "kiln.add"
+    assert all(p.doc and p.category for p in PRIMS.values())
+
+
+def test_meta_rules_reject_bad_input():
+    with pytest.raises(PrimMetaError, match="shapes must match"):
+        PRIMS["add"].meta(TensorMeta.contiguous((2,), torch.float32, "cpu"),
+                          TensorMeta.contiguous((3,), torch.float32, "cpu"))
+    with pytest.raises(PrimMetaError, match="dtype"):
+        PRIMS["exp"].meta(TensorMeta.contiguous((2,), torch.int64, "cpu"))
