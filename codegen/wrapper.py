@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, TensorArg
-from inductor.memory import Alloc, Free, Run
+from inductor.memory import Alloc, Free
 from inductor.scheduler import FusedKernel
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 
-import torch
 import torch.fx as fx
 
 from prims import OUTPUTS_KEY, Prim, UnsupportedGraph
-from prims.builder import META_KEY
 from prims.meta import contiguous_strides
 
 from .ir import loop as L

@@ -3,9 +3,10 @@
 A FusedKernel iterates `outer` (x loop variables) and, for reductions, `inner` (r loop
 variables). Its nodes run in order; consecutive r-level nodes share one inner loop
 (horizontal fusion) unless one needs a reduction finished in that loop. A node joins the
-latest kernel of a small window that runs after everything it reads, when its ranges fit (same ranges; outer + inner; or outer alone) and it reads
-every buffer made in the kernel at exactly the index that buffer was written at, so each
-x iteration only sees its own data. Dependencies live in a networkx graph.
+latest kernel of a small window that runs after everything it reads, when its ranges fit
+(same ranges; outer + inner; or outer alone) and it reads every buffer made in the kernel at
+exactly the index that buffer was written at, so each x iteration only sees its own data.
+Dependencies live in a networkx graph.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from .ir import loop as L
-from .ir.buffers import ComputedBuffer, ExternBuffer, InputBuffer, ConstantBuffer, Reduction, loop_syms
-from .ir.index import Sym, substitute
+from .ir.buffers import ComputedBuffer, ConstantBuffer, ExternBuffer, InputBuffer, Reduction, loop_syms
+from .ir.index import substitute
 from .ir.loop import LoopNode, LoopOp
 
 MAX_KERNEL_NODES = 32  # bounds kernel size
@@ -66,7 +67,7 @@ class FusedKernel:
         return loop_syms("r", self.inner)
 
     def node_of(self, name):
-        return next((n for n in self.nodes if n.name == name), None)
+        return next((n for n in self.nodes if n.name == name), None)  # kernels hold <= MAX_KERNEL_NODES
 
     def reads(self) -> set[str]:
         """Buffers this kernel loads from memory (its own stored ones included)."""
@@ -291,5 +292,3 @@ def _use_locals(n: KernelNode, mine: dict) -> LoopNode:
             memo[m] = m
     return memo[n.body]
 
-
-__all__ = ["Scheduler", "FusedKernel", "KernelNode", "LoopGroup", "Sym"]

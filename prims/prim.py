@@ -11,7 +11,6 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .meta import TensorMeta
 
 
 class Category(enum.Enum):

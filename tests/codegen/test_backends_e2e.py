@@ -3,7 +3,6 @@ compared with eager: values (exact for ints/bools), dtypes, strides, and input i
 import warnings
 
 import pytest
-import torch
 import torch.fx as fx
 
 from cases import CASES, IDS
