@@ -11,7 +11,8 @@ import operator
 
 import torch
 import torch.fx as fx
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from torch._subclasses.fake_tensor import (DataDependentOutputException, DynamicOutputShapeException, FakeTensor,
+                                          FakeTensorMode, UnsupportedOperatorException)
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
@@ -137,8 +138,14 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
     fakes = [fake_mode.from_tensor(x, static_shapes=True) for x in example_inputs]
     tracer = AtenTracer(fake_mode)
     runner = _TorchLevelRunner(gm, tracer, fakes)
-    with fake_mode, _Recorder(tracer):
-        result = runner.run(*fakes)
+    try:
+        with fake_mode, _Recorder(tracer):
+            result = runner.run(*fakes)
+    except (DataDependentOutputException, DynamicOutputShapeException) as e:
+        raise UnsupportedGraph(f"an op's output depends on tensor values ({type(e).__name__}: {e}); "
+                               "static-shape graphs only for now") from e
+    except UnsupportedOperatorException as e:
+        raise UnsupportedGraph(f"no fake-tensor support for {e}") from e
     flat, spec = tree_flatten(result)
     input_pos = {id(f): i for i, f in enumerate(fakes)}
     input_storages = {_storage(f) for f in fakes}

@@ -35,6 +35,8 @@ def _unary(prim, how):
         compute, result = elementwise_dtypes(x, how=how)
         if prim in ("floor", "ceil", "trunc") and not compute.is_floating_point:
             return x  # integer rounding is the identity
+        if prim == "sign" and compute == torch.bool:
+            return x  # eager: the sign of a bool is the bool itself (the prim refuses bool)
         return convert(P[prim](convert(x, compute)), result)
 
     return decomp
@@ -59,20 +61,26 @@ def round_(x):
     return x if not x.dtype.is_floating_point else _unary("round", D)(x)
 
 
+def _times_alpha(a, b, alpha):
+    """b * alpha in the compute dtype. A scalar b is scaled in Python (a prim needs a tensor operand);
+    a is then the tensor, so its dtype is the compute dtype."""
+    if alpha == 1:
+        return b
+    if is_tensor_like(b):
+        return P["mul"](b, convert(alpha, b.dtype))
+    return convert(convert(b, a.dtype) * convert(alpha, a.dtype), a.dtype)
+
+
 @register(aten.add.Tensor, aten.add.Scalar)
 def add(a, b, alpha=1):
     (a, b), result, _ = elementwise_args(a, b)
-    if alpha != 1:
-        b = P["mul"](b, convert(alpha, b.dtype if hasattr(b, "dtype") else result))
-    return convert(P["add"](a, b), result)
+    return convert(P["add"](a, _times_alpha(a, b, alpha)), result)
 
 
 @register(aten.sub.Tensor, aten.sub.Scalar)
 def sub(a, b, alpha=1):
     (a, b), result, _ = elementwise_args(a, b)
-    if alpha != 1:
-        b = P["mul"](b, convert(alpha, b.dtype if hasattr(b, "dtype") else result))
-    return convert(P["sub"](a, b), result)
+    return convert(P["sub"](a, _times_alpha(a, b, alpha)), result)
 
 
 @register(aten.rsub.Tensor, aten.rsub.Scalar)

@@ -93,7 +93,9 @@ register(aten.argmin.default)(_arg("argmin"))
 
 def _max_with_indices(value_prim, index_prim):
     def decomp(x, dim, keepdim=False):
-        return _minmax(value_prim)(x, dim, keepdim), _arg(index_prim)(x, dim, keepdim)
+        # max.dim takes bool though argmax does not: find the index on a uint8 copy (same order).
+        keys = convert(x, torch.uint8) if x.dtype == torch.bool else x
+        return _minmax(value_prim)(x, dim, keepdim), _arg(index_prim)(keys, dim, keepdim)
 
     return decomp
 
@@ -134,6 +136,8 @@ def softmax(x, dim, half_to_float=False):
     compute, result = elementwise_dtypes(x, how=Promotion.INT_TO_FLOAT)
     result = torch.float32 if half_to_float else result
     x = convert(x, compute)
+    if x.numel() == 0:
+        return convert(x, result)  # nothing to normalise (amax refuses an empty dim, eager does not care)
     dims = _dims(x, dim)
     m = broadcast_to(_keep(P["amax"](x, dims), x, dims), x.shape)
     e = P["exp"](P["sub"](x, m))
@@ -146,6 +150,8 @@ def log_softmax(x, dim, half_to_float=False):
     compute, result = elementwise_dtypes(x, how=Promotion.INT_TO_FLOAT)
     result = torch.float32 if half_to_float else result
     x = convert(x, compute)
+    if x.numel() == 0:
+        return convert(x, result)  # as in softmax
     dims = _dims(x, dim)
     shifted = P["sub"](x, broadcast_to(_keep(P["amax"](x, dims), x, dims), x.shape))
     lse = P["log"](P["sum"](P["exp"](shifted), dims))

@@ -64,6 +64,8 @@ def t(x):
 
 @register(aten.transpose.int)
 def transpose(x, dim0, dim1):
+    if x.ndim == 0:
+        return x  # a 0-d tensor has the one "dim" 0 (or -1): nothing to swap
     perm = list(range(x.ndim))
     a, b = _dim(dim0, x.ndim), _dim(dim1, x.ndim)
     perm[a], perm[b] = perm[b], perm[a]

@@ -11,6 +11,7 @@ from ..prim import Category, check, register_prim
 def _bcast_meta(x, shape, broadcast_dims):
     check(is_tensor_like(x), "broadcast_in_dim", "expected a tensor")
     shape, bdims = tuple(shape), tuple(broadcast_dims)
+    check(all(isinstance(s, int) and s >= 0 for s in shape), "broadcast_in_dim", f"bad shape {shape}")
     check(len(bdims) == x.ndim, "broadcast_in_dim", f"need one output dim per input dim, got {bdims} for rank {x.ndim}")
     check(list(bdims) == sorted(set(bdims)) and all(0 <= d < len(shape) for d in bdims), "broadcast_in_dim",
           f"broadcast dims {bdims} must be increasing and < {len(shape)}")
@@ -33,6 +34,7 @@ def broadcast_in_dim(x, shape, broadcast_dims):
 def _reshape_meta(x, shape):
     shape = tuple(int(s) for s in shape)
     check(is_tensor_like(x), "reshape", "expected a tensor")
+    check(all(s >= 0 for s in shape), "reshape", f"bad shape {shape} (sizes are explicit, no -1)")
     check(numel(shape) == numel(x.shape), "reshape", f"cannot reshape {list(x.shape)} to {list(shape)}")
     return TensorMeta(shape, x.dtype, contiguous_strides(shape), x.device)
 
