@@ -76,6 +76,20 @@ def pow(x, y):  # float pow with torch's special cases for negative and zero bas
 
 
 @triton.jit
+def ipow(base, exp):  # integer power, as torch.pow on integer tensors (square-and-multiply)
+    result = tl.full(base.shape, 1, base.dtype) if base.shape != [] else base * 0 + 1
+    b = base
+    e = exp
+    for _ in tl.static_range(63):
+        result = tl.where((e & 1) != 0, result * b, result)
+        b = b * b
+        e = e >> 1
+    neg = tl.where(base == 1, base * 0 + 1, tl.where(base == -1, tl.where((exp & 1) != 0, base, base * 0 + 1),
+                                                      base * 0))
+    return tl.where(exp < 0, neg, result)
+
+
+@triton.jit
 def argmax_combine(v0, i0, v1, i1):  # NaN wins, then the larger, then the first index
     take1 = (v1 > v0) | ((v1 != v1) & (v0 == v0)) | ((v1 == v0) & (i1 < i0)) | ((v1 != v1) & (v0 != v0) & (i1 < i0))
     return tl.where(take1, v1, v0), tl.where(take1, i1, i0)

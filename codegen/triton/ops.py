@@ -25,7 +25,12 @@ EXPR = {
     LoopOp.GT: "{0} > {1}", LoopOp.GE: "{0} >= {1}", LoopOp.AND: "{0} & {1}", LoopOp.OR: "{0} | {1}",
     LoopOp.WHERE: "tl.where({0}, {1}, {2})", LoopOp.TO_DTYPE: "({0}).to({T})",
 }
-FLOAT_ONLY = {LoopOp.POW, LoopOp.SIGN}  # device_math versions assume floating point
+# Where a dtype changes the spelling: bool + bool is `or` in torch (int1 + int1 wraps in Triton),
+# and integer pow needs its own device function.
+BY_DTYPE = {
+    (LoopOp.ADD, torch.bool): "{0} | {1}",
+    **{(LoopOp.POW, dt): "km.ipow({0}, {1})" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
+}
 
 # reduction -> (initial accumulator value, elementwise combine of acc and v, final reduce over axis 1).
 # Only builtins (tl.reduce) and Kiln's device functions: tl.sum & co are jit functions whose

@@ -12,7 +12,7 @@ from inductor.ir.loop import LoopNode, LoopOp, ReductionType
 from prims import UnsupportedGraph
 
 from ..kernel_args import kernel_args
-from .ops import EXPR, FLOAT_ONLY, REDUCTION, TL_DTYPES, extreme, literal, tl_dtype
+from .ops import BY_DTYPE, EXPR, REDUCTION, TL_DTYPES, extreme, literal, tl_dtype
 
 HEADER = """import triton
 import triton.language as tl
@@ -103,8 +103,8 @@ class Scope:
         return self.lookup(root)
 
     def _define(self, node):
-        if node.dtype not in TL_DTYPES or (node.op in FLOAT_ONLY and not node.dtype.is_floating_point):
-            raise UnsupportedGraph(f"{node.op.value} on {node.dtype} is not supported by the Triton backend yet")
+        if node.dtype not in TL_DTYPES:
+            raise UnsupportedGraph(f"dtype {node.dtype} is not supported by the Triton backend yet")
         if node.op is LoopOp.LOCAL:
             self.names[node] = f"v_{node.attr}"
             return
@@ -115,7 +115,8 @@ class Scope:
         elif node.op is LoopOp.INDEX_EXPR:
             rhs = f"(({index_str(node.attr)}) + {self.zero}).to(tl.int64)"
         else:
-            rhs = EXPR[node.op].format(*(self.lookup(a) for a in node.args), T=tl_dtype(node.dtype))
+            template = BY_DTYPE.get((node.op, node.dtype), EXPR[node.op])
+            rhs = template.format(*(self.lookup(a) for a in node.args), T=tl_dtype(node.dtype))
         name = f"t{self.counter[0]}"
         self.counter[0] += 1
         self.lines.append(f"{self.ind}{name} = {rhs}")
