@@ -65,8 +65,8 @@ def sign(x):
 
 @triton.jit
 def pow(x, y):  # float pow with torch's special cases for negative and zero bases
-    ax = tl.abs(x)
-    r = tl.exp2(y * tl.log2(tl.where(ax == 0, 1.0, ax)))
+    ax = tl.abs(x).to(tl.float64)  # exp2(y * log2|x|) loses ~|y log2 x| ulps in float32: work in float64
+    r = tl.exp2(y.to(tl.float64) * tl.log2(tl.where(ax == 0, 1.0, ax))).to(x.dtype)
     y_int = tl.floor(y) == y
     y_odd = y_int & ((y - 2.0 * tl.floor(y * 0.5)) != 0.0)
     neg = tl.where(y_int, tl.where(y_odd, -r, r), float("nan"))

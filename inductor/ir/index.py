@@ -140,6 +140,8 @@ def _split(a: Affine, k: int):
 
 def floordiv(x, k: int):
     a = affine(x)
+    if k == 0:  # only from views of empty tensors, which are never indexed
+        return 0
     if k == 1:
         return simplify(a)
     lo, hi = bounds(a)
@@ -157,7 +159,7 @@ def floordiv(x, k: int):
 
 def mod(x, k: int):
     a = affine(x)
-    if k == 1:
+    if k in (0, 1):  # k == 0: only from views of empty tensors, which are never indexed
         return 0
     lo, hi = bounds(a)
     if 0 <= lo and hi < k:

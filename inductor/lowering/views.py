@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from prims.meta import contiguous_strides
 
-from ..ir.index import strided_index
+from ..ir.index import floordiv, mod, strided_index
 from .registry import lowers
 from .value import TensorValue
 
@@ -26,7 +26,7 @@ def reshape(graph, x, shape):
 
     def remap(idx):
         flat = strided_index(idx, out_strides)
-        return tuple((flat // st) % size if size != 1 else 0 for st, size in zip(in_strides, x.shape))
+        return tuple(mod(floordiv(flat, st), size) for st, size in zip(in_strides, x.shape))
 
     return _view(x, shape, remap)
 
