@@ -77,7 +77,7 @@ def pow(x, y):  # float pow with torch's special cases for negative and zero bas
 
 @triton.jit
 def ipow(base, exp):  # integer power, as torch.pow on integer tensors (square-and-multiply)
-    result = tl.full(base.shape, 1, base.dtype) if base.shape != [] else base * 0 + 1
+    result = base * 0 + 1
     b = base
     e = exp
     for _ in tl.static_range(63):
