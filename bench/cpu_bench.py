@@ -3,11 +3,13 @@
 Usage (from the repository root, in the virtualenv):
 
     python bench/cpu_bench.py                    # full run: steady-state tables + cold/warm compile times
-    python bench/cpu_bench.py --quick            # smoke test: small sizes, 2 rounds (well under a minute)
+    python bench/cpu_bench.py --quick            # smoke test: small sizes, 2 rounds, no compile-time
+                                                 # subprocesses (about 20 s); add --compile-times for them
     python bench/cpu_bench.py --only softmax     # one workload (repeat --only for several)
     python bench/cpu_bench.py --no-compile-times # steady state only
     python bench/cpu_bench.py --markdown         # markdown only (no progress lines), for pasting
-    python bench/cpu_bench.py --rounds 5         # rounds of the interleaved steady-state loop
+    python bench/cpu_bench.py --rounds 7         # rounds of the interleaved steady-state loop
+    python bench/cpu_bench.py --threads 1        # pin every method (eager, inductor, Kiln) to 1 thread
     python bench/cpu_bench.py --compile-only NAME --backend kiln|dynamo-kiln|inductor
                                                  # (internal) first-call time of one workload, as JSON
 
@@ -29,7 +31,12 @@ What is measured
   * Accuracy: max abs difference from eager over all outputs.
   * Compile time: the first call (capture + compile + the call itself) in a fresh subprocess,
     cold (empty KILN_CACHE_DIR / fresh TORCHINDUCTOR_CACHE_DIR temp dir) and warm (a second fresh
-    process reusing that cache dir). Process start-up and `import torch` are not included.
+    process reusing that cache dir). Process start-up and imports are not included.
+
+Noise: the reference machine is a 2-vCPU VM whose speed drifts by up to 2x for seconds at a time
+(the same command can report twice the time). Interleaving keeps each round's methods under the
+same conditions, the speed ratios are medians of per-round ratios, and the report prints each
+method's round-to-round spread; trust ratios more than absolute milliseconds.
 
 No timing assertions live here or anywhere in the tests: speed is for benchmarks only.
 """
@@ -48,6 +55,8 @@ import traceback
 import warnings
 
 os.environ.setdefault("KILN_STRICT", "1")  # a Kiln failure raises (reported as FAILED), never hides as eager
+if "--threads" in sys.argv[:-1]:  # must be set before torch (and any OpenMP runtime) loads
+    os.environ["OMP_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -272,13 +281,20 @@ def bench_workload(name, quick, rounds, log):
         # Calls per round: aim for ~0.25 s per method per round (at least 1, at most 50 calls).
         probe_fn, probe_args = runners["eager"] if "eager" in runners else runners["roofline"]
         t_probe = max(time_calls(probe_fn, probe_args, 1), 1e-6)
-        calls = max(1, min(50, int((0.05 if quick else 0.25) / t_probe)))
+        calls = max(1, min(50, int((0.05 if quick else 0.2) / t_probe)))
         samples = {m: [] for m in runners}
         for _ in range(rounds):
             for m, (f, a) in runners.items():
                 samples[m].append(time_calls(f, a, calls))
         for m, s in samples.items():
             row["times"][m] = statistics.median(s)
+        # Speed ratios: the median over rounds of the per-round ratio. Methods run back to back within
+        # a round, so a slow spell of the (noisy, shared) VM hits both sides of a ratio alike.
+        row["ratios"] = {}
+        for base in ("inductor", "eager"):
+            if base in samples and "kiln" in samples:
+                row["ratios"][base] = statistics.median(b / k for b, k in zip(samples[base], samples["kiln"]))
+        row["spread"] = {m: max(s) / min(s) for m, s in samples.items()}
         row["calls_per_round"] = calls
     return row
 
@@ -301,8 +317,7 @@ def steady_table(rows, rounds):
         def rel(m):
             return fmt_x(t[m] / roof) if m in t and roof else "—"
 
-        k_vs_i = t["inductor"] / t["kiln"] if "inductor" in t and "kiln" in t else None
-        k_vs_e = t["eager"] / t["kiln"] if "eager" in t and "kiln" in t else None
+        k_vs_i, k_vs_e = r["ratios"].get("inductor"), r["ratios"].get("eager")
         ratios_ind.append(k_vs_i)
         ratios_eager.append(k_vs_e)
         errs = " / ".join(f"{r['errors'][m]:.1e}" if m in r["errors"] else "FAILED"
@@ -314,7 +329,11 @@ def steady_table(rows, rounds):
     n_ok = sum(x is not None for x in ratios_ind)
     lines.append("")
     lines.append(f"Geomean over {n_ok} workload(s) where both ran: Kiln speed vs inductor **{fmt_x(gi)}x**, "
-                 f"Kiln speed vs eager **{fmt_x(ge)}x** (>1 = Kiln faster; speed = 1 / median time).")
+                 f"Kiln speed vs eager **{fmt_x(ge)}x** (>1 = Kiln faster; each ratio is the median over rounds "
+                 "of the per-round time ratio, so it can differ slightly from the ratio of the median times).")
+    lines.append("Round-to-round spread (slowest / fastest round): " + "; ".join(
+        f"{r['name']} " + "/".join(f"{r['spread'][m]:.2f}" for m in ["roofline"] + METHODS if m in r["spread"])
+        for r in rows) + " (roofline/eager/inductor/kiln/dynamo+kiln).")
     lines.append(f"Medians over {rounds} interleaved rounds; each round's value is the median of N calls "
                  f"(N per workload: " + ", ".join(f"{r['name']} {r['calls_per_round']}" for r in rows) + ").")
     return "\n".join(lines)
@@ -358,6 +377,8 @@ def compile_only(name, backend, quick):
 
 def run_child(name, backend, quick, env, timeout=900):
     cmd = [sys.executable, os.path.abspath(__file__), "--compile-only", name, "--backend", backend]
+    if "OMP_NUM_THREADS" in os.environ:
+        cmd += ["--threads", os.environ["OMP_NUM_THREADS"]]
     if quick:
         cmd.append("--quick")
     try:
@@ -439,19 +460,26 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes, 2 rounds (smoke test)")
     p.add_argument("--only", action="append", choices=list(WORKLOADS), help="run only this workload (repeatable)")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5, quick 2)")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 7, quick 2)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="OpenMP/torch threads for every method (sets OMP_NUM_THREADS; default: torch's default)")
     p.add_argument("--markdown", action="store_true", help="print only the markdown report")
     p.add_argument("--no-compile-times", action="store_true", help="skip the cold/warm compile subprocesses")
+    p.add_argument("--compile-times", action="store_true", help="run the compile subprocesses even with --quick")
     p.add_argument("--compile-only", metavar="NAME", choices=list(WORKLOADS), help=argparse.SUPPRESS)
     p.add_argument("--backend", choices=["kiln", "dynamo-kiln", "inductor"], help=argparse.SUPPRESS)
     a = p.parse_args(argv)
 
     if a.compile_only:
+        if a.threads:
+            torch.set_num_threads(a.threads)
         compile_only(a.compile_only, a.backend or "kiln", a.quick)
         return 0
 
     names = a.only or list(WORKLOADS)
-    rounds = a.rounds or (2 if a.quick else 5)
+    rounds = a.rounds or (2 if a.quick else 7)
+    if a.threads:
+        torch.set_num_threads(a.threads)
 
     def log(msg):
         if not a.markdown:
@@ -473,13 +501,13 @@ def main(argv=None):
     report.append("`x roof` = time / time of `copy_` moving the same compulsory bytes "
                   "(inputs read once + outputs written once); 1.0 = memory roofline.")
     report.append("")
-    first_in_process = ["In-process first calls (s; later workloads reuse caches warmed by earlier ones): "
+    first_in_process = ["In-process first calls (s; indicative only: they use the default on-disk caches, possibly warm from earlier runs): "
                         + "; ".join(f"{r['name']}: " + ", ".join(f"{m} {r['first_call'][m]:.2f}"
                                                                   for m in METHODS[1:] if m in r["first_call"])
                                     for r in rows)]
     report += first_in_process + [""]
 
-    if not a.no_compile_times:
+    if (a.compile_times or not a.quick) and not a.no_compile_times:
         log("compile times (fresh subprocesses) ...")
         results = compile_times(names, a.quick, log)
         report += ["### Compile time (first call, fresh process)", "", compile_table(names, results), ""]

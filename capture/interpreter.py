@@ -46,11 +46,23 @@ class _Returned(Exception):
         self.value = value
 
 
+MAX_INLINE_DEPTH = 32
+MAX_INSTRUCTIONS = 100_000
+
+
 class InstructionTranslator:
-    def __init__(self, code: types.CodeType, frame: Frame, output: OutputGraph):
+    def __init__(self, code: types.CodeType, frame: Frame, output: OutputGraph, *, depth: int = 0,
+                 f_globals: dict | None = None, global_source=None, closure: tuple | None = None,
+                 closure_source=None):
         self.code = code
         self.frame = frame
         self.output = output
+        self.depth = depth
+        # Inlined callees read their own globals and closure cells, named by sources rooted at the frame.
+        self.f_globals = frame.G if f_globals is None else f_globals
+        self.global_source = global_source or GlobalSource
+        self.closure = frame.C if closure is None else closure
+        self.closure_source = closure_source or ClosureSource
         self.decoded = decode(code)
         self.instructions = self.decoded.instructions
         self.stack: list[VariableTracker] = []
@@ -66,6 +78,9 @@ class InstructionTranslator:
             while True:
                 self.current = instruction = self.instructions[self.ip]
                 self.ip += 1
+                self.output.instruction_count += 1
+                if self.output.instruction_count > MAX_INSTRUCTIONS:
+                    raise Unsupported(f"more than {MAX_INSTRUCTIONS} instructions traced (unbounded loop?)")
                 self.output.location = self._stack_trace(instruction)
                 handler = HANDLERS.get(instruction.opname)
                 if handler is None:
@@ -98,10 +113,7 @@ class InstructionTranslator:
         return values
 
     def jump_to(self, offset: int) -> None:
-        target = self.decoded.index_of_offset[offset]
-        if target < self.ip:
-            raise Unsupported("backward jump (loops are not supported yet)")
-        self.ip = target
+        self.ip = self.decoded.index_of_offset[offset]  # backward jumps: loops are unrolled
 
     # -- trivial --
     @handles("RESUME", "NOP", "COPY_FREE_VARS", "PRECALL", "EXTENDED_ARG", "CACHE")
@@ -156,8 +168,8 @@ class InstructionTranslator:
     @handles("LOAD_GLOBAL")
     def load_global(self, inst):
         name = inst.argval
-        if name in self.frame.G:
-            value = wrap_value(self, self.frame.G[name], GlobalSource(name))
+        if name in self.f_globals:
+            value = wrap_value(self, self.f_globals[name], self.global_source(name))
         elif name in self.frame.B:
             value = wrap_value(self, self.frame.B[name], BuiltinSource(name))
         else:
@@ -173,10 +185,10 @@ class InstructionTranslator:
             raise Unsupported(f"cell variable {name!r} (closures created inside the function)")
         index = self.code.co_freevars.index(name)
         try:
-            value = self.frame.C[index].cell_contents
+            value = self.closure[index].cell_contents
         except ValueError:
             raise Unsupported(f"free variable {name!r} read before assignment") from None
-        self.push(wrap_value(self, value, ClosureSource(name, index)))
+        self.push(wrap_value(self, value, self.closure_source(name, index)))
 
     @handles("LOAD_ATTR")
     def load_attr(self, inst):
@@ -310,8 +322,26 @@ class InstructionTranslator:
 
     @handles("FOR_ITER")
     def for_iter(self, inst):
-        raise Unsupported("opcode FOR_ITER (loops are not supported yet)",
-                          hint="loops are future work; unroll the loop by hand or run without fullgraph=True")
+        iterator = self.stack[-1]
+        if not isinstance(iterator, IteratorVariable):
+            raise Unsupported(f"iterating over {iterator!r}")
+        if iterator.items:
+            self.push(iterator.items.pop(0))
+            return
+        target = self.decoded.index_of_offset[inst.jump_target]
+        if self.instructions[target].original_opname == "END_FOR":
+            self.push(NULL)  # 3.12+: END_FOR (normalised to POP_TOPs) drops the iterator and this
+        else:
+            self.pop()       # 3.11: the iterator is popped and the loop left
+        self.ip = target
+
+    @handles("LIST_APPEND")
+    def list_append(self, inst):
+        item = self.pop()
+        target = self.stack[-inst.arg]
+        if not isinstance(target, ListVariable) or target.source is not None:
+            raise Unsupported("appending to a list that came from outside the function")
+        target.items.append(item)
 
     @handles("UNPACK_SEQUENCE")
     def unpack_sequence(self, inst):

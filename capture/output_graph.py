@@ -83,6 +83,7 @@ class OutputGraph:
         self._tensor_reads: list[tuple[Source, torch.Tensor]] = []  # every tensor source read, for alias guards
         self._placeholder_by_id: dict[int, TensorVariable] = {}
         self._last_placeholder: torch.fx.Node | None = None
+        self.instruction_count = 0  # across the frame and every inlined callee (capped)
         self.location = ""  # "file:line" of the instruction being traced, for node metadata
 
     # -- inputs --

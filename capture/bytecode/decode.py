@@ -156,6 +156,9 @@ def _normalise(raw: dis.Instruction, code: types.CodeType, lineno: int | None,
         return [Instruction("UNARY_POSITIVE", **{**base, "arg": None, "argval": None})]  # 3.11 spelling
     if opname == "CALL_INTRINSIC_1":
         return [Instruction("CALL_INTRINSIC_1", **{**base, "argval": INTRINSIC_1.get(raw.arg, raw.arg)})]
+    if opname == "END_FOR":  # 3.12 pops two values; 3.13 pops one (a POP_TOP follows)
+        pops = 2 if sys.version_info < (3, 13) else 1
+        return [Instruction("POP_TOP", **{**base, "arg": None, "argval": None})] * pops
     jump_target = raw.argval if raw.opcode in _JUMP_OPCODES else None
     return [Instruction(RENAMES.get(opname, opname), **base, jump_target=jump_target)]
 

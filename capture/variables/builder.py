@@ -28,6 +28,12 @@ class PythonTypeVariable(VariableTracker):
     def as_python_constant(self):
         return self.value
 
+    def call(self, tx, args, kwargs) -> VariableTracker:
+        from .functions import PURE_BUILTINS, SEQUENCE_BUILTINS
+        if self.value in PURE_BUILTINS or self.value in SEQUENCE_BUILTINS:
+            return BuiltinVariable(self.value).call(tx, args, kwargs)
+        return super().call(tx, args, kwargs)
+
     def __repr__(self) -> str:
         return f"PythonTypeVariable({self.value.__name__})"
 

@@ -61,7 +61,7 @@ class ListVariable(BaseListVariable):
 
 
 class IteratorVariable(VariableTracker):
-    """iter(sequence): the items still to come. (FOR_ITER over it is future work.)"""
+    """iter(sequence): the items still to come; FOR_ITER takes them one by one (loops are unrolled)."""
 
     def __init__(self, items: list[VariableTracker]):
         super().__init__(None)

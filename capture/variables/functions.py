@@ -31,6 +31,14 @@ class BuiltinVariable(VariableTracker):
 
     def call(self, tx, args, kwargs) -> VariableTracker:
         from .tensor import TensorVariable
+        from .containers import BaseListVariable
+        if self.fn in SEQUENCE_BUILTINS:
+            return SEQUENCE_BUILTINS[self.fn](tx, args, kwargs)
+        if self.fn is builtins.len and len(args) == 1 and isinstance(args[0], BaseListVariable):
+            return _len_of_sequence(tx, args, kwargs)
+        if self.fn in (builtins.list, builtins.tuple) and len(args) == 1 and not args[0].is_python_constant():
+            from .containers import ListVariable, TupleVariable
+            return (ListVariable if self.fn is builtins.list else TupleVariable)(args[0].unpack(tx))
         special = TENSOR_BUILTINS.get(self.fn)
         if special is not None and any(isinstance(arg, TensorVariable) for arg in args):
             return special(tx, args, kwargs)
@@ -68,13 +76,44 @@ def _abs_of_tensor(tx, args, kwargs):
     return tx.output.call_op("call_function", operator.abs, list(args), {})
 
 
+def _sequence_of(tx, value):
+    return value.unpack(tx)
+
+
+def _enumerate(tx, args, kwargs):
+    from .containers import TupleVariable
+    start = (args[1] if len(args) > 1 else kwargs.get("start", wrap_constant(0))).as_python_constant()
+    return TupleVariable([TupleVariable([wrap_constant(start + index), item])
+                          for index, item in enumerate(_sequence_of(tx, args[0]))])
+
+
+def _zip(tx, args, kwargs):
+    from .containers import TupleVariable
+    if kwargs:
+        raise Unsupported("zip() with keyword arguments")
+    return TupleVariable([TupleVariable(list(items)) for items in zip(*(_sequence_of(tx, a) for a in args))])
+
+
+def _reversed(tx, args, kwargs):
+    from .containers import TupleVariable
+    return TupleVariable(list(reversed(_sequence_of(tx, args[0]))))
+
+
+def _len_of_sequence(tx, args, kwargs):
+    return wrap_constant(len(args[0].items))  # inputs' lengths are guarded when wrapped
+
+
+# Builtins over sequences of symbolic values (items need not be constants).
+SEQUENCE_BUILTINS = {builtins.enumerate: _enumerate, builtins.zip: _zip, builtins.reversed: _reversed}
+
+
 # Builtins that have a meaning on tensors without reading their data.
 TENSOR_BUILTINS = {builtins.len: _len_of_tensor, builtins.isinstance: _isinstance_of_tensor,
                    builtins.abs: _abs_of_tensor}
 
 
 class UserFunctionVariable(VariableTracker):
-    """A Python function defined by the user. Inlining it is future work."""
+    """A Python function defined by the user (guarded by identity): calls are inlined."""
 
     def __init__(self, fn, source=None):
         super().__init__(source)
@@ -84,11 +123,8 @@ class UserFunctionVariable(VariableTracker):
         return self.fn
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        code = getattr(self.fn, "__code__", None)
-        where = f" ({code.co_filename}:{code.co_firstlineno})" if code else ""
-        raise Unsupported(f"call to non-torch function {getattr(self.fn, '__qualname__', self.fn)}{where}",
-                          hint="calls into user functions are not inlined yet; make it a torch op, "
-                               "or run without fullgraph=True to fall back to eager")
+        from ..inline import inline_user_function
+        return inline_user_function(tx, self, list(args), dict(kwargs))
 
     def __repr__(self) -> str:
         return f"UserFunctionVariable({getattr(self.fn, '__qualname__', self.fn)})"

@@ -1,7 +1,14 @@
 """nn.Module instances: attribute access only (parameters/buffers become graph inputs)."""
 from __future__ import annotations
 
+import inspect
+import types
+
 import torch
+
+from ..guards import Guard
+from ..sources import GetItemSource, Source
+from .constant import is_constant_value
 
 from ..exc import Unsupported
 from ..sources import AttrSource
@@ -27,14 +34,78 @@ class NNModuleVariable(VariableTracker):
                 return wrap_value(tx, entries[name], AttrSource(self.source, name))
         if name in module.__dict__:
             return wrap_value(tx, module.__dict__[name], AttrSource(self.source, name))
-        class_attribute = getattr(type(module), name, None)
-        if callable(class_attribute):
-            raise Unsupported(f"method {type(module).__name__}.{name} of a module (inlining is not supported yet)")
+        class_attribute = inspect.getattr_static(type(module), name, None)
+        if isinstance(class_attribute, types.FunctionType):
+            return BoundMethodVariable(self, self._method(tx, name))
+        if is_constant_value(class_attribute):
+            return wrap_value(tx, getattr(module, name), AttrSource(self.source, name))
         raise Unsupported(f"module attribute {type(module).__name__}.{name}")
 
+    def _method(self, tx, name: str) -> VariableTracker:
+        from .functions import UserFunctionVariable
+        function = inspect.getattr_static(type(self.module), name)
+        source = AttrSource(AttrSource(self.source, "__class__"), name)
+        if not isinstance(function, types.FunctionType):
+            raise Unsupported(f"method {type(self.module).__name__}.{name} is not a Python function")
+        tx.output.guards.add(Guard(source, "ID_MATCH", function, noun="method"))  # inlined: guard its identity
+        return UserFunctionVariable(function, source)
+
+    def _check_hooks(self, tx) -> None:
+        from torch.nn.modules import module as module_globals
+        for table in HOOK_TABLES:
+            if getattr(self.module, table, None):
+                raise Unsupported(f"call to {type(self.module).__name__} ({self.source.name()}) with {table} registered",
+                                  hint="hooks are not traced; remove them or run without fullgraph=True")
+            tx.output.guards.add(Guard(AttrSource(self.source, table), "LENGTH", 0, noun="module hooks"))
+        for table in GLOBAL_HOOK_TABLES:
+            if getattr(module_globals, table, None):
+                raise Unsupported(f"call to {type(self.module).__name__} with global module hooks ({table})")
+
     def call(self, tx, args, kwargs) -> VariableTracker:
-        raise Unsupported(f"call to submodule {type(self.module).__name__} (inlining is not supported yet)",
-                          hint="compile the submodule itself, or run without fullgraph=True")
+        if self.source is None:
+            raise Unsupported(f"call to module {type(self.module).__name__} with no source")
+        self._check_hooks(tx)
+        return self._method(tx, "forward").call(tx, [self, *args], kwargs)
+
+    def unpack(self, tx) -> list[VariableTracker]:
+        from .builder import wrap_value
+        if not isinstance(self.module, (torch.nn.Sequential, torch.nn.ModuleList)):
+            raise Unsupported(f"iterating over {type(self.module).__name__}")
+        tx.output.guards.add(Guard(AttrSource(self.source, "_modules"), "LENGTH", len(self.module._modules)))
+        return [wrap_value(tx, child, self._child_source(name)) for name, child in self.module._modules.items()]
+
+    def getitem(self, tx, index: VariableTracker) -> VariableTracker:
+        from .builder import wrap_value
+        key = index.as_python_constant()
+        if isinstance(self.module, (torch.nn.Sequential, torch.nn.ModuleList)) and isinstance(key, int):
+            names = list(self.module._modules)
+            tx.output.guards.add(Guard(AttrSource(self.source, "_modules"), "LENGTH", len(names)))
+            return wrap_value(tx, self.module._modules[names[key]], self._child_source(names[key]))
+        if isinstance(self.module, torch.nn.ModuleDict) and isinstance(key, str):
+            return wrap_value(tx, self.module[key], self._child_source(key))
+        raise Unsupported(f"indexing {type(self.module).__name__} with {key!r}")
+
+    def _child_source(self, name: str) -> Source:
+        return GetItemSource(AttrSource(self.source, "_modules"), name)
 
     def __repr__(self) -> str:
         return f"NNModuleVariable({type(self.module).__name__})"
+
+
+HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+GLOBAL_HOOK_TABLES = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                      "_global_backward_pre_hooks")
+
+
+class BoundMethodVariable(VariableTracker):
+    """`obj.method` for a user-defined method: calling it inlines the function with obj first."""
+
+    def __init__(self, obj: VariableTracker, function: VariableTracker):
+        super().__init__(None)
+        self.obj, self.function = obj, function
+
+    def call(self, tx, args, kwargs) -> VariableTracker:
+        return self.function.call(tx, [self.obj, *args], kwargs)
+
+    def __repr__(self) -> str:
+        return f"BoundMethodVariable({self.function!r})"

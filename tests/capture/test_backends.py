@@ -42,10 +42,10 @@ def test_kiln_resolves_through_entry_points(monkeypatch, counter):
     fake_point = importlib.metadata.EntryPoint(name="kiln", value="tests.capture.conftest:CountingBackend",
                                                group=group)
     monkeypatch.setattr(backends, "_entry_points", lambda g: [fake_point] if g == group else [])
-    monkeypatch.delitem(backends._REGISTRY, "kiln", raising=False)
+    # a private registry copy: the fake "kiln" must not leak into later tests
+    monkeypatch.setattr(backends, "_REGISTRY", {k: v for k, v in backends._REGISTRY.items() if k != "kiln"})
     resolved = capture.lookup_backend("kiln")
     assert resolved.__name__ == "CountingBackend"
-    monkeypatch.delitem(backends._REGISTRY, "kiln", raising=False)
 
 
 def test_real_kiln_entry_point_is_declared():

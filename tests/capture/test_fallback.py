@@ -11,10 +11,10 @@ def helper(t):
     return t * 2
 
 
-def loop_over_list(x):
-    for scale in [1.0, 2.0]:
-        x = helper(x) * scale
-    return x
+def nested_definition(x):
+    def inner(t):
+        return t * 2
+    return inner(x)
 
 
 def calls_print(x):
@@ -42,7 +42,7 @@ def data_dependent(x):
 
 
 UNSUPPORTED = [
-    (loop_over_list, "opcode FOR_ITER", 1),
+    (nested_definition, "nested function definition", 1),
     (calls_print, "call to builtin print", 1),
     (inplace_method, "in-place tensor method add_", 1),
     (augmented_assignment, "in-place operator", 1),
@@ -85,12 +85,19 @@ def test_fullgraph_raises_with_location(fn, reason, n_tensors, counter):
     assert "hint:" in text
 
 
-def test_user_function_call_names_the_function(counter):
-    def uses_helper(x):
-        return helper(x) + 1
+def helper_printing(t):
+    print(t.shape)
+    return t * 2
 
-    with pytest.raises(capture.Unsupported, match="call to non-torch function helper"):
+
+def test_unsupported_inside_inlined_function_names_the_callee(counter):
+    def uses_helper(x):
+        return helper(x) + helper_printing(x)
+
+    with pytest.raises(capture.Unsupported, match="call to builtin print") as info:
         capture.compile(uses_helper, backend=counter, fullgraph=True)(torch.ones(2))
+    assert info.value.filename == __file__
+    assert info.value.lineno == helper_printing.__code__.co_firstlineno + 1
 
 
 def test_user_shape_error_surfaces_from_eager(counter):

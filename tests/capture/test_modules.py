@@ -50,7 +50,19 @@ def test_module_gradients_flow(counter):
     assert module.weight.grad is not None
 
 
-def test_submodule_call_falls_back():
+def test_submodule_with_hook_falls_back():
     model = torch.nn.Sequential(torch.nn.Linear(4, 4))
-    with pytest.raises(capture.Unsupported):
+    model[0].register_forward_hook(lambda module, args, out: out * 2)
+    with pytest.raises(capture.Unsupported, match="_forward_hooks"):
         capture.compile(model, backend="eager", fullgraph=True)(torch.randn(2, 4))
+
+
+def test_hook_added_later_recompiles_and_falls_back(counter):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    compiled = capture.compile(model, backend=counter)
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(compiled(x), model(x))
+    model[0].register_forward_hook(lambda module, args, out: out * 2)
+    with pytest.warns(capture.FallbackWarning, match="_forward_hooks"):
+        torch.testing.assert_close(compiled(x), model(x))
+    assert counter.count == 1
