@@ -3,6 +3,9 @@
 PyTorch's OpInfo database is the source of op samples: each sample becomes an fx graph whose
 tensor arguments are graph inputs (non-tensor arguments are baked in).
 """
+import operator
+from dataclasses import dataclass
+
 import pytest
 import torch
 import torch.fx as fx
@@ -129,3 +132,63 @@ def run_samples(op, dtype, limit, check_sample):
         pytest.skip("; ".join(skipped) or "no samples")
 
 
+# --- the prims check, shared by tests/prims/test_opinfo.py and tests/prims_coverage.py ------------
+
+
+@dataclass
+class PrimsResult:
+    """How one sample went through trace -> decompose -> reference prims.
+
+    status: "prims" (only prims, eager's values), "fallback" (ran correctly, but through
+    kiln.fallback nodes), "unsupported" (Kiln refused the graph: UnsupportedGraph), "fail".
+    """
+    status: str
+    detail: str = ""
+    fallbacks: tuple = ()  # ATen ops that became fallback nodes
+    externs: tuple = ()  # extern prims used
+    random: bool = False  # the op draws random numbers: values are not compared with eager's stream
+
+
+def _is_random(aten_gm) -> bool:
+    return any(n.op == "call_function" and isinstance(n.target, torch._ops.OpOverload)
+               and torch.Tag.nondeterministic_seeded in n.target.tags for n in aten_gm.graph.nodes)
+
+
+def compare(got, expected):
+    """Eager's values, dtypes and shapes: exact for ints and bools, default tolerances for floats."""
+    assert len(got) == len(expected), (len(got), len(expected))
+    for g, e in zip(got, expected):
+        assert g.dtype == e.dtype and g.shape == e.shape, (g.dtype, g.shape, e.dtype, e.shape)
+        exact = not (e.dtype.is_floating_point or e.dtype.is_complex)
+        torch.testing.assert_close(g, e, equal_nan=True, **({"rtol": 0, "atol": 0} if exact else {}))
+
+
+def check_prims(op, sample) -> PrimsResult:
+    """One OpInfo sample through prims.trace_aten -> prims.decompose -> the prims' references."""
+    import prims
+
+    gm, inputs, call = graph_of(op, sample)
+    torch.manual_seed(0)
+    expected = call(*inputs)
+    try:
+        aten_gm = prims.trace_aten(gm, inputs)
+        pg = prims.decompose(aten_gm)
+    except prims.UnsupportedGraph as e:  # in-place ops, output views, data-dependent shapes
+        return PrimsResult("unsupported", str(e))
+    calls = [n for n in pg.graph.nodes if n.op == "call_function" and n.target is not operator.getitem]
+    bad = [n.target for n in calls if not isinstance(n.target, prims.Prim)]
+    if bad:
+        return PrimsResult("fail", f"non-prim targets in the prims graph: {bad}")
+    fallbacks = tuple(sorted({str(n.args[0]) for n in calls if n.target is prims.PRIMS["fallback"]}))
+    externs = tuple(sorted({n.target.name for n in calls if n.target.category is prims.Category.EXTERN}))
+    random = _is_random(aten_gm)
+    torch.manual_seed(0)
+    got = pg(*inputs)
+    try:
+        if random:  # eager's RNG stream is not Kiln's: shapes and dtypes only (tests/prims/test_random.py)
+            compare([g.new_zeros(()).expand(g.shape) for g in got], [e.new_zeros(()).expand(e.shape) for e in expected])
+        else:
+            compare(got, expected)
+    except AssertionError as e:
+        return PrimsResult("fail", f"mismatch: {str(e).splitlines()[0] if str(e) else e!r}", fallbacks, externs, random)
+    return PrimsResult("fallback" if fallbacks else "prims", "", fallbacks, externs, random)
