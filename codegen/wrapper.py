@@ -14,7 +14,8 @@ class WrapperCode:
 
     def __init__(self, graph, steps, backend):
         self.graph, self.steps, self.backend = graph, steps, backend
-        self.globals: dict = {"torch": torch, "empty_strided": torch.empty_strided, "as_strided": torch.as_strided}
+        self.globals: dict = {"torch": torch, "empty_strided": torch.empty_strided, "as_strided": torch.as_strided,
+                              "in_layout": in_layout}
         self.lines: list[str] = []
 
     def _var(self, name: str) -> str:
@@ -79,9 +80,23 @@ class WrapperCode:
         kwargs = "".join(f", {k}={self._value(v)}" for k, v in e.kwargs.items())
         if e.kind == "matmul":
             self.lines.append(f"    torch.matmul({args}, out={e.name})")
-        else:
-            op = self._const(e.op)
-            self.lines.append(f"    {e.name} = {op}({args}{kwargs})")
+            return
+        if e.source is not None:
+            return  # a later result of a call made at its first result's buffer
+        op = self._const(e.op)
+        if not e.outputs:
+            self.lines.append(f"    {e.name} = {self._checked(e.name, f'{op}({args}{kwargs})')}")
+            return
+        self.lines.append(f"    results = {op}({args}{kwargs})")
+        for i, name in enumerate(e.outputs):
+            if name is not None:
+                self.lines.append(f"    {name} = {self._checked(name, f'results[{i}]')}")
+        self.lines.append("    del results")
+
+    def _checked(self, name, expr) -> str:
+        """A library result in the layout the kernels were generated for (copied only if it differs)."""
+        lay = self.graph.buffers[name].layout
+        return f"in_layout({expr}, {lay.shape}, {lay.strides})"
 
     def _output(self, o) -> str:
         if o.kind == "buffer":
@@ -92,6 +107,15 @@ class WrapperCode:
         if o.kind == "input":
             return f"in_{self.graph.inputs[o.value].name}"
         return self._const(o.value)
+
+
+def in_layout(t, shape, strides):
+    """t itself when its strides are the planned ones (size-1 dims aside), else a copy laid out so."""
+    if all(a == b for a, b, n in zip(t.stride(), strides, shape) if n != 1) or t.numel() == 0:
+        return t
+    out = torch.empty_strided(shape, strides, dtype=t.dtype, device=t.device)
+    out.copy_(t)
+    return out
 
 
 def build_wrapper(graph, steps, backend):

@@ -49,7 +49,7 @@ def plan_memory(items, outputs: set[str], graph_buffers: dict) -> list:
     steps = []
     for i, item in enumerate(items):
         for name in _writes(item):
-            if isinstance(item, ExternBuffer) and item.kind == "fallback":
+            if isinstance(item, ExternBuffer) and item.kind in ("fallback", "extern"):
                 continue  # the ATen op allocates its own result
             layout = graph_buffers[name].layout
             key = (layout.storage_size(), layout.dtype, layout.device)
