@@ -83,9 +83,9 @@ class ComputedBuffer(Buffer):
     data: Pointwise | Reduction = None
 
     def reads(self) -> set[str]:
-        from .loop import LoopOp, walk
+        from .loop import LOADS, walk
 
-        return {n.attr[0] for n in walk(self.data.body) if n.op is LoopOp.LOAD}
+        return {n.attr[0] for n in walk(self.data.body) if n.op in LOADS}
 
     def store_index(self):
         return self.layout.index(self.data.syms())
