@@ -159,7 +159,8 @@ class PrimsResult:
     """How one sample went through trace -> decompose -> reference prims.
 
     status: "prims" (only prims, eager's values), "fallback" (ran correctly, but through
-    kiln.fallback nodes), "unsupported" (Kiln refused the graph: UnsupportedGraph), "fail".
+    kiln.fallback nodes), "unsupported" (Kiln refused the graph: UnsupportedGraph), "fail", or
+    "n/a" (eager itself fails on this sample, e.g. a CUDA-only op).
     """
     status: str
     detail: str = ""
@@ -215,7 +216,10 @@ def check_prims(op, sample) -> PrimsResult:
 
     gm, inputs, call = graph_of(op, sample)
     torch.manual_seed(0)
-    expected = call(*inputs)
+    try:
+        expected = call(*inputs)
+    except Exception as e:  # noqa: BLE001 - e.g. CUDA-only ops: nothing to compare with
+        return PrimsResult("n/a", f"eager fails: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
     try:
         aten_gm = prims.trace_aten(gm, inputs)
         pg = prims.decompose(aten_gm)

@@ -367,6 +367,20 @@ def arange(*args, dtype=None, layout=None, device=None, pin_memory=None):
 
 
 def _linspace_values(start, end, steps, dev):
+    """float64 values; start and end are Python numbers or 0-d tensors (the Tensor overloads)."""
+    if is_tensor_like(start) or is_tensor_like(end):
+        shape = (steps,)
+        s = broadcast_to(P["reshape"](convert(start, torch.float64), ()), shape) if is_tensor_like(start) else \
+            P["full"](shape, float(start), dtype=torch.float64, device=dev)
+        e = broadcast_to(P["reshape"](convert(end, torch.float64), ()), shape) if is_tensor_like(end) else \
+            P["full"](shape, float(end), dtype=torch.float64, device=dev)
+        if steps == 1:
+            return s
+        pos = P["convert_element_type"](P["iota"](steps, start=0, step=1, dtype=torch.int64, device=dev), torch.float64)
+        step = P["div"](P["sub"](e, s), float(steps - 1))
+        lo = P["add"](P["mul"](pos, step), s)
+        hi = P["sub"](e, P["mul"](P["sub"](float(steps - 1), pos), step))
+        return P["where"](P["lt"](pos, float(steps // 2)), lo, hi)
     if steps == 1:
         return P["full"]((1,), float(start), dtype=torch.float64, device=dev)
     pos = P["convert_element_type"](P["iota"](steps, start=0, step=1, dtype=torch.int64, device=dev), torch.float64)
@@ -376,18 +390,31 @@ def _linspace_values(start, end, steps, dev):
     return P["where"](P["lt"](pos, float(steps // 2)), lo, hi)
 
 
-@register(aten.linspace.default)
+@register(aten.linspace.default, aten.linspace.Tensor_Tensor, aten.linspace.Tensor_Scalar, aten.linspace.Scalar_Tensor)
 def linspace(start, end, steps, *, dtype=None, layout=None, device=None, pin_memory=None):
     dev, dtype = _device(device), dtype or torch.get_default_dtype()
     if steps == 0:
         return P["full"]((0,), 0, dtype=dtype, device=dev)
+    if dtype.is_floating_point and not (is_tensor_like(start) or is_tensor_like(end)) and dtype != torch.float64:
+        # eager computes float32 linspace in float32: start + i * step (and from the end for the upper half)
+        return _linspace_in(start, end, steps, dtype, dev)
     vals = _linspace_values(start, end, steps, dev)
     if not dtype.is_floating_point:  # integer linspace truncates each value
         vals = P["trunc"](vals)
     return convert(vals, dtype)
 
 
-@register(aten.logspace.default)
+def _linspace_in(start, end, steps, dtype, dev):
+    if steps == 1:
+        return P["full"]((1,), float(start), dtype=dtype, device=dev)
+    pos = P["convert_element_type"](P["iota"](steps, start=0, step=1, dtype=torch.int64, device=dev), dtype)
+    step = (end - start) / (steps - 1)
+    lo = P["add"](P["mul"](pos, step), float(start))
+    hi = P["sub"](float(end), P["mul"](P["sub"](float(steps - 1), pos), step))
+    return P["where"](P["lt"](pos, float(steps // 2)), lo, hi)
+
+
+@register(aten.logspace.default, aten.logspace.Tensor_Tensor, aten.logspace.Tensor_Scalar, aten.logspace.Scalar_Tensor)
 def logspace(start, end, steps, base=10.0, *, dtype=None, layout=None, device=None, pin_memory=None):
     dev, dtype = _device(device), dtype or torch.get_default_dtype()
     if steps == 0:

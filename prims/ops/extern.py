@@ -86,7 +86,7 @@ EXTERN = {
         "_conj_physical.default", "angle.default"],
     "loss kernels with data-dependent gathers and per-class weights": [
         "nll_loss_forward.default", "nll_loss2d_forward.default", "multi_margin_loss.default",
-        "multilabel_margin_loss_forward.default"],
+        "multilabel_margin_loss_forward.default", "_embedding_bag_forward_only.default", "_embedding_bag.default"],
 }
 
 EXTERN_REASON: dict[str, str] = {}  # prim name -> reason
@@ -153,8 +153,8 @@ def _extern_meta(name, op):
 
 
 def _fake(mode, x):
-    if is_tensor_like(x):
-        return mode.from_tensor(torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta"))
+    if is_tensor_like(x):  # made inside the mode: a fake tensor on x's device, so fallback kernels may run
+        return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
     if isinstance(x, (list, tuple)):
         return type(x)(_fake(mode, a) for a in x)
     return x

@@ -16,8 +16,8 @@ from kiln_opinfo import CASES, FAST_SAMPLES, check_prims, run_samples
 
 def _check_sample(op, sample):
     result = check_prims(op, sample)
-    if result.status == "unsupported":  # includes data-dependent shapes (boolean masks, tensor starts)
-        return f"unsupported: {result.detail}"
+    if result.status in ("unsupported", "n/a"):  # data-dependent shapes, in-place ops; CUDA-only ops
+        return f"{result.status}: {result.detail}"
     assert result.status != "fail", result.detail
     return None
 
