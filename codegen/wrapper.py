@@ -76,8 +76,8 @@ class WrapperCode:
         self.lines.append(f"    {a.name} = {rhs}; del {a.reuse}")
 
     def _extern(self, e: ExternBuffer):
-        args = ", ".join(self._value(a) for a in e.args)
-        kwargs = "".join(f", {k}={self._value(v)}" for k, v in e.kwargs.items())
+        args = ", ".join([self._value(a) for a in e.args] + [f"{k}={self._value(v)}" for k, v in e.kwargs.items()])
+        kwargs = ""
         if e.kind == "matmul":
             self.lines.append(f"    torch.matmul({args}, out={e.name})")
             return
