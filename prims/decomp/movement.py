@@ -186,6 +186,23 @@ def _index_guard(fn):
 register(aten.index.Tensor)(_index_guard(index))
 
 
+@register(aten._unsafe_masked_index.default)
+def unsafe_masked_index(x, mask, indices, fill):
+    """x[indices] where mask holds, fill elsewhere; indices under a false mask may be out of range,
+    so they are clamped into range before the gather (their values are never used)."""
+    safe = []
+    for d, t in enumerate(indices):
+        if t is None:
+            safe.append(None)
+            continue
+        n = x.shape[d]
+        t = _wrap(t, n)
+        safe.append(P["minimum"](P["maximum"](t, 0), max(n - 1, 0)))
+    got = index(x, safe)
+    shape = tuple(got.shape)
+    return P["where"](broadcast_to(mask, shape), got, convert(fill, x.dtype))
+
+
 @register(aten.take.default)
 def take(x, index):
     flat = view(x, (x.numel(),))
