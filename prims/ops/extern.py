@@ -61,7 +61,7 @@ EXTERN = {
         "scatter_reduce.two", "index_put.default", "index_add.default", "index_copy.default",
         "index_reduce.default", "masked_scatter.default", "put.default", "_unsafe_masked_index_put_accumulate.default",
         "max_unpool2d.default", "max_unpool3d.default", "diagonal_scatter.default", "as_strided_scatter.default",
-        "segment_reduce.default", "embedding_dense_backward.default"],
+        "segment_reduce.default"],
     "searching and counting: binary search and histograms have no loop form yet": [
         "bucketize.Tensor", "searchsorted.Tensor", "histc.default", "histogram.bin_ct", "histogram.bins_tensor",
         "_histogramdd_bin_edges.default", "_histogramdd_from_bin_cts.default", "_histogramdd_from_bin_tensors.default",
@@ -84,11 +84,11 @@ EXTERN = {
         "special_laguerre_polynomial_l.default", "special_legendre_polynomial_p.default", "frexp.Tensor",
         "nextafter.default"],
     "complex numbers: Kiln's prims and loop IR have no complex dtype": [
-        "view_as_complex.default", "view_as_real.default", "complex.default", "polar.default", "_conj.default",
+        "view_as_complex.default", "complex.default", "polar.default", "_conj.default",
         "_conj_physical.default", "angle.default"],
     "loss kernels with data-dependent gathers and per-class weights": [
         "nll_loss_forward.default", "nll_loss2d_forward.default", "multi_margin_loss.default",
-        "multilabel_margin_loss_forward.default", "_embedding_bag_forward_only.default", "_embedding_bag.default"],
+        "multilabel_margin_loss_forward.default", "_embedding_bag_forward_only.default"],
 }
 
 EXTERN_REASON: dict[str, str] = {}  # prim name -> reason
