@@ -5,7 +5,10 @@ sample with the reason; anything else that goes wrong fails."""
 import pytest
 
 from inductor import compile_graph
-from kiln_opinfo import CASES, compare, graph_of, run_samples, unspecified_outputs
+import torch
+
+from kiln_opinfo import (ALL_CASES, BATCHES, CASES, batched_samples, combined_graph, compare, compare_spans, graph_of,
+                         run_samples, unspecified_outputs)
 from prims import UnsupportedGraph
 
 FAST_SAMPLES = {"cpp": 3, "triton": 2}
@@ -32,8 +35,26 @@ def test_opinfo_fast(op, dtype, target):
     run_samples(op, dtype, FAST_SAMPLES[target], _checker(target))
 
 
+@pytest.mark.parametrize("target", ["cpp", "triton"])
+@pytest.mark.parametrize("ops, dtype", BATCHES)
+def test_opinfo_batched(ops, dtype, target):
+    """The newer ops' first samples, many ops to one graph: one C++ build (or Triton module) per group."""
+    items = batched_samples(ops, dtype, per_op=1)  # the full sweep (KILN_FULL=1) runs every sample
+    gm, inputs, call, spans = combined_graph(items)
+    try:
+        compiled = compile_graph(gm, inputs, target=target)
+    except UnsupportedGraph:  # some sample is refused: check them one by one
+        for _, op, sample in items:
+            _checker(target)(op, sample)
+        return
+    torch.manual_seed(0)
+    expected = call(*inputs)
+    torch.manual_seed(0)
+    compare_spans(compiled.call(*inputs), expected, spans, unspecified_outputs(compiled.aten_gm))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["cpp", "triton"])
-@pytest.mark.parametrize("op, dtype", CASES)
+@pytest.mark.parametrize("op, dtype", ALL_CASES)
 def test_opinfo_full(op, dtype, target):
     run_samples(op, dtype, None, _checker(target))

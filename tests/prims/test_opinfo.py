@@ -10,8 +10,11 @@ samples, which is deterministic (tests/kiln_opinfo.py seeds the sample generator
 `python tests/prims_coverage.py` prints the same check as a coverage table over all of op_db.
 """
 import pytest
+import torch
 
-from kiln_opinfo import CASES, FAST_SAMPLES, check_prims, run_samples
+import prims
+from kiln_opinfo import (ALL_CASES, BATCHES, CASES, FAST_SAMPLES, batched_samples, check_prims, combined_graph,
+                         compare_spans, run_samples, unspecified_outputs)
 
 
 def _check_sample(op, sample):
@@ -27,7 +30,25 @@ def test_opinfo_fast(op, dtype):
     run_samples(op, dtype, FAST_SAMPLES, _check_sample)
 
 
+@pytest.mark.parametrize("ops, dtype", BATCHES)
+def test_opinfo_batched(ops, dtype):
+    """The newer ops' first samples, many ops to one graph (see kiln_opinfo.NEW_OPS)."""
+    items = batched_samples(ops, dtype)
+    gm, inputs, call, spans = combined_graph(items)
+    try:
+        aten_gm = prims.trace_aten(gm, inputs)
+        pg = prims.decompose(aten_gm)
+    except prims.UnsupportedGraph:  # some sample is refused: check them one by one
+        for _, op, sample in items:
+            _check_sample(op, sample)
+        return
+    torch.manual_seed(0)
+    expected = call(*inputs)
+    torch.manual_seed(0)
+    compare_spans(pg(*inputs), expected, spans, unspecified_outputs(aten_gm))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("op, dtype", CASES)
+@pytest.mark.parametrize("op, dtype", ALL_CASES)
 def test_opinfo_full(op, dtype):
     run_samples(op, dtype, None, _check_sample)
