@@ -60,11 +60,17 @@ def plan_memory(items, outputs: set[str], graph_buffers: dict) -> list:
             if name in outputs or name not in graph_buffers or not _is_temp(graph_buffers[name]):
                 continue
             steps.append(Free(name))
+            if _library_result(graph_buffers[name]):
+                continue  # a library's result may view its inputs' storage: never hand it to another buffer
             layout = graph_buffers[name].layout
             pool.setdefault((layout.storage_size(), layout.dtype, layout.device), []).append(name)
     # Storage handed over to a later buffer is kept alive until then rather than freed.
     reused = {s.reuse for s in steps if isinstance(s, Alloc) and s.reuse}
     return [s for s in steps if not (isinstance(s, Free) and s.name in reused)]
+
+
+def _library_result(buf) -> bool:
+    return isinstance(buf, ExternBuffer) and buf.kind in ("fallback", "extern")
 
 
 def _is_temp(buf) -> bool:
