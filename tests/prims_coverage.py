@@ -31,6 +31,7 @@ import torch  # noqa: E402
 from torch.testing._internal.common_methods_invocations import op_db  # noqa: E402
 
 from kiln_opinfo import PrimsResult, check_prims, describe  # noqa: E402
+from prims.decomp.registry import FALLBACK_REASONS  # noqa: E402
 
 ORDER = ["n/a", "prims", "fallback", "unsupported", "fail"]
 DTYPES = {"float32": torch.float32, "int64": torch.int64, "bool": torch.bool}
@@ -149,7 +150,9 @@ def report(rows, args, elapsed) -> str:
             out.append(f"### {s} ({len(sel)})\n")
             out.append("| op | reason |\n|---|---|")
             for name, _, _, detail, fb, _, _, _ in sel:
-                reason = ("ATen ops without decomposition: " + ", ".join(fb)) if s == "fallback" else detail
+                reason = ("ATen ops without decomposition: " + ", ".join(
+                    f"{f} ({FALLBACK_REASONS[f]})" if f in FALLBACK_REASONS else f for f in fb)) if s == "fallback" \
+                    else detail
                 out.append(f"| {name} | {reason.replace('|', '/').replace(chr(10), ' ')} |")
             out.append("")
         used = collections.Counter(e for r in mine if r[2] == "prims" for e in r[5])

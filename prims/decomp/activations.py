@@ -149,7 +149,10 @@ def prelu(x, weight):
 
 @register(aten.native_dropout_backward.default)
 def native_dropout_backward(grad, mask, scale):
-    return P["mul"](P["mul"](grad, convert(mask, grad.dtype)), float(scale))
+    from .elementwise import _binary
+
+    mul = _binary("mul", Promotion.DEFAULT)  # eager: grad * (mask.type_as(grad) * scale), with promotion
+    return mul(grad, mul(convert(mask, grad.dtype), float(scale)))
 
 
 # --- losses: reduction 0 = none, 1 = mean, 2 = sum ------------------------------------------------
