@@ -33,6 +33,7 @@ def _pad_meta(x, value, config):
     check(is_tensor_like(x), "pad", "expected a tensor")
     check(len(config) == x.ndim, "pad", f"need one (low, high, interior) per dim, got {len(config)} for rank {x.ndim}")
     check(not isinstance(value, bool) or x.dtype == torch.bool, "pad", "a bool pad value needs a bool tensor")
+    check(isinstance(value, (bool, int)) or x.dtype.is_floating_point, "pad", f"pad value {value!r} does not fit {x.dtype}")
     shape = []
     for d, (lo, hi, interior) in enumerate(config):
         check(interior >= 0, "pad", f"negative interior padding {interior} in dim {d}")

@@ -418,6 +418,7 @@ REJECTED = [
     ("pad", (m((2,)), 0.0, ((0, 0, -1),)), "negative interior"),
     ("pad", (m((2,)), 0.0, ((-2, -1, 0),)), "removes more"),
     ("pad", (m((2,)), True, ((1, 1, 0),)), "bool pad value"),
+    ("pad", (m((2,), I), 0.5, ((1, 1, 0),)), "does not fit"),
     ("rev", (m((2, 3)), (2,)), "bad dims"),
     ("rev", (m((2, 3)), (0, 0)), "bad dims"),
     ("gather", (m((2, 3)), 0, m((2, 3), torch.int32)), "int64"),
