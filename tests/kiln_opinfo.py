@@ -131,45 +131,44 @@ def op_label(op):
 
 
 def batched_samples(ops, dtype, per_op=BATCH_SAMPLES):
-    """[(label, op, sample)]: each op's first samples that eager can run."""
+    """[(label, op, sample)]: each op's first samples."""
     items = []
     for op in ops:
         torch.manual_seed(0)
         for i, sample in zip(range(per_op), op.sample_inputs("cpu", dtype, requires_grad=False)):
-            gm, inputs, call = graph_of(op, sample)
-            try:
-                torch.manual_seed(0)
-                call(*inputs)
-            except Exception:  # noqa: BLE001 - eager cannot run it: nothing to compare (see `n/a`)
-                continue
             items.append((f"{op_label(op)} sample {i} {describe(sample)}", op, sample))
     return items
 
 
 def combined_graph(items):
-    """(GraphModule, inputs, call, spans): one torch-level graph computing every item's sample;
-    spans[i] = (label, first output, number of outputs) for naming what went wrong."""
-    parts = [graph_of(op, sample) for _, op, sample in items]
-    inputs = [x for _, xs, _ in parts for x in xs]
-    counts = [len(xs) for _, xs, _ in parts]
+    """(GraphModule, inputs, expected, spans, items): one torch-level graph computing every item's
+    sample that eager can run (the others are dropped: nothing to compare); `expected` holds eager's
+    outputs and spans[i] = (label, first output, number of outputs) names what went wrong."""
+    parts, kept, expected, spans = [], [], [], []
+    torch.manual_seed(0)
+    for item in items:
+        gm, xs, fn = graph_of(item[1], item[2])
+        try:
+            outs = fn(*xs)
+        except Exception:  # noqa: BLE001 - eager cannot run it (see `n/a` in tests/prims_coverage.py)
+            continue
+        spans.append((item[0], len(expected), len(outs)))
+        expected.extend(outs)
+        parts.append((xs, fn))
+        kept.append(item)
+    inputs = [x for xs, _ in parts for x in xs]
 
     def call(*tensors):
         outs, pos = [], 0
-        for (_, _, fn), n in zip(parts, counts):
-            outs.extend(fn(*tensors[pos:pos + n]))
-            pos += n
+        for xs, fn in parts:
+            outs.extend(fn(*tensors[pos:pos + len(xs)]))
+            pos += len(xs)
         return tuple(outs)
 
-    spans, start = [], 0
-    torch.manual_seed(0)
-    for (label, _, _), (_, xs, fn) in zip(items, parts):
-        n = len(fn(*xs))
-        spans.append((label, start, n))
-        start += n
     graph = fx.Graph()
     placeholders = [graph.placeholder(f"x{i}") for i in range(len(inputs))]
     graph.output(graph.call_function(call, tuple(placeholders)))
-    return fx.GraphModule(torch.nn.Module(), graph), inputs, call, spans
+    return fx.GraphModule(torch.nn.Module(), graph), inputs, tuple(expected), spans, kept
 
 
 def compare_spans(got, expected, spans, unspecified=()):
