@@ -376,11 +376,21 @@ def arange(*args, dtype=None, layout=None, device=None, pin_memory=None):
     dev = _device(device)
     if dtype is None:
         dtype = torch.get_default_dtype() if any(isinstance(v, float) for v in (start, end, step)) else torch.int64
+    if not dtype.is_floating_point:  # eager casts start, end and step to the integer type first
+        start, end, step = int(start), int(end), int(step)
+        length = max(0, math.ceil((end - start) / step))
+        return P["iota"](length, start=start, step=step, dtype=dtype, device=dev)
     length = max(0, math.ceil((end - start) / step))
-    if not dtype.is_floating_point and all(isinstance(v, int) for v in (start, step)):
-        return P["iota"](length, start=int(start), step=int(step), dtype=dtype, device=dev)
     pos = P["convert_element_type"](P["iota"](length, start=0, step=1, dtype=torch.int64, device=dev), torch.float64)
     return convert(P["add"](P["mul"](pos, float(step)), float(start)), dtype)
+
+
+def _int_ends(start, end, dtype):
+    """Integer linspace/logspace: eager casts the end points to the integer type first."""
+    if dtype.is_floating_point:
+        return start, end
+    cast = lambda v: convert(convert(v, torch.int64), torch.float64) if is_tensor_like(v) else int(v)  # noqa: E731
+    return cast(start), cast(end)
 
 
 def _linspace_values(start, end, steps, dev):
@@ -415,6 +425,7 @@ def linspace(start, end, steps, *, dtype=None, layout=None, device=None, pin_mem
     if dtype.is_floating_point and not (is_tensor_like(start) or is_tensor_like(end)) and dtype != torch.float64:
         # eager computes float32 linspace in float32: start + i * step (and from the end for the upper half)
         return _linspace_in(start, end, steps, dtype, dev)
+    start, end = _int_ends(start, end, dtype)
     vals = _linspace_values(start, end, steps, dev)
     if not dtype.is_floating_point:  # integer linspace truncates each value
         vals = P["trunc"](vals)
@@ -436,6 +447,7 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, layout=None, device=No
     dev, dtype = _device(device), dtype or torch.get_default_dtype()
     if steps == 0:
         return P["full"]((0,), 0, dtype=dtype, device=dev)
+    start, end = _int_ends(start, end, dtype)
     vals = P["pow"](float(base), _linspace_values(start, end, steps, dev))
     if not dtype.is_floating_point:
         vals = P["trunc"](vals)

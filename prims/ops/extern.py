@@ -31,7 +31,7 @@ def matmul(a, b):
 EXTERN = {
     "matrix products: BLAS (through ATen)": [
         "dot.default", "vdot.default", "mv.default", "_trilinear.default", "_cdist_forward.default",
-        "_pdist_forward.default"],
+        "_pdist_forward.default", "_euclidean_dist.default"],
     "dense linear algebra: LAPACK (through ATen)": [
         "_linalg_svd.default", "linalg_qr.default", "linalg_pinv.atol_rtol_tensor", "_linalg_slogdet.default",
         "_linalg_det.default", "linalg_eig.default", "_linalg_eigh.default", "linalg_lu_factor_ex.default",
@@ -49,7 +49,9 @@ EXTERN = {
         "upsample_nearest1d.default", "_upsample_nearest_exact1d.default", "upsample_linear1d.default",
         "upsample_bilinear2d.default", "_upsample_bilinear2d_aa.default", "upsample_bicubic2d.default",
         "upsample_trilinear3d.default", "grid_sampler_2d.default", "grid_sampler_3d.default",
-        "max_pool2d_with_indices_backward.default",
+        "max_pool2d_with_indices_backward.default", "upsample_nearest2d.default", "upsample_nearest3d.default",
+        "_upsample_nearest_exact2d.default", "_upsample_nearest_exact3d.default", "reflection_pad2d.default",
+        "reflection_pad3d.default", "replication_pad3d.default",
         "reflection_pad1d.default", "replication_pad1d.default", "replication_pad2d.default"],
     "sorting and selection: the loop IR has no sort": [
         "sort.default", "sort.stable", "topk.default", "kthvalue.default", "median.default", "median.dim",
@@ -63,7 +65,7 @@ EXTERN = {
         "max_unpool2d.default", "max_unpool3d.default", "diagonal_scatter.default", "as_strided_scatter.default",
         "segment_reduce.default"],
     "searching and counting: binary search and histograms have no loop form yet": [
-        "bucketize.Tensor", "searchsorted.Tensor", "histc.default", "histogram.bin_ct", "histogram.bins_tensor",
+        "bucketize.Tensor", "searchsorted.Tensor", "searchsorted.Scalar", "histc.default", "histogram.bin_ct", "histogram.bins_tensor",
         "_histogramdd_bin_edges.default", "_histogramdd_from_bin_cts.default", "_histogramdd_from_bin_tensors.default",
         "isin.Tensor_Tensor", "nonzero_static.default", "hash_tensor.default"],
     "sampling without replacement: needs a sort over random keys; uses ATen's generator": ["multinomial.default"],
