@@ -93,7 +93,7 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--dtypes", default="float32", help="comma-separated: float32,int64,bool")
     ap.add_argument("--ops", default="", help="comma-separated OpInfo names (name or name.variant)")
-    ap.add_argument("--timeout", type=int, default=120, help="seconds per (op, dtype)")
+    ap.add_argument("--timeout", type=int, default=600, help="seconds per (op, dtype)")
     ap.add_argument("--markdown", help="also write the table as markdown to this file")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
