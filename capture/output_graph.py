@@ -22,6 +22,8 @@ from .sources import Frame, Source
 from .variables import (BaseListVariable, ConstantVariable, TensorVariable, TupleVariable,
                         VariableTracker, wrap_constant)
 from .variables.constant import is_constant_value
+from .variables.dicts import ConstDictVariable, SetVariable
+from .variables.user_objects import UserObjectVariable
 
 # Fake-tensor failures that mean "needs real data", not "the user made a mistake".
 DATA_DEPENDENT_ERRORS = (DataDependentOutputException, DynamicOutputShapeException,
@@ -66,7 +68,40 @@ class Rebuild(OutputPlan):
     items: tuple[OutputPlan, ...]
 
     def build(self, graph_outputs, frame):
-        return self.container_type([item.build(graph_outputs, frame) for item in self.items])
+        make = getattr(self.container_type, "_make", self.container_type)  # namedtuples: _make
+        return make([item.build(graph_outputs, frame) for item in self.items])
+
+
+@dataclass(frozen=True)
+class RebuildDict(OutputPlan):
+    dict_type: type
+    keys: tuple
+    values: tuple[OutputPlan, ...]
+
+    def build(self, graph_outputs, frame):
+        return self.dict_type(zip(self.keys, (value.build(graph_outputs, frame) for value in self.values)))
+
+
+@dataclass(frozen=True)
+class RebuildSet(OutputPlan):
+    items: frozenset
+
+    def build(self, graph_outputs, frame):
+        return set(self.items)
+
+
+@dataclass(frozen=True)
+class RebuildObject(OutputPlan):
+    """An instance of a plain class built in the function: made without __init__, then its
+    attributes set, as the traced __init__ left them."""
+    cls: type
+    names: tuple[str, ...]
+    values: tuple[OutputPlan, ...]
+
+    def build(self, graph_outputs, frame):
+        obj = object.__new__(self.cls)
+        obj.__dict__.update(zip(self.names, (value.build(graph_outputs, frame) for value in self.values)))
+        return obj
 
 
 # -- the graph under construction ------------------------------------------------------------
@@ -182,6 +217,14 @@ class OutputGraph:
             return FromGraph(outputs.index(value.node))
         if isinstance(value, BaseListVariable) and value.source is None:
             return Rebuild(value.python_container, tuple(self._plan(item, outputs) for item in value.items))
+        if isinstance(value, ConstDictVariable) and value.source is None:
+            return RebuildDict(value.user_cls, tuple(value.items),
+                               tuple(self._plan(item, outputs) for item in value.items.values()))
+        if isinstance(value, SetVariable) and value.source is None:
+            return RebuildSet(frozenset(value.items))
+        if isinstance(value, UserObjectVariable) and value.source is None:
+            return RebuildObject(value.cls, tuple(value.attrs),
+                                 tuple(self._plan(item, outputs) for item in value.attrs.values()))
         if value.source is not None:
             return FromSource(value.source)
         if value.is_python_constant():
