@@ -16,6 +16,7 @@ from .exc import TorchOpError, Unsupported
 from .output_graph import OutputGraph
 from .sources import BuiltinSource, ClosureSource, Frame, GlobalSource, LocalSource
 from .variables.iterators import get_iter
+from .variables.dicts import ConstDictVariable
 from .variables.nested import CodeVariable
 from .variables import (NULL, BaseListVariable, ListVariable, NullVariable,
                         TensorVariable, TupleVariable, VariableTracker, wrap_constant, wrap_value)
@@ -259,6 +260,10 @@ class InstructionTranslator:
                 raise TorchOpError(f"constant {function.__name__}", error) from error
         if function in (operator.add, operator.mul) and isinstance(operands[0], BaseListVariable):
             return self._sequence_arithmetic(function, *operands)
+        if function is operator.or_ and isinstance(operands[0], ConstDictVariable):
+            merged = operands[0].copy(self)  # d | e: a new dict
+            merged.update_from(self, operands[1])
+            return merged
         raise Unsupported(f"operator {function.__name__} on {', '.join(map(repr, operands))}")
 
     def _sequence_arithmetic(self, function, left: BaseListVariable, right: VariableTracker):

@@ -161,13 +161,23 @@ def _normalise(raw: dis.Instruction, code: types.CodeType, lineno: int | None,
         return [Instruction("COMPARE_OP", **base)]
     if opname == "CALL_INTRINSIC_1" and INTRINSIC_1.get(raw.arg) == "UNARY_POSITIVE":
         return [Instruction("UNARY_POSITIVE", **{**base, "arg": None, "argval": None})]  # 3.11 spelling
+    if opname == "STORE_SLICE":  # 3.12+: container[start:stop] = value, as 3.11 spells it
+        return [Instruction("BUILD_SLICE", **{**base, "arg": 2, "argval": 2}),
+                Instruction("STORE_SUBSCR", **{**base, "arg": None, "argval": None})]
+    if opname == "YIELD_VALUE":  # 3.12+ numbers the exception depth in the arg
+        return [Instruction("YIELD_VALUE", **{**base, "arg": None, "argval": None})]
+    if opname == "LIST_TO_TUPLE":  # 3.11 spelling of 3.12's intrinsic
+        return [Instruction("CALL_INTRINSIC_1", **{**base, "arg": 6, "argval": "LIST_TO_TUPLE"})]
     if opname == "CALL_INTRINSIC_1":
         return [Instruction("CALL_INTRINSIC_1", **{**base, "argval": INTRINSIC_1.get(raw.arg, raw.arg)})]
     if opname == "FORMAT_VALUE":  # 3.11/3.12: one instruction; 3.13 spells it as up to two
         conversion, has_spec = CONVERSIONS[raw.arg & 3], bool(raw.arg & 4)
         plain = {**base, "arg": None, "argval": None}
-        if has_spec:  # the conversion applies to the value beneath the spec
-            return [Instruction("FORMAT_WITH_SPEC", **{**plain, "argval": conversion})]
+        if has_spec:  # 3.13's form: convert the value beneath the spec, then format
+            swap = Instruction("SWAP", **{**plain, "arg": 2, "argval": 2})
+            converted = [swap, Instruction("CONVERT_VALUE", **{**plain, "argval": conversion}), swap] \
+                if conversion else []
+            return converted + [Instruction("FORMAT_WITH_SPEC", **plain)]
         converted = [Instruction("CONVERT_VALUE", **{**plain, "argval": conversion})] if conversion else []
         return converted + [Instruction("FORMAT_SIMPLE", **plain)]
     if opname == "CONVERT_VALUE":

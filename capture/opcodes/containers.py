@@ -88,13 +88,6 @@ def store_subscr(tx, inst):
     _setitem(tx, container, key, value)
 
 
-@handles("STORE_SLICE")
-def store_slice(tx, inst):
-    stop, start, container, value = tx.pop(), tx.pop(), tx.pop(), tx.pop()
-    key = wrap_constant(slice(start.as_python_constant(), stop.as_python_constant()))
-    _setitem(tx, container, key, value)
-
-
 @handles("DELETE_SUBSCR")
 def delete_subscr(tx, inst):
     key, container = tx.pop(), tx.pop()
@@ -179,8 +172,6 @@ def format_simple(tx, inst):
 def format_with_spec(tx, inst):
     spec, value = tx.pop(), tx.pop()
     constant = _constant_for_format(value)
-    if inst.argval is not None:
-        constant = CONVERSIONS[inst.argval](constant)
     try:
         tx.push(wrap_constant(format(constant, spec.as_python_constant())))
     except (TypeError, ValueError) as error:

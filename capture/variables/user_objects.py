@@ -25,7 +25,7 @@ PLAIN_METACLASSES = (type, abc.ABCMeta)
 
 def is_user_class(cls: type) -> bool:
     """A class written in Python, outside torch, with a plain metaclass."""
-    if type(cls) not in PLAIN_METACLASSES:
+    if type(cls) not in PLAIN_METACLASSES or cls is object:
         return False
     for klass in cls.__mro__:
         if klass is object:
@@ -117,6 +117,9 @@ def class_getattr(tx, cls_variable, name: str) -> VariableTracker:
     cls = cls_variable.value
     if name in ("__name__", "__qualname__", "__module__"):
         return wrap_constant(getattr(cls, name))
+    if cls is object and name == "__setattr__":  # frozen dataclasses' __init__ assigns through it
+        from .functions import BuiltinVariable
+        return BuiltinVariable(object.__setattr__)
     if not is_user_class(cls) and not is_namedtuple_class(cls):
         raise Unsupported(f"attribute {name!r} of class {cls.__qualname__}")
     descriptor, source = find_class_attribute(tx, cls, cls_variable.source, name)
@@ -187,6 +190,13 @@ class UserObjectVariable(VariableTracker):
         if hasattr(self.cls, "__getattr__"):
             raise Unsupported(f"hasattr on a {self.cls.__qualname__} with __getattr__")
         return False
+
+    def call(self, tx, args, kwargs) -> VariableTracker:
+        descriptor, source = find_class_attribute(tx, self.cls, self.cls_source, "__call__")
+        if descriptor is None:
+            raise TorchOpError("call", TypeError(f"{self.cls.__qualname__!r} object is not callable"))
+        return bind_class_attribute(tx, self, self._class_variable(), "__call__", descriptor, source).call(
+            tx, args, kwargs)
 
     def _class_variable(self) -> VariableTracker:
         return class_variable_of(self.cls, self.cls_source)
