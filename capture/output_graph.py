@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +105,57 @@ class RebuildObject(OutputPlan):
         return obj
 
 
+# A mutable container built in the function and returned twice (`return xs, xs`, a dict holding
+# the same list under two keys) is rebuilt once and then shared, as eager shares it.
+_BUILD_MEMO = threading.local()
+
+
+@dataclass(frozen=True)
+class WithAliases(OutputPlan):
+    plan: OutputPlan
+
+    def build(self, graph_outputs, frame):
+        saved = getattr(_BUILD_MEMO, "values", None)
+        _BUILD_MEMO.values = {}
+        try:
+            return self.plan.build(graph_outputs, frame)
+        finally:
+            _BUILD_MEMO.values = saved
+
+
+@dataclass(frozen=True)
+class Remember(OutputPlan):
+    slot: int
+    plan: OutputPlan
+
+    def build(self, graph_outputs, frame):
+        value = _BUILD_MEMO.values[self.slot] = self.plan.build(graph_outputs, frame)
+        return value
+
+
+@dataclass(frozen=True)
+class Recall(OutputPlan):
+    slot: int
+
+    def build(self, graph_outputs, frame):
+        return _BUILD_MEMO.values[self.slot]
+
+
+def _local_children(value: VariableTracker) -> list[VariableTracker] | None:
+    """The items of a mutable container built in the function (None for anything else)."""
+    if value.source is not None:
+        return None
+    if isinstance(value, BaseListVariable) and value.python_container is list:
+        return value.items
+    if isinstance(value, ConstDictVariable):
+        return list(value.items.values())
+    if isinstance(value, UserObjectVariable):
+        return list(value.attrs.values())
+    if isinstance(value, SetVariable):
+        return []
+    return None  # tuples are immutable: their identity is not observable in the same way
+
+
 # -- the graph under construction ------------------------------------------------------------
 
 class OutputGraph:
@@ -198,7 +250,7 @@ class OutputGraph:
     # -- finishing --
     def finish(self, return_value: VariableTracker) -> tuple[torch.fx.GraphModule | None, OutputPlan]:
         outputs: list[torch.fx.Node] = []
-        plan = self._plan(return_value, outputs)
+        plan = self._plan_with_aliases(return_value, outputs)
         self.graph.output(tuple(outputs))
         self._prune_unused_inputs()
         self._add_alias_guards()
@@ -208,7 +260,41 @@ class OutputGraph:
         graph_module = torch.fx.GraphModule(torch.nn.Module(), self.graph, class_name="CapturedGraph")
         return (graph_module if has_ops else None), plan
 
+    def _plan_with_aliases(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
+        counts: dict[int, int] = {}
+        self._count_references(value, counts)
+        self._shared = {key: None for key, count in counts.items() if count > 1}  # id -> slot once planned
+        self._planning: set[int] = set()
+        plan = self._plan(value, outputs)
+        return WithAliases(plan) if self._shared else plan
+
+    def _count_references(self, value: VariableTracker, counts: dict[int, int]) -> None:
+        children = _local_children(value)
+        if children is None and isinstance(value, BaseListVariable):
+            children = value.items
+        if children is None:
+            return
+        key = id(value)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] == 1:
+            for child in children:
+                self._count_references(child, counts)
+
     def _plan(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
+        key = id(value)
+        if key in getattr(self, "_shared", ()) and _local_children(value) is not None:
+            if key in self._planning:
+                raise Unsupported("returning a container that contains itself")
+            if self._shared[key] is not None:
+                return Recall(self._shared[key])
+            self._planning.add(key)
+            plan = self._plan_value(value, outputs)
+            self._planning.discard(key)
+            self._shared[key] = slot = len([s for s in self._shared.values() if s is not None])
+            return Remember(slot, plan)
+        return self._plan_value(value, outputs)
+
+    def _plan_value(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
         if isinstance(value, TensorVariable):
             if value.is_graph_input():
                 return FromSource(value.source)

@@ -86,9 +86,9 @@ def _wrap_namedtuple(tx, value, source):
 
 
 def _wrap_dict(tx, value, source):
-    from .dicts import ConstDictVariable, _Unread, is_key_value
-    if not all(is_key_value(key) for key in value):
-        raise Unsupported(f"dict {source.name()} with keys that are not Python constants")
+    from .dicts import ConstDictVariable, _Unread, is_source_key
+    if not all(is_source_key(key) for key in value):  # each value is read as source[key]
+        raise Unsupported(f"dict {source.name()} with keys other than str, int, bool or None")
     tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "dict")))
     tx.output.guards.add(Guard(source, "KEYS", tuple(value), noun=_noun(source, "dict")))
     return ConstDictVariable({key: _Unread(item) for key, item in value.items()}, source, type(value))

@@ -107,6 +107,10 @@ def _type(tx, args, kwargs):
     from .builder import PythonTypeVariable
     if len(args) != 1 or kwargs:
         raise Unsupported("type() with more than one argument (making a class)")
+    from .tensor import TensorVariable
+    if isinstance(args[0], TensorVariable):  # inputs' types are guarded; fake tensors keep Parameter-ness
+        return PythonTypeVariable(torch.nn.Parameter if isinstance(args[0].example, torch.nn.Parameter)
+                                  else torch.Tensor)
     cls = python_type_of(args[0])
     source = getattr(args[0], "cls_source", None)
     return PythonTypeVariable(cls, source)

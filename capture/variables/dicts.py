@@ -40,6 +40,13 @@ def is_key_value(value: Any) -> bool:
     return is_constant_value(value) or isinstance(value, type)
 
 
+def is_source_key(value: Any) -> bool:
+    """Keys that spell themselves in a source expression (L['d'][key]) and compare by value."""
+    if type(value) is tuple:
+        return all(is_source_key(item) for item in value)
+    return type(value) in (str, int, bool, type(None))
+
+
 def key_variable(key: Any) -> VariableTracker:
     if isinstance(key, type):
         from .builder import PythonTypeVariable

@@ -490,6 +490,11 @@ def map_builtin(x, y):
     return doubled, relu, summed
 
 
+def tensor_type_checks(x, weight):
+    return (x * (type(weight) is torch.nn.Parameter) + (type(x) is torch.Tensor) * 2
+            + isinstance(weight, torch.nn.Parameter) * 4 + (type(weight * 2) is torch.Tensor) * 8)
+
+
 def type_comparisons(x, pair):
     return x * (type(pair) is Pair) + (type(x) == torch.Tensor), type(pair).__name__
 
@@ -584,6 +589,7 @@ CASES = [
     Case(sorted_dict_items, args_of(tensor(), params_dict)),
     Case(map_builtin, tensors(2)),
     Case(type_comparisons, args_of(tensor(), pair_input)),
+    Case(tensor_type_checks, args_of(tensor(), lambda r, s: torch.nn.Parameter(randn(r, s, 4)))),
     Case(callable_checks, tensors(1)),
     Case(reduce_builtin, tensors(2)),
     Case(enumerate_dict_items, args_of(tensor(), params_dict)),
@@ -669,9 +675,36 @@ def test_rebinding_a_method_recompiles(counter):
     assert counter.count == 3
 
 
+def test_dict_input_with_unspellable_keys_is_unsupported(counter):
+    def reads(x, table):
+        return x + table[torch.float32]
+    with pytest.raises(capture.Unsupported, match="keys other than str"):
+        capture.compile(reads, backend=counter, fullgraph=True)(randn(2, 0, 4), {torch.float32: 1.0})
+
+
 def test_returned_local_containers_are_fresh(counter):
     def build(x):
         return {"a": [x + 1]}, {1, 2}
     compiled = capture.compile(build, backend=counter, fullgraph=True)
     first, second = compiled(randn(2, 0, 4)), compiled(randn(2, 0, 4))
     assert first[0] is not second[0] and first[0]["a"] is not second[0]["a"] and first[1] is not second[1]
+
+
+def test_returned_local_containers_keep_their_aliasing(counter):
+    def shares(x):
+        items = [x + 1]
+        table = {"a": items, "b": items}
+        return items, table, (items, [items])
+    out = capture.compile(shares, backend=counter, fullgraph=True)(randn(2, 0, 4))
+    items, table, (again, nested) = out
+    assert table["a"] is items and table["b"] is items and again is items and nested[0] is items
+    torch.testing.assert_close(items[0], shares(randn(2, 0, 4))[0][0])
+
+
+def test_returned_container_holding_itself_is_unsupported(counter):
+    def cyclic(x):
+        items = [x + 1]
+        items.append(items)
+        return items
+    with pytest.raises(capture.Unsupported, match="contains itself"):
+        capture.compile(cyclic, backend=counter, fullgraph=True)(randn(2, 0, 4))
