@@ -390,5 +390,5 @@ def builtins_of(globals_: dict) -> dict:
 
 
 # Handlers by concern, registered into HANDLERS on import (they import `handles` from here).
-from .opcodes import containers as _containers, functions as _functions  # noqa: E402,F401
+from .opcodes import functions as _functions  # noqa: E402,F401
 from .opcodes.containers import inplace_container_op  # noqa: E402

@@ -48,6 +48,9 @@ def assert_same(actual: Any, expected: Any, path: str = "result") -> None:
         assert_same((actual.args, actual.keywords), (expected.args, expected.keywords), f"{path} (partial)")
     elif hasattr(expected, "__dict__") and not isinstance(expected, (type, types.FunctionType, types.ModuleType)):
         assert_same(vars(actual), vars(expected), f"{path}.__dict__")
+    elif hasattr(type(expected), "__slots__"):
+        slots = [name for klass in type(expected).__mro__ for name in getattr(klass, "__slots__", ())]
+        assert_same([getattr(actual, n) for n in slots], [getattr(expected, n) for n in slots], f"{path} slots")
     else:
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"
 

@@ -41,6 +41,12 @@ def dict_update(tx, inst):
 
 # -- sets ------------------------------------------------------------------------------------
 
+@handles("LOAD_BUILD_CLASS")
+def load_build_class(tx, inst):
+    raise Unsupported("class definition inside the compiled function",
+                      hint="define the class at module level; instances of it can be built and used inside")
+
+
 @handles("BUILD_SET")
 def build_set(tx, inst):
     tx.push(SetVariable.from_variables(tx.popn(inst.arg)))
@@ -54,9 +60,11 @@ def set_add(tx, inst):
 
 @handles("SET_UPDATE")
 def set_update(tx, inst):
-    items = tx.pop().unpack(tx)
-    target = tx.stack[-inst.arg]
-    for item in items:
+    other, target = tx.pop(), tx.stack[-inst.arg]
+    if other.is_python_constant():  # the real update, so the set's iteration order is eager's
+        target.items.update(other.as_python_constant())
+        return
+    for item in other.unpack(tx):
         target.items.add(constant_key(item))
 
 

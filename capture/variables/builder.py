@@ -151,8 +151,8 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
      _by_identity(BuiltinVariable)),
     (lambda v: isinstance(v, types.BuiltinFunctionType) and getattr(v, "__module__", "") == "math",
      _by_identity(BuiltinVariable)),
-    (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
     (is_special_callable, _by_identity(BuiltinVariable)),   # functools.reduce & co
+    (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
     (is_user_object, _wrap_user_object),                    # instances of plain Python classes
 ]
 

@@ -6,9 +6,9 @@ generic rules (constant folding of pure builtins, the tensor special cases).
 from __future__ import annotations
 
 import builtins
+import collections
 import functools
 import operator
-import types
 from typing import Any, Callable
 
 import torch
@@ -47,7 +47,20 @@ def _dict(tx, args, kwargs):
 
 def _set(tx, args, kwargs):
     from .dicts import SetVariable
+    if args and args[0].is_python_constant():  # the real constructor: eager's iteration order
+        return SetVariable(set(args[0].as_python_constant()))
     return SetVariable.from_variables(args[0].unpack(tx) if args else [])
+
+
+def _ordered_dict(tx, args, kwargs):
+    result = _dict(tx, args, kwargs)
+    result.user_cls = collections.OrderedDict
+    return result
+
+
+def _namedtuple_factory(tx, args, kwargs):
+    raise Unsupported("creating a namedtuple class inside the compiled function",
+                      hint="define the namedtuple at module level; instances of it can be built inside")
 
 
 def _frozenset(tx, args, kwargs):
@@ -276,7 +289,8 @@ def _reduce(tx, args, kwargs):
 
 
 SPECIAL_CALLS: dict[Any, Callable] = {
-    builtins.dict: _dict, builtins.set: _set, builtins.frozenset: _frozenset, functools.partial: _partial,
+    builtins.dict: _dict, builtins.set: _set, collections.OrderedDict: _ordered_dict,
+    collections.namedtuple: _namedtuple_factory, builtins.frozenset: _frozenset, functools.partial: _partial,
     builtins.super: _super, object.__setattr__: _object_setattr,
     builtins.isinstance: _isinstance, builtins.len: _len, builtins.type: _type, builtins.callable: _callable,
     builtins.hasattr: _hasattr, builtins.getattr: _getattr,
@@ -294,5 +308,5 @@ def special_call(fn) -> Callable | None:
 
 
 def is_special_callable(value) -> bool:
-    return not isinstance(value, type) and isinstance(value, (types.BuiltinFunctionType, types.WrapperDescriptorType)) \
-        and special_call(value) is not None
+    """functools.reduce, collections.namedtuple & co: handled here rather than inlined or refused."""
+    return not isinstance(value, type) and special_call(value) is not None

@@ -184,6 +184,11 @@ class DictViewVariable(VariableTracker):
             return self.mapping.contains(tx, item)
         raise Unsupported(f"`in` on dict {self.kind}()")
 
+    def as_python_constant(self) -> Any:
+        if self.kind == "keys":  # a real keys view, for set operations (d.keys() & {...})
+            return dict.fromkeys(self.mapping.items).keys()
+        return getattr(self.mapping.as_python_constant(), self.kind)()
+
     def python_type(self) -> type:
         return type(getattr({}, self.kind)())
 
@@ -206,7 +211,7 @@ class SetVariable(VariableTracker):
         return SetVariable(result)
 
     def as_python_constant(self) -> Any:
-        return set(self.items)
+        return self.items  # the real set: operations on it are eager's own, iteration order included
 
     def python_type(self) -> type:
         return set

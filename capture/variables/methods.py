@@ -110,24 +110,46 @@ def _list_copy(tx, lst):
     return ListVariable(list(lst.items))
 
 
+def less_than(left: VariableTracker, right: VariableTracker) -> bool:
+    """`left < right` as sorting asks it: constants compare; tuples/lists compare item by item,
+    deciding at the first pair that differs (so a tensor in a later position is never read)."""
+    from .containers import BaseListVariable
+    if left.is_python_constant() and right.is_python_constant():
+        try:
+            return left.as_python_constant() < right.as_python_constant()
+        except TypeError as error:
+            raise TorchOpError("comparison", error) from error
+    if isinstance(left, BaseListVariable) and isinstance(right, BaseListVariable):
+        for a, b in zip(left.items, right.items):
+            if not same_value(a, b):
+                return less_than(a, b)
+        return len(left.items) < len(right.items)
+    raise Unsupported(f"ordering {left!r} and {right!r}: not Python constants (would compare tensors)")
+
+
+class _SortKey:
+    __slots__ = ("value",)
+
+    def __init__(self, value: VariableTracker):
+        self.value = value
+
+    def __lt__(self, other: "_SortKey") -> bool:
+        return less_than(self.value, other.value)
+
+
 def sort_keys(tx, items: list[VariableTracker], key) -> list:
+    """One comparable key per item (calling the user's key function, as sorted() does)."""
     if key is None or (key.is_python_constant() and key.as_python_constant() is None):
         keys = items
     else:
         keys = [key.call(tx, [item], {}) for item in items]
-    try:
-        return [k.as_python_constant() for k in keys]
-    except Unsupported:
-        raise Unsupported("sorting values that are not Python constants (would compare tensors)") from None
+    return [_SortKey(k) for k in keys]
 
 
 def sorted_items(tx, items: list[VariableTracker], key=None, reverse=None) -> list[VariableTracker]:
     keys = sort_keys(tx, items, key)
     descending = bool(reverse.as_python_constant()) if reverse is not None else False
-    try:
-        order = sorted(range(len(items)), key=lambda position: keys[position], reverse=descending)
-    except TypeError as error:
-        raise TorchOpError("sorted()", error) from error
+    order = sorted(range(len(items)), key=lambda position: keys[position], reverse=descending)
     return [items[position] for position in order]
 
 

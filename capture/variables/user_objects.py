@@ -38,7 +38,7 @@ def is_user_class(cls: type) -> bool:
 def is_user_object(value) -> bool:
     cls = type(value)
     return (is_user_class(cls) and not isinstance(value, (tuple, list, dict, set, BaseException))
-            and hasattr(value, "__dict__"))
+            and (hasattr(value, "__dict__") or any("__slots__" in klass.__dict__ for klass in cls.__mro__)))
 
 
 def is_namedtuple_class(cls: type) -> bool:
@@ -147,8 +147,12 @@ class UserObjectVariable(VariableTracker):
             raise Unsupported(f"truth value of a {self.cls.__qualname__} (defines __bool__ or __len__)")
         return True
 
-    def _instance_dict_source(self) -> Source:
-        return AttrSource(self.source, "__dict__")
+    def _instance_dict(self) -> dict:
+        return getattr(self.value, "__dict__", {})  # objects with only __slots__ have none
+
+    def _guard_not_in_instance(self, tx, name: str) -> None:
+        if hasattr(self.value, "__dict__"):  # (a __slots__-only class cannot gain one)
+            tx.output.guards.add(Guard(AttrSource(self.source, "__dict__"), "NOT_IN", name, noun="object"))
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
         from .builder import wrap_value
@@ -161,15 +165,19 @@ class UserObjectVariable(VariableTracker):
             if isinstance(descriptor, property):
                 return bind_class_attribute(tx, self, self._class_variable(), name, descriptor, source)
             if self.source is not None and type(descriptor).__name__ == "member_descriptor":  # __slots__
-                return wrap_value(tx, getattr(self.value, name), AttrSource(self.source, name))
+                try:
+                    value = getattr(self.value, name)
+                except AttributeError as error:  # an unset slot: eager raises it
+                    raise TorchOpError(f"attribute {name!r}", error) from error
+                return wrap_value(tx, value, AttrSource(self.source, name))
             raise Unsupported(f"attribute {self.cls.__qualname__}.{name} ({type(descriptor).__name__})")
         if self.source is None:
             if name in self.attrs:
                 return self.attrs[name]
-        elif name in self.value.__dict__:
-            return wrap_value(tx, self.value.__dict__[name], AttrSource(self.source, name))
+        elif name in self._instance_dict():
+            return wrap_value(tx, self._instance_dict()[name], AttrSource(self.source, name))
         else:
-            tx.output.guards.add(Guard(self._instance_dict_source(), "NOT_IN", name, noun="object"))
+            self._guard_not_in_instance(tx, name)
         if descriptor is not None:
             return bind_class_attribute(tx, self, self._class_variable(), name, descriptor, source)
         if hasattr(self.cls, "__getattr__"):
@@ -178,7 +186,7 @@ class UserObjectVariable(VariableTracker):
                                                                  f"attribute {name!r}"))
 
     def has_attribute(self, tx, name: str) -> bool:
-        if (self.source is None and name in self.attrs) or (self.source is not None and name in self.value.__dict__):
+        if (self.source is None and name in self.attrs) or (self.source is not None and name in self._instance_dict()):
             self.var_getattr(tx, name)  # reading it guards it
             return True
         descriptor, _ = find_class_attribute(tx, self.cls, self.cls_source, name)
@@ -186,7 +194,7 @@ class UserObjectVariable(VariableTracker):
             self.var_getattr(tx, name)
             return True
         if self.source is not None:
-            tx.output.guards.add(Guard(self._instance_dict_source(), "NOT_IN", name, noun="object"))
+            self._guard_not_in_instance(tx, name)
         if hasattr(self.cls, "__getattr__"):
             raise Unsupported(f"hasattr on a {self.cls.__qualname__} with __getattr__")
         return False

@@ -515,6 +515,67 @@ def enumerate_dict_items(x, params):
     return out
 
 
+def sorted_items_with_tensors(x, params):
+    ordered = sorted(params.items())  # keys differ, so the tensors are never compared
+    return [value * 2 for _, value in ordered], {name: value.sum() for name, value in sorted(params.items())}
+
+
+def keys_view_set_operations(x, params):
+    common = params.keys() & {"w", "other"}
+    return x * len(common), common, params.keys() - {"w"}
+
+
+def set_iteration_order(x):
+    names = {"b", "a", "c", "delta", "e"}
+    names.add("f")
+    return [n for n in names], x * len(names), list(set([3, 1, 2])), list(set(range(5)) | {9})
+
+
+def ordered_dict_constructor(x):
+    table = collections.OrderedDict(b=x, a=x * 2)
+    table["c"] = x * 3
+    return table, list(table)
+
+
+def list_slice_assignment(x):
+    xs = [x, x + 1, x + 2, x + 3]
+    xs[0:2] = [x * 5]
+    xs[-1] = xs[-1] * 2
+    del xs[0]
+    xs[::2] = [x - 1]
+    return xs
+
+
+def while_popping(x):
+    stack = [x, x * 2, x * 3]
+    total = 0
+    while stack:
+        total = total + stack.pop()
+    return total
+
+
+def list_methods(x):
+    xs = [x * 3, x, x * 2]
+    xs.insert(1, x + 1)
+    xs.reverse()
+    ordered = sorted([3, 1, 2], reverse=True)
+    ys = xs.copy()
+    ys.remove(ys[0])
+    return xs, ys, ordered, xs.index(xs[0]), [1, 2, 1].count(1)
+
+
+class SlotPoint:
+    __slots__ = ("w", "scale")
+
+    def __init__(self, w, scale):
+        self.w = w
+        self.scale = scale
+
+
+def slots_object_input(x, point):
+    return x * point.w * point.scale
+
+
 CASES = [
     Case(dict_literal_return, tensors(1)),
     Case(dict_const_key_map, tensors(2)),
@@ -593,6 +654,14 @@ CASES = [
     Case(callable_checks, tensors(1)),
     Case(reduce_builtin, tensors(2)),
     Case(enumerate_dict_items, args_of(tensor(), params_dict)),
+    Case(sorted_items_with_tensors, args_of(tensor(), params_dict)),
+    Case(keys_view_set_operations, args_of(tensor(), params_dict)),
+    Case(set_iteration_order, tensors(1)),
+    Case(ordered_dict_constructor, tensors(1)),
+    Case(list_slice_assignment, tensors(1)),
+    Case(while_popping, tensors(1)),
+    Case(list_methods, tensors(1)),
+    Case(slots_object_input, args_of(tensor(), lambda r, s: SlotPoint(randn(r, s, 4), 0.5))),
 ]
 
 

@@ -1,5 +1,6 @@
 """Value and call kinds capture does not handle: one warning naming the construct and its
 file:line, and eager's result; under fullgraph=True, `Unsupported` with the same words."""
+import collections
 import copy
 import warnings
 
@@ -110,11 +111,24 @@ def yield_from_generator(x):
     return sum(delegate([x, x])) * 2
 
 
+def defines_a_class(x):
+    class Local:
+        pass
+    return x * 2, Local
+
+
+def makes_a_namedtuple_class(x):
+    Point = collections.namedtuple("Point", "a b")
+    return Point(x, x)
+
+
 UNSUPPORTED = [
+    (defines_a_class, "class definition inside the compiled function"),
+    (makes_a_namedtuple_class, "creating a namedtuple class"),
     (returns_nested_function, "returning NestedFunctionVariable"),
     (dynamic_attribute, "__getattr__"),
-    (max_of_tensors, "not Python constants"),
-    (sorted_tensors, "not Python constants"),
+    (max_of_tensors, "would compare tensors"),
+    (sorted_tensors, "would compare tensors"),
     (constructs_custom_new, "defines __new__"),
     (constructs_slotted, "__slots__"),
     (formats_a_tensor, "formatting a tensor"),
