@@ -382,6 +382,36 @@ class GatedChild(Gated):
         return super().forward(x) * 2
 
 
+class Counter:
+    def __init__(self, start):
+        self.total = start
+
+
+class ScaledCounter(Counter):
+    def __init__(self, start, scale):
+        super().__init__(start * scale)
+        self.scale = scale
+
+
+def super_init_inside(x):
+    counter = ScaledCounter(x, 3.0)
+    return counter.total, counter.scale
+
+
+class Branches(torch.nn.Module):
+    def __init__(self, with_extra):
+        super().__init__()
+        self.layers = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(2)])
+        if with_extra:
+            self.extra = torch.nn.Parameter(torch.ones(4))
+
+    def forward(self, x):
+        y = sum(layer(x) for layer in self.layers)
+        if hasattr(self, "extra"):
+            y = y * self.extra
+        return y, isinstance(self.layers[0], torch.nn.Linear)
+
+
 def derived_input(rows, seed):
     return Derived(randn(rows, seed, 4), offset=0.5)
 
@@ -426,6 +456,7 @@ FUNCTION_CASES = [
     Case(class_attribute_reads, args_of(tensor(), derived_input)),
     Case(object_holding_objects, args_of(tensor(), lambda r, s: Holder(derived_input(r, s), randn(r, s + 5, 4)))),
     Case(dataclass_classmethod_constructor, tensors(1)),
+    Case(super_init_inside, tensors(1)),
 ]
 
 
@@ -473,3 +504,19 @@ def test_kwargs_keys_are_guarded(counter):
     torch.testing.assert_close(compiled(x, a=1), takes_kwargs(x, a=1))
     torch.testing.assert_close(compiled(x, a=1, bias=2.0), takes_kwargs(x, a=1, bias=2.0))
     assert counter.count == 2
+
+
+@pytest.mark.parametrize("with_extra", [False, True])
+def test_module_hasattr_generator_over_layers(with_extra, counter, no_warnings):
+    torch.manual_seed(0)
+    module = Branches(with_extra)
+    compiled = capture.compile(module, backend=counter, fullgraph=True)
+    x = torch.randn(3, 4)
+    out, is_linear = compiled(x)
+    expected, expected_is_linear = module(x)
+    torch.testing.assert_close(out, expected)
+    assert is_linear is expected_is_linear is True
+    if not with_extra:  # adding the attribute later breaks the hasattr guard
+        module.extra = torch.nn.Parameter(torch.full((4,), 2.0))
+        torch.testing.assert_close(compiled(x)[0], module(x)[0])
+        assert counter.count == 2
