@@ -119,6 +119,9 @@ def store_attr(tx, inst):
 
 @handles("RETURN_GENERATOR")
 def return_generator(tx, inst):
+    if tx.depth == 0:  # callees that are generators run as GeneratorVariables; the frame itself cannot
+        raise Unsupported("compiling a generator or coroutine function",
+                          hint="compile the function that consumes the generator instead")
     tx.push(wrap_constant(None))  # what the POP_TOP that follows discards
 
 

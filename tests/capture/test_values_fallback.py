@@ -122,7 +122,12 @@ def makes_a_namedtuple_class(x):
     return Point(x, x)
 
 
+def generator_function_itself(x):
+    yield x * 2
+
+
 UNSUPPORTED = [
+    (generator_function_itself, "compiling a generator"),
     (defines_a_class, "class definition inside the compiled function"),
     (makes_a_namedtuple_class, "creating a namedtuple class"),
     (returns_nested_function, "returning NestedFunctionVariable"),
@@ -142,6 +147,8 @@ UNSUPPORTED = [
 
 
 def _equal(actual, expected):
+    if hasattr(expected, "__next__"):
+        actual, expected = tuple(actual), tuple(expected)
     if isinstance(expected, torch.Tensor):
         torch.testing.assert_close(actual, expected)
     elif isinstance(expected, tuple):
