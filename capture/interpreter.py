@@ -260,6 +260,8 @@ class InstructionTranslator:
                 raise TorchOpError(f"constant {function.__name__}", error) from error
         if function in (operator.add, operator.mul) and isinstance(operands[0], BaseListVariable):
             return self._sequence_arithmetic(function, *operands)
+        if function is operator.mul and isinstance(operands[1], BaseListVariable):  # 3 * [x]
+            return self._sequence_arithmetic(function, operands[1], operands[0])
         if function is operator.or_ and isinstance(operands[0], ConstDictVariable):
             merged = operands[0].copy(self)  # d | e: a new dict
             merged.update_from(self, operands[1])

@@ -546,6 +546,10 @@ def list_slice_assignment(x):
     return xs
 
 
+def sequence_repetition(x):
+    return 2 * [x], (x,) * 2, [x] + [x * 2], (x,) + (1,)
+
+
 def while_popping(x):
     stack = [x, x * 2, x * 3]
     total = 0
@@ -660,6 +664,7 @@ CASES = [
     Case(ordered_dict_constructor, tensors(1)),
     Case(list_slice_assignment, tensors(1)),
     Case(while_popping, tensors(1)),
+    Case(sequence_repetition, tensors(1)),
     Case(list_methods, tensors(1)),
     Case(slots_object_input, args_of(tensor(), lambda r, s: SlotPoint(randn(r, s, 4), 0.5))),
 ]
