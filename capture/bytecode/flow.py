@@ -9,10 +9,8 @@ import dis
 import types
 from dataclasses import dataclass
 
-from bytecode import ConcreteInstr
-from bytecode.instr import UNSET
-
 from .errors import BytecodeError
+from .stack_effects import FINAL, pops_and_pushes
 
 _JUMPS = frozenset(getattr(dis, "hasjump", ())) | frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
 
@@ -97,22 +95,20 @@ def _lineno(instruction: dis.Instruction) -> int | None:
     return None
 
 
-def _pre_post(opname: str, arg: int | None, jump: bool) -> tuple[int, int]:
-    concrete = ConcreteInstr(opname, UNSET if arg is None else arg)
-    return concrete.pre_and_post_stack_effect(jump=jump)
+def _effect(opname: str, arg: int | None, jump: bool) -> tuple[int, int]:
+    pops, pushes = pops_and_pushes(opname, arg, jump)
+    return -pops, pushes
 
 
 def _step(instruction: dis.Instruction, following: int | None, lineno: int | None) -> Step:
     opname, arg = instruction.opname, instruction.arg
-    if dis.opmap[opname] < dis.HAVE_ARGUMENT:
+    if instruction.opcode < dis.HAVE_ARGUMENT:
         arg = None
-    concrete = ConcreteInstr(opname, UNSET if arg is None else arg)
     jumps = instruction.opcode in _JUMPS
-    ends = concrete.is_final() or (jumps and concrete.is_uncond_jump())
     return Step(
         offset=instruction.offset, opname=opname, arg=arg, argval=instruction.argval, lineno=lineno,
-        next_offset=following, falls_through=not ends,
+        next_offset=following, falls_through=opname not in FINAL,
         jump=instruction.argval if jumps else None,
-        effect=_pre_post(opname, arg, False),
-        jump_effect=_pre_post(opname, arg, True) if jumps else None,
+        effect=_effect(opname, arg, False),
+        jump_effect=_effect(opname, arg, True) if jumps else None,
     )

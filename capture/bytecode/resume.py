@@ -132,17 +132,24 @@ def check_resumable(facts: CodeFacts, offset: int, depth: int, check_code: bool 
     code = facts.code
     if check_code:
         _check_code(code)
-    state = facts.stack.states.get(offset)
-    if state is None:
-        raise BytecodeError(f"{code.co_name}: offset {offset} is unreachable")
+    check_frame_point(facts, offset)
+    state = facts.stack.states[offset]
     if state.depth != depth:
         raise BytecodeError(f"{code.co_name}: layout has {depth} stack slots, the frame has "
                             f"{state.depth} at offset {offset}")
+
+
+def check_frame_point(facts: CodeFacts, offset: int) -> None:
+    """Raise unless a frame of facts.code can stand at `offset` between two pieces of generated
+    code: reachable, not in the frame's set-up, not inside an exception handler, not between
+    instructions that pass interpreter state to each other, and really executed there."""
+    code = facts.code
+    state = facts.stack.states.get(offset)
+    if state is None:
+        raise BytecodeError(f"{code.co_name}: offset {offset} is unreachable")
     if state.in_handler:
-        raise CannotResume(f"{code.co_name}: resuming inside an exception handler (offset {offset})",
-                           hint="move the unsupported code out of the except/finally block")
-    if any(entry.target == offset for entry in facts.flow.entries):
-        raise CannotResume(f"{code.co_name}: resuming at an exception handler's entry (offset {offset})")
+        raise CannotResume(f"{code.co_name}: graph break or resume inside an exception handler "
+                           f"(offset {offset})", hint="move the unsupported code out of the except/finally block")
     first_resume = next((step.offset for step in facts.flow.steps if step.opname == "RESUME"), -1)
     if offset <= first_resume:
         raise BytecodeError(f"{code.co_name}: offset {offset} is in the frame set-up, before RESUME")
