@@ -11,7 +11,7 @@ from bytecode import Bytecode, ControlFlowGraph, Instr
 
 from .errors import BytecodeError
 from .flow import Flow
-from .verify import StackAnalysis, analyse, verify
+from .verify import StackAnalysis, analyse
 
 log = logging.getLogger("kiln.bytecode")
 
@@ -35,7 +35,7 @@ def assemble(bytecode: Bytecode) -> tuple[types.CodeType, StackAnalysis]:
     analysis = analyse(code)
     if analysis.max_depth > code.co_stacksize:
         code = code.replace(co_stacksize=analysis.max_depth)
-    return code, verify(code)
+    return code, analysis
 
 
 def instruction_positions(bytecode: Bytecode, flow: Flow) -> dict[int, int]:

@@ -90,8 +90,22 @@ def _call_method(method, *args) -> list:
     return emit.call_function(emit.load_const(method), [emit.load_const(a) for a in args])
 
 
+_PROBED: dict = {}
+
+
 def probed_function(fn: types.FunctionType, offset: int, hit: int) -> tuple[types.FunctionType, _Recorder]:
+    """The probed copy of `fn` for `offset` (built once; re-armed for the `hit`-th arrival)."""
+    key = (fn, offset)
+    if key not in _PROBED:
+        _PROBED[key] = _build_probe(fn, offset)
+    function, recorder = _PROBED[key]
+    recorder.hit, recorder.hits, recorder.snapshot = hit, 0, None
+    return function, recorder
+
+
+def _build_probe(fn: types.FunctionType, offset: int) -> tuple[types.FunctionType, _Recorder]:
     code = fn.__code__
+    hit = 1
     facts = facts_of(code)
     depth = facts.stack.depth_at(offset)
     recorder = _Recorder(code, depth, hit)

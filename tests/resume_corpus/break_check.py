@@ -1,13 +1,9 @@
 """Break entries built from real frames: for every normalised instruction of every function in
-resume_cases.CASES, snapshot the frame just before it, describe the stack and locals as a
+functions.CASES, snapshot the frame just before it, describe the stack and locals as a
 BreakPlan (a mix of graph outputs, parameters and constants, plus a side effect), run the
 break entry and compare with the original call. Torch-free, like resume_cases."""
 from __future__ import annotations
 
-import json
-import sys
-
-import frame_probe
 from capture.bytecode import decode
 from capture.bytecode.blocks import active_blocks
 from capture.bytecode.break_entry import BreakPlan, build_break_entry
@@ -16,7 +12,10 @@ from capture.bytecode.resume import check_frame_point, facts_of
 from capture.bytecode.flow import Flow
 from capture.bytecode.groups import group_at
 from capture.bytecode.layout import Call, Constant, GraphOutput, Local, Null, SlotKind, WithExit
-from resume_cases import CASES, _outcome
+
+from . import probe
+from .functions import CASES
+from .resume_check import outcome
 
 
 def fake_graph(*inputs):
@@ -69,7 +68,7 @@ def plan_from_snapshot(fn, offset: int, snap, effects_log: list) -> tuple[BreakP
 def check_case(name: str, hits=(1, 2)) -> dict:
     fn, make_args = CASES[name]
     args, kwargs = make_args()
-    expected = _outcome(lambda: (fn(*args, **kwargs), args, kwargs))
+    expected = outcome(lambda: (fn(*args, **kwargs), args, kwargs))
     facts = facts_of(fn.__code__)
     flow = facts.flow
     checked, failures, unsupported = 0, [], []
@@ -82,7 +81,7 @@ def check_case(name: str, hits=(1, 2)) -> dict:
             continue
         for hit in hits:
             args, kwargs = make_args()
-            snap = frame_probe.snapshot(fn, group.start, args, kwargs, hit=hit)
+            snap = probe.snapshot(fn, group.start, args, kwargs, hit=hit)
             if snap is None:
                 continue
             effects_log: list = []
@@ -92,7 +91,7 @@ def check_case(name: str, hits=(1, 2)) -> dict:
             except CannotResume as error:
                 unsupported.append(f"{instruction.offset}: {error.reason}")
                 continue
-            got = _outcome(lambda: (entry(*values), snap.args, snap.kwargs))
+            got = outcome(lambda: (entry(*values), snap.args, snap.kwargs))
             checked += 1
             if repr(got) != repr(expected) or effects_log != ["effect"]:
                 failures.append(f"{name} break at {instruction!r} (arrival {hit}): got {got!r}, "
@@ -104,5 +103,3 @@ def run_all() -> dict:
     return {name: check_case(name) for name in CASES}
 
 
-if __name__ == "__main__":
-    print(json.dumps({"version": list(sys.version_info[:2]), "cases": run_all()}))
