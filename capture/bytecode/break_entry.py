@@ -20,6 +20,7 @@ exceptions are not supported across a break (grad-mode managers never suppress).
 """
 from __future__ import annotations
 
+import marshal
 import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -105,10 +106,27 @@ def build_break_entry(plan: BreakPlan, f_globals: dict, closure: tuple | None = 
     builder = _EntryBuilder(plan, facts, group, f_globals, closure, wrap_resume or (lambda f: f))
     generated = builder.bytecode()
     code, _analysis = assemble(generated)
-    function = types.FunctionType(code, f_globals, code.co_name)
+    function = types.FunctionType(code, f_globals, code.co_name, tuple(builder.hidden) or None)
     entry = BreakEntry(plan, group, code, function, tuple(builder.successors))
     log_generated(f"break entry {entry!r}\n{plan!r}", code)
     return entry
+
+
+_LITERALS = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis))
+
+
+def _literal(obj: Any) -> bool:
+    if isinstance(obj, (tuple, frozenset)) and type(obj) in (tuple, frozenset):
+        return all(_literal(item) for item in obj)
+    return type(obj) in _LITERALS
+
+
+def _marshals(obj: Any) -> bool:
+    try:
+        marshal.dumps(obj)
+        return True
+    except ValueError:
+        return False
 
 
 def _check_plan(plan: BreakPlan) -> None:
@@ -145,6 +163,7 @@ class _EntryBuilder:
         self.plan, self.facts, self.group = plan, facts, group
         self.f_globals, self.closure, self.wrap_resume = f_globals, closure, wrap_resume
         self.temps: dict[Value, str] = {}
+        self.hidden: list = []  # objects passed as defaults of hidden parameters
         self.successors: list[Successor] = []
         self.locals = dict(plan.locals)
 
@@ -153,8 +172,20 @@ class _EntryBuilder:
         if isinstance(value, Local):
             return emit.load_fast(value.name)
         if isinstance(value, Constant):
-            return emit.load_const(value.value)
+            return self.load_object(value.value)
         return emit.load_fast(self.temps[value])
+
+    def load_object(self, obj: Any) -> list:
+        """LOAD_CONST keeps identity only for objects `bytecode` cannot marshal (it merges
+        constants that marshal equal: two equal lists would become one). Other mutable
+        objects become hidden parameters with the object as their default value."""
+        if _literal(obj) or not _marshals(obj):
+            return emit.load_const(obj)
+        for index, known in enumerate(self.hidden):
+            if known is obj:
+                return emit.load_fast(f"{_TEMP}c{index}")
+        self.hidden.append(obj)
+        return emit.load_fast(f"{_TEMP}c{len(self.hidden) - 1}")
 
     def compute(self, value: Value) -> list:
         """Code that pushes `value`, computing it (children inline or from temps)."""
@@ -168,12 +199,16 @@ class _EntryBuilder:
         return emit.call_function(self.compute(value.function), [self.compute(a) for a in value.args])
 
     def materialise(self, values) -> list:
-        """Evaluate each distinct non-trivial value once, in order, into a temporary: a value
-        used twice (stack and a local) is then one object, as it was in the frame."""
+        """Evaluate each distinct non-trivial value once (children first) into a temporary: a
+        value used twice (on the stack and in a local, or inside another value) is then one
+        object, as it was in the frame."""
         code = []
         for value in values:
             if isinstance(value, (Local, Constant)) or value in self.temps:
                 continue
+            children = value.items if isinstance(value, Build) else \
+                (value.function, *value.args) if isinstance(value, Call) else ()
+            code += self.materialise(children)
             code += self.compute(value)
             self.temps[value] = f"{_TEMP}v{len(self.temps)}"
             code += emit.store_fast(self.temps[value])
@@ -249,7 +284,7 @@ class _EntryBuilder:
                 args.append(self.load(item))
         args += [emit.load_fast(temp) for temp in result_temps]
         args += [self.load(self.locals[name]) for name in resume.local_names]
-        return emit.call_function(emit.load_const(function), args) + emit.return_value()
+        return emit.call_function(self.load_object(function), args) + emit.return_value()
 
     def exit_contexts(self, slots: list[int]) -> list:
         code = []
@@ -268,7 +303,7 @@ class _EntryBuilder:
 
         code = emit.resume_start()
         if plan.graph is not None:
-            code += emit.call_function(emit.load_const(plan.graph), [self.compute(v) for v in plan.graph_inputs])
+            code += emit.call_function(self.load_object(plan.graph), [self.compute(v) for v in plan.graph_inputs])
             code += emit.store_fast(_TEMP + "graph_out")
         for effect in plan.effects:
             code += self.compute(effect) + emit.pop_top()
@@ -338,7 +373,7 @@ class _EntryBuilder:
         generated.qualname = f"{original.co_qualname}.break_at_{self.plan.offset}"
         generated.filename = original.co_filename
         generated.first_lineno = original.co_firstlineno
-        generated.argnames = list(self.plan.params)
-        generated.argcount = len(self.plan.params)
+        generated.argnames = list(self.plan.params) + [f"{_TEMP}c{i}" for i in range(len(self.hidden))]
+        generated.argcount = len(generated.argnames)
         generated.flags = CompilerFlags.OPTIMIZED | CompilerFlags.NEWLOCALS
         return generated
