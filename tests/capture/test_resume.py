@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from resume_corpus import break_check, resume_check
+from resume_corpus import break_check, emit_check, resume_check
 from resume_corpus.functions import CASES
 from resume_corpus.interpreters import bytecode_path_for, find_python
 
@@ -21,6 +21,10 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 def _assert_clean(report: dict, name: str) -> None:
     assert not report["failures"], "\n".join(report["failures"][:5])
     assert report["checked"] > 0, f"{name}: nothing was checked ({report['unsupported'][:3]})"
+
+
+def test_emit_helpers():
+    _assert_clean(emit_check.check(), "emit helpers")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -46,6 +50,6 @@ def test_other_python_versions(version):
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout)
     assert report["version"] == [int(part) for part in version.split(".")]
-    for kind in ("resume", "break"):
+    for kind in ("emit", "resume", "break"):
         for name, case in report[kind].items():
             _assert_clean(case, f"{kind} {name} on {version}")
