@@ -21,13 +21,25 @@ import statistics
 import sys
 import time
 
-sys.path[:0] = ["tests", "."]
+sys.path[:0] = ["."]
 
 from capture.bytecode import decode, emit  # noqa: E402
 from capture.bytecode.break_entry import BreakPlan, build_break_entry  # noqa: E402
 from capture.bytecode.layout import Constant, GraphOutput, Local, Null, SlotKind, WithExit  # noqa: E402
 from capture.bytecode.resume import clear_cache, facts_of, resume_code, resume_points  # noqa: E402
-from resume_corpus.functions import SetFlag  # noqa: E402
+
+
+class SetFlag:
+    """A context manager like torch.no_grad(): a global mode set on entry, restored on exit."""
+    mode = [False]
+
+    def __enter__(self):
+        self.previous, self.mode[0] = self.mode[0], True
+        return self
+
+    def __exit__(self, *exc_info):
+        self.mode[0] = self.previous
+        return False
 
 
 def sink(value):

@@ -227,19 +227,14 @@ class _EntryBuilder:
             lowest = min(lowest, depth + pre)
             depth += pre + post
         last = self.group.last
-        ways = {}
+        ways = {}  # how -> (where it continues, depth there)
         if self.group.next_offset is not None:
-            ways["next"] = (self.group.next_offset, last.effect)
+            ways["next"] = (self.group.next_offset, depth + sum(last.effect))
         if last.jump is not None:
-            ways["jump"] = (last.jump, last.jump_effect)
-        if not self.group.last.falls_through and last.jump is None:
-            lowest = min(lowest, depth + last.effect[0])  # raise: nothing follows
-        after: dict[str, tuple[int, int]] = {}
-        for how, (target, (pre, post)) in ways.items():
-            lowest = min(lowest, depth + pre)
-            after[how] = (target, depth + pre + post)
+            ways["jump"] = (last.jump, depth + sum(last.jump_effect))
+        lowest = min(lowest, depth + last.effect[0], depth + (last.jump_effect or last.effect)[0])
         results = {}
-        for how, (target, end_depth) in after.items():
+        for how, (target, end_depth) in ways.items():
             state = self.facts.stack.states.get(target)
             if state is None or state.depth != end_depth:
                 raise BytecodeError(f"{self.plan.code.co_name}: after offset {self.group.start} the "

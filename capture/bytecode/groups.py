@@ -103,9 +103,8 @@ def group_at(flow: Flow, offset: int) -> Group:
 
     last = members[-1]
     test = emit.CONDITIONAL_JUMPS.get(last.opname)
-    for step in members:
-        if step.opname in NOT_BREAKABLE and step is anchor:
-            raise CannotResume(f"graph break at {step.opname} (offset {step.offset}) is not supported")
+    if anchor.opname in NOT_BREAKABLE:  # (PRECALL and KW_NAMES only ever run as part of a call)
+        raise CannotResume(f"graph break at {anchor.opname} (offset {anchor.offset}) is not supported")
     if last.jump is not None and test is None and last.opname not in OR_POP_JUMPS:
         raise CannotResume(f"graph break at jump {last.opname} (offset {last.offset}) is not supported")
     if any(_may_push_null(step) for step in members):

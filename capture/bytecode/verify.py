@@ -1,9 +1,10 @@
 """Stack-depth analysis and verification of code objects, on the real instructions (dis).
 
-Every generated code object passes `verify` before it is wrapped in a function: each reachable
-instruction is reached with one stack depth, nothing pops below empty, every jump and handler
-target is an instruction, exception-table depths fit the stack, nothing falls off the end, and
-co_stacksize covers the deepest point. CPython itself checks none of this and may crash.
+Every generated code object is analysed (assemble.py) before it is wrapped in a function: each
+reachable instruction is reached with one stack depth, nothing reads below the stack (exact pop
+counts: stack_effects.py), every jump and handler target is an instruction, exception-table
+depths fit the stack, nothing falls off the end, and co_stacksize covers the deepest point.
+CPython itself checks none of this and may crash.
 """
 from __future__ import annotations
 
