@@ -295,6 +295,10 @@ class _EntryBuilder:
         below, operands = list(plan.stack[:kept]), plan.stack[kept:]
         if any(isinstance(item, Null) for item in operands) and not group.consumes_nulls:
             raise CannotResume(f"graph break at {group.last.opname}, which moves a NULL stack slot")
+        callable_slot = kept if emit.NULL_AFTER_CALLABLE else kept + 1
+        if group.last.opname in ("CALL", "CALL_KW") and isinstance(plan.stack[callable_slot], Null):
+            raise BytecodeError(f"{plan.code.co_name}: the callable slot of the CALL at {group.last.offset} is NULL "
+                                f"(this version puts NULL {'after' if emit.NULL_AFTER_CALLABLE else 'before'} the callable)")
 
         code = emit.resume_start()
         if plan.graph is not None:

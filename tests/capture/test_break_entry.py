@@ -163,6 +163,9 @@ def test_plans_are_checked():
                                     ()), {})
     with pytest.raises(BytecodeError, match="plan has 2 stack items"):
         build_break_entry(BreakPlan(with_side_effects.__code__, offset, (), (*callable_slots(sink),), ()), {})
+    with pytest.raises(BytecodeError, match="callable slot"):  # NULL on the wrong side for this version
+        build_break_entry(BreakPlan(with_side_effects.__code__, offset, (),
+                                    (*reversed(callable_slots(sink)), Constant(1)), ()), {})
     with pytest.raises(BytecodeError, match="with-exits"):  # no with block is active there
         build_break_entry(BreakPlan(with_side_effects.__code__, offset, ("c",),
                                     (WithExit(Local("c")), *callable_slots(sink)), ()), {})
