@@ -74,6 +74,8 @@ class WrapperCode:
             self.lines.append(f"    {self._var(g.inputs[index].name)}.copy_({self._var(name)})")
         self._names: dict[int, str] = {}
         returned = [self._output(o) for o in g.outputs]
+        for index, shape, strides, offset in g.restrides:  # after the views, made at the original offsets
+            self.lines.append(f"    {self._var(g.inputs[index].name)}.as_strided_({shape}, {strides}, {offset})")
         self.lines.append(f"    return ({''.join(r + ', ' for r in returned)})")
         return "\n".join(self.lines) + "\n"
 

@@ -42,6 +42,7 @@ class GraphLowering:
         self.outputs: list[GraphOutput] = []  # what the caller gets
         self.bases: list[GraphOutput] = []  # computed only for aliased outputs to view
         self.mutations: list[tuple[int, str]] = []  # (input index, buffer with its new value), in order
+        self.restrides: list[tuple] = []  # (input index, shape, strides, offset): t_, unsqueeze_, ... on inputs
         self.constant_names: dict[str, str] = {}  # get_attr target -> ConstantBuffer name
         self.current_node: fx.Node | None = None
 
@@ -158,7 +159,10 @@ class GraphLowering:
                 self.outputs.append(by_pos[info.same_as] if info.same_as is not None else by_pos[pos])
         self.bases = [by_pos[pos] for pos, info in enumerate(infos) if info.role == "base"]
         for m in self.gm.meta.get(MUTATIONS_KEY, ()):
-            self.mutations.append((m.input_index, self._mutation_source(values[m.output_index])))
+            if m.output_index is not None:
+                self.mutations.append((m.input_index, self._mutation_source(values[m.output_index])))
+            if m.layout is not None:
+                self.restrides.append((m.input_index, *m.layout))
 
     def _mutation_source(self, value: TensorValue) -> str:
         """A buffer holding an input's new value, which the wrapper copies into the input. A lazy value
@@ -204,4 +208,6 @@ class GraphLowering:
             lines.append(f"bases of aliased outputs: {self.bases}")
         if self.mutations:
             lines.append("input mutations: " + ", ".join(f"{self.inputs[i].name} <- {b}" for i, b in self.mutations))
+        if self.restrides:
+            lines.append("inputs restrided: " + ", ".join(f"{self.inputs[r[0]].name} -> {r[1:]}" for r in self.restrides))
         return "\n".join(lines)

@@ -151,6 +151,8 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
                                "static-shape graphs only for now") from e
     except UnsupportedOperatorException as e:
         raise UnsupportedGraph(f"no fake-tensor support for {e}") from e
+    except RuntimeError as e:  # e.g. eager resizes an in-place op's output where fake kernels refuse
+        raise UnsupportedGraph(f"running the graph on fake tensors failed: {e}") from e
     flat, spec = tree_flatten(result)
     input_pos = {id(f): i for i, f in enumerate(fakes)}
     first_pos: dict[int, int] = {}

@@ -15,8 +15,10 @@ version. Any other tensor of that storage is a chain of view steps from the root
 
 Eager storages the op schemas do not explain (e.g. `_unsafe_view` sharing its input's storage) are
 "hidden aliases": a write to one makes the others stale, and reading a stale tensor raises
-UnsupportedGraph rather than risk a wrong answer. So do metadata mutations (resize_, t_, set_, ...),
-writes to module constants, and writes through views with no known inverse (expand, unfold, ...).
+UnsupportedGraph rather than risk a wrong answer. So do storage mutations (resize_, set_), writes to
+module constants, and writes through views with no known inverse (expand, unfold, ...). Metadata
+mutations (t_, unsqueeze_, as_strided_, ...) make the tensor a view of its old self; an input so
+changed gets its final (shape, strides, offset) in its InputMutation.
 """
 from __future__ import annotations
 
@@ -76,6 +78,7 @@ class _Functionalizer:
         self.results: dict[fx.Node, list] = {}  # old multi-output mutating node -> per item: ("alias", arg) | ("fresh", new node, i)
         self.input_index: dict[fx.Node, int] = {}
         self.mutated: list[_Storage] = []  # input storages, in order of first write
+        self.latest: dict[int, fx.Node] = {}  # eager tensor -> the last node that is it (its final metadata)
         self.fake_mode: FakeTensorMode | None = None
         self.fakes: dict[fx.Node, torch.Tensor] = {}
 
@@ -135,8 +138,12 @@ class _Functionalizer:
         self.aliases[old] = _Alias(s, chain, new, s.version)
 
     # -- emitting new nodes (their metas come from running the op on fake tensors) ---------------
-    def emit(self, op, args, kwargs=None) -> fx.Node:
+    def emit(self, op, args, kwargs=None, meta=None) -> fx.Node:
         kwargs = kwargs or {}
+        if meta is not None:
+            node = self.graph.call_function(op, args, kwargs)
+            node.meta[META_KEY] = meta
+            return node
         if self.fake_mode is None:
             self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
         fargs, fkwargs = fx.node.map_arg((args, kwargs), self._fake)
@@ -167,6 +174,8 @@ class _Functionalizer:
     # -- the walk -----------------------------------------------------------------------------
     def run(self) -> fx.GraphModule:
         for node in self.old.graph.nodes:
+            if IDENTITY_KEY in node.meta:
+                self.latest[node.meta[IDENTITY_KEY].tensor] = node
             if node.op == "placeholder":
                 self.input_index[node] = len(self.input_index)
                 self._new_root(node, self.graph.node_copy(node))
@@ -196,9 +205,8 @@ class _Functionalizer:
         op, parent = node.target, node.args[0]
         if parent not in self.aliases or any(isinstance(a, fx.Node) for a in (*node.args[1:], *node.kwargs.values())):
             raise UnsupportedGraph(f"view op {op} with tensor arguments besides its input")
-        if V.returns_list(op):  # split / unbind: each item becomes its own slice / select step
+        if V.returns_list(op):  # split / unbind: each item becomes its own slice / select
             self.list_views[node] = parent
-            self.env[node] = None if self.aliases[parent].storage.version else self.graph.node_copy(node, self.read)
             return
         new = None if self.aliases[parent].storage.version else self.graph.node_copy(node, self.read)
         self._new_view(node, parent, V.ViewStep(op, node.args[1:], node.kwargs), new)
@@ -208,7 +216,9 @@ class _Functionalizer:
         if src in self.list_views:
             parent = self.list_views[src]
             step = V.item_step(src.target, src.args, src.kwargs, parent.meta[META_KEY].shape, i)
-            new = self.graph.node_copy(node, self.env.get) if self.env[src] is not None else None
+            new = None
+            if not self.aliases[parent].storage.version:  # the item as it was traced: its meta is eager's
+                new = self.emit(*V.replay(step, self.read(parent)), meta=node.meta[META_KEY])
             self._new_view(node, parent, step, new)
         elif src in self.results:
             what = self.results[src][i]
@@ -223,9 +233,17 @@ class _Functionalizer:
     def _mutation(self, node: fx.Node):
         op = node.target
         name = op._schema.name.split("::")[1]
-        if name in V.METADATA_MUTATIONS:
-            raise UnsupportedGraph(f"{op} changes a tensor's shape, strides or storage, not just its values")
-        bound = V.bind(op, node.args, node.kwargs)
+        if name in V.STORAGE_MUTATIONS:
+            raise UnsupportedGraph(f"{op} changes a tensor's storage, not just its values")
+        view = V.metadata_view(op)
+        if view is not None:  # t_, unsqueeze_, ...: from here on the tensor is that view of its old self
+            target, rest = node.args[0], node.args[1:]
+            new = None
+            if not self.aliases[target].storage.version:
+                new = self.emit(view, (self.read(target), *rest), dict(node.kwargs), meta=node.meta[META_KEY])
+            self._new_view(node, target, V.ViewStep(view, rest, node.kwargs), new)
+            return
+        bound = V.bind(op, node.args, node.kwargs, defaults=True)  # the functional twin may lack the defaults
         writes = V.written_args(op)
         targets = [bound.get(a.name) for a in writes]
         if not all(isinstance(t, fx.Node) and t in self.aliases for t in targets):
@@ -318,13 +336,26 @@ class _Functionalizer:
         infos = list(self.old.meta[OUTPUTS_KEY])
         values = [self.read(o) if isinstance(o, fx.Node) else o for o in olds]
         self.mutations = []
+        restrided = self._restrided_inputs()
         for s in self.mutated:
-            self.mutations.append(InputMutation(self.input_index[s.root], len(values)))
+            index = self.input_index[s.root]
+            self.mutations.append(InputMutation(index, len(values), restrided.pop(index, None)))
             values.append(self.read(s.root))
             infos.append(OutputInfo(s.root.meta[META_KEY], None, role="mutation"))
+        self.mutations += [InputMutation(index, None, layout) for index, layout in restrided.items()]
         self._alias_outputs(olds, infos, values)
         self.graph.output(tuple(values))
         self.infos = infos
+
+    def _restrided_inputs(self) -> dict[int, tuple]:
+        """Input index -> (shape, strides, offset) for inputs whose metadata an in-place op changed."""
+        out = {}
+        for p, index in self.input_index.items():
+            final = self.latest[p.meta[IDENTITY_KEY].tensor]
+            m, f = final.meta[META_KEY], final.meta[IDENTITY_KEY]
+            if (m.shape, m.strides, f.offset) != (p.meta[META_KEY].shape, p.meta[META_KEY].strides, p.meta[IDENTITY_KEY].offset):
+                out[index] = (m.shape, m.strides, f.offset)
+        return out
 
     def _alias_outputs(self, olds, infos, values):
         """ViewOf for every user output sharing eager storage with an input, a constant, or another

@@ -3,8 +3,10 @@
     gm.meta[OUTPUTS_KEY]    one OutputInfo per graph output. Outputs with role "user" come first and
                             are what the caller gets; after them come the new values of mutated inputs
                             (role "mutation") and bases that aliased outputs view (role "base").
-    gm.meta[MUTATIONS_KEY]  InputMutation(input_index, output_index), in program order: after the
-                            graph runs, that input takes that output's value in place (`copy_`).
+    gm.meta[MUTATIONS_KEY]  InputMutation(input_index, output_index, layout), in program order:
+                            after the graph runs, that input takes that output's value in place
+                            (`copy_`); inputs whose metadata changed (t_, unsqueeze_) are then
+                            restrided (`as_strided_`) once every output view is made.
 
 A user output with `view_of` is not returned as computed: the caller gets a view (as_strided, with
 eager's sizes, strides and storage offset) of an input, a constant, or another graph output, so it
@@ -37,11 +39,17 @@ class ViewOf:
 
 @dataclass(frozen=True)
 class InputMutation:
+    """Input `input_index` takes the value of graph output `output_index` (if any), copied in place;
+    then, if `layout` is set ((shape, strides, storage offset): t_, unsqueeze_, ...), it is restrided."""
     input_index: int
-    output_index: int
+    output_index: int | None
+    layout: tuple | None = None
 
     def __repr__(self):
-        return f"input {self.input_index} <- output {self.output_index}"
+        parts = [] if self.output_index is None else [f"<- output {self.output_index}"]
+        if self.layout is not None:
+            parts.append("restrided to size {}, stride {}, offset {}".format(*map(list, self.layout[:2]), self.layout[2]))
+        return f"input {self.input_index} " + ", then ".join(parts)
 
 
 class OutputInfo:
@@ -90,7 +98,8 @@ def describe(gm) -> str:
     mutations = gm.meta.get(MUTATIONS_KEY, ())
     if mutations:
         lines.append("# input mutations (copied back in place after the graph runs, in this order):")
-        lines += [f"#   input {m.input_index} ({names[m.input_index]}) <- output {m.output_index}" for m in mutations]
+        lines += [f"#   {m!r}".replace(f"input {m.input_index} ", f"input {m.input_index} ({names[m.input_index]}) ", 1)
+                  for m in mutations]
     return "\n".join(lines) + "\n"
 
 
@@ -99,12 +108,14 @@ def call_with_effects(gm, inputs) -> list:
     inputs, and return the user outputs (flat) with eager's identity and aliasing."""
     flat = list(gm(*inputs))
     infos = gm.meta[OUTPUTS_KEY]
-    for m in gm.meta.get(MUTATIONS_KEY, ()):
-        inputs[m.input_index].copy_(flat[m.output_index])
-    bases = {info.view_of.index for info in infos if info.view_of is not None and info.view_of.base == "output"}
-    for j in bases:  # a base must sit in storage laid out as eager's, so views of it land right
-        meta = infos[j].meta
-        flat[j] = torch.empty_strided(meta.shape, meta.strides, dtype=meta.dtype, device=meta.device).copy_(flat[j])
+    mutations = gm.meta.get(MUTATIONS_KEY, ())
+    for m in mutations:
+        if m.output_index is not None:
+            inputs[m.input_index].copy_(flat[m.output_index])
+    for j, info in enumerate(infos):  # computed outputs (and bases of views) in eager's layout
+        if info.role in ("user", "base") and isinstance(flat[j], torch.Tensor) and info.view_of is None and \
+                info.input_index is None and info.same_as is None:
+            flat[j] = _in_layout(flat[j], info.meta)
     out = []
     for pos, info in enumerate(infos):
         if info.role != "user":
@@ -120,4 +131,15 @@ def call_with_effects(gm, inputs) -> list:
             out.append(torch.as_strided(base, v.shape, v.strides, base.storage_offset() + v.offset))
         else:
             out.append(flat[pos])
+    for m in mutations:  # after the views above, which are relative to the inputs' original offsets
+        if m.layout is not None:
+            inputs[m.input_index].as_strided_(*m.layout)
+    return out
+
+
+def _in_layout(value: torch.Tensor, meta) -> torch.Tensor:
+    """`value` copied into storage with eager's strides (a stride-0 dim is a broadcast: one copy)."""
+    out = torch.empty_strided(meta.shape, meta.strides, dtype=meta.dtype, device=meta.device)
+    one = tuple(slice(0, 1) if st == 0 else slice(None) for st in meta.strides)
+    out[one].copy_(value[one])
     return out

@@ -152,9 +152,21 @@ def scatter(step: ViewStep, parent, parent_shape, child):
 
 
 # -- in-place and out= ops -> their functional twins ------------------------------------------
-# In-place ops that change a tensor's shape, strides or storage rather than its values.
-METADATA_MUTATIONS = {"resize_", "resize_as_", "set_", "_resize_output_", "as_strided_", "t_", "transpose_",
-                      "swapdims_", "swapaxes_", "squeeze_", "unsqueeze_"}
+# In-place ops that change which storage a tensor uses or how much of it: beyond functionalization.
+STORAGE_MUTATIONS = {"resize_", "resize_as_", "set_", "_resize_output_"}
+
+
+def metadata_view(op: OpOverload) -> OpOverload | None:
+    """For an in-place op that only restrides its tensor (t_, unsqueeze_, as_strided_, ...), the view
+    op giving the tensor's new self (t, unsqueeze, as_strided, ...); None for other ops."""
+    name = op._schema.name.split("::")[1]
+    if not name.endswith("_") or name in STORAGE_MUTATIONS or written_args(op) != [op._schema.arguments[0]]:
+        return None
+    try:
+        fop, _ = functional_variant(op)
+    except UnsupportedGraph:
+        return None
+    return fop if is_view(fop) else None
 
 
 def written_args(op: OpOverload):
@@ -182,9 +194,9 @@ def functional_variant(op: OpOverload) -> tuple[OpOverload, str]:
     packet = getattr(getattr(torch.ops, op.namespace), packet_name, None)
     if packet is not None:
         names = [op._overloadname] + [o for o in packet.overloads() if o != op._overloadname]
-        for overload in names:
-            candidate = getattr(packet, overload, None)
-            if candidate is not None and not candidate._schema.is_mutable and \
-                    _signature(candidate._schema) == want:
-                return candidate, kind
+        candidates = [c for c in (getattr(packet, o, None) for o in names) if c is not None and not c._schema.is_mutable]
+        for same in (lambda sig: sig == want, lambda sig: sorted(sig) == sorted(want)):  # polygamma_ reorders
+            for candidate in candidates:
+                if same(_signature(candidate._schema)):
+                    return candidate, kind
     raise UnsupportedGraph(f"in-place op {op} has no functional variant Kiln knows")
