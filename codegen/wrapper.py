@@ -3,6 +3,8 @@ frees intermediates at their last use, copies new values into mutated inputs, an
 with eager's strides, identity and aliasing."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, TensorArg
@@ -32,6 +34,8 @@ class WrapperCode:
         return f"in_{name}" if isinstance(buf, InputBuffer) else name
 
     def _const(self, value) -> str:
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"float({str(value)!r})"  # repr gives inf / nan, which are not Python names
         if value is None or isinstance(value, (bool, int, float, str)):
             return repr(value)
         name = f"c{len(self.globals)}"

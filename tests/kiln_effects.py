@@ -16,15 +16,19 @@ def graph_of(fn, n_inputs: int) -> fx.GraphModule:
 
 
 def clone_inputs(inputs):
-    """Fresh copies with the same strides; a tensor passed twice stays one tensor."""
-    memo = {}
+    """Fresh copies in fresh storage with the same layout: sizes, strides, storage offset and size;
+    a tensor passed twice stays one tensor, and tensors sharing storage still share (fresh) storage."""
+    tensors, storages = {}, {}
 
     def clone(x):
         if not isinstance(x, torch.Tensor):
             return x
-        if id(x) not in memo:
-            memo[id(x)] = torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device).copy_(x)
-        return memo[id(x)]
+        if id(x) not in tensors:
+            old = x.untyped_storage()
+            new = storages.setdefault(old._cdata, old.clone())
+            tensors[id(x)] = torch.empty(0, dtype=x.dtype, device=x.device).set_(new, x.storage_offset(), x.shape,
+                                                                                 x.stride())
+        return tensors[id(x)]
 
     return [clone(x) for x in inputs]
 

@@ -12,8 +12,8 @@ import capture
 from inductor import KilnCompileWarning
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ["0_captured_graph.py", "1_aten_graph.py", "2_prims_graph.py", "3_loop_ir.txt", "4_schedule.txt",
-          "6_wrapper.py"]
+STAGES = ["0_captured_graph.py", "1_aten_graph.py", "1_aten_functional.py", "2_prims_graph.py", "3_loop_ir.txt",
+          "4_schedule.txt", "6_wrapper.py"]
 
 
 def thin_path(x, y):

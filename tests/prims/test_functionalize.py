@@ -10,7 +10,8 @@ import torch
 
 import prims
 from effect_cases import CASES, REFUSED
-from kiln_effects import check_effects, clone_inputs, graph_of
+from kiln_effects import check_effects, graph_of
+from kiln_opinfo import INPLACE_CASES, inplace_sample, random_ops, run_samples
 from prims import MUTATIONS_KEY, OUTPUTS_KEY
 
 aten = torch.ops.aten
@@ -132,53 +133,8 @@ def test_outputs_viewing_a_constant_share_its_storage():
 
 
 # -- OpInfo in-place variants: every sample, functionalized, against eager ------------------------
-def _inplace_ops():
-    from torch.testing._internal.common_methods_invocations import op_db
-
-    cases = []
-    for op in op_db:
-        if op.inplace_variant is None:
-            continue
-        for dtype in (torch.float32, torch.int64, torch.bool):
-            if dtype in op.supported_dtypes("cpu"):
-                name = op.name + (f".{op.variant_test_name}" if op.variant_test_name else "")
-                cases.append(pytest.param(op, dtype, id=f"{name}-{str(dtype).replace('torch.', '')}"))
-    return cases
-
-
-INPLACE = _inplace_ops()
-FAST = INPLACE[::7]  # a deterministic spread over the op list for the default run
+FAST = INPLACE_CASES[::7]  # a deterministic spread over the op list for the default run
 FAST_SAMPLES = 2
-
-
-def inplace_sample(op, sample):
-    """((fn, make_inputs), None) for the in-place variant of `op` on this sample, or (None, why not)."""
-    from torch.utils._pytree import tree_flatten, tree_unflatten
-
-    flat, spec = tree_flatten((sample.input, sample.args, sample.kwargs))
-    pos = [i for i, a in enumerate(flat) if isinstance(a, torch.Tensor)]
-    tensors = [flat[i] for i in pos]
-
-    def fn(*ts):
-        leaves = list(flat)
-        for i, t in zip(pos, ts):
-            leaves[i] = t
-        inp, args, kwargs = tree_unflatten(leaves, spec)
-        return op.inplace_variant(inp, *args, **kwargs)
-
-    def make():
-        return clone_inputs(tensors)
-
-    try:
-        fn(*make())
-    except Exception:  # noqa: BLE001  (eager rejects this sample in place: dtype or broadcast)
-        return None, "eager refuses the in-place variant on this sample"
-    return (fn, make), None
-
-
-def random_ops(aten_gm):
-    """Ops drawing random numbers (OpInfo seeds them inside the sample's call, which no graph sees)."""
-    return [n.target for n in _calls(aten_gm) if torch.Tag.nondeterministic_seeded in n.target.tags]
 
 
 def check_inplace_prims(op, sample):
@@ -199,14 +155,10 @@ def check_inplace_prims(op, sample):
 
 @pytest.mark.parametrize("op, dtype", FAST)
 def test_opinfo_inplace_fast(op, dtype):
-    from kiln_opinfo import run_samples
-
     run_samples(op, dtype, FAST_SAMPLES, check_inplace_prims)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("op, dtype", INPLACE)
+@pytest.mark.parametrize("op, dtype", INPLACE_CASES)
 def test_opinfo_inplace_full(op, dtype):
-    from kiln_opinfo import run_samples
-
     run_samples(op, dtype, None, check_inplace_prims)
