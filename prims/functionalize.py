@@ -41,10 +41,43 @@ aten = torch.ops.aten
 
 def functionalize(aten_gm: fx.GraphModule) -> fx.GraphModule:
     """A pure ATen GraphModule computing what `aten_gm` computes, with input mutations and output
-    aliasing recorded in its meta (graph_io.py). Graphs already functional are returned as they are."""
+    aliasing recorded in its meta (graph_io.py). A graph with nothing to rewrite is returned itself,
+    its meta completed."""
     if aten_gm.meta.get(FUNCTIONAL_KEY):
         return aten_gm
+    if _annotated_in_place(aten_gm):
+        return aten_gm
     return _Functionalizer(aten_gm).run()
+
+
+class _NeedsRewrite(Exception):
+    pass
+
+
+def _annotated_in_place(gm: fx.GraphModule) -> bool:
+    """The common case costs one pass: a graph with no in-place op, no list-returning view and no
+    output viewing a hidden intermediate is already pure; only its output facts are added."""
+    allocation, input_index = {}, {}
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and isinstance(node.target, OpOverload) and \
+                (node.target._schema.is_mutable or (V.is_view(node.target) and V.returns_list(node.target))):
+            return False
+        if node.op == "placeholder":
+            input_index[node] = len(input_index)
+        if IDENTITY_KEY in node.meta:
+            allocation.setdefault(node.meta[IDENTITY_KEY].storage, node)
+    output = next(iter(reversed(gm.graph.nodes)))
+    infos = list(gm.meta[OUTPUTS_KEY])
+
+    def add_base(root):
+        raise _NeedsRewrite
+
+    try:
+        _alias_outputs(list(output.args[0]), infos, allocation, input_index, add_base)
+    except _NeedsRewrite:
+        return False
+    gm.meta[OUTPUTS_KEY], gm.meta[MUTATIONS_KEY], gm.meta[FUNCTIONAL_KEY] = infos, (), True
+    return True
 
 
 class _Storage:
@@ -343,7 +376,11 @@ class _Functionalizer:
             values.append(self.read(s.root))
             infos.append(OutputInfo(s.root.meta[META_KEY], None, role="mutation"))
         self.mutations += [InputMutation(index, None, layout) for index, layout in restrided.items()]
-        self._alias_outputs(olds, infos, values)
+        def add_base(root):
+            values.append(self.read(root))
+            return len(values) - 1
+
+        _alias_outputs(olds, infos, self.allocation, self.input_index, add_base)
         self.graph.output(tuple(values))
         self.infos = infos
 
@@ -357,38 +394,38 @@ class _Functionalizer:
                 out[index] = (m.shape, m.strides, f.offset)
         return out
 
-    def _alias_outputs(self, olds, infos, values):
-        """ViewOf for every user output sharing eager storage with an input, a constant, or another
-        output. Outputs sharing an intermediate's storage view that intermediate (the allocation),
-        returned as an extra "base" output unless it is one of the outputs already."""
-        groups: dict[int, list[int]] = {}
-        for pos, (o, info) in enumerate(zip(olds, infos)):
-            if not isinstance(o, fx.Node) or info.same_as is not None or info.input_index is not None:
-                continue
-            facts = o.meta[IDENTITY_KEY]
-            root = self.allocation[facts.storage]
-            if root.op == "placeholder":
-                infos[pos] = info.replace(view_of=_view_of("input", self.input_index[root], info.meta, facts, root))
-            elif root.op == "get_attr":
-                infos[pos] = info.replace(view_of=_view_of("constant", root.target, info.meta, facts, root))
-            else:
-                groups.setdefault(facts.storage, []).append(pos)
-        for key, positions in groups.items():
-            if len({olds[p].meta[IDENTITY_KEY].tensor for p in positions}) < 2:
-                continue  # one tensor alone in its storage: a fresh output is indistinguishable
-            root = self.allocation[key]
-            rf = root.meta[IDENTITY_KEY]
-            if rf.offset != 0:
-                raise UnsupportedGraph(f"outputs view {root.name}, which starts at storage offset {rf.offset}")
-            base = next((p for p in positions if olds[p].meta[IDENTITY_KEY].tensor == rf.tensor), None)
-            if base is None:
-                base = len(values)
-                values.append(self.read(root))
-                infos.append(OutputInfo(root.meta[META_KEY], None, role="base"))
-            for p in positions:
-                if p != base:
-                    infos[p] = infos[p].replace(view_of=_view_of("output", base, infos[p].meta,
-                                                                 olds[p].meta[IDENTITY_KEY], root))
+
+def _alias_outputs(olds, infos, allocation, input_index, add_base):
+    """ViewOf for every user output sharing eager storage with an input, a constant, or another
+    output. Outputs sharing an intermediate's storage view that intermediate (the allocation):
+    `add_base(root)` returns it as an extra "base" output unless it is one of the outputs already."""
+    groups: dict[int, list[int]] = {}
+    for pos, (o, info) in enumerate(zip(olds, infos)):
+        if not isinstance(o, fx.Node) or info.same_as is not None or info.input_index is not None:
+            continue
+        facts = o.meta[IDENTITY_KEY]
+        root = allocation[facts.storage]
+        if root.op == "placeholder":
+            infos[pos] = info.replace(view_of=_view_of("input", input_index[root], info.meta, facts, root))
+        elif root.op == "get_attr":
+            infos[pos] = info.replace(view_of=_view_of("constant", root.target, info.meta, facts, root))
+        else:
+            groups.setdefault(facts.storage, []).append(pos)
+    for key, positions in groups.items():
+        if len({olds[p].meta[IDENTITY_KEY].tensor for p in positions}) < 2:
+            continue  # one tensor alone in its storage: a fresh output is indistinguishable
+        root = allocation[key]
+        rf = root.meta[IDENTITY_KEY]
+        if rf.offset != 0:
+            raise UnsupportedGraph(f"outputs view {root.name}, which starts at storage offset {rf.offset}")
+        base = next((p for p in positions if olds[p].meta[IDENTITY_KEY].tensor == rf.tensor), None)
+        if base is None:
+            base = add_base(root)
+            infos.append(OutputInfo(root.meta[META_KEY], None, role="base"))
+        for p in positions:
+            if p != base:
+                infos[p] = infos[p].replace(view_of=_view_of("output", base, infos[p].meta, olds[p].meta[IDENTITY_KEY],
+                                                             root))
 
 
 def _view_of(kind, index, meta, facts, root) -> ViewOf:
