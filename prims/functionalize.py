@@ -60,7 +60,8 @@ def _annotated_in_place(gm: fx.GraphModule) -> bool:
     allocation, input_index = {}, {}
     for node in gm.graph.nodes:
         if node.op == "call_function" and isinstance(node.target, OpOverload) and \
-                (node.target._schema.is_mutable or (V.is_view(node.target) and V.returns_list(node.target))):
+                (node.target._schema.is_mutable or (V.is_view(node.target) and V.returns_list(node.target))
+                 or _updates_running_stats(node)):
             return False
         if node.op == "placeholder":
             input_index[node] = len(input_index)
@@ -222,6 +223,8 @@ class _Functionalizer:
                     self._view(node)
                 elif op._schema.is_mutable:
                     self._mutation(node)
+                elif _updates_running_stats(node):
+                    self._batch_norm(node)
                 else:
                     self._new_root(node, self.graph.node_copy(node, self.read))
             elif node.op == "output":
@@ -269,7 +272,7 @@ class _Functionalizer:
         if name in V.STORAGE_MUTATIONS:
             raise UnsupportedGraph(f"{op} changes a tensor's storage, not just its values")
         view = V.metadata_view(op)
-        if view is not None:  # t_, unsqueeze_, ...: from here on the tensor is that view of its old self
+        if view is not None:  # t_, unsqueeze_, detach_...: from here on the tensor is that view of its old self
             target, rest = node.args[0], node.args[1:]
             new = None
             if not self.aliases[target].storage.version:
@@ -281,9 +284,6 @@ class _Functionalizer:
         targets = [bound.get(a.name) for a in writes]
         if not all(isinstance(t, fx.Node) and t in self.aliases for t in targets):
             raise UnsupportedGraph(f"{op} writes a list of tensors or an optional one (not supported)")
-        if name == "detach_":  # autograd metadata only
-            self._alias_of(node, targets[0])
-            return
         if op in _WRITE_ONLY:
             values, fresh = [_WRITE_ONLY[op](self, targets[0], bound)], None
         else:
@@ -302,10 +302,22 @@ class _Functionalizer:
         if len(returns) == 1 and not V.returns_list(op):
             if per_item[0][0] == "alias":
                 self._alias_of(node, per_item[0][1])
-            else:
-                self._new_root(node, fresh)
+            else:  # foo_functional returns (result, new values...)
+                self._new_root(node, self._getitem(fresh, 0) if isinstance(fresh.meta[META_KEY], tuple) else fresh)
         else:
             self.results[node] = per_item
+
+    def _batch_norm(self, node: fx.Node):
+        """native_batch_norm in training writes its running stats, which its schema does not say."""
+        if node.target is not aten.native_batch_norm.default:
+            raise UnsupportedGraph(f"{node.target} in training mode updates running statistics in place")
+        b = V.bind(node.target, node.args, node.kwargs, defaults=True)
+        names = ("input", "weight", "bias", "running_mean", "running_var", "training", "momentum", "eps")
+        args = tuple(fx.node.map_arg(b[n], self.read) for n in names)
+        result = self.emit(aten._native_batch_norm_legit_functional.default, args)
+        self._write(b["running_mean"], self._getitem(result, 3))
+        self._write(b["running_var"], self._getitem(result, 4))
+        self.results[node] = [("fresh", result, k) for k in range(3)]
 
     def _functional_call(self, op, bound, writes):
         fop, kind = V.functional_variant(op)
@@ -343,6 +355,8 @@ class _Functionalizer:
             return
         if s.root.op == "get_attr":
             raise UnsupportedGraph(f"in-place write to the constant tensor {s.root.target} (a module attribute)")
+        if s.root.op == "placeholder" and _overlapping(s.root.meta[META_KEY]):
+            raise UnsupportedGraph(f"in-place write to input {s.root.name}, whose elements share memory (expanded)")
         new = value
         for k in range(len(a.chain) - 1, -1, -1):
             parent = self._view_value(s, a.chain[:k])
@@ -426,6 +440,26 @@ def _alias_outputs(olds, infos, allocation, input_index, add_base):
             if p != base:
                 infos[p] = infos[p].replace(view_of=_view_of("output", base, infos[p].meta, olds[p].meta[IDENTITY_KEY],
                                                              root))
+
+
+_BATCH_NORMS = {aten.native_batch_norm.default, aten.cudnn_batch_norm.default, aten.miopen_batch_norm.default}
+
+
+def _updates_running_stats(node: fx.Node) -> bool:
+    if node.target not in _BATCH_NORMS:
+        return False
+    b = V.bind(node.target, node.args, node.kwargs, defaults=True)
+    return bool(b["training"]) and (b["running_mean"] is not None or b["running_var"] is not None)
+
+
+def _overlapping(meta) -> bool:
+    """Whether two elements of this layout may share memory (a copy-back into it would be refused)."""
+    reach = 0
+    for stride, size in sorted((st, n) for st, n in zip(meta.strides, meta.shape) if n > 1):
+        if stride <= reach:
+            return True
+        reach += stride * (size - 1)
+    return False
 
 
 def _view_of(kind, index, meta, facts, root) -> ViewOf:

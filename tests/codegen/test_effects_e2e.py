@@ -10,7 +10,7 @@ import torch
 
 import capture
 import prims
-from effect_cases import CASES, REFUSED
+from effect_cases import CASES, REFUSED, batch_norm_inputs, batch_norm_training
 from inductor import KilnCompileWarning, compile_fx, compile_graph
 from kiln_effects import check_effects, graph_of
 from kiln_opinfo import INPLACE_CASES, inplace_sample, random_ops, run_samples
@@ -80,6 +80,13 @@ def test_refused_programs_run_eagerly_with_one_warning(name, monkeypatch):
     monkeypatch.setenv("KILN_STRICT", "1")
     with pytest.raises(Exception, match=why):
         compile_fx(graph_of(fn, len(make())), make())
+
+
+def testbatch_norm_training_through_compile_fx():
+    with warnings.catch_warnings():  # multi-output ATen fallbacks may still make it run eagerly
+        warnings.simplefilter("ignore", KilnCompileWarning)
+        call = compile_fx(graph_of(batch_norm_training, 5), batch_norm_inputs())
+    check_effects(call, batch_norm_training, batch_norm_inputs)
 
 
 def test_fallback_results_that_view_inputs_are_never_reused():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import prims
-from effect_cases import CASES, REFUSED
+from effect_cases import CASES, REFUSED, batch_norm_inputs, batch_norm_training
 from kiln_effects import check_effects, graph_of
 from kiln_opinfo import INPLACE_CASES, inplace_sample, random_ops, run_samples
 from prims import MUTATIONS_KEY, OUTPUTS_KEY
@@ -115,6 +115,14 @@ def test_write_to_a_constant_tensor_is_refused():
     with pytest.raises(prims.UnsupportedGraph, match="constant tensor"):
         prims.lower(graph_of(fn, 1), [torch.randn(3)])
     assert count.item() == 0  # tracing ran on fakes
+
+
+def test_batch_norm_in_training_updates_running_stats():
+    # native_batch_norm writes its running stats without saying so in its schema
+    gm = _functional(batch_norm_training, batch_norm_inputs())
+    assert [(m.input_index, m.output_index) for m in gm.meta[MUTATIONS_KEY]] == [(1, 1), (2, 2)]
+    assert aten._native_batch_norm_legit_functional.default in [n.target for n in _calls(gm)]
+    check_effects(_runner(prims.decompose(gm)), batch_norm_training, batch_norm_inputs)
 
 
 def test_outputs_viewing_a_constant_share_its_storage():
