@@ -165,13 +165,15 @@ class GraphLowering:
                 self.restrides.append((m.input_index, *m.layout))
 
     def _mutation_source(self, value: TensorValue) -> str:
-        """A buffer holding an input's new value, which the wrapper copies into the input. A lazy value
-        (say a view of that very input) is realized first, so the copy never reads what it writes."""
+        """A fresh buffer holding an input's new value, which the wrapper copies into the input. Any
+        other value (a view of that very input, another input that an earlier copy-back overwrites) is
+        first realized by a kernel, which runs before every copy-back."""
         buf = self.buffers.get(value.buffer) if value.buffer is not None else None
-        if isinstance(buf, (ComputedBuffer, InputBuffer, ConstantBuffer)) or \
-                (isinstance(buf, ExternBuffer) and not (buf.kind == "fallback" and is_view(buf.op))):
+        if isinstance(buf, ComputedBuffer) or (isinstance(buf, ExternBuffer) and not (buf.kind == "fallback" and
+                                                                                      is_view(buf.op))):
             return buf.name
-        return self.realize(value).buffer
+        return self.realize(value, Layout(value.shape, contiguous_strides(value.shape), value.dtype,
+                                          value.device)).buffer
 
     def output_buffers(self) -> set[str]:
         """Buffers the wrapper reads after the last kernel: outputs, bases of views, inputs' new values."""

@@ -109,9 +109,12 @@ def call_with_effects(gm, inputs) -> list:
     flat = list(gm(*inputs))
     infos = gm.meta[OUTPUTS_KEY]
     mutations = gm.meta.get(MUTATIONS_KEY, ())
-    for m in mutations:
-        if m.output_index is not None:
-            inputs[m.input_index].copy_(flat[m.output_index])
+    storages = {x.untyped_storage()._cdata for x in inputs if isinstance(x, torch.Tensor)}
+    new_values = [(m.input_index, flat[m.output_index]) for m in mutations if m.output_index is not None]
+    # A new value may be an input itself (say, a clone of one): take it before any copy-back lands.
+    new_values = [(i, v.clone() if v.untyped_storage()._cdata in storages else v) for i, v in new_values]
+    for i, v in new_values:
+        inputs[i].copy_(v)
     for j, info in enumerate(infos):  # computed outputs (and bases of views) in eager's layout
         if info.role in ("user", "base") and isinstance(flat[j], torch.Tensor) and info.view_of is None and \
                 info.input_index is None and info.same_as is None:

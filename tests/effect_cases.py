@@ -138,6 +138,12 @@ def two_views_in_turn(x):
     return x.sum(1)
 
 
+def copy_of_an_input_written_first(x, y):
+    z = y.clone()  # the clone is y's old value (Kiln's prims make it y itself)
+    y.add_(1)
+    x.copy_(z)  # so x's copy-back must not read y after y's own copy-back
+
+
 def overlapping_copy(x):
     x[1:].copy_(x[:-1].clone())
     return x
@@ -325,6 +331,7 @@ CASES = {
     "split_write": (split_write, lambda: [_r(5, 3)]),
     "unbind_write": (unbind_write, lambda: [_r(3, 4)]),
     "two_views_in_turn": (two_views_in_turn, lambda: [_r(3, 4)]),
+    "copy_of_an_input_written_first": (copy_of_an_input_written_first, lambda: [_r(3, 4), _r(3, 4)]),
     "overlapping_copy": (overlapping_copy, lambda: [_r(4, 3)]),
     "index_put_into_input": (index_put_into_input, lambda: [_r(5, 3), torch.tensor([0, 3]), _r(2, 3)]),
     "index_put_accumulate": (index_put_accumulate, lambda: [_r(5, 3), torch.tensor([1, 1, 4]), _r(3, 3)]),
