@@ -10,8 +10,7 @@ from .builder import META_KEY, Value
 from .decompose import decompose, prim_nodes
 from .errors import UnsupportedGraph
 from .functionalize import functionalize
-from .graph_io import (MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf, call_with_effects, describe,
-                       user_outputs)
+from .graph_io import MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf, call_with_effects, describe
 from .meta import TensorMeta
 from .prim import PRIMS, Category, Prim, PrimMetaError
 

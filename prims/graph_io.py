@@ -67,13 +67,9 @@ class OutputInfo:
         return OutputInfo(**fields)
 
     def __repr__(self):
-        extra = "".join(f", {k}={getattr(self, k)!r}" for k in ("view_of",) if getattr(self, k) is not None)
+        view = "" if self.view_of is None else f", {self.view_of!r}"
         role = "" if self.role == "user" else f", role={self.role}"
-        return f"OutputInfo({self.meta}, input={self.input_index}, same_as={self.same_as}{extra}{role})"
-
-
-def user_outputs(gm) -> int:
-    return sum(1 for info in gm.meta[OUTPUTS_KEY] if info.role == "user")
+        return f"OutputInfo({self.meta}, input={self.input_index}, same_as={self.same_as}{view}{role})"
 
 
 def describe(gm) -> str:

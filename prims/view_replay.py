@@ -106,8 +106,7 @@ def replay(step: ViewStep, parent):
 
 # -- scatter: write a view's new value back into its parent -------------------------------------
 _SAME_AS_CHILD = {aten.alias.default, aten.detach.default, aten.lift_fresh.default}
-_RESHAPE_BACK = _RESHAPES | {aten.unsqueeze.default, aten.squeeze.default, aten.squeeze.dim, aten.squeeze.dims,
-                             aten._unsafe_view.default}
+_RESHAPE_BACK = _RESHAPES | {aten.unsqueeze.default, aten.squeeze.default, aten.squeeze.dim, aten.squeeze.dims}
 
 
 def _permute_back(step, parent_ndim):

@@ -110,6 +110,15 @@ def diagonal_write(x):
     return x
 
 
+def strided_and_negative_writes(x):
+    x[::2] = 0.25
+    x[-1] += 1
+    x.diagonal(1).zero_()
+    x.view(2, -1)[1].mul_(2)
+    x.movedim(0, 1).narrow(0, 1, 2).neg_()
+    return x
+
+
 def squeeze_unsqueeze_write(x):
     x.unsqueeze(0).squeeze(0)[1].fill_(-1)
     return x
@@ -326,6 +335,7 @@ CASES = {
     "transpose_write": (transpose_write, lambda: [_r(3, 4)]),
     "chain_of_views": (chain_of_views, lambda: [_r(3, 4)]),
     "diagonal_write": (diagonal_write, lambda: [_r(4, 4)]),
+    "strided_and_negative_writes": (strided_and_negative_writes, lambda: [_r(4, 5)]),
     "squeeze_unsqueeze_write": (squeeze_unsqueeze_write, lambda: [_r(3, 4)]),
     "permute_write": (permute_write, lambda: [_r(2, 3, 4)]),
     "split_write": (split_write, lambda: [_r(5, 3)]),
