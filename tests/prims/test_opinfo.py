@@ -10,6 +10,7 @@ samples, which is deterministic (tests/kiln_opinfo.py seeds the sample generator
 `python tests/prims_coverage.py` prints the same check as a coverage table over all of op_db.
 """
 import pytest
+import torch
 
 import prims
 from kiln_opinfo import (ALL_CASES, BATCHES, CASES, FAST_SAMPLES, batched_samples, check_effects_spans, check_prims,
