@@ -61,6 +61,7 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
               lambda g, v: f"{_what(g)} was rebound: expected the object {g.expected!r}, got {v!r}"),
     GuardKind("CONSTANT_MATCH", "type({v}) is type({e}) and {v} == {e}", _mismatch("value", lambda v: v)),
     GuardKind("LENGTH", "len({v}) == {e}", _mismatch("length", len)),
+    GuardKind("HAS_KEY", "{e} in {v}", lambda g, v: f"{_what(g)} {g.source.name()} has no key {g.expected!r}"),
     GuardKind("NDIM", "{v}.dim() == {e}", _mismatch("ndim", lambda v: v.dim())),
     GuardKind("DTYPE", "{v}.dtype == {e}", _mismatch("dtype", lambda v: v.dtype)),
     GuardKind("DEVICE", "{v}.device == {e}", _mismatch("device", lambda v: v.device)),
@@ -87,6 +88,9 @@ class Guard:
         return f"{self.kind:<16} {subject} {expected}"
 
     def key(self) -> tuple:
+        # Relations (x is y, x is not z) and key checks are one guard per pair, not per source.
+        if isinstance(self.expected, Source) or self.kind == "HAS_KEY":
+            return (self.source, self.kind, self.expected)
         return (self.source, self.kind)
 
 

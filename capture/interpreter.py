@@ -15,10 +15,11 @@ from .bytecode import Instruction, decode
 from .exc import TorchOpError, Unsupported
 from .output_graph import OutputGraph
 from .sources import BuiltinSource, ClosureSource, Frame, GlobalSource, LocalSource
-from .variables.containers import IteratorVariable
+from .variables.containers import IteratorVariable, ListIteratorVariable
 from .variables import (NULL, BaseListVariable, ListVariable, NullVariable,
                         TensorVariable, TupleVariable, VariableTracker, wrap_constant, wrap_value)
 from .variables.constant import UNARY_OPERATORS
+from .variables.list_methods import inplace_operator as list_inplace_operator
 
 COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
                      ">": operator.gt, ">=": operator.ge}
@@ -70,6 +71,7 @@ class InstructionTranslator:
         self.closure_variables: dict[str, VariableTracker] = {}
         self.ip = 0
         self.current: Instruction | None = None
+        self.block_stack: list = []  # active `with` blocks (opcodes/context.py), innermost last
 
     # -- driving --
     def run(self) -> VariableTracker:
@@ -168,7 +170,12 @@ class InstructionTranslator:
     @handles("LOAD_GLOBAL")
     def load_global(self, inst):
         name = inst.argval
-        if name in self.f_globals:
+        written = self.output.side_effects.read(self.f_globals, name)  # STORE_GLOBAL earlier in the trace
+        if written is not None:
+            if written.value is None:
+                raise TorchOpError(f"global {name}", NameError(f"name {name!r} is not defined"))
+            value = written.value
+        elif name in self.f_globals:
             value = wrap_value(self, self.f_globals[name], self.global_source(name))
         elif name in self.frame.B:
             value = wrap_value(self, self.frame.B[name], BuiltinSource(name))
@@ -219,6 +226,13 @@ class InstructionTranslator:
     def binary_op(self, inst):
         right, left = self.pop(), self.pop()
         function = getattr(operator, inst.argval)
+        if inst.inplace and isinstance(left, ListVariable):
+            self.push(list_inplace_operator(self, left, inst.argval, right))
+            return
+        if inst.inplace and isinstance(left, TensorVariable):  # x += y mutates x (recorded in the graph)
+            inplace = getattr(operator, "i" + inst.argval.rstrip("_"))
+            self.push(self.output.call_op("call_function", inplace, [left, right], {}))
+            return
         if inst.inplace and not left.is_python_constant():
             raise Unsupported(f"in-place operator {inst.argval} on {left!r} (augmented assignment mutates it)",
                               hint="write `x = x + y` instead of `x += y`")
@@ -318,15 +332,20 @@ class InstructionTranslator:
 
     @handles("GET_ITER")
     def get_iter(self, inst):
-        self.push(IteratorVariable(self.pop().unpack(self)))
+        iterable = self.pop()
+        if isinstance(iterable, ListVariable):
+            self.push(ListIteratorVariable(iterable))
+        else:
+            self.push(IteratorVariable(iterable.unpack(self)))
 
     @handles("FOR_ITER")
     def for_iter(self, inst):
         iterator = self.stack[-1]
         if not isinstance(iterator, IteratorVariable):
             raise Unsupported(f"iterating over {iterator!r}")
-        if iterator.items:
-            self.push(iterator.items.pop(0))
+        item = iterator.next_item()
+        if item is not None:
+            self.push(item)
             return
         target = self.decoded.index_of_offset[inst.jump_target]
         if self.instructions[target].original_opname == "END_FOR":
@@ -391,3 +410,6 @@ class InstructionTranslator:
 def builtins_of(globals_: dict) -> dict:
     value = globals_.get("__builtins__", builtins)
     return value if isinstance(value, dict) else vars(value)
+
+
+from .opcodes import context, effects  # noqa: E402,F401  (registers their handlers in HANDLERS)

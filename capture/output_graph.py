@@ -18,6 +18,7 @@ from torch._subclasses.fake_tensor import (DataDependentOutputException, Dynamic
 
 from .exc import TorchOpError, Unsupported
 from .guards import Guard, GuardSet
+from .side_effects import EffectsPlan, SideEffects
 from .sources import Frame, Source
 from .variables import (BaseListVariable, ConstantVariable, TensorVariable, TupleVariable,
                         VariableTracker, wrap_constant)
@@ -31,7 +32,9 @@ DATA_DEPENDENT_ERRORS = (DataDependentOutputException, DynamicOutputShapeExcepti
 # -- how to rebuild the function's return value from the graph outputs --------------------------
 
 class OutputPlan:
-    def build(self, graph_outputs, frame: Frame) -> Any:
+    def build(self, graph_outputs, frame: Frame, memo: dict | None = None) -> Any:
+        """The Python value. `memo` (one per call) makes a container rebuilt in two places one
+        object, as in eager; plans holding other plans pass it down."""
         raise NotImplementedError
 
 
@@ -39,7 +42,7 @@ class OutputPlan:
 class FromGraph(OutputPlan):
     index: int
 
-    def build(self, graph_outputs, frame):
+    def build(self, graph_outputs, frame, memo=None):
         return graph_outputs[self.index]
 
 
@@ -48,7 +51,7 @@ class FromSource(OutputPlan):
     """A value the function read and returned unchanged: the very same object."""
     source: Source
 
-    def build(self, graph_outputs, frame):
+    def build(self, graph_outputs, frame, memo=None):
         return frame.fetch(self.source)
 
 
@@ -56,7 +59,7 @@ class FromSource(OutputPlan):
 class Constant(OutputPlan):
     value: Any
 
-    def build(self, graph_outputs, frame):
+    def build(self, graph_outputs, frame, memo=None):
         return self.value
 
 
@@ -65,8 +68,14 @@ class Rebuild(OutputPlan):
     container_type: type  # tuple, list, or a torch.return_types structseq
     items: tuple[OutputPlan, ...]
 
-    def build(self, graph_outputs, frame):
-        return self.container_type([item.build(graph_outputs, frame) for item in self.items])
+    def build(self, graph_outputs, frame, memo=None):
+        if memo is None:
+            return self.container_type([item.build(graph_outputs, frame) for item in self.items])
+        built = memo.get(id(self))
+        if built is None:
+            built = memo[id(self)] = self.container_type([item.build(graph_outputs, frame, memo)
+                                                          for item in self.items])
+        return built
 
 
 # -- the graph under construction ------------------------------------------------------------
@@ -85,6 +94,14 @@ class OutputGraph:
         self._last_placeholder: torch.fx.Node | None = None
         self.instruction_count = 0  # across the frame and every inlined callee (capped)
         self.location = ""  # "file:line" of the instruction being traced, for node metadata
+        self.side_effects = SideEffects()
+        self.effects_plan: EffectsPlan | None = None  # set by finish()
+        self.initial_grad_mode = torch.is_grad_enabled()
+        # Mutable Python objects read from outside (lists, plain objects): one variable per
+        # object, with every source it was reached by, so mutations through one name are seen
+        # through the others (and guarded when they matter).
+        self.mutable_objects: dict[int, MutableObject] = {}
+        self._plans: dict[int, OutputPlan] = {}
 
     # -- inputs --
     def add_tensor_input(self, source: Source, value: torch.Tensor) -> TensorVariable:
@@ -138,16 +155,24 @@ class OutputGraph:
             raise TorchOpError(f"{description}()", error) from error
         node = self.graph.create_node(kind, target, tuple(node_args), node_kwargs)
         node.meta["stack_trace"] = self.location
-        return self._wrap_result(node, result, description)
+        # An op that returns one of its arguments (in-place ops, out=, x.contiguous() on a
+        # contiguous x) returns that very object in eager: keep the argument's variable.
+        same_as = {id(arg.example): arg for arg in (*args, *kwargs.values()) if isinstance(arg, TensorVariable)}
+        return self._wrap_result(node, result, description, same_as)
 
-    def _wrap_result(self, node: torch.fx.Node, result, description: str) -> VariableTracker:
+    def _wrap_result(self, node: torch.fx.Node, result, description: str,
+                     same_as: dict[int, TensorVariable]) -> VariableTracker:
         node.meta["example_value"] = result
         if isinstance(result, torch.Tensor):
-            return TensorVariable(node, result)
+            return same_as.get(id(result)) or TensorVariable(node, result)
+        if result is None:  # setitem and other ops run for their effect: keep the node
+            return ConstantVariable(None)
         if isinstance(result, (tuple, list)) and not isinstance(result, torch.Size):
             items = []
             for index, item in enumerate(result):
-                if isinstance(item, torch.Tensor):
+                if id(item) in same_as:
+                    items.append(same_as[id(item)])
+                elif isinstance(item, torch.Tensor):
                     item_node = self.graph.call_function(_getitem, (node, index))
                     item_node.meta["example_value"] = item
                     items.append(TensorVariable(item_node, item))
@@ -160,16 +185,35 @@ class OutputGraph:
         self.graph.erase_node(node)
         raise Unsupported(f"{description}() returned a {type(result).__name__}")
 
+    # -- global grad mode --
+    def set_grad_mode(self, mode: bool) -> None:
+        """Switch grad mode from here on: in the graph (so the backend computes requires_grad
+        as eager does) and in the tracer (so fake tensors do too)."""
+        if mode == torch.is_grad_enabled():
+            return
+        node = self.graph.call_function(torch._C._set_grad_enabled, (mode,))
+        node.meta["stack_trace"] = self.location
+        torch._C._set_grad_enabled(mode)
+
     # -- finishing --
     def finish(self, return_value: VariableTracker) -> tuple[torch.fx.GraphModule | None, OutputPlan]:
+        """Close the graph: outputs for the return value and for every tensor a side effect
+        stores; the replay plan goes to `self.effects_plan`."""
         outputs: list[torch.fx.Node] = []
         plan = self._plan(return_value, outputs)
+        final_grad_mode = torch.is_grad_enabled()
+        if final_grad_mode != self.initial_grad_mode:  # torch.set_grad_enabled(b) called as a function
+            self.set_grad_mode(self.initial_grad_mode)  # the graph leaves global state as it found it...
+            self.side_effects.final_grad_mode = final_grad_mode  # ...and the entry sets it after
+        self.effects_plan = self.side_effects.plan(lambda value: self._plan(value, outputs))
         self.graph.output(tuple(outputs))
         self._prune_unused_inputs()
         self._add_alias_guards()
-        self.guards.add(Guard(None, "GRAD_MODE", torch.is_grad_enabled(), noun="grad mode"))
+        self._add_mutation_alias_guards()
+        self.guards.add(Guard(None, "GRAD_MODE", self.initial_grad_mode, noun="grad mode"))
         self.graph.lint()
-        has_ops = any(node.op not in ("placeholder", "output") for node in self.graph.nodes)
+        has_ops = any(node.op not in ("placeholder", "output") and node.target is not torch._C._set_grad_enabled
+                      for node in self.graph.nodes)
         graph_module = torch.fx.GraphModule(torch.nn.Module(), self.graph, class_name="CapturedGraph")
         return (graph_module if has_ops else None), plan
 
@@ -181,7 +225,16 @@ class OutputGraph:
                 outputs.append(value.node)
             return FromGraph(outputs.index(value.node))
         if isinstance(value, BaseListVariable) and value.source is None:
-            return Rebuild(value.python_container, tuple(self._plan(item, outputs) for item in value.items))
+            # One plan per container made in the function: built once per call (memo), so a
+            # list returned and also stored is one object, as in eager.
+            planned = self._plans.get(id(value))
+            if planned is None:
+                self._plans[id(value)] = _IN_PROGRESS
+                planned = Rebuild(value.python_container, tuple(self._plan(item, outputs) for item in value.items))
+                self._plans[id(value)] = planned
+            elif planned is _IN_PROGRESS:
+                raise Unsupported(f"a container that contains itself ({value!r})")
+            return planned
         if value.source is not None:
             return FromSource(value.source)
         if value.is_python_constant():
@@ -199,6 +252,21 @@ class OutputGraph:
                 self.graph.erase_node(node)
         self.input_sources, self.example_inputs = kept_sources, kept_examples
 
+    def _add_mutation_alias_guards(self) -> None:
+        # Replay writes to the objects the trace saw: names that reached one mutated object
+        # must still reach one object, and names that reached others must not reach it.
+        by_variable = {id(mutable.variable): mutable for mutable in self.mutable_objects.values()}
+        for variable in self.side_effects.mutated_variables():
+            mutable = by_variable.get(id(variable))
+            if mutable is None:  # made in the function, or a module (guarded by identity)
+                continue
+            first, *others = mutable.sources
+            for source in others:
+                self.guards.add(Guard(source, "SAME_OBJECT", first, noun="object"))
+            for other in self.mutable_objects.values():
+                if other is not mutable and type(other.value) is type(mutable.value):
+                    self.guards.add(Guard(first, "DIFFERENT_OBJECT", other.sources[0], noun="object"))
+
     def _add_alias_guards(self) -> None:
         # Inputs that were one object at trace time share a placeholder: keep it that way.
         for (source_a, value_a), (source_b, value_b) in itertools.combinations(self._tensor_reads, 2):
@@ -209,6 +277,14 @@ class OutputGraph:
 
 
 _getitem = operator.getitem  # the fx target for picking one result of a multi-output op
+_IN_PROGRESS = Constant(None)  # marks a container whose plan is being built (cycle check)
+
+
+@dataclass
+class MutableObject:
+    value: Any                    # kept alive so its id stays unique
+    variable: VariableTracker
+    sources: list[Source]
 
 
 def _as_graph_arg(value: VariableTracker, description: str, form: str):

@@ -51,6 +51,17 @@ class GlobalSource(Source):
 
 
 @dataclass(frozen=True, repr=False)
+class GlobalsDictSource(Source):
+    """The frame's globals dict itself: the target of STORE_GLOBAL / DELETE_GLOBAL."""
+
+    def expr(self) -> str:
+        return "G"
+
+    def name(self) -> str:
+        return "globals()"
+
+
+@dataclass(frozen=True, repr=False)
 class BuiltinSource(Source):
     builtin_name: str
 

@@ -14,8 +14,10 @@ from .base import VariableTracker
 from .constant import ConstantVariable, is_constant_value
 from .containers import ListVariable, TupleVariable
 from .functions import BuiltinVariable, UserFunctionVariable
+from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable
 from .nn_module import NNModuleVariable
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
+from .user_object import is_plain_object, wrap_user_object
 
 
 class PythonTypeVariable(VariableTracker):
@@ -32,6 +34,9 @@ class PythonTypeVariable(VariableTracker):
         from .functions import PURE_BUILTINS, SEQUENCE_BUILTINS
         if self.value in PURE_BUILTINS or self.value in SEQUENCE_BUILTINS:
             return BuiltinVariable(self.value).call(tx, args, kwargs)
+        if hasattr(self.value, "__enter__"):
+            from ..opcodes.context import CONTEXT_HINT
+            raise Unsupported(f"context manager {self.value.__module__}.{self.value.__qualname__}", hint=CONTEXT_HINT)
         return super().call(tx, args, kwargs)
 
     def __repr__(self) -> str:
@@ -80,6 +85,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: isinstance(v, types.ModuleType) and is_allowed_module(v), _by_identity(ModuleVariable)),
     (lambda v: isinstance(v, types.ModuleType), _unsupported_module),
     (lambda v: isinstance(v, torch.nn.Module), _by_identity(NNModuleVariable)),
+    (lambda v: isinstance(v, type) and v in GRAD_MODE_CLASSES, _by_identity(GradModeClassVariable)),
     (lambda v: isinstance(v, type), _by_identity(PythonTypeVariable)),
     (is_torch_callable, _by_identity(TorchFunctionVariable)),
     (lambda v: isinstance(v, types.BuiltinFunctionType) and getattr(builtins, getattr(v, "__name__", ""), None) is v,
@@ -87,7 +93,12 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: isinstance(v, types.BuiltinFunctionType) and getattr(v, "__module__", "") == "math",
      _by_identity(BuiltinVariable)),
     (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
+    (is_plain_object, wrap_user_object),
 ]
+
+# Objects a function can mutate: one variable per object however it is reached (see
+# OutputGraph.mutable_objects).
+_is_mutable_object = lambda v: type(v) is list or is_plain_object(v)  # noqa: E731
 
 
 def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> VariableTracker:
@@ -97,6 +108,13 @@ def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> Var
     """
     if source is not None and source in tx.output.variables_by_source:
         return tx.output.variables_by_source[source]
+    mutable = source is not None and _is_mutable_object(value)
+    if mutable and id(value) in tx.output.mutable_objects:  # the same object under another name
+        seen = tx.output.mutable_objects[id(value)]
+        tx.output.guards.add(Guard(source, "SAME_OBJECT", seen.sources[0], noun="object"))
+        seen.sources.append(source)
+        tx.output.variables_by_source[source] = seen.variable
+        return seen.variable
     for matches, wrap in WRAPPERS:
         if matches(value):
             if not guard and not isinstance(value, torch.Tensor):
@@ -105,6 +123,9 @@ def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> Var
                 variable = wrap(tx, value, source)
             if source is not None:
                 tx.output.variables_by_source[source] = variable
+            if mutable:
+                from ..output_graph import MutableObject
+                tx.output.mutable_objects[id(value)] = MutableObject(value, variable, [source])
             return variable
     where = f" ({source.name()})" if source is not None else ""
     raise Unsupported(f"value of type {type(value).__name__}{where}")

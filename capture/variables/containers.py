@@ -59,6 +59,21 @@ class TupleVariable(BaseListVariable):
 class ListVariable(BaseListVariable):
     python_container = list
 
+    # Mutations live in list_methods.py (they record side effects for lists from outside).
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        from .list_methods import LIST_METHODS, ListMethodVariable
+        if name in LIST_METHODS:
+            return ListMethodVariable(self, name)
+        return super().var_getattr(tx, name)
+
+    def setitem(self, tx, index, value) -> None:
+        from .list_methods import setitem
+        setitem(tx, self, index, value)
+
+    def delitem(self, tx, index) -> None:
+        from .list_methods import delitem
+        delitem(tx, self, index)
+
 
 class IteratorVariable(VariableTracker):
     """iter(sequence): the items still to come; FOR_ITER takes them one by one (loops are unrolled)."""
@@ -67,5 +82,26 @@ class IteratorVariable(VariableTracker):
         super().__init__(None)
         self.items = list(items)
 
+    def next_item(self) -> VariableTracker | None:
+        return self.items.pop(0) if self.items else None
+
     def __repr__(self) -> str:
         return f"IteratorVariable({len(self.items)} items left)"
+
+
+class ListIteratorVariable(IteratorVariable):
+    """iter(list): reads the list as it is at each step, like CPython's list iterator, so a
+    loop that appends to the list it walks sees the new items."""
+
+    def __init__(self, lst: ListVariable):
+        super().__init__([])
+        self.lst, self.index = lst, 0
+
+    def next_item(self) -> VariableTracker | None:
+        if self.index >= len(self.lst.items):
+            return None
+        self.index += 1
+        return self.lst.items[self.index - 1]
+
+    def __repr__(self) -> str:
+        return f"ListIteratorVariable(at {self.index} of {len(self.lst.items)})"
