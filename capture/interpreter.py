@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from .bytecode import Instruction, decode
 from .exc import TorchOpError, Unsupported
+from .guards import Guard
 from .output_graph import OutputGraph
 from .sources import BuiltinSource, ClosureSource, Frame, GlobalSource, LocalSource
 from .variables.containers import IteratorVariable, ListIteratorVariable
@@ -20,6 +21,7 @@ from .variables import (NULL, BaseListVariable, ListVariable, NullVariable,
                         TensorVariable, TupleVariable, VariableTracker, wrap_constant, wrap_value)
 from .variables.constant import UNARY_OPERATORS
 from .variables.list_methods import inplace_operator as list_inplace_operator
+from .variables.user_object import UserObjectVariable
 
 COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
                      ">": operator.gt, ">=": operator.ge}
@@ -267,6 +269,10 @@ class InstructionTranslator:
             same = left.node is right.node
         elif isinstance(left, TensorVariable) or isinstance(right, TensorVariable):
             same = False  # a tensor is never a constant
+        elif isinstance(left, (ListVariable, UserObjectVariable)) and type(left) is type(right):
+            same = left is right  # one variable per object read from outside (OutputGraph.mutable_objects)
+            if not same and left.source is not None and right.source is not None:
+                self.output.guards.add(Guard(left.source, "DIFFERENT_OBJECT", right.source, noun="object"))
         else:
             raise Unsupported(f"`is` between {left!r} and {right!r}")
         self.push(wrap_constant(same != bool(inst.arg)))

@@ -45,6 +45,9 @@ class FromGraph(OutputPlan):
     def build(self, graph_outputs, frame, memo=None):
         return graph_outputs[self.index]
 
+    def __repr__(self) -> str:
+        return f"graph_out[{self.index}]"
+
 
 @dataclass(frozen=True)
 class FromSource(OutputPlan):
@@ -54,6 +57,9 @@ class FromSource(OutputPlan):
     def build(self, graph_outputs, frame, memo=None):
         return frame.fetch(self.source)
 
+    def __repr__(self) -> str:
+        return self.source.expr()
+
 
 @dataclass(frozen=True)
 class Constant(OutputPlan):
@@ -61,6 +67,9 @@ class Constant(OutputPlan):
 
     def build(self, graph_outputs, frame, memo=None):
         return self.value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,13 @@ class Rebuild(OutputPlan):
             built = memo[id(self)] = self.container_type([item.build(graph_outputs, frame, memo)
                                                           for item in self.items])
         return built
+
+    def __repr__(self) -> str:
+        items = ", ".join(map(repr, self.items))
+        if self.container_type is list:
+            return f"[{items}]"
+        return f"({items}{',' if len(self.items) == 1 else ''})" if self.container_type is tuple else \
+            f"{self.container_type.__name__}({items})"
 
 
 # -- the graph under construction ------------------------------------------------------------
