@@ -70,6 +70,10 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
     GuardKind("STRIDE", "{v}.stride() == {e}", _explain_sequence("stride", lambda v: v.stride())),
     GuardKind("SAME_OBJECT", "{v} is {other}", _explain_alias(True)),
     GuardKind("DIFFERENT_OBJECT", "{v} is not {other}", _explain_alias(False)),
+    GuardKind("SAME_STORAGE", "{v}.untyped_storage().data_ptr() == {other}.untyped_storage().data_ptr()",
+              lambda g, v: f"{_what(g)} no longer shares memory with {g.expected.name()!r}"),
+    GuardKind("DIFFERENT_STORAGE", "{v}.untyped_storage().data_ptr() != {other}.untyped_storage().data_ptr()",
+              lambda g, v: f"{_what(g)} now shares memory with {g.expected.name()!r}"),
     GuardKind("GRAD_MODE", "is_grad_enabled() is {e}",
               lambda g, v: f"grad mode changed: expected {g.expected}, got {torch.is_grad_enabled()}"),
 )}

@@ -107,6 +107,7 @@ class OutputGraph:
         self.example_inputs: list[torch.Tensor] = []
         self._tensor_reads: list[tuple[Source, torch.Tensor]] = []  # every tensor source read, for alias guards
         self._placeholder_by_id: dict[int, TensorVariable] = {}
+        self._initial_versions: dict[int, int] = {}
         self._last_placeholder: torch.fx.Node | None = None
         self.instruction_count = 0  # across the frame and every inlined callee (capped)
         self.location = ""  # "file:line" of the instruction being traced, for node metadata
@@ -132,6 +133,7 @@ class OutputGraph:
         self.example_inputs.append(value)
         variable = TensorVariable(node, fake, source)
         self._placeholder_by_id[id(value)] = variable
+        self._initial_versions[id(value)] = fake._version  # a changed version = mutated in the graph
         return variable
 
     def _insert_placeholder(self, name: str) -> torch.fx.Node:
@@ -226,6 +228,7 @@ class OutputGraph:
         self._prune_unused_inputs()
         self._add_alias_guards()
         self._add_mutation_alias_guards()
+        self._add_storage_guards()
         self.guards.add(Guard(None, "GRAD_MODE", self.initial_grad_mode, noun="grad mode"))
         self.graph.lint()
         has_ops = any(node.op not in ("placeholder", "output") and node.target is not torch._C._set_grad_enabled
@@ -283,6 +286,19 @@ class OutputGraph:
                 if other is not mutable and type(other.value) is type(mutable.value):
                     self.guards.add(Guard(first, "DIFFERENT_OBJECT", other.sources[0], noun="object"))
 
+    def _add_storage_guards(self) -> None:
+        # A backend that rewrites in-place ops (functionalization) relies on which inputs share
+        # memory with a mutated input: keep that as it was at trace time.
+        inputs = list(zip(self.input_sources, self.example_inputs))
+        for source, value in inputs:
+            if self._placeholder_by_id[id(value)].example._version == self._initial_versions[id(value)]:
+                continue
+            for other_source, other in inputs:
+                if other is not value:
+                    shared = _storage_of(other) == _storage_of(value)
+                    self.guards.add(Guard(source, "SAME_STORAGE" if shared else "DIFFERENT_STORAGE", other_source,
+                                          noun="mutated tensor"))
+
     def _add_alias_guards(self) -> None:
         # Inputs that were one object at trace time share a placeholder: keep it that way.
         for (source_a, value_a), (source_b, value_b) in itertools.combinations(self._tensor_reads, 2):
@@ -301,6 +317,10 @@ class MutableObject:
     value: Any                    # kept alive so its id stays unique
     variable: VariableTracker
     sources: list[Source]
+
+
+def _storage_of(tensor: torch.Tensor) -> int:
+    return tensor.untyped_storage().data_ptr()
 
 
 def _as_graph_arg(value: VariableTracker, description: str, form: str):

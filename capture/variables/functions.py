@@ -77,6 +77,9 @@ def _abs_of_tensor(tx, args, kwargs):
 
 
 def _sequence_of(tx, value):
+    from .containers import ListVariable
+    if isinstance(value, ListVariable):
+        value.walked_lazily = True  # eager's enumerate/zip/reversed see later mutations: see list_methods
     return value.unpack(tx)
 
 

@@ -38,6 +38,9 @@ def _mutating(method):
 
 
 def _mark(tx, lst) -> None:
+    if getattr(lst, "walked_lazily", False):  # the unrolled loop walked a snapshot; eager walks the list
+        raise Unsupported(f"mutating {lst!r}, a list enumerate()/zip()/reversed() iterates over",
+                          hint="iterate over a copy (list(xs)) or mutate after the trace")
     tx.output.side_effects.mutate_list(lst)
 
 

@@ -166,6 +166,13 @@ def list_walked_while_growing(x, lst):
     return x
 
 
+def list_grown_inside_enumerate(x, lst):
+    for index, item in enumerate(lst):
+        if index < 2:
+            lst.append(item * 2)
+    return x * len(lst)
+
+
 def same_list_twice(x, first, second):
     first.append(x)
     second.append(x * 2)
@@ -411,6 +418,8 @@ CASES = [
     Case(list_of_lists, args(t(3, 4), [_list_of(1), _list_of(1)])),
     Case(list_alias_local_name, args(t(3, 4), [])),
     Case(list_walked_while_growing, args(t(3, 4), _list_of(2))),
+    Case(list_grown_inside_enumerate, args(t(3, 4), _list_of(1)), graphs=(0, 0, 0),
+         fallback="a list enumerate()/zip()/reversed() iterates over"),
     Case(same_list_twice, shared_list_inputs, graphs=(1, 2, 3), name="same_list_twice_then_distinct",
          recompiles=("is no longer the same object as",)),
     Case(new_list_stored_and_returned, args(t(3, 4), [])),

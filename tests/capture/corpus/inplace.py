@@ -180,6 +180,11 @@ def aliased_inputs_factory(variant):
     return (x, x) if variant != 1 else (x, x.clone())
 
 
+def overlap_factory(variant):
+    x = torch.randn(5 if variant == 2 else 3, 4)
+    return (x, x[1:]) if variant == 1 else (x, torch.randn(5 if variant == 2 else 3, 4)[1:])
+
+
 def index_add_inplace(x, y):
     x.index_add_(0, torch.tensor([0, 2]), y[:2])
     return x
@@ -243,6 +248,8 @@ CASES = [
     Case(sub_with_alpha, args(t(3, 4), t(3, 4))),
     Case(aliased_inputs, aliased_inputs_factory, graphs=(1, 2, 3),
          recompiles=("is no longer the same object as",)),
+    Case(aliased_inputs, overlap_factory, graphs=(1, 2, 3), name="inputs_start_sharing_memory",
+         recompiles=("mutated tensor 'x' now shares memory with 'y'",)),
     Case(index_add_inplace, args(t(3, 4), t(3, 4))),
     Case(inplace_then_out_of_place_chain, args(t(3, 4), t(3, 4))),
     Case(metadata_inplace, args(t(3, 4)), graphs=(0, 0, 0), fallback="changes the tensor's metadata in place"),
