@@ -447,6 +447,8 @@ CASES = [
     Case(global_rebind_after_mutation, args(t(3, 4)), graphs=(1, 2, 3), globals=("GROWING",)),
     Case(global_assign_in_inlined_call, args(t(3, 4)), globals=("CACHE",)),
     Case(None, args(t(3, 4)), module=Cache, name="module_stores_intermediate"),
+    Case(None, args(t(3, 4)), module=Cache, backend="kiln", name="module_stores_intermediate_kiln_backend"),
+    Case(new_list_stored_and_returned, args(t(3, 4), []), backend="kiln", name="new_list_stored_kiln_backend"),
     Case(None, args(t(3, 4)), module=Steps, graphs=(1, 2, 3), name="module_counter_recompiles",
          recompiles=("value 'self.steps' value mismatch: expected 0, got 1",)),
     Case(None, args(t(3, 4)), module=RunningMean, name="module_buffer_reassigned"),

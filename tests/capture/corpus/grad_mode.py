@@ -188,6 +188,8 @@ W = t(4, requires_grad=True, grows=False)
 
 CASES = [
     Case(no_grad_block, args(t(3, 4), W)),
+    Case(no_grad_block, args(t(3, 4), W), backend="kiln", name="no_grad_block_kiln_backend"),
+    Case(return_inside_no_grad, args(t(3, 4), t(4, grows=False)), backend="kiln", name="no_grad_kiln_backend_compiles"),
     Case(enable_grad_inside_no_grad, args(t(3, 4), W)),
     Case(set_grad_enabled_block, args(t(3, 4), W)),
     Case(set_grad_enabled_true_inside_no_grad, args(t(3, 4), W)),
