@@ -19,7 +19,7 @@ from torch._subclasses.fake_tensor import (DataDependentOutputException, Dynamic
 from .exc import TorchOpError, Unsupported
 from .guards import Guard, GuardSet
 from .side_effects import EffectsPlan, SideEffects
-from .sources import Frame, Source
+from .sources import Frame, Source, fetcher
 from .variables import (BaseListVariable, ConstantVariable, TensorVariable, TupleVariable,
                         VariableTracker, wrap_constant)
 from .variables.constant import is_constant_value
@@ -54,8 +54,11 @@ class FromSource(OutputPlan):
     """A value the function read and returned unchanged: the very same object."""
     source: Source
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_fetch", fetcher(self.source))
+
     def build(self, graph_outputs, frame, memo=None):
-        return frame.fetch(self.source)
+        return self._fetch(frame.L, frame.G, frame.B, frame.C)
 
     def __repr__(self) -> str:
         return self.source.expr()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
-from .sources import AttrSource, Source
+from .sources import AttrSource, Source, fetcher
 
 if TYPE_CHECKING:
     from .output_graph import OutputPlan
@@ -116,6 +116,10 @@ class Step:
         raise NotImplementedError
 
 
+def _fetch(source: Source, frame):
+    return fetcher(source)(frame.L, frame.G, frame.B, frame.C)
+
+
 def _describe(plan) -> str:
     return "<deleted>" if plan is None else repr(plan)
 
@@ -126,7 +130,7 @@ class ReplaceContents(Step):
     items: "OutputPlan"
 
     def stage(self, graph_outputs, frame, memo):
-        return frame.fetch(self.target), self.items.build(graph_outputs, frame, memo)
+        return _fetch(self.target, frame), self.items.build(graph_outputs, frame, memo)
 
     def apply(self, target, items):
         target[:] = items
@@ -143,7 +147,7 @@ class SetAttr(Step):
 
     def stage(self, graph_outputs, frame, memo):
         value = None if self.value is None else self.value.build(graph_outputs, frame, memo)
-        return frame.fetch(self.target), value
+        return _fetch(self.target, frame), value
 
     def apply(self, target, value):
         if self.value is None:
@@ -163,7 +167,7 @@ class SetItem(Step):
 
     def stage(self, graph_outputs, frame, memo):
         value = None if self.value is None else self.value.build(graph_outputs, frame, memo)
-        return frame.fetch(self.target), value
+        return _fetch(self.target, frame), value
 
     def apply(self, target, value):
         if self.value is None:

@@ -8,6 +8,7 @@ the value again on a later call.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 
 class Source:
@@ -118,4 +119,16 @@ class Frame:
     C: tuple
 
     def fetch(self, source: Source):
-        return eval(source.expr(), {"L": self.L, "G": self.G, "B": self.B, "C": self.C})
+        return fetcher(source)(self.L, self.G, self.B, self.C)
+
+
+_FETCHERS: dict[str, Callable] = {}
+
+
+def fetcher(source: Source) -> Callable:
+    """`fetch(L, G, B, C) -> value`, compiled once per source expression (eval per call is slow)."""
+    expr = source.expr()
+    fetch = _FETCHERS.get(expr)
+    if fetch is None:
+        fetch = _FETCHERS[expr] = eval(compile(f"lambda L, G, B, C: {expr}", "<kiln source>", "eval"))
+    return fetch
