@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import linecache
 import traceback
 import types
 import warnings
@@ -160,7 +161,12 @@ def _compile_frame(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntr
     tracer = InstructionTranslator(code, frame, output)
     try:
         returned = tracer.run()
-        graph_module, plan = output.finish(returned)
+        try:
+            graph_module, plan = output.finish(returned)
+        except Unsupported as error:  # e.g. returning a function made inside: name the return
+            lineno = tracer.current.lineno if tracer.current else code.co_firstlineno
+            error.locate(code.co_filename, lineno, linecache.getline(code.co_filename, lineno or 0))
+            raise
     finally:  # the tracer switches grad mode as the code does (with blocks); undo that here
         torch._C._set_grad_enabled(output.initial_grad_mode)
     output.guards.compile()

@@ -41,10 +41,7 @@ class CacheEntry:
             outputs = self.compiled(*self.extract_inputs(frame.L, frame.G, frame.B, frame.C))
         if self.effects is None:
             return self.output_plan.build(outputs, frame)
-        memo: dict = {}  # one object per traced object, across the return value and the effects
-        result = self.output_plan.build(outputs, frame, memo)
-        self.effects.apply(outputs, frame, memo)
-        return result
+        return self.effects.run(self.output_plan, outputs, frame)
 
 
 @dataclass

@@ -62,6 +62,9 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
     GuardKind("CONSTANT_MATCH", "type({v}) is type({e}) and {v} == {e}", _mismatch("value", lambda v: v)),
     GuardKind("LENGTH", "len({v}) == {e}", _mismatch("length", len)),
     GuardKind("HAS_KEY", "{e} in {v}", lambda g, v: f"{_what(g)} {g.source.name()} has no key {g.expected!r}"),
+    GuardKind("KEYS", "tuple({v}) == {e}", _mismatch("keys", tuple)),   # a dict's keys, in order
+    GuardKind("NOT_IN", "{e} not in {v}",                                # a name absent from a __dict__
+              lambda g, v: f"{_what(g)} now has {g.expected!r}"),
     GuardKind("NDIM", "{v}.dim() == {e}", _mismatch("ndim", lambda v: v.dim())),
     GuardKind("DTYPE", "{v}.dtype == {e}", _mismatch("dtype", lambda v: v.dtype)),
     GuardKind("DEVICE", "{v}.device == {e}", _mismatch("device", lambda v: v.device)),
@@ -92,10 +95,12 @@ class Guard:
         return f"{self.kind:<16} {subject} {expected}"
 
     def key(self) -> tuple:
-        # Relations (x is y, x is not z) and key checks are one guard per pair, not per source.
-        if isinstance(self.expected, Source) or self.kind == "HAS_KEY":
+        if self.kind in MANY_PER_SOURCE:  # one per (source, other source or name)
             return (self.source, self.kind, self.expected)
         return (self.source, self.kind)
+
+
+MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN", "HAS_KEY", "SAME_STORAGE", "DIFFERENT_STORAGE"})
 
 
 def tensor_guards(source: Source, tensor: torch.Tensor) -> list[Guard]:

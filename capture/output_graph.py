@@ -6,8 +6,10 @@ constants, containers are rebuilt, an input returned unchanged is the input).
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import operator
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,8 @@ from .sources import Frame, Source, fetcher
 from .variables import (BaseListVariable, ConstantVariable, TensorVariable, TupleVariable,
                         VariableTracker, wrap_constant)
 from .variables.constant import is_constant_value
+from .variables.dicts import ConstDictVariable, SetVariable
+from .variables.user_objects import UserObjectVariable
 
 # Fake-tensor failures that mean "needs real data", not "the user made a mistake".
 DATA_DEPENDENT_ERRORS = (DataDependentOutputException, DynamicOutputShapeException,
@@ -32,9 +36,7 @@ DATA_DEPENDENT_ERRORS = (DataDependentOutputException, DynamicOutputShapeExcepti
 # -- how to rebuild the function's return value from the graph outputs --------------------------
 
 class OutputPlan:
-    def build(self, graph_outputs, frame: Frame, memo: dict | None = None) -> Any:
-        """The Python value. `memo` (one per call) makes a container rebuilt in two places one
-        object, as in eager; plans holding other plans pass it down."""
+    def build(self, graph_outputs, frame: Frame) -> Any:
         raise NotImplementedError
 
 
@@ -42,7 +44,7 @@ class OutputPlan:
 class FromGraph(OutputPlan):
     index: int
 
-    def build(self, graph_outputs, frame, memo=None):
+    def build(self, graph_outputs, frame):
         return graph_outputs[self.index]
 
     def __repr__(self) -> str:
@@ -57,7 +59,7 @@ class FromSource(OutputPlan):
     def __post_init__(self) -> None:
         object.__setattr__(self, "_fetch", fetcher(self.source))
 
-    def build(self, graph_outputs, frame, memo=None):
+    def build(self, graph_outputs, frame):
         return self._fetch(frame.L, frame.G, frame.B, frame.C)
 
     def __repr__(self) -> str:
@@ -68,7 +70,7 @@ class FromSource(OutputPlan):
 class Constant(OutputPlan):
     value: Any
 
-    def build(self, graph_outputs, frame, memo=None):
+    def build(self, graph_outputs, frame):
         return self.value
 
     def __repr__(self) -> str:
@@ -80,14 +82,9 @@ class Rebuild(OutputPlan):
     container_type: type  # tuple, list, or a torch.return_types structseq
     items: tuple[OutputPlan, ...]
 
-    def build(self, graph_outputs, frame, memo=None):
-        if memo is None:
-            return self.container_type([item.build(graph_outputs, frame) for item in self.items])
-        built = memo.get(id(self))
-        if built is None:
-            built = memo[id(self)] = self.container_type([item.build(graph_outputs, frame, memo)
-                                                          for item in self.items])
-        return built
+    def build(self, graph_outputs, frame):
+        make = getattr(self.container_type, "_make", self.container_type)  # namedtuples: _make
+        return make([item.build(graph_outputs, frame) for item in self.items])
 
     def __repr__(self) -> str:
         items = ", ".join(map(repr, self.items))
@@ -95,6 +92,96 @@ class Rebuild(OutputPlan):
             return f"[{items}]"
         return f"({items}{',' if len(self.items) == 1 else ''})" if self.container_type is tuple else \
             f"{self.container_type.__name__}({items})"
+
+
+@dataclass(frozen=True)
+class RebuildDict(OutputPlan):
+    dict_type: type
+    keys: tuple
+    values: tuple[OutputPlan, ...]
+
+    def build(self, graph_outputs, frame):
+        return self.dict_type(zip(self.keys, (value.build(graph_outputs, frame) for value in self.values)))
+
+
+@dataclass(frozen=True)
+class RebuildSet(OutputPlan):
+    items: frozenset
+
+    def build(self, graph_outputs, frame):
+        return set(self.items)
+
+
+@dataclass(frozen=True)
+class RebuildObject(OutputPlan):
+    """An instance of a plain class built in the function: made without __init__, then its
+    attributes set, as the traced __init__ left them."""
+    cls: type
+    names: tuple[str, ...]
+    values: tuple[OutputPlan, ...]
+
+    def build(self, graph_outputs, frame):
+        obj = object.__new__(self.cls)
+        obj.__dict__.update(zip(self.names, (value.build(graph_outputs, frame) for value in self.values)))
+        return obj
+
+
+# A mutable container built in the function and returned twice (`return xs, xs`, a dict holding
+# the same list under two keys) is rebuilt once and then shared, as eager shares it.
+_BUILD_MEMO = threading.local()
+
+
+@contextlib.contextmanager
+def aliases():
+    """One memo for Remember/Recall while a return value (and its side effects) are built."""
+    saved = getattr(_BUILD_MEMO, "values", None)
+    _BUILD_MEMO.values = {}
+    try:
+        yield
+    finally:
+        _BUILD_MEMO.values = saved
+
+
+@dataclass(frozen=True)
+class WithAliases(OutputPlan):
+    plan: OutputPlan
+
+    def build(self, graph_outputs, frame):
+        with aliases():
+            return self.plan.build(graph_outputs, frame)
+
+
+@dataclass(frozen=True)
+class Remember(OutputPlan):
+    slot: int
+    plan: OutputPlan
+
+    def build(self, graph_outputs, frame):
+        value = _BUILD_MEMO.values[self.slot] = self.plan.build(graph_outputs, frame)
+        return value
+
+
+@dataclass(frozen=True)
+class Recall(OutputPlan):
+    slot: int
+
+    def build(self, graph_outputs, frame):
+        return _BUILD_MEMO.values[self.slot]
+
+
+def _local_children(value: VariableTracker) -> list[VariableTracker] | None:
+    """The items of a mutable container built in the function (None for anything else)."""
+    if value.source is not None:
+        return None
+    if isinstance(value, BaseListVariable) and value.python_container is list:
+        return value.items
+    if isinstance(value, ConstDictVariable):
+        return list(value.items.values())
+    if isinstance(value, UserObjectVariable):
+        return list(value.attrs.values())
+    if isinstance(value, SetVariable):
+        return []
+    return None  # tuples are immutable: their identity is not observable in the same way
 
 
 # -- the graph under construction ------------------------------------------------------------
@@ -121,7 +208,6 @@ class OutputGraph:
         # object, with every source it was reached by, so mutations through one name are seen
         # through the others (and guarded when they matter).
         self.mutable_objects: dict[int, MutableObject] = {}
-        self._plans: dict[int, OutputPlan] = {}
 
     # -- inputs --
     def add_tensor_input(self, source: Source, value: torch.Tensor) -> TensorVariable:
@@ -221,12 +307,14 @@ class OutputGraph:
         """Close the graph: outputs for the return value and for every tensor a side effect
         stores; the replay plan goes to `self.effects_plan`."""
         outputs: list[torch.fx.Node] = []
-        plan = self._plan(return_value, outputs)
+        plan = self._plan_with_aliases(return_value, outputs, self.side_effects.stored_values())
         final_grad_mode = torch.is_grad_enabled()
         if final_grad_mode != self.initial_grad_mode:  # torch.set_grad_enabled(b) called as a function
             self.set_grad_mode(self.initial_grad_mode)  # the graph leaves global state as it found it...
             self.side_effects.final_grad_mode = final_grad_mode  # ...and the entry sets it after
         self.effects_plan = self.side_effects.plan(lambda value: self._plan(value, outputs))
+        if self._shared and self.effects_plan is None:  # (with effects, EffectsPlan.run opens the memo)
+            plan = WithAliases(plan)
         self.graph.output(tuple(outputs))
         self._prune_unused_inputs()
         self._add_alias_guards()
@@ -239,7 +327,44 @@ class OutputGraph:
         graph_module = torch.fx.GraphModule(torch.nn.Module(), self.graph, class_name="CapturedGraph")
         return (graph_module if has_ops else None), plan
 
+    def _plan_with_aliases(self, value: VariableTracker, outputs: list[torch.fx.Node],
+                           stored: list[VariableTracker] = ()) -> OutputPlan:
+        """Plan the return value; containers reached twice (here or from `stored`, the values
+        side effects write) become Remember/Recall. Call WithAliases (or EffectsPlan.run)."""
+        counts: dict[int, int] = {}
+        for root in (value, *stored):
+            self._count_references(root, counts)
+        self._shared = {key: None for key, count in counts.items() if count > 1}  # id -> slot once planned
+        self._planning: set[int] = set()
+        return self._plan(value, outputs)
+
+    def _count_references(self, value: VariableTracker, counts: dict[int, int]) -> None:
+        children = _local_children(value)
+        if children is None and isinstance(value, BaseListVariable):
+            children = value.items
+        if children is None:
+            return
+        key = id(value)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] == 1:
+            for child in children:
+                self._count_references(child, counts)
+
     def _plan(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
+        key = id(value)
+        if key in getattr(self, "_shared", ()) and _local_children(value) is not None:
+            if key in self._planning:
+                raise Unsupported("returning a container that contains itself")
+            if self._shared[key] is not None:
+                return Recall(self._shared[key])
+            self._planning.add(key)
+            plan = self._plan_value(value, outputs)
+            self._planning.discard(key)
+            self._shared[key] = slot = len([s for s in self._shared.values() if s is not None])
+            return Remember(slot, plan)
+        return self._plan_value(value, outputs)
+
+    def _plan_value(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
         if isinstance(value, TensorVariable):
             if value.is_graph_input():
                 return FromSource(value.source)
@@ -247,16 +372,15 @@ class OutputGraph:
                 outputs.append(value.node)
             return FromGraph(outputs.index(value.node))
         if isinstance(value, BaseListVariable) and value.source is None:
-            # One plan per container made in the function: built once per call (memo), so a
-            # list returned and also stored is one object, as in eager.
-            planned = self._plans.get(id(value))
-            if planned is None:
-                self._plans[id(value)] = _IN_PROGRESS
-                planned = Rebuild(value.python_container, tuple(self._plan(item, outputs) for item in value.items))
-                self._plans[id(value)] = planned
-            elif planned is _IN_PROGRESS:
-                raise Unsupported(f"a container that contains itself ({value!r})")
-            return planned
+            return Rebuild(value.python_container, tuple(self._plan(item, outputs) for item in value.items))
+        if isinstance(value, ConstDictVariable) and value.source is None:
+            return RebuildDict(value.user_cls, tuple(value.items),
+                               tuple(self._plan(item, outputs) for item in value.items.values()))
+        if isinstance(value, SetVariable) and value.source is None:
+            return RebuildSet(frozenset(value.items))
+        if isinstance(value, UserObjectVariable) and value.source is None:
+            return RebuildObject(value.cls, tuple(value.attrs),
+                                 tuple(self._plan(item, outputs) for item in value.attrs.values()))
         if value.source is not None:
             return FromSource(value.source)
         if value.is_python_constant():
@@ -312,7 +436,6 @@ class OutputGraph:
 
 
 _getitem = operator.getitem  # the fx target for picking one result of a multi-output op
-_IN_PROGRESS = Constant(None)  # marks a container whose plan is being built (cycle check)
 
 
 @dataclass

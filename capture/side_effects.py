@@ -7,9 +7,10 @@ graph, so the tracer records it in a `SideEffects` table (one per OutputGraph) a
 entry replays it right after the graph returns, as an `EffectsPlan`:
 
 1. stage: fetch every target and build every stored value from the state at call start and
-   the graph's outputs (the return value is built first, with the same memo, so one traced
+   the graph's outputs (the return value is built first, sharing one alias memo, so one traced
    object is one Python object everywhere: eager's identity and aliasing);
-2. lists read from outside get their final contents (`lst[:] = [...]`);
+2. lists and dicts read from outside get their final contents (`lst[:] = [...]`,
+   `d.clear(); d.update(...)`);
 3. attribute and global writes run in program order (a store after a store to the same name
    only updates the value; a delete stays a separate step);
 4. the grad mode is set to where the function left it.
@@ -43,7 +44,7 @@ class Write:
 
 class SideEffects:
     def __init__(self) -> None:
-        self.mutated_lists: dict[int, VariableTracker] = {}   # id(variable) -> list read from outside
+        self.mutated_containers: dict[int, VariableTracker] = {}  # id(variable) -> list/dict read from outside
         self.writes: list[Write] = []
         self.written_objects: dict[int, VariableTracker] = {}  # objects whose attributes were written
         self._latest: dict[tuple[int, str], Write] = {}       # (id(object), name) -> its last write
@@ -51,14 +52,15 @@ class SideEffects:
         self.final_grad_mode: bool | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.mutated_lists or self.writes or self.final_grad_mode is not None)
+        return bool(self.mutated_containers or self.writes or self.final_grad_mode is not None)
 
     # -- recording --
-    def mutate_list(self, variable: "VariableTracker") -> None:
-        """Called before a list's symbolic items change. A list made inside the function needs
-        no record: it is rebuilt from its final items wherever it ends up."""
+    def mutate_container(self, variable: "VariableTracker") -> None:
+        """Called before a list's or dict's symbolic items change. One made inside the function
+        needs no record: it is rebuilt from its final items wherever it ends up. One read from
+        outside must provide `write_back(plan_value) -> Step`."""
         if variable.source is not None:
-            self.mutated_lists.setdefault(id(variable), variable)
+            self.mutated_containers.setdefault(id(variable), variable)
 
     def write(self, obj: Any, target: Source, name: str, value: "VariableTracker | None", *,
               kind: str = "attr", owner: "VariableTracker | None" = None) -> None:
@@ -84,18 +86,20 @@ class SideEffects:
         return self._latest.get((id(obj), name))
 
     def mutated_variables(self) -> list["VariableTracker"]:
-        return [*self.mutated_lists.values(), *self.written_objects.values()]
+        return [*self.mutated_containers.values(), *self.written_objects.values()]
 
     # -- finishing --
+    def stored_values(self) -> list["VariableTracker"]:
+        """Every value the replay rebuilds (for counting shared containers before planning)."""
+        values = [item for variable in self.mutated_containers.values() for item in variable.replayed_items()]
+        return values + [write.value for write in self.writes if write.value is not None]
+
     def plan(self, plan_value: Callable[["VariableTracker"], "OutputPlan"]) -> "EffectsPlan | None":
         """The replay steps; `plan_value` turns a variable into an OutputPlan (adding graph
         outputs for tensors made in the graph)."""
-        from .output_graph import Rebuild
         if not self:
             return None
-        steps: list[Step] = []
-        for variable in self.mutated_lists.values():
-            steps.append(ReplaceContents(variable.source, Rebuild(list, tuple(plan_value(item) for item in variable.items))))
+        steps: list[Step] = [variable.write_back(plan_value) for variable in self.mutated_containers.values()]
         for write in self.writes:
             value = None if write.value is None else plan_value(write.value)
             steps.append(SetAttr(write.target, write.name, value) if write.kind == "attr"
@@ -108,7 +112,7 @@ class SideEffects:
 # -- the replay plan -------------------------------------------------------------------------
 
 class Step:
-    def stage(self, graph_outputs, frame, memo) -> tuple:
+    def stage(self, graph_outputs, frame) -> tuple:
         """Fetch targets and build values (no mutation yet)."""
         raise NotImplementedError
 
@@ -129,8 +133,8 @@ class ReplaceContents(Step):
     target: Source
     items: "OutputPlan"
 
-    def stage(self, graph_outputs, frame, memo):
-        return _fetch(self.target, frame), self.items.build(graph_outputs, frame, memo)
+    def stage(self, graph_outputs, frame):
+        return _fetch(self.target, frame), self.items.build(graph_outputs, frame)
 
     def apply(self, target, items):
         target[:] = items
@@ -140,13 +144,29 @@ class ReplaceContents(Step):
 
 
 @dataclass(frozen=True)
+class ReplaceDict(Step):
+    target: Source
+    items: "OutputPlan"  # a RebuildDict of the final keys and values
+
+    def stage(self, graph_outputs, frame):
+        return _fetch(self.target, frame), self.items.build(graph_outputs, frame)
+
+    def apply(self, target, items):
+        target.clear()
+        target.update(items)
+
+    def __repr__(self) -> str:
+        return f"{self.target.expr()}.clear(); {self.target.expr()}.update({self.items!r})"
+
+
+@dataclass(frozen=True)
 class SetAttr(Step):
     target: Source
     name: str
     value: "OutputPlan | None"
 
-    def stage(self, graph_outputs, frame, memo):
-        value = None if self.value is None else self.value.build(graph_outputs, frame, memo)
+    def stage(self, graph_outputs, frame):
+        value = None if self.value is None else self.value.build(graph_outputs, frame)
         return _fetch(self.target, frame), value
 
     def apply(self, target, value):
@@ -165,8 +185,8 @@ class SetItem(Step):
     name: str
     value: "OutputPlan | None"
 
-    def stage(self, graph_outputs, frame, memo):
-        value = None if self.value is None else self.value.build(graph_outputs, frame, memo)
+    def stage(self, graph_outputs, frame):
+        value = None if self.value is None else self.value.build(graph_outputs, frame)
         return _fetch(self.target, frame), value
 
     def apply(self, target, value):
@@ -183,7 +203,7 @@ class SetItem(Step):
 class SetGradMode(Step):
     mode: bool
 
-    def stage(self, graph_outputs, frame, memo):
+    def stage(self, graph_outputs, frame):
         return ()
 
     def apply(self):
@@ -197,10 +217,15 @@ class SetGradMode(Step):
 class EffectsPlan:
     steps: tuple[Step, ...]
 
-    def apply(self, graph_outputs, frame, memo: dict) -> None:
-        staged = [step.stage(graph_outputs, frame, memo) for step in self.steps]
+    def run(self, return_plan: "OutputPlan", graph_outputs, frame):
+        """Build the return value, then replay: one alias memo for both (output_graph.aliases)."""
+        from .output_graph import aliases
+        with aliases():
+            result = return_plan.build(graph_outputs, frame)
+            staged = [step.stage(graph_outputs, frame) for step in self.steps]
         for step, values in zip(self.steps, staged):
             step.apply(*values)
+        return result
 
     def __repr__(self) -> str:
         return "\n".join(repr(step) for step in self.steps)

@@ -87,6 +87,15 @@ class ClosureSource(Source):
 
 
 @dataclass(frozen=True, repr=False)
+class ClosureCellSource(Source):
+    """Cell number `index` of the closure itself (the target of a replayed `nonlocal` write)."""
+    index: int
+
+    def expr(self) -> str:
+        return f"C[{self.index}]"
+
+
+@dataclass(frozen=True, repr=False)
 class AttrSource(Source):
     base: Source
     attr: str

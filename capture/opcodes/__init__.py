@@ -1,2 +1,3 @@
-"""Opcode handlers kept out of interpreter.py, one concern per module. Each is a function
-`(tx, inst)` registered with `interpreter.handles`; interpreter.py imports these modules."""
+"""Opcode handlers beyond the interpreter's core, one module per concern. Each registers
+`(tx, inst)` functions in the interpreter's table with `@handles`; importing a module
+registers its handlers (interpreter.py imports them all)."""

@@ -1,41 +1,14 @@
-"""Stores and deletes: item and attribute assignment, globals.
-
-Tensor item assignment is an op in the graph (`operator.setitem`, as TorchDynamo records it).
-Everything else is a Python side effect, recorded in `tx.output.side_effects` and replayed
-after the graph runs (see capture/side_effects.py).
-"""
+"""Deletes of attributes, and global stores and deletes: Python side effects, recorded in
+`tx.output.side_effects` and replayed after the graph runs (see capture/side_effects.py).
+Item and attribute assignment (STORE_SUBSCR, STORE_ATTR) are in opcodes/containers.py and
+opcodes/functions.py: they call the container's `setitem` / the object's `store_attr`, which
+record the same way (tensor item assignment is an `operator.setitem` op in the graph)."""
 from __future__ import annotations
 
 from ..exc import TorchOpError
 from ..guards import Guard
 from ..interpreter import handles
 from ..sources import GetItemSource, GlobalsDictSource
-from ..variables import ConstantVariable
-
-
-@handles("STORE_SUBSCR")
-def store_subscr(tx, inst):
-    index, container, value = tx.pop(), tx.pop(), tx.pop()
-    container.setitem(tx, index, value)
-
-
-@handles("STORE_SLICE")  # 3.12+: container[start:stop] = value
-def store_slice(tx, inst):
-    stop, start, container, value = tx.pop(), tx.pop(), tx.pop(), tx.pop()
-    index = ConstantVariable(slice(start.as_python_constant(), stop.as_python_constant()))
-    container.setitem(tx, index, value)
-
-
-@handles("DELETE_SUBSCR")
-def delete_subscr(tx, inst):
-    index, container = tx.pop(), tx.pop()
-    container.delitem(tx, index)
-
-
-@handles("STORE_ATTR")
-def store_attr(tx, inst):
-    owner, value = tx.pop(), tx.pop()
-    owner.store_attr(tx, inst.argval, value)
 
 
 @handles("DELETE_ATTR")

@@ -11,10 +11,9 @@ def helper(t):
     return t * 2
 
 
-def nested_definition(x):
-    def inner(t):
-        return t * 2
-    return inner(x)
+def tensor_in_a_set(x):
+    seen = {x}
+    return x * len(seen)
 
 
 def calls_print(x):
@@ -47,7 +46,7 @@ def data_dependent(x):
 
 
 UNSUPPORTED = [
-    (nested_definition, "nested function definition", 1),
+    (tensor_in_a_set, "set item", 1),
     (calls_print, "call to builtin print", 1),
     (metadata_inplace_method, "tensor method t_(): changes the tensor's metadata in place", 1),
     (other_context_manager, "context manager torch.autograd.profiler.record_function", 1),

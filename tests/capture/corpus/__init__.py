@@ -96,6 +96,7 @@ class Case:
     recompiles: tuple[str, ...] = ()  # lines the `recompiles` log must contain
     backend: Any = None             # None: a counting backend; else a backend name (counts unchecked)
     name: str | None = None
+    make_fn: Callable[[], Callable] | None = None  # a closure factory: eager and compiled get one each
 
     def __post_init__(self) -> None:
         if self.fallback is not None:
@@ -105,7 +106,7 @@ class Case:
     def id(self) -> str:
         if self.name:
             return self.name
-        target = self.fn if self.fn is not None else self.module
+        target = self.fn or self.module or self.make_fn
         return getattr(target, "__name__", "case")
 
 
@@ -140,6 +141,11 @@ def run_case(case: Case) -> CountingBackend:
         compiled = capture.compile(original, backend=backend, fullgraph=case.fullgraph)
         fn_globals = type(eager).forward.__globals__
         modules = (original, eager)
+    elif case.make_fn is not None:  # separate closures, compared cell by cell below
+        eager, original = case.make_fn(), case.make_fn()
+        compiled = capture.compile(original, backend=backend, fullgraph=case.fullgraph)
+        fn_globals = eager.__globals__
+        modules = None
     else:
         eager = case.fn
         compiled = capture.compile(case.fn, backend=backend, fullgraph=case.fullgraph)
@@ -169,9 +175,12 @@ def run_case(case: Case) -> CountingBackend:
                 compiled_world = _read(fn_globals, saved)
                 compiled_grad_mode = torch.is_grad_enabled()
                 torch.set_grad_enabled(grad_mode)
-                compiled_state = (actual, compiled_args, compiled_world, modules and modules[0], compiled_grad_mode)
-                eager_state = (expected, eager_args, eager_world, modules and modules[1], eager_grad_mode)
-                Comparer(f"call {variant}").same(compiled_state, eager_state, "(output, args, globals, module, grad mode)")
+                compiled_state = (actual, compiled_args, compiled_world, modules and modules[0], compiled_grad_mode,
+                                  _cells(original) if case.make_fn else None)
+                eager_state = (expected, eager_args, eager_world, modules and modules[1], eager_grad_mode,
+                               _cells(eager) if case.make_fn else None)
+                Comparer(f"call {variant}").same(compiled_state, eager_state,
+                                                 "(output, args, globals, module, grad mode, closure)")
                 if case.backend is None:
                     assert counter.count == expected_graphs, (
                         f"call {variant}: {counter.count} graphs, expected {expected_graphs}")
@@ -195,12 +204,19 @@ class _Raised:
     def __init__(self, error: BaseException):
         self.error = error
 
+    def __repr__(self) -> str:
+        return f"raised {type(self.error).__name__}: {self.error}"
+
 
 def _call(fn, arguments: tuple) -> Any:
     try:
         return fn(*arguments)
     except Exception as error:  # compared like a result: same type and message
         return _Raised(error)
+
+
+def _cells(fn) -> list:
+    return [cell.cell_contents for cell in fn.__closure__ or ()]
 
 
 def _install(fn_globals: dict, world: dict) -> None:

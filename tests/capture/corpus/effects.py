@@ -321,6 +321,43 @@ def global_assign_in_inlined_call(x):
     return CACHE
 
 
+# -- closures of the compiled function (nonlocal) --
+
+def make_counter():
+    count = 0
+
+    def step(x):
+        nonlocal count
+        count += 1
+        return x * count
+    return step
+
+
+def make_recorder():
+    last = None
+    history = []
+
+    def record(x):
+        nonlocal last
+        last = x * 2
+        history.append(last)
+        return x + 1
+    return record
+
+
+def make_recorder_via_helper():
+    state = [None]
+
+    def remember(value):
+        nonlocal state
+        state = [value, value]
+
+    def record(x):
+        remember(x.sum())
+        return state[0] * x
+    return record
+
+
 # -- modules --
 
 class Cache(torch.nn.Module):
@@ -434,7 +471,7 @@ CASES = [
     Case(object_returned, args(t(3, 4), Fresh(box))),
     Case(two_objects, args(t(3, 4), Fresh(box), Fresh(box))),
     Case(object_custom_setattr, args(t(3, 4), Fresh(lambda v: Guarded())), graphs=(0, 0, 0),
-         fallback="defines __setattr__"),
+         fallback="custom __setattr__"),
     Case(object_property_setter, args(t(3, 4), Fresh(lambda v: WithProperty())), graphs=(0, 0, 0),
          fallback="a property or descriptor"),
     Case(global_list_append, args(t(3, 4)), graphs=(1, 2, 3), globals=("LOG",),
@@ -446,6 +483,10 @@ CASES = [
     Case(global_delete, args(t(3, 4)), graphs=(0, 0, 0), globals=("TEMPORARY",)),
     Case(global_rebind_after_mutation, args(t(3, 4)), graphs=(1, 2, 3), globals=("GROWING",)),
     Case(global_assign_in_inlined_call, args(t(3, 4)), globals=("CACHE",)),
+    Case(None, args(t(3, 4)), make_fn=make_counter, graphs=(1, 2, 3), name="nonlocal_counter",
+         recompiles=("value 'count' value mismatch: expected 0, got 1",)),
+    Case(None, args(t(3, 4)), make_fn=make_recorder, graphs=(1, 2, 3), name="nonlocal_tensor_and_list"),
+    Case(None, args(t(3, 4)), make_fn=make_recorder_via_helper, name="nonlocal_write_in_inlined_closure"),
     Case(None, args(t(3, 4)), module=Cache, name="module_stores_intermediate"),
     Case(None, args(t(3, 4)), module=Cache, backend="kiln", name="module_stores_intermediate_kiln_backend"),
     Case(new_list_stored_and_returned, args(t(3, 4), []), backend="kiln", name="new_list_stored_kiln_backend"),
