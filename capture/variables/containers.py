@@ -142,21 +142,3 @@ class ListIteratorVariable(IteratorVariable):
 
     def __repr__(self) -> str:
         return f"ListIteratorVariable(at {self.index} of {len(self.lst.items)})"
-
-
-class ListIteratorVariable(IteratorVariable):
-    """iter(list): reads the list as it is at each step, like CPython's list iterator, so a
-    loop that appends to the list it walks sees the new items."""
-
-    def __init__(self, lst: ListVariable):
-        super().__init__([])
-        self.lst, self.index = lst, 0
-
-    def next_item(self) -> VariableTracker | None:
-        if self.index >= len(self.lst.items):
-            return None
-        self.index += 1
-        return self.lst.items[self.index - 1]
-
-    def __repr__(self) -> str:
-        return f"ListIteratorVariable(at {self.index} of {len(self.lst.items)})"

@@ -161,7 +161,7 @@ def list_alias_local_name(x, lst):
 
 def list_walked_while_growing(x, lst):
     for item in lst:
-        if len(lst) < 4:
+        if len(lst) < 5:  # the loop reaches items it appended itself
             lst.append(item * 2)
     return x
 
