@@ -264,6 +264,54 @@ def two_objects(x, first, second):
     return first.value + second.value
 
 
+def object_gets_object_built_inside(x, obj):
+    obj.child = Box(x * 2)
+    obj.child.items.append(x)
+    return obj.child
+
+
+def object_gets_dict_built_inside(x, obj):
+    obj.meta = {"double": x * 2, "same": x}
+    return obj.meta["double"]
+
+
+# -- dicts --
+
+def dict_setitem(x, d):
+    d["b"] = x * 2
+    return d
+
+
+def dict_update_and_pop(x, d):
+    d.update({"c": x, "a": x + 1})
+    first = d.pop("b")
+    return first, len(d)
+
+
+def dict_delete(x, d):
+    del d["a"]
+    return x * len(d)
+
+
+def dict_nested_list(x, d):
+    d["items"].append(x)
+    d["count"] = len(d["items"])
+    return d["count"]
+
+
+def set_add(x, s):
+    s.add(3)
+    return x
+
+
+CONFIG = {"scale": 2.0}
+
+
+def global_dict_write(x):
+    CONFIG["last"] = x.sum()
+    return x * CONFIG["scale"]
+
+
 # -- globals --
 
 LOG = []
@@ -470,6 +518,14 @@ CASES = [
     Case(object_method_mutates, args(t(3, 4), Fresh(box))),
     Case(object_returned, args(t(3, 4), Fresh(box))),
     Case(two_objects, args(t(3, 4), Fresh(box), Fresh(box))),
+    Case(object_gets_object_built_inside, args(t(3, 4), Fresh(box))),
+    Case(object_gets_dict_built_inside, args(t(3, 4), Fresh(box))),
+    Case(dict_setitem, args(t(3, 4), {"a": t(2, grows=False)}), graphs=(1, 1, 2)),
+    Case(dict_update_and_pop, args(t(3, 4), {"a": 1, "b": t(2, grows=False)}), graphs=(1, 1, 2)),
+    Case(dict_delete, args(t(3, 4), {"a": 1, "b": 2})),
+    Case(dict_nested_list, args(t(3, 4), {"items": [], "count": 0}), graphs=(0, 0, 0)),
+    Case(set_add, args(t(3, 4), {1, 2}), graphs=(0, 0, 0), fallback="on a set that came from outside"),
+    Case(global_dict_write, args(t(3, 4)), globals=("CONFIG",), graphs=(1, 2, 3)),
     Case(object_custom_setattr, args(t(3, 4), Fresh(lambda v: Guarded())), graphs=(0, 0, 0),
          fallback="custom __setattr__"),
     Case(object_property_setter, args(t(3, 4), Fresh(lambda v: WithProperty())), graphs=(0, 0, 0),
