@@ -141,19 +141,19 @@ def batched_samples(ops, dtype, per_op=BATCH_SAMPLES):
 
 
 def combined_graph(items):
-    """(GraphModule, inputs, expected, spans, items): one torch-level graph computing every item's
-    sample that eager can run (the others are dropped: nothing to compare); `expected` holds eager's
-    outputs and spans[i] = (label, first output, number of outputs) names what went wrong."""
-    parts, kept, expected, spans = [], [], [], []
+    """(GraphModule, inputs, call, spans, items): one torch-level graph computing every item's
+    sample that eager can run (the others are dropped: nothing to compare); spans[i] = (label,
+    first output, number of outputs) names what went wrong."""
+    parts, kept, spans, count = [], [], [], 0
     torch.manual_seed(0)
     for item in items:
         gm, xs, fn = graph_of(item[1], item[2])
         try:
-            outs = fn(*xs)
+            n = len(fn(*clones(xs)))
         except Exception:  # noqa: BLE001 - eager cannot run it (see `n/a` in tests/prims_coverage.py)
             continue
-        spans.append((item[0], len(expected), len(outs)))
-        expected.extend(outs)
+        spans.append((item[0], count, n))
+        count += n
         parts.append((xs, fn))
         kept.append(item)
     inputs = [x for xs, _ in parts for x in xs]
@@ -168,7 +168,20 @@ def combined_graph(items):
     graph = fx.Graph()
     placeholders = [graph.placeholder(f"x{i}") for i in range(len(inputs))]
     graph.output(graph.call_function(call, tuple(placeholders)))
-    return fx.GraphModule(torch.nn.Module(), graph), inputs, tuple(expected), spans, kept
+    return fx.GraphModule(torch.nn.Module(), graph), inputs, call, spans, kept
+
+
+def check_effects_spans(run, call, inputs, aten_gm, spans):
+    """check_effects for a combined graph: a failure names the op and sample."""
+    try:
+        check_effects(run, call, inputs, aten_gm)
+    except AssertionError:  # find the culprit for the message
+        mine, theirs = clones(inputs), clones(inputs)
+        torch.manual_seed(0)
+        expected = call(*theirs)
+        torch.manual_seed(0)
+        compare_spans(run(mine), expected, spans, unspecified_outputs(aten_gm))
+        raise
 
 
 def compare_spans(got, expected, spans, unspecified=()):
@@ -306,20 +319,39 @@ def compare(got, expected, unspecified=()):
         torch.testing.assert_close(g, e, equal_nan=True, **({"rtol": 0, "atol": 0} if exact else {}))
 
 
+def clones(tensors):
+    return [t.clone() for t in tensors]
+
+
+def check_effects(run, call, inputs, aten_gm):
+    """Run Kiln (`run(inputs)`, on copies) and eager (`call`, on copies): outputs and every input
+    afterwards (in-place ops mutate them) must agree. Random draws and empty tensors compare by
+    shape and dtype only (eager's RNG stream is not Kiln's; empty memory holds anything)."""
+    mine, theirs = clones(inputs), clones(inputs)
+    torch.manual_seed(0)
+    expected = call(*theirs)
+    torch.manual_seed(0)
+    got = run(mine)
+    unspecified = unspecified_outputs(aten_gm)
+    compare(got, expected, unspecified)
+    compare(mine, theirs, set(range(len(mine))) if _is_random(aten_gm) else ())
+
+
 def check_prims(op, sample) -> PrimsResult:
-    """One OpInfo sample through prims.trace_aten -> prims.decompose -> the prims' references."""
+    """One OpInfo sample through prims.trace_aten -> prims.decompose -> the prims' references
+    (run with the graph's effects: input copy-backs, output aliasing), compared with eager."""
     import prims
 
     gm, inputs, call = graph_of(op, sample)
     torch.manual_seed(0)
     try:
-        expected = call(*inputs)
+        call(*clones(inputs))
     except Exception as e:  # noqa: BLE001 - e.g. CUDA-only ops: nothing to compare with
         return PrimsResult("n/a", f"eager fails: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
     try:
-        aten_gm = prims.trace_aten(gm, inputs)
+        aten_gm = prims.trace_aten(gm, clones(inputs))
         pg = prims.decompose(aten_gm)
-    except prims.UnsupportedGraph as e:  # in-place ops, output views, data-dependent shapes
+    except prims.UnsupportedGraph as e:  # data-dependent shapes, resize_, hidden aliases
         return PrimsResult("unsupported", str(e))
     calls = [n for n in pg.graph.nodes if n.op == "call_function" and n.target is not operator.getitem]
     bad = [n.target for n in calls if not isinstance(n.target, prims.Prim)]
@@ -328,12 +360,8 @@ def check_prims(op, sample) -> PrimsResult:
     fallbacks = tuple(sorted({str(n.args[0]) for n in calls if n.target is prims.PRIMS["fallback"]}))
     externs = tuple(sorted({n.target.name for n in calls if n.target.category is prims.Category.EXTERN}))
     random = _is_random(aten_gm)
-    torch.manual_seed(0)
-    got = pg(*inputs)
     try:
-        # eager's RNG stream is not Kiln's (tests/prims/test_random.py checks random prims), and empty
-        # tensors hold whatever memory held: shapes and dtypes only there
-        compare(got, expected, unspecified_outputs(aten_gm))
+        check_effects(lambda xs: prims.call_with_effects(pg, xs), call, inputs, aten_gm)
     except AssertionError as e:
         return PrimsResult("fail", f"mismatch: {str(e).splitlines()[0] if str(e) else e!r}", fallbacks, externs, random)
     return PrimsResult("fallback" if fallbacks else "prims", "", fallbacks, externs, random)

@@ -165,3 +165,15 @@ register(aten.geometric.default)(_from_uniform(
 @register(aten.log_normal.default)
 def log_normal(x, mean=1.0, std=2.0, *, generator=None):
     return P["exp"](draw("normal", x.shape, mean, std, x.dtype, x.device))
+
+
+@register(aten.rrelu_with_noise_functional.default)
+def rrelu_with_noise(x, noise, lower=0.125, upper=1 / 3, training=False, generator=None):
+    """Negative inputs times a slope: drawn uniform in [lower, upper) when training (the slopes are the
+    second result), their mean otherwise."""
+    neg = P["lt"](x, convert(0, x.dtype)) if not x.dtype.is_floating_point else P["le"](x, 0.0)
+    if not training:
+        return P["where"](neg, P["mul"](x, (float(lower) + float(upper)) / 2), x), noise
+    slope = draw("uniform", x.shape, lower, upper, x.dtype, x.device)
+    slope = P["where"](neg, slope, 1.0)
+    return P["mul"](x, slope), convert(slope, noise.dtype)

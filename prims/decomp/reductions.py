@@ -364,3 +364,49 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum, e
     if bias is not None:
         y = P["add"](y, per_c(convert(bias, compute)))
     return convert(y, result), save_mean, save_rstd
+
+
+@register(aten._native_batch_norm_legit_functional.default)
+def batch_norm_functional(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    """batch_norm with its running-stat updates as results (functionalization's form of it)."""
+    if not training:
+        out, save_mean, save_rstd = batch_norm(x, weight, bias, running_mean, running_var, False, momentum, eps)
+        return out, save_mean, save_rstd, running_mean, running_var
+    out, mean, rstd = batch_norm(x, weight, bias, None, None, True, momentum, eps)
+    n = numel([s for d, s in enumerate(x.shape) if d != 1])
+    dims = tuple(d for d in range(x.ndim) if d != 1)
+    var_unbiased = P["reshape"](_var(convert(x, mean.dtype), dims, 1, keepdim=True)[0], (x.shape[1],)) if n > 1 else \
+        P["full"]((x.shape[1],), float("nan"), dtype=mean.dtype, device=x.device)
+    new_mean = P["add"](P["mul"](convert(running_mean, mean.dtype), 1.0 - momentum), P["mul"](mean, float(momentum)))
+    new_var = P["add"](P["mul"](convert(running_var, mean.dtype), 1.0 - momentum), P["mul"](var_unbiased, float(momentum)))
+    return out, mean, rstd, convert(new_mean, running_mean.dtype), convert(new_var, running_var.dtype)
+
+
+@register(aten.embedding_renorm.default)
+def embedding_renorm(weight, indices, max_norm, norm_type):
+    """Rows of weight named in indices whose norm exceeds max_norm are scaled down to it (as eager: / (norm + 1e-7))."""
+    rows = weight.shape[0]
+    idx = P["reshape"](convert(indices, torch.int64), (indices.numel(),))
+    pos = P["iota"](rows, start=0, step=1, dtype=torch.int64, device=weight.device)
+    if indices.numel():
+        named = P["amax"](P["eq"](P["broadcast_in_dim"](pos, (rows, indices.numel()), (0,)),
+                                  P["broadcast_in_dim"](idx, (rows, indices.numel()), (1,))), (1,))
+    else:
+        named = P["full"]((rows,), False, dtype=torch.bool, device=weight.device)
+    norms = vector_norm(weight, norm_type, (1,))
+    scale = P["where"](P["logical_and"](named, P["gt"](norms, float(max_norm))),
+                       P["div"](float(max_norm), P["add"](norms, 1e-7)), 1.0)
+    return P["mul"](weight, P["broadcast_in_dim"](convert(scale, weight.dtype), tuple(weight.shape), (0,)))
+
+
+@register(aten._native_batch_norm_legit.no_stats)
+def batch_norm_no_stats(x, weight, bias, training, momentum, eps):
+    return batch_norm(x, weight, bias, None, None, training, momentum, eps)
+
+
+@register(aten._batch_norm_with_update_functional.default)
+def batch_norm_with_update(x, weight, bias, running_mean, running_var, momentum, eps):
+    out, mean, rstd, new_mean, new_var = batch_norm_functional(x, weight, bias, running_mean, running_var, True,
+                                                               momentum, eps)
+    reserve = P["full"]((0,), 0, dtype=torch.uint8, device=x.device)  # the cuDNN workspace: empty on CPU
+    return out, mean, rstd, reserve, new_mean, new_var

@@ -88,6 +88,8 @@ EXTERN = {
     "complex numbers: Kiln's prims and loop IR have no complex dtype": [
         "view_as_complex.default", "complex.default", "polar.default", "_conj.default",
         "_conj_physical.default", "angle.default"],
+    "fused attention: ATen's flash-attention kernel (a decomposition into matmul/softmax is the next step)": [
+        "_scaled_dot_product_flash_attention_for_cpu.default"],
     "loss kernels with data-dependent gathers and per-class weights": [
         "nll_loss_forward.default", "nll_loss2d_forward.default", "multi_margin_loss.default",
         "multilabel_margin_loss_forward.default", "_embedding_bag_forward_only.default"],
