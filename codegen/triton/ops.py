@@ -1,6 +1,8 @@
 """Loop op -> Triton expression, one table entry per op; Triton spellings of dtypes."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from inductor.ir.loop import LoopOp, ReductionType
@@ -8,6 +10,7 @@ from inductor.ir.loop import LoopOp, ReductionType
 TL_DTYPES = {
     torch.float32: "tl.float32", torch.float64: "tl.float64", torch.int64: "tl.int64", torch.int32: "tl.int32",
     torch.int16: "tl.int16", torch.int8: "tl.int8", torch.uint8: "tl.uint8", torch.bool: "tl.int1",
+    torch.float16: "tl.float16", torch.bfloat16: "tl.bfloat16",
 }
 
 # {0}, {1}, {2}: operands; {T}: the result's Triton dtype. `km` is codegen.triton.device_math.
@@ -32,17 +35,40 @@ BY_DTYPE = {
     **{(LoopOp.POW, dt): "km.ipow({0}, {1})" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
 }
 
-# reduction -> (initial accumulator value, elementwise combine of acc and v, final reduce over axis 1).
-# Only builtins (tl.reduce) and Kiln's device functions: tl.sum & co are jit functions whose
-# interpreter-or-GPU form triton fixed when it was imported.
+
+
+@dataclass(frozen=True)
+class TritonReduction:
+    """How one reduction renders. Its state is a tuple of accumulators (one for sum; value and
+    index for argmax; mean, m2 and weight would make Welford), combined lane-wise in the loop and
+    then across lanes with tl.reduce, so both kernel forms (persistent, looped) use one entry.
+    Only builtins (tl.reduce) and Kiln's device functions: tl.sum & co are jit functions whose
+    interpreter-or-GPU form triton fixed when it was imported."""
+    init: tuple[str, ...]  # identity per accumulator; {lowest}/{highest}: extremes of the element dtype
+    lift: tuple[str, ...]  # one element as accumulators; {v}: its value, {r}: its flat index in the row
+    combine: str  # device function (accs..., accs...) -> accs...; also tl.reduce's combine
+    finish: str = "{0}"  # the result from the reduced accumulators {0}, {1}, ...
+    dtypes: tuple = (None,)  # accumulator dtypes; None: acc_dtype(element dtype)
+
+
+_ARG_INDEX = str(2**63 - 1)  # masked-off lanes' index: loses every tie to a real element
 REDUCTION = {
-    ReductionType.SUM: ("0", "{acc} + {v}", "tl.reduce({acc}, 1, km.sum_combine)"),
-    ReductionType.PROD: ("1", "{acc} * {v}", "tl.reduce({acc}, 1, km.prod_combine)"),
-    ReductionType.MAX: ("{lowest}", "km.maximum({acc}, {v})", "tl.reduce({acc}, 1, km.maximum)"),
-    ReductionType.MIN: ("{highest}", "km.minimum({acc}, {v})", "tl.reduce({acc}, 1, km.minimum)"),
-    ReductionType.ARGMAX: ("{lowest}", "km.argmax_combine", "tl.reduce(({acc}, {acc}_i), 1, km.argmax_combine)[1]"),
-    ReductionType.ARGMIN: ("{highest}", "km.argmin_combine", "tl.reduce(({acc}, {acc}_i), 1, km.argmin_combine)[1]"),
+    ReductionType.SUM: TritonReduction(("0",), ("{v}",), "km.sum_combine"),
+    ReductionType.PROD: TritonReduction(("1",), ("{v}",), "km.prod_combine"),
+    ReductionType.MAX: TritonReduction(("{lowest}",), ("{v}",), "km.maximum"),
+    ReductionType.MIN: TritonReduction(("{highest}",), ("{v}",), "km.minimum"),
+    ReductionType.ARGMAX: TritonReduction(("{lowest}", _ARG_INDEX), ("{v}", "{r}"), "km.argmax_combine", "{1}",
+                                          (None, "tl.int64")),
+    ReductionType.ARGMIN: TritonReduction(("{highest}", _ARG_INDEX), ("{v}", "{r}"), "km.argmin_combine", "{1}",
+                                          (None, "tl.int64")),
 }
+# 16-bit floats accumulate in float32: as eager for sums; exact for max/min (and the interpreter
+# has no bfloat16 arithmetic: it would compare raw bits).
+WIDER_ACCUMULATOR = {(kind, dt): torch.float32 for kind in ReductionType for dt in (torch.float16, torch.bfloat16)}
+
+
+def acc_dtype(kind, element_dtype):
+    return WIDER_ACCUMULATOR.get((kind, element_dtype), element_dtype)
 
 
 def tl_dtype(dtype) -> str:
