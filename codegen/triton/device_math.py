@@ -109,3 +109,11 @@ def sum_combine(a, b):
 @triton.jit
 def prod_combine(a, b):
     return a * b
+
+
+@triton.jit
+def to_bfloat16(x):  # round to nearest even, as torch (Triton's interpreter truncates)
+    bits = x.to(tl.float32).to(tl.uint32, bitcast=True)
+    rounded = bits + 0x7FFF + ((bits >> 16) & 1)
+    bits = tl.where(x != x, bits | 0x400000, rounded)  # NaN stays a (quiet) NaN
+    return (bits >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)

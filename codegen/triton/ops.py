@@ -29,11 +29,14 @@ EXPR = {
     LoopOp.WHERE: "tl.where({0}, {1}, {2})", LoopOp.TO_DTYPE: "({0}).to({T})",
 }
 # Where a dtype changes the spelling: bool + bool is `or` in torch (int1 + int1 wraps in Triton),
-# and integer pow needs its own device function.
+# integer pow needs its own device function, and bfloat16 rounds to nearest even explicitly.
 BY_DTYPE = {
     (LoopOp.ADD, torch.bool): "{0} | {1}",
     **{(LoopOp.POW, dt): "km.ipow({0}, {1})" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
+    (LoopOp.TO_DTYPE, torch.bfloat16): "km.to_bfloat16({0})",
 }
+# 16-bit float math runs in float32 (render._math); this rounds its result back.
+HALF_FLOATS = {torch.float16: "({}).to(tl.float16)", torch.bfloat16: "km.to_bfloat16({})"}
 
 
 
@@ -89,5 +92,7 @@ def literal(value, dtype) -> str:
         return "1" if value else "0"
     if dtype.is_floating_point:
         v = float(value)
+        if dtype in (torch.float16, torch.bfloat16):  # round here, as torch: the interpreter truncates
+            v = float(torch.tensor(v, dtype=dtype))
         return f"float('{v}')" if v != v or v in (float("inf"), float("-inf")) else repr(v)
     return str(int(value))

@@ -12,6 +12,8 @@ element index can reach 2**31 (int32 otherwise, as Triton's program ids are).
 """
 from __future__ import annotations
 
+import torch
+
 from inductor.ir import loop as L
 from inductor.ir.index import Affine, FloorDiv, Mod, Sym, bounds, syms_of
 from inductor.ir.loop import LoopNode, LoopOp
@@ -19,7 +21,7 @@ from prims import UnsupportedGraph
 
 from . import configs
 from ..kernel_args import kernel_args
-from .ops import BY_DTYPE, EXPR, REDUCTION, TL_DTYPES, acc_dtype, extreme, literal, tl_dtype
+from .ops import BY_DTYPE, EXPR, HALF_FLOATS, REDUCTION, TL_DTYPES, acc_dtype, extreme, literal, tl_dtype
 
 HEADER = """import triton
 import triton.language as tl
@@ -122,12 +124,23 @@ class Scope:
         elif node.op is LoopOp.INDEX_EXPR:
             rhs = f"(({index_str(node.attr)}) + {self.zero}).to(tl.int64)"
         else:
-            template = BY_DTYPE.get((node.op, node.dtype), EXPR[node.op])
-            rhs = template.format(*(self.lookup(a) for a in node.args), T=tl_dtype(node.dtype))
+            rhs = _math(node, [self.lookup(a) for a in node.args])
         name = f"t{self.counter[0]}"
         self.counter[0] += 1
         self.lines.append(f"{self.ind}{name} = {rhs}")
         self.names[node] = name
+
+
+def _math(node, args) -> str:
+    """One op's expression. Math on 16-bit floats runs in float32 and rounds once, as eager's
+    kernels do (and Triton's interpreter has no bfloat16 arithmetic: it would use raw bits)."""
+    if node.op is not LoopOp.WHERE and any(a.dtype in HALF_FLOATS for a in node.args):
+        args = [f"({s}).to(tl.float32)" if a.dtype in HALF_FLOATS else s for s, a in zip(args, node.args)]
+        if node.dtype in HALF_FLOATS and node.op is not LoopOp.TO_DTYPE:
+            template = BY_DTYPE.get((node.op, torch.float32), EXPR[node.op])
+            return HALF_FLOATS[node.dtype].format(template.format(*args, T="tl.float32"))
+    template = BY_DTYPE.get((node.op, node.dtype), EXPR[node.op])
+    return template.format(*args, T=tl_dtype(node.dtype))
 
 
 def render_kernel(kernel) -> str:
@@ -167,6 +180,9 @@ def render_kernel(kernel) -> str:
                     _finish(xscope, n, _persistent_reduction(xscope, n, value), "xmask")
                 else:
                     _finish(rscope, n, value, "xrmask")
+                    # Later groups read it back at exactly its store index (scheduler rule): the
+                    # whole row is still in registers, so they use the value instead of memory.
+                    rscope.names[L.load(n.name, n.store, n.buffer.layout.dtype)] = f"v_{n.name}"
         else:
             _render_inner_loop(kernel, g, xscope, wide)
     return "\n".join(lines)
