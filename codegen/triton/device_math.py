@@ -111,6 +111,53 @@ def prod_combine(a, b):
     return a * b
 
 
+# Row reductions (axis 1 of an [XBLOCK, RBLOCK] tile). They combine with triton.language's own
+# combine functions, which Triton's interpreter recognises and runs as one numpy call (any other
+# combine function runs once per element in Python). Those ignore NaN, as on GPUs (maxnum), so
+# NaN propagation is added with a count of NaNs per row.
+@triton.jit
+def row_sum(x):
+    return tl.reduce(x, 1, tl.standard._sum_combine)
+
+
+@triton.jit
+def row_prod(x):
+    return tl.reduce(x, 1, prod_combine)
+
+
+@triton.jit
+def row_max(x):  # NaN when the row has one, as torch.amax
+    m = tl.reduce(x, 1, tl.standard._elementwise_max)
+    if x.dtype.is_floating():  # decided at compile time
+        m = tl.where(tl.reduce((x != x).to(tl.int32), 1, tl.standard._sum_combine) > 0, float("nan"), m)
+    return m
+
+
+@triton.jit
+def row_min(x):
+    m = tl.reduce(x, 1, tl.standard._elementwise_min)
+    if x.dtype.is_floating():
+        m = tl.where(tl.reduce((x != x).to(tl.int32), 1, tl.standard._sum_combine) > 0, float("nan"), m)
+    return m
+
+
+@triton.jit
+def _first_index_of(v, i, best):  # smallest index among lanes holding the row's winner `best`
+    b = best[:, None]
+    hit = (v == b) | ((v != v) & (b != b))
+    return tl.reduce(tl.where(hit, i, 9223372036854775807), 1, tl.standard._elementwise_min)
+
+
+@triton.jit
+def row_argmax(v, i):  # lanes hold (value, index of its first occurrence): first index of the max / first NaN
+    return _first_index_of(v, i, row_max(v))
+
+
+@triton.jit
+def row_argmin(v, i):
+    return _first_index_of(v, i, row_min(v))
+
+
 @triton.jit
 def to_bfloat16(x):  # round to nearest even, as torch (Triton's interpreter truncates)
     bits = x.to(tl.float32).to(tl.uint32, bitcast=True)

@@ -43,27 +43,27 @@ HALF_FLOATS = {torch.float16: "({}).to(tl.float16)", torch.bfloat16: "km.to_bflo
 @dataclass(frozen=True)
 class TritonReduction:
     """How one reduction renders. Its state is a tuple of accumulators (one for sum; value and
-    index for argmax; mean, m2 and weight would make Welford), combined lane-wise in the loop and
-    then across lanes with tl.reduce, so both kernel forms (persistent, looped) use one entry.
-    Only builtins (tl.reduce) and Kiln's device functions: tl.sum & co are jit functions whose
-    interpreter-or-GPU form triton fixed when it was imported."""
+    index for argmax; mean, m2 and weight would make Welford). A looped kernel combines them lane
+    by lane with `combine` at every step; both kernel forms end with `final`, which reduces the
+    lanes of a row to the result. Only Triton builtins and Kiln's device functions appear: tl.sum
+    & co are jit functions whose interpreter-or-GPU form triton fixed when it was imported."""
     init: tuple[str, ...]  # identity per accumulator; {lowest}/{highest}: extremes of the element dtype
     lift: tuple[str, ...]  # one element as accumulators; {v}: its value, {r}: its flat index in the row
-    combine: str  # device function (accs..., accs...) -> accs...; also tl.reduce's combine
-    finish: str = "{0}"  # the result from the reduced accumulators {0}, {1}, ...
+    combine: str  # elementwise device function (accs..., accs...) -> accs...
+    final: str  # the row's result from its lanes {0}, {1}, ... ([XBLOCK, RBLOCK] -> [XBLOCK])
     dtypes: tuple = (None,)  # accumulator dtypes; None: acc_dtype(element dtype)
 
 
-_ARG_INDEX = str(2**63 - 1)  # masked-off lanes' index: loses every tie to a real element
+_NO_INDEX = str(2**63 - 1)  # masked-off lanes' index: loses every tie to a real element
 REDUCTION = {
-    ReductionType.SUM: TritonReduction(("0",), ("{v}",), "km.sum_combine"),
-    ReductionType.PROD: TritonReduction(("1",), ("{v}",), "km.prod_combine"),
-    ReductionType.MAX: TritonReduction(("{lowest}",), ("{v}",), "km.maximum"),
-    ReductionType.MIN: TritonReduction(("{highest}",), ("{v}",), "km.minimum"),
-    ReductionType.ARGMAX: TritonReduction(("{lowest}", _ARG_INDEX), ("{v}", "{r}"), "km.argmax_combine", "{1}",
-                                          (None, "tl.int64")),
-    ReductionType.ARGMIN: TritonReduction(("{highest}", _ARG_INDEX), ("{v}", "{r}"), "km.argmin_combine", "{1}",
-                                          (None, "tl.int64")),
+    ReductionType.SUM: TritonReduction(("0",), ("{v}",), "km.sum_combine", "km.row_sum({0})"),
+    ReductionType.PROD: TritonReduction(("1",), ("{v}",), "km.prod_combine", "km.row_prod({0})"),
+    ReductionType.MAX: TritonReduction(("{lowest}",), ("{v}",), "km.maximum", "km.row_max({0})"),
+    ReductionType.MIN: TritonReduction(("{highest}",), ("{v}",), "km.minimum", "km.row_min({0})"),
+    ReductionType.ARGMAX: TritonReduction(("{lowest}", _NO_INDEX), ("{v}", "{r}"), "km.argmax_combine",
+                                          "km.row_argmax({0}, {1})", (None, "tl.int64")),
+    ReductionType.ARGMIN: TritonReduction(("{highest}", _NO_INDEX), ("{v}", "{r}"), "km.argmin_combine",
+                                          "km.row_argmin({0}, {1})", (None, "tl.int64")),
 }
 # 16-bit floats accumulate in float32: as eager for sums; exact for max/min (and the interpreter
 # has no bfloat16 arithmetic: it would compare raw bits).

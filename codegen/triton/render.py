@@ -226,23 +226,16 @@ def _lifted(n, value) -> list[str]:
     return out
 
 
-def _tuple(parts) -> str:
-    return parts[0] if len(parts) == 1 else f"({', '.join(parts)})"
-
-
-def _reduce_lanes(scope, n, reduced: str) -> str:
-    """Reduce the lanes (axis 1) of `reduced` and finish: an [XBLOCK, 1] value in the buffer's dtype."""
-    red = REDUCTION[n.reduction]
-    scope.lines.append(f"{scope.ind}r_{n.name} = tl.reduce({reduced}, 1, {red.combine})")
-    k = len(red.init)
-    finish = red.finish.format(*(f"r_{n.name}" if k == 1 else f"r_{n.name}[{i}]" for i in range(k)))
-    return f"({finish})[:, None].to({tl_dtype(n.buffer.layout.dtype)})"
+def _reduce_lanes(scope, n, lanes: list[str]) -> str:
+    """Reduce the lanes (axis 1) of the accumulators: an [XBLOCK, 1] value in the buffer's dtype."""
+    scope.lines.append(f"{scope.ind}r_{n.name} = {REDUCTION[n.reduction].final.format(*lanes)}")
+    return f"r_{n.name}[:, None].to({tl_dtype(n.buffer.layout.dtype)})"
 
 
 def _persistent_reduction(scope, n, value) -> str:
     lanes = [f"tl.where(xrmask, {v}, tl.full([XBLOCK, RBLOCK], {init}, {dt}))"
              for v, (_, init, dt) in zip(_lifted(n, value), _accumulators(n))]
-    return _reduce_lanes(scope, n, _tuple(lanes))
+    return _reduce_lanes(scope, n, lanes)
 
 
 def _render_inner_loop(kernel, group, outer: Scope, wide):
@@ -271,7 +264,7 @@ def _render_inner_loop(kernel, group, outer: Scope, wide):
     outer.lines.append(f"{ind}for roffset in range(0, rnumel, RBLOCK):")  # after the hoisted lines
     outer.lines.extend(loop_lines)
     for n in reductions:
-        _finish(outer, n, _reduce_lanes(outer, n, _tuple([a[0] for a in _accumulators(n)])), "xmask")
+        _finish(outer, n, _reduce_lanes(outer, n, [a[0] for a in _accumulators(n)]), "xmask")
 
 
 def render_module(kernels) -> str:
