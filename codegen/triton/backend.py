@@ -20,7 +20,7 @@ from ..kernel_args import kernel_args
 from .autotune import KernelLauncher, cache_dir
 from .configs import candidate_configs, numel
 from .harness import standalone_file
-from .render import HEADER, render_kernel
+from .render import render_kernel, render_module
 
 
 @contextlib.contextmanager
@@ -46,7 +46,7 @@ class TritonBackend:
         self.args = {k.name: kernel_args(k) for k in kernels}
         self.configs = {k.name: candidate_configs(k) for k in kernels}
         self.kernel_sources = {k.name: render_kernel(k) for k in kernels}
-        self.source = HEADER + "\n\n" + "\n\n\n".join(self.kernel_sources.values()) + "\n" if kernels else ""
+        self.source = render_module(self.kernel_sources.values()) if kernels else ""
         self.layouts = {a.buffer: buffers[a.buffer].layout for args in self.args.values() for a in args}
         self.module = None
         self.launchers: dict[str, KernelLauncher] = {}

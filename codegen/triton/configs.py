@@ -2,21 +2,21 @@
 
 The heuristic (also in docs/architecture.md, Stage 4):
 
-* Pointwise kernels are 1-D over the flattened outer range. XBLOCK is the largest of
-  1024, 512, 256, 128 that does not exceed the (power-of-two rounded) element count, then the
-  smaller ones as alternatives; num_warps = XBLOCK / 128 (1..8), num_stages = 1 (no loop to
-  pipeline).
+* Pointwise kernels are 1-D over the flattened outer range. XBLOCK is the element count rounded
+  up to a power of two, at most 1024 (and a quarter of that as the alternative when it is at
+  least 512); num_warps = XBLOCK / 128 (1..8), num_stages = 1 (no loop to pipeline).
 * Reductions are 2-D tiles of XBLOCK rows x RBLOCK lanes. A row whose power-of-two length is at
   most PERSISTENT_RBLOCK_MAX is *persistent*: RBLOCK covers the whole row, the row is loaded
   once and every loop group reuses it. XBLOCK fills a tile of TILE_ELEMENTS lanes (capped by the
-  row count), with smaller XBLOCKs as alternatives; num_warps = tile / 512 (2..8).
+  row count), with a quarter of that as the alternative; num_warps = tile / 512 (2..8).
 * Longer rows are *looped*: RBLOCK lanes walk the row in steps (LOOPED_RBLOCK first, then wider
   and narrower steps, and a many-rows-narrow-steps tile for rows that are contiguous across x);
   num_stages = 2 lets the GPU prefetch the next step.
 
 The first candidate is the heuristic's pick, and the one used under Triton's interpreter and
 whenever autotuning is off; on a GPU the launcher times every candidate once per kernel and
-sizes and caches the winner on disk (autotune.py).
+sizes and caches the winner on disk (autotune.py). Candidates are few (2-4) because each one
+is a separate GPU compile on the first call.
 """
 from __future__ import annotations
 
@@ -74,13 +74,13 @@ def candidate_configs(kernel) -> list[LaunchConfig]:
     xnumel = max(numel(kernel.outer), 1)  # blocks stay >= 1 even for empty launches
     xcap = next_pow2(xnumel)
     if not kernel.inner:
-        blocks = [b for b in (1024, 512, 256, 128) if b <= xcap] or [xcap]
+        first = min(1024, max(xcap, 1))
+        blocks = [first] + ([first // 4] if first >= 512 else [])
         out = [LaunchConfig(b, None, _clamp(b // 128, 1, 8), 1) for b in blocks]
     elif is_persistent(kernel):
         rblock = next_pow2(numel(kernel.inner))
         xblock = _clamp(TILE_ELEMENTS // rblock, 1, xcap)
-        out = [LaunchConfig(x, rblock, _clamp(x * rblock // 512, 2, 8), 1)
-               for x in (xblock, max(1, xblock // 4), max(1, xblock // 16))]
+        out = [LaunchConfig(x, rblock, _clamp(x * rblock // 512, 2, 8), 1) for x in (xblock, max(1, xblock // 4))]
     else:
         rcap = next_pow2(numel(kernel.inner))
         out = [LaunchConfig(min(x, xcap), min(r, rcap), w, 2)

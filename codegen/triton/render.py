@@ -267,5 +267,6 @@ def _render_inner_loop(kernel, group, outer: Scope, wide):
         _finish(outer, n, _reduce_lanes(outer, n, [a[0] for a in _accumulators(n)]), "xmask")
 
 
-def render_module(kernels) -> str:
-    return HEADER + "\n\n" + "\n\n\n".join(render_kernel(k) for k in kernels) + "\n"
+def render_module(kernel_sources) -> str:
+    """The module Kiln imports: the header, then each kernel's source."""
+    return HEADER + "\n\n" + "\n\n\n".join(kernel_sources) + "\n"

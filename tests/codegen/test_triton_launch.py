@@ -33,7 +33,7 @@ def _kernel(fn, *inputs):
 
 def test_heuristic_pointwise():
     big = configs.candidate_configs(_kernel(lambda x: x.sin() * 2, torch.empty(1000, 1000)))
-    assert [c.XBLOCK for c in big] == [1024, 512, 256, 128]
+    assert [c.XBLOCK for c in big] == [1024, 256]
     assert big[0].num_warps == 8 and big[0].RBLOCK is None and big[0].num_stages == 1
     (small,) = configs.candidate_configs(_kernel(lambda x: x.sin() * 2, torch.empty(5)))
     assert small.XBLOCK == 8 and small.grid(5) == (1,)
@@ -44,7 +44,7 @@ def test_heuristic_reductions():
     assert configs.is_persistent(k)
     first, *rest = configs.candidate_configs(k)
     assert (first.XBLOCK, first.RBLOCK) == (32, 128) and first.grid(1000) == (32,)
-    assert all(c.RBLOCK >= 100 for c in rest) and len(rest) == 2  # persistent: always the whole row
+    assert [(c.XBLOCK, c.RBLOCK) for c in rest] == [(8, 128)]  # persistent: always the whole row
     k = _kernel(lambda x: x.sum(1), torch.empty(4, 100000))
     assert not configs.is_persistent(k)
     cands = configs.candidate_configs(k)
@@ -85,7 +85,7 @@ def test_autotune_times_each_config_once_and_caches_the_choice_on_disk(tmp_path,
     monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
     compiled, k, x = _softmax_backend()
     cands = compiled.backend.configs[k.name]
-    assert len(cands) == 3
+    assert len(cands) == 2
     fn, source = compiled.backend.launchers[k.name].fn, compiled.backend.kernel_sources[k.name]
     bench = FakeBench(cands)
     launcher = KernelLauncher(fn, source, cands, autotune=True, device="fake-gpu", benchmark=bench)
@@ -97,7 +97,7 @@ def test_autotune_times_each_config_once_and_caches_the_choice_on_disk(tmp_path,
     assert json.loads(entry.read_text())["config"] == cands[1].kwargs()
 
     launcher(x, out, xnumel=6, rnumel=40)  # same sizes: no timing
-    assert len(bench.calls) == 3
+    assert len(bench.calls) == len(cands)
     hits = AutotuneStats.cache_hits
     again = KernelLauncher(fn, source, cands, autotune=True, device="fake-gpu", benchmark=FakeBench(cands))
     out2 = torch.empty_like(x)
@@ -107,12 +107,12 @@ def test_autotune_times_each_config_once_and_caches_the_choice_on_disk(tmp_path,
 
     other_gpu = KernelLauncher(fn, source, cands, autotune=True, device="other-gpu", benchmark=FakeBench(cands))
     other_gpu(x, out2, xnumel=6, rnumel=40)
-    assert len(other_gpu.benchmark.calls) == 3  # the key covers the device
+    assert len(other_gpu.benchmark.calls) == len(cands)  # the key covers the device
 
     entry.write_text("{not json")  # a torn or corrupt entry is re-timed, never trusted
     broken = KernelLauncher(fn, source, cands, autotune=True, device="fake-gpu", benchmark=FakeBench(cands))
     broken(x, out2, xnumel=6, rnumel=40)
-    assert len(broken.benchmark.calls) == 3 and json.loads(entry.read_text())["config"] == cands[1].kwargs()
+    assert len(broken.benchmark.calls) == len(cands) and json.loads(entry.read_text())["config"] == cands[1].kwargs()
 
 
 def test_autotune_skips_configs_that_fail(tmp_path, monkeypatch):
