@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import linecache
 import traceback
 import types
 import warnings
@@ -141,7 +142,12 @@ def _compile_frame(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntr
     output = OutputGraph(code.co_name)
     tracer = InstructionTranslator(code, frame, output)
     returned = tracer.run()
-    graph_module, plan = output.finish(returned)
+    try:
+        graph_module, plan = output.finish(returned)
+    except Unsupported as error:  # e.g. returning a function made inside: name the return
+        lineno = tracer.current.lineno if tracer.current else code.co_firstlineno
+        error.locate(code.co_filename, lineno, linecache.getline(code.co_filename, lineno or 0))
+        raise
     output.guards.compile()
     compiled = None
     if graph_module is not None:

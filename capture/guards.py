@@ -61,6 +61,9 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
               lambda g, v: f"{_what(g)} was rebound: expected the object {g.expected!r}, got {v!r}"),
     GuardKind("CONSTANT_MATCH", "type({v}) is type({e}) and {v} == {e}", _mismatch("value", lambda v: v)),
     GuardKind("LENGTH", "len({v}) == {e}", _mismatch("length", len)),
+    GuardKind("KEYS", "tuple({v}) == {e}", _mismatch("keys", tuple)),   # a dict's keys, in order
+    GuardKind("NOT_IN", "{e} not in {v}",                                # a name absent from a __dict__
+              lambda g, v: f"{_what(g)} now has {g.expected!r}"),
     GuardKind("NDIM", "{v}.dim() == {e}", _mismatch("ndim", lambda v: v.dim())),
     GuardKind("DTYPE", "{v}.dtype == {e}", _mismatch("dtype", lambda v: v.dtype)),
     GuardKind("DEVICE", "{v}.device == {e}", _mismatch("device", lambda v: v.device)),
@@ -87,7 +90,12 @@ class Guard:
         return f"{self.kind:<16} {subject} {expected}"
 
     def key(self) -> tuple:
+        if self.kind in MANY_PER_SOURCE:  # one per (source, other source or name)
+            return (self.source, self.kind, self.expected)
         return (self.source, self.kind)
+
+
+MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN"})
 
 
 def tensor_guards(source: Source, tensor: torch.Tensor) -> list[Guard]:

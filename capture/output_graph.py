@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from .sources import Frame, Source
 from .variables import (BaseListVariable, ConstantVariable, TensorVariable, TupleVariable,
                         VariableTracker, wrap_constant)
 from .variables.constant import is_constant_value
+from .variables.dicts import ConstDictVariable, SetVariable
+from .variables.user_objects import UserObjectVariable
 
 # Fake-tensor failures that mean "needs real data", not "the user made a mistake".
 DATA_DEPENDENT_ERRORS = (DataDependentOutputException, DynamicOutputShapeException,
@@ -66,7 +69,91 @@ class Rebuild(OutputPlan):
     items: tuple[OutputPlan, ...]
 
     def build(self, graph_outputs, frame):
-        return self.container_type([item.build(graph_outputs, frame) for item in self.items])
+        make = getattr(self.container_type, "_make", self.container_type)  # namedtuples: _make
+        return make([item.build(graph_outputs, frame) for item in self.items])
+
+
+@dataclass(frozen=True)
+class RebuildDict(OutputPlan):
+    dict_type: type
+    keys: tuple
+    values: tuple[OutputPlan, ...]
+
+    def build(self, graph_outputs, frame):
+        return self.dict_type(zip(self.keys, (value.build(graph_outputs, frame) for value in self.values)))
+
+
+@dataclass(frozen=True)
+class RebuildSet(OutputPlan):
+    items: frozenset
+
+    def build(self, graph_outputs, frame):
+        return set(self.items)
+
+
+@dataclass(frozen=True)
+class RebuildObject(OutputPlan):
+    """An instance of a plain class built in the function: made without __init__, then its
+    attributes set, as the traced __init__ left them."""
+    cls: type
+    names: tuple[str, ...]
+    values: tuple[OutputPlan, ...]
+
+    def build(self, graph_outputs, frame):
+        obj = object.__new__(self.cls)
+        obj.__dict__.update(zip(self.names, (value.build(graph_outputs, frame) for value in self.values)))
+        return obj
+
+
+# A mutable container built in the function and returned twice (`return xs, xs`, a dict holding
+# the same list under two keys) is rebuilt once and then shared, as eager shares it.
+_BUILD_MEMO = threading.local()
+
+
+@dataclass(frozen=True)
+class WithAliases(OutputPlan):
+    plan: OutputPlan
+
+    def build(self, graph_outputs, frame):
+        saved = getattr(_BUILD_MEMO, "values", None)
+        _BUILD_MEMO.values = {}
+        try:
+            return self.plan.build(graph_outputs, frame)
+        finally:
+            _BUILD_MEMO.values = saved
+
+
+@dataclass(frozen=True)
+class Remember(OutputPlan):
+    slot: int
+    plan: OutputPlan
+
+    def build(self, graph_outputs, frame):
+        value = _BUILD_MEMO.values[self.slot] = self.plan.build(graph_outputs, frame)
+        return value
+
+
+@dataclass(frozen=True)
+class Recall(OutputPlan):
+    slot: int
+
+    def build(self, graph_outputs, frame):
+        return _BUILD_MEMO.values[self.slot]
+
+
+def _local_children(value: VariableTracker) -> list[VariableTracker] | None:
+    """The items of a mutable container built in the function (None for anything else)."""
+    if value.source is not None:
+        return None
+    if isinstance(value, BaseListVariable) and value.python_container is list:
+        return value.items
+    if isinstance(value, ConstDictVariable):
+        return list(value.items.values())
+    if isinstance(value, UserObjectVariable):
+        return list(value.attrs.values())
+    if isinstance(value, SetVariable):
+        return []
+    return None  # tuples are immutable: their identity is not observable in the same way
 
 
 # -- the graph under construction ------------------------------------------------------------
@@ -163,7 +250,7 @@ class OutputGraph:
     # -- finishing --
     def finish(self, return_value: VariableTracker) -> tuple[torch.fx.GraphModule | None, OutputPlan]:
         outputs: list[torch.fx.Node] = []
-        plan = self._plan(return_value, outputs)
+        plan = self._plan_with_aliases(return_value, outputs)
         self.graph.output(tuple(outputs))
         self._prune_unused_inputs()
         self._add_alias_guards()
@@ -173,7 +260,41 @@ class OutputGraph:
         graph_module = torch.fx.GraphModule(torch.nn.Module(), self.graph, class_name="CapturedGraph")
         return (graph_module if has_ops else None), plan
 
+    def _plan_with_aliases(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
+        counts: dict[int, int] = {}
+        self._count_references(value, counts)
+        self._shared = {key: None for key, count in counts.items() if count > 1}  # id -> slot once planned
+        self._planning: set[int] = set()
+        plan = self._plan(value, outputs)
+        return WithAliases(plan) if self._shared else plan
+
+    def _count_references(self, value: VariableTracker, counts: dict[int, int]) -> None:
+        children = _local_children(value)
+        if children is None and isinstance(value, BaseListVariable):
+            children = value.items
+        if children is None:
+            return
+        key = id(value)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] == 1:
+            for child in children:
+                self._count_references(child, counts)
+
     def _plan(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
+        key = id(value)
+        if key in getattr(self, "_shared", ()) and _local_children(value) is not None:
+            if key in self._planning:
+                raise Unsupported("returning a container that contains itself")
+            if self._shared[key] is not None:
+                return Recall(self._shared[key])
+            self._planning.add(key)
+            plan = self._plan_value(value, outputs)
+            self._planning.discard(key)
+            self._shared[key] = slot = len([s for s in self._shared.values() if s is not None])
+            return Remember(slot, plan)
+        return self._plan_value(value, outputs)
+
+    def _plan_value(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
         if isinstance(value, TensorVariable):
             if value.is_graph_input():
                 return FromSource(value.source)
@@ -182,6 +303,14 @@ class OutputGraph:
             return FromGraph(outputs.index(value.node))
         if isinstance(value, BaseListVariable) and value.source is None:
             return Rebuild(value.python_container, tuple(self._plan(item, outputs) for item in value.items))
+        if isinstance(value, ConstDictVariable) and value.source is None:
+            return RebuildDict(value.user_cls, tuple(value.items),
+                               tuple(self._plan(item, outputs) for item in value.items.values()))
+        if isinstance(value, SetVariable) and value.source is None:
+            return RebuildSet(frozenset(value.items))
+        if isinstance(value, UserObjectVariable) and value.source is None:
+            return RebuildObject(value.cls, tuple(value.attrs),
+                                 tuple(self._plan(item, outputs) for item in value.attrs.values()))
         if value.source is not None:
             return FromSource(value.source)
         if value.is_python_constant():

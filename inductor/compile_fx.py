@@ -73,18 +73,19 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
     target = _pick_target(target, example_inputs)
     dump = GraphDump()
     dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
-    aten_gm = prims.trace_aten(gm, example_inputs)
-    dump.write("1_aten_graph.py", lambda: aten_gm.print_readable(print_output=False))
+    traced_gm = prims.trace_aten(gm, example_inputs)
+    dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
+    aten_gm = prims.functionalize(traced_gm)
+    dump.write("1_aten_functional.py", lambda: _with_io(aten_gm))
     prims_gm = prims.decompose(aten_gm)
-    dump.write("2_prims_graph.py", lambda: prims_gm.print_readable(print_output=False))
+    dump.write("2_prims_graph.py", lambda: _with_io(prims_gm))
     fallbacks = [n for n in prims_gm.graph.nodes if n.op == "call_function" and n.target is prims.PRIMS["fallback"]]
     if fallbacks:
         dump.write("2_fallbacks.txt", "\n".join(f"{n.name}: {n.args[0]} has no decomposition" for n in fallbacks))
     graph = GraphLowering(prims_gm, example_inputs).run()
     dump.write("3_loop_ir.txt", repr(graph))
     schedule = Scheduler(graph).run()
-    outputs = {o.value if o.kind == "buffer" else o.value[0] for o in graph.outputs if o.kind in ("buffer", "view")}
-    steps = plan_memory(schedule.items, outputs, graph.buffers)
+    steps = plan_memory(schedule.items, graph.output_buffers(), graph.buffers)
     schedule_text = repr(schedule) + "\n\nmemory plan:\n  " + "\n  ".join(map(repr, steps))
     dump.write("4_schedule.txt", schedule_text)
     log_schedule.debug("%s", schedule_text)
@@ -100,8 +101,13 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
     spec = aten_gm.meta["out_spec"]
     call = _restore_structure(call, spec, len(graph.outputs))
     return CompiledGraph(call=call, target=target, kernels=kernels, schedule=schedule, steps=steps, graph=graph,
-                         aten_gm=aten_gm, prims_gm=prims_gm, backend=backend, wrapper_source=wrapper_source,
+                         traced_gm=traced_gm, aten_gm=aten_gm, prims_gm=prims_gm, backend=backend, wrapper_source=wrapper_source,
                          dump_dir=dump.dir, compile_s=time.perf_counter() - start)
+
+
+def _with_io(gm) -> str:
+    """The graph's code, then what its outputs mean to the caller (aliasing, input copy-backs)."""
+    return gm.print_readable(print_output=False) + "\n" + prims.describe(gm)
 
 
 def _make_backend(target, kernels, buffers):

@@ -49,7 +49,7 @@ def plan_memory(items, outputs: set[str], graph_buffers: dict) -> list:
     steps = []
     for i, item in enumerate(items):
         for name in _writes(item):
-            if isinstance(item, ExternBuffer) and item.kind == "fallback":
+            if _is_fallback(item):
                 continue  # the ATen op allocates its own result
             layout = graph_buffers[name].layout
             key = (layout.storage_size(), layout.dtype, layout.device)
@@ -60,11 +60,17 @@ def plan_memory(items, outputs: set[str], graph_buffers: dict) -> list:
             if name in outputs or name not in graph_buffers or not _is_temp(graph_buffers[name]):
                 continue
             steps.append(Free(name))
+            if _is_fallback(graph_buffers[name]):
+                continue  # the ATen op's own result may view an input or another buffer: never reuse it
             layout = graph_buffers[name].layout
             pool.setdefault((layout.storage_size(), layout.dtype, layout.device), []).append(name)
     # Storage handed over to a later buffer is kept alive until then rather than freed.
     reused = {s.reuse for s in steps if isinstance(s, Alloc) and s.reuse}
     return [s for s in steps if not (isinstance(s, Free) and s.name in reused)]
+
+
+def _is_fallback(buf) -> bool:
+    return isinstance(buf, ExternBuffer) and buf.kind == "fallback"
 
 
 def _is_temp(buf) -> bool:

@@ -237,7 +237,7 @@ class Scheduler:
 
     def _mark_stores(self):
         """Keep a buffer out of memory when only its own kernel reads it, as a local there."""
-        outputs = {o.value if o.kind == "buffer" else o.value[0] for o in self.graph.outputs if o.kind in ("buffer", "view")}
+        outputs = self.graph.output_buffers()
         for kernel in (i for i in self.items if isinstance(i, FusedKernel)):
             mine = {n.name: n for n in kernel.nodes}
             readers_outside = {b for b in mine for r in self.deps.successors(b) if r not in mine}

@@ -7,15 +7,18 @@ import torch
 import torch.fx as fx
 
 from . import decomp  # noqa: F401  (fills the registry)
-from .aten_trace import OUTPUTS_KEY
 from .builder import META_KEY, GraphBuilder, Value
 from .decomp.registry import call_aten
 from .errors import UnsupportedGraph
+from .functionalize import functionalize
+from .graph_io import OUTPUTS_KEY
 from .prim import Prim
 
 
 def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
-    """A GraphModule whose call_function targets are Kiln prims (and explicit fallbacks)."""
+    """A GraphModule whose call_function targets are Kiln prims (and explicit fallbacks). The ATen
+    graph is functionalized first if it is not yet (graph_io.py says what its outputs mean)."""
+    aten_gm = functionalize(aten_gm)
     builder = GraphBuilder()
     env: dict[fx.Node, object] = {}
     root = torch.nn.Module()

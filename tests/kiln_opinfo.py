@@ -70,12 +70,13 @@ def _shares_storage(t, inputs):
     return any(storage == x.untyped_storage()._cdata for x in inputs)
 
 
-def graph_of(op, sample):
+def graph_of(op, sample, clone_views=True):
     """(GraphModule, tensor inputs, eager callable): a torch-level graph computing `op` on this sample.
 
-    The graph returns a flat tuple of tensors. An output that is a view of an input is cloned:
-    Kiln refuses output aliasing (a documented limitation), and the clone keeps the view op itself
-    under test instead of skipping every view sample.
+    The graph returns a flat tuple of tensors. By default an output that is a view of an input is
+    cloned: Kiln would return such an output as a view of the input (eager's aliasing), computing
+    nothing, and the clone keeps the view op's values under test. `clone_views=False` keeps the
+    views, to test the aliasing itself.
     """
     flat, spec = tree_flatten((sample.input, sample.args, sample.kwargs))
     tensor_pos = [i for i, a in enumerate(flat) if isinstance(a, torch.Tensor)]
@@ -88,7 +89,7 @@ def graph_of(op, sample):
         inp, args, kwargs = tree_unflatten(leaves, spec)
         outs, _ = tree_flatten(op.op(inp, *args, **kwargs))
         outs = [o for o in outs if isinstance(o, torch.Tensor)]
-        return tuple(o.clone() if _shares_storage(o, tensors) else o for o in outs)
+        return tuple(o.clone() if clone_views and _shares_storage(o, tensors) else o for o in outs)
 
     graph = fx.Graph()
     placeholders = [graph.placeholder(f"x{i}") for i in range(len(inputs))]
@@ -129,3 +130,52 @@ def run_samples(op, dtype, limit, check_sample):
         pytest.skip("; ".join(skipped) or "no samples")
 
 
+
+
+# -- in-place variants ---------------------------------------------------------------------------
+def _inplace_cases():
+    """Every op_db entry with an in-place variant, for float32, int64 and bool where supported."""
+    cases = []
+    for op in op_db:
+        if op.inplace_variant is None:
+            continue
+        for dtype in DTYPES:
+            if dtype in op.supported_dtypes("cpu"):
+                name = op.name + (f".{op.variant_test_name}" if op.variant_test_name else "")
+                cases.append(pytest.param(op, dtype, id=f"{name}-{str(dtype).replace('torch.', '')}"))
+    return cases
+
+
+INPLACE_CASES = _inplace_cases()
+
+
+def inplace_sample(op, sample):
+    """((fn, make_inputs), None) for the in-place variant of `op` on this sample, or (None, why not).
+    fn's tensor arguments are the sample's tensors; make_inputs() gives fresh equal copies."""
+    from kiln_effects import clone_inputs
+
+    flat, spec = tree_flatten((sample.input, sample.args, sample.kwargs))
+    pos = [i for i, a in enumerate(flat) if isinstance(a, torch.Tensor)]
+    tensors = [flat[i] for i in pos]
+
+    def fn(*ts):
+        leaves = list(flat)
+        for i, t in zip(pos, ts):
+            leaves[i] = t
+        inp, args, kwargs = tree_unflatten(leaves, spec)
+        return op.inplace_variant(inp, *args, **kwargs)
+
+    def make():
+        return clone_inputs(tensors)
+
+    try:
+        fn(*make())
+    except Exception:  # noqa: BLE001  (eager rejects this sample in place: dtype or broadcast)
+        return None, "eager refuses the in-place variant on this sample"
+    return (fn, make), None
+
+
+def random_ops(aten_gm):
+    """Ops drawing random numbers (OpInfo seeds them inside the sample's call, which no graph sees)."""
+    return [n.target for n in aten_gm.graph.nodes
+            if n.op == "call_function" and torch.Tag.nondeterministic_seeded in getattr(n.target, "tags", ())]

@@ -12,7 +12,7 @@ from .constant import wrap_constant
 from .tensor import is_inplace_name
 
 # Modules whose attributes may be looked up during capture.
-ALLOWED_MODULE_ROOTS = ("torch", "math", "operator")
+ALLOWED_MODULE_ROOTS = ("torch", "math", "operator", "functools", "dataclasses", "collections")
 
 # torch functions that change global state: tracing them would drop the side effect.
 GLOBAL_STATE_FUNCTIONS = {

@@ -44,9 +44,12 @@ def test_unsupported_ops_become_explicit_fallbacks_that_run():
     torch.testing.assert_close(gm(x)[0], torch.cumsum(x, 1) + 1)
 
 
-def test_in_place_ops_are_refused_not_miscompiled():
-    with pytest.raises(prims.UnsupportedGraph, match="in-place"):
-        _lower(lambda x: x.add_(1), torch.randn(3))
+def test_in_place_ops_are_functionalized_and_metadata_mutations_refused():
+    gm = _lower(lambda x: x.add_(1), torch.randn(3))
+    assert all(isinstance(n.target, Prim) for n in gm.graph.nodes if n.op == "call_function")
+    assert [(m.input_index, m.output_index) for m in gm.meta[prims.MUTATIONS_KEY]] == [(0, 1)]
+    with pytest.raises(prims.UnsupportedGraph, match="storage"):
+        _lower(lambda x: x.resize_(6), torch.randn(2, 3))
 
 
 def test_type_promotion_is_explicit():
