@@ -111,6 +111,19 @@ def prod_combine(a, b):
     return a * b
 
 
+@triton.jit
+def or_combine(a, b):
+    return a | b
+
+
+@triton.jit
+def welford_combine(mean_a, m2_a, n_a, mean_b, m2_b, n_b):
+    n = n_a + n_b
+    d = mean_b - mean_a
+    wb = tl.where(n == 0, 0.0, n_b / tl.where(n == 0, 1.0, n))
+    return mean_a + d * wb, m2_a + m2_b + d * d * n_a * wb, n
+
+
 # Row reductions (axis 1 of an [XBLOCK, RBLOCK] tile). They combine with triton.language's own
 # combine functions, which Triton's interpreter recognises and runs as one numpy call (any other
 # combine function runs once per element in Python). Those ignore NaN, as on GPUs (maxnum), so
@@ -139,6 +152,14 @@ def row_min(x):
     if x.dtype.is_floating():
         m = tl.where(tl.reduce((x != x).to(tl.int32), 1, tl.standard._sum_combine) > 0, float("nan"), m)
     return m
+
+
+@triton.jit
+def row_welford_m2(mean, m2, n):  # lanes' (mean, m2, count) -> the row's m2 (Chan et al., from sums)
+    count = row_sum(n)
+    avg = row_sum(n * mean) / tl.where(count == 0, 1.0, count)
+    d = mean - avg[:, None]
+    return row_sum(m2) + row_sum(n * d * d)
 
 
 @triton.jit

@@ -48,7 +48,8 @@ class TritonReduction:
     lanes of a row to the result. Only Triton builtins and Kiln's device functions appear: tl.sum
     & co are jit functions whose interpreter-or-GPU form triton fixed when it was imported."""
     init: tuple[str, ...]  # identity per accumulator; {lowest}/{highest}: extremes of the element dtype
-    lift: tuple[str, ...]  # one element as accumulators; {v}: its value, {r}: its flat index in the row
+    lift: tuple[str, ...]  # one element as accumulators; {v}: its value, {r}: its flat index in the row,
+    # {T}: the accumulator's dtype (a template using it is already of that dtype)
     combine: str  # elementwise device function (accs..., accs...) -> accs...
     final: str  # the row's result from its lanes {0}, {1}, ... ([XBLOCK, RBLOCK] -> [XBLOCK])
     dtypes: tuple = (None,)  # accumulator dtypes; None: acc_dtype(element dtype)
@@ -65,6 +66,14 @@ REDUCTION = {
     ReductionType.ARGMIN: TritonReduction(("{highest}", _NO_INDEX), ("{v}", "{r}"), "km.argmin_combine",
                                           "km.row_argmin({0}, {1})", (None, "tl.int64")),
 }
+# Reduction types that other branches add to the loop IR: ANY (or over bools) and WELFORD (var's
+# sum of squared deviations in one pass: per-lane mean, m2, count; lanes merged by Chan's formula).
+_LATER = {
+    "ANY": TritonReduction(("0",), ("{v}",), "km.or_combine", "km.row_max({0})"),
+    "WELFORD": TritonReduction(("0", "0", "0"), ("{v}", "tl.full([1], 0, {T})", "tl.full([1], 1, {T})"),
+                               "km.welford_combine", "km.row_welford_m2({0}, {1}, {2})", (None, None, None)),
+}
+REDUCTION.update({ReductionType[k]: v for k, v in _LATER.items() if k in ReductionType.__members__})
 # 16-bit floats accumulate in float32: as eager for sums; exact for max/min (and the interpreter
 # has no bfloat16 arithmetic: it would compare raw bits).
 WIDER_ACCUMULATOR = {(kind, dt): torch.float32 for kind in ReductionType for dt in (torch.float16, torch.bfloat16)}

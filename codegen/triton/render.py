@@ -221,8 +221,9 @@ def _lifted(n, value) -> list[str]:
     red = REDUCTION[n.reduction]
     out = []
     for lift, (_, _, dt) in zip(red.lift, _accumulators(n)):
-        expr = lift.format(v=value, r="rindex")
-        out.append(expr if (lift == "{v}" and dt == tl_dtype(n.body.dtype)) else f"({expr}).to({dt})")
+        expr = lift.format(v=value, r="rindex", T=dt)
+        typed = "{T}" in lift or (lift == "{v}" and dt == tl_dtype(n.body.dtype))
+        out.append(expr if typed else f"({expr}).to({dt})")
     return out
 
 

@@ -7,9 +7,12 @@ import pytest
 import torch
 import torch.fx as fx
 import torch.nn.functional as F
+import triton
+import triton.language as tl
 
 from cases import CASES
 from codegen.triton import configs
+from codegen.triton import device_math as km
 from codegen.triton.render import needs_int64, render_kernel
 from inductor import KilnCompileWarning, compile_graph
 from kiln_testing import check, kernels, lower
@@ -171,3 +174,37 @@ def test_generated_kernels_are_gpu_legal(looped, monkeypatch):
         _, schedule = lower(fn, *[m() for m in makers])
         for k in kernels(schedule):
             assert _violations(render_kernel(k)) == [], name
+
+
+# -- device functions for reduction types other branches add (ANY, WELFORD; see ops._LATER) -------
+
+@triton.jit
+def _welford_and_any_rows(p_x, p_m2, p_any, rnumel, LANES: tl.constexpr):
+    row = tl.program_id(0)
+    lanes = tl.arange(0, LANES)[None, :]
+    mean = tl.full([1, LANES], 0, tl.float32)
+    m2 = tl.full([1, LANES], 0, tl.float32)
+    n = tl.full([1, LANES], 0, tl.float32)
+    hit = tl.full([1, LANES], 0, tl.int1)
+    for off in range(0, rnumel, LANES):  # the looped form: lane-wise updates, then one row merge
+        idx = off + lanes
+        m = idx < rnumel
+        x = tl.load(p_x + row * rnumel + idx, m, other=0)
+        mean2, m22, n2 = km.welford_combine(mean, m2, n, x, tl.full([1], 0, tl.float32), tl.full([1], 1, tl.float32))
+        mean, m2, n = tl.where(m, mean2, mean), tl.where(m, m22, m2), tl.where(m, n2, n)
+        hit = tl.where(m, km.or_combine(hit, x > 2.0), hit)
+    tl.store(p_m2 + row + tl.arange(0, 1), km.row_welford_m2(mean, m2, n))
+    tl.store(p_any + row + tl.arange(0, 1), km.row_max(hit))
+
+
+def test_welford_lanes_and_any_reduce_rows_like_eager():
+    x = torch.randn(5, 37, generator=torch.Generator().manual_seed(0))
+    x[1] = 3.0  # constant row: m2 exactly 0
+    x[2] = 1e3 + x[2] * 0.1  # a large mean: one-pass sums of squares (E[x^2] - E[x]^2) would lose it all
+    x[3, 36] = 2.5  # the only hit, in the last, partial step
+    m2, hit = torch.empty(5), torch.empty(5, dtype=torch.bool)
+    _welford_and_any_rows[(5,)](x, m2, hit, 37, LANES=8)
+    exact = ((x.double() - x.double().mean(1, keepdim=True)) ** 2).sum(1)
+    torch.testing.assert_close(m2.double(), exact, rtol=2e-4, atol=1e-6)  # float32 updates around a mean of 1e3
+    assert m2[1] == 0
+    assert torch.equal(hit, (x > 2.0).any(1))
