@@ -66,8 +66,19 @@ def sign(x):
 @triton.jit
 def pow(x, y):  # float pow with torch's special cases for negative and zero bases
     ax = tl.abs(x).to(tl.float64)  # exp2(y * log2|x|) loses ~|y log2 x| ulps in float32: work in float64
-    r = tl.exp2(y.to(tl.float64) * tl.log2(tl.where(ax == 0, 1.0, ax))).to(x.dtype)
+    yd = y.to(tl.float64)
+    r = tl.exp2(yd * tl.log2(tl.where(ax == 0, 1.0, ax)))
     y_int = tl.floor(y) == y
+    # Integer exponents below 128 by square-and-multiply: exact whenever the result is representable
+    # (10.0 ** 2 must be 100, not 99.99999999999997), as libm's pow.
+    e = tl.where(y_int & (tl.abs(yd) < 128), tl.abs(yd), 0.0).to(tl.int32)
+    b = ax
+    p = (ax != ax).to(tl.float64) * 0.0 + 1.0  # ones (ax * 0 would be NaN for inf)
+    for _ in tl.static_range(7):
+        p = tl.where((e & 1) != 0, p * b, p)
+        b = b * b
+        e = e >> 1
+    r = tl.where(y_int & (tl.abs(yd) < 128), tl.where(yd < 0, 1.0 / p, p), r).to(x.dtype)
     y_odd = y_int & ((y - 2.0 * tl.floor(y * 0.5)) != 0.0)
     neg = tl.where(y_int, tl.where(y_odd, -r, r), float("nan"))
     r = tl.where(x < 0, neg, r)

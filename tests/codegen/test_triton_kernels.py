@@ -208,3 +208,15 @@ def test_welford_lanes_and_any_reduce_rows_like_eager():
     torch.testing.assert_close(m2.double(), exact, rtol=2e-4, atol=1e-6)  # float32 updates around a mean of 1e3
     assert m2[1] == 0
     assert torch.equal(hit, (x > 2.0).any(1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_pow_is_exact_for_integer_exponents_and_keeps_special_cases(dtype):
+    k = torch.arange(-22, 23, dtype=dtype)
+    x = torch.cat([torch.full_like(k, 10.0), torch.tensor([2.0, -2.0, -2.0, 0.0, 0.0, float("inf"), float("nan"), -1.5,
+                                                           1.1, 3.0], dtype=dtype)])
+    y = torch.cat([k, torch.tensor([127.0, 3.0, -3.0, -1.0, 0.0, -2.0, 0.0, 2.5, 100.0, 0.5], dtype=dtype)])
+    compiled = _compile(lambda x, y: torch.pow(x, y), x, y)
+    got, expected = compiled.call(x, y), torch.pow(x, y)
+    assert torch.equal(got[22:45], expected[22:45])  # 10.0 ** k, k >= 0, exactly (logspace to ints relies on it)
+    torch.testing.assert_close(got, expected, equal_nan=True)
