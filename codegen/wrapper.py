@@ -95,14 +95,26 @@ class WrapperCode:
         self.lines.append(f"    {a.name} = {rhs}; del {a.reuse}")
 
     def _extern(self, e: ExternBuffer):
-        args = ", ".join(self._value(a) for a in e.args)
-        kwargs = "".join(f", {k}={self._value(v)}" for k, v in e.kwargs.items())
+        args = ", ".join([self._value(a) for a in e.args] + [f"{k}={self._value(v)}" for k, v in e.kwargs.items()])
         if e.kind == "matmul":
             self.lines.append(f"    torch.matmul({args}, out={e.name})")
-        else:  # an ATen op allocates its own result; later loads assume the layout its meta promised
-            op = self._const(e.op)
-            lay = e.layout
-            self.lines.append(f"    {e.name} = in_layout({op}({args}{kwargs}), {lay.shape}, {lay.strides})")
+            return
+        if e.source is not None:
+            return  # a later result of a call made at its first result's buffer
+        # a library allocates its own results; later loads assume the layouts their metas promised
+        op = self._const(e.op)
+        if not e.outputs:
+            self.lines.append(f"    {e.name} = {self._laid_out(e.name, f'{op}({args})')}")
+            return
+        self.lines.append(f"    results = {op}({args})")
+        for i, name in enumerate(e.outputs):
+            if name is not None:
+                self.lines.append(f"    {name} = {self._laid_out(name, f'results[{i}]')}")
+        self.lines.append("    del results")
+
+    def _laid_out(self, name, expr) -> str:
+        lay = self.graph.buffers[name].layout
+        return f"in_layout({expr}, {lay.shape}, {lay.strides})"
 
     def _output(self, o) -> str:
         """An expression for output `o`; one made by a call is bound to a name once, so an output

@@ -73,6 +73,27 @@ class GraphLowering:
         layout = Layout(tuple(shape), tuple(strides) if strides else contiguous_strides(shape), dtype, device)
         return self._register(ExternBuffer(self._new_name(), layout, kind, tuple(args), dict(kwargs), op))
 
+    def extern_call(self, kind, fn, args, kwargs, meta):
+        """ExternBuffers for a call with eager's result layout(s); a tuple of TensorValues for several results."""
+        if not isinstance(meta, tuple):
+            return self.extern(kind, args, kwargs, meta.shape, meta.dtype, meta.device, op=fn, strides=meta.strides)
+        base = int(self._new_name()[3:])
+        count = iter(range(base, base + len(meta)))
+        names = tuple(None if m is None else f"buf{next(count)}" for m in meta)
+        first, values = None, []
+        for name, m in zip(names, meta):
+            if m is None:
+                values.append(None)
+                continue
+            layout = Layout(tuple(m.shape), tuple(m.strides), m.dtype, m.device)
+            if first is None:
+                buf = ExternBuffer(name, layout, kind, tuple(args), dict(kwargs), fn, outputs=tuple(names))
+                first = name
+            else:
+                buf = ExternBuffer(name, layout, kind, source=first)
+            values.append(self._register(buf))
+        return tuple(values)
+
     def tensor_arg(self, value: TensorValue) -> TensorArg:
         """A strided view of a buffer holding `value`, realizing it only if it is not one already."""
         syms = loop_syms("i", value.shape)
@@ -117,7 +138,8 @@ class GraphLowering:
                 if lowering is None:
                     raise UnsupportedGraph(f"prim {node.target} has no lowering yet")
                 value = lowering(self, *args, **kwargs)
-                if len(node.users) > 1 and value.buffer is None and value.cost > REALIZE_COST:
+                if (isinstance(value, TensorValue) and len(node.users) > 1 and value.buffer is None
+                        and value.cost > REALIZE_COST):
                     value = self.realize(value)
                 env[node] = value
             elif node.op == "call_function" and node.target is operator.getitem:

@@ -70,7 +70,8 @@ def plan_memory(items, outputs: set[str], graph_buffers: dict) -> list:
 
 
 def _is_fallback(buf) -> bool:
-    return isinstance(buf, ExternBuffer) and buf.kind == "fallback"
+    """A result a library allocated itself (fallbacks and extern prims calling ATen)."""
+    return isinstance(buf, ExternBuffer) and buf.kind in ("fallback", "extern")
 
 
 def _is_temp(buf) -> bool:

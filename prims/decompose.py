@@ -47,9 +47,14 @@ def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
                 raise UnsupportedGraph(f"unexpected {node.op} node {node.name} in an ATen graph")
     gm = fx.GraphModule(root, builder.graph)
     gm.meta.update(aten_gm.meta)
-    gm.graph.eliminate_dead_code()
+    gm.graph.eliminate_dead_code(is_impure_node=_impure)
     gm.recompile()
     return gm
+
+
+def _impure(node) -> bool:
+    """Prims kept even when nothing reads them (runtime error checks)."""
+    return node.is_impure() or (isinstance(node.target, Prim) and bool(node.target.extra.get("impure")))
 
 
 def _check_result(node, out, meta):

@@ -25,7 +25,10 @@ EXPR = {
     LoopOp.ADD: "{0} + {1}", LoopOp.SUB: "{0} - {1}", LoopOp.MUL: "{0} * {1}", LoopOp.TRUEDIV: "{0} / {1}",
     LoopOp.POW: "kiln_pow({0}, {1})", LoopOp.MAXIMUM: "kiln_max({0}, {1})", LoopOp.MINIMUM: "kiln_min({0}, {1})",
     LoopOp.EQ: "{0} == {1}", LoopOp.NE: "{0} != {1}", LoopOp.LT: "{0} < {1}", LoopOp.LE: "{0} <= {1}",
-    LoopOp.GT: "{0} > {1}", LoopOp.GE: "{0} >= {1}", LoopOp.AND: "{0} && {1}", LoopOp.OR: "{0} || {1}",
+    LoopOp.GT: "{0} > {1}", LoopOp.GE: "{0} >= {1}", LoopOp.AND: "{0} & {1}", LoopOp.OR: "{0} | {1}",
+    LoopOp.XOR: "{0} ^ {1}", LoopOp.BITNOT: "~{0}", LoopOp.SHL: "kiln_shl({0}, {1})", LoopOp.SHR: "kiln_shr({0}, {1})",
+    LoopOp.ERFC: "std::erfc({0})", LoopOp.SIGNBIT: "std::signbit({0})", LoopOp.ATAN2: "std::atan2({0}, {1})",
+    LoopOp.FMOD: "kiln_fmod({0}, {1})",
     LoopOp.WHERE: "{0} ? {1} : {2}", LoopOp.TO_DTYPE: "static_cast<{T}>({0})",
 }
 
@@ -66,6 +69,7 @@ PREAMBLE = r"""
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 // NaN-propagating max/min, as torch.maximum / torch.amax.
 template <typename T> static inline T kiln_max(T a, T b) { return (a != a) ? a : ((b != b) ? b : (a > b ? a : b)); }
@@ -92,6 +96,18 @@ template <typename T> static inline T kiln_pow(T base, T exp) {  // integers, as
   while (exp) { if (exp & 1) out *= base; base *= base; exp >>= 1; }
   return out;
 }
+// torch's shifts: out-of-range shift counts give 0 (left) or the sign fill (right), never UB.
+template <typename T> static inline T kiln_shl(T a, T b) {
+  constexpr int bits = sizeof(T) * 8;
+  return (b < 0 || b >= bits) ? T(0) : static_cast<T>(static_cast<std::make_unsigned_t<T>>(a) << b);
+}
+template <typename T> static inline T kiln_shr(T a, T b) {
+  constexpr int bits = sizeof(T) * 8 - std::is_signed_v<T>;
+  return (b < 0 || b >= bits) ? static_cast<T>(a >> bits) : static_cast<T>(a >> b);
+}
+static inline float kiln_fmod(float a, float b) { return std::fmod(a, b); }
+static inline double kiln_fmod(double a, double b) { return std::fmod(a, b); }
+template <typename T> static inline T kiln_fmod(T a, T b) { return b == 0 ? T(0) : static_cast<T>(a % b); }  // no SIGFPE
 // Branch-free float math that g++ vectorizes inside loops (the libm calls do not vectorize
 // without -ffast-math). Accuracy is within a couple of ulp, like the SIMD math eager uses.
 static inline float kiln_bits2f(int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }

@@ -196,3 +196,78 @@ def to_bfloat16(x):  # round to nearest even, as torch (Triton's interpreter tru
     rounded = bits + 0x7FFF + ((bits >> 16) & 1)
     bits = tl.where(x != x, bits | 0x400000, rounded)  # NaN stays a (quiet) NaN
     return (bits >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
+
+
+@triton.jit
+def imod(a, b):  # integer fmod (C semantics); 0 where b == 0 instead of a fault
+    return tl.where(b == 0, a * 0, a % tl.where(b == 0, b * 0 + 1, b))
+
+
+@triton.jit
+def shl(a, b):  # torch's left shift: counts outside [0, bits) give 0
+    ok = (b >= 0) & (b < a.dtype.primitive_bitwidth)
+    return tl.where(ok, a << tl.where(ok, b, b * 0).to(a.dtype), a * 0)
+
+
+@triton.jit
+def shr(a, b):  # torch's right shift: counts outside [0, bits) fill with the sign
+    top = a.dtype.primitive_bitwidth - a.dtype.is_int_signed()
+    ok = (b >= 0) & (b < top)
+    return a >> tl.where(ok, b, b * 0 + top).to(a.dtype)
+
+
+@triton.jit
+def signbit(x):
+    if x.dtype == tl.float64:
+        r = x.to(tl.int64, bitcast=True) < 0
+    else:
+        r = x.to(tl.int32, bitcast=True) < 0
+    return r
+
+
+@triton.jit
+def erfc(x):  # 1 - erf near 0; Numerical Recipes' erfcc (relative error < 1.2e-7) elsewhere
+    a = tl.abs(x)
+    t = 1.0 / (1.0 + 0.5 * a)
+    q = 0.17087277
+    q = q * t - 0.82215223
+    q = q * t + 1.48851587
+    q = q * t - 1.13520398
+    q = q * t + 0.27886807
+    q = q * t - 0.18628806
+    q = q * t + 0.09678418
+    q = q * t + 0.37409196
+    q = q * t + 1.00002368
+    q = q * t - 1.26551223
+    big = t * tl.exp(-a * a + q)
+    big = tl.where(x < 0, 2.0 - big, big)
+    return tl.where(a < 0.5, 1.0 - tl.erf(x), big)
+
+
+@triton.jit
+def _atan_pos(x):  # arctangent of x >= 0 (Cephes' rational approximation, range-reduced)
+    big = x > 2.414213562373095
+    mid = (x > 0.66) & (x <= 2.414213562373095)
+    safe = tl.where(x == 0, 1.0, x)
+    z0 = tl.where(big, -1.0 / safe, tl.where(mid, (x - 1.0) / (x + 1.0), x))
+    y0 = tl.where(big, 1.5707963267948966, tl.where(mid, 0.7853981633974483, 0.0))
+    z = z0 * z0
+    p = ((((-8.750608600031904e-1 * z - 1.6157537187333652e1) * z - 7.50085579231470e1) * z
+          - 1.2288666844901362e2) * z - 6.485021904942025e1)
+    q = (((((z + 2.4858464901423062e1) * z + 1.6502700983169885e2) * z + 4.3288106049129027e2) * z
+          + 4.8539039963591370e2) * z + 1.9455065714826140e2)
+    r = z0 * (z * p / q) + z0
+    r = r + tl.where(big, 6.123233995736766e-17, tl.where(mid, 3.061616997868383e-17, 0.0))
+    return y0 + r
+
+
+@triton.jit
+def atan2(y, x):  # C's atan2: signed zeros and infinities give the right quadrant
+    ax = tl.abs(x)
+    ay = tl.abs(y)
+    both_zero = (ax == 0) & (ay == 0)
+    both_inf = (ax == float("inf")) & (ay == float("inf"))
+    ratio = tl.where(both_zero, 0.0, tl.where(both_inf, 1.0, ay / tl.where(ax == 0, 0.0, ax)))
+    r = _atan_pos(ratio).to(x.dtype)
+    r = tl.where(signbit(x), 3.141592653589793 - r, r)
+    return tl.where(signbit(y), -r, r)

@@ -26,6 +26,9 @@ EXPR = {
     LoopOp.POW: "km.pow({0}, {1})", LoopOp.MAXIMUM: "km.maximum({0}, {1})", LoopOp.MINIMUM: "km.minimum({0}, {1})",
     LoopOp.EQ: "{0} == {1}", LoopOp.NE: "{0} != {1}", LoopOp.LT: "{0} < {1}", LoopOp.LE: "{0} <= {1}",
     LoopOp.GT: "{0} > {1}", LoopOp.GE: "{0} >= {1}", LoopOp.AND: "{0} & {1}", LoopOp.OR: "{0} | {1}",
+    LoopOp.XOR: "{0} ^ {1}", LoopOp.BITNOT: "~{0}", LoopOp.SHL: "km.shl({0}, {1})", LoopOp.SHR: "km.shr({0}, {1})",
+    LoopOp.ERFC: "km.erfc({0})", LoopOp.SIGNBIT: "km.signbit({0})", LoopOp.ATAN2: "km.atan2({0}, {1})",
+    LoopOp.FMOD: "{0} % {1}",
     LoopOp.WHERE: "tl.where({0}, {1}, {2})", LoopOp.TO_DTYPE: "({0}).to({T})",
 }
 # Where a dtype changes the spelling: bool + bool is `or` in torch (int1 + int1 wraps in Triton),
@@ -34,6 +37,8 @@ BY_DTYPE = {
     (LoopOp.ADD, torch.bool): "{0} | {1}",
     **{(LoopOp.POW, dt): "km.ipow({0}, {1})" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
     (LoopOp.TO_DTYPE, torch.bfloat16): "km.to_bfloat16({0})",
+    **{(LoopOp.TRUEDIV, dt): "{0} // {1}" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
+    **{(LoopOp.FMOD, dt): "km.imod({0}, {1})" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
 }
 # 16-bit float math runs in float32 (render._math); this rounds its result back.
 HALF_FLOATS = {torch.float16: "({}).to(tl.float16)", torch.bfloat16: "km.to_bfloat16({})"}

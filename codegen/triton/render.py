@@ -123,6 +123,9 @@ class Scope:
             rhs = f"tl.load(p_{node.attr[0]} + ({index_str(node.attr[1])}) + {self.zero}, {self.mask}, other=0)"
         elif node.op is LoopOp.INDEX_EXPR:
             rhs = f"(({index_str(node.attr)}) + {self.zero}).to(tl.int64)"
+        elif node.op is LoopOp.INDIRECT_LOAD:
+            mask = self.mask if len(node.args) == 1 else f"{self.mask} & ({self.lookup(node.args[1])})"
+            rhs = f"tl.load(p_{node.attr[0]} + {self.lookup(node.args[0])} + {self.zero}, {mask}, other=0)"
         else:
             rhs = _math(node, [self.lookup(a) for a in node.args])
         name = f"t{self.counter[0]}"

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from inductor import compile_graph
-from kiln_opinfo import CASES, graph_of, run_samples
+from kiln_opinfo import (ALL_CASES, BATCHES, CASES, batched_samples, combined_graph, compare, compare_spans, graph_of,
+                         run_samples, unspecified_outputs)
 from prims import UnsupportedGraph
 
 FAST_SAMPLES = {"cpp": 3, "triton": 2}
@@ -21,11 +22,7 @@ def _checker(target):
         except UnsupportedGraph as e:
             return f"unsupported: {e}"
         got = compiled.call(*inputs)
-        assert len(got) == len(expected)
-        for g, e in zip(got, expected):
-            assert g.dtype == e.dtype and g.shape == e.shape, (g.dtype, g.shape, e.dtype, e.shape)
-            exact = not (e.dtype.is_floating_point or e.dtype.is_complex)
-            torch.testing.assert_close(g, e, equal_nan=True, **({"rtol": 0, "atol": 0} if exact else {}))
+        compare(got, expected, unspecified_outputs(compiled.aten_gm))
         return None
 
     return check_sample
@@ -37,9 +34,29 @@ def test_opinfo_fast(op, dtype, target):
     run_samples(op, dtype, FAST_SAMPLES[target], _checker(target))
 
 
+# Triton's interpreter is slow: its default batches are float32 only (the full sweep runs every dtype).
+BATCH_TARGETS = [pytest.param(ops, dtype, target, id=f"{p.id}-{target}") for p in BATCHES for (ops, dtype) in [p.values]
+                 for target in (["cpp", "triton"] if dtype == torch.float32 else ["cpp"])]
+
+
+@pytest.mark.parametrize("ops, dtype, target", BATCH_TARGETS)
+def test_opinfo_batched(ops, dtype, target):
+    """The newer ops' first samples, many ops to one graph: one C++ build (or Triton module) per group."""
+    items = batched_samples(ops, dtype, per_op=1)  # the full sweep (KILN_FULL=1) runs every sample
+    gm, inputs, expected, spans, items = combined_graph(items)
+    try:
+        compiled = compile_graph(gm, inputs, target=target)
+    except UnsupportedGraph:  # some sample is refused: check them one by one
+        for _, op, sample in items:
+            _checker(target)(op, sample)
+        return
+    torch.manual_seed(0)
+    compare_spans(compiled.call(*inputs), expected, spans, unspecified_outputs(compiled.aten_gm))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["cpp", "triton"])
-@pytest.mark.parametrize("op, dtype", CASES)
+@pytest.mark.parametrize("op, dtype", ALL_CASES)
 def test_opinfo_full(op, dtype, target):
     run_samples(op, dtype, None, _checker(target))
 

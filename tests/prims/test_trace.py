@@ -140,12 +140,14 @@ def test_decomposition_table_holds_overloads_only():
 
 def test_op_without_decomposition_becomes_a_fallback_that_runs():
     x = torch.randn(3, 5)
-    assert aten.cumsum.default not in DECOMPOSITIONS
-    pg = prims.decompose(_trace(lambda x: torch.cumsum(x * 2, 1), x))
+    op = aten.fake_quantize_per_tensor_affine_cachemask.default
+    assert op not in DECOMPOSITIONS
+    fq = lambda x: torch.fake_quantize_per_tensor_affine(x * 2, 0.1, 0, 0, 255)  # noqa: E731
+    pg = prims.decompose(_trace(fq, x))
     (fb,) = _fallbacks(pg)
-    assert fb.args[0] is aten.cumsum.default
-    assert fb.meta[META_KEY] == TensorMeta.of(torch.cumsum(x, 1))  # the meta comes from the ATen trace
-    torch.testing.assert_close(pg(x)[0], torch.cumsum(x * 2, 1))
+    assert fb.args[0] is op
+    assert fb.meta[META_KEY] == tuple(TensorMeta.of(t) for t in op(x, 0.1, 0, 0, 255))  # from the ATen trace
+    torch.testing.assert_close(pg(x)[0], fq(x))
 
 
 @pytest.mark.parametrize("fn", [lambda x: x[x > 0], lambda x: x.narrow(0, torch.tensor(1), 2)], ids=["mask", "narrow"])
