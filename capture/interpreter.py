@@ -72,6 +72,7 @@ class InstructionTranslator:
         self.closure_variables: dict[str, VariableTracker] = {}
         self.ip = 0
         self.current: Instruction | None = None
+        self.block_stack: list = []  # active `with` blocks (opcodes/context.py), innermost last
 
     # -- driving --
     def run(self) -> VariableTracker:
@@ -181,7 +182,12 @@ class InstructionTranslator:
     @handles("LOAD_GLOBAL")
     def load_global(self, inst):
         name = inst.argval
-        if name in self.f_globals:
+        written = self.output.side_effects.read(self.f_globals, name)  # STORE_GLOBAL earlier in the trace
+        if written is not None:
+            if written.value is None:
+                raise TorchOpError(f"global {name}", NameError(f"name {name!r} is not defined"))
+            value = written.value
+        elif name in self.f_globals:
             value = wrap_value(self, self.f_globals[name], self.global_source(name))
         elif name in self.frame.B:
             value = wrap_value(self, self.frame.B[name], BuiltinSource(name))
@@ -220,6 +226,10 @@ class InstructionTranslator:
     def binary_op(self, inst):
         right, left = self.pop(), self.pop()
         function = getattr(operator, inst.argval)
+        if inst.inplace and isinstance(left, TensorVariable):  # x += y mutates x (recorded in the graph)
+            inplace = getattr(operator, "i" + inst.argval.rstrip("_"))
+            self.push(self.output.call_op("call_function", inplace, [left, right], {}))
+            return
         if inst.inplace and not left.is_python_constant():
             result = inplace_container_op(self, function, left, right)  # `xs += [...]` on a list built here
             if result is not None:
@@ -394,3 +404,4 @@ def builtins_of(globals_: dict) -> dict:
 # Handlers by concern, registered into HANDLERS on import (they import `handles` from here).
 from .opcodes import functions as _functions  # noqa: E402,F401
 from .opcodes.containers import inplace_container_op  # noqa: E402
+from .opcodes import context as _context, effects as _effects  # noqa: E402,F401

@@ -90,14 +90,14 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
     dump.write("4_schedule.txt", schedule_text)
     log_schedule.debug("%s", schedule_text)
     kernels = [i for i in schedule.items if isinstance(i, FusedKernel)]
-    backend = _make_backend(target, kernels)
+    backend = _make_backend(target, kernels, graph.buffers)
     from codegen.wrapper import build_wrapper
 
     call, wrapper_source = build_wrapper(graph, steps, backend)
     for fname, src in backend.sources().items():
         dump.write(f"5_{fname}", src)
     dump.write("6_wrapper.py", wrapper_source)
-    log_code.debug("kernels:\n%s\nwrapper:\n%s", "\n".join(backend.sources().values()), wrapper_source)
+    log_code.debug("kernels:\n%s\nwrapper:\n%s", backend.source, wrapper_source)
     spec = aten_gm.meta["out_spec"]
     call = _restore_structure(call, spec, len(graph.outputs))
     return CompiledGraph(call=call, target=target, kernels=kernels, schedule=schedule, steps=steps, graph=graph,
@@ -110,14 +110,14 @@ def _with_io(gm) -> str:
     return gm.print_readable(print_output=False) + "\n" + prims.describe(gm)
 
 
-def _make_backend(target, kernels):
+def _make_backend(target, kernels, buffers):
     if target == "cpp":
         from codegen.cpp import CppBackend
 
         return CppBackend(kernels)
     from codegen.triton import TritonBackend
 
-    return TritonBackend(kernels)
+    return TritonBackend(kernels, buffers)
 
 
 def _restore_structure(call, spec, n):

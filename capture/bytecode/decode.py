@@ -109,11 +109,31 @@ def _comparable(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class ExceptionTableEntry:
+    """One row of a 3.11+ exception table, in byte offsets: instructions in [start, end) that
+    raise jump to `target` with the stack cut to `depth` (plus the offset when `lasti`).
+    A `with` block's body is one such range whose target is its cleanup (WITH_EXCEPT_START)."""
+    start: int
+    end: int
+    target: int
+    depth: int
+    lasti: bool
+
+
+@dataclass(frozen=True)
 class DecodedCode:
     """The normalised instructions of one code object plus an offset -> index map."""
     code: types.CodeType
     instructions: tuple[Instruction, ...]
     index_of_offset: dict[int, int]
+    exception_table: tuple[ExceptionTableEntry, ...] = ()
+
+    def handler_at(self, offset: int) -> ExceptionTableEntry | None:
+        """The innermost handler covering `offset` (CPython's table has no overlapping rows)."""
+        for entry in self.exception_table:
+            if entry.start <= offset < entry.end:
+                return entry
+        return None
 
     def __repr__(self) -> str:
         lines = [f"DecodedCode({self.code.co_name}, {self.code.co_filename}:{self.code.co_firstlineno})"]
@@ -241,7 +261,13 @@ def _decode(code: types.CodeType) -> DecodedCode:
         instructions.extend(normalised)
     for offset in pending_offsets:
         index_of_offset[offset] = len(instructions)
-    return DecodedCode(code, tuple(instructions), index_of_offset)
+    return DecodedCode(code, tuple(instructions), index_of_offset, _exception_table(code))
+
+
+def _exception_table(code: types.CodeType) -> tuple[ExceptionTableEntry, ...]:
+    # dis reports rows in byte offsets on 3.11-3.13 alike.
+    entries = getattr(dis.Bytecode(code), "exception_entries", ())
+    return tuple(ExceptionTableEntry(e.start, e.end, e.target, e.depth, bool(e.lasti)) for e in entries)
 
 
 def disassemble(code: types.CodeType) -> str:

@@ -197,8 +197,15 @@ def inplace_container_op(tx, function, left: VariableTracker, right: VariableTra
     """`xs += ys` extends the list itself (other names for it see the change); `d |= e` updates
     the dict. None: not a container case (the caller decides)."""
     if isinstance(left, ListVariable) and function is operator.add:
-        left.check_mutable("+=")
+        left.check_mutable(tx, "+=")
         left.items.extend(right.unpack(tx))
+        return left
+    if isinstance(left, ListVariable) and function is operator.mul and right.is_python_constant():
+        count = right.as_python_constant()
+        if not isinstance(count, int):
+            raise TorchOpError("list *=", TypeError(f"can't multiply sequence by {type(count).__name__}"))
+        left.check_mutable(tx, "*=")
+        left.items[:] = left.items * count
         return left
     if isinstance(left, BaseListVariable) and left.python_container is not list:
         return tx.apply_operator(function, [left, right])  # tuples are immutable: `t += u` rebinds
@@ -206,7 +213,7 @@ def inplace_container_op(tx, function, left: VariableTracker, right: VariableTra
         left.update_from(tx, right)
         return left
     if isinstance(left, SetVariable) and function in INPLACE_SET_OPERATORS:
-        left.check_mutable("augmented assignment")
+        left.check_mutable(tx, "augmented assignment")
         INPLACE_SET_OPERATORS[function](left.items, right.as_python_constant())
         return left
     return None

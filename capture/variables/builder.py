@@ -16,6 +16,7 @@ from .base import VariableTracker
 from .constant import ConstantVariable, is_constant_value
 from .containers import ListVariable, TupleVariable
 from .functions import BuiltinVariable, UserFunctionVariable
+from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable
 from .nn_module import NNModuleVariable
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
 from .builtin_calls import is_special_callable
@@ -49,6 +50,9 @@ class PythonTypeVariable(VariableTracker):
             return construct_namedtuple(tx, self, args, kwargs)
         if is_user_class(self.value):
             return construct_user_object(tx, self, args, kwargs)
+        if hasattr(self.value, "__enter__"):  # user classes are constructed above
+            from ..opcodes.context import CONTEXT_HINT
+            raise Unsupported(f"context manager {self.value.__module__}.{self.value.__qualname__}", hint=CONTEXT_HINT)
         return super().call(tx, args, kwargs)
 
     def __repr__(self) -> str:
@@ -145,6 +149,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: isinstance(v, types.ModuleType) and is_allowed_module(v), _by_identity(ModuleVariable)),
     (lambda v: isinstance(v, types.ModuleType), _unsupported_module),
     (lambda v: isinstance(v, torch.nn.Module), _by_identity(NNModuleVariable)),
+    (lambda v: isinstance(v, type) and v in GRAD_MODE_CLASSES, _by_identity(GradModeClassVariable)),
     (lambda v: isinstance(v, type), _by_identity(PythonTypeVariable)),
     (is_torch_callable, _by_identity(TorchFunctionVariable)),
     (lambda v: isinstance(v, types.BuiltinFunctionType) and getattr(builtins, getattr(v, "__name__", ""), None) is v,
@@ -156,6 +161,10 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (is_user_object, _wrap_user_object),                    # instances of plain Python classes
 ]
 
+# Objects a function can mutate: one variable per object however it is reached (see
+# OutputGraph.mutable_objects).
+_is_mutable_object = lambda v: type(v) in (list, dict, collections.OrderedDict) or is_user_object(v)  # noqa: E731
+
 
 def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> VariableTracker:
     """The variable for `value` read from `source`; cached per source so one value is one input.
@@ -164,6 +173,13 @@ def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> Var
     """
     if source is not None and source in tx.output.variables_by_source:
         return tx.output.variables_by_source[source]
+    mutable = source is not None and _is_mutable_object(value)
+    if mutable and id(value) in tx.output.mutable_objects:  # the same object under another name
+        seen = tx.output.mutable_objects[id(value)]
+        tx.output.guards.add(Guard(source, "SAME_OBJECT", seen.sources[0], noun="object"))
+        seen.sources.append(source)
+        tx.output.variables_by_source[source] = seen.variable
+        return seen.variable
     for matches, wrap in WRAPPERS:
         if matches(value):
             if not guard and not isinstance(value, torch.Tensor):
@@ -172,6 +188,9 @@ def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> Var
                 variable = wrap(tx, value, source)
             if source is not None:
                 tx.output.variables_by_source[source] = variable
+            if mutable:
+                from ..output_graph import MutableObject
+                tx.output.mutable_objects[id(value)] = MutableObject(value, variable, [source])
             return variable
     where = f" ({source.name()})" if source is not None else ""
     raise Unsupported(f"value of type {type(value).__name__}{where}")

@@ -166,6 +166,9 @@ def _module_has_attribute(tx, module_variable, name: str) -> bool:
     from ..sources import AttrSource
     from .user_objects import find_class_attribute
     module = module_variable.module
+    written = tx.output.side_effects.read(module, name)  # set or deleted earlier in the trace
+    if written is not None:
+        return written.value is not None
     tables = ("_parameters", "_buffers", "_modules")
     if any(name in module.__dict__.get(table, {}) for table in tables) or name in module.__dict__:
         module_variable.var_getattr(tx, name)

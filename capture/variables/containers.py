@@ -53,10 +53,22 @@ class BaseListVariable(VariableTracker):
     def length(self, tx) -> int:
         return len(self.items)
 
-    def check_mutable(self, what: str) -> None:
-        if self.source is not None:
-            raise Unsupported(f"{what} on a {self.python_container.__name__} that came from outside the function "
-                              f"({self.source.name()})", hint="mutating inputs is not captured yet; copy it first")
+    def check_mutable(self, tx, what: str) -> None:
+        """Called before the items change. A list from outside is recorded in the side-effects
+        table: its final contents are written back after the graph runs."""
+        if getattr(self, "walked_lazily", False):  # the unrolled loop walked a snapshot; eager walks the list
+            raise Unsupported(f"{what} on {self!r}, a list enumerate()/zip()/reversed() iterates over",
+                              hint="iterate over a copy (list(xs)) or mutate it after the loop")
+        tx.output.side_effects.mutate_container(self)
+
+    # -- replay of a list from outside (capture/side_effects.py) --
+    def replayed_items(self) -> list[VariableTracker]:
+        return list(self.items)
+
+    def write_back(self, plan_value):
+        from ..output_graph import Rebuild
+        from ..side_effects import ReplaceContents
+        return ReplaceContents(self.source, Rebuild(list, tuple(plan_value(item) for item in self.items)))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.items!r})"
@@ -70,7 +82,7 @@ class ListVariable(BaseListVariable):
     python_container = list
 
     def setitem(self, tx, index: VariableTracker, value: VariableTracker) -> None:
-        self.check_mutable("item assignment")
+        self.check_mutable(tx, "item assignment")
         key = index.as_python_constant()
         try:
             if isinstance(key, slice):
@@ -81,7 +93,7 @@ class ListVariable(BaseListVariable):
             raise TorchOpError("list item assignment", error) from error
 
     def delitem(self, tx, index: VariableTracker) -> None:
-        self.check_mutable("del")
+        self.check_mutable(tx, "del")
         try:
             del self.items[index.as_python_constant()]
         except (IndexError, TypeError) as error:
@@ -107,3 +119,26 @@ class IteratorVariable(VariableTracker):
 
     def __repr__(self) -> str:
         return f"IteratorVariable({len(self.items)} items left)"
+
+
+class ListIteratorVariable(IteratorVariable):
+    """iter(list): reads the list as it is at each step, like CPython's list iterator, so a
+    loop that appends to the list it walks sees the new items."""
+
+    def __init__(self, lst: ListVariable):
+        super().__init__([])
+        self.lst, self.index = lst, 0
+
+    def next_item(self, tx) -> VariableTracker | None:
+        if self.index >= len(self.lst.items):
+            return None
+        self.index += 1
+        return self.lst.items[self.index - 1]
+
+    def unpack(self, tx) -> list[VariableTracker]:
+        items = self.lst.items[self.index:]
+        self.index = len(self.lst.items)
+        return items
+
+    def __repr__(self) -> str:
+        return f"ListIteratorVariable(at {self.index} of {len(self.lst.items)})"

@@ -110,18 +110,28 @@ class ConstDictVariable(VariableTracker):
         from .methods import container_method
         return container_method(tx, self, name, self.user_cls)
 
-    # -- writing (dicts built inside the function only) --
-    def check_mutable(self, what: str) -> None:
-        if self.source is not None:
-            raise Unsupported(f"{what} on a dict that came from outside the function ({self.source.name()})",
-                              hint="mutating inputs is not captured yet; copy the dict first")
+    # -- writing: a dict from outside is recorded in the side-effects table (its final items
+    # are written back after the graph, capture/side_effects.py) --
+    def check_mutable(self, tx, what: str) -> None:
+        tx.output.side_effects.mutate_container(self)
+
+    def replayed_items(self) -> list[VariableTracker]:
+        return [value for value in self.items.values() if not isinstance(value, _Unread)]
+
+    def write_back(self, plan_value):
+        from ..output_graph import FromSource, RebuildDict
+        from ..side_effects import ReplaceDict
+        from ..sources import GetItemSource
+        values = tuple(FromSource(GetItemSource(self.source, key)) if isinstance(value, _Unread) else plan_value(value)
+                       for key, value in self.items.items())  # an unread value: the object there at call start
+        return ReplaceDict(self.source, RebuildDict(dict, tuple(self.items), values))
 
     def setitem(self, tx, index: VariableTracker, value: VariableTracker) -> None:
-        self.check_mutable("item assignment")
+        self.check_mutable(tx, "item assignment")
         self.items[constant_key(index)] = value
 
     def delitem(self, tx, index: VariableTracker) -> None:
-        self.check_mutable("del")
+        self.check_mutable(tx, "del")
         key = constant_key(index)
         if key not in self.items:
             raise TorchOpError("del on a dict", KeyError(key))
@@ -129,7 +139,7 @@ class ConstDictVariable(VariableTracker):
 
     def update_from(self, tx, other: VariableTracker, merge: bool = False) -> None:
         """`{**other}` / `dict.update(other)`; merge=True is `f(**a, **b)` (duplicate keys raise)."""
-        self.check_mutable("update")
+        self.check_mutable(tx, "update")
         for key, value in pairs_of(tx, other):
             if merge and key in self.items:
                 raise TorchOpError("**kwargs merge", TypeError(f"got multiple values for keyword argument {key!r}"))
@@ -232,9 +242,10 @@ class SetVariable(VariableTracker):
         from .methods import container_method
         return container_method(tx, self, name, set)
 
-    def check_mutable(self, what: str) -> None:
-        if self.source is not None:
-            raise Unsupported(f"{what} on a set that came from outside the function ({self.source.name()})")
+    def check_mutable(self, tx, what: str) -> None:
+        if self.source is not None:  # a replayed set could iterate in another order than eager's
+            raise Unsupported(f"{what} on a set that came from outside the function ({self.source.name()})",
+                              hint="copy the set first (set(s)) and return the copy")
 
     def __repr__(self) -> str:
         return f"SetVariable({self.items!r})"

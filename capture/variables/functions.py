@@ -85,6 +85,9 @@ def _abs_of_tensor(tx, args, kwargs):
 
 
 def _sequence_of(tx, value):
+    from .containers import ListVariable
+    if isinstance(value, ListVariable):
+        value.walked_lazily = True  # eager's enumerate/zip/reversed see later mutations: containers.check_mutable
     return value.unpack(tx)
 
 
@@ -132,6 +135,10 @@ class UserFunctionVariable(VariableTracker):
 
     def call(self, tx, args, kwargs) -> VariableTracker:
         from ..inline import inline_user_function
+        from .grad_mode import call_decorated, decorated_grad_mode
+        decorated = decorated_grad_mode(self.fn)  # @torch.no_grad() & co: inline inside the mode
+        if decorated is not None:
+            return call_decorated(tx, self, *decorated, list(args), dict(kwargs))
         return inline_user_function(tx, self, list(args), dict(kwargs))
 
     def __repr__(self) -> str:

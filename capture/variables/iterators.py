@@ -88,9 +88,11 @@ class MapVariable(VariableTracker):
 
 def get_iter(tx, value: VariableTracker) -> VariableTracker:
     """iter(value): lazy iterators are their own iterator; anything else is unpacked now."""
-    from .containers import IteratorVariable
+    from .containers import IteratorVariable, ListIteratorVariable, ListVariable
     if hasattr(value, "next_item"):
         return value
+    if isinstance(value, ListVariable):  # live, like CPython's: a loop that appends sees the new items
+        return ListIteratorVariable(value)
     if isinstance(value, VariableTracker):
         return IteratorVariable(value.unpack(tx))
     raise Unsupported(f"iterating over {value!r}")

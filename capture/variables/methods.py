@@ -46,25 +46,25 @@ def _none():
 # -- lists and tuples ------------------------------------------------------------------------
 
 def _append(tx, lst, item):
-    lst.check_mutable("append")
+    lst.check_mutable(tx, "append")
     lst.items.append(item)
     return _none()
 
 
 def _extend(tx, lst, iterable):
-    lst.check_mutable("extend")
+    lst.check_mutable(tx, "extend")
     lst.items.extend(iterable.unpack(tx))
     return _none()
 
 
 def _insert(tx, lst, index, item):
-    lst.check_mutable("insert")
+    lst.check_mutable(tx, "insert")
     lst.items.insert(index.as_python_constant(), item)
     return _none()
 
 
 def _pop(tx, lst, index=None):
-    lst.check_mutable("pop")
+    lst.check_mutable(tx, "pop")
     position = -1 if index is None else index.as_python_constant()
     try:
         return lst.items.pop(position)
@@ -80,7 +80,7 @@ def _index_of(lst, item, what: str) -> int:
 
 
 def _remove(tx, lst, item):
-    lst.check_mutable("remove")
+    lst.check_mutable(tx, "remove")
     del lst.items[_index_of(lst, item, "list.remove")]
     return _none()
 
@@ -94,13 +94,13 @@ def _count(tx, seq, item):
 
 
 def _reverse(tx, lst):
-    lst.check_mutable("reverse")
+    lst.check_mutable(tx, "reverse")
     lst.items.reverse()
     return _none()
 
 
 def _clear(tx, container):
-    container.check_mutable("clear")
+    container.check_mutable(tx, "clear")
     container.items.clear()
     return _none()
 
@@ -154,7 +154,7 @@ def sorted_items(tx, items: list[VariableTracker], key=None, reverse=None) -> li
 
 
 def _sort(tx, lst, key=None, reverse=None):
-    lst.check_mutable("sort")
+    lst.check_mutable(tx, "sort")
     lst.items[:] = sorted_items(tx, lst.items, key, reverse)
     return _none()
 
@@ -216,7 +216,7 @@ def _update(tx, d, other=None, **kwargs):
 
 def _dict_pop(tx, d, key, default=None):
     from .dicts import constant_key
-    d.check_mutable("pop")
+    d.check_mutable(tx, "pop")
     python_key = constant_key(key)
     if python_key not in d.items:
         if default is None:
@@ -253,7 +253,7 @@ def _set_query(name: str):
 def _set_add_like(name: str):
     def mutate(tx, s, item):
         from .dicts import constant_key
-        s.check_mutable(name)
+        s.check_mutable(tx, name)
         try:
             getattr(s.items, name)(constant_key(item))
         except KeyError as error:
@@ -264,7 +264,7 @@ def _set_add_like(name: str):
 
 def _set_update(tx, s, *iterables):
     from .dicts import constant_key
-    s.check_mutable("update")
+    s.check_mutable(tx, "update")
     for iterable in iterables:
         for item in iterable.unpack(tx):
             s.items.add(constant_key(item))

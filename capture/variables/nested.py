@@ -38,6 +38,9 @@ class CellVariable(VariableTracker):
     def load(self, tx, name: str) -> VariableTracker:
         if self.real_cell is not None:
             from .builder import wrap_value
+            written = tx.output.side_effects.read(self.real_cell, "cell_contents")  # nonlocal write earlier
+            if written is not None:
+                return written.value
             try:
                 value = self.real_cell.cell_contents
             except ValueError:
@@ -48,9 +51,11 @@ class CellVariable(VariableTracker):
         return tx.resolve_local(name, self.contents)
 
     def store(self, tx, name: str, value: VariableTracker) -> None:
-        if self.real_cell is not None:
-            raise Unsupported(f"assignment to nonlocal {name!r} of an enclosing function outside the compiled code",
-                              hint="mutating closure cells of outer functions is not captured")
+        if self.real_cell is not None:  # `nonlocal x; x = ...` on a cell from outside: a side effect
+            from ..sources import AttrSource, ClosureCellSource
+            cell_source = self.source.base if isinstance(self.source, AttrSource) else ClosureCellSource(self.source.index)
+            tx.output.side_effects.write(self.real_cell, cell_source, "cell_contents", value)
+            return
         self.contents = value
 
     def __repr__(self) -> str:

@@ -160,6 +160,11 @@ class UserObjectVariable(VariableTracker):
             return class_variable_of(self.cls, self.cls_source)
         if name == "__dict__":
             raise Unsupported(f"reading __dict__ of a {self.cls.__qualname__}")
+        written = self._written(tx, name)
+        if written is not None:
+            if written.value is None:
+                raise TorchOpError(f"attribute {name!r}", AttributeError(name))
+            return written.value
         descriptor, source = find_class_attribute(tx, self.cls, self.cls_source, name)
         if descriptor is not None and is_data_descriptor(descriptor):
             if isinstance(descriptor, property):
@@ -185,7 +190,14 @@ class UserObjectVariable(VariableTracker):
         raise TorchOpError(f"attribute {name!r}", AttributeError(f"{self.cls.__qualname__!r} object has no "
                                                                  f"attribute {name!r}"))
 
+    def _written(self, tx, name: str):
+        """The write to `name` made earlier in the trace on an object from outside, if any."""
+        return tx.output.side_effects.read(self.value, name) if self.source is not None else None
+
     def has_attribute(self, tx, name: str) -> bool:
+        written = self._written(tx, name)
+        if written is not None:
+            return written.value is not None
         if (self.source is None and name in self.attrs) or (self.source is not None and name in self._instance_dict()):
             self.var_getattr(tx, name)  # reading it guards it
             return True
@@ -210,12 +222,39 @@ class UserObjectVariable(VariableTracker):
         return class_variable_of(self.cls, self.cls_source)
 
     def store_attr(self, tx, name: str, value: VariableTracker) -> None:
-        if self.source is not None:
-            raise Unsupported(f"attribute assignment {self.source.name()}.{name} on an object from outside the "
-                              f"function", hint="mutating inputs is not captured yet")
         if self.cls.__setattr__ is not object.__setattr__:
             raise Unsupported(f"{self.cls.__qualname__}.__setattr__ (frozen dataclass or custom __setattr__)")
+        if self.source is not None:  # an object from outside: a side effect, replayed after the graph
+            self._check_plain_attribute(tx, name)
+            tx.output.side_effects.write(self.value, self.source, name, value, owner=self)
+            return
         self.raw_setattr(tx, name, value)
+
+    def delete_attr(self, tx, name: str) -> None:
+        if self.cls.__delattr__ is not object.__delattr__:
+            raise Unsupported(f"{self.cls.__qualname__}.__delattr__")
+        self._check_plain_attribute(tx, name)
+        if self.source is None:
+            if name not in self.attrs:
+                raise TorchOpError(f"del .{name}", AttributeError(name))
+            del self.attrs[name]
+            return
+        written = self._written(tx, name)
+        if written is None:
+            if name not in self._instance_dict():
+                raise TorchOpError(f"del .{name}", AttributeError(name))
+            tx.output.guards.add(Guard(AttrSource(self.source, "__dict__"), "HAS_KEY", name, noun="object"))
+        elif written.value is None:
+            raise TorchOpError(f"del .{name}", AttributeError(name))
+        tx.output.side_effects.write(self.value, self.source, name, None, owner=self)
+
+    def _check_plain_attribute(self, tx, name: str) -> None:
+        descriptor, _ = find_class_attribute(tx, self.cls, self.cls_source, name)
+        if descriptor is not None and is_data_descriptor(descriptor):
+            raise Unsupported(f"assignment through descriptor {self.cls.__qualname__}.{name} "
+                              f"(a property or descriptor)")
+        if not hasattr(self.value, "__dict__") and self.source is not None:
+            raise Unsupported(f"setting {self.cls.__qualname__}.{name} on an object with __slots__ only")
 
     def raw_setattr(self, tx, name: str, value: VariableTracker) -> None:
         """object.__setattr__: what frozen dataclasses' __init__ uses."""

@@ -44,16 +44,6 @@ async def coroutine_function(t):
     return t
 
 
-def outer_with_cell():
-    counter = 0
-
-    def increments(x):
-        nonlocal counter
-        counter += 1
-        return x * 2
-    return increments
-
-
 def returns_nested_function(x):
     def inner(t):
         return t * 2
@@ -139,7 +129,6 @@ UNSUPPORTED = [
     (formats_a_tensor, "formatting a tensor"),
     (tensor_dict_key, "not a hashable Python constant"),
     (calls_coroutine_function, "coroutine"),
-    (outer_with_cell(), "assignment to nonlocal"),
     (truth_of_object_with_bool, "truth value"),
     (makes_a_class, "type() with more than one argument"),
     (yield_from_generator, "opcode GET_YIELD_FROM_ITER"),

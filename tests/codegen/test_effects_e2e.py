@@ -15,10 +15,6 @@ from inductor import KilnCompileWarning, compile_fx, compile_graph
 from kiln_effects import check_effects, graph_of
 from kiln_opinfo import INPLACE_CASES, inplace_sample, random_ops, run_samples
 
-TRITON_CASES = ["augmented_slice", "write_view_read_others", "int_ops", "bool_ops", "views_of_input",
-                "views_of_hidden_intermediate", "metadata_of_input", "out_variant_two_outputs"]
-
-
 def _compiled(name, target):
     fn, make = CASES[name]
     return compile_graph(graph_of(fn, len(make())), make(), target=target), fn, make
@@ -30,7 +26,7 @@ def test_cpp_matches_eager_effects(name):
     check_effects(compiled.call, fn, make)
 
 
-@pytest.mark.parametrize("name", TRITON_CASES)
+@pytest.mark.parametrize("name", CASES)
 def test_triton_matches_eager_effects(name):
     compiled, fn, make = _compiled(name, "triton")
     check_effects(compiled.call, fn, make)
@@ -177,8 +173,8 @@ def test_capture_compile_returns_views_of_inputs():
         check_effects(compiled, fn, make)
 
 
-# -- OpInfo in-place variants through the C++ back end --------------------------------------------
-def _check_inplace_cpp(op, sample):
+# -- OpInfo in-place variants through the C++ and Triton back ends ----------------------------------
+def _check_inplace_cpp(op, sample, target="cpp"):
     made, why_not = inplace_sample(op, sample)
     if made is None:
         return why_not
@@ -187,11 +183,26 @@ def _check_inplace_cpp(op, sample):
     try:
         if random_ops(prims.trace_aten(gm, make())):
             return "random ops"
-        compiled = compile_graph(gm, make(), target="cpp")
+        compiled = compile_graph(gm, make(), target=target)
     except prims.UnsupportedGraph as e:
         return f"unsupported: {e}"
     check_effects(compiled.call, fn, make)
     return None
+
+
+def _check_inplace_triton(op, sample):
+    return _check_inplace_cpp(op, sample, "triton")
+
+
+@pytest.mark.parametrize("op, dtype", INPLACE_CASES[5::13])  # another spread than the C++ one
+def test_opinfo_inplace_triton_fast(op, dtype):
+    run_samples(op, dtype, 1, _check_inplace_triton)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op, dtype", INPLACE_CASES)
+def test_opinfo_inplace_triton_full(op, dtype):
+    run_samples(op, dtype, None, _check_inplace_triton)
 
 
 @pytest.mark.parametrize("op, dtype", INPLACE_CASES[3::13])  # a deterministic spread for the default run
@@ -238,7 +249,7 @@ def _check_view_aliasing(target, op, sample):
     return None
 
 
-@pytest.mark.parametrize("target, limit", [("prims", None), ("cpp", 2)])
+@pytest.mark.parametrize("target, limit", [("prims", None), ("cpp", 2), ("triton", 2)])
 @pytest.mark.parametrize("op", _view_cases())
 def test_opinfo_view_outputs_alias_like_eager(op, target, limit):
     run_samples(op, torch.float32, limit, lambda op, sample: _check_view_aliasing(target, op, sample))

@@ -56,3 +56,63 @@ def test_opinfo_batched(ops, dtype, target):
 @pytest.mark.parametrize("op, dtype", ALL_CASES)
 def test_opinfo_full(op, dtype, target):
     run_samples(op, dtype, None, _checker(target))
+
+
+# Eager rounds 16-bit results once per op, sometimes after an fma: allow one rounding step more.
+HALF_TOL = {torch.float16: {"rtol": 2e-3, "atol": 1e-5}, torch.bfloat16: {"rtol": 1.6e-2, "atol": 1e-5}}
+
+
+def _half_checker(dtype):
+    """Compared with eager; where they differ, Kiln must be at least as close to a float64 run as eager
+    is (eager's own 16-bit kernels, e.g. log_softmax's, can be the less accurate of the two)."""
+    tol = HALF_TOL[dtype]
+
+    def check_sample(op, sample):
+        gm, inputs, call = graph_of(op, sample)
+        expected = call(*inputs)
+        try:
+            compiled = compile_graph(gm, inputs, target="triton")
+        except UnsupportedGraph as e:
+            return f"unsupported: {e}"
+        got = compiled.call(*inputs)
+        assert len(got) == len(expected)
+        reference = None
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert g.dtype == e.dtype and g.shape == e.shape, (g.dtype, g.shape, e.dtype, e.shape)
+            if not e.dtype.is_floating_point:
+                torch.testing.assert_close(g, e, rtol=0, atol=0)
+                continue
+            try:
+                torch.testing.assert_close(g, e, equal_nan=True, **tol)
+            except AssertionError:
+                if reference is None:
+                    reference = call(*[x.double() if x.dtype == dtype else x for x in inputs])
+                r = reference[i].double()
+                kiln_err, eager_err = (g.double() - r).abs(), (e.double() - r).abs()
+                ok = (kiln_err <= eager_err + tol["atol"] + tol["rtol"] * r.abs()) | (g.isnan() & e.isnan())
+                assert ok.all(), f"output {i}: further from float64 than eager ({kiln_err.max()} vs {eager_err.max()})"
+        return None
+
+    return check_sample
+
+
+def _half_cases():
+    """The float32 cases again in float16 and bfloat16 (Triton only: the C++ backend has no 16-bit floats)."""
+    out = []
+    for p in CASES:
+        op, dtype = p.values
+        for half in (torch.float16, torch.bfloat16):
+            if dtype == torch.float32 and half in op.supported_dtypes("cpu"):
+                out.append(pytest.param(op, half, id=p.id.replace("float32", str(half).replace("torch.", ""))))
+    return out
+
+
+@pytest.mark.parametrize("op, dtype", [p for p in _half_cases() if p.values[1] == torch.bfloat16])
+def test_opinfo_triton_bfloat16_fast(op, dtype):
+    run_samples(op, dtype, 1, _half_checker(dtype))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op, dtype", _half_cases())
+def test_opinfo_triton_16_bit_full(op, dtype):
+    run_samples(op, dtype, None, _half_checker(dtype))
