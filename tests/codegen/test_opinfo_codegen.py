@@ -76,9 +76,11 @@ def _half_checker(dtype):
             return f"unsupported: {e}"
         got = compiled.call(*inputs)
         assert len(got) == len(expected)
-        reference = None
+        reference, unspecified = None, unspecified_outputs(compiled.aten_gm)  # random draws, empty tensors
         for i, (g, e) in enumerate(zip(got, expected)):
             assert g.dtype == e.dtype and g.shape == e.shape, (g.dtype, g.shape, e.dtype, e.shape)
+            if i in unspecified:
+                continue
             if not e.dtype.is_floating_point:
                 torch.testing.assert_close(g, e, rtol=0, atol=0)
                 continue
@@ -96,23 +98,37 @@ def _half_checker(dtype):
     return check_sample
 
 
-def _half_cases():
+# Where the prims graph's values differ from eager's in 16-bit floats; the Triton kernels match the
+# prims references exactly there. These are decompositions to fix, or eager's own rounding. They
+# are listed here so that a fix shows up as XPASS.
+DECOMPOSITION_DIFFS_16_BIT = {
+    ("linspace", torch.float16): "eager steps in float16 arithmetic; the decomposition in float32",
+    ("logspace", torch.bfloat16): "eager's bfloat16 logspace is 4 ulp from float64 pow rounded once (Kiln's)",
+    ("addr", torch.float16): "the decomposition multiplies and adds in float16 (eager: float32, one rounding)",
+    ("addr", torch.bfloat16): "the decomposition multiplies and adds in bfloat16 (eager: float32, one rounding)",
+}
+
+
+def _half_cases(cases):
     """The float32 cases again in float16 and bfloat16 (Triton only: the C++ backend has no 16-bit floats)."""
     out = []
-    for p in CASES:
+    for p in cases:
         op, dtype = p.values
         for half in (torch.float16, torch.bfloat16):
             if dtype == torch.float32 and half in op.supported_dtypes("cpu"):
-                out.append(pytest.param(op, half, id=p.id.replace("float32", str(half).replace("torch.", ""))))
+                why = DECOMPOSITION_DIFFS_16_BIT.get((op.name, half))
+                marks = [pytest.mark.xfail(strict=True, reason=why)] if why else []
+                out.append(pytest.param(op, half, id=p.id.replace("float32", str(half).replace("torch.", "")),
+                                        marks=marks))
     return out
 
 
-@pytest.mark.parametrize("op, dtype", [p for p in _half_cases() if p.values[1] == torch.bfloat16])
+@pytest.mark.parametrize("op, dtype", [p for p in _half_cases(CASES) if p.values[1] == torch.bfloat16])
 def test_opinfo_triton_bfloat16_fast(op, dtype):
     run_samples(op, dtype, 1, _half_checker(dtype))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("op, dtype", _half_cases())
+@pytest.mark.parametrize("op, dtype", _half_cases(ALL_CASES))
 def test_opinfo_triton_16_bit_full(op, dtype):
     run_samples(op, dtype, None, _half_checker(dtype))

@@ -220,3 +220,23 @@ def test_pow_is_exact_for_integer_exponents_and_keeps_special_cases(dtype):
     got, expected = compiled.call(x, y), torch.pow(x, y)
     assert torch.equal(got[22:45], expected[22:45])  # 10.0 ** k, k >= 0, exactly (logspace to ints relies on it)
     torch.testing.assert_close(got, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.int8, torch.float32])
+def test_division_and_remainder_sign_rules_and_conversions(dtype):
+    a = torch.tensor([7, -7, 7, -7, 0, 5, -5, 100, -100, 3], dtype=dtype)
+    b = torch.tensor([2, 2, -2, -2, 3, 5, 3, -7, 7, 1], dtype=dtype)
+
+    def fn(a, b):
+        return (torch.div(a, b, rounding_mode="trunc"), torch.div(a, b, rounding_mode="floor"), a // b,
+                torch.remainder(a, b), torch.fmod(a, b), a / b, a.to(torch.bool), (a > 0).to(dtype),
+                a.to(torch.float16), a.to(torch.bfloat16), (a * 3).to(torch.int8))
+
+    check(_compile(fn, a, b).call, fn, a, b)
+
+
+def test_float_to_bool_and_int_conversions_as_eager():
+    x = torch.tensor([0.0, -0.0, float("nan"), float("inf"), -2.7, 2.7, 0.5, -0.5, 1e-30, 300.0])
+    fn = lambda x: (x.to(torch.bool), x.clamp(-100, 100).to(torch.int64), x.clamp(-100, 100).to(torch.int32),  # noqa: E731
+                    x.to(torch.bool).to(torch.float32), x.to(torch.float64), x.to(torch.bfloat16))
+    check(_compile(fn, x).call, fn, x)
