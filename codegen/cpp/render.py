@@ -185,4 +185,7 @@ def _simd_pragma(reductions) -> str | None:
 def render_source(kernels) -> str:
     from .ops import PREAMBLE
 
-    return PREAMBLE + "\n" + "\n\n".join(render_kernel(k) for k in kernels) + "\n"
+    from ..index_check import checks_indices
+    from .index_check import SOURCE as INDEX_CHECK
+
+    return PREAMBLE + (INDEX_CHECK if checks_indices(kernels) else "") + "\n" + "\n\n".join(render_kernel(k) for k in kernels) + "\n"

@@ -103,10 +103,25 @@ def gather(graph, x, dim, index):
 
     def loader(idx):
         base = strided_index(tuple(0 if d == dim else i for d, i in enumerate(idx)), arg.strides, arg.offset)
-        pos = L.op(LoopOp.MUL, index.loader(idx), _i64(arg.strides[dim]))
+        pos = L.op(LoopOp.MUL, checked(index.loader(idx), x.shape[dim]), _i64(arg.strides[dim]))
         return L.indirect_load(arg.buffer, L.op(LoopOp.ADD, _index_node(base), pos), x.dtype)
 
     return TensorValue(index.shape, x.dtype, x.device, loader, cost=index.cost + 3)
+
+
+def checked(index: L.LoopNode, size: int) -> L.LoopNode:
+    """`index` if it is in [0, size), else 0 with the kernel's index-error flag set (the wrapper then
+    lets eager raise). A gather checks its own index too, so no kernel ever reads out of bounds;
+    an index the decomposition already checked against the same size is not checked twice."""
+    if index.op is LoopOp.CHECK_INDEX and index.args[1] == _i64(size):
+        return index
+    return L.op(LoopOp.CHECK_INDEX, index, _i64(size))
+
+
+@lowers("check_index")
+def check_index(graph, index, size):
+    return TensorValue(index.shape, torch.int64, index.device, lambda idx: checked(index.loader(idx), size),
+                       cost=index.cost + 1)
 
 
 @lowers("as_strided")
