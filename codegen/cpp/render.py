@@ -7,6 +7,7 @@ from inductor.ir.loop import LoopNode, LoopOp
 from prims import UnsupportedGraph
 
 from ..kernel_args import kernel_args
+from . import index_check
 from .ops import CTYPES, EXPR, REDUCTION, ctype, literal
 
 PARALLEL_MIN_WORK = 1 << 15  # below this many elements, threads cost more than they give
@@ -94,7 +95,7 @@ def render_kernel(kernel) -> str:
     args = kernel_args(kernel)
     params = ", ".join(
         f"{'' if a.written else 'const '}{ctype(a.dtype)}* __restrict__ p_{a.buffer}" for a in args)
-    lines = [f'extern "C" void {kernel.name}({params}) {{']
+    lines = [f'extern "C" void {kernel.name}({params}) {{', *index_check.prologue(kernel)]
     xs = kernel.xsyms
     work = 1
     for s in kernel.outer + kernel.inner:
@@ -102,7 +103,8 @@ def render_kernel(kernel) -> str:
     ind = "  "
     if xs and work >= PARALLEL_MIN_WORK and len(xs) and _numel(kernel.outer) > 1:
         collapse = len(xs) if kernel.inner or len(xs) == 1 else len(xs) - 1
-        lines.append(f"{ind}#pragma omp parallel for" + (f" collapse({collapse})" if collapse > 1 else ""))
+        lines.append(f"{ind}#pragma omp parallel for" + (f" collapse({collapse})" if collapse > 1 else "")
+                     + index_check.omp_clause(kernel))
     for s in xs:
         lines.append(f"{ind}for (int64_t {s.name} = 0; {s.name} < {s.extent}; ++{s.name}) {{")
         ind += "  "
@@ -116,6 +118,7 @@ def render_kernel(kernel) -> str:
     for _ in xs:
         ind = ind[:-2]
         lines.append(f"{ind}}}")
+    lines.extend(index_check.epilogue(kernel))
     lines.append("}")
     return "\n".join(lines)
 
@@ -153,6 +156,7 @@ def _render_inner_loop(kernel, group, outer: Scope):
         else:
             _finish_value(inner, n, v)
     simd = _simd_pragma(reductions)
+    simd = simd and simd + index_check.omp_clause(kernel)
     for d, s in enumerate(rs):
         if d == len(rs) - 1 and simd:
             outer.lines.append(ind + "  " * d + simd)
