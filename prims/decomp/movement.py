@@ -101,8 +101,10 @@ def gather(x, dim, index, *, sparse_grad=False):
     index = convert(index, torch.int64)
     if index.numel() == 0:
         return P["full"](tuple(index.shape), 0, dtype=x.dtype, device=x.device)
-    if x.ndim == 0:
-        return P["reshape"](x, tuple(index.shape)) if index.ndim else x
+    if x.ndim == 0:  # every index must still be 0: gather from x as one element
+        flat = P["reshape"](index, (index.numel(),)) if index.ndim != 1 else index
+        got = P["gather"](P["reshape"](x, (1,)), 0, _checked(flat, 1))
+        return P["reshape"](got, tuple(index.shape)) if index.ndim != 1 else got
     return P["gather"](x, dim, _checked(index, x.shape[dim]))
 
 
@@ -123,8 +125,9 @@ def _wrap(index, size, check=True):
 @register(aten.index_select.default)
 def index_select(x, dim, index):
     dim = _dim(dim, x.ndim)
-    if x.ndim == 0:
-        return x
+    if x.ndim == 0:  # one index, which must be 0
+        one = P["reshape"](convert(index, torch.int64), (1,)) if index.ndim != 1 else convert(index, torch.int64)
+        return P["reshape"](P["gather"](P["reshape"](x, (1,)), 0, _checked(one, 1)), ())
     index = convert(index, torch.int64)
     index = P["reshape"](index, (index.numel(),)) if index.ndim != 1 else index
     out_shape = tuple(index.shape[0] if d == dim else s for d, s in enumerate(x.shape))
@@ -244,8 +247,8 @@ def masked_fill(x, mask, value):
 @register(aten.index_fill.int_Scalar, aten.index_fill.int_Tensor)
 def index_fill(x, dim, index, value):
     dim = _dim(dim, x.ndim)
-    if x.ndim == 0:
-        return P["full"]((), value, dtype=x.dtype, device=x.device) if not is_tensor_like(value) else convert(value, x.dtype)
+    if x.ndim == 0:  # as one element, so the indices are still checked
+        return P["reshape"](index_fill(P["reshape"](x, (1,)), 0, index, value), ())
     n, k = x.shape[dim], index.numel()
     pos = P["iota"](n, start=0, step=1, dtype=torch.int64, device=x.device)
     idx = _wrap(P["reshape"](index, (k,)) if index.ndim != 1 else index, n)

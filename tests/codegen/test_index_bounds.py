@@ -12,7 +12,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from codegen.wrapper import build_wrapper
-from inductor import KilnCompileWarning, compile_graph
+from inductor import KilnCompileWarning, compile_fx, compile_graph
 from inductor.ir import loop as L
 from inductor.ir.loop import LoopOp
 from kiln_testing import check
@@ -62,6 +62,10 @@ BAD = [
      (_x(4, 3), T([0, -1]))),  # with a dim, eager wraps any index by remainder: nothing to raise
     ("index_fill_past_end", lambda x, i: x.index_fill(0, i, 2.0), (_x(4, 3), T([3])), (_x(4, 3), T([4]))),
     ("index_fill_negative", lambda x, i: x.index_fill(1, i, 2.0), (_x(4, 3), T([-3])), (_x(4, 3), T([-4]))),
+    # a 0-d source: every index must be 0 (or -1 where eager wraps)
+    ("gather_0d", lambda x, i: torch.gather(x, 0, i) * 2, (T(3.0), T([0, 0])), (T(3.0), T([0, 1]))),
+    ("index_select_0d", lambda x, i: torch.index_select(x, 0, i) * 2, (T(3.0), T([0])), (T(3.0), T([-1]))),
+    ("index_fill_0d", lambda x, i: x.index_fill(0, i, 2.0), (T(3.0), T([-1])), (T(3.0), T([1]))),
     # gathers inside reduction kernels: persistent and looped (rows longer than 4096) in Triton
     ("gather_then_sum", lambda x, i: x[i].sum(1), (_x(5, 64), T([0, 4])), (_x(5, 64), T([0, 5]))),
     # big enough for OpenMP threads (C++) and an `omp simd` reduction loop: the flag is a reduction variable
@@ -185,3 +189,14 @@ def test_index_error_flags_render_per_backend():
     assert "device_assert" not in triton.source  # a no-op on GPUs without debug mode
     plain = _compile(lambda x: x.sin() + 1, (_x(4),), "cpp").backend
     assert not plain.checks_indices and "kiln_check_index" not in plain.source
+
+
+def test_indexing_an_empty_dim_runs_eagerly():
+    """Every index into a size-0 dim is out of range, and nothing would be read to check it: the
+    graph runs eagerly (one warning), which raises."""
+    fn = lambda x, i: x[i] + 1  # noqa: E731
+    x, i = torch.empty(0, 3), T([0])
+    with pytest.warns(KilnCompileWarning, match="size 0"):
+        call = compile_fx(fx.symbolic_trace(fn), [x, i])
+    with pytest.raises(IndexError):
+        call(x, i)
