@@ -112,10 +112,28 @@ def gather(graph, x, dim, index):
 def checked(index: L.LoopNode, size: int) -> L.LoopNode:
     """`index` if it is in [0, size), else 0 with the kernel's index-error flag set (the wrapper then
     lets eager raise). A gather checks its own index too, so no kernel ever reads out of bounds;
-    an index the decomposition already checked against the same size is not checked twice."""
-    if index.op is LoopOp.CHECK_INDEX and index.args[1] == _i64(size):
+    an index already known to be in range (checked per dim, then linearised) is not checked again."""
+    known = _known_range(index)
+    if known is not None and known[0] >= 0 and known[1] < size:
         return index
     return L.op(LoopOp.CHECK_INDEX, index, _i64(size))
+
+
+def _known_range(node: L.LoopNode):
+    """(lo, hi) that an int64 index node is sure to lie in, from checks, constants, + and *; or None."""
+    if node.op is LoopOp.CHECK_INDEX:
+        return 0, node.args[1].attr - 1
+    if node.op is LoopOp.CONSTANT and node.dtype == torch.int64:
+        return node.attr, node.attr
+    if node.op in (LoopOp.ADD, LoopOp.MUL):
+        a, b = _known_range(node.args[0]), _known_range(node.args[1])
+        if a is None or b is None:
+            return None
+        if node.op is LoopOp.ADD:
+            return a[0] + b[0], a[1] + b[1]
+        if min(a[0], b[0]) >= 0:
+            return a[0] * b[0], a[1] * b[1]
+    return None
 
 
 @lowers("check_index")
