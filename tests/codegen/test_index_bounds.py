@@ -73,6 +73,7 @@ BAD = [
      (_x(64, 1024), _perm(64, 1024, bad=(50, 700, 1024)))),
     ("gather_then_sum_simd", lambda x, i: x[:, i].sum(1), (_ints(64, 1024), torch.arange(1023, -1, -1)),
      (_ints(64, 1024), torch.arange(1023, -1, -1).index_fill(0, T([900]), -1025))),
+    ("rows_then_max_long_rows", lambda x, i: x[i].amax(1), (_x(3, 5000), T([0, 2])), (_x(3, 5000), T([0, 3]))),
     ("gather_then_max_long_rows", lambda x, i: x[:, i].amax(1), (_x(2, 5000), torch.arange(4999, -1, -1)),
      (_x(2, 5000), torch.arange(5000, 0, -1))),
 ]
@@ -200,3 +201,19 @@ def test_indexing_an_empty_dim_runs_eagerly():
         call = compile_fx(fx.symbolic_trace(fn), [x, i])
     with pytest.raises(IndexError):
         call(x, i)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_later_step_failing_on_stand_in_values_still_gives_eagers_error(target):
+    """A bad gather index reads element 0 instead; an extern fed those stand-ins may raise its own
+    error before the wrapper reads the flag. The caller must still see eager's (the gather's)."""
+    def fn(x, i, j):
+        k = torch.gather(j, 0, i)
+        return torch.zeros(3).index_add(0, k, x)
+
+    good = (_x(2), T([1, 2]), T([7, 0, 1]))  # j[0] = 7 is a bad index_add position: read only for a bad i
+    bad = (_x(2), T([1, 3]), T([7, 0, 1]))
+    compiled = _compile(fn, good, target)
+    assert "(extern)" in repr(compiled.steps[-2:])  # index_add runs after the gather's kernel
+    check(compiled.call, fn, *good)
+    _raises_like_eager(compiled.call, fn, bad)
