@@ -6,6 +6,7 @@ linear in the expression size, with no sympy on the hot path.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -102,7 +103,16 @@ def add(x, y):
     coeffs: dict = dict(a.terms)
     for t, c in b.terms:
         coeffs[t] = coeffs.get(t, 0) + c
-    return simplify(Affine(tuple((t, c) for t, c in coeffs.items() if c), a.const + b.const))
+    const = a.const + b.const
+    for t in [t for t in coeffs if isinstance(t, FloorDiv)]:
+        # k*c*(e // k) + c*(e % k) == c*e: what a reshape that splits a dim and merges it back leaves
+        m = Mod(t.arg, t.div)
+        c = coeffs.get(m, 0)
+        if c and coeffs.get(t) == c * t.div:
+            del coeffs[t], coeffs[m]
+            rest = Affine(tuple((u, k) for u, k in coeffs.items() if k), const)
+            return add(rest, scale(t.arg, c))
+    return simplify(Affine(tuple((t, c) for t, c in coeffs.items() if c), const))
 
 
 def scale(x, k: int):
@@ -132,10 +142,21 @@ def bounds(x) -> tuple[int, int]:
 
 
 def _split(a: Affine, k: int):
-    """(part with coefficients divisible by k, remainder part)."""
-    q = tuple((t, c) for t, c in a.terms if c % k == 0)
-    r = tuple((t, c) for t, c in a.terms if c % k != 0)
-    return Affine(q, a.const - a.const % k), Affine(r, a.const % k)
+    """(g, q, r) with a == g*q + r, g > 1 dividing k and 0 <= r < g, for the largest such g; else None.
+
+    Terms with the largest coefficients go to q: (64*i + j) // 128 with j < 64 becomes i // 2."""
+    terms = sorted(a.terms, key=lambda tc: -abs(tc[1]))
+    g = k
+    for n in range(len(terms) + 1):  # g only shrinks as q takes more terms
+        if n:
+            g = math.gcd(g, terms[n - 1][1])
+        if g <= 1:
+            return None
+        rest = Affine(tuple(terms[n:]), a.const % g)
+        lo, hi = bounds(rest)
+        if 0 <= lo and hi < g:
+            return g, Affine(tuple((t, c // g) for t, c in terms[:n]), a.const // g), rest
+    return None
 
 
 def floordiv(x, k: int):
@@ -147,10 +168,10 @@ def floordiv(x, k: int):
     lo, hi = bounds(a)
     if 0 <= lo and hi < k:
         return 0
-    q, r = _split(a, k)
-    rlo, rhi = bounds(r)
-    if 0 <= rlo and rhi < k:  # (k*q' + r) // k == q' when 0 <= r < k
-        return simplify(Affine(tuple((t, c // k) for t, c in q.terms), q.const // k))
+    split = _split(a, k)
+    if split is not None:  # (g*q + r) // k == q // (k/g) when 0 <= r < g and g | k
+        g, q, _ = split
+        return floordiv(q, k // g)
     if len(a.terms) == 1 and isinstance(a.terms[0][0], FloorDiv) and a.terms[0][1] == 1 and a.const == 0:
         inner = a.terms[0][0]
         return floordiv(inner.arg, inner.div * k)
@@ -164,10 +185,10 @@ def mod(x, k: int):
     lo, hi = bounds(a)
     if 0 <= lo and hi < k:
         return simplify(a)
-    _, r = _split(a, k)
-    rlo, rhi = bounds(r)
-    if 0 <= rlo and rhi < k:  # (k*q' + r) % k == r when 0 <= r < k
-        return simplify(r)
+    split = _split(a, k)
+    if split is not None:  # (g*q + r) % k == g*(q % (k/g)) + r when 0 <= r < g and g | k
+        g, q, r = split
+        return add(scale(mod(q, k // g), g), r)
     return Mod(a, k)
 
 
