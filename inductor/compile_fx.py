@@ -82,7 +82,7 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
         dump.write("2_fallbacks.txt", "\n".join(f"{n.name}: {n.args[0]} has no decomposition" for n in fallbacks))
     graph = GraphLowering(prims_gm, example_inputs).run()
     dump.write("3_loop_ir.txt", repr(graph))
-    schedule = Scheduler(graph).run()
+    schedule = Scheduler(graph, scratch=target == "cpp").run()
     outputs = {o.value if o.kind == "buffer" else o.value[0] for o in graph.outputs if o.kind in ("buffer", "view")}
     steps = plan_memory(schedule.items, outputs, graph.buffers)
     schedule_text = repr(schedule) + "\n\nmemory plan:\n  " + "\n  ".join(map(repr, steps))

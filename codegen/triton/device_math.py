@@ -109,3 +109,16 @@ def sum_combine(a, b):
 @triton.jit
 def prod_combine(a, b):
     return a * b
+
+
+@triton.jit
+def or_combine(a, b):
+    return a | b
+
+
+@triton.jit
+def welford_combine(mean_a, m2_a, n_a, mean_b, m2_b, n_b):
+    n = n_a + n_b
+    d = mean_b - mean_a
+    wb = tl.where(n == 0, 0.0, n_b / tl.where(n == 0, 1.0, n))
+    return mean_a + d * wb, m2_a + m2_b + d * d * n_a * wb, n

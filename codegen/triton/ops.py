@@ -42,6 +42,9 @@ REDUCTION = {
     ReductionType.MIN: ("{highest}", "km.minimum({acc}, {v})", "tl.reduce({acc}, 1, km.minimum)"),
     ReductionType.ARGMAX: ("{lowest}", "km.argmax_combine", "tl.reduce(({acc}, {acc}_i), 1, km.argmax_combine)[1]"),
     ReductionType.ARGMIN: ("{highest}", "km.argmin_combine", "tl.reduce(({acc}, {acc}_i), 1, km.argmin_combine)[1]"),
+    ReductionType.ANY: ("0", "{acc} | {v}", "tl.reduce({acc}, 1, km.or_combine)"),
+    # (mean, m2, count) per lane, updated in render.py; lanes combined by Chan et al.'s formula
+    ReductionType.WELFORD: ("0", "", "tl.reduce(({acc}, {acc}_m2, {acc}_n), 1, km.welford_combine)[1]"),
 }
 
 

@@ -164,6 +164,9 @@ def _render_inner_loop(kernel, group, outer: Scope):
         outer.lines.append(f"{ind}acc_{n.name} = tl.full([XBLOCK, RBLOCK], {init}, {tl_dtype(dt)})")
         if n.reduction in (ReductionType.ARGMAX, ReductionType.ARGMIN):
             outer.lines.append(f"{ind}acc_{n.name}_i = tl.full([XBLOCK, RBLOCK], rnumel, tl.int64)")
+        if n.reduction is ReductionType.WELFORD:
+            outer.lines.append(f"{ind}acc_{n.name}_m2 = tl.full([XBLOCK, RBLOCK], 0, {tl_dtype(dt)})")
+            outer.lines.append(f"{ind}acc_{n.name}_n = tl.full([XBLOCK, RBLOCK], 0, {tl_dtype(dt)})")
     body_ind = ind + "    "
     loop_lines = [f"{body_ind}rindex = roffset + tl.arange(0, RBLOCK)[None, :]",
                   f"{body_ind}rmask = rindex < rnumel",
@@ -180,6 +183,13 @@ def _render_inner_loop(kernel, group, outer: Scope):
             loop_lines.append(f"{body_ind}{acc}_n, {acc}_in = {combine}({acc}, {acc}_i, {v}, rindex.to(tl.int64))")
             loop_lines.append(f"{body_ind}{acc} = tl.where(xrmask, {acc}_n, {acc})")
             loop_lines.append(f"{body_ind}{acc}_i = tl.where(xrmask, {acc}_in, {acc}_i)")
+        elif n.reduction is ReductionType.WELFORD:
+            loop_lines.append(f"{body_ind}{acc}_n1 = {acc}_n + 1")
+            loop_lines.append(f"{body_ind}{acc}_d = {v} - {acc}")
+            loop_lines.append(f"{body_ind}{acc}_mean = {acc} + {acc}_d / {acc}_n1")
+            loop_lines.append(f"{body_ind}{acc}_m2 = tl.where(xrmask, {acc}_m2 + {acc}_d * ({v} - {acc}_mean), {acc}_m2)")
+            loop_lines.append(f"{body_ind}{acc} = tl.where(xrmask, {acc}_mean, {acc})")
+            loop_lines.append(f"{body_ind}{acc}_n = tl.where(xrmask, {acc}_n1, {acc}_n)")
         elif n.reduction:
             combine = REDUCTION[n.reduction][1].format(acc=acc, v=v)
             loop_lines.append(f"{body_ind}{acc} = tl.where(xrmask, {combine}, {acc})")

@@ -38,6 +38,8 @@ class ReductionType(enum.Enum):
     MIN = "min"
     ARGMAX = "argmax"
     ARGMIN = "argmin"
+    ANY = "any"  # logical or, over bools
+    WELFORD = "welford"  # sum of squared deviations from the mean, in one pass (for var)
 
 
 UNARY_OPS = frozenset({

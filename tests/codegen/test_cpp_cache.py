@@ -47,9 +47,3 @@ def test_key_covers_flags_and_compiler(monkeypatch):
     monkeypatch.setattr(build, "FLAGS", build.FLAGS + ["-DKILN_OTHER"])
     assert build.source_key("int x;") != key
 
-
-def test_kernels_are_vectorizable_loops():
-    gm = fx.symbolic_trace(lambda x: (x * 2 + 1).sum(1))
-    c = compile_graph(gm, [torch.randn(256, 512)], target="cpp")
-    src = c.backend.source
-    assert "#pragma omp parallel for" in src and "#pragma omp simd reduction(+:" in src

@@ -1,0 +1,220 @@
+"""The C++ prelude of every generated source: NaN-aware helpers, Kiln's vectorizable float math,
+and the helpers that fold reduction accumulators."""
+
+PRELUDE = r"""
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <omp.h>
+
+// NaN-propagating max/min, as torch.maximum / torch.amax.
+template <typename T> static inline T kiln_max(T a, T b) { return (a != a) ? a : ((b != b) ? b : (a > b ? a : b)); }
+template <typename T> static inline T kiln_min(T a, T b) { return (a != a) ? a : ((b != b) ? b : (a < b ? a : b)); }
+// argmax/argmin order: NaN beats everything, the first of equals wins.
+template <typename T> static inline bool kiln_gt(T a, T b) { return (a > b) || (a != a && b == b); }
+template <typename T> static inline bool kiln_lt(T a, T b) { return (a < b) || (a != a && b == b); }
+template <typename T> static inline T kiln_lowest() {
+  return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
+}
+template <typename T> static inline T kiln_highest() {
+  return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
+}
+template <typename T> static inline T kiln_sign(T a) { return static_cast<T>((T(0) < a) - (a < T(0))); }
+static inline float kiln_pow(float a, float b) { return std::pow(a, b); }
+static inline double kiln_pow(double a, double b) { return std::pow(a, b); }
+template <typename T> static inline T kiln_pow(T base, T exp) {  // integers, as torch.pow
+  if (exp < 0) return base == 1 ? T(1) : (base == T(-1) ? (exp % 2 ? T(-1) : T(1)) : T(0));
+  T out = 1;
+  while (exp) { if (exp & 1) out *= base; base *= base; exp >>= 1; }
+  return out;
+}
+// Branch-free float math that g++ vectorizes inside loops (the libm calls do not vectorize
+// without -ffast-math). Accuracy is within a couple of ulp, like the SIMD math eager uses.
+static inline float kiln_bits2f(int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
+static inline int32_t kiln_f2bits(float f) { int32_t i; std::memcpy(&i, &f, 4); return i; }
+
+static inline float kiln_exp(float x) {
+  const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+  float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
+  float n = std::nearbyint(xc * log2e);
+  float r = xc - n * ln2_hi;
+  r = r - n * ln2_lo;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t ni = static_cast<int32_t>(n);
+  int32_t n1 = ni / 2, n2 = ni - n1;  // two steps so 2^n cannot overflow or go subnormal early
+  float y = p * kiln_bits2f((n1 + 127) << 23) * kiln_bits2f((n2 + 127) << 23);
+  y = x > 88.72283935546875f ? std::numeric_limits<float>::infinity() : y;
+  y = x < -103.972084045410f ? 0.0f : y;
+  return x != x ? x : y;
+}
+static inline double kiln_exp(double x) { return std::exp(x); }
+
+static inline float kiln_log(float x) {
+  // x = m * 2^e with m in [sqrt(1/2), sqrt(2)); log(m) = 2 atanh(s), s = (m-1)/(m+1)
+  bool sub = x < 1.17549435e-38f;
+  float xs = sub ? x * 8388608.0f : x;  // scale subnormals up by 2^23
+  int32_t bits = kiln_f2bits(xs);
+  int32_t e = ((bits >> 23) & 0xff) - 127;
+  float m = kiln_bits2f((bits & 0x007fffff) | 0x3f800000);
+  bool big = m > 1.41421356f;
+  m = big ? m * 0.5f : m;
+  e = big ? e + 1 : e;
+  float s = (m - 1.0f) / (m + 1.0f);
+  float s2 = s * s;
+  float p = 0.0909090909f;
+  p = p * s2 + 0.1111111111f;
+  p = p * s2 + 0.1428571429f;
+  p = p * s2 + 0.2f;
+  p = p * s2 + 0.3333333333f;
+  float lm = 2.0f * s + 2.0f * s * s2 * p;
+  float ef = static_cast<float>(e) - (sub ? 23.0f : 0.0f);
+  float y = ef * 0.693359375f + (lm + ef * -2.12194440e-4f);
+  y = x == 0.0f ? -std::numeric_limits<float>::infinity() : y;
+  y = x < 0.0f ? std::numeric_limits<float>::quiet_NaN() : y;
+  y = x == std::numeric_limits<float>::infinity() ? x : y;
+  return x != x ? x : y;
+}
+static inline double kiln_log(double x) { return std::log(x); }
+
+static inline float kiln_expm1(float x) {
+  float x2 = x * x;
+  float p = 1.0f / 362880.0f;  // Taylor to x^9 / 9!: below 1e-8 relative for |x| < 0.5
+  p = p * x + 1.0f / 40320.0f;
+  p = p * x + 1.0f / 5040.0f;
+  p = p * x + 1.0f / 720.0f;
+  p = p * x + 1.0f / 120.0f;
+  p = p * x + 1.0f / 24.0f;
+  p = p * x + 1.0f / 6.0f;
+  p = p * x + 0.5f;
+  float small = x + x2 * p;
+  float big = kiln_exp(x) - 1.0f;
+  return std::fabs(x) < 0.5f ? small : big;
+}
+static inline double kiln_expm1(double x) { return std::expm1(x); }
+
+static inline float kiln_log1p(float x) {
+  float u = 1.0f + x;
+  float d = u - 1.0f;
+  float y = kiln_log(u) * (x / (d == 0.0f ? 1.0f : d));  // corrects the rounding of 1 + x
+  y = d == 0.0f ? x : y;
+  return u == std::numeric_limits<float>::infinity() ? u : y;
+}
+static inline double kiln_log1p(double x) { return std::log1p(x); }
+
+static inline float kiln_tanh(float x) {
+  float a = std::fabs(x);
+  float e = kiln_expm1(-2.0f * (a > 20.0f ? 20.0f : a));
+  float y = -e / (2.0f + e);
+  y = x < 0.0f ? -y : y;
+  return x != x ? x : y;
+}
+static inline double kiln_tanh(double x) { return std::tanh(x); }
+
+static inline float kiln_erf(float x) {
+  float a = std::fabs(x);
+  float a2 = a * a;
+  // |x| < 0.5: Taylor series of 2/sqrt(pi) * (x - x^3/3 + x^5/10 - ...)
+  float p = -1.0f / 9360.0f;
+  p = p * a2 + 1.0f / 1320.0f;
+  p = p * a2 - 1.0f / 216.0f;
+  p = p * a2 + 1.0f / 42.0f;
+  p = p * a2 - 1.0f / 10.0f;
+  p = p * a2 + 1.0f / 3.0f;
+  float small = 1.12837916709551257f * a * (1.0f - a2 * p);
+  // otherwise erfc by Chebyshev fitting (relative error < 1.2e-7), erf = 1 - erfc
+  float t = 1.0f / (1.0f + 0.5f * a);
+  float q = 0.17087277f;
+  q = q * t - 0.82215223f;
+  q = q * t + 1.48851587f;
+  q = q * t - 1.13520398f;
+  q = q * t + 0.27886807f;
+  q = q * t - 0.18628806f;
+  q = q * t + 0.09678418f;
+  q = q * t + 0.37409196f;
+  q = q * t + 1.00002368f;
+  q = q * t - 1.26551223f;
+  float big = 1.0f - t * kiln_exp(-a2 + q);
+  float y = a < 0.5f ? small : big;
+  y = x < 0.0f ? -y : y;
+  return x != x ? x : y;
+}
+static inline double kiln_erf(double x) { return std::erf(x); }
+
+// sin/cos/tan: x = k*pi/2 + r with a three-part pi/2 (fma keeps k*p1 exact), |r| <= pi/4, then
+// Cephes' minimax polynomials. Within 1.5 ulp for |x| <= 2^19 (checked against double precision
+// over every float exponent); larger |x| (and inf) set the kernel's out-of-domain flag instead, and
+// the kernel reruns with libm (see KILN_EXACT in render.py).
+static inline int kiln_trig_bad(float x) { return std::fabs(x) > 262144.0f; }
+static inline float kiln_trig_fast(float x, int shift, bool tangent) {
+  const float k = std::nearbyint(x * 0.636619772367581343f);
+  float r = std::fma(-k, 1.5707963705062866211f, x);
+  r = std::fma(-k, -4.3711388286737928865e-08f, r);
+  r = std::fma(-k, -1.7151245100059026e-15f, r);
+  const int32_t q = static_cast<int32_t>(std::fabs(k) < 1e7f ? k : 0.0f) + shift;  // NaN: no UB
+  const float z = r * r;
+  const float s = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * r + r;
+  const float c = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z
+                  - 0.5f * z + 1.0f;
+  if (tangent) return (q & 1) ? -c / s : s / c;
+  const float y = (q & 1) ? c : s;
+  return (q & 2) ? -y : y;
+}
+template <bool EXACT> static inline float kiln_sin(float x) {
+  if constexpr (EXACT) return std::sin(x); else return kiln_trig_fast(x, 0, false);
+}
+template <bool EXACT> static inline float kiln_cos(float x) {
+  if constexpr (EXACT) return std::cos(x); else return kiln_trig_fast(x, 1, false);
+}
+template <bool EXACT> static inline float kiln_tan(float x) {
+  if constexpr (EXACT) return std::tan(x); else return kiln_trig_fast(x, 0, true);
+}
+template <bool EXACT> static inline double kiln_sin(double x) { return std::sin(x); }
+template <bool EXACT> static inline double kiln_cos(double x) { return std::cos(x); }
+template <bool EXACT> static inline double kiln_tan(double x) { return std::tan(x); }
+static inline int kiln_trig_bad(double) { return 0; }
+
+// Folding reduction accumulators: n slots (vector lanes, the tail, or per-thread partials) into
+// slot 0, in slot order.
+template <typename T> static inline void kiln_fold_sum(int n, T* a) { T s = a[0]; for (int k = 1; k < n; ++k) s = s + a[k]; a[0] = s; }
+template <typename T> static inline void kiln_fold_prod(int n, T* a) { T s = a[0]; for (int k = 1; k < n; ++k) s = s * a[k]; a[0] = s; }
+template <typename T> static inline void kiln_fold_max(int n, T* a) { T s = a[0]; for (int k = 1; k < n; ++k) s = kiln_max(s, a[k]); a[0] = s; }
+template <typename T> static inline void kiln_fold_min(int n, T* a) { T s = a[0]; for (int k = 1; k < n; ++k) s = kiln_min(s, a[k]); a[0] = s; }
+static inline void kiln_fold_any(int n, bool* a) { bool s = a[0]; for (int k = 1; k < n; ++k) s = s || a[k]; a[0] = s; }
+// argmax/argmin slots hold (value, index); index -1 is an empty slot; ties go to the smaller index.
+template <bool MAX, typename T> static inline void kiln_fold_arg(int n, T* v, int64_t* i) {
+  for (int k = 1; k < n; ++k) {
+    if (i[k] < 0) continue;
+    const bool better = MAX ? kiln_gt(v[k], v[0]) : kiln_lt(v[k], v[0]);
+    const bool same = v[k] == v[0] || (v[k] != v[k] && v[0] != v[0]);
+    if (i[0] < 0 || better || (same && i[k] < i[0])) { v[0] = v[k]; i[0] = i[k]; }
+  }
+}
+// Welford slots hold (mean, m2, count); Chan et al.'s pairwise combination.
+template <typename T> static inline void kiln_fold_welford(int n, T* mean, T* m2, int64_t* cnt) {
+  for (int k = 1; k < n; ++k) {
+    if (cnt[k] == 0) continue;
+    if (cnt[0] == 0) { mean[0] = mean[k]; m2[0] = m2[k]; cnt[0] = cnt[k]; continue; }
+    const int64_t c = cnt[0] + cnt[k];
+    const T d = mean[k] - mean[0];
+    const T wk = T(cnt[k]) / T(c);
+    mean[0] = mean[0] + d * wk;
+    m2[0] = m2[0] + m2[k] + d * d * T(cnt[0]) * wk;
+    cnt[0] = c;
+  }
+}
+// Splitting one loop across threads: thread t of nt takes [kiln_chunk(t), kiln_chunk(t + 1)).
+#define KILN_MAX_THREADS 64
+static inline int kiln_threads() { const int n = omp_get_max_threads(); return n < KILN_MAX_THREADS ? n : KILN_MAX_THREADS; }
+static inline int64_t kiln_chunk(int64_t n, int t, int nt, int64_t align) {
+  if (t >= nt) return n;
+  const int64_t c = n * t / nt;
+  return c - c % align;
+}
+"""

@@ -1,0 +1,156 @@
+"""Render one inner loop group of a kernel: the loops over r, their bodies, and reductions.
+
+Reductions accumulate into arrays of KL independent slots along the innermost r loop (KL = a few
+vector registers' worth), updated by a fixed-length `#pragma omp simd` loop that g++ vectorizes
+into registers, plus one slot for the tail; the slots are folded into one value after the loop.
+Several accumulators hide the add latency and need no reassociation flags. In split mode every
+thread does this over its slice of the outermost r loop and writes its folded slot to a partial
+array, which is folded in thread order after the parallel region.
+"""
+from __future__ import annotations
+
+from inductor.ir.index import strided_index
+
+from prims.meta import contiguous_strides
+
+from .ops import REDUCTION, ctype
+from .scope import Scope, finish_value, index_str
+
+VECTOR_BYTES = 64  # one AVX-512 register; on narrower machines g++ uses several
+UNROLL = 4  # independent vectors per accumulator
+MIN_LANES = 8  # shorter rows run the tail loop alone
+
+
+def lanes_for(nodes, extent) -> int:
+    itemsize = max(n.body.dtype.itemsize for n in nodes)
+    kl = VECTOR_BYTES // itemsize * UNROLL
+    while kl > extent:
+        kl //= 2
+    return kl if kl >= MIN_LANES else 0
+
+
+def render_inner_group(writer, group, outer: Scope, split: bool):
+    kernel = writer.kernel
+    gi = kernel.groups.index(group)
+    rs = kernel.rsyms
+    reductions = [n for n in group.nodes if n.reduction]
+    last = rs[-1]
+    kl = lanes_for(reductions, last.extent) if reductions else 0
+    ind = outer.indent
+    out = outer.lines
+    flag = writer.flag
+    counted = [n for n in reductions if REDUCTION[n.reduction].counted]
+
+    # Loop bounds: in split mode each thread takes a slice of the outermost r loop.
+    chunked = rs[0]
+    lo, hi = "0", str(last.extent)
+    if split:
+        for n in reductions:
+            for k, (t, _) in enumerate(REDUCTION[n.reduction].accs):
+                out.append(f"{ind}{t.format(T=ctype(n.body.dtype))} kp_{n.name}_{k}[KILN_MAX_THREADS];")
+        if reductions:
+            out.append(f"{ind}int kiln_nt{gi} = 1;")
+            out.append(f"{ind}#pragma omp parallel num_threads(kiln_threads()){flag}")
+            out.append(f"{ind}{{")
+            ind += "  "
+            out.append(f"{ind}const int kiln_t = omp_get_thread_num(), kiln_n = omp_get_num_threads();")
+            out.append(f"{ind}if (kiln_t == 0) kiln_nt{gi} = kiln_n;")
+            align = max(kl, 1) if len(rs) == 1 else 1
+            out.append(f"{ind}const int64_t kiln_lo = kiln_chunk({chunked.extent}, kiln_t, kiln_n, {align}), "
+                       f"kiln_hi = kiln_chunk({chunked.extent}, kiln_t + 1, kiln_n, {align});")
+            if len(rs) == 1:
+                lo, hi = "kiln_lo", "kiln_hi"
+
+    # Accumulators: KL lane slots + 1 tail slot.
+    for n in reductions:
+        spec = REDUCTION[n.reduction]
+        for k, (t, init) in enumerate(spec.accs):
+            t, init = t.format(T=ctype(n.body.dtype)), init.format(T=ctype(n.body.dtype))
+            out.append(f"{ind}{t} acc_{n.name}_{k}[{kl + 1}];")
+            out.append(f"{ind}for (int kiln_l = 0; kiln_l <= {kl}; ++kiln_l) acc_{n.name}_{k}[kiln_l] = {init};")
+    if counted:
+        out.append(f"{ind}int64_t kiln_cnt{gi}[2] = {{0, 0}};  // elements per lane slot, in the tail slot")
+
+    # The loops over r: outer r loops, then the innermost one (lanes + tail, or one simd loop).
+    head_lines: list[str] = []
+    mid = outer.child(head_lines, ind + "  " * (len(rs) - 1), rs[:-1]) if len(rs) > 1 else outer
+    loop_head = []
+    for d, s in enumerate(rs[:-1]):
+        pragma = split and not reductions and d == 0
+        if pragma:
+            loop_head.append(f"{ind}#pragma omp parallel for{flag}")
+        a, b = ("kiln_lo", "kiln_hi") if (split and reductions and d == 0) else ("0", str(s.extent))
+        loop_head.append(f"{ind + '  ' * d}for (int64_t {s.name} = {a}; {s.name} < {b}; ++{s.name}) {{")
+    lind = ind + "  " * (len(rs) - 1)
+    locals_ = {n.name for n in group.nodes}
+    flat_r = index_str(strided_index(rs, contiguous_strides([s.extent for s in rs])))
+    inner_lines: list[str] = []
+
+    def body(lines, indent, slot):
+        scope = mid.child(lines, indent, {last}, locals_)
+        for n in group.nodes:
+            v = scope.emit(n.body)
+            if n.reduction:
+                spec = REDUCTION[n.reduction]
+                names = {c: f"acc_{n.name}_{k}[{slot}]" for k, c in enumerate("abc"[:len(spec.accs)])}
+                lines.append(indent + spec.update.format(**names, v=v, r=flat_r, w=f"kiln_w_{n.name}",
+                                                         T=ctype(n.body.dtype)))
+            else:
+                finish_value(scope, n, v)
+
+    if not reductions:
+        pragma = "#pragma omp parallel for simd" if split and len(rs) == 1 else "#pragma omp simd"
+        inner_lines.append(f"{lind}{pragma}{flag}")
+        inner_lines.append(f"{lind}for (int64_t {last.name} = 0; {last.name} < {last.extent}; ++{last.name}) {{")
+        body(inner_lines, lind + "  ", 0)
+        inner_lines.append(f"{lind}}}")
+    else:
+        main_end = f"{lo} + ({hi} - {lo}) / {kl} * {kl}" if (kl and split) else str(last.extent // kl * kl if kl else 0)
+        if kl:
+            inner_lines.append(f"{lind}for (int64_t {last.name}_o = {lo}; {last.name}_o < {main_end}; "
+                               f"{last.name}_o += {kl}) {{")
+            if counted:
+                inner_lines.append(f"{lind}  ++kiln_cnt{gi}[0];")
+                for n in counted:
+                    t = ctype(n.body.dtype)
+                    inner_lines.append(f"{lind}  const {t} kiln_w_{n.name} = {t}(1) / {t}(kiln_cnt{gi}[0]);")
+            inner_lines.append(f"{lind}  #pragma omp simd{flag}")
+            inner_lines.append(f"{lind}  for (int64_t kiln_l = 0; kiln_l < {kl}; ++kiln_l) {{")
+            inner_lines.append(f"{lind}    const int64_t {last.name} = {last.name}_o + kiln_l;")
+            body(inner_lines, lind + "    ", "kiln_l")
+            inner_lines.append(f"{lind}  }}")
+            inner_lines.append(f"{lind}}}")
+        if not kl or split or last.extent % kl:
+            start = main_end if kl else lo
+            inner_lines.append(f"{lind}for (int64_t {last.name} = {start}; {last.name} < {hi}; ++{last.name}) {{")
+            if counted:
+                inner_lines.append(f"{lind}  ++kiln_cnt{gi}[1];")
+                for n in counted:
+                    t = ctype(n.body.dtype)
+                    inner_lines.append(f"{lind}  const {t} kiln_w_{n.name} = {t}(1) / {t}(kiln_cnt{gi}[1]);")
+            body(inner_lines, lind + "  ", kl)
+            inner_lines.append(f"{lind}}}")
+    closers = [f"{ind + '  ' * d}}}" for d in reversed(range(len(rs) - 1))]
+    out.extend(loop_head + head_lines + inner_lines + closers)
+
+    # Fold the slots (then, in split mode, the threads' partials) and name the results.
+    for n in reductions:
+        spec = REDUCTION[n.reduction]
+        arrays = {c: f"acc_{n.name}_{k}" for k, c in enumerate("ABC"[:len(spec.accs)])}
+        if spec.counted:
+            out.append(f"{ind}for (int kiln_l = 0; kiln_l < {kl}; ++kiln_l) {arrays['C']}[kiln_l] = kiln_cnt{gi}[0];")
+            out.append(f"{ind}{arrays['C']}[{kl}] = kiln_cnt{gi}[1];")
+        out.append(f"{ind}{spec.fold.format(n=kl + 1, **arrays)};")
+        if split:
+            for k in range(len(spec.accs)):
+                out.append(f"{ind}kp_{n.name}_{k}[kiln_t] = acc_{n.name}_{k}[0];")
+    if split and reductions:
+        ind = ind[:-2]
+        out.append(f"{ind}}}")
+    for n in reductions:
+        spec = REDUCTION[n.reduction]
+        prefix = "kp" if split else "acc"
+        arrays = {c: f"{prefix}_{n.name}_{k}" for k, c in enumerate("ABC"[:len(spec.accs)])}
+        if split:
+            out.append(f"{ind}{spec.fold.format(n=f'kiln_nt{gi}', **arrays)};")
+        finish_value(outer, n, spec.result.format(**arrays))
