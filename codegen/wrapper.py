@@ -8,13 +8,15 @@ from inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, Tenso
 from inductor.memory import Alloc, Free
 from inductor.scheduler import FusedKernel
 
+from . import alloc
+
 
 class WrapperCode:
     """Python source of `call(*inputs)` plus the globals it runs with."""
 
     def __init__(self, graph, steps, backend):
         self.graph, self.steps, self.backend = graph, steps, backend
-        self.globals: dict = {"torch": torch, "empty_strided": torch.empty_strided, "as_strided": torch.as_strided}
+        self.globals: dict = {"torch": torch, "empty_strided": alloc.empty_strided, "as_strided": torch.as_strided}
         self.lines: list[str] = []
 
     def _var(self, name: str) -> str:

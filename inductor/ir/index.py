@@ -104,15 +104,31 @@ def add(x, y):
     for t, c in b.terms:
         coeffs[t] = coeffs.get(t, 0) + c
     const = a.const + b.const
-    for t in [t for t in coeffs if isinstance(t, FloorDiv)]:
-        # k*c*(e // k) + c*(e % k) == c*e: what a reshape that splits a dim and merges it back leaves
-        m = Mod(t.arg, t.div)
-        c = coeffs.get(m, 0)
-        if c and coeffs.get(t) == c * t.div:
-            del coeffs[t], coeffs[m]
-            rest = Affine(tuple((u, k) for u, k in coeffs.items() if k), const)
-            return add(rest, scale(t.arg, c))
+    for t in [t for t in coeffs if isinstance(t, (FloorDiv, Mod))]:
+        folded = _fold_pair(t, coeffs)
+        if folded is not None:
+            return add(Affine(tuple((u, k) for u, k in coeffs.items() if k), const), folded)
     return simplify(Affine(tuple((t, c) for t, c in coeffs.items() if c), const))
+
+
+def _fold_pair(t, coeffs: dict):
+    """Fold t with a matching `e % k` term out of coeffs (removing both), as reshapes that split a
+    dim and merge it back leave them; None if there is none:
+        k*c*(e // k)       + c*(e % k) == c*e
+        k*c*((e // k) % q) + c*(e % k) == c*(e % (k*q))"""
+    if isinstance(t, FloorDiv):
+        e, k, whole = t.arg, t.div, None
+    elif len(t.arg.terms) == 1 and not t.arg.const and t.arg.terms[0][1] == 1 and isinstance(t.arg.terms[0][0], FloorDiv):
+        inner = t.arg.terms[0][0]
+        e, k, whole = inner.arg, inner.div, t.mod
+    else:
+        return None
+    low = Mod(e, k)
+    c = coeffs.get(low, 0)
+    if not c or coeffs.get(t) != c * k:
+        return None
+    del coeffs[t], coeffs[low]
+    return scale(e if whole is None else mod(e, k * whole), c)
 
 
 def scale(x, k: int):

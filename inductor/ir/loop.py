@@ -51,6 +51,16 @@ BINARY_OPS = frozenset({
     LoopOp.ADD, LoopOp.SUB, LoopOp.MUL, LoopOp.TRUEDIV, LoopOp.POW, LoopOp.MAXIMUM, LoopOp.MINIMUM,
     LoopOp.EQ, LoopOp.NE, LoopOp.LT, LoopOp.LE, LoopOp.GT, LoopOp.GE, LoopOp.AND, LoopOp.OR,
 })
+# Ops that cost about ten simple ones (polynomial math): a value computed with them is stored
+# rather than recomputed when several consumers read it (see REALIZE_COST in graph.py).
+TRANSCENDENTAL = frozenset({LoopOp.EXP, LoopOp.LOG, LoopOp.LOG1P, LoopOp.EXPM1, LoopOp.SIN, LoopOp.COS,
+                            LoopOp.TAN, LoopOp.TANH, LoopOp.ERF, LoopOp.POW})
+
+
+def op_cost(kind: "LoopOp") -> int:
+    return 8 if kind in TRANSCENDENTAL else 1
+
+
 COMPARISONS = frozenset({LoopOp.EQ, LoopOp.NE, LoopOp.LT, LoopOp.LE, LoopOp.GT, LoopOp.GE, LoopOp.AND,
                          LoopOp.OR, LoopOp.NOT, LoopOp.ISNAN})
 

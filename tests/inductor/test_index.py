@@ -58,3 +58,10 @@ def test_reshape_split_and_merge_recombine_to_affine():
 def test_common_factor_division():
     assert (i * 64 + j) // 128 == i // 2 and isinstance(i // 2, FloorDiv)  # j < 64 cannot carry into i's multiple of 64
     assert (i * 64 + j) % 128 == (i % 2) * 64 + j
+
+
+def test_merged_loop_recombines_nested_split():
+    # rows of [32, 256, 256] fitted onto [4, 8, 256] and then merged into one loop of 8192
+    m, r = Sym("m", 8192), Sym("r", 256)
+    e = (m // 2048) * 524288 + ((m // 256) % 8) * 65536 + (m % 256) * 256 + r
+    assert e == m * 256 + r
