@@ -128,12 +128,16 @@ class Scheduler:
         self.not_fused: list[str] = []  # readable reasons
 
     def run(self):
-        for buf in self.graph.buffers.values():
-            if isinstance(buf, (InputBuffer, ConstantBuffer)):
-                continue
+        computed = [b for b in self.graph.buffers.values() if not isinstance(b, (InputBuffer, ConstantBuffer))]
+        for buf in computed:
             self.deps.add_node(buf.name)
             for src in buf.reads():
                 self.deps.add_edge(src, buf.name)
+        live = self._live()
+        for buf in computed:
+            if buf.name not in live:
+                self.not_fused.append(f"{buf.name} dropped: nothing reads it")
+                continue
             if isinstance(buf, ExternBuffer):
                 self._place_item(buf)
             else:
@@ -147,6 +151,17 @@ class Scheduler:
 
     def kernels(self) -> list[FusedKernel]:
         return [i for i in self.items if isinstance(i, FusedKernel)]
+
+    def _live(self) -> set[str]:
+        """Buffers the outputs need (a var rewritten to Welford can leave its mean's sum unread)."""
+        live, stack = set(), [b for b in output_names(self.graph) if b in self.deps]
+        stack += [n for n in self.deps if not isinstance(self.graph.buffers[n], ComputedBuffer)]  # externs stay
+        while stack:
+            b = stack.pop()
+            if b not in live:
+                live.add(b)
+                stack.extend(self.deps.predecessors(b))
+        return live
 
     def _place_item(self, item):
         self.items.append(item)
@@ -224,7 +239,7 @@ class Scheduler:
     def _mark_stores(self):
         """Keep a buffer out of memory when only its own kernel reads it: as a local there, as a
         per-row scratch array when a later inner loop reads it, or else recomputed where it is read."""
-        outputs = {o.value if o.kind == "buffer" else o.value[0] for o in self.graph.outputs if o.kind in ("buffer", "view")}
+        outputs = output_names(self.graph)
         for kernel in (i for i in self.items if isinstance(i, FusedKernel)):
             mine = {n.name: n for n in kernel.nodes}
             readers_outside = {b for b in mine for r in self.deps.successors(b) if r not in mine}
@@ -269,6 +284,13 @@ def _local_visible(producer: KernelNode, consumer: KernelNode) -> bool:
     if producer.reduction:
         return True  # readers sit in later groups (see _group), where the result is an x-level value
     return consumer.level == "r" and consumer.group == producer.group
+
+
+def output_names(graph) -> set[str]:
+    """Buffers the wrapper reads after the kernels (the graph says, when it knows about copy-backs)."""
+    if hasattr(graph, "output_buffers"):
+        return graph.output_buffers()
+    return {o.value if o.kind == "buffer" else o.value[0] for o in graph.outputs if o.kind in ("buffer", "view")}
 
 
 def _scratch_ok(kernel, n) -> bool:

@@ -28,3 +28,22 @@ def test_matches_torch(fn, kernel_call):
     kernel = compiled.backend.source.split('extern "C"', 1)[1]
     assert kernel_call in kernel  # the vectorizable version, not libm's
     torch.testing.assert_close(compiled.call(x)[0], fn(x), equal_nan=True)
+
+
+@pytest.mark.parametrize("fn", [torch.sin, torch.cos, torch.tan], ids=lambda f: f.__name__)
+def test_trig_fast_path_and_libm_rerun(fn):
+    """sin/cos/tan use Kiln's polynomial within |x| <= 2^18 (every float exponent there, both signs,
+    points near multiples of pi/2, NaN); an input outside that domain reruns the kernel with libm."""
+    g = torch.Generator().manual_seed(1)
+    near = torch.arange(-40, 41, dtype=torch.float64) * (torch.pi / 2)
+    x = torch.cat([torch.tensor([0.0, -0.0, 1e-40, 1e-30, float("nan"), 262144.0, -262143.9]),
+                   near.float(), torch.nextafter(near.float(), torch.tensor(1e9)),
+                   torch.randn(20000, generator=g) * 3,
+                   torch.ldexp(torch.rand(20000, generator=g) + 0.5, torch.randint(-30, 18, (20000,), generator=g))
+                   * torch.where(torch.rand(20000, generator=g) < 0.5, -1.0, 1.0)])
+    compiled = compile_graph(fx.symbolic_trace(lambda x: (fn(x),)), [x], target="cpp")
+    assert f"kiln_{fn.__name__}<KILN_EXACT>(" in compiled.backend.source and "kiln_big |=" in compiled.backend.source
+    torch.testing.assert_close(compiled.call(x)[0], fn(x), equal_nan=True)
+    y = x.clone()
+    y[100:103] = torch.tensor([1e30, float("inf"), 3e5])  # outside the fast domain: the libm instantiation runs
+    torch.testing.assert_close(compiled.call(y)[0], fn(y), equal_nan=True)
