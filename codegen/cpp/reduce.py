@@ -44,6 +44,7 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
     # Loop bounds: in split mode each thread takes a slice of the outermost r loop.
     chunked = rs[0]
     lo, hi = "0", str(last.extent)
+    region = outer
     if split:
         for n in reductions:
             for k, (t, _) in enumerate(REDUCTION[n.reduction].accs):
@@ -60,6 +61,7 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
                        f"kiln_hi = kiln_chunk({chunked.extent}, kiln_t + 1, kiln_n, {align});")
             if len(rs) == 1:
                 lo, hi = "kiln_lo", "kiln_hi"
+            region = outer.child(out, ind, (), barrier=True)  # values computed in the region stay in it
 
     # Accumulators: KL lane slots + 1 tail slot.
     for n in reductions:
@@ -73,7 +75,7 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
 
     # The loops over r: outer r loops, then the innermost one (lanes + tail, or one simd loop).
     head_lines: list[str] = []
-    mid = outer.child(head_lines, ind + "  " * (len(rs) - 1), rs[:-1]) if len(rs) > 1 else outer
+    mid = region.child(head_lines, ind + "  " * (len(rs) - 1), rs[:-1]) if len(rs) > 1 else region
     loop_head = []
     for d, s in enumerate(rs[:-1]):
         pragma = split and not reductions and d == 0

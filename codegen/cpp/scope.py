@@ -30,14 +30,15 @@ class Scope:
     """Temporaries of one C++ block; looks names up in enclosing blocks; hoists invariant work out."""
 
     def __init__(self, lines: list[str], indent: str, parent: "Scope | None" = None, loop_syms=frozenset(),
-                 loop_locals=frozenset()):
+                 loop_locals=frozenset(), barrier: bool = False):
         self.lines, self.indent, self.parent = lines, indent, parent
         self.loop_syms, self.loop_locals = loop_syms, loop_locals  # what varies inside this block
+        self.barrier = barrier  # nothing is hoisted out of this block (an OpenMP parallel region)
         self.names: dict[LoopNode, str] = {}
         self.counter = parent.counter if parent else [0]
 
-    def child(self, lines, indent, loop_syms, loop_locals=frozenset()) -> "Scope":
-        return Scope(lines, indent, self, frozenset(loop_syms), frozenset(loop_locals))
+    def child(self, lines, indent, loop_syms, loop_locals=frozenset(), barrier=False) -> "Scope":
+        return Scope(lines, indent, self, frozenset(loop_syms), frozenset(loop_locals), barrier)
 
     def lookup(self, node):
         s = self
@@ -48,6 +49,8 @@ class Scope:
         return None
 
     def varies(self, node: LoopNode) -> bool:
+        if self.barrier:
+            return True
         if node.op is LoopOp.LOAD:
             return bool(syms_of(node.attr[1]) & self.loop_syms)
         if node.op is LoopOp.INDEX_EXPR:
