@@ -18,7 +18,7 @@ from prims.logs import artifact_logger
 
 from .dump import GraphDump
 from .graph import GraphLowering
-from .memory import plan_memory
+from .memory import eager_peak_bytes, peak_bytes, plan_memory
 from .scheduler import FusedKernel, Scheduler
 
 log_code = artifact_logger("output_code")
@@ -82,10 +82,9 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
         dump.write("2_fallbacks.txt", "\n".join(f"{n.name}: {n.args[0]} has no decomposition" for n in fallbacks))
     graph = GraphLowering(prims_gm, example_inputs).run()
     dump.write("3_loop_ir.txt", repr(graph))
-    schedule = Scheduler(graph, scratch=target == "cpp").run()
     outputs = {o.value if o.kind == "buffer" else o.value[0] for o in graph.outputs if o.kind in ("buffer", "view")}
-    steps = plan_memory(schedule.items, outputs, graph.buffers)
-    schedule_text = repr(schedule) + "\n\nmemory plan:\n  " + "\n  ".join(map(repr, steps))
+    schedule, steps, memory_note = _schedule(graph, outputs, aten_gm, scratch=target == "cpp")
+    schedule_text = repr(schedule) + f"\n\nmemory plan ({memory_note}):\n  " + "\n  ".join(map(repr, steps))
     dump.write("4_schedule.txt", schedule_text)
     log_schedule.debug("%s", schedule_text)
     kernels = [i for i in schedule.items if isinstance(i, FusedKernel)]
@@ -102,6 +101,23 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
     return CompiledGraph(call=call, target=target, kernels=kernels, schedule=schedule, steps=steps, graph=graph,
                          aten_gm=aten_gm, prims_gm=prims_gm, backend=backend, wrapper_source=wrapper_source,
                          dump_dir=dump.dir, compile_s=time.perf_counter() - start)
+
+
+def _schedule(graph, outputs, aten_gm, scratch):
+    """Fused schedule and memory plan. Fusing a buffer into an earlier kernel allocates it earlier;
+    if that lifts the planned peak above eager's, schedule again fusing into the latest item only."""
+    schedule = Scheduler(graph, scratch=scratch).run()
+    steps = plan_memory(schedule.items, outputs, graph.buffers)
+    peak, eager = peak_bytes(steps), eager_peak_bytes(aten_gm)
+    if peak > eager:
+        narrow = Scheduler(graph, scratch=scratch, window=1).run()
+        narrow_steps = plan_memory(narrow.items, outputs, graph.buffers)
+        narrow_peak = peak_bytes(narrow_steps)
+        if narrow_peak < peak:
+            narrow.not_fused.append(f"fusion window 1: fusing into earlier kernels peaked at {peak} bytes, "
+                                    f"above eager's {eager}")
+            schedule, steps, peak = narrow, narrow_steps, narrow_peak
+    return schedule, steps, f"peak {peak} bytes, eager {eager} bytes"
 
 
 def _make_backend(target, kernels):

@@ -24,8 +24,6 @@ from .loop_dims import fit as _fit, merge_dims, numel as _numel, subst_body as _
 
 MAX_KERNEL_NODES = 32  # bounds kernel size
 FUSION_WINDOW = 8  # how many recent items a node may join: keeps scheduling linear
-MIN_PARALLEL_ROWS = 64  # fewer outer iterations than this cannot keep the cores busy
-SMALL_WORK = 1 << 15  # below this many elements, parallelism does not matter
 SCRATCH_BYTES = 1 << 16  # a row-sized value shared by a kernel's loops lives on the stack up to this size
 
 
@@ -119,8 +117,9 @@ def _place(kernel: FusedKernel, buf: ComputedBuffer):
 
 
 class Scheduler:
-    def __init__(self, graph, scratch: bool = True):
+    def __init__(self, graph, scratch: bool = True, window: int = FUSION_WINDOW):
         self.graph = graph
+        self.window = window  # 1: only the latest item, so no computation moves before another
         self.scratch = scratch  # may a kernel keep a row of values in a local array (C++: yes; Triton: no)
         self.deps = nx.DiGraph()  # buffer -> buffers that read it
         self.items: list = []  # FusedKernel | ExternBuffer, in run order
@@ -172,7 +171,7 @@ class Scheduler:
         """Fuse into the latest kernel of the window that fits and runs after everything buf reads."""
         earliest = max((self.where.get(src, -1) for src in buf.reads()), default=-1)
         reasons = []
-        for pos in range(len(self.items) - 1, max(earliest, len(self.items) - FUSION_WINDOW, 0) - 1, -1):
+        for pos in range(len(self.items) - 1, max(earliest, len(self.items) - self.window, 0) - 1, -1):
             kernel = self.items[pos]
             if not isinstance(kernel, FusedKernel):
                 continue
@@ -200,8 +199,6 @@ class Scheduler:
         if isinstance(placed, str):
             return placed
         level, mapping = placed
-        if level == "r" and not isinstance(buf.data, Reduction) and _serializes(kernel):
-            return "would run pointwise work inside a reduction with too few rows to parallelize"
         body = _subst_body(buf.data.body, mapping)
         store = substitute(buf.store_index(), mapping)
         for load in L.walk(body):
@@ -270,11 +267,6 @@ class Scheduler:
         if self.not_fused:
             parts.append("not fused:\n  " + "\n  ".join(self.not_fused))
         return "\n".join(parts)
-
-
-def _serializes(kernel) -> bool:
-    """Outer loops are what run in parallel: a big row loop under few rows would run on one core."""
-    return _numel(kernel.outer) < MIN_PARALLEL_ROWS and _numel(kernel.outer + kernel.inner) >= SMALL_WORK
 
 
 def _local_visible(producer: KernelNode, consumer: KernelNode) -> bool:

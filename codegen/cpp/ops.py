@@ -45,16 +45,20 @@ class CppReduction:
     fold: folds {n} slots of the accumulator arrays {A}, {B}, {C} into slot 0.
     result: the reduction's value, from the folded arrays.
     counted: the renderer keeps element counts in accumulator c (Welford).
+    cascade: long loops add the slots into a second level every few rounds (sums: error grows with
+        the block length instead of the row length, as eager's cascade sum).
     """
     accs: tuple[tuple[str, str], ...]
     update: str
     fold: str
     result: str
     counted: bool = False
+    cascade: bool = False
 
 
 REDUCTION = {
-    ReductionType.SUM: CppReduction((("{T}", "{T}(0)"),), "{a} = {a} + {v};", "kiln_fold_sum({n}, {A})", "{A}[0]"),
+    ReductionType.SUM: CppReduction((("{T}", "{T}(0)"),), "{a} = {a} + {v};", "kiln_fold_sum({n}, {A})", "{A}[0]",
+                                    cascade=True),
     ReductionType.PROD: CppReduction((("{T}", "{T}(1)"),), "{a} = {a} * {v};", "kiln_fold_prod({n}, {A})", "{A}[0]"),
     # NaN wins without a flag: once a slot holds NaN, `v > NaN` is false and the NaN stays.
     ReductionType.MAX: CppReduction((("{T}", "kiln_lowest<{T}>()"),), "{a} = ({v} > {a} || {v} != {v}) ? {v} : {a};",

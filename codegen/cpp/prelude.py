@@ -182,7 +182,10 @@ static inline int kiln_trig_bad(double) { return 0; }
 
 // Folding reduction accumulators: n slots (vector lanes, the tail, or per-thread partials) into
 // slot 0, in slot order.
-template <typename T> static inline void kiln_fold_sum(int n, T* a) { T s = a[0]; for (int k = 1; k < n; ++k) s = s + a[k]; a[0] = s; }
+template <typename T> static inline void kiln_fold_sum(int n, T* a) {  // pairwise
+  for (int step = 1; step < n; step *= 2)
+    for (int k = 0; k + step < n; k += 2 * step) a[k] = a[k] + a[k + step];
+}
 template <typename T> static inline void kiln_fold_prod(int n, T* a) { T s = a[0]; for (int k = 1; k < n; ++k) s = s * a[k]; a[0] = s; }
 template <typename T> static inline void kiln_fold_max(int n, T* a) { T s = a[0]; for (int k = 1; k < n; ++k) s = kiln_max(s, a[k]); a[0] = s; }
 template <typename T> static inline void kiln_fold_min(int n, T* a) { T s = a[0]; for (int k = 1; k < n; ++k) s = kiln_min(s, a[k]); a[0] = s; }

@@ -19,6 +19,11 @@ from .scope import Scope, finish_value, index_str
 VECTOR_BYTES = 64  # one AVX-512 register; on narrower machines g++ uses several
 UNROLL = 4  # independent vectors per accumulator
 MIN_LANES = 8  # shorter rows run the tail loop alone
+CASCADE_BLOCK = 64  # sums move their lane slots into a second level every this many rounds
+
+
+def _wide(dtype) -> str:
+    return "double" if dtype.is_floating_point else ctype(dtype)
 
 
 def lanes_for(nodes, extent) -> int:
@@ -72,6 +77,11 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
             out.append(f"{ind}for (int kiln_l = 0; kiln_l <= {kl}; ++kiln_l) acc_{n.name}_{k}[kiln_l] = {init};")
     if counted:
         out.append(f"{ind}int64_t kiln_cnt{gi}[2] = {{0, 0}};  // elements per lane slot, in the tail slot")
+    cascaded = [n for n in reductions if REDUCTION[n.reduction].cascade] if kl else []
+    for n in cascaded:  # a second level, in double: sums of blocks of CASCADE_BLOCK rounds (long sums)
+        out.append(f"{ind}{_wide(n.body.dtype)} acc_{n.name}_h[{kl}] = {{}};")
+    if cascaded:
+        out.append(f"{ind}int kiln_blk{gi} = 0;")
 
     # The loops over r: outer r loops, then the innermost one (lanes + tail, or one simd loop).
     head_lines: list[str] = []
@@ -94,7 +104,8 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
             v = scope.emit(n.body)
             if n.reduction:
                 spec = REDUCTION[n.reduction]
-                names = {c: f"acc_{n.name}_{k}[{slot}]" for k, c in enumerate("abc"[:len(spec.accs)])}
+                at = slot(n) if callable(slot) else slot
+                names = {c: f"acc_{n.name}_{k}[{at}]" for k, c in enumerate("abc"[:len(spec.accs)])}
                 lines.append(indent + spec.update.format(**names, v=v, r=flat_r, w=f"kiln_w_{n.name}",
                                                          T=ctype(n.body.dtype)))
             else:
@@ -121,6 +132,14 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
             inner_lines.append(f"{lind}    const int64_t {last.name} = {last.name}_o + kiln_l;")
             body(inner_lines, lind + "    ", "kiln_l")
             inner_lines.append(f"{lind}  }}")
+            if cascaded:
+                inner_lines.append(f"{lind}  if (++kiln_blk{gi} == {CASCADE_BLOCK}) {{")
+                inner_lines.append(f"{lind}    kiln_blk{gi} = 0;")
+                for n in cascaded:
+                    a, h = f"acc_{n.name}_0", f"acc_{n.name}_h"
+                    inner_lines.append(f"{lind}    for (int kiln_l = 0; kiln_l < {kl}; ++kiln_l) "
+                                       f"{{ {h}[kiln_l] += {a}[kiln_l]; {a}[kiln_l] = 0; }}")
+                inner_lines.append(f"{lind}  }}")
             inner_lines.append(f"{lind}}}")
         if not kl or split or last.extent % kl:
             start = main_end if kl else lo
@@ -130,12 +149,16 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
                 for n in counted:
                     t = ctype(n.body.dtype)
                     inner_lines.append(f"{lind}  const {t} kiln_w_{n.name} = {t}(1) / {t}(kiln_cnt{gi}[1]);")
-            body(inner_lines, lind + "  ", kl)
+            spread = f"{last.name} - ({start})" if kl else "0"  # tail elements spread over the lane slots
+            body(inner_lines, lind + "  ", lambda n: kl if REDUCTION[n.reduction].counted else spread)
             inner_lines.append(f"{lind}}}")
     closers = [f"{ind + '  ' * d}}}" for d in reversed(range(len(rs) - 1))]
     out.extend(loop_head + head_lines + inner_lines + closers)
 
     # Fold the slots (then, in split mode, the threads' partials) and name the results.
+    for n in cascaded:
+        out.append(f"{ind}for (int kiln_l = 0; kiln_l < {kl}; ++kiln_l) acc_{n.name}_0[kiln_l] = "
+                   f"static_cast<{ctype(n.body.dtype)}>(acc_{n.name}_h[kiln_l] + acc_{n.name}_0[kiln_l]);")
     for n in reductions:
         spec = REDUCTION[n.reduction]
         arrays = {c: f"acc_{n.name}_{k}" for k, c in enumerate("ABC"[:len(spec.accs)])}
