@@ -29,12 +29,18 @@ def _chain(x, w):
     return x.sum(0)
 
 
-torch.manual_seed(0)
+_G = torch.Generator().manual_seed(0)
+
+
+def randn(*shape):
+    return torch.randn(*shape, generator=_G)
+
+
 GRAPHS = {
-    "mlp": (_mlp, [torch.randn(16, 32), torch.randn(32, 128), torch.randn(128, 32), torch.randn(32), torch.randn(32)]),
-    "attention": (_attention, [torch.randn(2, 16, 32)] + [torch.randn(32, 32) for _ in range(3)]),
-    "chain": (_chain, [torch.randn(64, 64), torch.randn(64, 64) / 8]),  # / 8: values stay O(1), sin stays tame
-    "softmax": (lambda x: torch.softmax(x * 2, -1), [torch.randn(64, 300)]),
+    "mlp": (_mlp, [randn(16, 32), randn(32, 128), randn(128, 32), randn(32), randn(32)]),
+    "attention": (_attention, [randn(2, 16, 32)] + [randn(32, 32) for _ in range(3)]),
+    "chain": (_chain, [randn(64, 64), randn(64, 64) / 8]),  # / 8: values stay O(1), sin stays tame
+    "softmax": (lambda x: torch.softmax(x * 2, -1), [randn(64, 300)]),
 }
 
 
