@@ -92,10 +92,10 @@ def _atomic_write(path: Path, data: bytes):
 
 
 class _progress:
-    """Print one line on stderr if the step takes more than a second, and its time when done."""
+    """Print one line on stderr if the step takes more than `after` seconds, and its time when done."""
 
-    def __init__(self, what: str):
-        self.what = what
+    def __init__(self, what: str, after: float = 1.0):
+        self.what, self.after = what, after
         self.shown = False
 
     def _show(self):
@@ -104,7 +104,7 @@ class _progress:
 
     def __enter__(self):
         self.start = time.perf_counter()
-        self.timer = threading.Timer(1.0, self._show)
+        self.timer = threading.Timer(self.after, self._show)
         self.timer.daemon = True
         self.timer.start()
 

@@ -47,3 +47,15 @@ def test_key_covers_flags_and_compiler(monkeypatch):
     monkeypatch.setattr(build, "FLAGS", build.FLAGS + ["-DKILN_OTHER"])
     assert build.source_key("int x;") != key
 
+
+
+def test_slow_build_step_prints_one_progress_line(capsys):
+    import time
+
+    with build._progress("kiln: building C++ kernels (x.cpp)", after=0.05):
+        time.sleep(0.2)
+    with build._progress("kiln: quick step", after=0.5):
+        pass
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "kiln: building C++ kernels (x.cpp) ..." and err[1].startswith("kiln: building C++ kernels (x.cpp) done in")
+    assert len(err) == 2  # the quick step says nothing
