@@ -157,6 +157,19 @@ def bounds(x) -> tuple[int, int]:
     return lo, hi
 
 
+def _whole_part(a: Affine, k: int):
+    """(q, r) with a == k*q + r, q the terms (and constant) that k divides, when there are any and
+    r cannot be negative (C++ divides toward zero, so only non-negative parts move freely)."""
+    q = tuple((t, c // k) for t, c in a.terms if c % k == 0)
+    qc = a.const - a.const % k
+    if not q and not qc:
+        return None
+    r = Affine(tuple((t, c) for t, c in a.terms if c % k), a.const % k)
+    if bounds(r)[0] < 0:
+        return None
+    return simplify(Affine(q, qc // k)), r
+
+
 def _split(a: Affine, k: int):
     """(g, q, r) with a == g*q + r, g > 1 dividing k and 0 <= r < g, for the largest such g; else None.
 
@@ -184,6 +197,10 @@ def floordiv(x, k: int):
     lo, hi = bounds(a)
     if 0 <= lo and hi < k:
         return 0
+    whole = _whole_part(a, k)
+    if whole is not None:  # (k*q + r) // k == q + r // k
+        q, r = whole
+        return add(q, floordiv(r, k))
     split = _split(a, k)
     if split is not None:  # (g*q + r) // k == q // (k/g) when 0 <= r < g and g | k
         g, q, _ = split
@@ -201,6 +218,9 @@ def mod(x, k: int):
     lo, hi = bounds(a)
     if 0 <= lo and hi < k:
         return simplify(a)
+    whole = _whole_part(a, k)
+    if whole is not None:  # (k*q + r) % k == r % k
+        return mod(whole[1], k)
     split = _split(a, k)
     if split is not None:  # (g*q + r) % k == g*(q % (k/g)) + r when 0 <= r < g and g | k
         g, q, r = split
