@@ -4,9 +4,11 @@ A FusedKernel iterates `outer` (x loop variables) and, for reductions, `inner` (
 variables). Its nodes run in order; consecutive r-level nodes share one inner loop
 (horizontal fusion) unless one needs a reduction finished in that loop. A node joins the
 latest kernel of a small window that runs after everything it reads, when its ranges fit
-(same ranges; outer + inner; or outer alone) and it reads every buffer made in the kernel at
-exactly the index that buffer was written at, so each x iteration only sees its own data.
-Dependencies live in a networkx graph.
+(loop_dims.fit: outer, or outer + inner, possibly across a reshape) and it reads every buffer
+made in the kernel at exactly the index that buffer was written at, so each x iteration only
+sees its own data. Values read only in their kernel stay in locals, scratch rows, or are
+recomputed where read; then loops that every index walks as one are merged. Buffers nothing
+reads are dropped. Dependencies live in a networkx graph.
 """
 from __future__ import annotations
 
