@@ -180,16 +180,21 @@ template <bool EXACT> static inline double kiln_cos(double x) { return std::cos(
 template <bool EXACT> static inline double kiln_tan(double x) { return std::tan(x); }
 static inline int kiln_trig_bad(double) { return 0; }
 
-// Folding reduction accumulators: n slots (vector lanes, the tail, or per-thread partials) into
-// slot 0, in slot order.
-template <typename T> static inline void kiln_fold_sum(int n, T* a) {  // pairwise
-  for (int step = 1; step < n; step *= 2)
-    for (int k = 0; k + step < n; k += 2 * step) a[k] = a[k] + a[k + step];
-}
-template <typename T> static inline void kiln_fold_prod(int n, T* a) { T s = a[0]; for (int k = 1; k < n; ++k) s = s * a[k]; a[0] = s; }
-template <typename T> static inline void kiln_fold_max(int n, T* a) { T s = a[0]; for (int k = 1; k < n; ++k) s = kiln_max(s, a[k]); a[0] = s; }
-template <typename T> static inline void kiln_fold_min(int n, T* a) { T s = a[0]; for (int k = 1; k < n; ++k) s = kiln_min(s, a[k]); a[0] = s; }
-static inline void kiln_fold_any(int n, bool* a) { bool s = a[0]; for (int k = 1; k < n; ++k) s = s || a[k]; a[0] = s; }
+// Folding reduction accumulators: n slots (vector lanes + a tail slot, or per-thread partials) into
+// slot 0 by halving, so each step is one contiguous, vectorizable loop.
+#define KILN_FOLD(NAME, COMBINE)                                            \
+  template <typename T> static inline void NAME(int n, T* a) {                 \
+    while (n > 1) {                                                            \
+      const int h = n / 2;                                                     \
+      for (int k = 0; k < h; ++k) { const T x = a[k], y = a[n - h + k]; a[k] = COMBINE; } \
+      n -= h;                                                                  \
+    }                                                                          \
+  }
+KILN_FOLD(kiln_fold_sum, x + y)
+KILN_FOLD(kiln_fold_prod, x * y)
+KILN_FOLD(kiln_fold_max, kiln_max(x, y))
+KILN_FOLD(kiln_fold_min, kiln_min(x, y))
+KILN_FOLD(kiln_fold_any, x || y)
 // argmax/argmin slots hold (value, index); index -1 is an empty slot; ties go to the smaller index.
 template <bool MAX, typename T> static inline void kiln_fold_arg(int n, T* v, int64_t* i) {
   for (int k = 1; k < n; ++k) {

@@ -19,6 +19,7 @@ from .scope import Scope, finish_value, index_str
 VECTOR_BYTES = 64  # one AVX-512 register; on narrower machines g++ uses several
 UNROLL = 4  # independent vectors per accumulator
 MIN_LANES = 8  # shorter rows run the tail loop alone
+ROUNDS_PER_SLOT = 8  # fewer vectors per accumulator when rows are shorter than this many rounds
 CASCADE_BLOCK = 64  # sums move their lane slots into a second level every this many rounds
 
 
@@ -27,8 +28,12 @@ def _wide(dtype) -> str:
 
 
 def lanes_for(nodes, extent) -> int:
-    itemsize = max(n.body.dtype.itemsize for n in nodes)
-    kl = VECTOR_BYTES // itemsize * UNROLL
+    """Slots per accumulator: UNROLL vectors for long rows; fewer for short rows, where folding the
+    slots costs more than the latency the extra vectors would hide."""
+    vector = VECTOR_BYTES // max(n.body.dtype.itemsize for n in nodes)
+    kl = vector * UNROLL
+    while kl > vector and kl * ROUNDS_PER_SLOT > extent:
+        kl //= 2
     while kl > extent:
         kl //= 2
     return kl if kl >= MIN_LANES else 0
