@@ -16,7 +16,8 @@ class WrapperCode:
 
     def __init__(self, graph, steps, backend):
         self.graph, self.steps, self.backend = graph, steps, backend
-        self.globals: dict = {"torch": torch, "empty_strided": alloc.empty_strided, "as_strided": torch.as_strided}
+        self.globals: dict = {"torch": torch, "empty_strided": alloc.BufferPool().empty_strided,
+                              "as_strided": torch.as_strided}
         self.lines: list[str] = []
 
     def _var(self, name: str) -> str:
