@@ -31,6 +31,13 @@ template <typename T> static inline T kiln_pow(T base, T exp) {  // integers, as
 }
 // Branch-free float math that g++ vectorizes inside loops (the libm calls do not vectorize
 // without -ffast-math). Accuracy is within a couple of ulp, like the SIMD math eager uses.
+// Kernels build with -ffp-contract=off (a*b + c rounds twice, as in eager); the polynomials fuse
+// explicitly where the machine has FMA.
+#ifdef __FMA__
+#define KILN_FMA(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#define KILN_FMA(a, b, c) ((a) * (b) + (c))
+#endif
 static inline float kiln_bits2f(int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
 static inline int32_t kiln_f2bits(float f) { int32_t i; std::memcpy(&i, &f, 4); return i; }
 
@@ -38,14 +45,14 @@ static inline float kiln_exp(float x) {
   const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
   float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
   float n = std::nearbyint(xc * log2e);
-  float r = xc - n * ln2_hi;
-  r = r - n * ln2_lo;
+  float r = KILN_FMA(-n, ln2_hi, xc);
+  r = KILN_FMA(-n, ln2_lo, r);
   float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
+  p = KILN_FMA(p, r, 1.3981999507e-3f);
+  p = KILN_FMA(p, r, 8.3334519073e-3f);
+  p = KILN_FMA(p, r, 4.1665795894e-2f);
+  p = KILN_FMA(p, r, 1.6666665459e-1f);
+  p = KILN_FMA(p, r, 5.0000001201e-1f);
   p = p * r * r + r + 1.0f;
   int32_t ni = static_cast<int32_t>(n);
   int32_t n1 = ni / 2, n2 = ni - n1;  // two steps so 2^n cannot overflow or go subnormal early
@@ -69,10 +76,10 @@ static inline float kiln_log(float x) {
   float s = (m - 1.0f) / (m + 1.0f);
   float s2 = s * s;
   float p = 0.0909090909f;
-  p = p * s2 + 0.1111111111f;
-  p = p * s2 + 0.1428571429f;
-  p = p * s2 + 0.2f;
-  p = p * s2 + 0.3333333333f;
+  p = KILN_FMA(p, s2, 0.1111111111f);
+  p = KILN_FMA(p, s2, 0.1428571429f);
+  p = KILN_FMA(p, s2, 0.2f);
+  p = KILN_FMA(p, s2, 0.3333333333f);
   float lm = 2.0f * s + 2.0f * s * s2 * p;
   float ef = static_cast<float>(e) - (sub ? 23.0f : 0.0f);
   float y = ef * 0.693359375f + (lm + ef * -2.12194440e-4f);
@@ -86,13 +93,13 @@ static inline double kiln_log(double x) { return std::log(x); }
 static inline float kiln_expm1(float x) {
   float x2 = x * x;
   float p = 1.0f / 362880.0f;  // Taylor to x^9 / 9!: below 1e-8 relative for |x| < 0.5
-  p = p * x + 1.0f / 40320.0f;
-  p = p * x + 1.0f / 5040.0f;
-  p = p * x + 1.0f / 720.0f;
-  p = p * x + 1.0f / 120.0f;
-  p = p * x + 1.0f / 24.0f;
-  p = p * x + 1.0f / 6.0f;
-  p = p * x + 0.5f;
+  p = KILN_FMA(p, x, 1.0f / 40320.0f);
+  p = KILN_FMA(p, x, 1.0f / 5040.0f);
+  p = KILN_FMA(p, x, 1.0f / 720.0f);
+  p = KILN_FMA(p, x, 1.0f / 120.0f);
+  p = KILN_FMA(p, x, 1.0f / 24.0f);
+  p = KILN_FMA(p, x, 1.0f / 6.0f);
+  p = KILN_FMA(p, x, 0.5f);
   float small = x + x2 * p;
   float big = kiln_exp(x) - 1.0f;
   return std::fabs(x) < 0.5f ? small : big;
@@ -122,24 +129,24 @@ static inline float kiln_erf(float x) {
   float a2 = a * a;
   // |x| < 0.5: Taylor series of 2/sqrt(pi) * (x - x^3/3 + x^5/10 - ...)
   float p = -1.0f / 9360.0f;
-  p = p * a2 + 1.0f / 1320.0f;
-  p = p * a2 - 1.0f / 216.0f;
-  p = p * a2 + 1.0f / 42.0f;
-  p = p * a2 - 1.0f / 10.0f;
-  p = p * a2 + 1.0f / 3.0f;
+  p = KILN_FMA(p, a2, 1.0f / 1320.0f);
+  p = KILN_FMA(p, a2, -1.0f / 216.0f);
+  p = KILN_FMA(p, a2, 1.0f / 42.0f);
+  p = KILN_FMA(p, a2, -1.0f / 10.0f);
+  p = KILN_FMA(p, a2, 1.0f / 3.0f);
   float small = 1.12837916709551257f * a * (1.0f - a2 * p);
   // otherwise erfc by Chebyshev fitting (relative error < 1.2e-7), erf = 1 - erfc
   float t = 1.0f / (1.0f + 0.5f * a);
   float q = 0.17087277f;
-  q = q * t - 0.82215223f;
-  q = q * t + 1.48851587f;
-  q = q * t - 1.13520398f;
-  q = q * t + 0.27886807f;
-  q = q * t - 0.18628806f;
-  q = q * t + 0.09678418f;
-  q = q * t + 0.37409196f;
-  q = q * t + 1.00002368f;
-  q = q * t - 1.26551223f;
+  q = KILN_FMA(q, t, -0.82215223f);
+  q = KILN_FMA(q, t, 1.48851587f);
+  q = KILN_FMA(q, t, -1.13520398f);
+  q = KILN_FMA(q, t, 0.27886807f);
+  q = KILN_FMA(q, t, -0.18628806f);
+  q = KILN_FMA(q, t, 0.09678418f);
+  q = KILN_FMA(q, t, 0.37409196f);
+  q = KILN_FMA(q, t, 1.00002368f);
+  q = KILN_FMA(q, t, -1.26551223f);
   float big = 1.0f - t * kiln_exp(-a2 + q);
   float y = a < 0.5f ? small : big;
   y = x < 0.0f ? -y : y;
@@ -151,29 +158,35 @@ static inline double kiln_erf(double x) { return std::erf(x); }
 // Cephes' minimax polynomials. Within 1.5 ulp for |x| <= 2^19 (checked against double precision
 // over every float exponent); larger |x| (and inf) set the kernel's out-of-domain flag instead, and
 // the kernel reruns with libm (see KILN_EXACT in render.py).
-static inline int kiln_trig_bad(float x) { return std::fabs(x) > 262144.0f; }
+#ifdef __FMA__
+#define KILN_TRIG_FAST true
+#else
+#define KILN_TRIG_FAST false  // the reduction needs an exact k * pi/2 product: libm only
+#endif
+static inline int kiln_trig_bad(float x) { return KILN_TRIG_FAST && std::fabs(x) > 262144.0f; }
 static inline float kiln_trig_fast(float x, int shift, bool tangent) {
   const float k = std::nearbyint(x * 0.636619772367581343f);
-  float r = std::fma(-k, 1.5707963705062866211f, x);
-  r = std::fma(-k, -4.3711388286737928865e-08f, r);
-  r = std::fma(-k, -1.7151245100059026e-15f, r);
+  float r = KILN_FMA(-k, 1.5707963705062866211f, x);
+  r = KILN_FMA(-k, -4.3711388286737928865e-08f, r);
+  r = KILN_FMA(-k, -1.7151245100059026e-15f, r);
   const int32_t q = static_cast<int32_t>(std::fabs(k) < 1e7f ? k : 0.0f) + shift;  // NaN: no UB
   const float z = r * r;
-  const float s = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * r + r;
-  const float c = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z
-                  - 0.5f * z + 1.0f;
+  const float ps = KILN_FMA(KILN_FMA(-1.9515295891e-4f, z, 8.3321608736e-3f), z, -1.6666654611e-1f);
+  const float s = KILN_FMA(ps * z, r, r);
+  const float pc = KILN_FMA(KILN_FMA(2.443315711809948e-5f, z, -1.388731625493765e-3f), z, 4.166664568298827e-2f);
+  const float c = KILN_FMA(pc * z, z, KILN_FMA(-0.5f, z, 1.0f));
   if (tangent) return (q & 1) ? -c / s : s / c;
   const float y = (q & 1) ? c : s;
   return (q & 2) ? -y : y;
 }
 template <bool EXACT> static inline float kiln_sin(float x) {
-  if constexpr (EXACT) return std::sin(x); else return kiln_trig_fast(x, 0, false);
+  if constexpr (EXACT || !KILN_TRIG_FAST) return std::sin(x); else return kiln_trig_fast(x, 0, false);
 }
 template <bool EXACT> static inline float kiln_cos(float x) {
-  if constexpr (EXACT) return std::cos(x); else return kiln_trig_fast(x, 1, false);
+  if constexpr (EXACT || !KILN_TRIG_FAST) return std::cos(x); else return kiln_trig_fast(x, 1, false);
 }
 template <bool EXACT> static inline float kiln_tan(float x) {
-  if constexpr (EXACT) return std::tan(x); else return kiln_trig_fast(x, 0, true);
+  if constexpr (EXACT || !KILN_TRIG_FAST) return std::tan(x); else return kiln_trig_fast(x, 0, true);
 }
 template <bool EXACT> static inline double kiln_sin(double x) { return std::sin(x); }
 template <bool EXACT> static inline double kiln_cos(double x) { return std::cos(x); }
