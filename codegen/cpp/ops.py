@@ -43,7 +43,7 @@ class CppReduction:
     update: one element into one slot; {a}, {b}, {c}: the slot of each accumulator, {v}: the value,
         {r}: the element's flat index in the reduction, {w}: 1 / (elements in this slot so far).
     fold: folds {n} slots of the accumulator arrays {A}, {B}, {C} into slot 0.
-    result: the reduction's value, from the folded arrays.
+    result: the reduction's value, from slot {i} of the (folded) arrays.
     counted: the renderer keeps element counts in accumulator c (Welford).
     cascade: long loops add the slots into a second level every few rounds (sums: error grows with
         the block length instead of the row length, as eager's cascade sum).
@@ -57,29 +57,29 @@ class CppReduction:
 
 
 REDUCTION = {
-    ReductionType.SUM: CppReduction((("{T}", "{T}(0)"),), "{a} = {a} + {v};", "kiln_fold_sum({n}, {A})", "{A}[0]",
+    ReductionType.SUM: CppReduction((("{T}", "{T}(0)"),), "{a} = {a} + {v};", "kiln_fold_sum({n}, {A})", "{A}[{i}]",
                                     cascade=True),
-    ReductionType.PROD: CppReduction((("{T}", "{T}(1)"),), "{a} = {a} * {v};", "kiln_fold_prod({n}, {A})", "{A}[0]"),
+    ReductionType.PROD: CppReduction((("{T}", "{T}(1)"),), "{a} = {a} * {v};", "kiln_fold_prod({n}, {A})", "{A}[{i}]"),
     # NaN wins without a flag: once a slot holds NaN, `v > NaN` is false and the NaN stays.
     ReductionType.MAX: CppReduction((("{T}", "kiln_lowest<{T}>()"),), "{a} = ({v} > {a} || {v} != {v}) ? {v} : {a};",
-                                    "kiln_fold_max({n}, {A})", "{A}[0]"),
+                                    "kiln_fold_max({n}, {A})", "{A}[{i}]"),
     ReductionType.MIN: CppReduction((("{T}", "kiln_highest<{T}>()"),), "{a} = ({v} < {a} || {v} != {v}) ? {v} : {a};",
-                                    "kiln_fold_min({n}, {A})", "{A}[0]"),
-    ReductionType.ANY: CppReduction((("bool", "false"),), "{a} = {a} || {v};", "kiln_fold_any({n}, {A})", "{A}[0]"),
+                                    "kiln_fold_min({n}, {A})", "{A}[{i}]"),
+    ReductionType.ANY: CppReduction((("bool", "false"),), "{a} = {a} || {v};", "kiln_fold_any({n}, {A})", "{A}[{i}]"),
     # Within a slot elements arrive in index order, so a strict comparison keeps the first of equals.
     ReductionType.ARGMAX: CppReduction(
         (("{T}", "{T}(0)"), ("int64_t", "-1")),
         "{{ const bool kb = {b} < 0 || kiln_gt({v}, {a}); {a} = kb ? {v} : {a}; {b} = kb ? {r} : {b}; }}",
-        "kiln_fold_arg<true>({n}, {A}, {B})", "{B}[0]"),
+        "kiln_fold_arg<true>({n}, {A}, {B})", "{B}[{i}]"),
     ReductionType.ARGMIN: CppReduction(
         (("{T}", "{T}(0)"), ("int64_t", "-1")),
         "{{ const bool kb = {b} < 0 || kiln_lt({v}, {a}); {a} = kb ? {v} : {a}; {b} = kb ? {r} : {b}; }}",
-        "kiln_fold_arg<false>({n}, {A}, {B})", "{B}[0]"),
+        "kiln_fold_arg<false>({n}, {A}, {B})", "{B}[{i}]"),
     # (mean, m2, count): one pass, m2 is the sum of squared deviations from the mean.
     ReductionType.WELFORD: CppReduction(
         (("{T}", "{T}(0)"), ("{T}", "{T}(0)"), ("int64_t", "0")),
         "{{ const {T} kd = {v} - {a}; {a} = {a} + kd * {w}; {b} = {b} + kd * ({v} - {a}); }}",
-        "kiln_fold_welford({n}, {A}, {B}, {C})", "{B}[0]", counted=True),
+        "kiln_fold_welford({n}, {A}, {B}, {C})", "{B}[{i}]", counted=True),
 }
 
 

@@ -183,4 +183,4 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
         arrays = {c: f"{prefix}_{n.name}_{k}" for k, c in enumerate("ABC"[:len(spec.accs)])}
         if split:
             out.append(f"{ind}{spec.fold.format(n=f'kiln_nt{gi}', **arrays)};")
-        finish_value(outer, n, spec.result.format(**arrays))
+        finish_value(outer, n, spec.result.format(**arrays, i=0))

@@ -1,11 +1,13 @@
 """Render a FusedKernel as one C++ function.
 
-Three loop structures, picked from the kernel's sizes:
+Four loop structures, picked from the kernel's sizes and access pattern:
 - pointwise (no inner loops): `#pragma omp parallel for` over the outer loops, the innermost one
   `#pragma omp simd`;
 - rows: one OpenMP iteration per outer point (row), its loop groups inside (reduce.py);
 - split rows: few, long rows; the outer loops run in order and every inner loop group is split
-  across threads, each folding its slice into a partial result that is combined in thread order.
+  across threads, each folding its slice into a partial result that is combined in thread order;
+- columns: rows that lie across memory (x.sum(0)): blocks of neighbouring rows run in parallel,
+  r loops outermost, one vector lane per row (columns.py).
 
 A kernel that uses math with a domain-limited fast path (ops.DOMAIN) is a template on KILN_EXACT:
 the fast instantiation also computes `kiln_big`, the OR of every out-of-domain check, and when any
@@ -19,6 +21,7 @@ from prims import UnsupportedGraph
 
 from ..kernel_args import kernel_args
 from .ops import CTYPES, ctype
+from .columns import columns_fit, render_columns
 from .reduce import render_inner_group
 from .scope import Scope, finish_value, uses_domain_ops
 
@@ -35,8 +38,11 @@ def _numel(shape):
 
 
 def loop_mode(kernel) -> str:
-    """'pointwise', 'rows', 'split' (few long rows, each loop split across threads) or 'serial'."""
+    """'pointwise', 'rows', 'split' (few long rows, each loop split across threads), 'columns'
+    (rows across memory: columns.py), 'serial' or 'serial columns'."""
     work = _numel(kernel.outer + kernel.inner)
+    if columns_fit(kernel):
+        return "columns" if work >= PARALLEL_MIN_WORK else "serial columns"
     if work < PARALLEL_MIN_WORK:
         return "serial"
     if not kernel.inner:
@@ -63,6 +69,8 @@ class KernelWriter:
         if not k.inner:
             self._pointwise(ind, parallel=self.mode == "pointwise")
             return lines
+        if self.mode.endswith("columns"):
+            return render_columns(self, parallel=self.mode == "columns")
         if self.mode == "rows" and xs and _numel(k.outer) > 1:
             collapse = f" collapse({len(xs)})" if len(xs) > 1 else ""
             lines.append(f"{ind}#pragma omp parallel for{collapse}{self.flag}")

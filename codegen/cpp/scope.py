@@ -30,10 +30,12 @@ class Scope:
     """Temporaries of one C++ block; looks names up in enclosing blocks; hoists invariant work out."""
 
     def __init__(self, lines: list[str], indent: str, parent: "Scope | None" = None, loop_syms=frozenset(),
-                 loop_locals=frozenset(), barrier: bool = False):
+                 loop_locals=frozenset(), barrier: bool = False, local_suffix: str | None = None):
         self.lines, self.indent, self.parent = lines, indent, parent
         self.loop_syms, self.loop_locals = loop_syms, loop_locals  # what varies inside this block
         self.barrier = barrier  # nothing is hoisted out of this block (an OpenMP parallel region)
+        # how a kernel's own values are read: `v_buf3`, or `v_buf3[kiln_l]` when they are per lane
+        self.local_suffix = local_suffix if local_suffix is not None else (parent.local_suffix if parent else "")
         self.names: dict[LoopNode, str] = {}
         self.counter = parent.counter if parent else [0]
 
@@ -81,7 +83,7 @@ class Scope:
             self.names[node] = literal(node.attr, node.dtype)
             return
         if node.op is LoopOp.LOCAL:
-            self.names[node] = f"v_{node.attr}"
+            self.names[node] = f"v_{node.attr}{self.local_suffix}"
             return
         if rhs is not None:
             pass
