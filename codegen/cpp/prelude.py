@@ -41,25 +41,23 @@ template <typename T> static inline T kiln_pow(T base, T exp) {  // integers, as
 static inline float kiln_bits2f(int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
 static inline int32_t kiln_f2bits(float f) { int32_t i; std::memcpy(&i, &f, 4); return i; }
 
-static inline float kiln_exp(float x) {
-  const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-  float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
-  float n = std::nearbyint(xc * log2e);
-  float r = KILN_FMA(-n, ln2_hi, xc);
-  r = KILN_FMA(-n, ln2_lo, r);
+static inline float kiln_exp(float x) {  // within 1 ulp; subnormal results and overflow to inf as libm
+  const float xl = -104.0f < x ? x : -104.0f;  // (NaN becomes -104 here: no NaN reaches the int conversion)
+  const float xc = xl < 89.0f ? xl : 89.0f;
+  const float n = std::nearbyint(xc * 1.44269504088896341f);
+  float r = KILN_FMA(-n, 0.693359375f, xc);  // x - n*ln2 in two parts (the first is exact)
+  r = KILN_FMA(-n, -2.12194440e-4f, r);
   float p = 1.9875691500e-4f;
   p = KILN_FMA(p, r, 1.3981999507e-3f);
   p = KILN_FMA(p, r, 8.3334519073e-3f);
   p = KILN_FMA(p, r, 4.1665795894e-2f);
   p = KILN_FMA(p, r, 1.6666665459e-1f);
   p = KILN_FMA(p, r, 5.0000001201e-1f);
-  p = p * r * r + r + 1.0f;
-  int32_t ni = static_cast<int32_t>(n);
-  int32_t n1 = ni / 2, n2 = ni - n1;  // two steps so 2^n cannot overflow or go subnormal early
-  float y = p * kiln_bits2f((n1 + 127) << 23) * kiln_bits2f((n2 + 127) << 23);
-  y = x > 88.72283935546875f ? std::numeric_limits<float>::infinity() : y;
-  y = x < -103.972084045410f ? 0.0f : y;
-  return x != x ? x : y;
+  p = KILN_FMA(p, r * r, r) + 1.0f;
+  const int32_t ni = static_cast<int32_t>(n);
+  const int32_t n1 = ni >> 1, n2 = ni - n1;  // 2^n in two steps: no early overflow or flush to zero
+  const float y = p * kiln_bits2f((n1 + 127) << 23) * kiln_bits2f((n2 + 127) << 23);  // overflows to inf
+  return x != x ? x : (x < -103.972084045410f ? 0.0f : y);
 }
 static inline double kiln_exp(double x) { return std::exp(x); }
 
@@ -115,12 +113,19 @@ static inline float kiln_log1p(float x) {
 }
 static inline double kiln_log1p(double x) { return std::log1p(x); }
 
-static inline float kiln_tanh(float x) {
-  float a = std::fabs(x);
-  float e = kiln_expm1(-2.0f * (a > 20.0f ? 20.0f : a));
-  float y = -e / (2.0f + e);
-  y = x < 0.0f ? -y : y;
-  return x != x ? x : y;
+static inline float kiln_tanh(float x) {  // within 2 ulp
+  const float a = std::fabs(x);
+  const float z = a * a;
+  float p = 21844.0f / 6081075.0f;  // |x| < 0.4: tanh's Taylor series to x^13
+  p = KILN_FMA(p, z, -1382.0f / 155925.0f);
+  p = KILN_FMA(p, z, 62.0f / 2835.0f);
+  p = KILN_FMA(p, z, -17.0f / 315.0f);
+  p = KILN_FMA(p, z, 2.0f / 15.0f);
+  p = KILN_FMA(p, z, -1.0f / 3.0f);
+  const float small = KILN_FMA(a * z, p, a);
+  const float e = kiln_exp(-2.0f * a);  // otherwise (1 - e) / (1 + e), e = exp(-2|x|): no cancellation
+  const float y = a < 0.4f ? small : (1.0f - e) / (1.0f + e);
+  return std::copysign(y, x);  // NaN stays NaN
 }
 static inline double kiln_tanh(double x) { return std::tanh(x); }
 
