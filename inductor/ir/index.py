@@ -108,7 +108,13 @@ def add(x, y):
         folded = _fold_pair(t, coeffs)
         if folded is not None:
             return add(Affine(tuple((u, k) for u, k in coeffs.items() if k), const), folded)
-    return simplify(Affine(tuple((t, c) for t, c in coeffs.items() if c), const))
+    # one canonical term order, so equal sums compare equal however they were built
+    return simplify(Affine(tuple(sorted(((t, c) for t, c in coeffs.items() if c), key=_order)), const))
+
+
+def _order(term_coeff) -> tuple:
+    t, _ = term_coeff
+    return (0, t.name) if isinstance(t, Sym) else (1, repr(t))
 
 
 def _fold_pair(t, coeffs: dict):
