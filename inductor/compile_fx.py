@@ -16,6 +16,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 import prims
 from prims.logs import artifact_logger
 
+from .attention import fuse_attention
 from .dump import GraphDump
 from .graph import GraphLowering
 from .memory import eager_peak_bytes, peak_bytes, plan_memory
@@ -81,6 +82,7 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
     if fallbacks:
         dump.write("2_fallbacks.txt", "\n".join(f"{n.name}: {n.args[0]} has no decomposition" for n in fallbacks))
     graph = GraphLowering(prims_gm, example_inputs).run()
+    fuse_attention(graph)
     dump.write("3_loop_ir.txt", repr(graph))
     outputs = {o.value if o.kind == "buffer" else o.value[0] for o in graph.outputs if o.kind in ("buffer", "view")}
     schedule, steps, memory_note = _schedule(graph, outputs, aten_gm, scratch=target == "cpp")

@@ -156,7 +156,8 @@ class Scheduler:
     def _live(self) -> set[str]:
         """Buffers the outputs need (a var rewritten to Welford can leave its mean's sum unread)."""
         live, stack = set(), [b for b in output_names(self.graph) if b in self.deps]
-        stack += [n for n in self.deps if not isinstance(self.graph.buffers[n], ComputedBuffer)]  # externs stay
+        stack += [n for n in self.deps  # library calls stay, except matmuls (pure)
+                  if isinstance(self.graph.buffers[n], ExternBuffer) and self.graph.buffers[n].kind != "matmul"]
         while stack:
             b = stack.pop()
             if b not in live:
