@@ -20,7 +20,7 @@ from .attention import fuse_attention
 from .dump import GraphDump
 from .graph import GraphLowering
 from .memory import eager_peak_bytes, peak_bytes, plan_memory
-from .scheduler import FusedKernel, Scheduler
+from .scheduler import FUSION_WINDOW, FusedKernel, Scheduler
 
 log_code = artifact_logger("output_code")
 log_schedule = artifact_logger("schedule")
@@ -106,19 +106,24 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
 
 
 def _schedule(graph, outputs, aten_gm, scratch):
-    """Fused schedule and memory plan. Fusing a buffer into an earlier kernel allocates it earlier;
-    if that lifts the planned peak above eager's, schedule again fusing into the latest item only."""
-    schedule = Scheduler(graph, scratch=scratch).run()
-    steps = plan_memory(schedule.items, outputs, graph.buffers)
-    peak, eager = peak_bytes(steps), eager_peak_bytes(aten_gm)
-    if peak > eager:
-        narrow = Scheduler(graph, scratch=scratch, window=1).run()
-        narrow_steps = plan_memory(narrow.items, outputs, graph.buffers)
-        narrow_peak = peak_bytes(narrow_steps)
-        if narrow_peak < peak:
-            narrow.not_fused.append(f"fusion window 1: fusing into earlier kernels peaked at {peak} bytes, "
-                                    f"above eager's {eager}")
-            schedule, steps, peak = narrow, narrow_steps, narrow_peak
+    """Fused schedule and memory plan. Fusion can keep buffers alive longer (a buffer fused into an
+    earlier kernel is allocated earlier; independent buffers fused together are all live at once).
+    If the planned peak is above eager's, schedule again fusing into the latest item only, then
+    also only vertically, and keep the lowest peak."""
+    eager = eager_peak_bytes(aten_gm)
+    best = None
+    for window, horizontal, why in ((FUSION_WINDOW, True, None), (1, True, "fusion window 1"),
+                                    (1, False, "fusion window 1, no horizontal fusion")):
+        schedule = Scheduler(graph, scratch=scratch, window=window, horizontal=horizontal).run()
+        steps = plan_memory(schedule.items, outputs, graph.buffers)
+        peak = peak_bytes(steps)
+        if why is not None:
+            schedule.not_fused.append(f"{why}: the wider fusion peaked at {best[2]} bytes, above eager's {eager}")
+        if best is None or peak < best[2]:
+            best = (schedule, steps, peak)
+        if best[2] <= eager:
+            break
+    schedule, steps, peak = best
     return schedule, steps, f"peak {peak} bytes, eager {eager} bytes"
 
 

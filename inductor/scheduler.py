@@ -119,9 +119,10 @@ def _place(kernel: FusedKernel, buf: ComputedBuffer):
 
 
 class Scheduler:
-    def __init__(self, graph, scratch: bool = True, window: int = FUSION_WINDOW):
+    def __init__(self, graph, scratch: bool = True, window: int = FUSION_WINDOW, horizontal: bool = True):
         self.graph = graph
         self.window = window  # 1: only the latest item, so no computation moves before another
+        self.horizontal = horizontal  # False: a buffer joins only a kernel that makes something it reads
         self.scratch = scratch  # may a kernel keep a row of values in a local array (C++: yes; Triton: no)
         self.deps = nx.DiGraph()  # buffer -> buffers that read it
         self.items: list = []  # FusedKernel | ExternBuffer, in run order
@@ -202,6 +203,8 @@ class Scheduler:
         if isinstance(placed, str):
             return placed
         level, mapping = placed
+        if not self.horizontal and kernel.nodes and not any(kernel.node_of(b) for b in buf.reads()):
+            return "independent of this kernel (horizontal fusion is off: it raised the peak)"
         body = _subst_body(buf.data.body, mapping)
         store = substitute(buf.store_index(), mapping)
         for load in L.walk(body):
