@@ -9,7 +9,7 @@ one entry per lane.
 from __future__ import annotations
 
 from inductor.ir import loop as L
-from inductor.ir.index import affine, strided_index
+from inductor.ir.index import FloorDiv, Mod, Sym, affine, strided_index
 from inductor.ir.loop import LoopOp
 from prims.meta import contiguous_strides
 
@@ -35,15 +35,13 @@ def columns_fit(kernel) -> bool:
             coeffs = dict(affine(m.attr[1]).terms)
             if not rsyms & set(coeffs) and not any(_nested(t) & rsyms for t in coeffs):
                 continue  # does not move with r
-            if coeffs.get(xl) != 1 or any(not isinstance(t, type(xl)) for t in coeffs):
-                return False
-            strided = strided or coeffs.get(rl, 0) != 1
+            if coeffs.get(xl, 0) not in (0, 1) or any(not isinstance(t, Sym) for t in coeffs):
+                return False  # neighbouring rows not side by side in memory
+            strided = strided or (coeffs.get(xl) == 1 and coeffs.get(rl, 0) != 1)
     return strided
 
 
 def _nested(t) -> set:
-    from inductor.ir.index import FloorDiv, Mod, Sym
-
     if isinstance(t, Sym):
         return {t}
     if isinstance(t, (FloorDiv, Mod)):

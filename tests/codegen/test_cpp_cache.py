@@ -3,11 +3,7 @@ import subprocess
 import sys
 import textwrap
 
-import torch
-import torch.fx as fx
-
 from codegen.cpp import build
-from inductor import compile_graph
 
 SCRIPT = textwrap.dedent("""
     import torch, torch.fx as fx
