@@ -9,7 +9,9 @@ array, which is folded in thread order after the parallel region.
 """
 from __future__ import annotations
 
-from inductor.ir.index import strided_index
+from inductor.ir import loop as L
+from inductor.ir.index import Sym, affine, strided_index, substitute
+from inductor.ir.loop import LoopOp
 
 from prims.meta import contiguous_strides
 
@@ -37,6 +39,28 @@ def lanes_for(nodes, extent) -> int:
     while kl > extent:
         kl //= 2
     return kl if kl >= MIN_LANES else 0
+
+
+def _prefetch_next_row(kernel, gi, split, last, kl, ind) -> list[str]:
+    """In the second inner loop of a row, prefetch what the first loop of the next row streams in,
+    so that loop finds it in cache: the DRAM reads overlap this loop's computing (exp, ...)."""
+    if split or gi != 1 or kernel.groups[0].level != "r" or not kernel.xsyms:
+        return []
+    xl = kernel.xsyms[-1]
+    r_o = Sym(f"{last.name}_o", last.extent)
+    lines, seen = [], set()
+    for n in kernel.groups[0].nodes:
+        for m in L.walk(n.body):
+            if m.op is not LoopOp.LOAD or m.attr[0] in seen or dict(affine(m.attr[1]).terms).get(last) != 1:
+                continue
+            seen.add(m.attr[0])
+            step = max(1, 64 // m.dtype.itemsize)  # one prefetch per cache line
+            for k in range(0, kl, step):
+                nxt = substitute(m.attr[1], {xl: xl + 1, last: r_o + k})
+                lines.append(f"{ind}  __builtin_prefetch(&p_{m.attr[0]}[{index_str(nxt)}]);")
+    if not lines:
+        return []
+    return [f"{ind}if ({xl.name} + 1 < {xl.extent}) {{", *lines, f"{ind}}}"]
 
 
 def render_inner_group(writer, group, outer: Scope, split: bool):
@@ -137,6 +161,7 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
             inner_lines.append(f"{lind}    const int64_t {last.name} = {last.name}_o + kiln_l;")
             body(inner_lines, lind + "    ", "kiln_l")
             inner_lines.append(f"{lind}  }}")
+            inner_lines.extend(_prefetch_next_row(kernel, gi, split, last, kl, lind + "  "))
             if cascaded:
                 inner_lines.append(f"{lind}  if (++kiln_blk{gi} == {CASCADE_BLOCK}) {{")
                 inner_lines.append(f"{lind}    kiln_blk{gi} = 0;")
