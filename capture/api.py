@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import linecache
 import traceback
 import types
 import warnings
@@ -19,6 +20,7 @@ from .interpreter import InstructionTranslator, builtins_of
 from .logs import get_logger
 from .output_graph import OutputGraph
 from .sources import Frame
+from .variables.grad_mode import decorated_grad_mode
 
 graph_log = get_logger("graph")
 guards_log = get_logger("guards")
@@ -66,6 +68,9 @@ class CompiledModule(torch.nn.Module):
 
 
 def _compiled_function(fn: Callable, options: CompileOptions) -> Callable:
+    decorated = decorated_grad_mode(fn)
+    if decorated is not None:  # @torch.no_grad() & co: run the real context around the compiled body
+        return _with_grad_mode(fn, decorated[1], options)
     signature = inspect.signature(fn, follow_wrapped=False)
 
     @functools.wraps(fn)
@@ -74,6 +79,20 @@ def _compiled_function(fn: Callable, options: CompileOptions) -> Callable:
 
     compiled._kiln_options = options
     compiled._kiln_original = fn
+    return compiled
+
+
+def _with_grad_mode(decorated: Callable, inner: Callable, options: CompileOptions) -> Callable:
+    context_factory = decorated.__closure__[decorated.__code__.co_freevars.index("ctx_factory")].cell_contents
+    compiled_inner = _compiled_function(inner, options)
+
+    @functools.wraps(decorated)
+    def compiled(*args, **kwargs):
+        with context_factory():
+            return compiled_inner(*args, **kwargs)
+
+    compiled._kiln_options = options
+    compiled._kiln_original = decorated
     return compiled
 
 
@@ -140,18 +159,28 @@ def _compile_frame(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntr
         bytecode_log.debug("%s\n%s\nnormalised:\n%r", _location(code), disassemble(code), decode(code))
     output = OutputGraph(code.co_name)
     tracer = InstructionTranslator(code, frame, output)
-    returned = tracer.run()
-    graph_module, plan = output.finish(returned)
+    try:
+        returned = tracer.run()
+        try:
+            graph_module, plan = output.finish(returned)
+        except Unsupported as error:  # e.g. returning a function made inside: name the return
+            lineno = tracer.current.lineno if tracer.current else code.co_firstlineno
+            error.locate(code.co_filename, lineno, linecache.getline(code.co_filename, lineno or 0))
+            raise
+    finally:  # the tracer switches grad mode as the code does (with blocks); undo that here
+        torch._C._set_grad_enabled(output.initial_grad_mode)
     output.guards.compile()
     compiled = None
     if graph_module is not None:
         graph_log.debug("captured graph of %s (%s):\n%s", code.co_qualname, _location(code),
                         graph_module.print_readable(print_output=False))
         compiled = lookup_backend(options.backend)(graph_module, list(output.example_inputs))
+    if output.effects_plan is not None:
+        graph_log.debug("side effects of %s, replayed after the graph:\n%r", code.co_qualname, output.effects_plan)
     guards_log.debug("guards of %s (%s):\n%r", code.co_qualname, _location(code), output.guards)
     records.RECORDS.append(records.CompiledGraphRecord(
         code.co_qualname, _location(code), graph_module, repr(output.guards)))
-    return cache.CacheEntry(output.guards, compiled, output.input_sources, plan, graph_module)
+    return cache.CacheEntry(output.guards, compiled, output.input_sources, plan, graph_module, output.effects_plan)
 
 
 def _fall_back(fn, code_cache: cache.CodeCache, reason: str, error: Unsupported | None = None) -> None:

@@ -9,6 +9,7 @@ import torch
 
 from .guards import GuardSet
 from .output_graph import OutputPlan
+from .side_effects import EffectsPlan
 from .sources import Frame, Source
 
 
@@ -28,6 +29,7 @@ class CacheEntry:
     input_sources: list[Source]
     output_plan: OutputPlan
     graph_module: torch.fx.GraphModule | None
+    effects: EffectsPlan | None = None   # Python side effects replayed after the graph
     extract_inputs: Callable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -37,7 +39,9 @@ class CacheEntry:
         outputs = ()
         if self.compiled is not None:
             outputs = self.compiled(*self.extract_inputs(frame.L, frame.G, frame.B, frame.C))
-        return self.output_plan.build(outputs, frame)
+        if self.effects is None:
+            return self.output_plan.build(outputs, frame)
+        return self.effects.run(self.output_plan, outputs, frame)
 
 
 @dataclass

@@ -61,6 +61,10 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
               lambda g, v: f"{_what(g)} was rebound: expected the object {g.expected!r}, got {v!r}"),
     GuardKind("CONSTANT_MATCH", "type({v}) is type({e}) and {v} == {e}", _mismatch("value", lambda v: v)),
     GuardKind("LENGTH", "len({v}) == {e}", _mismatch("length", len)),
+    GuardKind("HAS_KEY", "{e} in {v}", lambda g, v: f"{_what(g)} {g.source.name()} has no key {g.expected!r}"),
+    GuardKind("KEYS", "tuple({v}) == {e}", _mismatch("keys", tuple)),   # a dict's keys, in order
+    GuardKind("NOT_IN", "{e} not in {v}",                                # a name absent from a __dict__
+              lambda g, v: f"{_what(g)} now has {g.expected!r}"),
     GuardKind("NDIM", "{v}.dim() == {e}", _mismatch("ndim", lambda v: v.dim())),
     GuardKind("DTYPE", "{v}.dtype == {e}", _mismatch("dtype", lambda v: v.dtype)),
     GuardKind("DEVICE", "{v}.device == {e}", _mismatch("device", lambda v: v.device)),
@@ -69,6 +73,10 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
     GuardKind("STRIDE", "{v}.stride() == {e}", _explain_sequence("stride", lambda v: v.stride())),
     GuardKind("SAME_OBJECT", "{v} is {other}", _explain_alias(True)),
     GuardKind("DIFFERENT_OBJECT", "{v} is not {other}", _explain_alias(False)),
+    GuardKind("SAME_STORAGE", "{v}.untyped_storage().data_ptr() == {other}.untyped_storage().data_ptr()",
+              lambda g, v: f"{_what(g)} no longer shares memory with {g.expected.name()!r}"),
+    GuardKind("DIFFERENT_STORAGE", "{v}.untyped_storage().data_ptr() != {other}.untyped_storage().data_ptr()",
+              lambda g, v: f"{_what(g)} now shares memory with {g.expected.name()!r}"),
     GuardKind("GRAD_MODE", "is_grad_enabled() is {e}",
               lambda g, v: f"grad mode changed: expected {g.expected}, got {torch.is_grad_enabled()}"),
 )}
@@ -87,7 +95,12 @@ class Guard:
         return f"{self.kind:<16} {subject} {expected}"
 
     def key(self) -> tuple:
+        if self.kind in MANY_PER_SOURCE:  # one per (source, other source or name)
+            return (self.source, self.kind, self.expected)
         return (self.source, self.kind)
+
+
+MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN", "HAS_KEY", "SAME_STORAGE", "DIFFERENT_STORAGE"})
 
 
 def tensor_guards(source: Source, tensor: torch.Tensor) -> list[Guard]:

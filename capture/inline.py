@@ -4,72 +4,115 @@ from __future__ import annotations
 
 import inspect
 import types
+from typing import Callable
 
 from .exc import TorchOpError, Unsupported
-from .sources import AttrSource, GetItemSource, GlobalSource, Source
+from .sources import AttrSource, GetItemSource, GlobalSource
+
+UNSUPPORTED_CODE_FLAGS = {inspect.CO_COROUTINE: "coroutine", inspect.CO_ASYNC_GENERATOR: "async generator",
+                          inspect.CO_ITERABLE_COROUTINE: "coroutine"}
 
 
 def _where(code: types.CodeType) -> str:
     return f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"
 
 
-def _bind(tx, fn, source: Source, args, kwargs) -> dict:
-    """Bind symbolic args to the callee's parameters; defaults are read through sources."""
+def _bind_error(code: types.CodeType, message: str) -> TorchOpError:
+    # The user's own error: eager raises it for real.
+    return TorchOpError(f"call to {code.co_qualname}", TypeError(f"{code.co_name}() {message}"))
+
+
+def bind_arguments(code: types.CodeType, args: list, kwargs: dict, n_defaults: int, *,
+                   default_of: Callable[[int], object], kwdefault_of: Callable[[str], object] | None,
+                   has_kwdefault: Callable[[str], bool]) -> dict:
+    """Bind symbolic args to the parameters of `code` as CPython does; defaults are produced
+    (and so guarded) only for the parameters that need them."""
     from .variables import TupleVariable
-    from .variables.builder import wrap_value
-    signature = inspect.signature(fn, follow_wrapped=False)
-    try:
-        bound = signature.bind(*args, **kwargs)
-    except TypeError as error:  # the user's own error: eager raises it for real
-        raise TorchOpError(f"call to {fn.__qualname__}", error) from error
-    parameters = list(signature.parameters.values())
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    defaults = fn.__defaults__ or ()
-    first_default = len(positional) - len(defaults)
-    arguments = {}
-    for index, parameter in enumerate(parameters):
-        name = parameter.name
-        if parameter.kind is parameter.VAR_POSITIONAL:
-            arguments[name] = TupleVariable(list(bound.arguments.get(name, ())))
-        elif parameter.kind is parameter.VAR_KEYWORD:
-            if bound.arguments.get(name):
-                raise Unsupported(f"**{name} of {_where(fn.__code__)} receiving keyword arguments")
-            raise Unsupported(f"**{name} parameter of {_where(fn.__code__)}")
-        elif name in bound.arguments:
-            arguments[name] = bound.arguments[name]
-        elif parameter.kind is parameter.KEYWORD_ONLY:
-            arguments[name] = wrap_value(tx, fn.__kwdefaults__[name],
-                                         GetItemSource(AttrSource(source, "__kwdefaults__"), name))
+    from .variables.dicts import ConstDictVariable
+    n_positional, n_kwonly = code.co_argcount, code.co_kwonlyargcount
+    names = code.co_varnames
+    positional_names = names[:n_positional]
+    keyword_names = set(names[code.co_posonlyargcount:n_positional + n_kwonly])
+    next_name = n_positional + n_kwonly
+    varargs_name = varkw_name = None
+    if code.co_flags & inspect.CO_VARARGS:
+        varargs_name, next_name = names[next_name], next_name + 1
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        varkw_name = names[next_name]
+    bound = dict(zip(positional_names, args))
+    extra = list(args[n_positional:])
+    if extra and varargs_name is None:
+        raise _bind_error(code, f"takes {n_positional} positional arguments but {len(args)} were given")
+    if varargs_name is not None:
+        bound[varargs_name] = TupleVariable(extra)
+    extra_keywords = {}
+    for name, value in kwargs.items():
+        if name in keyword_names:
+            if name in bound:
+                raise _bind_error(code, f"got multiple values for argument {name!r}")
+            bound[name] = value
+        elif varkw_name is not None:
+            extra_keywords[name] = value
         else:
-            position = index - first_default
-            arguments[name] = wrap_value(tx, defaults[position],
-                                         GetItemSource(AttrSource(source, "__defaults__"), position))
-    return arguments
+            raise _bind_error(code, f"got an unexpected keyword argument {name!r}")
+    if varkw_name is not None:
+        bound[varkw_name] = ConstDictVariable(extra_keywords)
+    first_default = n_positional - n_defaults
+    for index, name in enumerate(positional_names):
+        if name not in bound:
+            if index < first_default:
+                raise _bind_error(code, f"missing required positional argument {name!r}")
+            bound[name] = default_of(index - first_default)
+    for name in names[n_positional:n_positional + n_kwonly]:
+        if name not in bound:
+            if not has_kwdefault(name):
+                raise _bind_error(code, f"missing required keyword-only argument {name!r}")
+            bound[name] = kwdefault_of(name)
+    return bound
+
+
+def inline_code(tx, code: types.CodeType, arguments: dict, *, f_globals: dict, global_source, closure: tuple,
+                closure_source):
+    """Run `code` with `arguments` in a child translator; returns the returned variable, or for
+    a generator function the (not yet started) generator."""
+    from .interpreter import MAX_INLINE_DEPTH, InstructionTranslator
+    from .variables.iterators import GeneratorVariable
+    for flag, kind in UNSUPPORTED_CODE_FLAGS.items():
+        if code.co_flags & flag:
+            raise Unsupported(f"call to {kind} function {_where(code)}")
+    if tx.depth + 1 > MAX_INLINE_DEPTH:
+        raise Unsupported(f"inlining depth above {MAX_INLINE_DEPTH} at {_where(code)} (deep recursion)")
+    child = InstructionTranslator(code, tx.frame, tx.output, depth=tx.depth + 1, f_globals=f_globals,
+                                  global_source=global_source, closure=closure, closure_source=closure_source)
+    child.locals = dict(arguments)
+    if code.co_flags & inspect.CO_GENERATOR:
+        return GeneratorVariable(child)
+    result = child.run()
+    tx.output.location = tx._stack_trace(tx.current)
+    return result
 
 
 def inline_user_function(tx, function_variable, args, kwargs):
-    """Trace `fn(*args, **kwargs)` in a child translator; returns the returned variable."""
-    from .interpreter import MAX_INLINE_DEPTH, InstructionTranslator
+    """Trace `fn(*args, **kwargs)` for a real function read through a source."""
+    from .variables.builder import wrap_value
     fn, source = function_variable.fn, function_variable.source
     code = fn.__code__
     if source is None:
         raise Unsupported(f"call to {_where(code)}, a function with no source")
-    if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
-        raise Unsupported(f"call to generator or coroutine function {_where(code)}")
-    if tx.depth + 1 > MAX_INLINE_DEPTH:
-        raise Unsupported(f"inlining depth above {MAX_INLINE_DEPTH} at {_where(code)} (deep recursion)")
-    arguments = _bind(tx, fn, source, args, kwargs)
+    defaults = fn.__defaults__ or ()
+    kwdefaults = fn.__kwdefaults__ or {}
+    arguments = bind_arguments(
+        code, list(args), dict(kwargs), len(defaults),
+        default_of=lambda index: wrap_value(tx, defaults[index], GetItemSource(AttrSource(source, "__defaults__"), index)),
+        kwdefault_of=lambda name: wrap_value(tx, kwdefaults[name],
+                                             GetItemSource(AttrSource(source, "__kwdefaults__"), name)),
+        has_kwdefault=lambda name: name in kwdefaults)
     if fn.__globals__ is tx.frame.G:
         global_source = GlobalSource
     else:
         globals_source = AttrSource(source, "__globals__")
         global_source = lambda name: GetItemSource(globals_source, name)  # noqa: E731
     closure_base = AttrSource(source, "__closure__")
-    child = InstructionTranslator(
-        code, tx.frame, tx.output, depth=tx.depth + 1, f_globals=fn.__globals__,
-        global_source=global_source, closure=fn.__closure__ or (),
+    return inline_code(
+        tx, code, arguments, f_globals=fn.__globals__, global_source=global_source, closure=fn.__closure__ or (),
         closure_source=lambda name, index: AttrSource(GetItemSource(closure_base, index), "cell_contents"))
-    child.locals = dict(arguments)
-    result = child.run()
-    tx.output.location = tx._stack_trace(tx.current)
-    return result

@@ -15,7 +15,9 @@ from .bytecode import Instruction, decode
 from .exc import TorchOpError, Unsupported
 from .output_graph import OutputGraph
 from .sources import BuiltinSource, ClosureSource, Frame, GlobalSource, LocalSource
-from .variables.containers import IteratorVariable
+from .variables.iterators import get_iter
+from .variables.dicts import ConstDictVariable
+from .variables.nested import CodeVariable
 from .variables import (NULL, BaseListVariable, ListVariable, NullVariable,
                         TensorVariable, TupleVariable, VariableTracker, wrap_constant, wrap_value)
 from .variables.constant import UNARY_OPERATORS
@@ -70,6 +72,7 @@ class InstructionTranslator:
         self.closure_variables: dict[str, VariableTracker] = {}
         self.ip = 0
         self.current: Instruction | None = None
+        self.block_stack: list = []  # active `with` blocks (opcodes/context.py), innermost last
 
     # -- driving --
     def run(self) -> VariableTracker:
@@ -148,12 +151,22 @@ class InstructionTranslator:
             raise Unsupported(f"local {name!r} read before assignment")
         value = self.locals[name]
         if isinstance(value, _LazyLocal):
-            value = self.locals[name] = wrap_value(self, value.value, LocalSource(name))
+            value = self.locals[name] = self.resolve_local(name, value)
         self.push(value)
+
+    def resolve_local(self, name: str, value: Any) -> VariableTracker:
+        """A local's variable, wrapping (and guarding) an argument on its first read."""
+        if isinstance(value, _LazyLocal):
+            value = wrap_value(self, value.value, LocalSource(name))
+        return value
 
     @handles("STORE_FAST")
     def store_fast(self, inst):
-        self.locals[inst.argval] = self.pop()
+        value = self.pop()
+        if value is NULL:  # restoring a binding that LOAD_FAST_AND_CLEAR found unbound
+            self.locals.pop(inst.argval, None)
+        else:
+            self.locals[inst.argval] = value
 
     @handles("DELETE_FAST")
     def delete_fast(self, inst):
@@ -161,14 +174,20 @@ class InstructionTranslator:
 
     @handles("LOAD_CONST")
     def load_const(self, inst):
-        if isinstance(inst.argval, types.CodeType):
-            raise Unsupported("nested function definition")
+        if isinstance(inst.argval, types.CodeType):  # about to become a function (MAKE_FUNCTION)
+            self.push(CodeVariable(inst.argval))
+            return
         self.push(wrap_constant(inst.argval))
 
     @handles("LOAD_GLOBAL")
     def load_global(self, inst):
         name = inst.argval
-        if name in self.f_globals:
+        written = self.output.side_effects.read(self.f_globals, name)  # STORE_GLOBAL earlier in the trace
+        if written is not None:
+            if written.value is None:
+                raise TorchOpError(f"global {name}", NameError(f"name {name!r} is not defined"))
+            value = written.value
+        elif name in self.f_globals:
             value = wrap_value(self, self.f_globals[name], self.global_source(name))
         elif name in self.frame.B:
             value = wrap_value(self, self.frame.B[name], BuiltinSource(name))
@@ -177,18 +196,6 @@ class InstructionTranslator:
         if inst.push_null:
             self.push(NULL)
         self.push(value)
-
-    @handles("LOAD_DEREF")
-    def load_deref(self, inst):
-        name = inst.argval
-        if name not in self.code.co_freevars:
-            raise Unsupported(f"cell variable {name!r} (closures created inside the function)")
-        index = self.code.co_freevars.index(name)
-        try:
-            value = self.closure[index].cell_contents
-        except ValueError:
-            raise Unsupported(f"free variable {name!r} read before assignment") from None
-        self.push(wrap_value(self, value, self.closure_source(name, index)))
 
     @handles("LOAD_ATTR")
     def load_attr(self, inst):
@@ -219,7 +226,15 @@ class InstructionTranslator:
     def binary_op(self, inst):
         right, left = self.pop(), self.pop()
         function = getattr(operator, inst.argval)
+        if inst.inplace and isinstance(left, TensorVariable):  # x += y mutates x (recorded in the graph)
+            inplace = getattr(operator, "i" + inst.argval.rstrip("_"))
+            self.push(self.output.call_op("call_function", inplace, [left, right], {}))
+            return
         if inst.inplace and not left.is_python_constant():
+            result = inplace_container_op(self, function, left, right)  # `xs += [...]` on a list built here
+            if result is not None:
+                self.push(result)
+                return
             raise Unsupported(f"in-place operator {inst.argval} on {left!r} (augmented assignment mutates it)",
                               hint="write `x = x + y` instead of `x += y`")
         self.push(self.apply_operator(function, [left, right]))
@@ -244,25 +259,6 @@ class InstructionTranslator:
         else:
             raise Unsupported(f"opcode CALL_INTRINSIC_1 ({inst.argval})")
 
-    @handles("IS_OP")
-    def is_op(self, inst):
-        right, left = self.pop(), self.pop()
-        if left.is_python_constant() and right.is_python_constant():
-            same = left.as_python_constant() is right.as_python_constant()
-        elif isinstance(left, TensorVariable) and isinstance(right, TensorVariable):
-            same = left.node is right.node
-        elif isinstance(left, TensorVariable) or isinstance(right, TensorVariable):
-            same = False  # a tensor is never a constant
-        else:
-            raise Unsupported(f"`is` between {left!r} and {right!r}")
-        self.push(wrap_constant(same != bool(inst.arg)))
-
-    @handles("CONTAINS_OP")
-    def contains_op(self, inst):
-        container, item = self.pop(), self.pop()
-        result = item.as_python_constant() in container.as_python_constant()
-        self.push(wrap_constant(result != bool(inst.arg)))
-
     def apply_operator(self, function, operands: list[VariableTracker]) -> VariableTracker:
         """Tensor operands: record a call_function. Constants: fold now."""
         if any(isinstance(operand, TensorVariable) for operand in operands):
@@ -274,13 +270,21 @@ class InstructionTranslator:
                 raise TorchOpError(f"constant {function.__name__}", error) from error
         if function in (operator.add, operator.mul) and isinstance(operands[0], BaseListVariable):
             return self._sequence_arithmetic(function, *operands)
+        if function is operator.mul and isinstance(operands[1], BaseListVariable):  # 3 * [x]
+            return self._sequence_arithmetic(function, operands[1], operands[0])
+        if function is operator.or_ and isinstance(operands[0], ConstDictVariable):
+            merged = operands[0].copy(self)  # d | e: a new dict
+            merged.update_from(self, operands[1])
+            return merged
         raise Unsupported(f"operator {function.__name__} on {', '.join(map(repr, operands))}")
 
     def _sequence_arithmetic(self, function, left: BaseListVariable, right: VariableTracker):
-        if function is operator.add and type(right) is type(left):
-            return type(left)(left.items + right.items)
+        result_type = ListVariable if left.python_container is list else TupleVariable
+        if function is operator.add and isinstance(right, BaseListVariable) and (
+                (left.python_container is list) == (right.python_container is list)):
+            return result_type(left.items + right.items)
         if function is operator.mul and right.is_python_constant():
-            return type(left)(left.items * right.as_python_constant())
+            return result_type(left.items * right.as_python_constant())
         raise Unsupported(f"operator {function.__name__} on {left!r} and {right!r}")
 
     # -- containers --
@@ -318,15 +322,16 @@ class InstructionTranslator:
 
     @handles("GET_ITER")
     def get_iter(self, inst):
-        self.push(IteratorVariable(self.pop().unpack(self)))
+        self.push(get_iter(self, self.pop()))
 
     @handles("FOR_ITER")
     def for_iter(self, inst):
         iterator = self.stack[-1]
-        if not isinstance(iterator, IteratorVariable):
+        if not hasattr(iterator, "next_item"):
             raise Unsupported(f"iterating over {iterator!r}")
-        if iterator.items:
-            self.push(iterator.items.pop(0))
+        item = iterator.next_item(self)
+        if item is not None:
+            self.push(item)
             return
         target = self.decoded.index_of_offset[inst.jump_target]
         if self.instructions[target].original_opname == "END_FOR":
@@ -356,6 +361,9 @@ class InstructionTranslator:
             raise Unsupported("branching on a tensor's value (data-dependent control flow)")
         if isinstance(value, BaseListVariable):
             return bool(value.items)
+        truth = getattr(value, "truth", None)
+        if truth is not None:  # dicts, sets, objects, functions built here...
+            return truth(self)
         if value.is_python_constant():
             return bool(value.as_python_constant())
         return True  # modules, functions: always truthy
@@ -391,3 +399,9 @@ class InstructionTranslator:
 def builtins_of(globals_: dict) -> dict:
     value = globals_.get("__builtins__", builtins)
     return value if isinstance(value, dict) else vars(value)
+
+
+# Handlers by concern, registered into HANDLERS on import (they import `handles` from here).
+from .opcodes import functions as _functions  # noqa: E402,F401
+from .opcodes.containers import inplace_container_op  # noqa: E402
+from .opcodes import context as _context, effects as _effects  # noqa: E402,F401

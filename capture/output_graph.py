@@ -6,8 +6,10 @@ constants, containers are rebuilt, an input returned unchanged is the input).
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import operator
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +20,13 @@ from torch._subclasses.fake_tensor import (DataDependentOutputException, Dynamic
 
 from .exc import TorchOpError, Unsupported
 from .guards import Guard, GuardSet
-from .sources import Frame, Source
+from .side_effects import EffectsPlan, SideEffects
+from .sources import Frame, Source, fetcher
 from .variables import (BaseListVariable, ConstantVariable, TensorVariable, TupleVariable,
                         VariableTracker, wrap_constant)
 from .variables.constant import is_constant_value
+from .variables.dicts import ConstDictVariable, SetVariable
+from .variables.user_objects import UserObjectVariable
 
 # Fake-tensor failures that mean "needs real data", not "the user made a mistake".
 DATA_DEPENDENT_ERRORS = (DataDependentOutputException, DynamicOutputShapeException,
@@ -42,14 +47,23 @@ class FromGraph(OutputPlan):
     def build(self, graph_outputs, frame):
         return graph_outputs[self.index]
 
+    def __repr__(self) -> str:
+        return f"graph_out[{self.index}]"
+
 
 @dataclass(frozen=True)
 class FromSource(OutputPlan):
     """A value the function read and returned unchanged: the very same object."""
     source: Source
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_fetch", fetcher(self.source))
+
     def build(self, graph_outputs, frame):
-        return frame.fetch(self.source)
+        return self._fetch(frame.L, frame.G, frame.B, frame.C)
+
+    def __repr__(self) -> str:
+        return self.source.expr()
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,9 @@ class Constant(OutputPlan):
     def build(self, graph_outputs, frame):
         return self.value
 
+    def __repr__(self) -> str:
+        return repr(self.value)
+
 
 @dataclass(frozen=True)
 class Rebuild(OutputPlan):
@@ -66,7 +83,105 @@ class Rebuild(OutputPlan):
     items: tuple[OutputPlan, ...]
 
     def build(self, graph_outputs, frame):
-        return self.container_type([item.build(graph_outputs, frame) for item in self.items])
+        make = getattr(self.container_type, "_make", self.container_type)  # namedtuples: _make
+        return make([item.build(graph_outputs, frame) for item in self.items])
+
+    def __repr__(self) -> str:
+        items = ", ".join(map(repr, self.items))
+        if self.container_type is list:
+            return f"[{items}]"
+        return f"({items}{',' if len(self.items) == 1 else ''})" if self.container_type is tuple else \
+            f"{self.container_type.__name__}({items})"
+
+
+@dataclass(frozen=True)
+class RebuildDict(OutputPlan):
+    dict_type: type
+    keys: tuple
+    values: tuple[OutputPlan, ...]
+
+    def build(self, graph_outputs, frame):
+        return self.dict_type(zip(self.keys, (value.build(graph_outputs, frame) for value in self.values)))
+
+
+@dataclass(frozen=True)
+class RebuildSet(OutputPlan):
+    items: frozenset
+
+    def build(self, graph_outputs, frame):
+        return set(self.items)
+
+
+@dataclass(frozen=True)
+class RebuildObject(OutputPlan):
+    """An instance of a plain class built in the function: made without __init__, then its
+    attributes set, as the traced __init__ left them."""
+    cls: type
+    names: tuple[str, ...]
+    values: tuple[OutputPlan, ...]
+
+    def build(self, graph_outputs, frame):
+        obj = object.__new__(self.cls)
+        obj.__dict__.update(zip(self.names, (value.build(graph_outputs, frame) for value in self.values)))
+        return obj
+
+
+# A mutable container built in the function and returned twice (`return xs, xs`, a dict holding
+# the same list under two keys) is rebuilt once and then shared, as eager shares it.
+_BUILD_MEMO = threading.local()
+
+
+@contextlib.contextmanager
+def aliases():
+    """One memo for Remember/Recall while a return value (and its side effects) are built."""
+    saved = getattr(_BUILD_MEMO, "values", None)
+    _BUILD_MEMO.values = {}
+    try:
+        yield
+    finally:
+        _BUILD_MEMO.values = saved
+
+
+@dataclass(frozen=True)
+class WithAliases(OutputPlan):
+    plan: OutputPlan
+
+    def build(self, graph_outputs, frame):
+        with aliases():
+            return self.plan.build(graph_outputs, frame)
+
+
+@dataclass(frozen=True)
+class Remember(OutputPlan):
+    slot: int
+    plan: OutputPlan
+
+    def build(self, graph_outputs, frame):
+        value = _BUILD_MEMO.values[self.slot] = self.plan.build(graph_outputs, frame)
+        return value
+
+
+@dataclass(frozen=True)
+class Recall(OutputPlan):
+    slot: int
+
+    def build(self, graph_outputs, frame):
+        return _BUILD_MEMO.values[self.slot]
+
+
+def _local_children(value: VariableTracker) -> list[VariableTracker] | None:
+    """The items of a mutable container built in the function (None for anything else)."""
+    if value.source is not None:
+        return None
+    if isinstance(value, BaseListVariable) and value.python_container is list:
+        return value.items
+    if isinstance(value, ConstDictVariable):
+        return list(value.items.values())
+    if isinstance(value, UserObjectVariable):
+        return list(value.attrs.values())
+    if isinstance(value, SetVariable):
+        return []
+    return None  # tuples are immutable: their identity is not observable in the same way
 
 
 # -- the graph under construction ------------------------------------------------------------
@@ -82,9 +197,17 @@ class OutputGraph:
         self.example_inputs: list[torch.Tensor] = []
         self._tensor_reads: list[tuple[Source, torch.Tensor]] = []  # every tensor source read, for alias guards
         self._placeholder_by_id: dict[int, TensorVariable] = {}
+        self._initial_versions: dict[int, int] = {}
         self._last_placeholder: torch.fx.Node | None = None
         self.instruction_count = 0  # across the frame and every inlined callee (capped)
         self.location = ""  # "file:line" of the instruction being traced, for node metadata
+        self.side_effects = SideEffects()
+        self.effects_plan: EffectsPlan | None = None  # set by finish()
+        self.initial_grad_mode = torch.is_grad_enabled()
+        # Mutable Python objects read from outside (lists, plain objects): one variable per
+        # object, with every source it was reached by, so mutations through one name are seen
+        # through the others (and guarded when they matter).
+        self.mutable_objects: dict[int, MutableObject] = {}
 
     # -- inputs --
     def add_tensor_input(self, source: Source, value: torch.Tensor) -> TensorVariable:
@@ -99,6 +222,7 @@ class OutputGraph:
         self.example_inputs.append(value)
         variable = TensorVariable(node, fake, source)
         self._placeholder_by_id[id(value)] = variable
+        self._initial_versions[id(value)] = fake._version  # a changed version = mutated in the graph
         return variable
 
     def _insert_placeholder(self, name: str) -> torch.fx.Node:
@@ -138,16 +262,24 @@ class OutputGraph:
             raise TorchOpError(f"{description}()", error) from error
         node = self.graph.create_node(kind, target, tuple(node_args), node_kwargs)
         node.meta["stack_trace"] = self.location
-        return self._wrap_result(node, result, description)
+        # An op that returns one of its arguments (in-place ops, out=, x.contiguous() on a
+        # contiguous x) returns that very object in eager: keep the argument's variable.
+        same_as = {id(arg.example): arg for arg in (*args, *kwargs.values()) if isinstance(arg, TensorVariable)}
+        return self._wrap_result(node, result, description, same_as)
 
-    def _wrap_result(self, node: torch.fx.Node, result, description: str) -> VariableTracker:
+    def _wrap_result(self, node: torch.fx.Node, result, description: str,
+                     same_as: dict[int, TensorVariable]) -> VariableTracker:
         node.meta["example_value"] = result
         if isinstance(result, torch.Tensor):
-            return TensorVariable(node, result)
+            return same_as.get(id(result)) or TensorVariable(node, result)
+        if result is None:  # setitem and other ops run for their effect: keep the node
+            return ConstantVariable(None)
         if isinstance(result, (tuple, list)) and not isinstance(result, torch.Size):
             items = []
             for index, item in enumerate(result):
-                if isinstance(item, torch.Tensor):
+                if id(item) in same_as:
+                    items.append(same_as[id(item)])
+                elif isinstance(item, torch.Tensor):
                     item_node = self.graph.call_function(_getitem, (node, index))
                     item_node.meta["example_value"] = item
                     items.append(TensorVariable(item_node, item))
@@ -160,20 +292,79 @@ class OutputGraph:
         self.graph.erase_node(node)
         raise Unsupported(f"{description}() returned a {type(result).__name__}")
 
+    # -- global grad mode --
+    def set_grad_mode(self, mode: bool) -> None:
+        """Switch grad mode from here on: in the graph (so the backend computes requires_grad
+        as eager does) and in the tracer (so fake tensors do too)."""
+        if mode == torch.is_grad_enabled():
+            return
+        node = self.graph.call_function(torch._C._set_grad_enabled, (mode,))
+        node.meta["stack_trace"] = self.location
+        torch._C._set_grad_enabled(mode)
+
     # -- finishing --
     def finish(self, return_value: VariableTracker) -> tuple[torch.fx.GraphModule | None, OutputPlan]:
+        """Close the graph: outputs for the return value and for every tensor a side effect
+        stores; the replay plan goes to `self.effects_plan`."""
         outputs: list[torch.fx.Node] = []
-        plan = self._plan(return_value, outputs)
+        plan = self._plan_with_aliases(return_value, outputs, self.side_effects.stored_values())
+        final_grad_mode = torch.is_grad_enabled()
+        if final_grad_mode != self.initial_grad_mode:  # torch.set_grad_enabled(b) called as a function
+            self.set_grad_mode(self.initial_grad_mode)  # the graph leaves global state as it found it...
+            self.side_effects.final_grad_mode = final_grad_mode  # ...and the entry sets it after
+        self.effects_plan = self.side_effects.plan(lambda value: self._plan(value, outputs))
+        if self._shared and self.effects_plan is None:  # (with effects, EffectsPlan.run opens the memo)
+            plan = WithAliases(plan)
         self.graph.output(tuple(outputs))
         self._prune_unused_inputs()
         self._add_alias_guards()
-        self.guards.add(Guard(None, "GRAD_MODE", torch.is_grad_enabled(), noun="grad mode"))
+        self._add_mutation_alias_guards()
+        self._add_storage_guards()
+        self.guards.add(Guard(None, "GRAD_MODE", self.initial_grad_mode, noun="grad mode"))
         self.graph.lint()
-        has_ops = any(node.op not in ("placeholder", "output") for node in self.graph.nodes)
+        has_ops = any(node.op not in ("placeholder", "output") and node.target is not torch._C._set_grad_enabled
+                      for node in self.graph.nodes)
         graph_module = torch.fx.GraphModule(torch.nn.Module(), self.graph, class_name="CapturedGraph")
         return (graph_module if has_ops else None), plan
 
+    def _plan_with_aliases(self, value: VariableTracker, outputs: list[torch.fx.Node],
+                           stored: list[VariableTracker] = ()) -> OutputPlan:
+        """Plan the return value; containers reached twice (here or from `stored`, the values
+        side effects write) become Remember/Recall. Call WithAliases (or EffectsPlan.run)."""
+        counts: dict[int, int] = {}
+        for root in (value, *stored):
+            self._count_references(root, counts)
+        self._shared = {key: None for key, count in counts.items() if count > 1}  # id -> slot once planned
+        self._planning: set[int] = set()
+        return self._plan(value, outputs)
+
+    def _count_references(self, value: VariableTracker, counts: dict[int, int]) -> None:
+        children = _local_children(value)
+        if children is None and isinstance(value, BaseListVariable):
+            children = value.items
+        if children is None:
+            return
+        key = id(value)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] == 1:
+            for child in children:
+                self._count_references(child, counts)
+
     def _plan(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
+        key = id(value)
+        if key in getattr(self, "_shared", ()) and _local_children(value) is not None:
+            if key in self._planning:
+                raise Unsupported("returning a container that contains itself")
+            if self._shared[key] is not None:
+                return Recall(self._shared[key])
+            self._planning.add(key)
+            plan = self._plan_value(value, outputs)
+            self._planning.discard(key)
+            self._shared[key] = slot = len([s for s in self._shared.values() if s is not None])
+            return Remember(slot, plan)
+        return self._plan_value(value, outputs)
+
+    def _plan_value(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
         if isinstance(value, TensorVariable):
             if value.is_graph_input():
                 return FromSource(value.source)
@@ -182,6 +373,14 @@ class OutputGraph:
             return FromGraph(outputs.index(value.node))
         if isinstance(value, BaseListVariable) and value.source is None:
             return Rebuild(value.python_container, tuple(self._plan(item, outputs) for item in value.items))
+        if isinstance(value, ConstDictVariable) and value.source is None:
+            return RebuildDict(value.user_cls, tuple(value.items),
+                               tuple(self._plan(item, outputs) for item in value.items.values()))
+        if isinstance(value, SetVariable) and value.source is None:
+            return RebuildSet(frozenset(value.items))
+        if isinstance(value, UserObjectVariable) and value.source is None:
+            return RebuildObject(value.cls, tuple(value.attrs),
+                                 tuple(self._plan(item, outputs) for item in value.attrs.values()))
         if value.source is not None:
             return FromSource(value.source)
         if value.is_python_constant():
@@ -199,6 +398,34 @@ class OutputGraph:
                 self.graph.erase_node(node)
         self.input_sources, self.example_inputs = kept_sources, kept_examples
 
+    def _add_mutation_alias_guards(self) -> None:
+        # Replay writes to the objects the trace saw: names that reached one mutated object
+        # must still reach one object, and names that reached others must not reach it.
+        by_variable = {id(mutable.variable): mutable for mutable in self.mutable_objects.values()}
+        for variable in self.side_effects.mutated_variables():
+            mutable = by_variable.get(id(variable))
+            if mutable is None:  # made in the function, or a module (guarded by identity)
+                continue
+            first, *others = mutable.sources
+            for source in others:
+                self.guards.add(Guard(source, "SAME_OBJECT", first, noun="object"))
+            for other in self.mutable_objects.values():
+                if other is not mutable and type(other.value) is type(mutable.value):
+                    self.guards.add(Guard(first, "DIFFERENT_OBJECT", other.sources[0], noun="object"))
+
+    def _add_storage_guards(self) -> None:
+        # A backend that rewrites in-place ops (functionalization) relies on which inputs share
+        # memory with a mutated input: keep that as it was at trace time.
+        inputs = list(zip(self.input_sources, self.example_inputs))
+        for source, value in inputs:
+            if self._placeholder_by_id[id(value)].example._version == self._initial_versions[id(value)]:
+                continue
+            for other_source, other in inputs:
+                if other is not value:
+                    shared = _storage_of(other) == _storage_of(value)
+                    self.guards.add(Guard(source, "SAME_STORAGE" if shared else "DIFFERENT_STORAGE", other_source,
+                                          noun="mutated tensor"))
+
     def _add_alias_guards(self) -> None:
         # Inputs that were one object at trace time share a placeholder: keep it that way.
         for (source_a, value_a), (source_b, value_b) in itertools.combinations(self._tensor_reads, 2):
@@ -209,6 +436,17 @@ class OutputGraph:
 
 
 _getitem = operator.getitem  # the fx target for picking one result of a multi-output op
+
+
+@dataclass
+class MutableObject:
+    value: Any                    # kept alive so its id stays unique
+    variable: VariableTracker
+    sources: list[Source]
+
+
+def _storage_of(tensor: torch.Tensor) -> int:
+    return tensor.untyped_storage().data_ptr()
 
 
 def _as_graph_arg(value: VariableTracker, description: str, form: str):

@@ -8,6 +8,7 @@ the value again on a later call.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 
 class Source:
@@ -51,6 +52,17 @@ class GlobalSource(Source):
 
 
 @dataclass(frozen=True, repr=False)
+class GlobalsDictSource(Source):
+    """The frame's globals dict itself: the target of STORE_GLOBAL / DELETE_GLOBAL."""
+
+    def expr(self) -> str:
+        return "G"
+
+    def name(self) -> str:
+        return "globals()"
+
+
+@dataclass(frozen=True, repr=False)
 class BuiltinSource(Source):
     builtin_name: str
 
@@ -72,6 +84,15 @@ class ClosureSource(Source):
 
     def name(self) -> str:
         return self.var_name
+
+
+@dataclass(frozen=True, repr=False)
+class ClosureCellSource(Source):
+    """Cell number `index` of the closure itself (the target of a replayed `nonlocal` write)."""
+    index: int
+
+    def expr(self) -> str:
+        return f"C[{self.index}]"
 
 
 @dataclass(frozen=True, repr=False)
@@ -107,4 +128,16 @@ class Frame:
     C: tuple
 
     def fetch(self, source: Source):
-        return eval(source.expr(), {"L": self.L, "G": self.G, "B": self.B, "C": self.C})
+        return fetcher(source)(self.L, self.G, self.B, self.C)
+
+
+_FETCHERS: dict[str, Callable] = {}
+
+
+def fetcher(source: Source) -> Callable:
+    """`fetch(L, G, B, C) -> value`, compiled once per source expression (eval per call is slow)."""
+    expr = source.expr()
+    fetch = _FETCHERS.get(expr)
+    if fetch is None:
+        fetch = _FETCHERS[expr] = eval(compile(f"lambda L, G, B, C: {expr}", "<kiln source>", "eval"))
+    return fetch

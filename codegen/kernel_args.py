@@ -22,7 +22,7 @@ def kernel_args(kernel) -> list[KernelArg]:
     args: dict[str, KernelArg] = {}
     for n in kernel.nodes:
         for m in L.walk(n.body):
-            if m.op is LoopOp.LOAD and m.attr[0] not in own and m.attr[0] not in args:
+            if m.op in L.LOADS and m.attr[0] not in own and m.attr[0] not in args:
                 args[m.attr[0]] = KernelArg(m.attr[0], m.dtype, False)
     for name, dtype in written.items():
         args[name] = KernelArg(name, dtype, True)

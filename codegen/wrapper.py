@@ -1,6 +1,9 @@
 """The wrapper: generated Python that allocates buffers, runs kernels and extern calls in order,
-frees intermediates at their last use, and returns outputs with eager's strides and identity."""
+frees intermediates at their last use, copies new values into mutated inputs, and returns outputs
+with eager's strides, identity and aliasing."""
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -11,13 +14,21 @@ from inductor.scheduler import FusedKernel
 from . import alloc
 
 
+def in_layout(t: torch.Tensor, shape, strides) -> torch.Tensor:
+    """`t`, or a copy of it with these strides (an op's output strides follow its inputs', and Kiln's
+    buffers need not have eager's)."""
+    if all(a == b for a, b, n in zip(t.stride(), strides, shape) if n != 1):
+        return t
+    return torch.empty_strided(shape, strides, dtype=t.dtype, device=t.device).copy_(t)
+
+
 class WrapperCode:
     """Python source of `call(*inputs)` plus the globals it runs with."""
 
     def __init__(self, graph, steps, backend):
         self.graph, self.steps, self.backend = graph, steps, backend
         self.globals: dict = {"torch": torch, "empty_strided": alloc.BufferPool().empty_strided,
-                              "as_strided": torch.as_strided}
+                              "as_strided": torch.as_strided, "in_layout": in_layout}
         self.lines: list[str] = []
 
     def _var(self, name: str) -> str:
@@ -25,6 +36,8 @@ class WrapperCode:
         return f"in_{name}" if isinstance(buf, InputBuffer) else name
 
     def _const(self, value) -> str:
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"float({str(value)!r})"  # repr gives inf / nan, which are not Python names
         if value is None or isinstance(value, (bool, int, float, str)):
             return repr(value)
         name = f"c{len(self.globals)}"
@@ -63,7 +76,13 @@ class WrapperCode:
                 self.lines.append("    " + self.backend.call_kernel(step.item, self._var))
             else:
                 self._extern(step.item)
-        self.lines.append(f"    return ({''.join(self._output(o) + ', ' for o in g.outputs)})")
+        for index, name in g.mutations:  # after every kernel, in program order, into the caller's tensors
+            self.lines.append(f"    {self._var(g.inputs[index].name)}.copy_({self._var(name)})")
+        self._names: dict[int, str] = {}
+        returned = [self._output(o) for o in g.outputs]
+        for index, shape, strides, offset in g.restrides:  # after the views, made at the original offsets
+            self.lines.append(f"    {self._var(g.inputs[index].name)}.as_strided_({shape}, {strides}, {offset})")
+        self.lines.append(f"    return ({''.join(r + ', ' for r in returned)})")
         return "\n".join(self.lines) + "\n"
 
     def _alloc(self, a: Alloc):
@@ -78,23 +97,48 @@ class WrapperCode:
         self.lines.append(f"    {a.name} = {rhs}; del {a.reuse}")
 
     def _extern(self, e: ExternBuffer):
-        args = ", ".join(self._value(a) for a in e.args)
-        kwargs = "".join(f", {k}={self._value(v)}" for k, v in e.kwargs.items())
+        args = ", ".join([self._value(a) for a in e.args] + [f"{k}={self._value(v)}" for k, v in e.kwargs.items()])
         if e.kind == "matmul":
             self.lines.append(f"    torch.matmul({args}, out={e.name})")
-        else:
-            op = self._const(e.op)
-            self.lines.append(f"    {e.name} = {op}({args}{kwargs})")
+            return
+        if e.source is not None:
+            return  # a later result of a call made at its first result's buffer
+        # a library allocates its own results; later loads assume the layouts their metas promised
+        op = self._const(e.op)
+        if not e.outputs:
+            self.lines.append(f"    {e.name} = {self._laid_out(e.name, f'{op}({args})')}")
+            return
+        self.lines.append(f"    results = {op}({args})")
+        for i, name in enumerate(e.outputs):
+            if name is not None:
+                self.lines.append(f"    {name} = {self._laid_out(name, f'results[{i}]')}")
+        self.lines.append("    del results")
+
+    def _laid_out(self, name, expr) -> str:
+        lay = self.graph.buffers[name].layout
+        return f"in_layout({expr}, {lay.shape}, {lay.strides})"
 
     def _output(self, o) -> str:
+        """An expression for output `o`; one made by a call is bound to a name once, so an output
+        returned twice is one object, and views of it share its storage."""
         if o.kind == "buffer":
-            return o.value
-        if o.kind == "view":
-            name, shape, strides = o.value
-            return f"as_strided({name}, {shape}, {strides})"
+            return self._var(o.value)
         if o.kind == "input":
-            return f"in_{self.graph.inputs[o.value].name}"
-        return self._const(o.value)
+            return self._var(self.graph.inputs[o.value].name)
+        if o.kind == "constant":
+            return self._const(o.value)
+        name = self._names.get(id(o))
+        if name is None:
+            if o.kind == "view":
+                buf, shape, strides = o.value
+                expr = f"as_strided({buf}, {shape}, {strides})"
+            else:  # alias: eager's view of a base (an input, a constant or another output)
+                base, shape, strides, offset = o.value
+                b = self._output(base)
+                expr = f"as_strided({b}, {shape}, {strides}, {b}.storage_offset() + {offset})"
+            name = self._names[id(o)] = f"out{len(self._names)}"
+            self.lines.append(f"    {name} = {expr}")
+        return name
 
 
 def build_wrapper(graph, steps, backend):

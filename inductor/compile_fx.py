@@ -74,23 +74,25 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
     target = _pick_target(target, example_inputs)
     dump = GraphDump()
     dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
-    aten_gm = prims.trace_aten(gm, example_inputs)
-    dump.write("1_aten_graph.py", lambda: aten_gm.print_readable(print_output=False))
+    traced_gm = prims.trace_aten(gm, example_inputs)
+    dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
+    aten_gm = prims.functionalize(traced_gm)
+    dump.write("1_aten_functional.py", lambda: _with_io(aten_gm))
     prims_gm = prims.decompose(aten_gm)
-    dump.write("2_prims_graph.py", lambda: prims_gm.print_readable(print_output=False))
+    dump.write("2_prims_graph.py", lambda: _with_io(prims_gm))
     fallbacks = [n for n in prims_gm.graph.nodes if n.op == "call_function" and n.target is prims.PRIMS["fallback"]]
     if fallbacks:
         dump.write("2_fallbacks.txt", "\n".join(f"{n.name}: {n.args[0]} has no decomposition" for n in fallbacks))
     graph = GraphLowering(prims_gm, example_inputs).run()
     fuse_attention(graph)
     dump.write("3_loop_ir.txt", repr(graph))
-    outputs = {o.value if o.kind == "buffer" else o.value[0] for o in graph.outputs if o.kind in ("buffer", "view")}
-    schedule, steps, memory_note = _schedule(graph, outputs, aten_gm, scratch=target == "cpp")
+    outputs = graph.output_buffers()
+    schedule, steps, memory_note = _schedule(graph, outputs, traced_gm, scratch=target == "cpp")
     schedule_text = repr(schedule) + f"\n\nmemory plan ({memory_note}):\n  " + "\n  ".join(map(repr, steps))
     dump.write("4_schedule.txt", schedule_text)
     log_schedule.debug("%s", schedule_text)
     kernels = [i for i in schedule.items if isinstance(i, FusedKernel)]
-    backend = _make_backend(target, kernels)
+    backend = _make_backend(target, kernels, graph.buffers)
     from codegen.wrapper import build_wrapper
 
     call, wrapper_source = build_wrapper(graph, steps, backend)
@@ -101,7 +103,7 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
     spec = aten_gm.meta["out_spec"]
     call = _restore_structure(call, spec, len(graph.outputs))
     return CompiledGraph(call=call, target=target, kernels=kernels, schedule=schedule, steps=steps, graph=graph,
-                         aten_gm=aten_gm, prims_gm=prims_gm, backend=backend, wrapper_source=wrapper_source,
+                         traced_gm=traced_gm, aten_gm=aten_gm, prims_gm=prims_gm, backend=backend, wrapper_source=wrapper_source,
                          dump_dir=dump.dir, compile_s=time.perf_counter() - start)
 
 
@@ -127,14 +129,19 @@ def _schedule(graph, outputs, aten_gm, scratch):
     return schedule, steps, f"peak {peak} bytes, eager {eager} bytes"
 
 
-def _make_backend(target, kernels):
+def _with_io(gm) -> str:
+    """The graph's code, then what its outputs mean to the caller (aliasing, input copy-backs)."""
+    return gm.print_readable(print_output=False) + "\n" + prims.describe(gm)
+
+
+def _make_backend(target, kernels, buffers):
     if target == "cpp":
         from codegen.cpp import CppBackend
 
         return CppBackend(kernels)
     from codegen.triton import TritonBackend
 
-    return TritonBackend(kernels)
+    return TritonBackend(kernels, buffers)
 
 
 def _restore_structure(call, spec, n):

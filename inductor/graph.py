@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import torch.fx as fx
 
-from prims import OUTPUTS_KEY, Prim, UnsupportedGraph
+from prims import MUTATIONS_KEY, OUTPUTS_KEY, Prim, UnsupportedGraph
+from prims.view_replay import is_view
 from prims.meta import contiguous_strides
 
 from .ir import loop as L
@@ -41,8 +42,10 @@ def _source_is_transposed(body, syms) -> bool:
 
 @dataclass(frozen=True)
 class GraphOutput:
-    """Where output i comes from: a buffer, a graph input returned as is, or a Python constant."""
-    kind: str  # "buffer" | "input" | "constant"
+    """Where output i comes from: a buffer (as is, or reinterpreted with eager's strides: "view"), a
+    graph input returned as is, a Python constant, or a view of another GraphOutput ("alias":
+    (base, shape, strides, storage offset relative to the base's))."""
+    kind: str  # "buffer" | "view" | "input" | "constant" | "alias"
     value: object
 
     def __repr__(self):
@@ -55,7 +58,11 @@ class GraphLowering:
         self.example_inputs = example_inputs
         self.buffers: dict[str, Buffer] = {}
         self.inputs: list[InputBuffer] = []
-        self.outputs: list[GraphOutput] = []
+        self.outputs: list[GraphOutput] = []  # what the caller gets
+        self.bases: list[GraphOutput] = []  # computed only for aliased outputs to view
+        self.mutations: list[tuple[int, str]] = []  # (input index, buffer with its new value), in order
+        self.restrides: list[tuple] = []  # (input index, shape, strides, offset): t_, unsqueeze_, ... on inputs
+        self.constant_names: dict[str, str] = {}  # get_attr target -> ConstantBuffer name
         self.current_node: fx.Node | None = None
 
     # -- buffers -------------------------------------------------------------------------
@@ -89,6 +96,27 @@ class GraphLowering:
     def extern(self, kind, args, kwargs, shape, dtype, device, op=None, strides=None) -> TensorValue:
         layout = Layout(tuple(shape), tuple(strides) if strides else contiguous_strides(shape), dtype, device)
         return self._register(ExternBuffer(self._new_name(), layout, kind, tuple(args), dict(kwargs), op))
+
+    def extern_call(self, kind, fn, args, kwargs, meta):
+        """ExternBuffers for a call with eager's result layout(s); a tuple of TensorValues for several results."""
+        if not isinstance(meta, tuple):
+            return self.extern(kind, args, kwargs, meta.shape, meta.dtype, meta.device, op=fn, strides=meta.strides)
+        base = int(self._new_name()[3:])
+        count = iter(range(base, base + len(meta)))
+        names = tuple(None if m is None else f"buf{next(count)}" for m in meta)
+        first, values = None, []
+        for name, m in zip(names, meta):
+            if m is None:
+                values.append(None)
+                continue
+            layout = Layout(tuple(m.shape), tuple(m.strides), m.dtype, m.device)
+            if first is None:
+                buf = ExternBuffer(name, layout, kind, tuple(args), dict(kwargs), fn, outputs=tuple(names))
+                first = name
+            else:
+                buf = ExternBuffer(name, layout, kind, source=first)
+            values.append(self._register(buf))
+        return tuple(values)
 
     def tensor_arg(self, value: TensorValue, transposable: bool = False) -> TensorArg:
         """A strided view of a buffer holding `value`, realizing it only if it is not one already.
@@ -136,7 +164,8 @@ class GraphLowering:
             elif node.op == "get_attr":
                 t = getattr(self.gm, node.target)
                 layout = Layout(tuple(t.shape), tuple(t.stride()), t.dtype, t.device)
-                env[node] = self._register(ConstantBuffer(f"const_{node.target.lstrip('_')}", layout, value=t))
+                name = self.constant_names[node.target] = f"const_{node.target.lstrip('_')}"
+                env[node] = self._register(ConstantBuffer(name, layout, value=t))
             elif node.op == "call_function" and isinstance(node.target, Prim):
                 args = fx.node.map_arg(node.args, lambda n: env[n])
                 kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
@@ -144,7 +173,8 @@ class GraphLowering:
                 if lowering is None:
                     raise UnsupportedGraph(f"prim {node.target} has no lowering yet")
                 value = lowering(self, *args, **kwargs)
-                if len(node.users) > 1 and value.buffer is None and value.cost > REALIZE_COST:
+                if (isinstance(value, TensorValue) and len(node.users) > 1 and value.buffer is None
+                        and value.cost > REALIZE_COST):
                     value = self.realize(value)
                 env[node] = value
             elif node.op == "call_function" and node.target is operator.getitem:
@@ -157,22 +187,60 @@ class GraphLowering:
         return self
 
     def _lower_outputs(self, values):
+        """User outputs in eager's layout, views where eager aliases, and the inputs' new values."""
         infos = self.gm.meta[OUTPUTS_KEY]
         claimed: set[str] = set()
-        for value, info in zip(values, infos):
+        by_pos: dict[int, GraphOutput] = {}
+        for pos, (value, info) in enumerate(zip(values, infos)):  # computed outputs and bases first
+            if info.role == "mutation" or info.view_of is not None or info.same_as is not None:
+                continue
             if not isinstance(value, TensorValue):
-                self.outputs.append(GraphOutput("constant", value))
-            elif info.same_as is not None:
-                self.outputs.append(self.outputs[info.same_as])
+                by_pos[pos] = GraphOutput("constant", value)
             elif info.input_index is not None:
-                self.outputs.append(GraphOutput("input", info.input_index))
+                by_pos[pos] = GraphOutput("input", info.input_index)
             else:
                 layout = Layout(info.meta.shape, info.meta.strides, info.meta.dtype, info.meta.device)
                 out = self._output_view(value, layout, claimed)
                 if out is None:
                     out = GraphOutput("buffer", self.realize(value, layout).buffer)
                 claimed.add(out.value if out.kind == "buffer" else out.value[0])
-                self.outputs.append(out)
+                by_pos[pos] = out
+        for pos, info in enumerate(infos):  # then views of inputs, constants and those outputs
+            v = info.view_of
+            if v is not None:
+                base = {"input": lambda: GraphOutput("input", v.index), "output": lambda: by_pos[v.index],
+                        "constant": lambda: GraphOutput("buffer", self.constant_names[v.index])}[v.base]()
+                by_pos[pos] = GraphOutput("alias", (base, v.shape, v.strides, v.offset))
+        for pos, info in enumerate(infos):
+            if info.role == "user":
+                self.outputs.append(by_pos[info.same_as] if info.same_as is not None else by_pos[pos])
+        self.bases = [by_pos[pos] for pos, info in enumerate(infos) if info.role == "base"]
+        for m in self.gm.meta.get(MUTATIONS_KEY, ()):
+            if m.output_index is not None:
+                self.mutations.append((m.input_index, self._mutation_source(values[m.output_index])))
+            if m.layout is not None:
+                self.restrides.append((m.input_index, *m.layout))
+
+    def _mutation_source(self, value: TensorValue) -> str:
+        """A fresh buffer holding an input's new value, which the wrapper copies into the input. Any
+        other value (a view of that very input, another input that an earlier copy-back overwrites) is
+        first realized by a kernel, which runs before every copy-back."""
+        buf = self.buffers.get(value.buffer) if value.buffer is not None else None
+        if isinstance(buf, ComputedBuffer) or (isinstance(buf, ExternBuffer) and not (buf.kind == "fallback" and
+                                                                                      is_view(buf.op))):
+            return buf.name
+        return self.realize(value, Layout(value.shape, contiguous_strides(value.shape), value.dtype,
+                                          value.device)).buffer
+
+    def output_buffers(self) -> set[str]:
+        """Buffers the wrapper reads after the last kernel: outputs, bases of views, inputs' new values."""
+        names = {name for _, name in self.mutations}
+        for o in self.outputs + self.bases:
+            while o.kind == "alias":
+                o = o.value[0]
+            if o.kind in ("buffer", "view"):
+                names.add(o.value if o.kind == "buffer" else o.value[0])
+        return names
 
     def _output_view(self, value: TensorValue, layout: Layout, claimed) -> GraphOutput | None:
         """Return a computed buffer itself (or reinterpreted with eager's strides) instead of copying it."""
@@ -195,4 +263,10 @@ class GraphLowering:
     def __repr__(self):
         lines = [repr(b) for b in self.buffers.values() if not isinstance(b, (InputBuffer, ConstantBuffer))]
         lines.append(f"outputs: {self.outputs}")
+        if self.bases:
+            lines.append(f"bases of aliased outputs: {self.bases}")
+        if self.mutations:
+            lines.append("input mutations: " + ", ".join(f"{self.inputs[i].name} <- {b}" for i, b in self.mutations))
+        if self.restrides:
+            lines.append("inputs restrided: " + ", ".join(f"{self.inputs[r[0]].name} -> {r[1:]}" for r in self.restrides))
         return "\n".join(lines)

@@ -52,7 +52,7 @@ def plan_memory(items, outputs: set[str], graph_buffers: dict) -> list:
     steps = []
     for i, item in enumerate(items):
         for name in _writes(item):
-            if isinstance(item, ExternBuffer) and item.kind == "fallback":
+            if _is_fallback(item):
                 continue  # the ATen op allocates its own result
             layout = graph_buffers[name].layout
             key = (layout.storage_size(), layout.dtype, layout.device)
@@ -63,6 +63,8 @@ def plan_memory(items, outputs: set[str], graph_buffers: dict) -> list:
             if name in outputs or name not in graph_buffers or not _is_temp(graph_buffers[name]):
                 continue
             steps.append(Free(name))
+            if _is_fallback(graph_buffers[name]):
+                continue  # the ATen op's own result may view an input or another buffer: never reuse it
             layout = graph_buffers[name].layout
             pool.setdefault((layout.storage_size(), layout.dtype, layout.device), []).append(name)
     steps = _limit_reuse(steps)
@@ -99,6 +101,11 @@ def _limit_reuse(steps: list) -> list:
         else:
             out[j] = Alloc(s.name, s.layout, None)
     return out
+
+
+def _is_fallback(buf) -> bool:
+    """A result a library allocated itself (fallbacks and extern prims calling ATen)."""
+    return isinstance(buf, ExternBuffer) and buf.kind in ("fallback", "extern")
 
 
 def _is_temp(buf) -> bool:

@@ -93,7 +93,7 @@ class FusedKernel:
 
 
 def _loads(body: LoopNode):
-    return [n.attr[0] for n in L.walk(body) if n.op is LoopOp.LOAD]
+    return [n.attr[0] for n in L.walk(body) if n.op in L.LOADS]
 
 
 def _squeeze(ranges) -> tuple[int, ...]:
@@ -208,9 +208,11 @@ class Scheduler:
         body = _subst_body(buf.data.body, mapping)
         store = substitute(buf.store_index(), mapping)
         for load in L.walk(body):
-            if load.op is not LoopOp.LOAD:
+            if load.op not in L.LOADS:
                 continue
             producer = kernel.node_of(load.attr[0])
+            if producer is not None and load.op is LoopOp.INDIRECT_LOAD:
+                return f"reads {producer.name} at computed offsets"
             if producer is not None and load.attr[1] != producer.store:
                 return f"reads {producer.name} at {load.attr[1]!r}, written at {producer.store!r}"
         kernel.nodes.append(KernelNode(buf, level, body, store))

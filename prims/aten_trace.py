@@ -2,12 +2,15 @@
 
 The torch-level graph runs on fake tensors under a TorchDispatchMode that records every ATen
 overload it sees (composite ops are already decomposed by the dispatcher by then). Each
-recorded node carries the TensorMeta of its result. Real tensors met on the way (module
-parameters, constants) become get_attr constants of the new graph.
+recorded node carries the TensorMeta of its result and its `Identity` (which eager tensor and
+storage it is). Real tensors met on the way (module parameters, constants) become get_attr
+constants of the new graph. In-place ops, out= ops and views are recorded as they are: the graph
+says what eager did, and `functionalize` turns it into a pure graph.
 """
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 
 import torch
 import torch.fx as fx
@@ -18,22 +21,18 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from .builder import META_KEY
 from .errors import UnsupportedGraph
+from .graph_io import OUTPUTS_KEY, OutputInfo
 from .meta import TensorMeta
 
-OUTPUTS_KEY = "kiln_outputs"  # gm.meta[OUTPUTS_KEY]: one OutputInfo per graph output
+IDENTITY_KEY = "kiln_identity"  # node.meta[IDENTITY_KEY]: Identity of the node's tensor result
 
 
-class OutputInfo:
-    """What eager returns at one output position: its metadata, which input it *is* (if any), and
-    which earlier output it is the very same tensor as (if any)."""
-
-    __slots__ = ("meta", "input_index", "same_as")
-
-    def __init__(self, meta, input_index, same_as=None):
-        self.meta, self.input_index, self.same_as = meta, input_index, same_as
-
-    def __repr__(self):
-        return f"OutputInfo({self.meta}, input={self.input_index}, same_as={self.same_as})"
+@dataclass(frozen=True)
+class Identity:
+    """Which eager tensor a node's result is, and where it lives: small ints, unique per trace."""
+    tensor: int
+    storage: int
+    offset: int  # storage offset, in elements
 
 
 class _Recorder(TorchDispatchMode):
@@ -45,8 +44,6 @@ class _Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         if func.namespace == "prim":  # metadata queries such as prim.device
             return func(*args, **kwargs)
-        if func._schema.is_mutable:
-            raise UnsupportedGraph(f"in-place op {func} (functionalization is not implemented yet)")
         t = self.tracer
         args, kwargs = tree_map(t.lift_constant, (args, kwargs))
         out = func(*args, **kwargs)
@@ -62,11 +59,19 @@ class AtenTracer:
         self.root = torch.nn.Module()
         self._nodes: dict[int, tuple[torch.Tensor, fx.Node]] = {}  # id(fake) -> (fake kept alive, node)
         self._consts: dict[int, torch.Tensor] = {}  # id(real) -> its fake
+        self._tensor_ids: dict[int, int] = {}  # id(fake) -> Identity.tensor (fakes stay alive in _nodes)
+        self._storage_ids: dict[int, int] = {}  # storage _cdata -> Identity.storage
+
+    def identity(self, t: torch.Tensor) -> Identity:
+        tensor = self._tensor_ids.setdefault(id(t), len(self._tensor_ids))
+        storage = self._storage_ids.setdefault(_storage(t), len(self._storage_ids))
+        return Identity(tensor, storage, int(t.storage_offset()))
 
     def bind(self, value, node: fx.Node) -> None:
         if isinstance(value, torch.Tensor):
             self._nodes[id(value)] = (value, node)
             node.meta[META_KEY] = TensorMeta.of(value)
+            node.meta[IDENTITY_KEY] = self.identity(value)
         elif isinstance(value, (tuple, list)):
             metas = []
             for i, v in enumerate(value):
@@ -146,19 +151,18 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
                                "static-shape graphs only for now") from e
     except UnsupportedOperatorException as e:
         raise UnsupportedGraph(f"no fake-tensor support for {e}") from e
+    except RuntimeError as e:  # e.g. eager resizes an in-place op's output where fake kernels refuse
+        raise UnsupportedGraph(f"running the graph on fake tensors failed: {e}") from e
     flat, spec = tree_flatten(result)
     input_pos = {id(f): i for i, f in enumerate(fakes)}
-    input_storages = {_storage(f) for f in fakes}
     first_pos: dict[int, int] = {}
     outputs = []
     for pos, out in enumerate(flat):
         if not isinstance(out, torch.Tensor):
             outputs.append(OutputInfo(None, None))
             continue
-        index = input_pos.get(id(out))
-        if index is None and _storage(out) in input_storages:
-            raise UnsupportedGraph("an output is a view of an input (output aliasing is not implemented yet)")
-        outputs.append(OutputInfo(TensorMeta.of(out), index, first_pos.get(id(out))))
+        # Aliasing beyond identity (views of inputs or of each other) is worked out by functionalize.
+        outputs.append(OutputInfo(TensorMeta.of(out), input_pos.get(id(out)), first_pos.get(id(out))))
         first_pos.setdefault(id(out), pos)
     tracer.graph.output(tuple(tracer.node_of(o) for o in flat))
     aten_gm = fx.GraphModule(tracer.root, tracer.graph)

@@ -7,15 +7,18 @@ import torch
 import torch.fx as fx
 
 from . import decomp  # noqa: F401  (fills the registry)
-from .aten_trace import OUTPUTS_KEY
 from .builder import META_KEY, GraphBuilder, Value
 from .decomp.registry import call_aten
 from .errors import UnsupportedGraph
+from .functionalize import functionalize
+from .graph_io import OUTPUTS_KEY
 from .prim import Prim
 
 
 def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
-    """A GraphModule whose call_function targets are Kiln prims (and explicit fallbacks)."""
+    """A GraphModule whose call_function targets are Kiln prims (and explicit fallbacks). The ATen
+    graph is functionalized first if it is not yet (graph_io.py says what its outputs mean)."""
+    aten_gm = functionalize(aten_gm)
     builder = GraphBuilder()
     env: dict[fx.Node, object] = {}
     root = torch.nn.Module()
@@ -44,9 +47,14 @@ def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
                 raise UnsupportedGraph(f"unexpected {node.op} node {node.name} in an ATen graph")
     gm = fx.GraphModule(root, builder.graph)
     gm.meta.update(aten_gm.meta)
-    gm.graph.eliminate_dead_code()
+    gm.graph.eliminate_dead_code(is_impure_node=_impure)
     gm.recompile()
     return gm
+
+
+def _impure(node) -> bool:
+    """Prims kept even when nothing reads them (runtime error checks)."""
+    return node.is_impure() or (isinstance(node.target, Prim) and bool(node.target.extra.get("impure")))
 
 
 def _check_result(node, out, meta):

@@ -6,9 +6,11 @@ it is tested on interpreters where torch is not installed.
 """
 from __future__ import annotations
 
+import dataclasses
 import dis
 import sys
 import types
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +30,6 @@ INTRINSIC_1 = {1: "PRINT", 2: "IMPORT_STAR", 3: "STOPITERATION_ERROR",
 RENAMES = {
     "LOAD_METHOD": "LOAD_ATTR",               # 3.11; method=True set below
     "LOAD_FAST_CHECK": "LOAD_FAST",           # 3.12+
-    "LOAD_FAST_AND_CLEAR": "LOAD_FAST",       # 3.12+ (inlined comprehensions)
     "JUMP_BACKWARD_NO_INTERRUPT": "JUMP_BACKWARD",
     "POP_JUMP_FORWARD_IF_FALSE": "POP_JUMP_IF_FALSE",   # 3.11
     "POP_JUMP_BACKWARD_IF_FALSE": "POP_JUMP_IF_FALSE",
@@ -49,6 +50,12 @@ SUPERINSTRUCTIONS = {
     "STORE_FAST_STORE_FAST": ("STORE_FAST", "STORE_FAST"),
     "STORE_FAST_LOAD_FAST": ("STORE_FAST", "LOAD_FAST"),
 }
+
+# FORMAT_VALUE's conversion (low two bits of its arg) and 3.13's CONVERT_VALUE arg, by name.
+CONVERSIONS = {0: None, 1: "str", 2: "repr", 3: "ascii"}
+
+# MAKE_FUNCTION flag bits (3.11/3.12 arg; 3.13 SET_FUNCTION_ATTRIBUTE arg): what sits below the code.
+MAKE_FUNCTION_FLAGS = {"defaults": 0x01, "kwdefaults": 0x02, "annotations": 0x04, "closure": 0x08}
 
 _JUMP_OPCODES = frozenset(getattr(dis, "hasjump", ())) | frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
 
@@ -102,11 +109,31 @@ def _comparable(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class ExceptionTableEntry:
+    """One row of a 3.11+ exception table, in byte offsets: instructions in [start, end) that
+    raise jump to `target` with the stack cut to `depth` (plus the offset when `lasti`).
+    A `with` block's body is one such range whose target is its cleanup (WITH_EXCEPT_START)."""
+    start: int
+    end: int
+    target: int
+    depth: int
+    lasti: bool
+
+
+@dataclass(frozen=True)
 class DecodedCode:
     """The normalised instructions of one code object plus an offset -> index map."""
     code: types.CodeType
     instructions: tuple[Instruction, ...]
     index_of_offset: dict[int, int]
+    exception_table: tuple[ExceptionTableEntry, ...] = ()
+
+    def handler_at(self, offset: int) -> ExceptionTableEntry | None:
+        """The innermost handler covering `offset` (CPython's table has no overlapping rows)."""
+        for entry in self.exception_table:
+            if entry.start <= offset < entry.end:
+                return entry
+        return None
 
     def __repr__(self) -> str:
         lines = [f"DecodedCode({self.code.co_name}, {self.code.co_filename}:{self.code.co_firstlineno})"]
@@ -154,8 +181,35 @@ def _normalise(raw: dis.Instruction, code: types.CodeType, lineno: int | None,
         return [Instruction("COMPARE_OP", **base)]
     if opname == "CALL_INTRINSIC_1" and INTRINSIC_1.get(raw.arg) == "UNARY_POSITIVE":
         return [Instruction("UNARY_POSITIVE", **{**base, "arg": None, "argval": None})]  # 3.11 spelling
+    if opname == "STORE_SLICE":  # 3.12+: container[start:stop] = value, as 3.11 spells it
+        return [Instruction("BUILD_SLICE", **{**base, "arg": 2, "argval": 2}),
+                Instruction("STORE_SUBSCR", **{**base, "arg": None, "argval": None})]
+    if opname == "YIELD_VALUE":  # 3.12+ numbers the exception depth in the arg
+        return [Instruction("YIELD_VALUE", **{**base, "arg": None, "argval": None})]
+    if opname == "LIST_TO_TUPLE":  # 3.11 spelling of 3.12's intrinsic
+        return [Instruction("CALL_INTRINSIC_1", **{**base, "arg": 6, "argval": "LIST_TO_TUPLE"})]
     if opname == "CALL_INTRINSIC_1":
         return [Instruction("CALL_INTRINSIC_1", **{**base, "argval": INTRINSIC_1.get(raw.arg, raw.arg)})]
+    if opname == "FORMAT_VALUE":  # 3.11/3.12: one instruction; 3.13 spells it as up to two
+        conversion, has_spec = CONVERSIONS[raw.arg & 3], bool(raw.arg & 4)
+        plain = {**base, "arg": None, "argval": None}
+        if has_spec:  # 3.13's form: convert the value beneath the spec, then format
+            swap = Instruction("SWAP", **{**plain, "arg": 2, "argval": 2})
+            converted = [swap, Instruction("CONVERT_VALUE", **{**plain, "argval": conversion}), swap] \
+                if conversion else []
+            return converted + [Instruction("FORMAT_WITH_SPEC", **plain)]
+        converted = [Instruction("CONVERT_VALUE", **{**plain, "argval": conversion})] if conversion else []
+        return converted + [Instruction("FORMAT_SIMPLE", **plain)]
+    if opname == "CONVERT_VALUE":
+        return [Instruction("CONVERT_VALUE", **{**base, "argval": CONVERSIONS[raw.arg]})]
+    if opname == "FORMAT_WITH_SPEC":
+        return [Instruction("FORMAT_WITH_SPEC", **{**base, "arg": None, "argval": None})]
+    if opname == "MAKE_FUNCTION":  # argval: the flags saying what lies beneath (3.13: SET_FUNCTION_ATTRIBUTE adds)
+        return [Instruction("MAKE_FUNCTION", **{**base, "argval": raw.arg or 0})]
+    if opname == "LOAD_SUPER_ATTR":  # 3.12+: [super, class, self] -> attribute; bit 0 is the method form
+        return [Instruction("LOAD_SUPER_ATTR", **{**base, "argval": raw.argval}, method=bool(raw.arg & 1))]
+    if opname == "LOAD_FAST" and (raw.argval in code.co_cellvars or raw.argval in code.co_freevars):
+        return [Instruction("LOAD_CLOSURE", **base)]  # 3.13 loads a cell for a closure with LOAD_FAST
     if opname == "END_FOR":  # 3.12 pops two values; 3.13 pops one (a POP_TOP follows)
         pops = 2 if sys.version_info < (3, 13) else 1
         return [Instruction("POP_TOP", **{**base, "arg": None, "argval": None})] * pops
@@ -163,9 +217,20 @@ def _normalise(raw: dis.Instruction, code: types.CodeType, lineno: int | None,
     return [Instruction(RENAMES.get(opname, opname), **base, jump_target=jump_target)]
 
 
+_DECODED: "weakref.WeakKeyDictionary[types.CodeType, DecodedCode]" = weakref.WeakKeyDictionary()
+
+
 def decode(code: types.CodeType) -> DecodedCode:
-    """Decode `code` (a code object or a function) into normalised instructions."""
+    """Decode `code` (a code object or a function) into normalised instructions (cached:
+    inlined callees and loop bodies are decoded once)."""
     code = getattr(code, "__code__", code)
+    decoded = _DECODED.get(code)
+    if decoded is None:
+        decoded = _DECODED[code] = _decode(code)
+    return decoded
+
+
+def _decode(code: types.CodeType) -> DecodedCode:
     raws = [raw for raw in dis.get_instructions(code) if raw.opname not in DROPPED]
     instructions: list[Instruction] = []
     index_of_offset: dict[int, int] = {}
@@ -182,6 +247,11 @@ def decode(code: types.CodeType) -> DecodedCode:
                 and raws[position + 1].opname == "CALL_KW"):  # 3.13: names pushed as a tuple
             kw_names = tuple(raw.argval)
             continue
+        if raw.opname == "SET_FUNCTION_ATTRIBUTE":  # 3.13: fold into the MAKE_FUNCTION just before
+            previous = instructions[-1]
+            assert previous.opname == "MAKE_FUNCTION", previous
+            instructions[-1] = dataclasses.replace(previous, argval=previous.argval | raw.arg)
+            continue
         normalised = _normalise(raw, code, lineno, kw_names)
         if raw.opname in ("CALL", "CALL_KW"):
             kw_names = ()
@@ -191,7 +261,13 @@ def decode(code: types.CodeType) -> DecodedCode:
         instructions.extend(normalised)
     for offset in pending_offsets:
         index_of_offset[offset] = len(instructions)
-    return DecodedCode(code, tuple(instructions), index_of_offset)
+    return DecodedCode(code, tuple(instructions), index_of_offset, _exception_table(code))
+
+
+def _exception_table(code: types.CodeType) -> tuple[ExceptionTableEntry, ...]:
+    # dis reports rows in byte offsets on 3.11-3.13 alike.
+    entries = getattr(dis.Bytecode(code), "exception_entries", ())
+    return tuple(ExceptionTableEntry(e.start, e.end, e.target, e.depth, bool(e.lasti)) for e in entries)
 
 
 def disassemble(code: types.CodeType) -> str:

@@ -43,6 +43,19 @@ class VariableTracker:
     def unpack(self, tx) -> list["VariableTracker"]:
         raise Unsupported(f"unpacking {self!r}")
 
+    # -- mutation (recorded in the graph for tensors, in tx.output.side_effects otherwise) --
+    def setitem(self, tx, index: "VariableTracker", value: "VariableTracker") -> None:
+        raise Unsupported(f"item assignment on {self!r}")
+
+    def delitem(self, tx, index: "VariableTracker") -> None:
+        raise Unsupported(f"item deletion on {self!r}")
+
+    def store_attr(self, tx, name: str, value: "VariableTracker") -> None:
+        raise Unsupported(f"setting attribute {name!r} of {self!r}")
+
+    def delete_attr(self, tx, name: str) -> None:
+        raise Unsupported(f"deleting attribute {name!r} of {self!r}")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import builtins
+import collections
+import functools
 import types
 from typing import Any, Callable
 
@@ -9,13 +11,16 @@ import torch
 
 from ..exc import Unsupported
 from ..guards import Guard, tensor_guards
-from ..sources import GetItemSource, GlobalSource, Source
+from ..sources import AttrSource, GetItemSource, GlobalSource, Source
 from .base import VariableTracker
 from .constant import ConstantVariable, is_constant_value
 from .containers import ListVariable, TupleVariable
 from .functions import BuiltinVariable, UserFunctionVariable
+from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable
 from .nn_module import NNModuleVariable
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
+from .builtin_calls import is_special_callable
+from .user_objects import is_namedtuple_class, is_user_object
 
 
 class PythonTypeVariable(VariableTracker):
@@ -28,10 +33,26 @@ class PythonTypeVariable(VariableTracker):
     def as_python_constant(self):
         return self.value
 
+    def python_type(self) -> type:
+        return type(self.value)
+
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        from .user_objects import class_getattr
+        return class_getattr(tx, self, name)
+
     def call(self, tx, args, kwargs) -> VariableTracker:
+        from .builtin_calls import special_call
         from .functions import PURE_BUILTINS, SEQUENCE_BUILTINS
-        if self.value in PURE_BUILTINS or self.value in SEQUENCE_BUILTINS:
+        from .user_objects import construct_namedtuple, construct_user_object, is_namedtuple_class, is_user_class
+        if special_call(self.value) is not None or self.value in PURE_BUILTINS or self.value in SEQUENCE_BUILTINS:
             return BuiltinVariable(self.value).call(tx, args, kwargs)
+        if is_namedtuple_class(self.value):
+            return construct_namedtuple(tx, self, args, kwargs)
+        if is_user_class(self.value):
+            return construct_user_object(tx, self, args, kwargs)
+        if hasattr(self.value, "__enter__"):  # user classes are constructed above
+            from ..opcodes.context import CONTEXT_HINT
+            raise Unsupported(f"context manager {self.value.__module__}.{self.value.__qualname__}", hint=CONTEXT_HINT)
         return super().call(tx, args, kwargs)
 
     def __repr__(self) -> str:
@@ -61,6 +82,49 @@ def _wrap_sequence(tx, value, source):
     return (ListVariable if isinstance(value, list) else TupleVariable)(items, source)
 
 
+def _wrap_namedtuple(tx, value, source):
+    from .user_objects import NamedTupleVariable
+    tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "value")))
+    items = [wrap_value(tx, item, GetItemSource(source, index)) for index, item in enumerate(value)]
+    return NamedTupleVariable(items, source, python_container=type(value), cls_source=AttrSource(source, "__class__"))
+
+
+def _wrap_dict(tx, value, source):
+    from .dicts import ConstDictVariable, _Unread, is_source_key
+    if not all(is_source_key(key) for key in value):  # each value is read as source[key]
+        raise Unsupported(f"dict {source.name()} with keys other than str, int, bool or None")
+    tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "dict")))
+    tx.output.guards.add(Guard(source, "KEYS", tuple(value), noun=_noun(source, "dict")))
+    return ConstDictVariable({key: _Unread(item) for key, item in value.items()}, source, type(value))
+
+
+def _wrap_set(tx, value, source):
+    from .dicts import SetVariable
+    tx.output.guards.add(Guard(source, "CONSTANT_MATCH", set(value), noun=_noun(source, "set")))
+    return SetVariable(set(value), source)
+
+
+def _wrap_partial(tx, value, source):
+    from .nested import PartialVariable
+    tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "partial")))
+    args = wrap_value(tx, value.args, AttrSource(source, "args"))
+    keywords = wrap_value(tx, value.keywords, AttrSource(source, "keywords"))
+    return PartialVariable(wrap_value(tx, value.func, AttrSource(source, "func")), args.items, keywords, source)
+
+
+def _wrap_bound_method(tx, value, source):
+    from .nn_module import BoundMethodVariable
+    tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "method")))
+    return BoundMethodVariable(wrap_value(tx, value.__self__, AttrSource(source, "__self__")),
+                               wrap_value(tx, value.__func__, AttrSource(source, "__func__")))
+
+
+def _wrap_user_object(tx, value, source):
+    from .user_objects import UserObjectVariable
+    tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "object")))
+    return UserObjectVariable(type(value), source, value)
+
+
 def _by_identity(variable_type: Callable) -> Callable:
     def wrap(tx, value, source):
         tx.output.guards.add(Guard(source, "ID_MATCH", value, noun=_noun(source, "value")))
@@ -77,17 +141,29 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: isinstance(v, torch.Tensor), _wrap_tensor),
     (is_constant_value, _wrap_constant),
     (lambda v: type(v) in (tuple, list), _wrap_sequence),
+    (lambda v: is_namedtuple_class(type(v)), _wrap_namedtuple),
+    (lambda v: type(v) in (dict, collections.OrderedDict), _wrap_dict),
+    (lambda v: type(v) is set and all(is_constant_value(item) for item in v), _wrap_set),
+    (lambda v: type(v) is functools.partial, _wrap_partial),
+    (lambda v: type(v) is types.MethodType and isinstance(v.__func__, types.FunctionType), _wrap_bound_method),
     (lambda v: isinstance(v, types.ModuleType) and is_allowed_module(v), _by_identity(ModuleVariable)),
     (lambda v: isinstance(v, types.ModuleType), _unsupported_module),
     (lambda v: isinstance(v, torch.nn.Module), _by_identity(NNModuleVariable)),
+    (lambda v: isinstance(v, type) and v in GRAD_MODE_CLASSES, _by_identity(GradModeClassVariable)),
     (lambda v: isinstance(v, type), _by_identity(PythonTypeVariable)),
     (is_torch_callable, _by_identity(TorchFunctionVariable)),
     (lambda v: isinstance(v, types.BuiltinFunctionType) and getattr(builtins, getattr(v, "__name__", ""), None) is v,
      _by_identity(BuiltinVariable)),
     (lambda v: isinstance(v, types.BuiltinFunctionType) and getattr(v, "__module__", "") == "math",
      _by_identity(BuiltinVariable)),
+    (is_special_callable, _by_identity(BuiltinVariable)),   # functools.reduce & co
     (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
+    (is_user_object, _wrap_user_object),                    # instances of plain Python classes
 ]
+
+# Objects a function can mutate: one variable per object however it is reached (see
+# OutputGraph.mutable_objects).
+_is_mutable_object = lambda v: type(v) in (list, dict, collections.OrderedDict) or is_user_object(v)  # noqa: E731
 
 
 def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> VariableTracker:
@@ -97,6 +173,13 @@ def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> Var
     """
     if source is not None and source in tx.output.variables_by_source:
         return tx.output.variables_by_source[source]
+    mutable = source is not None and _is_mutable_object(value)
+    if mutable and id(value) in tx.output.mutable_objects:  # the same object under another name
+        seen = tx.output.mutable_objects[id(value)]
+        tx.output.guards.add(Guard(source, "SAME_OBJECT", seen.sources[0], noun="object"))
+        seen.sources.append(source)
+        tx.output.variables_by_source[source] = seen.variable
+        return seen.variable
     for matches, wrap in WRAPPERS:
         if matches(value):
             if not guard and not isinstance(value, torch.Tensor):
@@ -105,6 +188,9 @@ def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> Var
                 variable = wrap(tx, value, source)
             if source is not None:
                 tx.output.variables_by_source[source] = variable
+            if mutable:
+                from ..output_graph import MutableObject
+                tx.output.mutable_objects[id(value)] = MutableObject(value, variable, [source])
             return variable
     where = f" ({source.name()})" if source is not None else ""
     raise Unsupported(f"value of type {type(value).__name__}{where}")

@@ -10,8 +10,8 @@ import torch
 from ..exc import TorchOpError, Unsupported
 from .base import VariableTracker
 
-CONSTANT_TYPES = (int, float, bool, str, complex, type(None), type(Ellipsis), slice,
-                  torch.dtype, torch.device, torch.Size, torch.layout, torch.memory_format)
+CONSTANT_TYPES = (int, float, bool, str, bytes, complex, type(None), type(Ellipsis), slice, range,
+                  frozenset, torch.dtype, torch.device, torch.Size, torch.layout, torch.memory_format)
 
 
 def is_constant_value(value: Any) -> bool:
@@ -19,6 +19,8 @@ def is_constant_value(value: Any) -> bool:
         return all(is_constant_value(part) for part in (value.start, value.stop, value.step))
     if isinstance(value, torch.Size):
         return True
+    if type(value) is frozenset:
+        return all(is_constant_value(item) for item in value)
     return type(value) in CONSTANT_TYPES
 
 
@@ -49,7 +51,7 @@ class ConstantVariable(VariableTracker):
             raise TorchOpError(f"indexing {self.value!r}", error) from error
 
     def unpack(self, tx) -> list[VariableTracker]:
-        if isinstance(self.value, (tuple, str)):
+        if isinstance(self.value, (tuple, str, bytes, range, frozenset)):
             return [wrap_constant(item) for item in self.value]
         return super().unpack(tx)
 
@@ -61,9 +63,14 @@ def wrap_constant(value: Any) -> VariableTracker:
     """A variable for a Python value computed from constants (tuples become TupleVariables)."""
     from .containers import ListVariable, TupleVariable
     if isinstance(value, tuple) and not isinstance(value, torch.Size):
-        return TupleVariable([wrap_constant(item) for item in value])
-    if isinstance(value, list):
+        return TupleVariable([wrap_constant(item) for item in value], python_container=type(value))
+    if type(value) is list:
         return ListVariable([wrap_constant(item) for item in value])
+    if type(value) in (dict, set):
+        from .dicts import ConstDictVariable, SetVariable
+        if type(value) is set:
+            return SetVariable(value)
+        return ConstDictVariable({key: wrap_constant(item) for key, item in value.items()})
     if not is_constant_value(value):
         raise Unsupported(f"constant computation produced a {type(value).__name__}")
     return ConstantVariable(value)

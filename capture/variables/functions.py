@@ -6,7 +6,7 @@ import math
 import operator
 
 
-from ..exc import Unsupported
+from ..exc import TorchOpError, Unsupported
 from .base import VariableTracker
 from .constant import wrap_constant
 
@@ -14,7 +14,8 @@ from .constant import wrap_constant
 PURE_BUILTINS = {builtins.abs, builtins.min, builtins.max, builtins.len, builtins.int,
                  builtins.float, builtins.bool, builtins.round, builtins.pow, builtins.divmod,
                  builtins.isinstance, builtins.tuple, builtins.list, builtins.sum, builtins.str,
-                 builtins.any, builtins.all, builtins.range}
+                 builtins.any, builtins.all, builtins.range, builtins.slice, builtins.sorted, builtins.chr,
+                 builtins.ord, builtins.format, builtins.repr, builtins.issubclass, builtins.frozenset}
 PURE_BUILTINS |= {value for value in vars(math).values() if callable(value)}
 
 
@@ -30,8 +31,14 @@ class BuiltinVariable(VariableTracker):
         return self.fn
 
     def call(self, tx, args, kwargs) -> VariableTracker:
+        from .builtin_calls import special_call
         from .tensor import TensorVariable
         from .containers import BaseListVariable
+        handler = special_call(self.fn)
+        if handler is not None:
+            result = handler(tx, args, kwargs)
+            if result is not None:
+                return result
         if self.fn in SEQUENCE_BUILTINS:
             return SEQUENCE_BUILTINS[self.fn](tx, args, kwargs)
         if self.fn is builtins.len and len(args) == 1 and isinstance(args[0], BaseListVariable):
@@ -52,9 +59,10 @@ class BuiltinVariable(VariableTracker):
             constant_kwargs = {key: value.as_python_constant() for key, value in kwargs.items()}
         except Unsupported:
             raise Unsupported(f"call to builtin {name}() with non-constant arguments") from None
-        result = self.fn(*constant_args, **constant_kwargs)
-        if isinstance(result, range):
-            result = tuple(result)
+        try:
+            result = self.fn(*constant_args, **constant_kwargs)
+        except Exception as error:  # the user's own error (bad argument...): eager raises it for real
+            raise TorchOpError(f"{name}()", error) from error
         return wrap_constant(result)
 
     def __repr__(self) -> str:
@@ -77,6 +85,9 @@ def _abs_of_tensor(tx, args, kwargs):
 
 
 def _sequence_of(tx, value):
+    from .containers import ListVariable
+    if isinstance(value, ListVariable):
+        value.walked_lazily = True  # eager's enumerate/zip/reversed see later mutations: containers.check_mutable
     return value.unpack(tx)
 
 
@@ -124,6 +135,10 @@ class UserFunctionVariable(VariableTracker):
 
     def call(self, tx, args, kwargs) -> VariableTracker:
         from ..inline import inline_user_function
+        from .grad_mode import call_decorated, decorated_grad_mode
+        decorated = decorated_grad_mode(self.fn)  # @torch.no_grad() & co: inline inside the mode
+        if decorated is not None:
+            return call_decorated(tx, self, *decorated, list(args), dict(kwargs))
         return inline_user_function(tx, self, list(args), dict(kwargs))
 
     def __repr__(self) -> str:

@@ -10,9 +10,10 @@ from ..guards import Guard
 from ..sources import GetItemSource, Source
 from .constant import is_constant_value
 
-from ..exc import Unsupported
+from ..exc import TorchOpError, Unsupported
 from ..sources import AttrSource
 from .base import VariableTracker
+from .tensor import TensorVariable
 
 
 class NNModuleVariable(VariableTracker):
@@ -25,6 +26,11 @@ class NNModuleVariable(VariableTracker):
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
         from .builder import wrap_value
+        written = tx.output.side_effects.read(self.module, name)  # set earlier in the trace
+        if written is not None:
+            if written.value is None:
+                raise TorchOpError(f"module attribute {name!r}", AttributeError(name))
+            return written.value
         if self.source is None:
             raise Unsupported(f"attribute {name!r} of a module with no source")
         module = self.module
@@ -40,6 +46,43 @@ class NNModuleVariable(VariableTracker):
         if is_constant_value(class_attribute):
             return wrap_value(tx, getattr(module, name), AttrSource(self.source, name))
         raise Unsupported(f"module attribute {type(module).__name__}.{name}")
+
+    def store_attr(self, tx, name: str, value: VariableTracker) -> None:
+        """`self.name = value`, replayed with the module's own __setattr__ after the graph."""
+        module, kind = self.module, type(self.module).__name__
+        self._check_writable(name)
+        if name in module._buffers and not (isinstance(value, TensorVariable) or
+                                            (value.is_python_constant() and value.as_python_constant() is None)):
+            raise TorchOpError(f"{kind}.{name} = ...", TypeError(f"cannot assign {value!r} as buffer {name!r}"))
+        if isinstance(value, NNModuleVariable):
+            raise Unsupported(f"assigning a module to {kind}.{name}")
+        tx.output.side_effects.write(module, self.source, name, value, owner=self)
+
+    def delete_attr(self, tx, name: str) -> None:
+        module = self.module
+        self._check_writable(name)
+        written = tx.output.side_effects.read(module, name)
+        if written is None:
+            table = "_buffers" if name in module._buffers else "__dict__"
+            if name not in getattr(module, table):
+                raise TorchOpError(f"del .{name}", AttributeError(name))
+            tx.output.guards.add(Guard(AttrSource(self.source, table), "HAS_KEY", name, noun="module"))
+        elif written.value is None:
+            raise TorchOpError(f"del .{name}", AttributeError(name))
+        tx.output.side_effects.write(module, self.source, name, None, owner=self)
+
+    def _check_writable(self, name: str) -> None:
+        module, kind = self.module, type(self.module).__name__
+        if self.source is None:
+            raise Unsupported(f"setting attribute {name!r} of a module with no source")
+        if (type(module).__setattr__ is not torch.nn.Module.__setattr__
+                or type(module).__delattr__ is not torch.nn.Module.__delattr__):
+            raise Unsupported(f"setting attribute {name!r} of {kind}, which defines __setattr__/__delattr__")
+        if name in module._parameters or name in module._modules:
+            raise Unsupported(f"assigning to {kind}.{name}, a registered parameter or submodule",
+                              hint="parameters and submodules are graph inputs; change them outside the compiled function")
+        if hasattr(type(inspect.getattr_static(type(module), name, None)), "__set__"):
+            raise Unsupported(f"setting {kind}.{name}, a property or descriptor")
 
     def _method(self, tx, name: str) -> VariableTracker:
         from .functions import UserFunctionVariable

@@ -31,6 +31,11 @@ UNSUPPORTED_METHODS = {
     "untyped_storage": "storage access", "storage": "storage access",
     "set_": "in-place set_", "resize_": "resize_",
 }
+# In-place methods that change a tensor's metadata (shape, strides, autograd state) rather
+# than its data: a graph cannot replay those on the caller's tensor.
+for _name in ("resize_as_", "t_", "transpose_", "swapdims_", "swapaxes_", "squeeze_", "unsqueeze_",
+              "as_strided_", "detach_", "requires_grad_", "share_memory_", "pin_memory"):
+    UNSUPPORTED_METHODS[_name] = "changes the tensor's metadata in place"
 
 
 class TensorVariable(VariableTracker):
@@ -61,6 +66,10 @@ class TensorVariable(VariableTracker):
         import operator
         return tx.output.call_op("call_function", operator.getitem, [self, index], {})
 
+    def setitem(self, tx, index: VariableTracker, value: VariableTracker) -> None:
+        import operator  # x[i] = v: an in-place op in the graph, as TorchDynamo records it
+        tx.output.call_op("call_function", operator.setitem, [self, index, value], {})
+
     def unpack(self, tx) -> list[VariableTracker]:
         if self.example.dim() == 0:
             raise Unsupported("iterating over a 0-d tensor")
@@ -85,9 +94,6 @@ class TensorMethodVariable(VariableTracker):
     def call(self, tx, args, kwargs) -> VariableTracker:
         if self.name in UNSUPPORTED_METHODS:
             raise Unsupported(f"tensor method {self.name}(): {UNSUPPORTED_METHODS[self.name]}")
-        if is_inplace_name(self.name):
-            raise Unsupported(f"in-place tensor method {self.name}()",
-                              hint=f"use the out-of-place {self.name[:-1]}() and rebind the name")
         if self.name in METADATA_METHODS:
             constant_args = [arg.as_python_constant() for arg in args]
             constant_kwargs = {key: value.as_python_constant() for key, value in kwargs.items()}

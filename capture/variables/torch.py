@@ -9,10 +9,10 @@ from ..exc import Unsupported
 from ..sources import AttrSource
 from .base import VariableTracker
 from .constant import wrap_constant
-from .tensor import is_inplace_name
+from .tensor import TensorVariable
 
 # Modules whose attributes may be looked up during capture.
-ALLOWED_MODULE_ROOTS = ("torch", "math", "operator")
+ALLOWED_MODULE_ROOTS = ("torch", "math", "operator", "functools", "dataclasses", "collections")
 
 # torch functions that change global state: tracing them would drop the side effect.
 GLOBAL_STATE_FUNCTIONS = {
@@ -77,12 +77,14 @@ class TorchFunctionVariable(VariableTracker):
             raise Unsupported(f"call to {name} (changes global state)")
         if self.fn is torch.is_grad_enabled:
             return wrap_constant(torch.is_grad_enabled())  # grad mode is always guarded
-        if is_inplace_name(getattr(self.fn, "__name__", "")):
-            raise Unsupported(f"in-place torch function {name}()")
-        if "out" in kwargs:
-            raise Unsupported(f"{name}(..., out=...) writes into an existing tensor")
-        if "inplace" in kwargs and kwargs["inplace"].is_python_constant() and kwargs["inplace"].as_python_constant():
-            raise Unsupported(f"{name}(..., inplace=True) mutates its input")
+        if self.fn is torch._C._set_grad_enabled:
+            from .grad_mode import GradModeClassVariable
+            GradModeClassVariable(torch.set_grad_enabled).call(tx, args, kwargs)
+            return wrap_constant(None)
+        if "out" in kwargs and not isinstance(kwargs["out"], TensorVariable):
+            raise Unsupported(f"{name}(..., out=<{kwargs['out']!r}>): only a single tensor out= is supported")
+        # In-place functions (torch.relu_, F.relu(inplace=True), out=) are ops in the graph
+        # like any other; call_op returns the mutated argument's own variable.
         return tx.output.call_op("call_function", self.fn, list(args), dict(kwargs))
 
     def __repr__(self) -> str:

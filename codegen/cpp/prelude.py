@@ -6,6 +6,7 @@ PRELUDE = r"""
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <omp.h>
 
 // NaN-propagating max/min, as torch.maximum / torch.amax.
@@ -29,6 +30,18 @@ template <typename T> static inline T kiln_pow(T base, T exp) {  // integers, as
   while (exp) { if (exp & 1) out *= base; base *= base; exp >>= 1; }
   return out;
 }
+// torch's shifts: out-of-range shift counts give 0 (left) or the sign fill (right), never UB.
+template <typename T> static inline T kiln_shl(T a, T b) {
+  constexpr int bits = sizeof(T) * 8;
+  return (b < 0 || b >= bits) ? T(0) : static_cast<T>(static_cast<std::make_unsigned_t<T>>(a) << b);
+}
+template <typename T> static inline T kiln_shr(T a, T b) {
+  constexpr int bits = sizeof(T) * 8 - std::is_signed_v<T>;
+  return (b < 0 || b >= bits) ? static_cast<T>(a >> bits) : static_cast<T>(a >> b);
+}
+static inline float kiln_fmod(float a, float b) { return std::fmod(a, b); }
+static inline double kiln_fmod(double a, double b) { return std::fmod(a, b); }
+template <typename T> static inline T kiln_fmod(T a, T b) { return b == 0 ? T(0) : static_cast<T>(a % b); }  // no SIGFPE
 // Branch-free float math that g++ vectorizes inside loops (the libm calls do not vectorize
 // without -ffast-math). Accuracy is within a couple of ulp, like the SIMD math eager uses.
 // Kernels build with -ffp-contract=off (a*b + c rounds twice, as in eager); the polynomials fuse

@@ -91,6 +91,10 @@ class Scope:
             rhs = f"p_{node.attr[0]}[{index_str(node.attr[1])}]"
         elif node.op is LoopOp.INDEX_EXPR:
             rhs = f"static_cast<int64_t>({index_str(node.attr)})"
+        elif node.op is LoopOp.INDIRECT_LOAD:
+            rhs = f"p_{node.attr[0]}[{self.lookup(node.args[0])}]"
+            if len(node.args) > 1:  # masked: never read where the mask is false
+                rhs = f"{self.lookup(node.args[1])} ? {rhs} : {literal(0, node.dtype)}"
         else:
             rhs = EXPR[node.op].format(*(self.lookup(a) for a in node.args), T=ctype(node.dtype))
         name = f"t{self.counter[0]}"

@@ -4,7 +4,8 @@ Kernels are written to a module file in the cache (Triton reads kernel source fr
 imported from there. For CPU tensors the module (and codegen.triton.device_math) is imported
 with TRITON_INTERPRET=1, which makes `triton.jit` build interpreter functions; generated code
 calls only Triton builtins and Kiln's own device functions, so it does not matter how triton
-itself was first imported.
+itself was first imported. Each kernel is called through a KernelLauncher (autotune.py), which
+picks its launch config.
 """
 from __future__ import annotations
 
@@ -12,19 +13,14 @@ import contextlib
 import hashlib
 import importlib.util
 import os
-from pathlib import Path
 
 from prims import UnsupportedGraph
 
 from ..kernel_args import kernel_args
-from .render import launch_config, render_module
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("KILN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kiln")
-    path = Path(root) / "triton"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+from .autotune import KernelLauncher, cache_dir
+from .configs import candidate_configs, numel
+from .harness import standalone_file
+from .render import render_kernel, render_module
 
 
 @contextlib.contextmanager
@@ -41,56 +37,75 @@ def _interpreter(on: bool):
             os.environ["TRITON_INTERPRET"] = old
 
 
-def _numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
-
-
 class TritonBackend:
     name = "triton"
 
-    def __init__(self, kernels, interpret: bool | None = None):
+    def __init__(self, kernels, buffers: dict, interpret: bool | None = None):
+        """`buffers`: every buffer of the graph by name (the kernels' inputs' layouts and devices)."""
         self.kernels = kernels
         self.args = {k.name: kernel_args(k) for k in kernels}
-        self.configs = {k.name: launch_config(k) for k in kernels}
-        self.source = render_module(kernels) if kernels else ""
+        self.configs = {k.name: candidate_configs(k) for k in kernels}
+        self.kernel_sources = {k.name: render_kernel(k) for k in kernels}
+        self.source = render_module(self.kernel_sources.values()) if kernels else ""
+        self.layouts = {a.buffer: buffers[a.buffer].layout for args in self.args.values() for a in args}
         self.module = None
-        if kernels:
-            if interpret is None:
-                interpret = all(n.buffer.layout.device.type == "cpu" for k in kernels for n in k.nodes)
-            if interpret:
-                _check_device_math_interpreted()
-            key = hashlib.sha256(self.source.encode()).hexdigest()[:32]
-            path = _cache_dir() / f"k{key}.py"
-            if not path.exists():
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(self.source)
-                os.replace(tmp, path)
-            spec = importlib.util.spec_from_file_location(f"kiln_triton_{key}", path)
-            self.module = importlib.util.module_from_spec(spec)
-            with _interpreter(interpret):
-                spec.loader.exec_module(self.module)
-            self.path = path
+        self.launchers: dict[str, KernelLauncher] = {}
+        if not kernels:
+            return
+        devices = {lay.device for lay in self.layouts.values()}
+        if len(devices) > 1:
+            raise UnsupportedGraph(f"Triton kernels read and write tensors on several devices ({sorted(map(str, devices))})")
+        device = devices.pop()
+        if interpret is None:
+            interpret = device.type == "cpu"
+        if interpret:
+            _check_device_math_interpreted()
+        elif device.type != "cuda":
+            raise UnsupportedGraph(f"Triton kernels run on CUDA devices (or the interpreter on CPU), not {device}")
+        key = hashlib.sha256(self.source.encode()).hexdigest()[:32]
+        path = cache_dir() / f"k{key}.py"
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(self.source)
+            os.replace(tmp, path)
+        spec = importlib.util.spec_from_file_location(f"kiln_triton_{key}", path)
+        self.module = importlib.util.module_from_spec(spec)
+        with _interpreter(interpret):
+            spec.loader.exec_module(self.module)
+        self.path = path
+        device_name = "interpreter" if interpret else _device_name(device)
+        for k in kernels:
+            self.launchers[k.name] = KernelLauncher(getattr(self.module, k.name), self.kernel_sources[k.name],
+                                                    self.configs[k.name], autotune=not interpret,
+                                                    device=device_name)
 
     def call_kernel(self, kernel, var) -> str:
-        cfg = self.configs[kernel.name]
-        xnumel = _numel(kernel.outer)
+        xnumel = numel(kernel.outer)
         if xnumel == 0:
             return f"pass  # {kernel.name}: nothing to compute for empty tensors"
-        grid = -(-xnumel // cfg["XBLOCK"])
-        args = [var(a.buffer) for a in self.args[kernel.name]] + [str(xnumel)]
+        args = [var(a.buffer) for a in self.args[kernel.name]] + [f"xnumel={xnumel}"]
         if kernel.inner:
-            args.append(str(_numel(kernel.inner)))
-        blocks = ", ".join(f"{k}={v}" for k, v in cfg.items())
-        return f"{kernel.name}[({grid},)]({', '.join(args)}, {blocks})"
+            args.append(f"rnumel={numel(kernel.inner)}")
+        return f"{kernel.name}({', '.join(args)})"
 
     def globals(self) -> dict:
-        return {k.name: getattr(self.module, k.name) for k in self.kernels}
+        return dict(self.launchers)
 
     def sources(self) -> dict[str, str]:
-        return {"kernels_triton.py": self.source} if self.source else {}
+        """Files for `kiln dump`: the module Kiln imports, and each kernel runnable on its own."""
+        if not self.kernels:
+            return {}
+        files = {"kernels_triton.py": self.source}
+        for k in self.kernels:
+            files[f"{k.name}.py"] = standalone_file(k, self.kernel_sources[k.name], self.args[k.name], self.layouts,
+                                                    self.configs[k.name][0])
+        return files
+
+
+def _device_name(device) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(device)
 
 
 def _check_device_math_interpreted():

@@ -66,8 +66,19 @@ def sign(x):
 @triton.jit
 def pow(x, y):  # float pow with torch's special cases for negative and zero bases
     ax = tl.abs(x).to(tl.float64)  # exp2(y * log2|x|) loses ~|y log2 x| ulps in float32: work in float64
-    r = tl.exp2(y.to(tl.float64) * tl.log2(tl.where(ax == 0, 1.0, ax))).to(x.dtype)
+    yd = y.to(tl.float64)
+    r = tl.exp2(yd * tl.log2(tl.where(ax == 0, 1.0, ax)))
     y_int = tl.floor(y) == y
+    # Integer exponents below 128 by square-and-multiply: exact whenever the result is representable
+    # (10.0 ** 2 must be 100, not 99.99999999999997), as libm's pow.
+    e = tl.where(y_int & (tl.abs(yd) < 128), tl.abs(yd), 0.0).to(tl.int32)
+    b = ax
+    p = (ax != ax).to(tl.float64) * 0.0 + 1.0  # ones (ax * 0 would be NaN for inf)
+    for _ in tl.static_range(7):
+        p = tl.where((e & 1) != 0, p * b, p)
+        b = b * b
+        e = e >> 1
+    r = tl.where(y_int & (tl.abs(yd) < 128), tl.where(yd < 0, 1.0 / p, p), r).to(x.dtype)
     y_odd = y_int & ((y - 2.0 * tl.floor(y * 0.5)) != 0.0)
     neg = tl.where(y_int, tl.where(y_odd, -r, r), float("nan"))
     r = tl.where(x < 0, neg, r)
@@ -122,3 +133,141 @@ def welford_combine(mean_a, m2_a, n_a, mean_b, m2_b, n_b):
     d = mean_b - mean_a
     wb = tl.where(n == 0, 0.0, n_b / tl.where(n == 0, 1.0, n))
     return mean_a + d * wb, m2_a + m2_b + d * d * n_a * wb, n
+
+
+# Row reductions (axis 1 of an [XBLOCK, RBLOCK] tile). They combine with triton.language's own
+# combine functions, which Triton's interpreter recognises and runs as one numpy call (any other
+# combine function runs once per element in Python). Those ignore NaN, as on GPUs (maxnum), so
+# NaN propagation is added with a count of NaNs per row.
+@triton.jit
+def row_sum(x):
+    return tl.reduce(x, 1, tl.standard._sum_combine)
+
+
+@triton.jit
+def row_prod(x):
+    return tl.reduce(x, 1, prod_combine)
+
+
+@triton.jit
+def row_max(x):  # NaN when the row has one, as torch.amax
+    m = tl.reduce(x, 1, tl.standard._elementwise_max)
+    if x.dtype.is_floating():  # decided at compile time
+        m = tl.where(tl.reduce((x != x).to(tl.int32), 1, tl.standard._sum_combine) > 0, float("nan"), m)
+    return m
+
+
+@triton.jit
+def row_min(x):
+    m = tl.reduce(x, 1, tl.standard._elementwise_min)
+    if x.dtype.is_floating():
+        m = tl.where(tl.reduce((x != x).to(tl.int32), 1, tl.standard._sum_combine) > 0, float("nan"), m)
+    return m
+
+
+@triton.jit
+def row_welford_m2(mean, m2, n):  # lanes' (mean, m2, count) -> the row's m2 (Chan et al., from sums)
+    count = row_sum(n)
+    avg = row_sum(n * mean) / tl.where(count == 0, 1.0, count)
+    d = mean - avg[:, None]
+    return row_sum(m2) + row_sum(n * d * d)
+
+
+@triton.jit
+def _first_index_of(v, i, best):  # smallest index among lanes holding the row's winner `best`
+    b = best[:, None]
+    hit = (v == b) | ((v != v) & (b != b))
+    return tl.reduce(tl.where(hit, i, 9223372036854775807), 1, tl.standard._elementwise_min)
+
+
+@triton.jit
+def row_argmax(v, i):  # lanes hold (value, index of its first occurrence): first index of the max / first NaN
+    return _first_index_of(v, i, row_max(v))
+
+
+@triton.jit
+def row_argmin(v, i):
+    return _first_index_of(v, i, row_min(v))
+
+
+@triton.jit
+def to_bfloat16(x):  # round to nearest even, as torch (Triton's interpreter truncates)
+    bits = x.to(tl.float32).to(tl.uint32, bitcast=True)
+    rounded = bits + 0x7FFF + ((bits >> 16) & 1)
+    bits = tl.where(x != x, bits | 0x400000, rounded)  # NaN stays a (quiet) NaN
+    return (bits >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
+
+
+@triton.jit
+def imod(a, b):  # integer fmod (C semantics); 0 where b == 0 instead of a fault
+    return tl.where(b == 0, a * 0, a % tl.where(b == 0, b * 0 + 1, b))
+
+
+@triton.jit
+def shl(a, b):  # torch's left shift: counts outside [0, bits) give 0
+    ok = (b >= 0) & (b < a.dtype.primitive_bitwidth)
+    return tl.where(ok, a << tl.where(ok, b, b * 0).to(a.dtype), a * 0)
+
+
+@triton.jit
+def shr(a, b):  # torch's right shift: counts outside [0, bits) fill with the sign
+    top = a.dtype.primitive_bitwidth - a.dtype.is_int_signed()
+    ok = (b >= 0) & (b < top)
+    return a >> tl.where(ok, b, b * 0 + top).to(a.dtype)
+
+
+@triton.jit
+def signbit(x):
+    if x.dtype == tl.float64:
+        r = x.to(tl.int64, bitcast=True) < 0
+    else:
+        r = x.to(tl.int32, bitcast=True) < 0
+    return r
+
+
+@triton.jit
+def erfc(x):  # 1 - erf near 0; Numerical Recipes' erfcc (relative error < 1.2e-7) elsewhere
+    a = tl.abs(x)
+    t = 1.0 / (1.0 + 0.5 * a)
+    q = 0.17087277
+    q = q * t - 0.82215223
+    q = q * t + 1.48851587
+    q = q * t - 1.13520398
+    q = q * t + 0.27886807
+    q = q * t - 0.18628806
+    q = q * t + 0.09678418
+    q = q * t + 0.37409196
+    q = q * t + 1.00002368
+    q = q * t - 1.26551223
+    big = t * tl.exp(-a * a + q)
+    big = tl.where(x < 0, 2.0 - big, big)
+    return tl.where(a < 0.5, 1.0 - tl.erf(x), big)
+
+
+@triton.jit
+def _atan_pos(x):  # arctangent of x >= 0 (Cephes' rational approximation, range-reduced)
+    big = x > 2.414213562373095
+    mid = (x > 0.66) & (x <= 2.414213562373095)
+    safe = tl.where(x == 0, 1.0, x)
+    z0 = tl.where(big, -1.0 / safe, tl.where(mid, (x - 1.0) / (x + 1.0), x))
+    y0 = tl.where(big, 1.5707963267948966, tl.where(mid, 0.7853981633974483, 0.0))
+    z = z0 * z0
+    p = ((((-8.750608600031904e-1 * z - 1.6157537187333652e1) * z - 7.50085579231470e1) * z
+          - 1.2288666844901362e2) * z - 6.485021904942025e1)
+    q = (((((z + 2.4858464901423062e1) * z + 1.6502700983169885e2) * z + 4.3288106049129027e2) * z
+          + 4.8539039963591370e2) * z + 1.9455065714826140e2)
+    r = z0 * (z * p / q) + z0
+    r = r + tl.where(big, 6.123233995736766e-17, tl.where(mid, 3.061616997868383e-17, 0.0))
+    return y0 + r
+
+
+@triton.jit
+def atan2(y, x):  # C's atan2: signed zeros and infinities give the right quadrant
+    ax = tl.abs(x)
+    ay = tl.abs(y)
+    both_zero = (ax == 0) & (ay == 0)
+    both_inf = (ax == float("inf")) & (ay == float("inf"))
+    ratio = tl.where(both_zero, 0.0, tl.where(both_inf, 1.0, ay / tl.where(ax == 0, 0.0, ax)))
+    r = _atan_pos(ratio).to(x.dtype)
+    r = tl.where(signbit(x), 3.141592653589793 - r, r)
+    return tl.where(signbit(y), -r, r)

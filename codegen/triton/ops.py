@@ -1,6 +1,8 @@
 """Loop op -> Triton expression, one table entry per op; Triton spellings of dtypes."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from inductor.ir.loop import LoopOp, ReductionType
@@ -8,6 +10,7 @@ from inductor.ir.loop import LoopOp, ReductionType
 TL_DTYPES = {
     torch.float32: "tl.float32", torch.float64: "tl.float64", torch.int64: "tl.int64", torch.int32: "tl.int32",
     torch.int16: "tl.int16", torch.int8: "tl.int8", torch.uint8: "tl.uint8", torch.bool: "tl.int1",
+    torch.float16: "tl.float16", torch.bfloat16: "tl.bfloat16",
 }
 
 # {0}, {1}, {2}: operands; {T}: the result's Triton dtype. `km` is codegen.triton.device_math.
@@ -23,29 +26,66 @@ EXPR = {
     LoopOp.POW: "km.pow({0}, {1})", LoopOp.MAXIMUM: "km.maximum({0}, {1})", LoopOp.MINIMUM: "km.minimum({0}, {1})",
     LoopOp.EQ: "{0} == {1}", LoopOp.NE: "{0} != {1}", LoopOp.LT: "{0} < {1}", LoopOp.LE: "{0} <= {1}",
     LoopOp.GT: "{0} > {1}", LoopOp.GE: "{0} >= {1}", LoopOp.AND: "{0} & {1}", LoopOp.OR: "{0} | {1}",
+    LoopOp.XOR: "{0} ^ {1}", LoopOp.BITNOT: "~{0}", LoopOp.SHL: "km.shl({0}, {1})", LoopOp.SHR: "km.shr({0}, {1})",
+    LoopOp.ERFC: "km.erfc({0})", LoopOp.SIGNBIT: "km.signbit({0})", LoopOp.ATAN2: "km.atan2({0}, {1})",
+    LoopOp.FMOD: "{0} % {1}",
     LoopOp.WHERE: "tl.where({0}, {1}, {2})", LoopOp.TO_DTYPE: "({0}).to({T})",
 }
 # Where a dtype changes the spelling: bool + bool is `or` in torch (int1 + int1 wraps in Triton),
-# and integer pow needs its own device function.
+# integer pow needs its own device function, and bfloat16 rounds to nearest even explicitly.
 BY_DTYPE = {
     (LoopOp.ADD, torch.bool): "{0} | {1}",
     **{(LoopOp.POW, dt): "km.ipow({0}, {1})" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
+    (LoopOp.TO_DTYPE, torch.bfloat16): "km.to_bfloat16({0})",
+    **{(LoopOp.TRUEDIV, dt): "{0} // {1}" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
+    **{(LoopOp.FMOD, dt): "km.imod({0}, {1})" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
 }
+# 16-bit float math runs in float32 (render._math); this rounds its result back.
+HALF_FLOATS = {torch.float16: "({}).to(tl.float16)", torch.bfloat16: "km.to_bfloat16({})"}
 
-# reduction -> (initial accumulator value, elementwise combine of acc and v, final reduce over axis 1).
-# Only builtins (tl.reduce) and Kiln's device functions: tl.sum & co are jit functions whose
-# interpreter-or-GPU form triton fixed when it was imported.
+
+
+@dataclass(frozen=True)
+class TritonReduction:
+    """How one reduction renders. Its state is a tuple of accumulators (one for sum; value and
+    index for argmax; mean, m2 and weight would make Welford). A looped kernel combines them lane
+    by lane with `combine` at every step; both kernel forms end with `final`, which reduces the
+    lanes of a row to the result. Only Triton builtins and Kiln's device functions appear: tl.sum
+    & co are jit functions whose interpreter-or-GPU form triton fixed when it was imported."""
+    init: tuple[str, ...]  # identity per accumulator; {lowest}/{highest}: extremes of the element dtype
+    lift: tuple[str, ...]  # one element as accumulators; {v}: its value, {r}: its flat index in the row,
+    # {T}: the accumulator's dtype (a template using it is already of that dtype)
+    combine: str  # elementwise device function (accs..., accs...) -> accs...
+    final: str  # the row's result from its lanes {0}, {1}, ... ([XBLOCK, RBLOCK] -> [XBLOCK])
+    dtypes: tuple = (None,)  # accumulator dtypes; None: acc_dtype(element dtype)
+
+
+_NO_INDEX = str(2**63 - 1)  # masked-off lanes' index: loses every tie to a real element
 REDUCTION = {
-    ReductionType.SUM: ("0", "{acc} + {v}", "tl.reduce({acc}, 1, km.sum_combine)"),
-    ReductionType.PROD: ("1", "{acc} * {v}", "tl.reduce({acc}, 1, km.prod_combine)"),
-    ReductionType.MAX: ("{lowest}", "km.maximum({acc}, {v})", "tl.reduce({acc}, 1, km.maximum)"),
-    ReductionType.MIN: ("{highest}", "km.minimum({acc}, {v})", "tl.reduce({acc}, 1, km.minimum)"),
-    ReductionType.ARGMAX: ("{lowest}", "km.argmax_combine", "tl.reduce(({acc}, {acc}_i), 1, km.argmax_combine)[1]"),
-    ReductionType.ARGMIN: ("{highest}", "km.argmin_combine", "tl.reduce(({acc}, {acc}_i), 1, km.argmin_combine)[1]"),
-    ReductionType.ANY: ("0", "{acc} | {v}", "tl.reduce({acc}, 1, km.or_combine)"),
-    # (mean, m2, count) per lane, updated in render.py; lanes combined by Chan et al.'s formula
-    ReductionType.WELFORD: ("0", "", "tl.reduce(({acc}, {acc}_m2, {acc}_n), 1, km.welford_combine)[1]"),
+    ReductionType.SUM: TritonReduction(("0",), ("{v}",), "km.sum_combine", "km.row_sum({0})"),
+    ReductionType.PROD: TritonReduction(("1",), ("{v}",), "km.prod_combine", "km.row_prod({0})"),
+    ReductionType.MAX: TritonReduction(("{lowest}",), ("{v}",), "km.maximum", "km.row_max({0})"),
+    ReductionType.MIN: TritonReduction(("{highest}",), ("{v}",), "km.minimum", "km.row_min({0})"),
+    ReductionType.ARGMAX: TritonReduction(("{lowest}", _NO_INDEX), ("{v}", "{r}"), "km.argmax_combine",
+                                          "km.row_argmax({0}, {1})", (None, "tl.int64")),
+    ReductionType.ARGMIN: TritonReduction(("{highest}", _NO_INDEX), ("{v}", "{r}"), "km.argmin_combine",
+                                          "km.row_argmin({0}, {1})", (None, "tl.int64")),
 }
+# Reduction types that other branches add to the loop IR: ANY (or over bools) and WELFORD (var's
+# sum of squared deviations in one pass: per-lane mean, m2, count; lanes merged by Chan's formula).
+_LATER = {
+    "ANY": TritonReduction(("0",), ("{v}",), "km.or_combine", "km.row_max({0})"),
+    "WELFORD": TritonReduction(("0", "0", "0"), ("{v}", "tl.full([1], 0, {T})", "tl.full([1], 1, {T})"),
+                               "km.welford_combine", "km.row_welford_m2({0}, {1}, {2})", (None, None, None)),
+}
+REDUCTION.update({ReductionType[k]: v for k, v in _LATER.items() if k in ReductionType.__members__})
+# 16-bit floats accumulate in float32: as eager for sums; exact for max/min (and the interpreter
+# has no bfloat16 arithmetic: it would compare raw bits).
+WIDER_ACCUMULATOR = {(kind, dt): torch.float32 for kind in ReductionType for dt in (torch.float16, torch.bfloat16)}
+
+
+def acc_dtype(kind, element_dtype):
+    return WIDER_ACCUMULATOR.get((kind, element_dtype), element_dtype)
 
 
 def tl_dtype(dtype) -> str:
@@ -66,5 +106,7 @@ def literal(value, dtype) -> str:
         return "1" if value else "0"
     if dtype.is_floating_point:
         v = float(value)
+        if dtype in (torch.float16, torch.bfloat16):  # round here, as torch: the interpreter truncates
+            v = float(torch.tensor(v, dtype=dtype))
         return f"float('{v}')" if v != v or v in (float("inf"), float("-inf")) else repr(v)
     return str(int(value))

@@ -1,18 +1,27 @@
 """Render a FusedKernel as a Triton kernel: the same loop groups as C++, as blocks of lanes.
 
 Pointwise kernels are 1-D over the flattened outer range. Reduction kernels are 2-D tiles
-(XBLOCK rows x RBLOCK lanes); every inner loop group walks the row in RBLOCK steps, so
-reductions are looped (one step when the row fits: persistent).
+(XBLOCK rows x RBLOCK lanes) in one of two forms (configs.py picks): *persistent*, where RBLOCK
+covers the whole row, so every loop group is straight-line code over the same row tile and a
+value loaded once is reused by every group; or *looped*, where every inner loop group walks the
+row in RBLOCK steps, accumulating lane-wise and reducing the lanes once at the end.
+
+Everything is GPU-safe as well as interpreter-safe: no data-dependent Python control flow,
+block sizes are tl.constexpr, every load and store is masked, and index math is int64 when an
+element index can reach 2**31 (int32 otherwise, as Triton's program ids are).
 """
 from __future__ import annotations
 
+import torch
+
 from inductor.ir import loop as L
-from inductor.ir.index import Affine, FloorDiv, Mod, Sym, syms_of
-from inductor.ir.loop import LoopNode, LoopOp, ReductionType
+from inductor.ir.index import Affine, FloorDiv, Mod, Sym, bounds, syms_of
+from inductor.ir.loop import LoopNode, LoopOp
 from prims import UnsupportedGraph
 
+from . import configs
 from ..kernel_args import kernel_args
-from .ops import BY_DTYPE, EXPR, REDUCTION, TL_DTYPES, extreme, literal, tl_dtype
+from .ops import BY_DTYPE, EXPR, HALF_FLOATS, REDUCTION, TL_DTYPES, acc_dtype, extreme, literal, tl_dtype
 
 HEADER = """import triton
 import triton.language as tl
@@ -36,27 +45,27 @@ def index_str(x) -> str:
     return " + ".join(parts)
 
 
-def _numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
+def _largest(x) -> int:
+    """Largest magnitude an index expression or any of its parts can take."""
+    lo, hi = bounds(x)
+    inner = [x.arg] if isinstance(x, (FloorDiv, Mod)) else [t for t, _ in x.terms] if isinstance(x, Affine) else []
+    return max([abs(lo), abs(hi)] + [_largest(t) for t in inner])
 
 
-def _next_pow2(n):
-    p = 1
-    while p < n:
-        p *= 2
-    return p
-
-
-def launch_config(kernel) -> dict:
-    """Block sizes from the sizes: lanes cover a row up to 1024; rows fill a block up to 1024 lanes."""
-    xnumel = max(_numel(kernel.outer), 1)  # block sizes stay >= 1 even for empty launches
-    if not kernel.inner:
-        return {"XBLOCK": min(1024, _next_pow2(xnumel))}
-    rblock = min(1024, _next_pow2(_numel(kernel.inner)))
-    return {"XBLOCK": max(1, min(_next_pow2(xnumel), 1024 // rblock)), "RBLOCK": rblock}
+def needs_int64(kernel) -> bool:
+    """Triton computes program ids and aranges in int32: widen when any index could overflow it."""
+    if configs.numel(kernel.outer) * configs.numel(kernel.inner) >= configs.INT32_LIMIT:
+        return True
+    for n in kernel.nodes:
+        indices = [n.store]
+        for m in L.walk(n.body):
+            if m.op is LoopOp.LOAD:
+                indices.append(m.attr[1])
+            elif m.op is LoopOp.INDEX_EXPR:
+                indices.append(m.attr)
+        if any(_largest(i) >= configs.INT32_LIMIT for i in indices):
+            return True
+    return False
 
 
 def _unflatten(lines, ind, flat, syms):
@@ -114,13 +123,27 @@ class Scope:
             rhs = f"tl.load(p_{node.attr[0]} + ({index_str(node.attr[1])}) + {self.zero}, {self.mask}, other=0)"
         elif node.op is LoopOp.INDEX_EXPR:
             rhs = f"(({index_str(node.attr)}) + {self.zero}).to(tl.int64)"
+        elif node.op is LoopOp.INDIRECT_LOAD:
+            mask = self.mask if len(node.args) == 1 else f"{self.mask} & ({self.lookup(node.args[1])})"
+            rhs = f"tl.load(p_{node.attr[0]} + {self.lookup(node.args[0])} + {self.zero}, {mask}, other=0)"
         else:
-            template = BY_DTYPE.get((node.op, node.dtype), EXPR[node.op])
-            rhs = template.format(*(self.lookup(a) for a in node.args), T=tl_dtype(node.dtype))
+            rhs = _math(node, [self.lookup(a) for a in node.args])
         name = f"t{self.counter[0]}"
         self.counter[0] += 1
         self.lines.append(f"{self.ind}{name} = {rhs}")
         self.names[node] = name
+
+
+def _math(node, args) -> str:
+    """One op's expression. Math on 16-bit floats runs in float32 and rounds once, as eager's
+    kernels do (and Triton's interpreter has no bfloat16 arithmetic: it would use raw bits)."""
+    if node.op is not LoopOp.WHERE and any(a.dtype in HALF_FLOATS for a in node.args):
+        args = [f"({s}).to(tl.float32)" if a.dtype in HALF_FLOATS else s for s, a in zip(args, node.args)]
+        if node.dtype in HALF_FLOATS and node.op is not LoopOp.TO_DTYPE:
+            template = BY_DTYPE.get((node.op, torch.float32), EXPR[node.op])
+            return HALF_FLOATS[node.dtype].format(template.format(*args, T="tl.float32"))
+    template = BY_DTYPE.get((node.op, node.dtype), EXPR[node.op])
+    return template.format(*args, T=tl_dtype(node.dtype))
 
 
 def render_kernel(kernel) -> str:
@@ -131,21 +154,49 @@ def render_kernel(kernel) -> str:
     if reduction:
         params.append("rnumel")
         blocks.append("RBLOCK: tl.constexpr")
-    lines = ["@triton.jit", f"def {kernel.name}({', '.join(params + blocks)}):"]
+    persistent = configs.is_persistent(kernel)
+    wide = needs_int64(kernel)
+    form = "pointwise" if not reduction else "persistent reduction" if persistent else "looped reduction"
+    lines = ["@triton.jit", f"def {kernel.name}({', '.join(params + blocks)}):",
+             f"    # {form}{', int64 indices' if wide else ''}: outer {list(kernel.outer)}"
+             + (f", inner {list(kernel.inner)}" if reduction else "")]
     ind = "    "
-    shape_x = "[:, None]" if reduction else ""
-    lines.append(f"{ind}xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK){shape_x}")
+    pid = "tl.program_id(0).to(tl.int64)" if wide else "tl.program_id(0)"
+    lines.append(f"{ind}xindex = {pid} * XBLOCK + tl.arange(0, XBLOCK){'[:, None]' if reduction else ''}")
     lines.append(f"{ind}xmask = xindex < xnumel")
     lines.append(f"{ind}xzero = xindex * 0")
     _unflatten(lines, ind, "xindex", kernel.xsyms)
-    scope = Scope(lines, ind, "xmask", "xzero")
+    xscope = Scope(lines, ind, "xmask", "xzero")
+    rscope = None
+    if persistent:
+        _r_prologue(kernel, lines, ind, "tl.arange(0, RBLOCK)[None, :]", wide)
+        r_locals = frozenset(n.name for n in kernel.nodes if n.level == "r" and not n.reduction)
+        rscope = Scope(lines, ind, "xrmask", "xrzero", xscope, frozenset(kernel.rsyms), r_locals)
     for g in kernel.groups:
         if g.level == "x":
             for n in g.nodes:
-                _finish(scope, n, scope.emit(n.body), "xmask")
+                _finish(xscope, n, xscope.emit(n.body), "xmask")
+        elif persistent:
+            for n in g.nodes:
+                value = rscope.emit(n.body)
+                if n.reduction:
+                    _finish(xscope, n, _persistent_reduction(xscope, n, value), "xmask")
+                else:
+                    _finish(rscope, n, value, "xrmask")
+                    # Later groups read it back at exactly its store index (scheduler rule): the
+                    # whole row is still in registers, so they use the value instead of memory.
+                    rscope.names[L.load(n.name, n.store, n.buffer.layout.dtype)] = f"v_{n.name}"
         else:
-            _render_inner_loop(kernel, g, scope)
+            _render_inner_loop(kernel, g, xscope, wide)
     return "\n".join(lines)
+
+
+def _r_prologue(kernel, lines, ind, rindex, wide):
+    lines.append(f"{ind}rindex = {rindex}" + (".to(tl.int64)" if wide else ""))
+    lines.append(f"{ind}rmask = rindex < rnumel")
+    lines.append(f"{ind}xrmask = xmask & rmask")
+    lines.append(f"{ind}xrzero = xzero + rindex * 0")
+    _unflatten(lines, ind, "rindex", kernel.rsyms)
 
 
 def _finish(scope, n, value, mask):
@@ -155,52 +206,71 @@ def _finish(scope, n, value, mask):
                            f"v_{n.name}, {mask})")
 
 
-def _render_inner_loop(kernel, group, outer: Scope):
+# -- reductions: each is a tuple of accumulators (one for sum/max, value+index for argmax, ...) --
+
+def _accumulators(n):
+    """[(name, initial value, Triton dtype)] for reduction node n (see ops.TritonReduction)."""
+    red, elem = REDUCTION[n.reduction], n.body.dtype
+    out = []
+    for k, (init, dt) in enumerate(zip(red.init, red.dtypes)):
+        dt = dt or tl_dtype(acc_dtype(n.reduction, elem))
+        init = init.format(lowest=extreme(elem, True), highest=extreme(elem, False))
+        out.append((f"acc_{n.name}" + (f"_{k}" if k else ""), init, dt))
+    return out
+
+
+def _lifted(n, value) -> list[str]:
+    """The element `value` as one entry per accumulator, in the accumulators' dtypes."""
+    red = REDUCTION[n.reduction]
+    out = []
+    for lift, (_, _, dt) in zip(red.lift, _accumulators(n)):
+        expr = lift.format(v=value, r="rindex", T=dt)
+        typed = "{T}" in lift or (lift == "{v}" and dt == tl_dtype(n.body.dtype))
+        out.append(expr if typed else f"({expr}).to({dt})")
+    return out
+
+
+def _reduce_lanes(scope, n, lanes: list[str]) -> str:
+    """Reduce the lanes (axis 1) of the accumulators: an [XBLOCK, 1] value in the buffer's dtype."""
+    scope.lines.append(f"{scope.ind}r_{n.name} = {REDUCTION[n.reduction].final.format(*lanes)}")
+    return f"r_{n.name}[:, None].to({tl_dtype(n.buffer.layout.dtype)})"
+
+
+def _persistent_reduction(scope, n, value) -> str:
+    lanes = [f"tl.where(xrmask, {v}, tl.full([XBLOCK, RBLOCK], {init}, {dt}))"
+             for v, (_, init, dt) in zip(_lifted(n, value), _accumulators(n))]
+    return _reduce_lanes(scope, n, lanes)
+
+
+def _render_inner_loop(kernel, group, outer: Scope, wide):
     ind = outer.ind
     reductions = [n for n in group.nodes if n.reduction]
     for n in reductions:
-        dt = n.body.dtype
-        init = REDUCTION[n.reduction][0].format(lowest=extreme(dt, True), highest=extreme(dt, False))
-        outer.lines.append(f"{ind}acc_{n.name} = tl.full([XBLOCK, RBLOCK], {init}, {tl_dtype(dt)})")
-        if n.reduction in (ReductionType.ARGMAX, ReductionType.ARGMIN):
-            outer.lines.append(f"{ind}acc_{n.name}_i = tl.full([XBLOCK, RBLOCK], rnumel, tl.int64)")
-        if n.reduction is ReductionType.WELFORD:
-            outer.lines.append(f"{ind}acc_{n.name}_m2 = tl.full([XBLOCK, RBLOCK], 0, {tl_dtype(dt)})")
-            outer.lines.append(f"{ind}acc_{n.name}_n = tl.full([XBLOCK, RBLOCK], 0, {tl_dtype(dt)})")
+        for name, init, dt in _accumulators(n):
+            outer.lines.append(f"{ind}{name} = tl.full([XBLOCK, RBLOCK], {init}, {dt})")
     body_ind = ind + "    "
-    loop_lines = [f"{body_ind}rindex = roffset + tl.arange(0, RBLOCK)[None, :]",
-                  f"{body_ind}rmask = rindex < rnumel",
-                  f"{body_ind}xrmask = xmask & rmask",
-                  f"{body_ind}xrzero = xzero + rindex * 0"]
-    _unflatten(loop_lines, body_ind, "rindex", kernel.rsyms)
+    loop_lines: list[str] = []
+    _r_prologue(kernel, loop_lines, body_ind, "roffset + tl.arange(0, RBLOCK)[None, :]", wide)
     inner = Scope(loop_lines, body_ind, "xrmask", "xrzero", outer, frozenset(kernel.rsyms),
                   frozenset(n.name for n in group.nodes))
     for n in group.nodes:
         v = inner.emit(n.body)
-        acc = f"acc_{n.name}"
-        if n.reduction in (ReductionType.ARGMAX, ReductionType.ARGMIN):
-            combine = REDUCTION[n.reduction][1]
-            loop_lines.append(f"{body_ind}{acc}_n, {acc}_in = {combine}({acc}, {acc}_i, {v}, rindex.to(tl.int64))")
-            loop_lines.append(f"{body_ind}{acc} = tl.where(xrmask, {acc}_n, {acc})")
-            loop_lines.append(f"{body_ind}{acc}_i = tl.where(xrmask, {acc}_in, {acc}_i)")
-        elif n.reduction is ReductionType.WELFORD:
-            loop_lines.append(f"{body_ind}{acc}_n1 = {acc}_n + 1")
-            loop_lines.append(f"{body_ind}{acc}_d = {v} - {acc}")
-            loop_lines.append(f"{body_ind}{acc}_mean = {acc} + {acc}_d / {acc}_n1")
-            loop_lines.append(f"{body_ind}{acc}_m2 = tl.where(xrmask, {acc}_m2 + {acc}_d * ({v} - {acc}_mean), {acc}_m2)")
-            loop_lines.append(f"{body_ind}{acc} = tl.where(xrmask, {acc}_mean, {acc})")
-            loop_lines.append(f"{body_ind}{acc}_n = tl.where(xrmask, {acc}_n1, {acc}_n)")
-        elif n.reduction:
-            combine = REDUCTION[n.reduction][1].format(acc=acc, v=v)
-            loop_lines.append(f"{body_ind}{acc} = tl.where(xrmask, {combine}, {acc})")
-        else:
+        if not n.reduction:
             _finish(inner, n, v, "xrmask")
+            continue
+        accs = [a[0] for a in _accumulators(n)]
+        combined = f"{REDUCTION[n.reduction].combine}({', '.join(accs + _lifted(n, v))})"
+        if len(accs) == 1:
+            loop_lines.append(f"{body_ind}{accs[0]} = tl.where(xrmask, {combined}, {accs[0]})")
+            continue
+        loop_lines.append(f"{body_ind}{', '.join(a + '_next' for a in accs)} = {combined}")
+        loop_lines.extend(f"{body_ind}{a} = tl.where(xrmask, {a}_next, {a})" for a in accs)
     outer.lines.append(f"{ind}for roffset in range(0, rnumel, RBLOCK):")  # after the hoisted lines
     outer.lines.extend(loop_lines)
     for n in reductions:
-        final = REDUCTION[n.reduction][2].format(acc=f"acc_{n.name}")
-        _finish(outer, n, f"({final})[:, None].to({tl_dtype(n.buffer.layout.dtype)})", "xmask")
+        _finish(outer, n, _reduce_lanes(outer, n, [a[0] for a in _accumulators(n)]), "xmask")
 
 
-def render_module(kernels) -> str:
-    return HEADER + "\n\n" + "\n\n\n".join(render_kernel(k) for k in kernels) + "\n"
+def render_module(kernel_sources) -> str:
+    """The module Kiln imports: the header, then each kernel's source."""
+    return HEADER + "\n\n" + "\n\n\n".join(kernel_sources) + "\n"

@@ -96,9 +96,9 @@ class ComputedBuffer(Buffer):
     data: Pointwise | Reduction = None
 
     def reads(self) -> set[str]:
-        from .loop import LoopOp, walk
+        from .loop import LOADS, walk
 
-        return {n.attr[0] for n in walk(self.data.body) if n.op is LoopOp.LOAD}
+        return {n.attr[0] for n in walk(self.data.body) if n.op in LOADS}
 
     def store_index(self):
         data = self.data
@@ -128,17 +128,24 @@ class TensorArg:
 
 @dataclass(eq=False)
 class ExternBuffer(Buffer):
-    """Computed by a library call: `kind` is 'matmul' or 'fallback' (an ATen op run as is)."""
+    """Computed by a library call: `kind` is 'matmul', 'extern' (an extern prim's reference, calling
+    ATen) or 'fallback' (an ATen op run as is). A call with several results makes one buffer per
+    result: the first runs the call (`outputs` names them all), the others name it as `source`."""
     kind: str = ""
     args: tuple = ()  # TensorArgs and plain Python values
     kwargs: dict = field(default_factory=dict)
-    op: Any = None  # the ATen overload, for fallbacks
+    op: Any = None  # the callable: the ATen overload or the extern prim
+    outputs: tuple = ()  # several results: every result's buffer name (None for non-tensors)
+    source: str | None = None  # a later result of a call that `source`'s buffer runs
 
     def reads(self) -> set[str]:
-        return {a.buffer for a in _flat(self.args) + _flat(list(self.kwargs.values())) if isinstance(a, TensorArg)}
+        got = {a.buffer for a in _flat(self.args) + _flat(list(self.kwargs.values())) if isinstance(a, TensorArg)}
+        return got | ({self.source} if self.source else set())
 
     def __repr__(self):
-        what = self.op if self.kind == "fallback" else self.kind
+        if self.source:
+            return f"{self.name}: {self.layout} = a result of {self.source}"
+        what = self.op if self.kind in ("fallback", "extern") else self.kind
         return f"{self.name}: {self.layout} = extern {what}({', '.join(map(repr, self.args))})"
 
 

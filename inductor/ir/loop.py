@@ -25,10 +25,15 @@ class LoopOp(enum.Enum):
     SIN = "sin"; COS = "cos"; TAN = "tan"; TANH = "tanh"; SQRT = "sqrt"; RSQRT = "rsqrt"  # noqa: E702
     RECIPROCAL = "reciprocal"; ERF = "erf"; FLOOR = "floor"; CEIL = "ceil"; TRUNC = "trunc"  # noqa: E702
     ROUND = "round"; SIGN = "sign"; NOT = "not"; ISNAN = "isnan"  # noqa: E702
+    ERFC = "erfc"; SIGNBIT = "signbit"; BITNOT = "bitnot"  # noqa: E702
     # binary math
     ADD = "add"; SUB = "sub"; MUL = "mul"; TRUEDIV = "truediv"; POW = "pow"  # noqa: E702
     MAXIMUM = "maximum"; MINIMUM = "minimum"  # noqa: E702
-    EQ = "eq"; NE = "ne"; LT = "lt"; LE = "le"; GT = "gt"; GE = "ge"; AND = "and"; OR = "or"  # noqa: E702
+    EQ = "eq"; NE = "ne"; LT = "lt"; LE = "le"; GT = "gt"; GE = "ge"  # noqa: E702
+    AND = "and"; OR = "or"; XOR = "xor"  # bitwise (on bools: logical)  # noqa: E702
+    SHL = "shl"; SHR = "shr"; ATAN2 = "atan2"; FMOD = "fmod"  # noqa: E702
+    # indirect indexing: args (offset[, mask]): buffer[offset] (0 where mask is false); attr: buffer name
+    INDIRECT_LOAD = "indirect_load"
 
 
 class ReductionType(enum.Enum):
@@ -45,24 +50,27 @@ class ReductionType(enum.Enum):
 UNARY_OPS = frozenset({
     LoopOp.NEG, LoopOp.ABS, LoopOp.EXP, LoopOp.LOG, LoopOp.LOG1P, LoopOp.EXPM1, LoopOp.SIN, LoopOp.COS,
     LoopOp.TAN, LoopOp.TANH, LoopOp.SQRT, LoopOp.RSQRT, LoopOp.RECIPROCAL, LoopOp.ERF, LoopOp.FLOOR,
-    LoopOp.CEIL, LoopOp.TRUNC, LoopOp.ROUND, LoopOp.SIGN, LoopOp.NOT, LoopOp.ISNAN,
+    LoopOp.CEIL, LoopOp.TRUNC, LoopOp.ROUND, LoopOp.SIGN, LoopOp.NOT, LoopOp.ISNAN, LoopOp.ERFC, LoopOp.SIGNBIT,
+    LoopOp.BITNOT,
 })
 BINARY_OPS = frozenset({
     LoopOp.ADD, LoopOp.SUB, LoopOp.MUL, LoopOp.TRUEDIV, LoopOp.POW, LoopOp.MAXIMUM, LoopOp.MINIMUM,
-    LoopOp.EQ, LoopOp.NE, LoopOp.LT, LoopOp.LE, LoopOp.GT, LoopOp.GE, LoopOp.AND, LoopOp.OR,
+    LoopOp.EQ, LoopOp.NE, LoopOp.LT, LoopOp.LE, LoopOp.GT, LoopOp.GE, LoopOp.AND, LoopOp.OR, LoopOp.XOR,
+    LoopOp.SHL, LoopOp.SHR, LoopOp.ATAN2, LoopOp.FMOD,
 })
 # Ops that cost about ten simple ones (polynomial math): a value computed with them is stored
 # rather than recomputed when several consumers read it (see REALIZE_COST in graph.py).
 TRANSCENDENTAL = frozenset({LoopOp.EXP, LoopOp.LOG, LoopOp.LOG1P, LoopOp.EXPM1, LoopOp.SIN, LoopOp.COS,
-                            LoopOp.TAN, LoopOp.TANH, LoopOp.ERF, LoopOp.POW})
+                            LoopOp.TAN, LoopOp.TANH, LoopOp.ERF, LoopOp.ERFC, LoopOp.POW,
+                            LoopOp.ATAN2, LoopOp.FMOD})
 
 
 def op_cost(kind: "LoopOp") -> int:
     return 8 if kind in TRANSCENDENTAL else 1
 
 
-COMPARISONS = frozenset({LoopOp.EQ, LoopOp.NE, LoopOp.LT, LoopOp.LE, LoopOp.GT, LoopOp.GE, LoopOp.AND,
-                         LoopOp.OR, LoopOp.NOT, LoopOp.ISNAN})
+COMPARISONS = frozenset({LoopOp.EQ, LoopOp.NE, LoopOp.LT, LoopOp.LE, LoopOp.GT, LoopOp.GE, LoopOp.NOT,
+                         LoopOp.ISNAN, LoopOp.SIGNBIT})
 
 
 @dataclass(frozen=True, eq=True, repr=False)
@@ -84,6 +92,14 @@ class LoopNode:
 
 def load(buffer: str, index, dtype) -> LoopNode:
     return LoopNode(LoopOp.LOAD, (), dtype, (buffer, index))
+
+
+def indirect_load(buffer: str, offset: LoopNode, dtype, mask: LoopNode | None = None) -> LoopNode:
+    """buffer[offset] for a computed int64 offset (gathers); 0 where `mask` is false (never read there)."""
+    return LoopNode(LoopOp.INDIRECT_LOAD, (offset,) if mask is None else (offset, mask), dtype, (buffer, None))
+
+
+LOADS = frozenset({LoopOp.LOAD, LoopOp.INDIRECT_LOAD})  # nodes reading a buffer: attr[0] is its name
 
 
 def constant(value, dtype) -> LoopNode:
@@ -128,6 +144,8 @@ def format_body(root: LoopNode) -> str:
         names[n] = name
         if n.op is LoopOp.LOAD:
             rhs = f"load({n.attr[0]}, {n.attr[1]!r})"
+        elif n.op is LoopOp.INDIRECT_LOAD:
+            rhs = f"indirect_load({n.attr[0]}, {', '.join(names[a] for a in n.args)})"
         elif n.op in (LoopOp.CONSTANT, LoopOp.INDEX_EXPR, LoopOp.LOCAL):
             rhs = f"{n.op.value}({n.attr!r})"
         else:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
@@ -21,6 +22,9 @@ ELEMENTWISE = {
     "add": LoopOp.ADD, "sub": LoopOp.SUB, "mul": LoopOp.MUL, "div": LoopOp.TRUEDIV, "pow": LoopOp.POW,
     "maximum": LoopOp.MAXIMUM, "minimum": LoopOp.MINIMUM, "eq": LoopOp.EQ, "ne": LoopOp.NE, "lt": LoopOp.LT,
     "le": LoopOp.LE, "gt": LoopOp.GT, "ge": LoopOp.GE, "logical_and": LoopOp.AND, "logical_or": LoopOp.OR,
+    "erfc": LoopOp.ERFC, "signbit": LoopOp.SIGNBIT, "bitwise_not": LoopOp.BITNOT, "bitwise_and": LoopOp.AND,
+    "bitwise_or": LoopOp.OR, "bitwise_xor": LoopOp.XOR, "shift_left": LoopOp.SHL, "shift_right": LoopOp.SHR,
+    "atan2": LoopOp.ATAN2, "fmod": LoopOp.FMOD,
 }
 
 
@@ -53,6 +57,83 @@ def _lower_elementwise(kind, graph, *args):
 
 for _name, _kind in ELEMENTWISE.items():
     lowers(_name)(functools.partial(_lower_elementwise, _kind))
+
+
+# Prims the loop IR computes from other loop ops (accurate formulations, not textbook ones).
+def _k(x, value):
+    return L.constant(value, x.dtype)
+
+
+def _op(kind, *args):
+    return L.op(kind, *args)
+
+
+def _sqrt_1mx2(x):  # sqrt((1 - x)(1 + x)): no cancellation near |x| = 1
+    one = _k(x, 1.0)
+    return _op(LoopOp.SQRT, _op(LoopOp.MUL, _op(LoopOp.SUB, one, x), _op(LoopOp.ADD, one, x)))
+
+
+def _big_log(x):  # log(|x|) + log(2): asinh/acosh for |x| large enough that x*x would overflow
+    return _op(LoopOp.ADD, _op(LoopOp.LOG, _op(LoopOp.ABS, x)), _k(x, math.log(2.0)))
+
+
+def _asinh(x):
+    a = _op(LoopOp.ABS, x)
+    one = _k(x, 1.0)
+    small = _op(LoopOp.LOG1P, _op(LoopOp.ADD, a, _op(LoopOp.TRUEDIV, _op(LoopOp.MUL, a, a), _op(
+        LoopOp.ADD, one, _op(LoopOp.SQRT, _op(LoopOp.ADD, one, _op(LoopOp.MUL, a, a)))))))
+    y = L.where(_op(LoopOp.GT, a, _k(x, 1e8)), _big_log(x), small)
+    return L.where(_op(LoopOp.SIGNBIT, x), _op(LoopOp.NEG, y), y)
+
+
+def _acosh(x):
+    one = _k(x, 1.0)
+    xm1 = _op(LoopOp.SUB, x, one)
+    small = _op(LoopOp.LOG1P, _op(LoopOp.ADD, xm1, _op(LoopOp.SQRT, _op(LoopOp.MUL, xm1, _op(LoopOp.ADD, x, one)))))
+    return L.where(_op(LoopOp.GT, x, _k(x, 1e8)), _big_log(x), small)
+
+
+def _hypot(a, b):
+    aa, ab = _op(LoopOp.ABS, a), _op(LoopOp.ABS, b)
+    hi, lo = _op(LoopOp.MAXIMUM, aa, ab), _op(LoopOp.MINIMUM, aa, ab)
+    safe = L.where(_op(LoopOp.EQ, hi, _k(a, 0.0)), _k(a, 1.0), hi)
+    q = _op(LoopOp.TRUEDIV, lo, safe)
+    r = _op(LoopOp.MUL, hi, _op(LoopOp.SQRT, _op(LoopOp.ADD, _k(a, 1.0), _op(LoopOp.MUL, q, q))))
+    inf = _k(a, math.inf)
+    return L.where(_op(LoopOp.OR, _op(LoopOp.EQ, aa, inf), _op(LoopOp.EQ, ab, inf)), inf, r)
+
+
+COMPOSED = {
+    "asin": lambda x: _op(LoopOp.ATAN2, x, _sqrt_1mx2(x)),
+    "acos": lambda x: _op(LoopOp.ATAN2, _sqrt_1mx2(x), x),
+    "atan": lambda x: _op(LoopOp.ATAN2, x, _k(x, 1.0)),
+    "sinh": lambda x: _op(LoopOp.MUL, _op(LoopOp.SUB, _op(LoopOp.EXPM1, x), _op(LoopOp.EXPM1, _op(LoopOp.NEG, x))),
+                          _k(x, 0.5)),
+    "cosh": lambda x: _op(LoopOp.MUL, _op(LoopOp.ADD, _op(LoopOp.EXP, x), _op(LoopOp.EXP, _op(LoopOp.NEG, x))),
+                          _k(x, 0.5)),
+    "asinh": _asinh,
+    "acosh": _acosh,
+    "atanh": lambda x: _op(LoopOp.MUL, _op(LoopOp.LOG1P, _op(LoopOp.TRUEDIV, _op(LoopOp.MUL, x, _k(x, 2.0)), _op(
+        LoopOp.SUB, _k(x, 1.0), x))), _k(x, 0.5)),
+    "exp2": lambda x: _op(LoopOp.POW, _k(x, 2.0), x),
+    "log2": lambda x: _op(LoopOp.MUL, _op(LoopOp.LOG, x), _k(x, 1.0 / math.log(2.0))),
+    "log10": lambda x: _op(LoopOp.MUL, _op(LoopOp.LOG, x), _k(x, 1.0 / math.log(10.0))),
+    "isinf": lambda x: _op(LoopOp.EQ, _op(LoopOp.ABS, x), _k(x, math.inf)),
+    "copysign": lambda a, b: L.where(_op(LoopOp.SIGNBIT, b), _op(LoopOp.NEG, _op(LoopOp.ABS, a)), _op(LoopOp.ABS, a)),
+    "hypot": _hypot,
+    "trunc_div": lambda a, b: _op(LoopOp.TRUEDIV, a, L.where(_op(LoopOp.EQ, b, _k(b, 0)), _k(b, 1), b)),
+}
+
+
+def _lower_composed(fn, graph, *args):
+    tensor, loaders = _operand_loaders(args)
+    cost = 4 + sum(a.cost for a in args if isinstance(a, TensorValue))
+    out = fn(*(L.constant(0, tensor.dtype) for _ in args))
+    return TensorValue(tensor.shape, out.dtype, tensor.device, lambda idx: fn(*(ld(idx) for ld in loaders)), cost=cost)
+
+
+for _name, _fn in COMPOSED.items():
+    lowers(_name)(functools.partial(_lower_composed, _fn))
 
 
 @lowers("where")

@@ -5,6 +5,7 @@ import torch
 
 from ..meta import numel
 from .promote import P, Promotion, broadcast_to, convert, elementwise_dtypes
+from ..errors import UnsupportedGraph
 from .registry import register
 
 aten = torch.ops.aten
@@ -171,3 +172,241 @@ def layer_norm(x, normalized_shape, weight, bias, eps):
     if bias is not None:
         y = P["add"](y, broadcast_to(convert(bias, compute), x.shape))
     return convert(y, result), convert(mean_kept, result), convert(rstd, result)
+
+
+@register(aten.std.correction)
+def std(x, dim=None, *, correction=None, keepdim=False):
+    return P["sqrt"](var(x, dim, correction=correction, keepdim=keepdim))
+
+
+@register(aten.std_mean.correction)
+def std_mean(x, dim=None, *, correction=None, keepdim=False):
+    v, m = var_mean(x, dim, correction=correction, keepdim=keepdim)
+    return P["sqrt"](v), m
+
+
+def _any(x, dims, keepdim):
+    b = x if x.dtype == torch.bool else P["ne"](x, convert(0, x.dtype))
+    if x.numel() == 0:
+        shape = tuple(1 if i in dims else s for i, s in enumerate(x.shape)) if keepdim else \
+            tuple(s for i, s in enumerate(x.shape) if i not in dims)
+        return b, shape
+    return b, None
+
+
+def _bool_reduce(prim, empty_value):
+    def decomp(x, dim=None, keepdim=False):
+        dims = _dims(x, dim)
+        b = x if x.dtype == torch.bool else P["ne"](x, convert(0, x.dtype))
+        if b.ndim and any(x.shape[d] == 0 for d in dims):  # an empty reduction: any -> False, all -> True
+            shape = tuple(1 if i in dims else s for i, s in enumerate(x.shape)) if keepdim else \
+                tuple(s for i, s in enumerate(x.shape) if i not in dims)
+            out = P["full"](shape, empty_value, dtype=torch.bool, device=x.device)
+        else:
+            out = _reduce(prim, b, dims, keepdim, torch.bool, torch.bool)
+        return convert(out, torch.uint8) if x.dtype == torch.uint8 else out
+
+    return decomp
+
+
+register(aten.any.default, aten.any.dim, aten.any.dims)(_bool_reduce("amax", False))
+register(aten.all.default, aten.all.dim, aten.all.dims)(_bool_reduce("amin", True))
+
+
+@register(aten.count_nonzero.default, aten.count_nonzero.dim_IntList)
+def count_nonzero(x, dim=None):
+    nz = convert(P["ne"](x, convert(0, x.dtype)), torch.int64)
+    return P["sum"](nz, _dims(x, dim))
+
+
+@register(aten.nansum.default)
+def nansum(x, dim=None, keepdim=False, *, dtype=None):
+    if x.dtype.is_floating_point:
+        x = P["where"](P["isnan"](x), convert(0, x.dtype), x)
+    return sum_(x, dim, keepdim, dtype=dtype)
+
+
+@register(aten.aminmax.default)
+def aminmax(x, *, dim=None, keepdim=False):
+    dims = _dims(x, dim)
+    if dim is None and keepdim:
+        lo, hi = P["amin"](x, dims), P["amax"](x, dims)
+        shape = (1,) * x.ndim
+        return P["reshape"](lo, shape), P["reshape"](hi, shape)
+    return _reduce("amin", x, dims, keepdim, x.dtype, x.dtype), _reduce("amax", x, dims, keepdim, x.dtype, x.dtype)
+
+
+@register(aten.logsumexp.default)
+def logsumexp(x, dim, keepdim=False):
+    compute, result = elementwise_dtypes(x, how=Promotion.INT_TO_FLOAT)
+    x = convert(x, compute)
+    dims = _dims(x, dim)
+    if x.numel() == 0:
+        return convert(_reduce_empty(x, dims, keepdim, -float("inf")), result)
+    m = P["amax"](x, dims)
+    m = P["where"](P["isinf"](m), 0.0, m)  # all -inf rows (and +inf ones) must not give inf - inf
+    mk = broadcast_to(_keep(m, x, dims), x.shape)
+    s = P["log"](P["sum"](P["exp"](P["sub"](x, mk)), dims))
+    y = P["add"](s, m)
+    return convert(_keep(y, x, dims) if keepdim else y, result)
+
+
+def _reduce_empty(x, dims, keepdim, value):
+    shape = tuple(1 if i in dims else s for i, s in enumerate(x.shape)) if keepdim else \
+        tuple(s for i, s in enumerate(x.shape) if i not in dims)
+    return P["full"](shape, value, dtype=x.dtype, device=x.device)
+
+
+@register(aten.linalg_vector_norm.default)
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    compute = dtype or (x.dtype if x.dtype.is_floating_point else torch.get_default_dtype())
+    acc = torch.float32 if compute in (torch.float16, torch.bfloat16) else compute
+    dims = _dims(x, dim)
+    a = P["abs"](convert(x, acc)) if x.dtype != torch.bool else convert(x, acc)
+    if x.numel() == 0 and ord in (float("inf"), -float("inf")):
+        raise UnsupportedGraph("inf-norm of an empty tensor raises in eager")
+    if ord == float("inf"):
+        y = P["amax"](a, dims)
+    elif ord == -float("inf"):
+        y = P["amin"](a, dims)
+    elif ord == 0:
+        y = P["sum"](convert(P["ne"](a, 0.0), acc), dims)
+    elif ord == 1:
+        y = P["sum"](a, dims)
+    elif ord == 2:
+        y = P["sqrt"](P["sum"](P["mul"](a, a), dims))
+    else:
+        y = P["pow"](P["sum"](P["pow"](a, float(ord)), dims), 1.0 / float(ord))
+    y = convert(y, compute)
+    return _keep(y, x, dims) if keepdim else y
+
+
+@register(aten.norm.Scalar, aten.norm.ScalarOpt_dim, aten.norm.ScalarOpt_dim_dtype, aten.norm.ScalarOpt_dtype)
+def norm(x, p=2, dim=None, keepdim=False, *, dtype=None):
+    if isinstance(dim, torch.dtype):  # ScalarOpt_dtype: norm(x, p, *, dtype)
+        dim, dtype = None, dim
+    return vector_norm(x, 2 if p is None else p, dim, keepdim, dtype=dtype)
+
+
+@register(aten.dist.default)
+def dist(a, b, p=2):
+    from .elementwise import sub
+
+    return vector_norm(sub(a, b), p)
+
+
+@register(aten.renorm.default)
+def renorm(x, p, dim, maxnorm):
+    dim = dim + x.ndim if dim < 0 else dim
+    dims = tuple(d for d in range(x.ndim) if d != dim)
+    n = vector_norm(x, p, dims, True)
+    factor = P["where"](P["gt"](n, float(maxnorm)), P["div"](float(maxnorm), P["add"](n, 1e-7)), 1.0)
+    return P["mul"](x, broadcast_to(factor, x.shape))
+
+
+@register(aten._safe_softmax.default)
+def safe_softmax(x, dim, dtype=None):
+    y = softmax(convert(x, dtype) if dtype is not None else x, dim)
+    dims = _dims(x, dim)
+    if x.numel() == 0:
+        return y
+    all_masked = P["amin"](P["eq"](convert(x, y.dtype), -float("inf")), dims)  # rows of -inf only give 0, not NaN
+    return P["where"](broadcast_to(_keep(all_masked, x, dims), x.shape), 0.0, y)
+
+
+@register(aten._softmax_backward_data.default)
+def softmax_backward(grad, out, dim, input_dtype):
+    dims = _dims(out, dim)
+    gy = P["mul"](grad, out)
+    s = broadcast_to(_keep(P["sum"](gy, dims), out, dims), out.shape)
+    return convert(P["sub"](gy, P["mul"](out, s)), input_dtype)
+
+
+@register(aten.native_group_norm.default)
+def group_norm(x, weight, bias, n, c, hw, group, eps):
+    compute, result = elementwise_dtypes(x, how=Promotion.INT_TO_FLOAT)
+    xg = P["reshape"](convert(x, compute), (n, group, (c // group) * hw))
+    var, mean_kept = _var(xg, (2,), 0, keepdim=True)
+    rstd = P["rsqrt"](P["add"](var, float(eps)))
+    y = P["mul"](P["sub"](xg, broadcast_to(mean_kept, xg.shape)), broadcast_to(rstd, xg.shape))
+    y = P["reshape"](y, (n, c, hw))
+    if weight is not None:
+        y = P["mul"](y, P["broadcast_in_dim"](convert(weight, compute), (n, c, hw), (1,)))
+    if bias is not None:
+        y = P["add"](y, P["broadcast_in_dim"](convert(bias, compute), (n, c, hw), (1,)))
+    y = P["reshape"](y, tuple(x.shape))
+    return convert(y, result), convert(P["reshape"](mean_kept, (n, group)), result), \
+        convert(P["reshape"](rstd, (n, group)), result)
+
+
+@register(aten.native_batch_norm.default)
+def batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    if training and running_mean is not None:
+        raise UnsupportedGraph("batch_norm in training mode updates its running stats in place "
+                               "(functionalization is not implemented here)")
+    compute, result = elementwise_dtypes(x, how=Promotion.INT_TO_FLOAT)
+    xc = convert(x, compute)
+    c = x.shape[1]
+    dims = tuple(d for d in range(x.ndim) if d != 1)
+    if training:
+        var, mean_kept = _var(xc, dims, 0, keepdim=True)
+        mean = P["reshape"](mean_kept, (c,))
+        rstd = P["rsqrt"](P["add"](P["reshape"](var, (c,)), float(eps)))
+        save_mean, save_rstd = mean, rstd
+    else:
+        mean = convert(running_mean, compute)
+        rstd = P["rsqrt"](P["add"](convert(running_var, compute), float(eps)))
+        save_mean = save_rstd = P["full"]((0,), 0, dtype=compute, device=x.device)
+    per_c = lambda v: P["broadcast_in_dim"](v, tuple(x.shape), (1,))  # noqa: E731
+    y = P["mul"](P["sub"](xc, per_c(mean)), per_c(rstd))
+    if weight is not None:
+        y = P["mul"](y, per_c(convert(weight, compute)))
+    if bias is not None:
+        y = P["add"](y, per_c(convert(bias, compute)))
+    return convert(y, result), save_mean, save_rstd
+
+
+@register(aten._native_batch_norm_legit_functional.default)
+def batch_norm_functional(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    """batch_norm with its running-stat updates as results (functionalization's form of it)."""
+    if not training:
+        out, save_mean, save_rstd = batch_norm(x, weight, bias, running_mean, running_var, False, momentum, eps)
+        return out, save_mean, save_rstd, running_mean, running_var
+    out, mean, rstd = batch_norm(x, weight, bias, None, None, True, momentum, eps)
+    n = numel([s for d, s in enumerate(x.shape) if d != 1])
+    dims = tuple(d for d in range(x.ndim) if d != 1)
+    var_unbiased = P["reshape"](_var(convert(x, mean.dtype), dims, 1, keepdim=True)[0], (x.shape[1],)) if n > 1 else \
+        P["full"]((x.shape[1],), float("nan"), dtype=mean.dtype, device=x.device)
+    new_mean = P["add"](P["mul"](convert(running_mean, mean.dtype), 1.0 - momentum), P["mul"](mean, float(momentum)))
+    new_var = P["add"](P["mul"](convert(running_var, mean.dtype), 1.0 - momentum), P["mul"](var_unbiased, float(momentum)))
+    return out, mean, rstd, convert(new_mean, running_mean.dtype), convert(new_var, running_var.dtype)
+
+
+@register(aten.embedding_renorm.default)
+def embedding_renorm(weight, indices, max_norm, norm_type):
+    """Rows of weight named in indices whose norm exceeds max_norm are scaled down to it (as eager: / (norm + 1e-7))."""
+    rows = weight.shape[0]
+    idx = P["reshape"](convert(indices, torch.int64), (indices.numel(),))
+    pos = P["iota"](rows, start=0, step=1, dtype=torch.int64, device=weight.device)
+    if indices.numel():
+        named = P["amax"](P["eq"](P["broadcast_in_dim"](pos, (rows, indices.numel()), (0,)),
+                                  P["broadcast_in_dim"](idx, (rows, indices.numel()), (1,))), (1,))
+    else:
+        named = P["full"]((rows,), False, dtype=torch.bool, device=weight.device)
+    norms = vector_norm(weight, norm_type, (1,))
+    scale = P["where"](P["logical_and"](named, P["gt"](norms, float(max_norm))),
+                       P["div"](float(max_norm), P["add"](norms, 1e-7)), 1.0)
+    return P["mul"](weight, P["broadcast_in_dim"](convert(scale, weight.dtype), tuple(weight.shape), (0,)))
+
+
+@register(aten._native_batch_norm_legit.no_stats)
+def batch_norm_no_stats(x, weight, bias, training, momentum, eps):
+    return batch_norm(x, weight, bias, None, None, training, momentum, eps)
+
+
+@register(aten._batch_norm_with_update_functional.default)
+def batch_norm_with_update(x, weight, bias, running_mean, running_var, momentum, eps):
+    out, mean, rstd, new_mean, new_var = batch_norm_functional(x, weight, bias, running_mean, running_var, True,
+                                                               momentum, eps)
+    reserve = P["full"]((0,), 0, dtype=torch.uint8, device=x.device)  # the cuDNN workspace: empty on CPU
+    return out, mean, rstd, reserve, new_mean, new_var

@@ -29,10 +29,24 @@ def view(x, shape):
     return x if tuple(x.shape) == shape else P["reshape"](x, shape)
 
 
-@register(aten.alias.default, aten.detach.default, aten.clone.default, aten.lift_fresh.default, aten.lift_fresh_copy.default,
-          aten.contiguous.default)
+@register(aten.alias.default, aten.detach.default, aten.lift_fresh.default, aten.lift_fresh_copy.default)
 def identity(x, *args, **kwargs):
     return x
+
+
+@register(aten.clone.default, aten.contiguous.default)
+def clone(x, *, memory_format=None):
+    """Values are immutable, so a clone is the value itself; but extern and fallback ops see real
+    layouts, so a clone to contiguous_format of a strided value becomes a contiguous copy."""
+    if memory_format is not torch.contiguous_format or _contiguous(x):
+        return x
+    return P["reshape"](x, tuple(x.shape))  # the reshape prim's result is contiguous
+
+
+def _contiguous(x) -> bool:
+    from ..meta import contiguous_strides
+
+    return all(a == b for a, b, n in zip(x.stride(), contiguous_strides(x.shape), x.shape) if n != 1)
 
 
 @register(aten._to_copy.default)

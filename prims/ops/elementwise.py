@@ -19,6 +19,7 @@ _ACCEPTS = {
     "int": lambda dt: not dt.is_floating_point and not dt.is_complex,
     "bool": lambda dt: dt == torch.bool,
     "num": lambda dt: dt != torch.bool,
+    "integer": lambda dt: not dt.is_floating_point and not dt.is_complex and dt != torch.bool,
 }
 
 # name: (torch reference fn, accepted dtypes, result is bool, doc)
@@ -44,6 +45,21 @@ UNARY = {
     "sign": (torch.sign, "num", False, "-1, 0 or 1 by sign"),
     "logical_not": (torch.logical_not, "bool", True, "boolean not"),
     "isnan": (torch.isnan, "float", True, "x is NaN"),
+    "isinf": (torch.isinf, "float", True, "x is +inf or -inf"),
+    "signbit": (torch.signbit, "float", True, "the sign bit of x is set (also for -0.0 and -NaN)"),
+    "asin": (torch.asin, "float", False, "arcsine"),
+    "acos": (torch.acos, "float", False, "arccosine"),
+    "atan": (torch.atan, "float", False, "arctangent"),
+    "sinh": (torch.sinh, "float", False, "hyperbolic sine"),
+    "cosh": (torch.cosh, "float", False, "hyperbolic cosine"),
+    "asinh": (torch.asinh, "float", False, "inverse hyperbolic sine"),
+    "acosh": (torch.acosh, "float", False, "inverse hyperbolic cosine"),
+    "atanh": (torch.atanh, "float", False, "inverse hyperbolic tangent"),
+    "exp2": (torch.exp2, "float", False, "2 to the x"),
+    "log2": (torch.log2, "float", False, "base-2 logarithm"),
+    "log10": (torch.log10, "float", False, "base-10 logarithm"),
+    "erfc": (torch.erfc, "float", False, "complementary error function 1 - erf(x), accurate for large x"),
+    "bitwise_not": (torch.bitwise_not, "integer", False, "bitwise complement of an integer"),
 }
 
 # name: (torch reference fn, accepted dtypes, result is bool, doc)
@@ -63,6 +79,17 @@ BINARY = {
     "ge": (torch.ge, "any", True, "a >= b"),
     "logical_and": (torch.logical_and, "bool", True, "boolean and"),
     "logical_or": (torch.logical_or, "bool", True, "boolean or"),
+    "trunc_div": (lambda a, b: torch.div(a, b, rounding_mode="trunc"), "integer", False,
+                  "integer a / b rounded towards zero (C division)"),
+    "atan2": (torch.atan2, "float", False, "angle of the point (b, a): arctangent of a / b in the right quadrant"),
+    "fmod": (torch.fmod, "num", False, "remainder of a / b truncated towards zero (C fmod, sign of a)"),
+    "copysign": (torch.copysign, "float", False, "magnitude of a with the sign of b"),
+    "hypot": (torch.hypot, "float", False, "sqrt(a*a + b*b) without undue overflow"),
+    "bitwise_and": (torch.bitwise_and, "int", False, "bitwise and of integers (and of bools)"),
+    "bitwise_or": (torch.bitwise_or, "int", False, "bitwise or of integers (or of bools)"),
+    "bitwise_xor": (torch.bitwise_xor, "int", False, "bitwise xor of integers (xor of bools)"),
+    "shift_left": (torch.bitwise_left_shift, "integer", False, "a << b; shifts outside [0, bits) give 0"),
+    "shift_right": (torch.bitwise_right_shift, "integer", False, "arithmetic a >> b; shifts outside [0, bits) fill with the sign"),
 }
 
 

@@ -1,9 +1,14 @@
+import pathlib
+import sys
 import warnings
 
 import pytest
 import torch
 
 import capture
+
+# The feature corpus (tests/capture/corpus/) is imported by the test_corpus_*.py files.
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 
 class CountingBackend:

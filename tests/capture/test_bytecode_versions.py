@@ -38,12 +38,18 @@ SAMPLES = textwrap.dedent('''
 
     def returns_const(x):
         return 7
+
+    def with_block(x):
+        with torch.no_grad():
+            y = x * 2
+        with torch.enable_grad() as entered:
+            return y + 1
 ''')
 
 # Opcodes every version spells the same after normalisation (others, e.g. PUSH_NULL's
 # position or TO_BOOL, legitimately differ).
 COMPARED = {"LOAD_FAST", "STORE_FAST", "LOAD_CONST", "LOAD_GLOBAL", "LOAD_ATTR", "CALL", "BINARY_OP",
-            "COMPARE_OP", "RETURN_VALUE", "BUILD_TUPLE", "UNARY_NEGATIVE", "UNARY_INVERT"}
+            "COMPARE_OP", "RETURN_VALUE", "BUILD_TUPLE", "UNARY_NEGATIVE", "UNARY_INVERT", "BEFORE_WITH"}
 
 SCRIPT = textwrap.dedent('''
     import importlib.util, json, sys
@@ -60,6 +66,11 @@ SCRIPT = textwrap.dedent('''
         if callable(fn) and hasattr(fn, "__code__"):
             decoded = decode_module.decode(fn)
             result[name] = [repr(i.signature()) for i in decoded.instructions if i.opname in compared]
+            for position, inst in enumerate(decoded.instructions):  # each with block's cleanup handler
+                if inst.opname == "BEFORE_WITH":
+                    entry = decoded.handler_at(decoded.instructions[position + 1].offset)
+                    target = decoded.instructions[decoded.index_of_offset[entry.target]]
+                    result[name].append(f"handler {target.opname} {decoded.instructions[decoded.index_of_offset[entry.target] + 1].opname} depth {entry.depth}")
     print(json.dumps(result))
 ''')
 
@@ -100,6 +111,10 @@ def test_reference_forms(reference):
     assert "('COMPARE_OP', '>=', False, False, (), False)" in reference["compares"]
     assert reference["returns_none"][-2:] == ["('LOAD_CONST', None, False, False, (), False)",
                                               "('RETURN_VALUE', None, False, False, (), False)"]
+    # Both with blocks: the body's exception-table row leads to the cleanup handler.
+    assert reference["with_block"][-2:] == ["handler PUSH_EXC_INFO WITH_EXCEPT_START depth 1"] * 2
+    # The normal exit: __exit__(None, None, None) is a plain CALL of 2 on every version.
+    assert reference["with_block"].count("('CALL', 2, False, False, (), False)") == 2
 
 
 @pytest.mark.parametrize("version", ["3.12", "3.13"])

@@ -11,10 +11,9 @@ def helper(t):
     return t * 2
 
 
-def nested_definition(x):
-    def inner(t):
-        return t * 2
-    return inner(x)
+def tensor_in_a_set(x):
+    seen = {x}
+    return x * len(seen)
 
 
 def calls_print(x):
@@ -22,19 +21,24 @@ def calls_print(x):
     return x + 1
 
 
-def inplace_method(x):
-    x.add_(1)
+def metadata_inplace_method(x):
+    x.t_()
     return x * 2
 
 
-def augmented_assignment(x):
-    x += 1
-    return x
+def other_context_manager(x):
+    with torch.autograd.profiler.record_function("region"):
+        return x + 1
 
 
-def out_argument(x, y):
-    torch.add(x, 1, out=y)
-    return y
+def inference_mode(x):
+    with torch.inference_mode():
+        return x + 1
+
+
+def set_requires_grad(x, y):
+    y.requires_grad = True
+    return x + y
 
 
 def data_dependent(x):
@@ -42,11 +46,12 @@ def data_dependent(x):
 
 
 UNSUPPORTED = [
-    (nested_definition, "nested function definition", 1),
+    (tensor_in_a_set, "set item", 1),
     (calls_print, "call to builtin print", 1),
-    (inplace_method, "in-place tensor method add_", 1),
-    (augmented_assignment, "in-place operator", 1),
-    (out_argument, "out=", 2),
+    (metadata_inplace_method, "tensor method t_(): changes the tensor's metadata in place", 1),
+    (other_context_manager, "context manager torch.autograd.profiler.record_function", 1),
+    (inference_mode, "context manager torch.autograd.grad_mode.inference_mode", 1),
+    (set_requires_grad, "setting attribute 'requires_grad'", 2),
     (data_dependent, "item", 1),
 ]
 

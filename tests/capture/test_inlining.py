@@ -201,12 +201,14 @@ def test_loop_length_from_an_argument_is_guarded(counter):
     assert counter.count == 2
 
 
-def test_mutating_an_input_list_is_unsupported(counter):
+def test_mutating_an_input_list_is_replayed(counter):
     def grow(x, xs):
         xs.append(x)
         return x + 1
-    with pytest.raises(capture.Unsupported):
-        capture.compile(grow, backend=counter, fullgraph=True)(torch.ones(2), [])
+    xs = []
+    x = torch.ones(2)
+    capture.compile(grow, backend=counter, fullgraph=True)(x, xs)
+    assert len(xs) == 1 and xs[0] is x
 
 
 class Block(torch.nn.Module):

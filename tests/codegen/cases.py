@@ -56,7 +56,8 @@ CASES = [
     ("bmm", lambda a, b: torch.softmax(a @ b, -1), [_f(2, 5, 8), _f(2, 8, 6)]),
     ("float64", lambda x: (x.sin() * x.cos()).sum(1), [_f(5, 9, dtype=torch.float64)]),
     ("zero_dim_and_empty", lambda x, e: (x * 2 + 1, e.sum(0), e + 1), [_f(), lambda: torch.randn(0, 4)]),
-    ("fallback_op", lambda x: torch.cumsum(x, 1) * 2, [_f(4, 6)]),
+    ("fallback_op", lambda x: torch.fake_quantize_per_tensor_affine(x, 0.1, 0, 0, 255) * 2, [_f(4, 6)]),
+    ("extern_ops", lambda x: (torch.cumsum(x, 1) * 2, torch.sort(x, 1)[0] + torch.sort(x, 1)[1]), [_f(4, 6)]),
     ("returns_input", lambda x, y: (x, x + y, y), [_f(3, 3), _f(3, 3, seed=9)]),
 ]
 

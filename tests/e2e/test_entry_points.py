@@ -12,8 +12,8 @@ import capture
 from inductor import KilnCompileWarning
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ["0_captured_graph.py", "1_aten_graph.py", "2_prims_graph.py", "3_loop_ir.txt", "4_schedule.txt",
-          "6_wrapper.py"]
+STAGES = ["0_captured_graph.py", "1_aten_graph.py", "1_aten_functional.py", "2_prims_graph.py", "3_loop_ir.txt",
+          "4_schedule.txt", "6_wrapper.py"]
 
 
 def thin_path(x, y):
@@ -83,8 +83,9 @@ def test_training_graph_falls_back_with_one_warning_and_strict_raises(monkeypatc
 
 
 def _kiln(*args, cwd, env=None):
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)  # this checkout's packages
     return subprocess.run([sys.executable, "-m", "capture.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=600)
+                          env={**os.environ, "PYTHONPATH": path, **(env or {})}, timeout=600)
 
 
 def test_kiln_dump_writes_every_stage(tmp_path):

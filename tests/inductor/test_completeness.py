@@ -7,7 +7,8 @@ from inductor.ir.loop import LoopOp, ReductionType
 from inductor.lowering import LOWERINGS
 from prims import PRIMS, Category
 
-LEAVES = {LoopOp.LOAD, LoopOp.CONSTANT, LoopOp.INDEX_EXPR, LoopOp.LOCAL}  # rendered by the scopes directly
+LEAVES = {LoopOp.LOAD, LoopOp.CONSTANT, LoopOp.INDEX_EXPR, LoopOp.LOCAL,
+          LoopOp.INDIRECT_LOAD}  # rendered by the scopes directly
 
 
 @pytest.mark.parametrize("op", [o for o in LoopOp if o not in LEAVES], ids=lambda o: o.value)

@@ -10,6 +10,9 @@ import torch
 
 from prims import PRIMS, Category, Prim, PrimMetaError, TensorMeta
 from prims.ops.elementwise import BINARY, UNARY
+from prims.ops.extern import EXTERN_REASON
+
+from extern_samples import EXTERN_SAMPLES
 
 CPU = torch.device("cpu")
 
@@ -81,6 +84,9 @@ def test_unary_meta_matches_ref(name):
     assert checked, f"{name} accepted no dtype at all"
 
 
+NONZERO_DIVISOR = {"trunc_div", "fmod"}
+
+
 def _scalar_for(dtype):
     return True if dtype == torch.bool else (2.0 if dtype.is_floating_point else 2)
 
@@ -91,6 +97,8 @@ def test_binary_meta_matches_ref(name):
     for dtype in DTYPES:
         for shape, layout in _layouts():
             a, b = _make(shape, dtype, layout), _make(shape, dtype)  # b contiguous: mixed layouts too
+            if name in NONZERO_DIVISOR and not dtype.is_floating_point:
+                a, b = a + 1, b + 1  # integer division by zero raises in eager (a divides the scalar below)
             if not _accepts(prim, a, b):
                 continue
             s = _scalar_for(dtype)
@@ -207,11 +215,116 @@ def test_matmul_meta_matches_ref():
         _check(PRIMS["matmul"], _make((2, 0), dtype), _make((0, 4), dtype))
 
 
-def test_every_prim_is_covered_here():
-    """A new prim must come with a meta check in this file (fallback has no meta rule of its own)."""
-    covered = set(UNARY) | set(BINARY) | set(REDUCTIONS) | {
-        "where", "broadcast_in_dim", "reshape", "permute", "slice", "convert_element_type", "full", "iota", "matmul"}
-    assert set(PRIMS) - {"fallback"} == covered
+def test_data_movement_meta_matches_ref():
+    for dtype in DTYPES:
+        a, b = _make((2, 3), dtype), _make((4, 3), dtype, "transposed")
+        _check(PRIMS["cat"], [a, b], 0)
+        _check(PRIMS["cat"], [a, _make((2, 0), dtype), _make((2, 5), dtype)], 1)
+        _check(PRIMS["cat"], [_make((0, 3), dtype)], 0)
+        x = _make((3, 4), dtype, "transposed")
+        fill = True if dtype == torch.bool else 0
+        _check(PRIMS["pad"], x, fill, ((1, 2, 0), (0, -1, 1)))
+        _check(PRIMS["pad"], x, fill, ((-3, 0, 0), (2, 2, 2)))  # crop everything in dim 0
+        _check(PRIMS["pad"], _make((), dtype), fill, ())
+        _check(PRIMS["pad"], _make((0, 2), dtype), fill, ((1, 1, 3), (0, 0, 0)))
+        _check(PRIMS["rev"], x, (0, 1))
+        _check(PRIMS["rev"], x, ())
+        _check(PRIMS["rev"], _make((), dtype), ())
+        index = torch.tensor([[0, 2, 1], [2, 2, 0]])
+        _check(PRIMS["gather"], _make((3, 3), dtype, "transposed"), 0, index)
+        _check(PRIMS["gather"], _make((2, 4), dtype), 1, index)
+        _check(PRIMS["gather"], _make((3,), dtype), 0, torch.zeros(0, dtype=torch.int64))
+        _check(PRIMS["as_strided"], x, (2, 2), (5, 1), 1)
+        _check(PRIMS["as_strided"], x, (3,), (0,), 4)
+        _check(PRIMS["as_strided"], x, (0, 7), (1, 1), 0)
+
+
+def test_empty_meta_matches_ref():
+    for dtype in DTYPES:
+        for shape in [(2, 3), (), (0, 4)]:
+            _check(PRIMS["empty"], shape, dtype=dtype, device=CPU)
+
+
+def test_random_meta_matches_ref():
+    seed = torch.tensor(12345)
+    _check(PRIMS["seed"], device=CPU)
+    for name in ("uniform", "normal"):
+        for dtype in (torch.float32, torch.float64):
+            for shape in [(2, 3), (), (0, 4)]:
+                _check(PRIMS[name], shape, 0.0, 2.0, dtype=dtype, device=CPU, seed=seed, offset=7)
+
+
+def test_linalg_check_errors_meta_matches_ref():
+    info = torch.zeros(3, dtype=torch.int32)
+    _check(PRIMS["linalg_check_errors"], info, "linalg.cholesky", is_matrix=False)
+    with pytest.raises(torch.linalg.LinAlgError):  # a nonzero info raises as eager does
+        PRIMS["linalg_check_errors"].ref(torch.ones((), dtype=torch.int32), "linalg.cholesky", is_matrix=True)
+
+
+TABLE_EXTERNS = sorted(EXTERN_REASON)
+
+
+class _MetaChecker(torch.fx.Interpreter):
+    """Runs a prims graph; at every call of `prim`, checks its meta rule against the real result."""
+
+    def __init__(self, gm, prim):
+        super().__init__(gm)
+        self.prim, self.checked = prim, 0
+
+    def call_function(self, target, args, kwargs):
+        out = super().call_function(target, args, kwargs)
+        if target is self.prim:
+            meta = target.meta(*[_meta_tree(a) for a in args], **{k: _meta_tree(v) for k, v in kwargs.items()})
+            metas = meta if isinstance(meta, tuple) else (meta,)
+            reals = out if isinstance(out, (tuple, list)) else (out,)
+            assert len(metas) == len(reals)
+            for m, r in zip(metas, reals):
+                _same_layout(m, TensorMeta.of(r))
+            self.checked += 1
+        return out
+
+
+def _meta_tree(a):
+    if isinstance(a, torch.Tensor):
+        return TensorMeta.of(a)
+    if isinstance(a, (list, tuple)):
+        return type(a)(_meta_tree(x) for x in a)
+    return a
+
+
+@pytest.mark.parametrize("name", TABLE_EXTERNS)
+def test_extern_meta_matches_ref(name):
+    """Each extern prim's meta rule (torch's fake kernels) against its reference, on OpInfo samples."""
+    import prims
+    from torch.testing._internal.common_methods_invocations import op_db
+
+    from kiln_opinfo import graph_of
+
+    assert name in EXTERN_SAMPLES, f"extern prim {name} has no OpInfo sample in tests/prims/extern_samples.py"
+    op_name, variant, first = EXTERN_SAMPLES[name]
+    op = next(o for o in op_db if (o.name, o.variant_test_name) == (op_name, variant))
+    torch.manual_seed(0)
+    for i, sample in enumerate(op.sample_inputs("cpu", torch.float32, requires_grad=False)):
+        if i < first:
+            continue
+        if i >= first + 3:
+            break
+        gm, inputs, _ = graph_of(op, sample)
+        try:
+            pg = prims.lower(gm, inputs)
+        except prims.UnsupportedGraph:
+            continue
+        checker = _MetaChecker(pg, PRIMS[name])
+        torch.manual_seed(0)
+        checker.run(*inputs)
+        if checker.checked:
+            return
+    pytest.fail(f"no sample of {op_name}.{variant} from {first} on produced kiln.{name}")
+
+
+META_TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS) | set(TABLE_EXTERNS) | {
+    "where", "broadcast_in_dim", "reshape", "permute", "slice", "convert_element_type", "full", "iota", "matmul",
+    "cat", "pad", "rev", "gather", "as_strided", "empty", "seed", "uniform", "normal", "linalg_check_errors"})
 
 
 # --- rejections ------------------------------------------------------------------------------
@@ -281,18 +394,107 @@ REJECTED = [
     ("matmul", (m((2, 2, 3)), m((3, 3, 4))), "do not multiply"),
     # conversion
     ("convert_element_type", (m((2,)), "float32"), "expected a dtype"),
+    # new elementwise prims: dtype kinds
+    ("atan2", (m((2,), I), m((2,), I)), "not supported"),
+    ("copysign", (m((2,)), m((2,), I)), "dtypes must match"),
+    ("hypot", (m((2,)), m((3,))), "shapes must match"),
+    ("fmod", (m((2,), B), m((2,), B)), "not supported"),
+    ("bitwise_and", (m((2,)), m((2,))), "not supported"),
+    ("bitwise_or", (m((2,), I), 1.5), "does not fit"),
+    ("bitwise_xor", (m((2,), I), m((2,), B)), "dtypes must match"),
+    ("shift_left", (m((2,), B), m((2,), B)), "not supported"),
+    ("shift_right", (m((2,)), m((2,))), "not supported"),
+    ("trunc_div", (m((2,)), m((2,))), "not supported"),
+    ("bitwise_not", (m((2,), B),), "not supported"),
+    ("signbit", (m((2,), I),), "not supported"),
+    ("isinf", (m((2,), B),), "not supported"),
+    ("erfc", (m((2,), I),), "not supported"),
+    *[(n, (m((2,), I),), "not supported") for n in ("asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",
+                                                    "atanh", "exp2", "log2", "log10")],
+    # data movement
+    ("cat", ([], 0), "non-empty list"),
+    ("cat", ([m((2, 3)), m((2, 3), I)], 0), "dtypes must match"),
+    ("cat", ([m((2, 3)), m((3, 3))], 1), "differ outside dim"),
+    ("cat", ([m((2, 3))], 2), "bad dim"),
+    ("pad", (m((2, 3)), 0.0, ((0, 0, 0),)), "per dim, got 1 for rank 2"),
+    ("pad", (m((2,)), 0.0, ((0, 0, -1),)), "negative interior"),
+    ("pad", (m((2,)), 0.0, ((-2, -1, 0),)), "removes more"),
+    ("pad", (m((2,)), True, ((1, 1, 0),)), "bool pad value"),
+    ("pad", (m((2,), I), 0.5, ((1, 1, 0),)), "does not fit"),
+    ("rev", (m((2, 3)), (2,)), "bad dims"),
+    ("rev", (m((2, 3)), (0, 0)), "bad dims"),
+    ("gather", (m((2, 3)), 0, m((2, 3), torch.int32)), "int64"),
+    ("gather", (m((2, 3)), 0, m((2,), I)), "rank"),
+    ("gather", (m((2, 3)), 0, m((2, 4), I)), "larger than input"),
+    ("gather", (m((2, 3)), 2, m((2, 3), I)), "bad dim"),
+    ("as_strided", (m((2, 3)), (2, 2), (3, 3), 0), "reads element 6"),
+    ("as_strided", (m((2, 3)), (2,), (1, 1), 0), "bad shape"),
+    ("as_strided", (m((2, 3)), (2,), (1,), -1), "bad offset"),
+    # random: float results, an int64 0-d seed, a non-negative offset
+    ("uniform", ((2,), 0.0, 1.0), "seed", {"dtype": F, "device": CPU, "seed": m((1,), I), "offset": 0}),
+    ("uniform", ((2,), 0.0, 1.0), "floating point", {"dtype": I, "device": CPU, "seed": m((), I), "offset": 0}),
+    ("normal", ((2,), 0.0, 1.0), "bad offset", {"dtype": F, "device": CPU, "seed": m((), I), "offset": -1}),
+    ("normal", ((-2,), 0.0, 1.0), "bad shape", {"dtype": F, "device": CPU, "seed": m((), I), "offset": 0}),
+    ("linalg_check_errors", (m((2,)), "linalg.inv"), "int32 info", {"is_matrix": True}),
 ]
 
 
-@pytest.mark.parametrize("name, args, match", REJECTED, ids=[f"{r[0]}-{i}" for i, r in enumerate(REJECTED)])
-def test_meta_rejects(name, args, match):
+@pytest.mark.parametrize("case", REJECTED, ids=[f"{r[0]}-{i}" for i, r in enumerate(REJECTED)])
+def test_meta_rejects(case):
+    name, args, match, *kwargs = case
     with pytest.raises(PrimMetaError, match=match):
-        PRIMS[name].meta(*args)
+        PRIMS[name].meta(*args, **(kwargs[0] if kwargs else {}))
+
+
+@pytest.mark.parametrize("name", TABLE_EXTERNS)
+def test_extern_meta_rejects_non_tensors(name):
+    """An extern prim's meta rule runs torch's own checks: anything they refuse is a PrimMetaError."""
+    with pytest.raises(PrimMetaError, match=f"kiln.{name}"):
+        PRIMS[name].meta("not a tensor", object())
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_meta_rejects_non_tensors(name):
+    with pytest.raises(PrimMetaError, match="expected a tensor"):
+        PRIMS[name].meta(2.0)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_meta_rejects_mismatched_shapes_and_scalars(name):
+    dtype = next(d for d in (F, I, B) if _accepts(PRIMS[name], m((2,), d), m((2,), d)))
+    with pytest.raises(PrimMetaError, match="shapes must match"):
+        PRIMS[name].meta(m((2,), dtype), m((2, 1), dtype))
+    with pytest.raises(PrimMetaError, match="at least one tensor"):
+        PRIMS[name].meta(1, 1)
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_reduction_meta_rejects_bad_dims(name):
+    with pytest.raises(PrimMetaError, match="bad dims"):
+        PRIMS[name].meta(m((2, 3)), (3,))
+
+
+REJECTION_TESTED = ({r[0] for r in REJECTED} | set(TABLE_EXTERNS) | set(UNARY) | set(BINARY) | set(REDUCTIONS)
+                    | {"full", "iota", "empty", "seed"})
+
+
+@pytest.mark.parametrize("name", sorted(PRIMS))
+def test_every_prim_has_meta_and_rejection_tests(name):
+    """A new prim must come with a meta-vs-reference check and a bad-input check in this file
+    (fallback has no meta rule of its own: the ATen trace supplies it)."""
+    if name == "fallback":
+        return
+    assert name in META_TESTED, f"kiln.{name} has no meta-vs-reference test"
+    assert name in REJECTION_TESTED, f"kiln.{name} has no bad-input test"
 
 
 def test_creation_rejects_bad_sizes():
     with pytest.raises(PrimMetaError, match="bad shape"):
         PRIMS["full"].meta((2, -1), 0.0, dtype=F, device=CPU)
+    with pytest.raises(PrimMetaError, match="bad shape"):
+        PRIMS["empty"].meta((2, -1), dtype=F, device=CPU)
+    with pytest.raises(TypeError):  # seed takes only the device
+        PRIMS["seed"].meta((2,), device=CPU)
     with pytest.raises(PrimMetaError, match="bad length"):
         PRIMS["iota"].meta(-1, start=0, step=1, dtype=I, device=CPU)
 

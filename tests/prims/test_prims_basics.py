@@ -38,15 +38,19 @@ def test_aten_graph_has_one_node_per_overload_with_metas():
 
 def test_unsupported_ops_become_explicit_fallbacks_that_run():
     x = torch.randn(3, 5)
-    gm = _lower(lambda x: torch.cumsum(x, 1) + 1, x)
+    fq = lambda x: torch.fake_quantize_per_tensor_affine(x, 0.1, 0, 0, 255) + 1  # noqa: E731
+    gm = _lower(fq, x)
     fallbacks = [n for n in gm.graph.nodes if n.op == "call_function" and n.target is PRIMS["fallback"]]
-    assert len(fallbacks) == 1 and "cumsum" in str(fallbacks[0].args[0])
-    torch.testing.assert_close(gm(x)[0], torch.cumsum(x, 1) + 1)
+    assert len(fallbacks) == 1 and "fake_quantize" in str(fallbacks[0].args[0])
+    torch.testing.assert_close(gm(x)[0], fq(x))
 
 
-def test_in_place_ops_are_refused_not_miscompiled():
-    with pytest.raises(prims.UnsupportedGraph, match="in-place"):
-        _lower(lambda x: x.add_(1), torch.randn(3))
+def test_in_place_ops_are_functionalized_and_metadata_mutations_refused():
+    gm = _lower(lambda x: x.add_(1), torch.randn(3))
+    assert all(isinstance(n.target, Prim) for n in gm.graph.nodes if n.op == "call_function")
+    assert [(m.input_index, m.output_index) for m in gm.meta[prims.MUTATIONS_KEY]] == [(0, 1)]
+    with pytest.raises(prims.UnsupportedGraph, match="storage"):
+        _lower(lambda x: x.resize_(6), torch.randn(2, 3))
 
 
 def test_type_promotion_is_explicit():

@@ -72,16 +72,27 @@ def test_parameters_and_constant_attributes_become_get_attr_constants():
     torch.testing.assert_close(pg(x)[0], mod(x))
 
 
-def test_in_place_ops_raise_unsupported():
-    with pytest.raises(prims.UnsupportedGraph, match="in-place"):
-        _trace(lambda x: x.add_(1), torch.randn(3))
-    with pytest.raises(prims.UnsupportedGraph, match="in-place"):
-        _trace(lambda x: (x * 2).relu_(), torch.randn(3))  # on an intermediate as well
+def test_in_place_ops_are_recorded_as_traced_with_identities():
+    def fn(x):
+        y = x * 2
+        y.relu_()
+        return x.add_(y)
+
+    gm = _trace(fn, torch.randn(3))
+    calls = _calls(gm)
+    assert [n.target for n in calls] == [aten.mul.Tensor, aten.relu_.default, aten.add_.Tensor]
+    key = prims.aten_trace.IDENTITY_KEY
+    x = next(n for n in gm.graph.nodes if n.op == "placeholder").meta[key]
+    mul, relu_, add_ = (n.meta[key] for n in calls)
+    assert relu_ == mul and add_ == x and mul.storage != x.storage  # an in-place result *is* its input
+    assert gm.meta[OUTPUTS_KEY][0].input_index == 0
 
 
-def test_output_that_views_an_input_is_unsupported():
-    with pytest.raises(prims.UnsupportedGraph, match="view of an input"):
-        _trace(lambda x: x.t(), torch.randn(2, 3))
+def test_views_share_their_base_storage_with_offsets():
+    gm = _trace(lambda x: x[1:].t(), torch.randn(3, 4))
+    ident = [n.meta[prims.aten_trace.IDENTITY_KEY] for n in gm.graph.nodes if n.op != "output"]
+    assert len({i.storage for i in ident}) == 1 and len({i.tensor for i in ident}) == 3
+    assert ident[-1].offset == 4
 
 
 def test_returning_an_input_records_its_index():
@@ -129,12 +140,14 @@ def test_decomposition_table_holds_overloads_only():
 
 def test_op_without_decomposition_becomes_a_fallback_that_runs():
     x = torch.randn(3, 5)
-    assert aten.cumsum.default not in DECOMPOSITIONS
-    pg = prims.decompose(_trace(lambda x: torch.cumsum(x * 2, 1), x))
+    op = aten.fake_quantize_per_tensor_affine_cachemask.default
+    assert op not in DECOMPOSITIONS
+    fq = lambda x: torch.fake_quantize_per_tensor_affine(x * 2, 0.1, 0, 0, 255)  # noqa: E731
+    pg = prims.decompose(_trace(fq, x))
     (fb,) = _fallbacks(pg)
-    assert fb.args[0] is aten.cumsum.default
-    assert fb.meta[META_KEY] == TensorMeta.of(torch.cumsum(x, 1))  # the meta comes from the ATen trace
-    torch.testing.assert_close(pg(x)[0], torch.cumsum(x * 2, 1))
+    assert fb.args[0] is op
+    assert fb.meta[META_KEY] == tuple(TensorMeta.of(t) for t in op(x, 0.1, 0, 0, 255))  # from the ATen trace
+    torch.testing.assert_close(pg(x)[0], fq(x))
 
 
 @pytest.mark.parametrize("fn", [lambda x: x[x > 0], lambda x: x.narrow(0, torch.tensor(1), 2)], ids=["mask", "narrow"])

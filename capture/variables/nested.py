@@ -1,0 +1,145 @@
+"""Functions made inside the traced code: nested `def`s and lambdas (with their cells), and
+`functools.partial` objects, made inside or passed in.
+
+A nested function never exists as a real Python object during capture: it is its code object
+plus symbolic defaults, keyword defaults and closure cells, and calling it inlines the code.
+"""
+from __future__ import annotations
+
+import functools
+import types
+
+from ..exc import Unsupported
+from .base import VariableTracker
+
+
+class CodeVariable(VariableTracker):
+    """A code object loaded by LOAD_CONST, about to become a function by MAKE_FUNCTION."""
+
+    def __init__(self, code: types.CodeType):
+        super().__init__(None)
+        self.code = code
+
+    def __repr__(self) -> str:
+        return f"CodeVariable({self.code.co_qualname})"
+
+
+class CellVariable(VariableTracker):
+    """A closure cell. Cells made in the traced code hold a symbolic value; a cell of the
+    compiled function's own closure (or an inlined callee's) is read through its source."""
+
+    EMPTY = object()
+
+    def __init__(self, contents=EMPTY, *, real_cell=None, source=None):
+        super().__init__(source)
+        self.contents = contents
+        self.real_cell = real_cell
+
+    def load(self, tx, name: str) -> VariableTracker:
+        if self.real_cell is not None:
+            from .builder import wrap_value
+            written = tx.output.side_effects.read(self.real_cell, "cell_contents")  # nonlocal write earlier
+            if written is not None:
+                return written.value
+            try:
+                value = self.real_cell.cell_contents
+            except ValueError:
+                raise Unsupported(f"free variable {name!r} read before assignment") from None
+            return wrap_value(tx, value, self.source)
+        if self.contents is CellVariable.EMPTY:
+            raise Unsupported(f"variable {name!r} read before assignment (closure cell is empty)")
+        return tx.resolve_local(name, self.contents)
+
+    def store(self, tx, name: str, value: VariableTracker) -> None:
+        if self.real_cell is not None:  # `nonlocal x; x = ...` on a cell from outside: a side effect
+            from ..sources import AttrSource, ClosureCellSource
+            cell_source = self.source.base if isinstance(self.source, AttrSource) else ClosureCellSource(self.source.index)
+            tx.output.side_effects.write(self.real_cell, cell_source, "cell_contents", value)
+            return
+        self.contents = value
+
+    def __repr__(self) -> str:
+        return f"CellVariable({'real' if self.real_cell is not None else self.contents!r})"
+
+
+class NestedFunctionVariable(VariableTracker):
+    """A function made by MAKE_FUNCTION in the traced code: calls are inlined."""
+
+    def __init__(self, code: types.CodeType, defaults, kwdefaults, closure: tuple, definer):
+        super().__init__(None)
+        self.code = code
+        self.defaults = defaults        # TupleVariable or None
+        self.kwdefaults = kwdefaults    # ConstDictVariable or None
+        self.closure = closure          # tuple of CellVariable
+        self.f_globals = definer.f_globals
+        self.global_source = definer.global_source
+
+    def python_type(self) -> type:
+        return types.FunctionType
+
+    def truth(self, tx) -> bool:
+        return True
+
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        from .constant import wrap_constant
+        if name in ("__name__", "__qualname__"):
+            return wrap_constant(getattr(self.code, "co_" + name.strip("_")))
+        raise Unsupported(f"attribute {name!r} of nested function {self.code.co_qualname}")
+
+    def call(self, tx, args, kwargs) -> VariableTracker:
+        from ..inline import bind_arguments, inline_code
+        defaults = self.defaults.items if self.defaults is not None else []
+        kwdefaults = self.kwdefaults
+        arguments = bind_arguments(
+            self.code, list(args), dict(kwargs), len(defaults),
+            default_of=lambda index: defaults[index],
+            kwdefault_of=(lambda name: kwdefaults.value_of(tx, name)) if kwdefaults is not None else None,
+            has_kwdefault=(lambda name: name in kwdefaults.items) if kwdefaults is not None else (lambda name: False))
+        return inline_code(tx, self.code, arguments, f_globals=self.f_globals, global_source=self.global_source,
+                           closure=self.closure, closure_source=None)
+
+    def __repr__(self) -> str:
+        return f"NestedFunctionVariable({self.code.co_qualname})"
+
+
+class PartialVariable(VariableTracker):
+    """functools.partial(func, *args, **keywords): calls prepend the stored arguments."""
+
+    def __init__(self, func: VariableTracker, args: list, keywords, source=None):
+        super().__init__(source)
+        self.func, self.args, self.keywords = func, list(args), keywords  # keywords: ConstDictVariable
+
+    def python_type(self) -> type:
+        return functools.partial
+
+    def truth(self, tx) -> bool:
+        return True
+
+    def call(self, tx, args, kwargs) -> VariableTracker:
+        stored = {key: self.keywords.value_of(tx, key) for key in self.keywords.items}
+        return self.func.call(tx, [*self.args, *args], {**stored, **kwargs})
+
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        from .containers import TupleVariable
+        if name == "func":
+            return self.func
+        if name == "args":
+            return TupleVariable(self.args)
+        if name == "keywords":
+            return self.keywords
+        raise Unsupported(f"attribute {name!r} of functools.partial")
+
+    def __repr__(self) -> str:
+        return f"PartialVariable({self.func!r}, {len(self.args)} args)"
+
+
+def make_partial(tx, args, kwargs) -> VariableTracker:
+    from ..exc import TorchOpError
+    from .dicts import ConstDictVariable
+    if not args:
+        raise TorchOpError("functools.partial()", TypeError("partial() needs a callable"))
+    func, *stored = args
+    if isinstance(func, PartialVariable):  # partial(partial(f, a), b) flattens, as functools does
+        keywords = ConstDictVariable({**{k: func.keywords.value_of(tx, k) for k in func.keywords.items}, **kwargs})
+        return PartialVariable(func.func, [*func.args, *stored], keywords)
+    return PartialVariable(func, stored, ConstDictVariable(dict(kwargs)))

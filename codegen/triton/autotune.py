@@ -1,0 +1,102 @@
+"""Kernel launchers: pick a launch config once per (kernel source, sizes), remember it on disk.
+
+Under Triton's interpreter (and whenever autotuning is off) the first candidate, the
+heuristic's pick, is used. On a GPU the first launch for some sizes times every candidate with
+`benchmark` (triton.testing.do_bench by default; tests inject a fake one), keeps the fastest,
+and writes it to KILN_CACHE_DIR/triton/autotune/<key>.json, so later processes skip the timing.
+Re-running a candidate is safe: a Kiln kernel never reads what it writes at another index, and
+no kernel writes a buffer it was given as an input (memory.py frees a buffer only after its
+last reader), so every timed launch computes the same outputs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+from .configs import LaunchConfig
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("KILN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kiln")
+    path = Path(root) / "triton"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _gpu_benchmark(launch: Callable[[], None]) -> float:
+    from triton.testing import do_bench
+
+    return do_bench(launch, warmup=10, rep=40)
+
+
+class AutotuneStats:
+    """Counters for tests: how many configs were timed, how many choices came from disk."""
+    timed = 0
+    cache_hits = 0
+
+
+class KernelLauncher:
+    """Called by the wrapper as `kernel0(bufs..., xnumel=..., rnumel=...)`."""
+
+    def __init__(self, fn, source: str, configs: list[LaunchConfig], *, autotune: bool, device: str = "",
+                 benchmark: Callable[[Callable[[], None]], float] | None = None):
+        self.fn, self.configs, self.autotune, self.device = fn, configs, autotune and len(configs) > 1, device
+        self.benchmark = benchmark or _gpu_benchmark
+        self.key_prefix = hashlib.sha256(f"{source}\n{device}\n{_triton_version()}".encode()).hexdigest()[:24]
+        self.chosen: dict[tuple, LaunchConfig] = {}
+
+    def __call__(self, *buffers, xnumel: int, rnumel: int | None = None):
+        sizes = (xnumel,) if rnumel is None else (xnumel, rnumel)
+        cfg = self.chosen.get(sizes) or self._choose(buffers, sizes)
+        self.fn[cfg.grid(xnumel)](*buffers, *sizes, **cfg.kwargs())
+
+    def _choose(self, buffers, sizes) -> LaunchConfig:
+        if not self.autotune:
+            cfg = self.configs[0]
+        else:
+            path = cache_dir() / "autotune" / f"{self.key_prefix}_{'x'.join(map(str, sizes))}.json"
+            cfg = self._load(path)
+            if cfg is None:
+                cfg = self._time_all(buffers, sizes, path)
+            else:
+                AutotuneStats.cache_hits += 1
+        self.chosen[sizes] = cfg
+        return cfg
+
+    def _time_all(self, buffers, sizes, path) -> LaunchConfig:
+        timings = []
+        for cfg in self.configs:
+            def launch(cfg=cfg):
+                self.fn[cfg.grid(sizes[0])](*buffers, *sizes, **cfg.kwargs())
+
+            AutotuneStats.timed += 1
+            try:
+                timings.append((self.benchmark(launch), cfg))
+            except Exception as e:  # noqa: BLE001  (e.g. out of shared memory: that config just loses)
+                timings.append((float("inf"), cfg))
+                last_error = e
+        best_time, best = min(timings, key=lambda t: t[0])
+        if best_time == float("inf"):
+            raise last_error
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"config": best.kwargs(), "timings_ms": {repr(c): t for t, c in timings}}))
+        os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
+        return best
+
+    def _load(self, path) -> LaunchConfig | None:
+        """The cached choice, if the file is whole and names one of this kernel's candidates."""
+        try:
+            kw = json.loads(path.read_text())["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return next((c for c in self.configs if c.kwargs() == kw), None)
+
+
+def _triton_version() -> str:
+    import triton
+
+    return triton.__version__

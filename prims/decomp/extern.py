@@ -1,0 +1,24 @@
+"""ATen ops made extern prims (prims/ops/extern.py lists them with reasons): called as they are."""
+from __future__ import annotations
+
+import torch
+
+from ..ops.extern import EXTERN_REASON
+from ..prim import PRIMS
+from .registry import register
+
+aten = torch.ops.aten
+
+
+def _call(prim):
+    return lambda *args, **kwargs: prim(*args, **kwargs)
+
+
+for _name in EXTERN_REASON:
+    register(PRIMS[_name].extra["aten"])(_call(PRIMS[_name]))
+
+
+@register(aten._linalg_check_errors.default)
+def linalg_check_errors(info, api_name, *, is_matrix):
+    PRIMS["linalg_check_errors"](info, api_name, is_matrix=is_matrix)  # kept: the prim is impure
+    return None

@@ -1,0 +1,487 @@
+"""Functionalization: an ATen graph with in-place ops, out= ops and writes through views -> a pure one.
+
+PyTorch's scheme, on Kiln's graph. Every tensor of the traced program lives in a storage; a storage
+holds the current value of its root tensor (the allocation) as one node of the new graph, and a
+version. Any other tensor of that storage is a chain of view steps from the root (view_replay.py).
+- A read of a tensor whose storage changed since its value was made replays its chain on the
+  root's current value (view replay).
+- An in-place op becomes its functional twin (add_ -> add, foo.out -> foo); the result is written
+  to the mutated tensor, and through its chain back into the root (slice -> slice_scatter, ...),
+  which bumps the storage's version.
+- A graph input whose storage was written gets its final value as an extra graph output, and an
+  InputMutation in gm.meta[MUTATIONS_KEY] tells the caller to copy it back in place.
+- Outputs that alias inputs, constants or each other get a ViewOf (graph_io.py), found from the
+  eager storages recorded by the tracer, so the caller can hand back views exactly as eager does.
+
+Eager storages the op schemas do not explain (e.g. `_unsafe_view` sharing its input's storage) are
+"hidden aliases": a write to one makes the others stale, and reading a stale tensor raises
+UnsupportedGraph rather than risk a wrong answer. So do storage mutations (resize_, set_), writes to
+module constants, and writes through views with no known inverse (expand, unfold, ...). Metadata
+mutations (t_, unsqueeze_, as_strided_, ...) make the tensor a view of its old self; an input so
+changed gets its final (shape, strides, offset) in its InputMutation.
+"""
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.fx as fx
+from torch._ops import OpOverload
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+from . import view_replay as V
+from .aten_trace import IDENTITY_KEY
+from .builder import META_KEY
+from .errors import UnsupportedGraph
+from .graph_io import FUNCTIONAL_KEY, MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf
+from .meta import TensorMeta, contiguous_strides
+
+aten = torch.ops.aten
+
+
+def functionalize(aten_gm: fx.GraphModule) -> fx.GraphModule:
+    """A pure ATen GraphModule computing what `aten_gm` computes, with input mutations and output
+    aliasing recorded in its meta (graph_io.py). A graph with nothing to rewrite is returned itself,
+    its meta completed."""
+    if aten_gm.meta.get(FUNCTIONAL_KEY):
+        return aten_gm
+    if _annotated_in_place(aten_gm):
+        return aten_gm
+    return _Functionalizer(aten_gm).run()
+
+
+class _NeedsRewrite(Exception):
+    pass
+
+
+def _annotated_in_place(gm: fx.GraphModule) -> bool:
+    """The common case costs one pass: a graph with no in-place op, no list-returning view and no
+    output viewing a hidden intermediate is already pure; only its output facts are added."""
+    allocation, input_index = {}, {}
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and isinstance(node.target, OpOverload) and \
+                (node.target._schema.is_mutable or (V.is_view(node.target) and V.returns_list(node.target))
+                 or _updates_running_stats(node)):
+            return False
+        if node.op == "placeholder":
+            input_index[node] = len(input_index)
+        if IDENTITY_KEY in node.meta:
+            allocation.setdefault(node.meta[IDENTITY_KEY].storage, node)
+    output = next(iter(reversed(gm.graph.nodes)))
+    infos = list(gm.meta[OUTPUTS_KEY])
+
+    def add_base(root):
+        raise _NeedsRewrite
+
+    try:
+        _alias_outputs(list(output.args[0]), infos, allocation, input_index, add_base)
+    except _NeedsRewrite:
+        return False
+    gm.meta[OUTPUTS_KEY], gm.meta[MUTATIONS_KEY], gm.meta[FUNCTIONAL_KEY] = infos, (), True
+    return True
+
+
+class _Storage:
+    """One eager storage: the current value of its root tensor (a new-graph node)."""
+
+    __slots__ = ("value", "root", "key", "version", "stale")
+
+    def __init__(self, value: fx.Node, root: fx.Node, key: int):
+        self.value, self.root, self.key, self.version, self.stale = value, root, key, 0, False
+
+
+class _Alias:
+    """A tensor of the old graph: its storage, the view steps from the root, its value at `version`."""
+
+    __slots__ = ("storage", "chain", "value", "version")
+
+    def __init__(self, storage: _Storage, chain: tuple, value: fx.Node, version: int):
+        self.storage, self.chain, self.value, self.version = storage, chain, value, version
+
+
+class _Functionalizer:
+    def __init__(self, old: fx.GraphModule):
+        self.old = old
+        self.graph = fx.Graph()
+        self.env: dict[fx.Node, object] = {}  # old node -> new node, for results that are not tensors
+        self.aliases: dict[fx.Node, _Alias] = {}  # old tensor node -> its alias
+        self.storages: dict[int, list[_Storage]] = {}  # eager storage key -> functional storages
+        self.allocation: dict[int, fx.Node] = {}  # eager storage key -> first old node in it
+        self.views: dict[tuple, fx.Node] = {}  # (id(storage), version, chain) -> value
+        self.list_views: dict[fx.Node, fx.Node] = {}  # old list-returning view node -> its parent
+        self.results: dict[fx.Node, list] = {}  # old multi-output mutating node -> per item: ("alias", arg) | ("fresh", new node, i)
+        self.input_index: dict[fx.Node, int] = {}
+        self.mutated: list[_Storage] = []  # input storages, in order of first write
+        self.latest: dict[int, fx.Node] = {}  # eager tensor -> the last node that is it (its final metadata)
+        self.fake_mode: FakeTensorMode | None = None
+        self.fakes: dict[fx.Node, torch.Tensor] = {}
+
+    # -- values ---------------------------------------------------------------------------
+    def read(self, old: fx.Node) -> fx.Node:
+        """The new node holding `old`'s current value (replaying its views if its storage changed)."""
+        a = self.aliases.get(old)
+        if a is None:
+            return self.env[old]
+        if a.storage.stale:
+            raise UnsupportedGraph(f"{old.name} shares storage with a tensor written in place, in a way "
+                                   "the op schemas do not say (hidden alias)")
+        if a.version != a.storage.version:
+            a.value, a.version = self._view_value(a.storage, a.chain), a.storage.version
+        return a.value
+
+    def _view_value(self, s: _Storage, chain: tuple) -> fx.Node:
+        if not chain:
+            return s.value
+        key = (id(s), s.version, chain)
+        hit = self.views.get(key)
+        if hit is None:
+            self._check_as_strided(s, chain)
+            hit = self.emit(*V.replay(chain[-1], self._view_value(s, chain[:-1])))
+            self.views[key] = hit
+        return hit
+
+    def _check_as_strided(self, s: _Storage, chain: tuple):
+        """as_strided addresses storage, not values: only replayable straight off a contiguous root."""
+        if any(step.op is aten.as_strided.default for step in chain):
+            root_meta, facts = s.root.meta[META_KEY], s.root.meta[IDENTITY_KEY]
+            contiguous = root_meta.strides == contiguous_strides(root_meta.shape)
+            if chain[0].op is not aten.as_strided.default or any(st.op is aten.as_strided.default for st in chain[1:]) \
+                    or not contiguous or facts.offset != 0:
+                raise UnsupportedGraph("as_strided on a tensor that is later written in place, other than straight "
+                                       "off a contiguous base")
+
+    def _new_root(self, old: fx.Node, new: fx.Node):
+        facts = old.meta.get(IDENTITY_KEY)
+        if facts is None:  # not a tensor (or a tuple of them)
+            self.env[old] = new
+            return
+        s = _Storage(new, old, facts.storage)
+        self.storages.setdefault(facts.storage, []).append(s)
+        self.allocation.setdefault(facts.storage, old)
+        self.aliases[old] = _Alias(s, (), new, 0)
+
+    def _new_view(self, old: fx.Node, parent: fx.Node, step: V.ViewStep, new: fx.Node | None):
+        """`old` = step applied to `parent`; `new` is its node when the storage was never written."""
+        pa = self.aliases[parent]
+        s = pa.storage
+        chain = pa.chain + (step,)
+        if new is None or s.version:
+            self.read(parent)  # raises on stale storages
+            new = self._view_value(s, chain)
+        self.views.setdefault((id(s), s.version, chain), new)
+        self.aliases[old] = _Alias(s, chain, new, s.version)
+
+    # -- emitting new nodes (their metas come from running the op on fake tensors) ---------------
+    def emit(self, op, args, kwargs=None, meta=None) -> fx.Node:
+        kwargs = kwargs or {}
+        if meta is not None:
+            node = self.graph.call_function(op, args, kwargs)
+            node.meta[META_KEY] = meta
+            return node
+        if self.fake_mode is None:
+            self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+        fargs, fkwargs = fx.node.map_arg((args, kwargs), self._fake)
+        with self.fake_mode:
+            out = op(*fargs, **fkwargs)
+        node = self.graph.call_function(op, args, kwargs)
+        if isinstance(out, torch.Tensor):
+            node.meta[META_KEY] = TensorMeta.of(out)
+            self.fakes[node] = out
+        else:
+            node.meta[META_KEY] = tuple(TensorMeta.of(o) if isinstance(o, torch.Tensor) else None for o in out)
+        return node
+
+    def _getitem(self, node: fx.Node, i: int) -> fx.Node:
+        item = self.graph.call_function(operator.getitem, (node, i))
+        item.meta[META_KEY] = node.meta[META_KEY][i]
+        return item
+
+    def _fake(self, node: fx.Node) -> torch.Tensor:
+        fake = self.fakes.get(node)
+        if fake is None:
+            m = node.meta[META_KEY]
+            with self.fake_mode:
+                fake = torch.empty_strided(m.shape, m.strides, dtype=m.dtype, device=m.device)
+            self.fakes[node] = fake
+        return fake
+
+    # -- the walk -----------------------------------------------------------------------------
+    def run(self) -> fx.GraphModule:
+        for node in self.old.graph.nodes:
+            if IDENTITY_KEY in node.meta:
+                self.latest[node.meta[IDENTITY_KEY].tensor] = node
+            if node.op == "placeholder":
+                self.input_index[node] = len(self.input_index)
+                self._new_root(node, self.graph.node_copy(node))
+            elif node.op == "get_attr":
+                self._new_root(node, self.graph.node_copy(node))
+            elif node.op == "call_function" and node.target is operator.getitem:
+                self._item(node)
+            elif node.op == "call_function" and isinstance(node.target, OpOverload):
+                op = node.target
+                if V.is_view(op):
+                    self._view(node)
+                elif op._schema.is_mutable:
+                    self._mutation(node)
+                elif _updates_running_stats(node):
+                    self._batch_norm(node)
+                else:
+                    self._new_root(node, self.graph.node_copy(node, self.read))
+            elif node.op == "output":
+                self._outputs(node)
+            else:
+                raise UnsupportedGraph(f"unexpected node {node.format_node()} in an ATen graph")
+        gm = fx.GraphModule(self.old, self.graph)
+        gm.meta.update(self.old.meta)
+        gm.meta[OUTPUTS_KEY], gm.meta[MUTATIONS_KEY] = self.infos, tuple(self.mutations)
+        gm.meta[FUNCTIONAL_KEY] = True
+        return gm
+
+    def _view(self, node: fx.Node):
+        op, parent = node.target, node.args[0]
+        if parent not in self.aliases or any(isinstance(a, fx.Node) for a in (*node.args[1:], *node.kwargs.values())):
+            raise UnsupportedGraph(f"view op {op} with tensor arguments besides its input")
+        if V.returns_list(op):  # split / unbind: each item becomes its own slice / select
+            self.list_views[node] = parent
+            return
+        new = None if self.aliases[parent].storage.version else self.graph.node_copy(node, self.read)
+        self._new_view(node, parent, V.ViewStep(op, node.args[1:], node.kwargs), new)
+
+    def _item(self, node: fx.Node):
+        src, i = node.args
+        if src in self.list_views:
+            parent = self.list_views[src]
+            step = V.item_step(src.target, src.args, src.kwargs, parent.meta[META_KEY].shape, i)
+            new = None
+            if not self.aliases[parent].storage.version:  # the item as it was traced: its meta is eager's
+                new = self.emit(*V.replay(step, self.read(parent)), meta=node.meta[META_KEY])
+            self._new_view(node, parent, step, new)
+        elif src in self.results:
+            what = self.results[src][i]
+            if what[0] == "alias":
+                self._alias_of(node, what[1])
+            else:
+                self._new_root(node, self._getitem(what[1], what[2]))
+        else:
+            self._new_root(node, self.graph.node_copy(node, lambda n: self.env[n]))
+
+    # -- mutations ----------------------------------------------------------------------------
+    def _mutation(self, node: fx.Node):
+        op = node.target
+        name = op._schema.name.split("::")[1]
+        if name in V.STORAGE_MUTATIONS:
+            raise UnsupportedGraph(f"{op} changes a tensor's storage, not just its values")
+        view = V.metadata_view(op)
+        if view is not None:  # t_, unsqueeze_, detach_...: from here on the tensor is that view of its old self
+            target, rest = node.args[0], node.args[1:]
+            new = None
+            if not self.aliases[target].storage.version:
+                new = self.emit(view, (self.read(target), *rest), dict(node.kwargs), meta=node.meta[META_KEY])
+            self._new_view(node, target, V.ViewStep(view, rest, node.kwargs), new)
+            return
+        bound = V.bind(op, node.args, node.kwargs, defaults=True)  # the functional twin may lack the defaults
+        writes = V.written_args(op)
+        targets = [bound.get(a.name) for a in writes]
+        if not all(isinstance(t, fx.Node) and t in self.aliases for t in targets):
+            raise UnsupportedGraph(f"{op} writes a list of tensors or an optional one (not supported)")
+        if op in _WRITE_ONLY:
+            values, fresh = [_WRITE_ONLY[op](self, targets[0], bound)], None
+        else:
+            values, fresh = self._functional_call(op, bound, writes)
+        for target, value in zip(targets, values):
+            self._write(target, self._fit(value, target, op))
+        # The op's results: aliases of the arguments it wrote, or fresh outputs of the functional twin.
+        returns = op._schema.returns
+        per_item = []
+        for k, r in enumerate(returns):
+            if r.alias_info is not None and r.alias_info.is_write:
+                arg = next(a for a in writes if a.alias_info.before_set == r.alias_info.before_set)
+                per_item.append(("alias", bound[arg.name]))
+            else:
+                per_item.append(("fresh", fresh, k))
+        if len(returns) == 1 and not V.returns_list(op):
+            if per_item[0][0] == "alias":
+                self._alias_of(node, per_item[0][1])
+            else:  # foo_functional returns (result, new values...)
+                self._new_root(node, self._getitem(fresh, 0) if isinstance(fresh.meta[META_KEY], tuple) else fresh)
+        else:
+            self.results[node] = per_item
+
+    def _batch_norm(self, node: fx.Node):
+        """native_batch_norm in training writes its running stats, which its schema does not say."""
+        if node.target is not aten.native_batch_norm.default:
+            raise UnsupportedGraph(f"{node.target} in training mode updates running statistics in place")
+        b = V.bind(node.target, node.args, node.kwargs, defaults=True)
+        names = ("input", "weight", "bias", "running_mean", "running_var", "training", "momentum", "eps")
+        args = tuple(fx.node.map_arg(b[n], self.read) for n in names)
+        result = self.emit(aten._native_batch_norm_legit_functional.default, args)
+        self._write(b["running_mean"], self._getitem(result, 3))
+        self._write(b["running_var"], self._getitem(result, 4))
+        self.results[node] = [("fresh", result, k) for k in range(3)]
+
+    def _functional_call(self, op, bound, writes):
+        fop, kind = V.functional_variant(op)
+        skip = {a.name for a in writes} if kind == "out" else set()
+        args, kwargs = [], {}
+        for a in fop._schema.arguments:
+            if a.name in skip or a.name not in bound:
+                continue
+            value = fx.node.map_arg(bound[a.name], self.read)
+            if a.kwarg_only:
+                kwargs[a.name] = value
+            else:
+                args.append(value)
+        result = self.emit(fop, tuple(args), kwargs)
+        if kind == "inplace":
+            return [result], result
+        n_own = 0 if kind == "out" else len(op._schema.returns)
+        if not isinstance(result.meta[META_KEY], tuple):
+            return [result], result
+        return [self._getitem(result, n_own + j) for j in range(len(writes))], result
+
+    def _fit(self, value: fx.Node, target: fx.Node, op) -> fx.Node:
+        """The value as the written tensor holds it: its dtype (eager casts on write) and shape."""
+        want, got = target.meta[META_KEY], value.meta[META_KEY]
+        if got.shape != want.shape:
+            raise UnsupportedGraph(f"{op} would resize its output from {list(want.shape)} to {list(got.shape)}")
+        if got.dtype != want.dtype:
+            value = self.emit(aten._to_copy.default, (value,), {"dtype": want.dtype})
+        return value
+
+    def _write(self, target: fx.Node, value: fx.Node):
+        a = self.aliases[target]
+        s = a.storage
+        if self.read(target) is value:  # e.g. the copy_ that `x[i] *= 2` ends with: nothing changes
+            return
+        if s.root.op == "get_attr":
+            raise UnsupportedGraph(f"in-place write to the constant tensor {s.root.target} (a module attribute)")
+        if s.root.op == "placeholder" and _overlapping(s.root.meta[META_KEY]):
+            raise UnsupportedGraph(f"in-place write to input {s.root.name}, whose elements share memory (expanded)")
+        new = value
+        for k in range(len(a.chain) - 1, -1, -1):
+            parent = self._view_value(s, a.chain[:k])
+            self._check_as_strided(s, a.chain[:k + 1])
+            up = V.scatter(a.chain[k], parent, parent.meta[META_KEY].shape, new)
+            new = up if isinstance(up, fx.Node) else self.emit(*up)
+        s.value, s.version = new, s.version + 1
+        a.value, a.version = value, s.version
+        self.views[(id(s), s.version, a.chain)] = value
+        for other in self.storages[s.key]:
+            if other is not s:
+                other.stale = True
+        if s.root.op == "placeholder" and s not in self.mutated:
+            self.mutated.append(s)
+
+    def _alias_of(self, old: fx.Node, target: fx.Node):
+        """`old` is the very tensor `target` is (an in-place op's result)."""
+        a = self.aliases[target]
+        self.aliases[old] = _Alias(a.storage, a.chain, a.value, a.version)
+
+    # -- outputs ------------------------------------------------------------------------------
+    def _outputs(self, node: fx.Node):
+        olds = list(node.args[0])
+        infos = list(self.old.meta[OUTPUTS_KEY])
+        values = [self.read(o) if isinstance(o, fx.Node) else o for o in olds]
+        self.mutations = []
+        restrided = self._restrided_inputs()
+        for s in self.mutated:
+            index = self.input_index[s.root]
+            self.mutations.append(InputMutation(index, len(values), restrided.pop(index, None)))
+            values.append(self.read(s.root))
+            infos.append(OutputInfo(s.root.meta[META_KEY], None, role="mutation"))
+        self.mutations += [InputMutation(index, None, layout) for index, layout in restrided.items()]
+        def add_base(root):
+            values.append(self.read(root))
+            return len(values) - 1
+
+        _alias_outputs(olds, infos, self.allocation, self.input_index, add_base)
+        self.graph.output(tuple(values))
+        self.infos = infos
+
+    def _restrided_inputs(self) -> dict[int, tuple]:
+        """Input index -> (shape, strides, offset) for inputs whose metadata an in-place op changed."""
+        out = {}
+        for p, index in self.input_index.items():
+            final = self.latest[p.meta[IDENTITY_KEY].tensor]
+            m, f = final.meta[META_KEY], final.meta[IDENTITY_KEY]
+            if (m.shape, m.strides, f.offset) != (p.meta[META_KEY].shape, p.meta[META_KEY].strides, p.meta[IDENTITY_KEY].offset):
+                out[index] = (m.shape, m.strides, f.offset)
+        return out
+
+
+def _alias_outputs(olds, infos, allocation, input_index, add_base):
+    """ViewOf for every user output sharing eager storage with an input, a constant, or another
+    output. Outputs sharing an intermediate's storage view that intermediate (the allocation):
+    `add_base(root)` returns it as an extra "base" output unless it is one of the outputs already."""
+    groups: dict[int, list[int]] = {}
+    for pos, (o, info) in enumerate(zip(olds, infos)):
+        if not isinstance(o, fx.Node) or info.same_as is not None or info.input_index is not None:
+            continue
+        facts = o.meta[IDENTITY_KEY]
+        root = allocation[facts.storage]
+        if root.op == "placeholder":
+            infos[pos] = info.replace(view_of=_view_of("input", input_index[root], info.meta, facts, root))
+        elif root.op == "get_attr":
+            infos[pos] = info.replace(view_of=_view_of("constant", root.target, info.meta, facts, root))
+        else:
+            groups.setdefault(facts.storage, []).append(pos)
+    for key, positions in groups.items():
+        if len({olds[p].meta[IDENTITY_KEY].tensor for p in positions}) < 2:
+            continue  # one tensor alone in its storage: a fresh output is indistinguishable
+        root = allocation[key]
+        rf = root.meta[IDENTITY_KEY]
+        if rf.offset != 0:
+            raise UnsupportedGraph(f"outputs view {root.name}, which starts at storage offset {rf.offset}")
+        base = next((p for p in positions if olds[p].meta[IDENTITY_KEY].tensor == rf.tensor), None)
+        if base is None:
+            base = add_base(root)
+            infos.append(OutputInfo(root.meta[META_KEY], None, role="base"))
+        for p in positions:
+            if p != base:
+                infos[p] = infos[p].replace(view_of=_view_of("output", base, infos[p].meta, olds[p].meta[IDENTITY_KEY],
+                                                             root))
+
+
+_BATCH_NORMS = {aten.native_batch_norm.default, aten.cudnn_batch_norm.default, aten.miopen_batch_norm.default}
+
+
+def _updates_running_stats(node: fx.Node) -> bool:
+    if node.target not in _BATCH_NORMS:
+        return False
+    b = V.bind(node.target, node.args, node.kwargs, defaults=True)
+    return bool(b["training"]) and (b["running_mean"] is not None or b["running_var"] is not None)
+
+
+def _overlapping(meta) -> bool:
+    """Whether two elements of this layout may share memory (a copy-back into it would be refused)."""
+    reach = 0
+    for stride, size in sorted((st, n) for st, n in zip(meta.strides, meta.shape) if n > 1):
+        if stride <= reach:
+            return True
+        reach += stride * (size - 1)
+    return False
+
+
+def _view_of(kind, index, meta, facts, root) -> ViewOf:
+    return ViewOf(kind, index, meta.shape, meta.strides, facts.offset - root.meta[IDENTITY_KEY].offset)
+
+
+# -- write-only in-place ops: the new value does not depend on the old one --------------------------
+def _copy(f: _Functionalizer, target, bound):
+    want, src = target.meta[META_KEY], f.read(bound["src"])
+    got = src.meta[META_KEY]
+    if got.dtype != want.dtype or got.device != want.device:
+        src = f.emit(aten._to_copy.default, (src,), {"dtype": want.dtype, "device": want.device})
+    if got.shape != want.shape:
+        src = f.emit(aten.expand.default, (src, list(want.shape)))
+    return src
+
+
+def _fill(f: _Functionalizer, target, bound):
+    value = bound.get("value", 0)
+    if isinstance(value, fx.Node):  # fill_.Tensor: a 0-d tensor value
+        return _copy(f, target, {"src": value})
+    return f.emit(aten.full_like.default, (f.read(target), value))
+
+
+_WRITE_ONLY = {aten.copy_.default: _copy, aten.fill_.Scalar: _fill, aten.fill_.Tensor: _fill, aten.zero_.default: _fill}
