@@ -68,26 +68,17 @@ class Scope:
             target = self
             while target.parent is not None and not target.varies(node):
                 target = target.parent  # as far out as it is invariant
-            if node.op is LoopOp.TRUEDIV and node.dtype.is_floating_point and target.parent is not None \
-                    and not target.varies(node.args[1]):
-                # x / d in a loop, d invariant: multiply by 1/d, computed once outside (as eager's softmax
-                # and layer_norm do; within an ulp of dividing, and a vector divide costs ~10 multiplies)
-                rcp = self.emit(L.op(LoopOp.RECIPROCAL, node.args[1]))
-                target._define(node, f"{target.lookup(node.args[0])} * {rcp}")
-                continue
             target._define(node)
         return self.lookup(root)
 
-    def _define(self, node: LoopNode, rhs: str | None = None):
+    def _define(self, node: LoopNode):
         if node.op is LoopOp.CONSTANT:
             self.names[node] = literal(node.attr, node.dtype)
             return
         if node.op is LoopOp.LOCAL:
             self.names[node] = f"v_{node.attr}{self.local_suffix}"
             return
-        if rhs is not None:
-            pass
-        elif node.op is LoopOp.LOAD:
+        if node.op is LoopOp.LOAD:
             rhs = f"p_{node.attr[0]}[{index_str(node.attr[1])}]"
         elif node.op is LoopOp.INDEX_EXPR:
             rhs = f"static_cast<int64_t>({index_str(node.attr)})"

@@ -47,3 +47,20 @@ def test_trig_fast_path_and_libm_rerun(fn):
     y = x.clone()
     y[100:103] = torch.tensor([1e30, float("inf"), 3e5])  # outside the fast domain: the libm instantiation runs
     torch.testing.assert_close(compiled.call(y)[0], fn(y), equal_nan=True)
+
+
+def test_division_in_row_kernels_is_exact():
+    """Division inside a reduction kernel (by a constant, by the row's reduction) rounds as IEEE
+    division, as eager: floor(x / 3) must not lose an integer to a reciprocal's rounding."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.arange(1, 256 * 1024 + 1, dtype=torch.float32).reshape(256, 1024) * (torch.rand(256, 1, generator=g) + 0.5)
+    x = torch.cat([x.floor(), x], 0)
+
+    def f(x):
+        m = x.amax(-1, keepdim=True)
+        return torch.floor(x / 3.0) + m * 0, torch.div(x, m, rounding_mode="floor"), x / m
+
+    compiled = compile_graph(fx.symbolic_trace(f), [x], target="cpp")
+    assert len(compiled.kernels) == 1  # the divisions run inside the row kernel
+    for got, expected in zip(compiled.call(x), f(x)):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
