@@ -11,7 +11,7 @@ from inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, Tenso
 from inductor.memory import Alloc, Free
 from inductor.scheduler import FusedKernel
 
-from . import index_check
+from . import alloc, index_check
 
 
 def in_layout(t: torch.Tensor, shape, strides) -> torch.Tensor:
@@ -27,8 +27,8 @@ class WrapperCode:
 
     def __init__(self, graph, steps, backend):
         self.graph, self.steps, self.backend = graph, steps, backend
-        self.globals: dict = {"torch": torch, "empty_strided": torch.empty_strided, "as_strided": torch.as_strided,
-                              "in_layout": in_layout}
+        self.globals: dict = {"torch": torch, "empty_strided": alloc.BufferPool().empty_strided,
+                              "as_strided": torch.as_strided, "in_layout": in_layout}
         self.lines: list[str] = []
 
     def _var(self, name: str) -> str:
