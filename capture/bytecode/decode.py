@@ -152,9 +152,20 @@ def _lineno(raw: dis.Instruction) -> int | None:
     return starts if isinstance(starts, int) and not isinstance(starts, bool) else None
 
 
+# Opnames `_normalise` rewrites; every other instruction takes the short path (most of them).
+_REWRITTEN = frozenset({*SUPERINSTRUCTIONS, "LOAD_METHOD", "LOAD_ATTR", "LOAD_GLOBAL", "CALL", "CALL_KW",
+                        "BINARY_OP", "RETURN_CONST", "COMPARE_OP", "CALL_INTRINSIC_1", "STORE_SLICE",
+                        "YIELD_VALUE", "LIST_TO_TUPLE", "FORMAT_VALUE", "CONVERT_VALUE", "FORMAT_WITH_SPEC",
+                        "MAKE_FUNCTION", "LOAD_SUPER_ATTR", "LOAD_FAST", "END_FOR"})
+
+
 def _normalise(raw: dis.Instruction, code: types.CodeType, lineno: int | None,
                kw_names: tuple[str, ...]) -> list[Instruction]:
     opname = raw.opname
+    if opname not in _REWRITTEN:
+        jump_target = raw.argval if raw.opcode in _JUMP_OPCODES else None
+        return [Instruction(RENAMES.get(opname, opname), raw.arg, raw.argval, raw.offset, lineno,
+                            jump_target=jump_target, original_opname=opname)]
     base = dict(arg=raw.arg, argval=raw.argval, offset=raw.offset, lineno=lineno,
                 original_opname=opname)
     if opname in SUPERINSTRUCTIONS:
