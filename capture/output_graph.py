@@ -7,7 +7,6 @@ constants, containers are rebuilt, an input returned unchanged is the input).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import operator
 import threading
 from dataclasses import dataclass
@@ -415,24 +414,38 @@ class OutputGraph:
 
     def _add_storage_guards(self) -> None:
         # A backend that rewrites in-place ops (functionalization) relies on which inputs share
-        # memory with a mutated input: keep that as it was at trace time.
-        inputs = list(zip(self.input_sources, self.example_inputs))
-        for source, value in inputs:
-            if self._placeholder_by_id[id(value)].example._version == self._initial_versions[id(value)]:
-                continue
-            for other_source, other in inputs:
-                if other is not value:
-                    shared = _storage_of(other) == _storage_of(value)
-                    self.guards.add(Guard(source, "SAME_STORAGE" if shared else "DIFFERENT_STORAGE", other_source,
-                                          noun="mutated tensor"))
+        # memory with a mutated input: keep that as it was at trace time. Grouped by storage, so
+        # the guards are linear in the number of inputs.
+        groups: dict[int, list[Source]] = {}
+        mutated_groups: list[int] = []
+        for source, value in zip(self.input_sources, self.example_inputs):
+            storage = _storage_of(value)
+            groups.setdefault(storage, []).append(source)
+            mutated = self._placeholder_by_id[id(value)].example._version != self._initial_versions[id(value)]
+            if mutated and storage not in mutated_groups:
+                mutated_groups.append(storage)
+        if not mutated_groups:
+            return
+        for storage in mutated_groups:  # a mutated input's memory is shared by exactly its group
+            first, *others = groups[storage]
+            for source in others:
+                self.guards.add(Guard(source, "SAME_STORAGE", first, noun="tensor"))
+        firsts = [groups[storage][0] for storage in mutated_groups]
+        mutated = set(mutated_groups)
+        rest = tuple(source for storage, sources in groups.items() if storage not in mutated for source in sources)
+        self.guards.add(Guard(firsts[0], "STORAGES_APART", (tuple(firsts[1:]), rest), noun="mutated tensor"))
 
     def _add_alias_guards(self) -> None:
-        # Inputs that were one object at trace time share a placeholder: keep it that way.
-        for (source_a, value_a), (source_b, value_b) in itertools.combinations(self._tensor_reads, 2):
-            if source_a == source_b:
-                continue
-            kind = "SAME_OBJECT" if value_a is value_b else "DIFFERENT_OBJECT"
-            self.guards.add(Guard(source_a, kind, source_b, noun="tensor"))
+        # Inputs that were one object at trace time share a placeholder: keep it that way, and
+        # keep different objects different (grouped by object: linear in the number of reads).
+        first_source: dict[int, Source] = {}
+        for source, value in self._tensor_reads:
+            first = first_source.setdefault(id(value), source)
+            if first != source:
+                self.guards.add(Guard(source, "SAME_OBJECT", first, noun="tensor"))
+        first, *others = first_source.values() or [None]
+        if others:
+            self.guards.add(Guard(first, "DISTINCT_OBJECTS", tuple(others), noun="tensor"))
 
 
 _getitem = operator.getitem  # the fx target for picking one result of a multi-output op
