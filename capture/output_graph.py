@@ -243,10 +243,10 @@ class OutputGraph:
         """Record `target(*args, **kwargs)` (kind: call_function / call_method), running it
         on fake tensors to learn the result's metadata."""
         description = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
-        node_args = [_as_graph_arg(arg, description, "node") for arg in args]
-        node_kwargs = {key: _as_graph_arg(value, description, "node") for key, value in kwargs.items()}
-        fake_args = [_as_graph_arg(arg, description, "fake") for arg in args]
-        fake_kwargs = {key: _as_graph_arg(value, description, "fake") for key, value in kwargs.items()}
+        node_args, fake_args = _as_graph_args(args, description)
+        node_kwargs, fake_kwargs = {}, {}
+        for key, value in kwargs.items():
+            node_kwargs[key], fake_kwargs[key] = _as_graph_arg(value, description)
         try:
             with self.fake_mode:
                 if kind == "call_method":
@@ -462,15 +462,25 @@ def _storage_of(tensor: torch.Tensor) -> int:
     return tensor.untyped_storage().data_ptr()
 
 
-def _as_graph_arg(value: VariableTracker, description: str, form: str):
-    """An argument for the fx node (form='node') or for the fake run (form='fake')."""
+def _as_graph_args(values: list[VariableTracker], description: str) -> tuple[list, list]:
+    node_args, fake_args = [], []
+    for value in values:
+        node_arg, fake_arg = _as_graph_arg(value, description)
+        node_args.append(node_arg)
+        fake_args.append(fake_arg)
+    return node_args, fake_args
+
+
+def _as_graph_arg(value: VariableTracker, description: str) -> tuple[Any, Any]:
+    """The argument for the fx node and for the fake run."""
     if isinstance(value, TensorVariable):
-        return value.node if form == "node" else value.example
+        return value.node, value.example
+    if isinstance(value, ConstantVariable):
+        return value.value, value.value
     if isinstance(value, BaseListVariable):
         container = value.python_container if value.python_container in (tuple, list) else tuple
-        return container(_as_graph_arg(item, description, form) for item in value.items)
-    if isinstance(value, ConstantVariable):
-        return value.value
+        node_items, fake_items = _as_graph_args(value.items, description)
+        return container(node_items), container(fake_items)
     if value.is_python_constant() and isinstance(value.as_python_constant(), (torch.dtype, type)):
-        return value.as_python_constant()
+        return value.as_python_constant(), value.as_python_constant()
     raise Unsupported(f"passing {value!r} to {description}()")
