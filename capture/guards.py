@@ -7,6 +7,7 @@ names the first failing guard in words, for the `recompiles` log.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -20,11 +21,12 @@ class GuardKind:
     """How to check one kind of guard and how to explain its failure.
 
     check: a Python expression template; {v} is the guarded value's expression,
-    {e} the name bound to the expected value in the guard function's namespace.
+    {e} the name bound to the expected value in the guard function's namespace,
+    {other} the expression of an expected source; or a function guard -> expression.
     explain: (guard, actual value) -> words, used only on failure.
     """
     name: str
-    check: str
+    check: str | Callable[["Guard"], str]
     explain: Callable[["Guard", Any], str]
 
 
@@ -69,6 +71,22 @@ def _storages_apart(mutated: tuple, others: tuple) -> bool:
     return len(pointers) == len(mutated) and pointers.isdisjoint(_storage(tensor) for tensor in others)
 
 
+SMALL_GROUP = 4  # up to this many objects, a few `is not`s are faster than building a set per call
+
+
+def _check_distinct_objects(guard: "Guard") -> str:
+    exprs = [guard.source.expr(), *(source.expr() for source in guard.expected)]
+    if len(exprs) <= SMALL_GROUP:
+        return " and ".join(f"{a} is not {b}" for a, b in itertools.combinations(exprs, 2))
+    return f"distinct_objects(({', '.join(exprs)},))"
+
+
+def _check_storages_apart(guard: "Guard") -> str:
+    mutated = [guard.source.expr(), *(source.expr() for source in guard.expected[0])]
+    rest = "".join(f"{source.expr()}, " for source in guard.expected[1])
+    return f"storages_apart(({', '.join(mutated)},), ({rest}))"
+
+
 def _explain_distinct_objects(guard: "Guard", values: tuple) -> str:
     sources = (guard.source, *guard.expected)
     for i, value in enumerate(values):
@@ -108,8 +126,8 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
     GuardKind("DIFFERENT_OBJECT", "{v} is not {other}", _explain_alias(False)),
     # One guard over many sources (linear, where pairwise guards would be quadratic):
     # expected is the tuple of the other sources (STORAGES_APART: (other mutated, the rest)).
-    GuardKind("DISTINCT_OBJECTS", "distinct_objects(({v}, {others}))", _explain_distinct_objects),
-    GuardKind("STORAGES_APART", "storages_apart(({v}, {others}), ({rest}))", _explain_storages_apart),
+    GuardKind("DISTINCT_OBJECTS", _check_distinct_objects, _explain_distinct_objects),
+    GuardKind("STORAGES_APART", _check_storages_apart, _explain_storages_apart),
     GuardKind("SAME_STORAGE", "{v}.untyped_storage().data_ptr() == {other}.untyped_storage().data_ptr()",
               lambda g, v: f"{_what(g)} no longer shares memory with {g.expected.name()!r}"),
     GuardKind("DIFFERENT_STORAGE", "{v}.untyped_storage().data_ptr() != {other}.untyped_storage().data_ptr()",
@@ -161,13 +179,6 @@ MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN", "HAS_K
 GROUP_KINDS = frozenset({"DISTINCT_OBJECTS", "STORAGES_APART"})
 
 
-def _joined(sources: Any) -> str:
-    """`a, b, ` for a tuple of sources (a valid tail of a tuple display); '' for anything else."""
-    if not (isinstance(sources, tuple) and all(isinstance(source, Source) for source in sources)):
-        return ""
-    return "".join(f"{source.expr()}, " for source in sources)
-
-
 def tensor_guards(source: Source, tensor: torch.Tensor) -> list[Guard]:
     """Static-shape guards for a tensor input, cheapest and most explanatory first."""
     meta = [("TYPE_MATCH", type(tensor)), ("NDIM", tensor.dim()), ("DTYPE", tensor.dtype),
@@ -210,12 +221,11 @@ class GuardSet:
         for number, guard in enumerate(self.guards):
             expected_name = f"expected_{number}"
             namespace[expected_name] = guard.expected
-            condition = GUARD_KINDS[guard.kind].check.format(
+            check = GUARD_KINDS[guard.kind].check
+            condition = check(guard) if callable(check) else check.format(
                 v=guard.source.expr() if guard.source is not None else "None",
                 e=expected_name,
-                other=guard.expected.expr() if isinstance(guard.expected, Source) else "None",
-                others=_joined(guard.expected[0] if guard.kind == "STORAGES_APART" else guard.expected),
-                rest=_joined(guard.expected[1]) if guard.kind == "STORAGES_APART" else "")
+                other=guard.expected.expr() if isinstance(guard.expected, Source) else "None")
             lines.append(f"        if not ({condition}):  # {guard.kind}")
             lines.append("            return False")
         lines += ["    except Exception:", "        return False", "    return True"]
