@@ -3,7 +3,10 @@
 The check is branch-free (`bad |= out of range`, then index 0), so a loop holding one still
 vectorises. `kiln_bad` is a local of each checking kernel, an OpenMP `reduction(|:...)` variable
 of its parallel and simd loops (threads and lanes never race on it); the kernel ORs it into the
-library's flag once at the end, with a relaxed atomic store taken only when it is set.
+library's flag once at the end, with a relaxed atomic store taken only when it is set. The flag
+is thread-local: the end of a kernel runs on the thread that called it (outside its parallel
+regions), and ctypes calls run on the calling Python thread, so two Python threads running the
+same library at once never see, or clear, each other's errors.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from ..index_check import kernel_checks_indices
 
 BAD = "kiln_bad"
 SOURCE = r"""
-static int kiln_index_error_flag = 0;
+static thread_local int kiln_index_error_flag = 0;
 static inline int64_t kiln_check_index(int64_t i, int64_t n, int& bad) {
   const bool out = static_cast<uint64_t>(i) >= static_cast<uint64_t>(n);  // also i < 0
   bad |= out;

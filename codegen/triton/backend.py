@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import importlib.util
 import os
+import threading
 
 from prims import UnsupportedGraph
 
@@ -58,10 +59,9 @@ class TritonBackend:
         if len(devices) > 1:
             raise UnsupportedGraph(f"Triton kernels read and write tensors on several devices ({sorted(map(str, devices))})")
         device = devices.pop()
-        if self.checks_indices:  # one int32 flag the kernels' index checks store 1 into
-            import torch
-
-            self.error_flag = torch.zeros(1, dtype=torch.int32, device=device)
+        if self.checks_indices:  # an int32 flag the kernels' index checks store 1 into, one per Python thread
+            self._flags = threading.local()
+            self._flag_device = device
         if interpret is None:
             interpret = device.type == "cpu"
         if interpret:
@@ -91,7 +91,7 @@ class TritonBackend:
             return f"pass  # {kernel.name}: nothing to compute for empty tensors"
         args = [var(a.buffer) for a in self.args[kernel.name]] + [f"xnumel={xnumel}"]
         if kernel_checks_indices(kernel):
-            args.insert(-1, "kiln_index_error_flag")
+            args.insert(-1, "kiln_index_error_flag()")
         if kernel.inner:
             args.append(f"rnumel={numel(kernel.inner)}")
         return f"{kernel.name}({', '.join(args)})"
@@ -99,14 +99,25 @@ class TritonBackend:
     def globals(self) -> dict:
         out = dict(self.launchers)
         if self.checks_indices:
-            out.update({"kiln_index_error_flag": self.error_flag, FLAG_READER: self._take_index_error})
+            out.update({"kiln_index_error_flag": self._error_flag, FLAG_READER: self._take_index_error})
         return out
 
+    def _error_flag(self):
+        """This thread's flag buffer: concurrent calls of one compiled graph keep their errors apart."""
+        flag = getattr(self._flags, "buf", None)
+        if flag is None:
+            import torch
+
+            flag = self._flags.buf = torch.zeros(1, dtype=torch.int32, device=self._flag_device)
+        return flag
+
     def _take_index_error(self) -> bool:
-        """Whether a kernel met a bad index since the last call (clears the flag; a sync on GPUs)."""
-        if not int(self.error_flag.item()):
+        """Whether a kernel of this thread met a bad index since the last call (clears the flag; a
+        sync on GPUs)."""
+        flag = self._error_flag()
+        if not int(flag.item()):
             return False
-        self.error_flag.zero_()
+        flag.zero_()
         return True
 
     def sources(self) -> dict[str, str]:

@@ -222,3 +222,44 @@ def test_a_later_step_failing_on_stand_in_values_still_gives_eagers_error(target
     assert "(extern)" in repr(compiled.steps[-2:])  # index_add runs after the gather's kernel
     check(compiled.call, fn, *good)
     _raises_like_eager(compiled.call, fn, bad)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_index_error_flags_are_per_thread(target):
+    """A kernel's error belongs to the thread that ran it: another thread's read (after it, while
+    it waits) neither sees nor clears it. ctypes releases the GIL, so two threads' C++ kernels can
+    overlap; a shared flag would hand one thread's error to the other and lose it for the first."""
+    import threading
+
+    from codegen import index_check
+    from codegen.wrapper import WrapperCode
+
+    fn, good, bad = BAD[0][1], BAD[0][2], BAD[0][3]
+    compiled = _compile(fn, good, target)
+    code = WrapperCode(compiled.graph, compiled.steps, compiled.backend)
+    source = code.generate()
+    kernels_only = "\n".join(line for line in source.splitlines()  # the wrapper minus its flag check
+                             if f"if {index_check.FLAG_READER}()" not in line and index_check.ON_ERROR not in line)
+    assert kernels_only.count("kernel0(") == 1
+    namespace = {**code.globals, **compiled.backend.globals()}
+    exec(compile(kernels_only, "<kernels only>", "exec"), namespace)
+    run_kernels, read = namespace["call"], namespace[index_check.FLAG_READER]
+    ran, other_read, seen = threading.Event(), threading.Event(), {}
+
+    def thread_a():
+        run_kernels(*_clones(bad))
+        ran.set()
+        other_read.wait(30)
+        seen["a"], seen["a_again"] = read(), read()
+
+    def thread_b():
+        ran.wait(30)
+        seen["b"] = read()
+        other_read.set()
+
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"b": False, "a": True, "a_again": False}
