@@ -19,6 +19,7 @@ from __future__ import annotations
 from inductor.ir import loop as L
 from prims import UnsupportedGraph
 
+from ..index_check import checks_indices
 from ..kernel_args import kernel_args
 from . import index_check
 from .ops import CTYPES, ctype
@@ -67,6 +68,7 @@ class KernelWriter:
         xs = k.xsyms
         if self.domain:
             lines.append(f"{ind}int kiln_big = 0;")
+        lines.extend(index_check.prologue(k))
         if not k.inner:
             self._pointwise(ind, parallel=self.mode == "pointwise")
             return lines
@@ -134,7 +136,11 @@ def render_kernel(kernel) -> str:
     args = kernel_args(kernel)
     params = ", ".join(f"{'' if a.written else 'const '}{ctype(a.dtype)}* __restrict__ p_{a.buffer}" for a in args)
     writer = KernelWriter(kernel)
+<<<<<<< HEAD
     body = [*index_check.prologue(kernel), *writer.body(), *index_check.epilogue(kernel)]
+=======
+    body = writer.body() + index_check.epilogue(kernel)
+>>>>>>> bounds
     if not writer.domain:
         return "\n".join([f'extern "C" void {kernel.name}({params}) {{', *body, "}"])
     names = ", ".join(f"p_{a.buffer}" for a in args)
@@ -146,9 +152,15 @@ def render_kernel(kernel) -> str:
 
 
 def render_source(kernels) -> str:
+    from .index_check import SOURCE as INDEX_CHECK
     from .prelude import PRELUDE
 
+<<<<<<< HEAD
     from ..index_check import checks_indices
 
     extra = index_check.SOURCE if checks_indices(kernels) else ""
     return PRELUDE + extra + "\n" + "\n\n".join(render_kernel(k) for k in kernels) + "\n"
+=======
+    checks = INDEX_CHECK if checks_indices(kernels) else ""
+    return PRELUDE + checks + "\n" + "\n\n".join(render_kernel(k) for k in kernels) + "\n"
+>>>>>>> bounds

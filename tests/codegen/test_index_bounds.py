@@ -73,6 +73,11 @@ BAD = [
      (_x(64, 1024), _perm(64, 1024, bad=(50, 700, 1024)))),
     ("gather_then_sum_simd", lambda x, i: x[:, i].sum(1), (_ints(64, 1024), torch.arange(1023, -1, -1)),
      (_ints(64, 1024), torch.arange(1023, -1, -1).index_fill(0, T([900]), -1025))),
+    # C++ loop forms: few long rows split across threads; columns (rows across memory)
+    ("gather_then_sum_split_rows", lambda x, i: x[:, i].sum(1), (_ints(4, 1 << 14), torch.arange((1 << 14) - 1, -1, -1)),
+     (_ints(4, 1 << 14), torch.arange((1 << 14) - 1, -1, -1).index_fill(0, T([9000]), 1 << 14))),
+    ("gather_then_sum_columns", lambda x, w, i: (x * w[i]).sum(0), (_ints(1024, 64), _ints(64), torch.arange(63, -1, -1)),
+     (_ints(1024, 64), _ints(64), torch.arange(63, -1, -1).index_fill(0, T([40]), -65))),
     ("rows_then_max_long_rows", lambda x, i: x[i].amax(1), (_x(3, 5000), T([0, 2])), (_x(3, 5000), T([0, 3]))),
     ("gather_then_max_long_rows", lambda x, i: x[:, i].amax(1), (_x(2, 5000), torch.arange(4999, -1, -1)),
      (_x(2, 5000), torch.arange(5000, 0, -1))),
