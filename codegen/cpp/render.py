@@ -136,11 +136,7 @@ def render_kernel(kernel) -> str:
     args = kernel_args(kernel)
     params = ", ".join(f"{'' if a.written else 'const '}{ctype(a.dtype)}* __restrict__ p_{a.buffer}" for a in args)
     writer = KernelWriter(kernel)
-<<<<<<< HEAD
-    body = [*index_check.prologue(kernel), *writer.body(), *index_check.epilogue(kernel)]
-=======
     body = writer.body() + index_check.epilogue(kernel)
->>>>>>> bounds
     if not writer.domain:
         return "\n".join([f'extern "C" void {kernel.name}({params}) {{', *body, "}"])
     names = ", ".join(f"p_{a.buffer}" for a in args)
@@ -155,12 +151,5 @@ def render_source(kernels) -> str:
     from .index_check import SOURCE as INDEX_CHECK
     from .prelude import PRELUDE
 
-<<<<<<< HEAD
-    from ..index_check import checks_indices
-
-    extra = index_check.SOURCE if checks_indices(kernels) else ""
-    return PRELUDE + extra + "\n" + "\n\n".join(render_kernel(k) for k in kernels) + "\n"
-=======
     checks = INDEX_CHECK if checks_indices(kernels) else ""
     return PRELUDE + checks + "\n" + "\n\n".join(render_kernel(k) for k in kernels) + "\n"
->>>>>>> bounds
