@@ -18,6 +18,7 @@ from .containers import ListVariable, TupleVariable
 from .functions import BuiltinVariable, UserFunctionVariable
 from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable
 from .nn_module import NNModuleVariable
+from .opaque import AllowedFunctionVariable, opaque
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
 from .builtin_calls import is_special_callable
 from .user_objects import is_namedtuple_class, is_user_object
@@ -137,8 +138,27 @@ def _unsupported_module(tx, value, source):
 
 
 # (matches, wrap): the first match decides. Order matters: Size before tuple, etc.
+def _marked(name: str) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, types.FunctionType) and v.__dict__.get(name, False)
+
+
+def _wrap_grad_context(tx, value, source):
+    from .grad_mode import GradModeContextVariable
+    tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "context")))
+    if type(value) is not torch.set_grad_enabled:
+        return GradModeContextVariable(type(value) is torch.enable_grad)
+    tx.output.guards.add(Guard(AttrSource(source, "mode"), "CONSTANT_MATCH", value.mode, noun="mode"))
+    tx.output.guards.add(Guard(AttrSource(source, "prev"), "CONSTANT_MATCH", value.prev, noun="mode"))
+    context = GradModeContextVariable(value.mode, set_on_construction=True)
+    context.prev = value.prev
+    return context
+
+
 WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: isinstance(v, torch.Tensor), _wrap_tensor),
+    (_marked("_kiln_disable"), lambda tx, value, source: opaque(tx, value, source)),
+    (_marked("_kiln_allow_in_graph"), _by_identity(AllowedFunctionVariable)),
+    (lambda v: type(v) in GRAD_MODE_CLASSES, _wrap_grad_context),  # a context object a graph break passed on
     (is_constant_value, _wrap_constant),
     (lambda v: type(v) in (tuple, list), _wrap_sequence),
     (lambda v: is_namedtuple_class(type(v)), _wrap_namedtuple),
@@ -192,8 +212,9 @@ def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> Var
                 from ..output_graph import MutableObject
                 tx.output.mutable_objects[id(value)] = MutableObject(value, variable, [source])
             return variable
-    where = f" ({source.name()})" if source is not None else ""
-    raise Unsupported(f"value of type {type(value).__name__}{where}")
+    if source is not None:  # carried as is; using it breaks the graph (variables/opaque.py)
+        return opaque(tx, value, source)
+    raise Unsupported(f"value of type {type(value).__name__}")
 
 
 def _wrap_unguarded(tx, value, source, wrap):
