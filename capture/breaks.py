@@ -34,17 +34,19 @@ from .bytecode import emit
 from .bytecode.assemble import render
 from .bytecode.break_entry import BreakEntry, BreakPlan, build_break_entry
 from .bytecode.layout import GraphOutput, Local, Null, WithExit
-from .bytecode.resume import facts_of
+from .bytecode.groups import group_at
+from .bytecode.resume import check_frame_point, facts_of
 from .exc import Unsupported
 from .interpreter import PUSHED_NULL, BreakHere, InstructionTranslator, _LazyLocal
 from .logs import get_logger
-from .output_graph import REBUILDERS, OutputGraph, OutputPlan, Rebuild
+from .output_graph import OutputGraph, OutputPlan, Rebuild
 from .sources import Frame
 from .variables import NullVariable, TupleVariable, VariableTracker
 from .variables.containers import IteratorVariable, ListIteratorVariable
 from .variables.functions import UserFunctionVariable
 from .variables.grad_mode import GradModeContextVariable, WithExitVariable
 from .variables.iterators import GeneratorVariable
+from .variables.nested import NestedFunctionVariable
 from .variables.nn_module import BoundMethodVariable, NNModuleVariable
 from .variables.tensor import TensorMethodVariable
 
@@ -149,6 +151,37 @@ class _Trampolined(VariableTracker):
         self.inner, self.compile_function = inner, compile_function
 
 
+_MADE: dict[types.CodeType, types.FunctionType] = {}
+
+
+@dataclass(frozen=True)
+class MakeFunction(OutputPlan):
+    """A function (lambda, nested def without cells) the frame made: made again."""
+    code: types.CodeType
+    f_globals: dict
+    defaults: OutputPlan | None
+    kwdefaults: OutputPlan | None
+
+    def build(self, graph_outputs, frame):
+        if self.defaults is None and self.kwdefaults is None:
+            # One function object for every call, so the resume function's identity guard holds.
+            if self.code not in _MADE:
+                _MADE[self.code] = types.FunctionType(self.code, self.f_globals, self.code.co_name)
+            return _MADE[self.code]
+        defaults = None if self.defaults is None else self.defaults.build(graph_outputs, frame)
+        function = types.FunctionType(self.code, self.f_globals, self.code.co_name, defaults)
+        if self.kwdefaults is not None:
+            function.__kwdefaults__ = self.kwdefaults.build(graph_outputs, frame)
+        return function
+
+
+def _function_plan(value: NestedFunctionVariable, plan_item):
+    if value.closure:
+        raise Unsupported(f"carrying {value!r}, a closure made in the frame, across a graph break")
+    return MakeFunction(value.code, value.f_globals, value.defaults and plan_item(value.defaults),
+                        value.kwdefaults and plan_item(value.kwdefaults))
+
+
 def _generator_plan(value: GeneratorVariable, plan_item):
     tx = value.translator
     code = tx.code
@@ -159,14 +192,16 @@ def _generator_plan(value: GeneratorVariable, plan_item):
     return StartGenerator(code, tx.f_globals, tuple(tx.closure), args)
 
 
-REBUILDERS.update({
+# Variable kinds a break carries to the resume function but a return value never has.
+REBUILDERS: dict[type, Callable] = {
     TensorMethodVariable: lambda value, plan_item: GetAttr(plan_item(value.tensor), value.name),
     BoundMethodVariable: lambda value, plan_item: BindMethod(plan_item(value.function), plan_item(value.obj)),
     IteratorVariable: lambda value, plan_item: IterFrom(Rebuild(tuple, tuple(map(plan_item, value.items)))),
     ListIteratorVariable: lambda value, plan_item: IterFrom(plan_item(value.lst), value.index),
     GradModeContextVariable: lambda value, plan_item: GradContext(value.mode, value.set_on_construction, value.prev),
     GeneratorVariable: _generator_plan,
-})
+    NestedFunctionVariable: _function_plan,
+}
 
 
 # -- call trampolines --------------------------------------------------------------------------
@@ -285,7 +320,8 @@ LOOP_NOTE = " (inside a loop: the rest of the frame runs eagerly)"
 
 
 def _inside_loop(instructions, offset: int) -> bool:
-    return any(inst.opname == "JUMP_BACKWARD" and inst.jump_target <= offset < inst.offset for inst in instructions)
+    """A backward jump (3.11's conditional ones too) at or after `offset` reaches back over it."""
+    return any(inst.jump_target is not None and inst.jump_target <= offset <= inst.offset for inst in instructions)
 
 
 def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Callable,
@@ -297,6 +333,7 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
         raise Unsupported(f"{error.reason} (not at an instruction of {code.co_name})")
     output = OutputGraph(code.co_name)
     output.break_at = error.break_count
+    output.rebuilders = REBUILDERS
     tracer = InstructionTranslator(code, frame, output)
     params = tuple(frame.L)
     try:
@@ -307,6 +344,8 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
         else:
             raise RuntimeError(f"re-tracing {code.co_qualname} did not stop at the graph break")
         instruction = tracer.current
+        facts = facts_of(code)  # (CannotResume here, before anything is compiled)
+        check_frame_point(facts, group_at(facts.flow, instruction.offset).start)
         if instruction.opname == "BEFORE_WITH":  # the block could not be re-entered by resume functions
             raise Unsupported("a `with` block on a context manager capture does not trace")
         stack, local_items, values = _layout(tracer, instruction, params, compile_function)
@@ -347,4 +386,5 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
 def clear() -> None:
     BREAKS.clear()
     _COMPILED.clear()
+    _MADE.clear()
 

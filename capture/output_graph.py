@@ -184,10 +184,6 @@ def _local_children(value: VariableTracker) -> list[VariableTracker] | None:
     return None  # tuples are immutable: their identity is not observable in the same way
 
 
-# Plans for variable kinds that only graph breaks need to rebuild: type -> (variable, plan_item) -> plan.
-REBUILDERS: dict[type, Any] = {}
-
-
 # -- the graph under construction ------------------------------------------------------------
 
 class OutputGraph:
@@ -205,6 +201,7 @@ class OutputGraph:
         self._last_placeholder: torch.fx.Node | None = None
         self.instruction_count = 0  # across the frame and every inlined callee (capped)
         self.break_at: int | None = None  # instruction count where a graph break stops the trace
+        self.rebuilders: dict[type, Any] = {}  # type -> (variable, plan_item) -> OutputPlan, for breaks
         self.location = ""  # "file:line" of the instruction being traced, for node metadata
         self.side_effects = SideEffects()
         self.effects_plan: EffectsPlan | None = None  # set by finish()
@@ -390,7 +387,7 @@ class OutputGraph:
             return FromSource(value.source)
         if value.is_python_constant():
             return Constant(value.as_python_constant())
-        rebuild = REBUILDERS.get(type(value))  # method objects, iterators... (capture/breaks.py)
+        rebuild = self.rebuilders.get(type(value))  # at a graph break: method objects, iterators... (breaks.py)
         if rebuild is not None:
             return rebuild(value, lambda item: self._plan(item, outputs))
         raise Unsupported(f"returning {value!r}")

@@ -261,6 +261,12 @@ def _decode(code: types.CodeType) -> DecodedCode:
         instructions.extend(normalised)
     for offset in pending_offsets:
         index_of_offset[offset] = len(instructions)
+    following = len(instructions)
+    for raw in reversed(list(dis.get_instructions(code))):  # a jump may land on a PRECALL (resume functions)
+        if raw.opname in DROPPED:
+            index_of_offset.setdefault(raw.offset, following)
+        else:
+            following = index_of_offset.get(raw.offset, following)
     return DecodedCode(code, tuple(instructions), index_of_offset, _exception_table(code))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import builtins
 import collections
 import functools
+import logging
 import types
 from typing import Any, Callable
 
@@ -133,8 +134,11 @@ def _by_identity(variable_type: Callable) -> Callable:
     return wrap
 
 
-def _unsupported_module(tx, value, source):
-    raise Unsupported(f"module {value.__name__} ({source.name()}) is not a torch module")
+def _other_module(tx, value, source):
+    """A module other than torch's (time, numpy...): carried as is; using it breaks the graph."""
+    from .opaque import OpaqueVariable
+    return OpaqueVariable(value, source, f"module {value.__name__} ({source.name()}), not a torch module",
+                          "capture traces torch modules only: the graph breaks where this module is used")
 
 
 # (matches, wrap): the first match decides. Order matters: Size before tuple, etc.
@@ -167,7 +171,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: type(v) is functools.partial, _wrap_partial),
     (lambda v: type(v) is types.MethodType and isinstance(v.__func__, types.FunctionType), _wrap_bound_method),
     (lambda v: isinstance(v, types.ModuleType) and is_allowed_module(v), _by_identity(ModuleVariable)),
-    (lambda v: isinstance(v, types.ModuleType), _unsupported_module),
+    (lambda v: isinstance(v, types.ModuleType), _other_module),
     (lambda v: isinstance(v, torch.nn.Module), _by_identity(NNModuleVariable)),
     (lambda v: isinstance(v, type) and v in GRAD_MODE_CLASSES, _by_identity(GradModeClassVariable)),
     (lambda v: isinstance(v, type), _by_identity(PythonTypeVariable)),
@@ -178,6 +182,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
      _by_identity(BuiltinVariable)),
     (is_special_callable, _by_identity(BuiltinVariable)),   # functools.reduce & co
     (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
+    (lambda v: isinstance(v, logging.Logger), lambda tx, value, source: opaque(tx, value, source)),  # logging breaks
     (is_user_object, _wrap_user_object),                    # instances of plain Python classes
 ]
 

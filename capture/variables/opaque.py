@@ -29,7 +29,8 @@ class OpaqueVariable(VariableTracker):
         return Unsupported(f"{what} {self.why}", hint=self.hint)
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        return OpaqueVariable(None, AttrSource(self.source, name), f"{self.why}.{name}", self.hint)
+        source = AttrSource(self.source, name)
+        return OpaqueVariable(None, source, source.name(), self.hint)
 
     def call(self, tx, args, kwargs) -> VariableTracker:
         raise self._unsupported("call to")
