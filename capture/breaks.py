@@ -319,9 +319,27 @@ def _layout(tracer: InstructionTranslator, instruction, params: tuple[str, ...],
 LOOP_NOTE = " (inside a loop: the rest of the frame runs eagerly)"
 
 
-def _inside_loop(instructions, offset: int) -> bool:
-    """A backward jump (3.11's conditional ones too) at or after `offset` reaches back over it."""
-    return any(inst.jump_target is not None and inst.jump_target <= offset <= inst.offset for inst in instructions)
+_ENDS_FLOW = frozenset({"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
+                        "JUMP_BACKWARD_NO_INTERRUPT", "JUMP"})
+
+
+def _inside_loop(decoded, offset: int) -> bool:
+    """Normal control flow from `offset` reaches a jump back to or before it. (Exception
+    edges are not followed: 3.12+ `with` handlers jump back to the code after the block.)"""
+    seen, work = set(), [decoded.index_of_offset[offset]]
+    while work:
+        index = work.pop()
+        if index in seen or index >= len(decoded.instructions):
+            continue
+        seen.add(index)
+        inst = decoded.instructions[index]
+        if inst.jump_target is not None:
+            if inst.jump_target <= offset:
+                return True
+            work.append(decoded.index_of_offset[inst.jump_target])
+        if inst.opname not in _ENDS_FLOW:
+            work.append(index + 1)
+    return False
 
 
 def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Callable,
@@ -367,7 +385,7 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
                            graph=graph_then_replay, graph_inputs=tuple(Local(name) for name in params))
     if bytecode_log.isEnabledFor(10):
         bytecode_log.debug("graph break in %s: original bytecode\n%s", code.co_qualname, render(code))
-    in_loop = _inside_loop(tracer.instructions, instruction.offset)
+    in_loop = _inside_loop(tracer.decoded, instruction.offset)
     # In a loop, each iteration would break again into one more resume function: the rest of
     # the frame runs uncompiled instead (as TorchDynamo skips such frames).
     entry = build_break_entry(break_plan, fn.__globals__, fn.__closure__,
