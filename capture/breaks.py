@@ -36,7 +36,7 @@ from .bytecode.break_entry import BreakEntry, BreakPlan, build_break_entry
 from .bytecode.layout import GraphOutput, Local, Null, WithExit
 from .bytecode.groups import group_at
 from .bytecode.resume import check_frame_point, facts_of
-from .exc import Unsupported
+from .exc import DEFAULT_HINT, Unsupported
 from .interpreter import PUSHED_NULL, BreakHere, InstructionTranslator, _LazyLocal
 from .logs import get_logger
 from .output_graph import OutputGraph, OutputPlan, Rebuild
@@ -67,6 +67,24 @@ class GraphBreak:
 
 
 BREAKS: list[GraphBreak] = []
+
+# Short hints for common breaks (first matching phrase of the reason wins).
+BREAK_HINTS = {
+    "branching on a tensor's value": "torch.where(cond, a, b) keeps both branches in one graph",
+    "item()": "keep the value as a 0-d tensor (drop .item()) to stay in one graph",
+    "tolist()": "keep the values in a tensor to stay in one graph",
+    "numpy()": "use torch ops instead of numpy to stay in one graph",
+    "print()": "print outside the compiled function (or accept the break)",
+    "capture.disable": "the function is marked capture.disable: it always runs eagerly, between graphs",
+}
+DEFAULT_BREAK_HINT = "the graph breaks here; fullgraph=True would make this an error"
+
+
+def break_hint(error: Unsupported) -> str:
+    for phrase, hint in BREAK_HINTS.items():
+        if phrase in error.reason:
+            return hint
+    return error.hint if error.hint != DEFAULT_HINT else DEFAULT_BREAK_HINT
 
 
 # -- rebuilding values the frame needs after the break ---------------------------------------
@@ -206,7 +224,7 @@ REBUILDERS: dict[type, Callable] = {
 
 # -- call trampolines --------------------------------------------------------------------------
 
-_COMPILED: dict[tuple[Any, int], Callable] = {}  # (function, id(compile_function)) -> compiled
+_COMPILED: dict[tuple[Any, Callable], Callable] = {}  # (function, compile_function) -> compiled
 
 
 def _hooked(module: torch.nn.Module) -> bool:
@@ -219,7 +237,7 @@ def trampoline(target: Any, compile_function: Callable) -> Any:
     """What the break entry calls instead of `target`: Python functions, methods and modules
     compiled as their own frames; anything else (builtins, C functions, disabled ones) as is."""
     def compiled(function):
-        key = (function, id(compile_function))
+        key = (function, compile_function)  # (holding compile_function keeps it, and its options, apart)
         if key not in _COMPILED:
             _COMPILED[key] = compile_function(function)
         return _COMPILED[key]
@@ -392,7 +410,7 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
                               wrap_resume=(lambda function: function) if in_loop else compile_function)
     lineno = instruction.lineno or code.co_firstlineno
     graph_break = GraphBreak(code.co_qualname, f"{code.co_filename}:{lineno}",
-                             f"{error.reason} at {error.location}" + (LOOP_NOTE if in_loop else ""), error.hint)
+                             f"{error.reason} at {error.location}" + (LOOP_NOTE if in_loop else ""), break_hint(error))
     graph_breaks_log.debug("graph break in %s at %s: %s\n  %s\n%r", code.co_qualname, graph_break.location,
                            graph_break.reason, linecache.getline(code.co_filename, lineno).strip(), break_plan)
     if graph_module is not None:
