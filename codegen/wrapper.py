@@ -11,6 +11,8 @@ from inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, Tenso
 from inductor.memory import Alloc, Free
 from inductor.scheduler import FusedKernel
 
+from . import alloc
+
 
 def in_layout(t: torch.Tensor, shape, strides) -> torch.Tensor:
     """`t`, or a copy of it with these strides (an op's output strides follow its inputs', and Kiln's
@@ -25,8 +27,8 @@ class WrapperCode:
 
     def __init__(self, graph, steps, backend):
         self.graph, self.steps, self.backend = graph, steps, backend
-        self.globals: dict = {"torch": torch, "empty_strided": torch.empty_strided, "as_strided": torch.as_strided,
-                              "in_layout": in_layout}
+        self.globals: dict = {"torch": torch, "empty_strided": alloc.BufferPool().empty_strided,
+                              "as_strided": torch.as_strided, "in_layout": in_layout}
         self.lines: list[str] = []
 
     def _var(self, name: str) -> str:
