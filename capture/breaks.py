@@ -31,7 +31,6 @@ import torch
 
 from . import cache
 from .bytecode import emit
-from .bytecode.assemble import render
 from .bytecode.break_entry import BreakEntry, BreakPlan, build_break_entry
 from .bytecode.layout import GraphOutput, Local, Null, WithExit
 from .bytecode.groups import group_at
@@ -51,7 +50,6 @@ from .variables.nn_module import BoundMethodVariable, NNModuleVariable
 from .variables.tensor import TensorMethodVariable
 
 graph_breaks_log = get_logger("graph_breaks")
-bytecode_log = get_logger("bytecode")
 
 
 @dataclass(frozen=True)
@@ -401,8 +399,6 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
     graph_then_replay.__qualname__ = f"graph_before_{code.co_name}_break"
     break_plan = BreakPlan(code, instruction.offset, params, stack, local_items,
                            graph=graph_then_replay, graph_inputs=tuple(Local(name) for name in params))
-    if bytecode_log.isEnabledFor(10):
-        bytecode_log.debug("graph break in %s: original bytecode\n%s", code.co_qualname, render(code))
     in_loop = _inside_loop(tracer.decoded, instruction.offset)
     # In a loop, each iteration would break again into one more resume function: the rest of
     # the frame runs uncompiled instead (as TorchDynamo skips such frames).
