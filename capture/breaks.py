@@ -385,7 +385,13 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
         stack, local_items, values = _layout(tracer, instruction, params, compile_function)
         if tracer.block_stack:  # the break entry re-enters the with blocks: leave them here
             output.set_grad_mode(tracer.block_stack[0].context.prev)
-        graph_module, plan = output.finish(TupleVariable(values))
+        try:
+            graph_module, plan = output.finish(TupleVariable(values))
+        except Unsupported as error_carrying:
+            reason = error_carrying.reason
+            if reason.startswith("returning "):
+                reason = f"carrying {reason.removeprefix('returning ')} across the graph break"
+            raise Unsupported(reason, hint=error_carrying.hint) from None
     finally:
         torch._C._set_grad_enabled(output.initial_grad_mode)
     output.guards.compile()

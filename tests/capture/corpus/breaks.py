@@ -590,6 +590,42 @@ def break_on_module_call_result(x, w):
     return torch.nn.functional.gelu(y)
 
 
+def two_breaks_inside_no_grad(x):
+    with torch.no_grad():
+        a = x * 2
+        print("first")
+        b = a + 1
+        print("second")
+        c = b * a
+    return a, b, c, x + c
+
+
+def helper_breaks_under_no_grad(x):
+    with torch.no_grad():
+        y = printing_helper(x)
+    return y, y.requires_grad, x * 2
+
+
+def disabled_through_a_local(x):
+    fn = opaque_double
+    y = x + 1
+    return fn(y) - 1
+
+
+def disabled_with_star_args(x, w):
+    pair = (x + 1, w)
+    return observe_and_add(*pair) * 2
+
+
+def disabled_with_keywords(x):
+    return opaque_double(x=x.cos()) + 1
+
+
+@capture.disable
+def observe_and_add(a, b):
+    return a + b
+
+
 def cases_at(fn, inputs, graphs, breaks, **options):
     return Case(fn, inputs, graphs=graphs, breaks=breaks, fullgraph=False, category=CATEGORY, **options)
 
@@ -683,5 +719,10 @@ CASES = [
     cases_at(break_uses_many_locals, X, (2, 2, 4), 2),
     cases_at(closure_made_inside, X, (0, 0, 0), 0, fallback='a closure made in the frame'),
     cases_at(lambda_in_a_local, X, (1, 1, 2), 1),
+    cases_at(two_breaks_inside_no_grad, args(t(3, 4, requires_grad=True)), (3, 3, 6), 4),
+    cases_at(helper_breaks_under_no_grad, args(t(3, 4, requires_grad=True)), (3, 3, 6), 4),
+    cases_at(disabled_through_a_local, X, (2, 2, 4), 2),
+    cases_at(disabled_with_star_args, XW, (2, 2, 4), 2),
+    cases_at(disabled_with_keywords, X, (2, 2, 4), 2),
     cases_at(break_on_module_call_result, args(t(3, 4), t(5, 4, grows=False)), (2, 2, 4), 2),
 ]
