@@ -408,8 +408,14 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
     in_loop = _inside_loop(tracer.decoded, instruction.offset)
     # In a loop, each iteration would break again into one more resume function: the rest of
     # the frame runs uncompiled instead (as TorchDynamo skips such frames).
-    entry = build_break_entry(break_plan, fn.__globals__, fn.__closure__,
-                              wrap_resume=(lambda function: function) if in_loop else compile_function)
+    def wrap_resume(function):
+        # Resuming in an `except` handler (the native instruction raised): capture does not trace
+        # handlers, so that path runs uncompiled, as does everything after a break in a loop.
+        offset = int(function.__code__.co_name.rsplit("_", 1)[1])
+        handler = tracer.instructions[tracer.decoded.index_of_offset[offset]].opname == "PUSH_EXC_INFO"
+        return function if in_loop or handler else compile_function(function)
+
+    entry = build_break_entry(break_plan, fn.__globals__, fn.__closure__, wrap_resume=wrap_resume)
     lineno = instruction.lineno or code.co_firstlineno
     graph_break = GraphBreak(code.co_qualname, f"{code.co_filename}:{lineno}",
                              f"{error.reason} at {error.location}" + (LOOP_NOTE if in_loop else ""), break_hint(error))
