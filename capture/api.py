@@ -233,6 +233,7 @@ def reset() -> None:
 def disable(fn: Callable) -> Callable:
     """Never capture `fn`: compiled on its own it runs eagerly; called from a compiled
     function, the graph breaks around the call."""
+    fn = _as_function(fn)
     fn._kiln_disable = True
     return fn
 
@@ -240,5 +241,17 @@ def disable(fn: Callable) -> Callable:
 def allow_in_graph(fn: Callable) -> Callable:
     """Put calls to `fn` into the graph as one node (run on fake tensors while tracing)
     instead of tracing its body. `fn` must take and return tensors and have no side effects."""
+    fn = _as_function(fn)
     fn._kiln_allow_in_graph = True
     return fn
+
+
+def _as_function(fn: Callable) -> types.FunctionType:
+    """`fn` itself when it is a plain function (marked in place), else a function wrapping it."""
+    if isinstance(fn, types.FunctionType):
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+    return wrapper

@@ -139,6 +139,10 @@ def test_disable_and_allow_in_graph(counter, no_warnings):
     compiled = capture.compile(lambda x: untraced(x + 1) - 1, backend=counter)
     torch.testing.assert_close(compiled(x), untraced(x + 1) - 1)
     assert "capture.disable" in breaks.BREAKS[-1].reason
+    disabled_builtin = capture.disable(torch.Tensor.sum)  # not a Python function: wrapped, then marked
+    compiled = capture.compile(lambda x: disabled_builtin(x * 2) + 1, backend=counter)
+    torch.testing.assert_close(compiled(x), (x * 2).sum() + 1)
+    assert "capture.disable" in breaks.BREAKS[-1].reason
 
 
 def test_internal_error_while_breaking_falls_back_with_one_warning(monkeypatch, counter):
