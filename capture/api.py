@@ -201,8 +201,9 @@ def _compile_frame(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntr
     output.guards.compile()
     compiled = None
     if graph_module is not None:
-        graph_log.debug("captured graph of %s (%s):\n%s", code.co_qualname, _location(code),
-                        graph_module.print_readable(print_output=False))
+        if graph_log.isEnabledFor(10):  # printing a big graph costs as much as capturing it
+            graph_log.debug("captured graph of %s (%s):\n%s", code.co_qualname, _location(code),
+                            graph_module.print_readable(print_output=False))
         compiled = lookup_backend(options.backend)(graph_module, list(output.example_inputs))
     if output.effects_plan is not None:
         graph_log.debug("side effects of %s, replayed after the graph:\n%r", code.co_qualname, output.effects_plan)

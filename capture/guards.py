@@ -7,6 +7,7 @@ names the first failing guard in words, for the `recompiles` log.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -20,11 +21,12 @@ class GuardKind:
     """How to check one kind of guard and how to explain its failure.
 
     check: a Python expression template; {v} is the guarded value's expression,
-    {e} the name bound to the expected value in the guard function's namespace.
+    {e} the name bound to the expected value in the guard function's namespace,
+    {other} the expression of an expected source; or a function guard -> expression.
     explain: (guard, actual value) -> words, used only on failure.
     """
     name: str
-    check: str
+    check: str | Callable[["Guard"], str]
     explain: Callable[["Guard", Any], str]
 
 
@@ -55,6 +57,55 @@ def _explain_alias(same: bool) -> Callable[["Guard", Any], str]:
     return explain
 
 
+def _storage(tensor: torch.Tensor) -> int:
+    return tensor.untyped_storage().data_ptr()
+
+
+def _distinct_objects(values: tuple) -> bool:
+    return len({id(value) for value in values}) == len(values)
+
+
+def _storages_apart(mutated: tuple, others: tuple) -> bool:
+    """Each mutated tensor's memory is its own: no two share it and no other input does."""
+    pointers = {_storage(tensor) for tensor in mutated}
+    return len(pointers) == len(mutated) and pointers.isdisjoint(_storage(tensor) for tensor in others)
+
+
+SMALL_GROUP = 4  # up to this many objects, a few `is not`s are faster than building a set per call
+
+
+def _check_distinct_objects(guard: "Guard") -> str:
+    exprs = [guard.source.expr(), *(source.expr() for source in guard.expected)]
+    if len(exprs) <= SMALL_GROUP:
+        return " and ".join(f"{a} is not {b}" for a, b in itertools.combinations(exprs, 2))
+    return f"distinct_objects(({', '.join(exprs)},))"
+
+
+def _check_storages_apart(guard: "Guard") -> str:
+    mutated = [guard.source.expr(), *(source.expr() for source in guard.expected[0])]
+    rest = "".join(f"{source.expr()}, " for source in guard.expected[1])
+    return f"storages_apart(({', '.join(mutated)},), ({rest}))"
+
+
+def _explain_distinct_objects(guard: "Guard", values: tuple) -> str:
+    sources = (guard.source, *guard.expected)
+    for i, value in enumerate(values):
+        for j in range(i + 1, len(values)):  # slow path only: runs once, on a failure
+            if values[j] is value:
+                return f"{guard.noun} {sources[i].name()!r} is now the same object as {sources[j].name()!r}"
+    return f"guard failed: {guard!r}"
+
+
+def _explain_storages_apart(guard: "Guard", values: tuple) -> str:
+    mutated_sources, other_sources = (guard.source, *guard.expected[0]), guard.expected[1]
+    mutated, others = values[:len(mutated_sources)], values[len(mutated_sources):]
+    for i, tensor in enumerate(mutated):
+        for source, other in zip(mutated_sources[i + 1:] + other_sources, mutated[i + 1:] + others):
+            if _storage(other) == _storage(tensor):
+                return f"{guard.noun} {mutated_sources[i].name()!r} now shares memory with {source.name()!r}"
+    return f"guard failed: {guard!r}"
+
+
 GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
     GuardKind("TYPE_MATCH", "type({v}) is {e}", _mismatch("type", type)),
     GuardKind("ID_MATCH", "{v} is {e}",
@@ -73,6 +124,10 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
     GuardKind("STRIDE", "{v}.stride() == {e}", _explain_sequence("stride", lambda v: v.stride())),
     GuardKind("SAME_OBJECT", "{v} is {other}", _explain_alias(True)),
     GuardKind("DIFFERENT_OBJECT", "{v} is not {other}", _explain_alias(False)),
+    # One guard over many sources (linear, where pairwise guards would be quadratic):
+    # expected is the tuple of the other sources (STORAGES_APART: (other mutated, the rest)).
+    GuardKind("DISTINCT_OBJECTS", _check_distinct_objects, _explain_distinct_objects),
+    GuardKind("STORAGES_APART", _check_storages_apart, _explain_storages_apart),
     GuardKind("SAME_STORAGE", "{v}.untyped_storage().data_ptr() == {other}.untyped_storage().data_ptr()",
               lambda g, v: f"{_what(g)} no longer shares memory with {g.expected.name()!r}"),
     GuardKind("DIFFERENT_STORAGE", "{v}.untyped_storage().data_ptr() != {other}.untyped_storage().data_ptr()",
@@ -90,7 +145,7 @@ class Guard:
     noun: str = "value"     # "tensor", "global", ... for messages
 
     def __repr__(self) -> str:
-        expected = self.expected.expr() if isinstance(self.expected, Source) else repr(self.expected)
+        expected = _expr(self.expected)
         subject = self.source.expr() if self.source is not None else "torch.is_grad_enabled()"
         return f"{self.kind:<16} {subject} {expected}"
 
@@ -100,7 +155,28 @@ class Guard:
         return (self.source, self.kind)
 
 
-MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN", "HAS_KEY", "SAME_STORAGE", "DIFFERENT_STORAGE"})
+def _expr(expected: Any) -> str:
+    if isinstance(expected, Source):
+        return expected.expr()
+    if isinstance(expected, tuple) and expected and all(isinstance(item, (Source, tuple)) for item in expected):
+        return "(" + ", ".join(map(_expr, expected)) + ",)"
+    return repr(expected)
+
+
+def _sources(expected: Any) -> tuple[Source, ...]:
+    """Every source a guard's expected value names, flattened (group guards read them all)."""
+    if isinstance(expected, Source):
+        return (expected,)
+    if isinstance(expected, tuple) and all(isinstance(item, (Source, tuple)) for item in expected):
+        return tuple(source for item in expected for source in _sources(item))
+    return ()
+
+
+MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN", "HAS_KEY", "SAME_STORAGE", "DIFFERENT_STORAGE",
+                             "DISTINCT_OBJECTS", "STORAGES_APART"})
+
+
+GROUP_KINDS = frozenset({"DISTINCT_OBJECTS", "STORAGES_APART"})
 
 
 def tensor_guards(source: Source, tensor: torch.Tensor) -> list[Guard]:
@@ -139,12 +215,14 @@ class GuardSet:
 
     def compile(self) -> None:
         """Generate and exec the fast check function."""
-        namespace: dict[str, Any] = {"is_grad_enabled": torch.is_grad_enabled}
+        namespace: dict[str, Any] = {"is_grad_enabled": torch.is_grad_enabled, "distinct_objects": _distinct_objects,
+                                     "storages_apart": _storages_apart}
         lines = ["def check_guards(L, G, B, C):", "    try:"]
         for number, guard in enumerate(self.guards):
             expected_name = f"expected_{number}"
             namespace[expected_name] = guard.expected
-            condition = GUARD_KINDS[guard.kind].check.format(
+            check = GUARD_KINDS[guard.kind].check
+            condition = check(guard) if callable(check) else check.format(
                 v=guard.source.expr() if guard.source is not None else "None",
                 e=expected_name,
                 other=guard.expected.expr() if isinstance(guard.expected, Source) else "None")
@@ -173,6 +251,8 @@ class GuardSet:
                 value = frame.fetch(guard.source)
             except Exception as error:  # the value no longer exists (deleted global, ...)
                 return f"{_what(guard)} could not be read: {type(error).__name__}: {error}"
+            if guard.kind in GROUP_KINDS:  # explained from every value it compares
+                value = (value, *(frame.fetch(source) for source in _sources(guard.expected)))
             try:
                 return GUARD_KINDS[guard.kind].explain(guard, value)
             except Exception:

@@ -6,6 +6,7 @@ table is Unsupported("opcode X").
 from __future__ import annotations
 
 import builtins
+import functools
 import linecache
 import operator
 import types
@@ -57,6 +58,12 @@ MAX_INLINE_DEPTH = 32
 MAX_INSTRUCTIONS = 100_000
 
 
+@functools.lru_cache(maxsize=4096)  # one string per source line, not one per instruction
+def _stack_trace(filename: str, name: str, lineno: int | None) -> str:
+    line = linecache.getline(filename, lineno or 0).strip()
+    return f'  File "{filename}", line {lineno}, in {name}\n    {line}'
+
+
 class InstructionTranslator:
     def __init__(self, code: types.CodeType, frame: Frame, output: OutputGraph, *, depth: int = 0,
                  f_globals: dict | None = None, global_source=None, closure: tuple | None = None,
@@ -83,6 +90,7 @@ class InstructionTranslator:
     # -- driving --
     def run(self) -> VariableTracker:
         """Interpret until RETURN_VALUE; returns the returned variable."""
+        lineno = -1  # callees restore our location when they return (inline.py), so per line is enough
         try:
             while True:
                 self.current = instruction = self.instructions[self.ip]
@@ -93,7 +101,9 @@ class InstructionTranslator:
                 if count == self.output.break_at:  # a graph break's re-trace stops here (breaks.py)
                     raise BreakHere()
                 self.started = count
-                self.output.location = self._stack_trace(instruction)
+                if instruction.lineno != lineno:
+                    lineno = instruction.lineno
+                    self.output.location = self._stack_trace(instruction)
                 handler = HANDLERS.get(instruction.opname)
                 if handler is None:
                     raise Unsupported(f"opcode {instruction.opname}")
@@ -109,9 +119,7 @@ class InstructionTranslator:
             raise
 
     def _stack_trace(self, instruction: Instruction) -> str:
-        line = linecache.getline(self.code.co_filename, instruction.lineno or 0).strip()
-        return (f'  File "{self.code.co_filename}", line {instruction.lineno}, '
-                f'in {self.code.co_name}\n    {line}')
+        return _stack_trace(self.code.co_filename, self.code.co_name, instruction.lineno)
 
     def push(self, value: VariableTracker) -> None:
         self.stack.append(value)

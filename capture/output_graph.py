@@ -7,7 +7,6 @@ constants, containers are rebuilt, an input returned unchanged is the input).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import operator
 import threading
 from dataclasses import dataclass
@@ -246,10 +245,10 @@ class OutputGraph:
         """Record `target(*args, **kwargs)` (kind: call_function / call_method), running it
         on fake tensors to learn the result's metadata."""
         description = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
-        node_args = [_as_graph_arg(arg, description, "node") for arg in args]
-        node_kwargs = {key: _as_graph_arg(value, description, "node") for key, value in kwargs.items()}
-        fake_args = [_as_graph_arg(arg, description, "fake") for arg in args]
-        fake_kwargs = {key: _as_graph_arg(value, description, "fake") for key, value in kwargs.items()}
+        node_args, fake_args = _as_graph_args(args, description)
+        node_kwargs, fake_kwargs = {}, {}
+        for key, value in kwargs.items():
+            node_kwargs[key], fake_kwargs[key] = _as_graph_arg(value, description)
         try:
             with self.fake_mode:
                 if kind == "call_method":
@@ -420,24 +419,38 @@ class OutputGraph:
 
     def _add_storage_guards(self) -> None:
         # A backend that rewrites in-place ops (functionalization) relies on which inputs share
-        # memory with a mutated input: keep that as it was at trace time.
-        inputs = list(zip(self.input_sources, self.example_inputs))
-        for source, value in inputs:
-            if self._placeholder_by_id[id(value)].example._version == self._initial_versions[id(value)]:
-                continue
-            for other_source, other in inputs:
-                if other is not value:
-                    shared = _storage_of(other) == _storage_of(value)
-                    self.guards.add(Guard(source, "SAME_STORAGE" if shared else "DIFFERENT_STORAGE", other_source,
-                                          noun="mutated tensor"))
+        # memory with a mutated input: keep that as it was at trace time. Grouped by storage, so
+        # the guards are linear in the number of inputs.
+        groups: dict[int, list[Source]] = {}
+        mutated_groups: list[int] = []
+        for source, value in zip(self.input_sources, self.example_inputs):
+            storage = _storage_of(value)
+            groups.setdefault(storage, []).append(source)
+            mutated = self._placeholder_by_id[id(value)].example._version != self._initial_versions[id(value)]
+            if mutated and storage not in mutated_groups:
+                mutated_groups.append(storage)
+        if not mutated_groups:
+            return
+        for storage in mutated_groups:  # a mutated input's memory is shared by exactly its group
+            first, *others = groups[storage]
+            for source in others:
+                self.guards.add(Guard(source, "SAME_STORAGE", first, noun="tensor"))
+        firsts = [groups[storage][0] for storage in mutated_groups]
+        mutated = set(mutated_groups)
+        rest = tuple(source for storage, sources in groups.items() if storage not in mutated for source in sources)
+        self.guards.add(Guard(firsts[0], "STORAGES_APART", (tuple(firsts[1:]), rest), noun="mutated tensor"))
 
     def _add_alias_guards(self) -> None:
-        # Inputs that were one object at trace time share a placeholder: keep it that way.
-        for (source_a, value_a), (source_b, value_b) in itertools.combinations(self._tensor_reads, 2):
-            if source_a == source_b:
-                continue
-            kind = "SAME_OBJECT" if value_a is value_b else "DIFFERENT_OBJECT"
-            self.guards.add(Guard(source_a, kind, source_b, noun="tensor"))
+        # Inputs that were one object at trace time share a placeholder: keep it that way, and
+        # keep different objects different (grouped by object: linear in the number of reads).
+        first_source: dict[int, Source] = {}
+        for source, value in self._tensor_reads:
+            first = first_source.setdefault(id(value), source)
+            if first != source:
+                self.guards.add(Guard(source, "SAME_OBJECT", first, noun="tensor"))
+        first, *others = first_source.values() or [None]
+        if others:
+            self.guards.add(Guard(first, "DISTINCT_OBJECTS", tuple(others), noun="tensor"))
 
 
 _getitem = operator.getitem  # the fx target for picking one result of a multi-output op
@@ -454,15 +467,25 @@ def _storage_of(tensor: torch.Tensor) -> int:
     return tensor.untyped_storage().data_ptr()
 
 
-def _as_graph_arg(value: VariableTracker, description: str, form: str):
-    """An argument for the fx node (form='node') or for the fake run (form='fake')."""
+def _as_graph_args(values: list[VariableTracker], description: str) -> tuple[list, list]:
+    node_args, fake_args = [], []
+    for value in values:
+        node_arg, fake_arg = _as_graph_arg(value, description)
+        node_args.append(node_arg)
+        fake_args.append(fake_arg)
+    return node_args, fake_args
+
+
+def _as_graph_arg(value: VariableTracker, description: str) -> tuple[Any, Any]:
+    """The argument for the fx node and for the fake run."""
     if isinstance(value, TensorVariable):
-        return value.node if form == "node" else value.example
+        return value.node, value.example
+    if isinstance(value, ConstantVariable):
+        return value.value, value.value
     if isinstance(value, BaseListVariable):
         container = value.python_container if value.python_container in (tuple, list) else tuple
-        return container(_as_graph_arg(item, description, form) for item in value.items)
-    if isinstance(value, ConstantVariable):
-        return value.value
+        node_items, fake_items = _as_graph_args(value.items, description)
+        return container(node_items), container(fake_items)
     if value.is_python_constant() and isinstance(value.as_python_constant(), (torch.dtype, type)):
-        return value.as_python_constant()
+        return value.as_python_constant(), value.as_python_constant()
     raise Unsupported(f"passing {value!r} to {description}()")

@@ -95,7 +95,7 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
     backend = _make_backend(target, kernels, graph.buffers)
     from codegen.wrapper import build_wrapper
 
-    call, wrapper_source = build_wrapper(graph, steps, backend)
+    call, wrapper_source = build_wrapper(graph, steps, backend, on_index_error=_eager_flat(gm))
     for fname, src in backend.sources().items():
         dump.write(f"5_{fname}", src)
     dump.write("6_wrapper.py", wrapper_source)
@@ -142,6 +142,12 @@ def _make_backend(target, kernels, buffers):
     from codegen.triton import TritonBackend
 
     return TritonBackend(kernels, buffers)
+
+
+def _eager_flat(gm):
+    """gm run eagerly, outputs flattened as the wrapper's: after a kernel met an out-of-range
+    index, this raises eager's own IndexError/RuntimeError on the same inputs."""
+    return lambda *inputs: tuple(tree_flatten(gm.forward(*inputs))[0])
 
 
 def _restore_structure(call, spec, n):

@@ -6,6 +6,7 @@ it is tested on interpreters where torch is not installed.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import dis
 import sys
@@ -119,6 +120,27 @@ class ExceptionTableEntry:
     depth: int
     lasti: bool
 
+    def __repr__(self) -> str:
+        return f"{self.start} to {self.end} -> {self.target} [{self.depth}]{' lasti' if self.lasti else ''}"
+
+
+def exception_table(code: types.CodeType) -> tuple[ExceptionTableEntry, ...]:
+    """The code object's exception table; dis reports rows in byte offsets on 3.11-3.13 alike."""
+    entries = getattr(dis.Bytecode(code), "exception_entries", ())
+    return tuple(ExceptionTableEntry(e.start, e.end, e.target, e.depth, bool(e.lasti)) for e in entries)
+
+
+def covering(entries: tuple[ExceptionTableEntry, ...], offsets: list[int]) -> dict[int, ExceptionTableEntry]:
+    """offset -> the row active there, for every offset in the sorted `offsets` (rows never overlap,
+    so this is the innermost handler): one sweep per row from its start."""
+    active: dict[int, ExceptionTableEntry] = {}
+    for entry in entries:
+        for index in range(bisect.bisect_left(offsets, entry.start), len(offsets)):
+            if offsets[index] >= entry.end:
+                break
+            active[offsets[index]] = entry
+    return active
+
 
 @dataclass(frozen=True)
 class DecodedCode:
@@ -127,13 +149,11 @@ class DecodedCode:
     instructions: tuple[Instruction, ...]
     index_of_offset: dict[int, int]
     exception_table: tuple[ExceptionTableEntry, ...] = ()
+    handlers: dict[int, ExceptionTableEntry] = field(default_factory=dict)  # offset -> covering row
 
     def handler_at(self, offset: int) -> ExceptionTableEntry | None:
-        """The innermost handler covering `offset` (CPython's table has no overlapping rows)."""
-        for entry in self.exception_table:
-            if entry.start <= offset < entry.end:
-                return entry
-        return None
+        """The exception-table row covering `offset` (e.g. a `with` block's cleanup)."""
+        return self.handlers.get(offset)
 
     def __repr__(self) -> str:
         lines = [f"DecodedCode({self.code.co_name}, {self.code.co_filename}:{self.code.co_firstlineno})"]
@@ -152,9 +172,20 @@ def _lineno(raw: dis.Instruction) -> int | None:
     return starts if isinstance(starts, int) and not isinstance(starts, bool) else None
 
 
+# Opnames `_normalise` rewrites; every other instruction takes the short path (most of them).
+_REWRITTEN = frozenset({*SUPERINSTRUCTIONS, "LOAD_METHOD", "LOAD_ATTR", "LOAD_GLOBAL", "CALL", "CALL_KW",
+                        "BINARY_OP", "RETURN_CONST", "COMPARE_OP", "CALL_INTRINSIC_1", "STORE_SLICE",
+                        "YIELD_VALUE", "LIST_TO_TUPLE", "FORMAT_VALUE", "CONVERT_VALUE", "FORMAT_WITH_SPEC",
+                        "MAKE_FUNCTION", "LOAD_SUPER_ATTR", "LOAD_FAST", "END_FOR"})
+
+
 def _normalise(raw: dis.Instruction, code: types.CodeType, lineno: int | None,
                kw_names: tuple[str, ...]) -> list[Instruction]:
     opname = raw.opname
+    if opname not in _REWRITTEN:
+        jump_target = raw.argval if raw.opcode in _JUMP_OPCODES else None
+        return [Instruction(RENAMES.get(opname, opname), raw.arg, raw.argval, raw.offset, lineno,
+                            jump_target=jump_target, original_opname=opname)]
     base = dict(arg=raw.arg, argval=raw.argval, offset=raw.offset, lineno=lineno,
                 original_opname=opname)
     if opname in SUPERINSTRUCTIONS:
@@ -267,13 +298,9 @@ def _decode(code: types.CodeType) -> DecodedCode:
             index_of_offset.setdefault(raw.offset, following)
         else:
             following = index_of_offset.get(raw.offset, following)
-    return DecodedCode(code, tuple(instructions), index_of_offset, _exception_table(code))
-
-
-def _exception_table(code: types.CodeType) -> tuple[ExceptionTableEntry, ...]:
-    # dis reports rows in byte offsets on 3.11-3.13 alike.
-    entries = getattr(dis.Bytecode(code), "exception_entries", ())
-    return tuple(ExceptionTableEntry(e.start, e.end, e.target, e.depth, bool(e.lasti)) for e in entries)
+    table = exception_table(code)
+    handlers = covering(table, sorted(index_of_offset)) if table else {}
+    return DecodedCode(code, tuple(instructions), index_of_offset, table, handlers)
 
 
 def disassemble(code: types.CodeType) -> str:

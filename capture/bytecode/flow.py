@@ -4,29 +4,15 @@ and the liveness analysis both walk this; it knows nothing of generated code.
 """
 from __future__ import annotations
 
-import bisect
 import dis
 import types
 from dataclasses import dataclass
 
+from .decode import ExceptionTableEntry as ExceptionEntry, covering, exception_table
 from .errors import BytecodeError
 from .stack_effects import FINAL, pops_and_pushes
 
 _JUMPS = frozenset(getattr(dis, "hasjump", ())) | frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
-
-
-@dataclass(frozen=True)
-class ExceptionEntry:
-    """One exception-table row: instructions in [start, end) unwind to `target`, popping the
-    stack to `depth` and pushing lasti (if `lasti`) and the exception."""
-    start: int
-    end: int
-    target: int
-    depth: int
-    lasti: bool
-
-    def __repr__(self) -> str:
-        return f"{self.start} to {self.end} -> {self.target} [{self.depth}]{' lasti' if self.lasti else ''}"
 
 
 @dataclass(frozen=True)
@@ -59,16 +45,8 @@ class Flow:
             following = raw[position + 1].offset if position + 1 < len(raw) else None
             self.index_of[instruction.offset] = position
             self.steps.append(_step(instruction, following, lineno))
-        self.entries = tuple(ExceptionEntry(e.start, e.end, e.target, e.depth, bool(e.lasti))
-                             for e in dis.Bytecode(code).exception_entries)
-        # offset -> covering entry, for every instruction: one sweep per entry from its start.
-        offsets = [step.offset for step in self.steps]
-        self.covering: dict[int, ExceptionEntry] = {}
-        for entry in self.entries:
-            for index in range(bisect.bisect_left(offsets, entry.start), len(offsets)):
-                if offsets[index] >= entry.end:
-                    break
-                self.covering[offsets[index]] = entry
+        self.entries = exception_table(code)
+        self.covering = covering(self.entries, [step.offset for step in self.steps])  # offset -> row
 
     def step_at(self, offset: int) -> Step:
         try:

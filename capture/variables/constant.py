@@ -14,6 +14,9 @@ CONSTANT_TYPES = (int, float, bool, str, bytes, complex, type(None), type(Ellips
                   frozenset, torch.dtype, torch.device, torch.Size, torch.layout, torch.memory_format)
 
 
+_SCALAR_TYPES = frozenset({int, float, bool, str, type(None)})
+
+
 def is_constant_value(value: Any) -> bool:
     if isinstance(value, slice):
         return all(is_constant_value(part) for part in (value.start, value.stop, value.step))
@@ -61,6 +64,8 @@ class ConstantVariable(VariableTracker):
 
 def wrap_constant(value: Any) -> VariableTracker:
     """A variable for a Python value computed from constants (tuples become TupleVariables)."""
+    if type(value) in _SCALAR_TYPES:  # the common case first
+        return ConstantVariable(value)
     from .containers import ListVariable, TupleVariable
     if isinstance(value, tuple) and not isinstance(value, torch.Size):
         return TupleVariable([wrap_constant(item) for item in value], python_container=type(value))

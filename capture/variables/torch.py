@@ -72,9 +72,8 @@ class TorchFunctionVariable(VariableTracker):
         return self.fn
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        name = _qualified_name(self.fn)
         if self.fn in GLOBAL_STATE_FUNCTIONS:
-            raise Unsupported(f"call to {name} (changes global state)")
+            raise Unsupported(f"call to {_qualified_name(self.fn)} (changes global state)")
         if self.fn is torch.is_grad_enabled:
             return wrap_constant(torch.is_grad_enabled())  # grad mode is always guarded
         if self.fn is torch._C._set_grad_enabled:
@@ -82,7 +81,8 @@ class TorchFunctionVariable(VariableTracker):
             GradModeClassVariable(torch.set_grad_enabled).call(tx, args, kwargs)
             return wrap_constant(None)
         if "out" in kwargs and not isinstance(kwargs["out"], TensorVariable):
-            raise Unsupported(f"{name}(..., out=<{kwargs['out']!r}>): only a single tensor out= is supported")
+            raise Unsupported(f"{_qualified_name(self.fn)}(..., out=<{kwargs['out']!r}>): "
+                              "only a single tensor out= is supported")
         # In-place functions (torch.relu_, F.relu(inplace=True), out=) are ops in the graph
         # like any other; call_op returns the mutated argument's own variable.
         return tx.output.call_op("call_function", self.fn, list(args), dict(kwargs))

@@ -28,7 +28,7 @@ EXPR = {
     LoopOp.GT: "{0} > {1}", LoopOp.GE: "{0} >= {1}", LoopOp.AND: "{0} & {1}", LoopOp.OR: "{0} | {1}",
     LoopOp.XOR: "{0} ^ {1}", LoopOp.BITNOT: "~{0}", LoopOp.SHL: "kiln_shl({0}, {1})", LoopOp.SHR: "kiln_shr({0}, {1})",
     LoopOp.ERFC: "std::erfc({0})", LoopOp.SIGNBIT: "std::signbit({0})", LoopOp.ATAN2: "std::atan2({0}, {1})",
-    LoopOp.FMOD: "kiln_fmod({0}, {1})",
+    LoopOp.FMOD: "kiln_fmod({0}, {1})", LoopOp.CHECK_INDEX: "kiln_check_index({0}, {1}, kiln_bad)",
     LoopOp.WHERE: "{0} ? {1} : {2}", LoopOp.TO_DTYPE: "static_cast<{T}>({0})",
 }
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 from inductor.ir import loop as L
 from prims import UnsupportedGraph
 
+from ..index_check import checks_indices
 from ..kernel_args import kernel_args
+from . import index_check
 from .ops import CTYPES, ctype
 from .columns import columns_fit, render_columns
 from .reduce import render_inner_group
@@ -58,7 +60,7 @@ class KernelWriter:
         self.kernel = kernel
         self.domain = uses_domain_ops(kernel)
         self.mode = loop_mode(kernel)
-        self.flag = " reduction(|:kiln_big)" if self.domain else ""
+        self.flag = (" reduction(|:kiln_big)" if self.domain else "") + index_check.omp_clause(kernel)
         self.lines: list[str] = []
 
     def body(self) -> list[str]:
@@ -66,6 +68,7 @@ class KernelWriter:
         xs = k.xsyms
         if self.domain:
             lines.append(f"{ind}int kiln_big = 0;")
+        lines.extend(index_check.prologue(k))
         if not k.inner:
             self._pointwise(ind, parallel=self.mode == "pointwise")
             return lines
@@ -133,7 +136,7 @@ def render_kernel(kernel) -> str:
     args = kernel_args(kernel)
     params = ", ".join(f"{'' if a.written else 'const '}{ctype(a.dtype)}* __restrict__ p_{a.buffer}" for a in args)
     writer = KernelWriter(kernel)
-    body = writer.body()
+    body = writer.body() + index_check.epilogue(kernel)
     if not writer.domain:
         return "\n".join([f'extern "C" void {kernel.name}({params}) {{', *body, "}"])
     names = ", ".join(f"p_{a.buffer}" for a in args)
@@ -145,6 +148,8 @@ def render_kernel(kernel) -> str:
 
 
 def render_source(kernels) -> str:
+    from .index_check import SOURCE as INDEX_CHECK
     from .prelude import PRELUDE
 
-    return PRELUDE + "\n" + "\n\n".join(render_kernel(k) for k in kernels) + "\n"
+    checks = INDEX_CHECK if checks_indices(kernels) else ""
+    return PRELUDE + checks + "\n" + "\n\n".join(render_kernel(k) for k in kernels) + "\n"

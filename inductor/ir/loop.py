@@ -34,6 +34,8 @@ class LoopOp(enum.Enum):
     SHL = "shl"; SHR = "shr"; ATAN2 = "atan2"; FMOD = "fmod"  # noqa: E702
     # indirect indexing: args (offset[, mask]): buffer[offset] (0 where mask is false); attr: buffer name
     INDIRECT_LOAD = "indirect_load"
+    # args (index, size): index if 0 <= index < size, else 0 and the kernel's index-error flag is set
+    CHECK_INDEX = "check_index"
 
 
 class ReductionType(enum.Enum):

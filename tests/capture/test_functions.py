@@ -1,7 +1,7 @@
 """Function and call kinds: nested defs and lambdas with cells, closures, functools.partial,
 f(*args, **kwargs), **kwargs parameters, fixed-depth recursion, bound methods, methods of user
 classes (static, class, property, super()), objects built inside the function. Each case runs
-eager vs compiled (fullgraph=True) over four calls; see tests/kiln_capture_cases.py."""
+eager vs compiled (fullgraph=True) over three calls (corpus.run_case; inputs: corpus/rows.py)."""
 import functools
 import operator
 from dataclasses import dataclass
@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import capture
-from kiln_capture_cases import Case, args_of, const, randn, run_case, tensor, tensors
+from corpus import run_case
+from corpus.rows import args_of, const, randn, rows_case, tensor, tensors
 
 # -- nested functions, lambdas and cells -----------------------------------------------------
 
@@ -417,52 +418,52 @@ def derived_input(rows, seed):
 
 
 FUNCTION_CASES = [
-    Case(nested_def_closure, tensors(1)),
-    Case(lambda_with_defaults, tensors(1)),
-    Case(nested_keyword_only, tensors(2)),
-    Case(nonlocal_counter, tensors(1)),
-    Case(closure_over_argument, tensors(2)),
-    Case(late_binding_closures, tensors(1)),
-    Case(default_argument_capture, tensors(1)),
-    Case(nested_recursion, tensors(1)),
-    Case(closure_factory, tensors(1)),
-    Case(decorator_inside, tensors(1)),
-    Case(nested_function_default_tensor, tensors(2)),
-    Case(cell_rebound_after_definition, tensors(1)),
-    Case(closure_over_local_dict, tensors(2)),
-    Case(deep_closure_chain, tensors(1)),
-    Case(uses_outer_closure, tensors(1)),
-    Case(kwargs_parameter, tensors(1)),
-    Case(kwargs_forwarding, tensors(1)),
-    Case(star_args_call, tensors(2)),
-    Case(star_star_call_with_inputs, args_of(tensor(), const((-0.5,)), const({"max": 0.5}))),
-    Case(mixed_signature_calls, tensors(2)),
-    Case(call_with_unpacked_dict_input, args_of(tensor(), const({"scale": 2.0, "shift": -1.0}))),
-    Case(positional_only_and_kwargs, tensors(1)),
-    Case(partial_inside, tensors(2)),
-    Case(partial_of_lambda, tensors(1)),
-    Case(nested_partial, tensors(2)),
-    Case(partial_input, args_of(tensor(), const(partial(scale_shift, scale=2.0, shift=0.5)))),
-    Case(partial_attributes, tensors(1)),
-    Case(recursive_structure_walk, args_of(tensor(), tree_input)),
-    Case(recursion_with_kwargs, tensors(1)),
-    Case(user_object_input, args_of(tensor(), derived_input)),
-    Case(static_class_methods, args_of(tensor(), derived_input)),
-    Case(property_and_call, args_of(tensor(), derived_input)),
-    Case(construct_user_object, tensors(2)),
-    Case(construct_derived_inside, tensors(1)),
-    Case(bound_method_input, args_of(tensor(), lambda r, s: derived_input(r, s).scale)),
-    Case(method_passed_as_callback, args_of(tensor(), derived_input)),
-    Case(class_attribute_reads, args_of(tensor(), derived_input)),
-    Case(object_holding_objects, args_of(tensor(), lambda r, s: Holder(derived_input(r, s), randn(r, s + 5, 4)))),
-    Case(dataclass_classmethod_constructor, tensors(1)),
-    Case(super_init_inside, tensors(1)),
+    rows_case(nested_def_closure, tensors(1)),
+    rows_case(lambda_with_defaults, tensors(1)),
+    rows_case(nested_keyword_only, tensors(2)),
+    rows_case(nonlocal_counter, tensors(1)),
+    rows_case(closure_over_argument, tensors(2)),
+    rows_case(late_binding_closures, tensors(1)),
+    rows_case(default_argument_capture, tensors(1)),
+    rows_case(nested_recursion, tensors(1)),
+    rows_case(closure_factory, tensors(1)),
+    rows_case(decorator_inside, tensors(1)),
+    rows_case(nested_function_default_tensor, tensors(2)),
+    rows_case(cell_rebound_after_definition, tensors(1)),
+    rows_case(closure_over_local_dict, tensors(2)),
+    rows_case(deep_closure_chain, tensors(1)),
+    rows_case(uses_outer_closure, tensors(1)),
+    rows_case(kwargs_parameter, tensors(1)),
+    rows_case(kwargs_forwarding, tensors(1)),
+    rows_case(star_args_call, tensors(2)),
+    rows_case(star_star_call_with_inputs, args_of(tensor(), const((-0.5,)), const({"max": 0.5}))),
+    rows_case(mixed_signature_calls, tensors(2)),
+    rows_case(call_with_unpacked_dict_input, args_of(tensor(), const({"scale": 2.0, "shift": -1.0}))),
+    rows_case(positional_only_and_kwargs, tensors(1)),
+    rows_case(partial_inside, tensors(2)),
+    rows_case(partial_of_lambda, tensors(1)),
+    rows_case(nested_partial, tensors(2)),
+    rows_case(partial_input, args_of(tensor(), const(partial(scale_shift, scale=2.0, shift=0.5)))),
+    rows_case(partial_attributes, tensors(1)),
+    rows_case(recursive_structure_walk, args_of(tensor(), tree_input)),
+    rows_case(recursion_with_kwargs, tensors(1)),
+    rows_case(user_object_input, args_of(tensor(), derived_input)),
+    rows_case(static_class_methods, args_of(tensor(), derived_input)),
+    rows_case(property_and_call, args_of(tensor(), derived_input)),
+    rows_case(construct_user_object, tensors(2)),
+    rows_case(construct_derived_inside, tensors(1)),
+    rows_case(bound_method_input, args_of(tensor(), lambda r, s: derived_input(r, s).scale)),
+    rows_case(method_passed_as_callback, args_of(tensor(), derived_input)),
+    rows_case(class_attribute_reads, args_of(tensor(), derived_input)),
+    rows_case(object_holding_objects, args_of(tensor(), lambda r, s: Holder(derived_input(r, s), randn(r, s + 5, 4)))),
+    rows_case(dataclass_classmethod_constructor, tensors(1)),
+    rows_case(super_init_inside, tensors(1)),
 ]
 
 
 @pytest.mark.parametrize("case", FUNCTION_CASES, ids=lambda case: case.id)
 def test_case(case, counter, no_warnings):
-    run_case(case, counter)
+    run_case(case)
 
 
 @pytest.mark.parametrize("module_type", [Gated, GatedChild])

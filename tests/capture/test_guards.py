@@ -161,3 +161,57 @@ def test_logs_env_enables_artifacts(monkeypatch):
     assert logs.get_logger("graph").level == logging.DEBUG
     assert len(logs.get_logger("recompiles").handlers) == 1
     assert logs.get_logger("guards").level == logging.NOTSET
+
+
+def _sum_all(xs):
+    total = xs[0]
+    for x in xs[1:]:
+        total = total + x
+    return total
+
+
+def _aliasing_guards(compiled_record):
+    return [line for line in compiled_record.guards.splitlines()
+            if line.split()[0] in ("SAME_OBJECT", "DIFFERENT_OBJECT", "DISTINCT_OBJECTS")]
+
+
+def test_alias_guards_grow_linearly_and_still_catch_any_pair(counter, recompiles):
+    # 40 distinct inputs: one grouped guard, not 780 pairwise ones.
+    xs = [torch.full((2,), float(i)) for i in range(40)]
+    compiled = capture.compile(_sum_all, backend=counter)
+    torch.testing.assert_close(compiled(xs), _sum_all(xs))
+    assert len(_aliasing_guards(capture.compiled_records()[-1])) == 1
+    aliased = list(xs)
+    aliased[30] = aliased[7]  # any two of the forty becoming one object must miss
+    torch.testing.assert_close(compiled(aliased), _sum_all(aliased))
+    assert counter.count == 2
+    assert "tensor 'xs[7]' is now the same object as 'xs[30]'" in recompiles.text
+    # the new entry: xs[30] is xs[7], the other 39 distinct (one SAME_OBJECT, one DISTINCT_OBJECTS)
+    assert len(_aliasing_guards(capture.compiled_records()[-1])) == 2
+    torch.testing.assert_close(compiled(list(xs)), _sum_all(xs))
+    assert counter.count == 2  # the first entry still serves distinct inputs
+
+
+def _add_to_first(a, b, c, d):
+    a.add_(1)
+    return a + b + c + d
+
+
+def test_storage_guards_of_a_mutated_input(counter, recompiles):
+    compiled = capture.compile(_add_to_first, backend=counter)
+
+    def check(make):  # make() builds fresh inputs with the aliasing under test, for each side
+        torch.testing.assert_close(compiled(*make()), _add_to_first(*make()))
+
+    def shared(pattern):  # pattern: which arguments share one tensor's memory, e.g. "aabc"
+        bases = {}
+        return [bases.setdefault(key, torch.arange(4.0)).view(4) for key in pattern]
+
+    check(lambda: shared("aabc"))   # a (mutated) shares memory with b
+    check(lambda: shared("aabb"))   # c and d now share, but neither is mutated: same entry
+    assert counter.count == 1
+    check(lambda: shared("abca"))   # a shares with d instead of b
+    assert counter.count == 2
+    assert "no longer shares memory" in recompiles.text or "now shares memory" in recompiles.text
+    check(lambda: shared("abcd"))   # nothing shared: a third entry
+    assert counter.count == 3

@@ -13,6 +13,7 @@ each has a test_corpus_<category>.py that runs them.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import types
 import warnings
@@ -281,8 +282,18 @@ class Comparer:
                 self.same(actual[key], expected[key], f"{path}[{key!r}]")
         elif isinstance(expected, (set, frozenset)):
             assert actual == expected, f"{self.where} {path}: {actual} != {expected}"
+        elif isinstance(expected, types.MethodType):
+            assert actual.__func__ is expected.__func__, f"{self.where} {path}: another function"
+            self.same(actual.__self__, expected.__self__, f"{path}.__self__")
+        elif isinstance(expected, functools.partial):
+            assert actual.func is expected.func, f"{self.where} {path}: partial of another function"
+            self.same((actual.args, actual.keywords), (expected.args, expected.keywords), f"{path} (partial)")
         elif hasattr(expected, "__dict__") and not isinstance(expected, types.ModuleType):
             self.same(vars(actual), vars(expected), f"{path}.__dict__")
+        elif hasattr(type(expected), "__slots__"):
+            names = [name for klass in type(expected).__mro__ for name in getattr(klass, "__slots__", ())]
+            self.same([getattr(actual, name) for name in names], [getattr(expected, name) for name in names],
+                      f"{path} (slots)")
         else:
             assert actual == expected, f"{self.where} {path}: {actual!r} != {expected!r}"
 
