@@ -199,6 +199,8 @@ class OutputGraph:
         self._initial_versions: dict[int, int] = {}
         self._last_placeholder: torch.fx.Node | None = None
         self.instruction_count = 0  # across the frame and every inlined callee (capped)
+        self.break_at: int | None = None  # instruction count where a graph break stops the trace
+        self.rebuilders: dict[type, Any] = {}  # type -> (variable, plan_item) -> OutputPlan, for breaks
         self.location = ""  # "file:line" of the instruction being traced, for node metadata
         self.side_effects = SideEffects()
         self.effects_plan: EffectsPlan | None = None  # set by finish()
@@ -384,6 +386,9 @@ class OutputGraph:
             return FromSource(value.source)
         if value.is_python_constant():
             return Constant(value.as_python_constant())
+        rebuild = self.rebuilders.get(type(value))  # at a graph break: method objects, iterators... (breaks.py)
+        if rebuild is not None:
+            return rebuild(value, lambda item: self._plan(item, outputs))
         raise Unsupported(f"returning {value!r}")
 
     def _prune_unused_inputs(self) -> None:

@@ -292,6 +292,12 @@ def _decode(code: types.CodeType) -> DecodedCode:
         instructions.extend(normalised)
     for offset in pending_offsets:
         index_of_offset[offset] = len(instructions)
+    following = len(instructions)
+    for raw in reversed(list(dis.get_instructions(code))):  # a jump may land on a PRECALL (resume functions)
+        if raw.opname in DROPPED:
+            index_of_offset.setdefault(raw.offset, following)
+        else:
+            following = index_of_offset.get(raw.offset, following)
     table = exception_table(code)
     handlers = covering(table, sorted(index_of_offset)) if table else {}
     return DecodedCode(code, tuple(instructions), index_of_offset, table, handlers)
