@@ -37,6 +37,10 @@ import warnings
 
 os.environ.setdefault("KILN_STRICT", "1")  # a Kiln failure raises (reported as FAILED), never hides as eager
 
+# Import this checkout's packages, not whichever one the virtualenv's editable install points at
+# (`python bench/x.py` puts bench/ first on sys.path, not the repository root).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 import torch  # noqa: E402
 import torch._dynamo  # noqa: E402
 

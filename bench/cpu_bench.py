@@ -58,6 +58,10 @@ os.environ.setdefault("KILN_STRICT", "1")  # a Kiln failure raises (reported as 
 if "--threads" in sys.argv[:-1]:  # must be set before torch (and any OpenMP runtime) loads
     os.environ["OMP_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
 
+# Import this checkout's packages, not whichever one the virtualenv's editable install points at
+# (`python bench/x.py` puts bench/ first on sys.path, not the repository root).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 

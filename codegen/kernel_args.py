@@ -18,10 +18,11 @@ class KernelArg:
 
 def kernel_args(kernel) -> list[KernelArg]:
     written = {n.name: n.buffer.layout.dtype for n in kernel.nodes if n.stored}
+    own = {n.name for n in kernel.nodes}  # stored ones are written args; the others live in the kernel
     args: dict[str, KernelArg] = {}
     for n in kernel.nodes:
         for m in L.walk(n.body):
-            if m.op in L.LOADS and m.attr[0] not in written and m.attr[0] not in args:
+            if m.op in L.LOADS and m.attr[0] not in own and m.attr[0] not in args:
                 args[m.attr[0]] = KernelArg(m.attr[0], m.dtype, False)
     for name, dtype in written.items():
         args[name] = KernelArg(name, dtype, True)

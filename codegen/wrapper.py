@@ -11,6 +11,8 @@ from inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, Tenso
 from inductor.memory import Alloc, Free
 from inductor.scheduler import FusedKernel
 
+from . import alloc, index_check
+
 
 def in_layout(t: torch.Tensor, shape, strides) -> torch.Tensor:
     """`t`, or a copy of it with these strides (an op's output strides follow its inputs', and Kiln's
@@ -25,8 +27,8 @@ class WrapperCode:
 
     def __init__(self, graph, steps, backend):
         self.graph, self.steps, self.backend = graph, steps, backend
-        self.globals: dict = {"torch": torch, "empty_strided": torch.empty_strided, "as_strided": torch.as_strided,
-                              "in_layout": in_layout}
+        self.globals: dict = {"torch": torch, "empty_strided": alloc.BufferPool().empty_strided,
+                              "as_strided": torch.as_strided, "in_layout": in_layout}
         self.lines: list[str] = []
 
     def _var(self, name: str) -> str:
@@ -74,6 +76,7 @@ class WrapperCode:
                 self.lines.append("    " + self.backend.call_kernel(step.item, self._var))
             else:
                 self._extern(step.item)
+        self.lines.extend(index_check.wrapper_lines(self.backend, params))
         for index, name in g.mutations:  # after every kernel, in program order, into the caller's tensors
             self.lines.append(f"    {self._var(g.inputs[index].name)}.copy_({self._var(name)})")
         self._names: dict[int, str] = {}
@@ -139,11 +142,14 @@ class WrapperCode:
         return name
 
 
-def build_wrapper(graph, steps, backend):
-    """(call function, its source)."""
+def build_wrapper(graph, steps, backend, on_index_error=None):
+    """(call function, its source). `on_index_error(*inputs)`: what to return instead when a kernel
+    met an out-of-range index (compile_fx runs the graph eagerly, which raises eager's error)."""
     code = WrapperCode(graph, steps, backend)
     source = code.generate()
     namespace = dict(code.globals)
     namespace.update(backend.globals())
+    on_index_error = on_index_error or index_check.no_eager_graph
+    namespace[index_check.ON_ERROR] = on_index_error
     exec(compile(source, "<kiln wrapper>", "exec"), namespace)
-    return namespace["call"], source
+    return index_check.guard(namespace["call"], backend, on_index_error), source

@@ -16,10 +16,11 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 import prims
 from prims.logs import artifact_logger
 
+from .attention import fuse_attention
 from .dump import GraphDump
 from .graph import GraphLowering
-from .memory import plan_memory
-from .scheduler import FusedKernel, Scheduler
+from .memory import eager_peak_bytes, peak_bytes, plan_memory
+from .scheduler import FUSION_WINDOW, FusedKernel, Scheduler
 
 log_code = artifact_logger("output_code")
 log_schedule = artifact_logger("schedule")
@@ -83,26 +84,49 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
     if fallbacks:
         dump.write("2_fallbacks.txt", "\n".join(f"{n.name}: {n.args[0]} has no decomposition" for n in fallbacks))
     graph = GraphLowering(prims_gm, example_inputs).run()
+    fuse_attention(graph)
     dump.write("3_loop_ir.txt", repr(graph))
-    schedule = Scheduler(graph).run()
-    steps = plan_memory(schedule.items, graph.output_buffers(), graph.buffers)
-    schedule_text = repr(schedule) + "\n\nmemory plan:\n  " + "\n  ".join(map(repr, steps))
+    outputs = graph.output_buffers()
+    schedule, steps, memory_note = _schedule(graph, outputs, traced_gm, scratch=target == "cpp")
+    schedule_text = repr(schedule) + f"\n\nmemory plan ({memory_note}):\n  " + "\n  ".join(map(repr, steps))
     dump.write("4_schedule.txt", schedule_text)
     log_schedule.debug("%s", schedule_text)
     kernels = [i for i in schedule.items if isinstance(i, FusedKernel)]
     backend = _make_backend(target, kernels, graph.buffers)
     from codegen.wrapper import build_wrapper
 
-    call, wrapper_source = build_wrapper(graph, steps, backend)
+    call, wrapper_source = build_wrapper(graph, steps, backend, on_index_error=_eager_flat(gm))
     for fname, src in backend.sources().items():
         dump.write(f"5_{fname}", src)
     dump.write("6_wrapper.py", wrapper_source)
-    log_code.debug("kernels:\n%s\nwrapper:\n%s", backend.source, wrapper_source)
+    log_code.debug("kernels:\n%s\nwrapper:\n%s", "\n".join(backend.sources().values()), wrapper_source)
     spec = aten_gm.meta["out_spec"]
     call = _restore_structure(call, spec, len(graph.outputs))
     return CompiledGraph(call=call, target=target, kernels=kernels, schedule=schedule, steps=steps, graph=graph,
                          traced_gm=traced_gm, aten_gm=aten_gm, prims_gm=prims_gm, backend=backend, wrapper_source=wrapper_source,
                          dump_dir=dump.dir, compile_s=time.perf_counter() - start)
+
+
+def _schedule(graph, outputs, aten_gm, scratch):
+    """Fused schedule and memory plan. Fusion can keep buffers alive longer (a buffer fused into an
+    earlier kernel is allocated earlier; independent buffers fused together are all live at once).
+    If the planned peak is above eager's, schedule again fusing into the latest item only, then
+    also only vertically, and keep the lowest peak."""
+    eager = eager_peak_bytes(aten_gm)
+    best = None
+    for window, horizontal, why in ((FUSION_WINDOW, True, None), (1, True, "fusion window 1"),
+                                    (1, False, "fusion window 1, no horizontal fusion")):
+        schedule = Scheduler(graph, scratch=scratch, window=window, horizontal=horizontal).run()
+        steps = plan_memory(schedule.items, outputs, graph.buffers)
+        peak = peak_bytes(steps)
+        if why is not None:
+            schedule.not_fused.append(f"{why}: the wider fusion peaked at {best[2]} bytes, above eager's {eager}")
+        if best is None or peak < best[2]:
+            best = (schedule, steps, peak)
+        if best[2] <= eager:
+            break
+    schedule, steps, peak = best
+    return schedule, steps, f"peak {peak} bytes, eager {eager} bytes"
 
 
 def _with_io(gm) -> str:
@@ -118,6 +142,12 @@ def _make_backend(target, kernels, buffers):
     from codegen.triton import TritonBackend
 
     return TritonBackend(kernels, buffers)
+
+
+def _eager_flat(gm):
+    """gm run eagerly, outputs flattened as the wrapper's: after a kernel met an out-of-range
+    index, this raises eager's own IndexError/RuntimeError on the same inputs."""
+    return lambda *inputs: tuple(tree_flatten(gm.forward(*inputs))[0])
 
 
 def _restore_structure(call, spec, n):

@@ -13,12 +13,31 @@ from prims.meta import contiguous_strides
 from .ir import loop as L
 from .ir.buffers import (Buffer, ComputedBuffer, ConstantBuffer, ExternBuffer, InputBuffer, Layout, Pointwise,
                          TensorArg, loop_syms)
-from .ir.index import as_strides
+from .ir.index import affine, as_strides
 from .lowering import LOWERINGS, TensorValue
 
 # A value read by several consumers is realized (stored once) when recomputing it would cost
 # more than this many scalar ops per element.
 REALIZE_COST = 4
+
+
+def memory_order(layout: Layout) -> tuple[int, ...]:
+    """Dims from the largest stride to the smallest (size-1 dims keep their place)."""
+    dims = range(len(layout.shape))
+    return tuple(sorted(dims, key=lambda d: (-layout.strides[d] if layout.shape[d] != 1 else 0, d))) \
+        if any(layout.shape[d] != 1 for d in dims) and layout.strides != contiguous_strides(layout.shape) \
+        else tuple(dims)
+
+
+def _source_is_transposed(body, syms) -> bool:
+    """Is the first load that walks both of the last two dims contiguous along the second-to-last?"""
+    a, b = syms[-2], syms[-1]
+    for n in L.walk(body):
+        if n.op is L.LoopOp.LOAD:
+            coeffs = dict(affine(n.attr[1]).terms)
+            if a in coeffs and b in coeffs:
+                return coeffs[a] == 1 and coeffs[b] != 1
+    return False
 
 
 @dataclass(frozen=True)
@@ -62,8 +81,13 @@ class GraphLowering:
             if value.buffer is not None:
                 return value
             layout = Layout(value.shape, contiguous_strides(value.shape), value.dtype, value.device)
-        body = value.loader(loop_syms("i", value.shape))
-        return self._register(ComputedBuffer(self._new_name(), layout, Pointwise(value.shape, body)))
+        order = memory_order(layout)
+        if order == tuple(range(len(order))):
+            body = value.loader(loop_syms("i", value.shape))
+            return self._register(ComputedBuffer(self._new_name(), layout, Pointwise(value.shape, body)))
+        data = Pointwise(tuple(value.shape[d] for d in order), None, order)  # loops in memory order
+        data = Pointwise(data.ranges, value.loader(data.index()), order)
+        return self._register(ComputedBuffer(self._new_name(), layout, data))
 
     def realize_reduction(self, reduction, dtype, device) -> TensorValue:
         layout = Layout(reduction.ranges, contiguous_strides(reduction.ranges), dtype, device)
@@ -94,16 +118,27 @@ class GraphLowering:
             values.append(self._register(buf))
         return tuple(values)
 
-    def tensor_arg(self, value: TensorValue) -> TensorArg:
-        """A strided view of a buffer holding `value`, realizing it only if it is not one already."""
+    def tensor_arg(self, value: TensorValue, transposable: bool = False) -> TensorArg:
+        """A strided view of a buffer holding `value`, realizing it only if it is not one already.
+        `transposable` (matmul operands): realize with the last two dims swapped when that is the
+        order the value's source is laid out in, so the copy reads and writes contiguously."""
         syms = loop_syms("i", value.shape)
         body = value.loader(syms)
         if body.op is L.LoopOp.LOAD and body.dtype == value.dtype:
             strided = as_strides(body.attr[1], syms)
             if strided is not None:
                 return TensorArg(body.attr[0], value.shape, strided[0], strided[1])
-        value = self.realize(value)
-        return TensorArg(value.buffer, value.shape, contiguous_strides(value.shape), 0)
+        layout = None
+        if transposable and value.ndim >= 2 and _source_is_transposed(body, syms):
+            perm = list(range(value.ndim - 2)) + [value.ndim - 1, value.ndim - 2]
+            inner = contiguous_strides([value.shape[d] for d in perm])
+            strides = [0] * value.ndim
+            for k, d in enumerate(perm):
+                strides[d] = inner[k]
+            layout = Layout(value.shape, tuple(strides), value.dtype, value.device)
+        value = self.realize(value, layout)
+        buf = self.buffers[value.buffer]
+        return TensorArg(value.buffer, value.shape, buf.layout.strides, 0)
 
     def tensor_args_in(self, tree):
         if isinstance(tree, TensorValue):

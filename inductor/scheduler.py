@@ -4,9 +4,11 @@ A FusedKernel iterates `outer` (x loop variables) and, for reductions, `inner` (
 variables). Its nodes run in order; consecutive r-level nodes share one inner loop
 (horizontal fusion) unless one needs a reduction finished in that loop. A node joins the
 latest kernel of a small window that runs after everything it reads, when its ranges fit
-(same ranges; outer + inner; or outer alone) and it reads every buffer made in the kernel at
-exactly the index that buffer was written at, so each x iteration only sees its own data.
-Dependencies live in a networkx graph.
+(loop_dims.fit: outer, or outer + inner, possibly across a reshape) and it reads every buffer
+made in the kernel at exactly the index that buffer was written at, so each x iteration only
+sees its own data. Values read only in their kernel stay in locals, scratch rows, or are
+recomputed where read; then loops that every index walks as one are merged. Buffers nothing
+reads are dropped. Dependencies live in a networkx graph.
 """
 from __future__ import annotations
 
@@ -16,13 +18,15 @@ import networkx as nx
 
 from .ir import loop as L
 from .ir.buffers import ComputedBuffer, ConstantBuffer, ExternBuffer, InputBuffer, Reduction, loop_syms
-from .ir.index import substitute
+from prims.meta import contiguous_strides
+
+from .ir.index import strided_index, substitute
 from .ir.loop import LoopNode, LoopOp
+from .loop_dims import fit as _fit, merge_dims, numel as _numel, subst_body as _subst_body
 
 MAX_KERNEL_NODES = 32  # bounds kernel size
 FUSION_WINDOW = 8  # how many recent items a node may join: keeps scheduling linear
-MIN_PARALLEL_ROWS = 64  # fewer outer iterations than this cannot keep the cores busy
-SMALL_WORK = 1 << 15  # below this many elements, parallelism does not matter
+SCRATCH_BYTES = 1 << 16  # a row-sized value shared by a kernel's loops lives on the stack up to this size
 
 
 @dataclass
@@ -32,7 +36,8 @@ class KernelNode:
     body: LoopNode  # in the kernel's loop variables
     store: object  # index in the kernel's loop variables
     group: int = -1  # which loop group of the kernel runs it
-    stored: bool = True  # False: lives only as a local inside the kernel
+    stored: bool = True  # False: lives only inside the kernel (a local, or a scratch row)
+    scratch: bool = False  # kept in a per-row array of the kernel (read by a later inner loop)
 
     @property
     def name(self):
@@ -70,8 +75,9 @@ class FusedKernel:
         return next((n for n in self.nodes if n.name == name), None)  # kernels hold <= MAX_KERNEL_NODES
 
     def reads(self) -> set[str]:
-        """Buffers this kernel loads from memory (its own stored ones included)."""
-        return {b for n in self.nodes for b in _loads(n.body)}
+        """Buffers this kernel loads from memory (its own stored ones included; not scratch rows)."""
+        scratch = {n.name for n in self.nodes if n.scratch}
+        return {b for n in self.nodes for b in _loads(n.body)} - scratch
 
     def writes(self) -> list[str]:
         return [n.name for n in self.nodes if n.stored]
@@ -81,7 +87,7 @@ class FusedKernel:
         for g in self.groups:
             for n in g.nodes:
                 what = n.reduction.value if n.reduction else "pointwise"
-                keep = f" -> store {n.store!r}" if n.stored else " -> local"
+                keep = f" -> store {n.store!r}" if n.stored else (" -> scratch row" if n.scratch else " -> local")
                 lines.append(f"  [{g.level} loop {self.groups.index(g)}] {n.name} = {what}{keep}")
         return "\n".join(lines)
 
@@ -90,31 +96,8 @@ def _loads(body: LoopNode):
     return [n.attr[0] for n in L.walk(body) if n.op in L.LOADS]
 
 
-def _subst_body(body: LoopNode, mapping: dict) -> LoopNode:
-    memo: dict = {}
-    for n in L.walk(body):
-        if n.op is LoopOp.LOAD:
-            memo[n] = L.load(n.attr[0], substitute(n.attr[1], mapping), n.dtype)
-        elif n.op is LoopOp.INDEX_EXPR:
-            memo[n] = LoopNode(LoopOp.INDEX_EXPR, (), n.dtype, substitute(n.attr, mapping))
-        elif n.args:
-            memo[n] = LoopNode(n.op, tuple(memo[a] for a in n.args), n.dtype, n.attr)
-        else:
-            memo[n] = n
-    return memo[body]
-
-
 def _squeeze(ranges) -> tuple[int, ...]:
     return tuple(r for r in ranges if r != 1)
-
-
-def _fit(own_syms, targets) -> dict | None:
-    """Map a buffer's loop variables onto kernel variables, ignoring size-1 dims; None if they differ."""
-    own = [s for s in own_syms if s.extent != 1]
-    tgt = [t for t in targets if t.extent != 1]
-    if [s.extent for s in own] != [t.extent for t in tgt]:
-        return None
-    return dict(zip(own, tgt))  # size-1 variables are 0 wherever they appear
 
 
 def _place(kernel: FusedKernel, buf: ComputedBuffer):
@@ -136,20 +119,27 @@ def _place(kernel: FusedKernel, buf: ComputedBuffer):
 
 
 class Scheduler:
-    def __init__(self, graph):
+    def __init__(self, graph, scratch: bool = True, window: int = FUSION_WINDOW, horizontal: bool = True):
         self.graph = graph
+        self.window = window  # 1: only the latest item, so no computation moves before another
+        self.horizontal = horizontal  # False: a buffer joins only a kernel that makes something it reads
+        self.scratch = scratch  # may a kernel keep a row of values in a local array (C++: yes; Triton: no)
         self.deps = nx.DiGraph()  # buffer -> buffers that read it
         self.items: list = []  # FusedKernel | ExternBuffer, in run order
         self.where: dict[str, int] = {}  # buffer -> position of the item computing it
         self.not_fused: list[str] = []  # readable reasons
 
     def run(self):
-        for buf in self.graph.buffers.values():
-            if isinstance(buf, (InputBuffer, ConstantBuffer)):
-                continue
+        computed = [b for b in self.graph.buffers.values() if not isinstance(b, (InputBuffer, ConstantBuffer))]
+        for buf in computed:
             self.deps.add_node(buf.name)
             for src in buf.reads():
                 self.deps.add_edge(src, buf.name)
+        live = self._live()
+        for buf in computed:
+            if buf.name not in live:
+                self.not_fused.append(f"{buf.name} dropped: nothing reads it")
+                continue
             if isinstance(buf, ExternBuffer):
                 self._place_item(buf)
             else:
@@ -157,10 +147,24 @@ class Scheduler:
         for kernel in self.kernels():
             self._group(kernel)
         self._mark_stores()
+        for kernel in self.kernels():
+            merge_dims(kernel)
         return self
 
     def kernels(self) -> list[FusedKernel]:
         return [i for i in self.items if isinstance(i, FusedKernel)]
+
+    def _live(self) -> set[str]:
+        """Buffers the outputs need (a var rewritten to Welford can leave its mean's sum unread)."""
+        live, stack = set(), [b for b in output_names(self.graph) if b in self.deps]
+        stack += [n for n in self.deps  # library calls stay, except matmuls (pure)
+                  if isinstance(self.graph.buffers[n], ExternBuffer) and self.graph.buffers[n].kind != "matmul"]
+        while stack:
+            b = stack.pop()
+            if b not in live:
+                live.add(b)
+                stack.extend(self.deps.predecessors(b))
+        return live
 
     def _place_item(self, item):
         self.items.append(item)
@@ -171,7 +175,7 @@ class Scheduler:
         """Fuse into the latest kernel of the window that fits and runs after everything buf reads."""
         earliest = max((self.where.get(src, -1) for src in buf.reads()), default=-1)
         reasons = []
-        for pos in range(len(self.items) - 1, max(earliest, len(self.items) - FUSION_WINDOW, 0) - 1, -1):
+        for pos in range(len(self.items) - 1, max(earliest, len(self.items) - self.window, 0) - 1, -1):
             kernel = self.items[pos]
             if not isinstance(kernel, FusedKernel):
                 continue
@@ -194,13 +198,13 @@ class Scheduler:
         if isinstance(placed, str) and not kernel.inner and isinstance(buf.data, Reduction):
             data = buf.data
             outer, inner = _squeeze(data.ranges), _squeeze(data.reduction_ranges)
-            if inner and outer + inner == kernel.outer and all(n.level == "x" for n in kernel.nodes):
+            if inner and _numel(outer + inner) == _numel(kernel.outer) and all(n.level == "x" for n in kernel.nodes):
                 return self._regroup(kernel, outer, inner, buf)
         if isinstance(placed, str):
             return placed
         level, mapping = placed
-        if level == "r" and not isinstance(buf.data, Reduction) and _serializes(kernel):
-            return "would run pointwise work inside a reduction with too few rows to parallelize"
+        if not self.horizontal and kernel.nodes and not any(kernel.node_of(b) for b in buf.reads()):
+            return "independent of this kernel (horizontal fusion is off: it raised the peak)"
         body = _subst_body(buf.data.body, mapping)
         store = substitute(buf.store_index(), mapping)
         for load in L.walk(body):
@@ -238,34 +242,39 @@ class Scheduler:
             n.group = len(kernel.groups) - 1
 
     def _mark_stores(self):
-        """Keep a buffer out of memory when only its own kernel reads it, as a local there."""
-        outputs = self.graph.output_buffers()
+        """Keep a buffer out of memory when only its own kernel reads it: as a local there, as a
+        per-row scratch array when a later inner loop reads it, or else recomputed where it is read."""
+        outputs = output_names(self.graph)
         for kernel in (i for i in self.items if isinstance(i, FusedKernel)):
             mine = {n.name: n for n in kernel.nodes}
             readers_outside = {b for b in mine for r in self.deps.successors(b) if r not in mine}
+            readers: dict[str, list] = {n.name: [] for n in kernel.nodes}
+            for m in kernel.nodes:
+                for b in set(_loads(m.body)):
+                    if b in readers and b != m.name:
+                        readers[b].append(m)
+            inline = set()
             for n in kernel.nodes:
-                local_ok = all(_local_visible(mine[n.name], m) for m in kernel.nodes if n.name in _loads(m.body))
-                n.stored = n.name in outputs or n.name in readers_outside or not local_ok
-            for n in kernel.nodes:
-                n.body = _use_locals(n, mine)
+                n.stored = n.name in outputs or n.name in readers_outside
+                if not n.stored and not all(_local_visible(n, m) for m in readers[n.name]):
+                    n.scratch = self.scratch and _scratch_ok(kernel, n)
+                    if not n.scratch:
+                        inline.add(n.name)
+            rflat = strided_index(kernel.rsyms, contiguous_strides(kernel.inner))
+            bodies = [_use_locals(n.body, n, mine, inline, rflat) for n in kernel.nodes]
+            for n, body in zip(kernel.nodes, bodies):
+                n.body = body
+                if n.scratch:
+                    n.store = rflat
+            kernel.nodes = [n for n in kernel.nodes if n.name not in inline]
+            for g in kernel.groups:
+                g.nodes = [n for n in g.nodes if n.name not in inline]
 
     def __repr__(self):
         parts = [repr(i) if isinstance(i, FusedKernel) else f"extern: {i!r}" for i in self.items]
         if self.not_fused:
             parts.append("not fused:\n  " + "\n  ".join(self.not_fused))
         return "\n".join(parts)
-
-
-def _numel(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
-
-
-def _serializes(kernel) -> bool:
-    """Outer loops are what run in parallel: a big row loop under few rows would run on one core."""
-    return _numel(kernel.outer) < MIN_PARALLEL_ROWS and _numel(kernel.outer + kernel.inner) >= SMALL_WORK
 
 
 def _local_visible(producer: KernelNode, consumer: KernelNode) -> bool:
@@ -277,20 +286,32 @@ def _local_visible(producer: KernelNode, consumer: KernelNode) -> bool:
     return consumer.level == "r" and consumer.group == producer.group
 
 
-def _use_locals(n: KernelNode, mine: dict) -> LoopNode:
-    def local_for(load):
-        p = mine.get(load.attr[0])
-        if p is None or p is n or not _local_visible(p, n):
-            return None
-        return LoopNode(LoopOp.LOCAL, (), load.dtype, p.name)
+def output_names(graph) -> set[str]:
+    """Buffers the wrapper reads after the kernels (the graph says, when it knows about copy-backs)."""
+    if hasattr(graph, "output_buffers"):
+        return graph.output_buffers()
+    return {o.value if o.kind == "buffer" else o.value[0] for o in graph.outputs if o.kind in ("buffer", "view")}
 
+
+def _scratch_ok(kernel, n) -> bool:
+    """An r-level pointwise value read by a later inner loop of its kernel: a stack row if small enough."""
+    return n.level == "r" and not n.reduction and _numel(kernel.inner) * n.buffer.layout.dtype.itemsize <= SCRATCH_BYTES
+
+
+def _use_locals(body: LoopNode, n: KernelNode, mine: dict, inline: set, rflat) -> LoopNode:
+    """body (as read by n) with reads of values made in n's kernel turned into locals, scratch-row
+    reads, or, for values neither can hold, the producing expression itself (recomputed)."""
     memo: dict = {}
-    for m in L.walk(n.body):
-        if m.op is LoopOp.LOAD:
-            memo[m] = local_for(m) or m
-        elif m.args:
-            memo[m] = LoopNode(m.op, tuple(memo[a] for a in m.args), m.dtype, m.attr)
+    for m in L.walk(body):
+        p = mine.get(m.attr[0]) if m.op is LoopOp.LOAD else None
+        if p is None or p is n:
+            memo[m] = LoopNode(m.op, tuple(memo[a] for a in m.args), m.dtype, m.attr) if m.args else m
+        elif p.name in inline:
+            memo[m] = _use_locals(p.body, n, mine, inline, rflat)
+        elif _local_visible(p, n):
+            memo[m] = LoopNode(LoopOp.LOCAL, (), m.dtype, p.name)
+        elif p.scratch:
+            memo[m] = L.load(p.name, rflat, m.dtype)
         else:
             memo[m] = m
-    return memo[n.body]
-
+    return memo[body]

@@ -1,8 +1,10 @@
 """The C++ backend object the wrapper generator talks to."""
 from __future__ import annotations
 
+from ..index_check import FLAG_READER, checks_indices
 from ..kernel_args import kernel_args
 from . import build
+from .index_check import flag_reader
 from .render import render_source
 
 
@@ -15,9 +17,12 @@ class CppBackend:
         self.source = render_source(kernels) if kernels else ""
         self.library = None
         self._fns = {}
+        self.checks_indices = checks_indices(kernels)
         if kernels:
             self.library = build.build(self.source)
             self._fns = build.load(self.library, {k: len(a) for k, a in self.args.items()})
+        if self.checks_indices:
+            self._fns[FLAG_READER] = flag_reader(self.library)
 
     def call_kernel(self, kernel, var) -> str:
         ptrs = ", ".join(f"{var(a.buffer)}.data_ptr()" for a in self.args[kernel.name])

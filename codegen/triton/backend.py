@@ -16,6 +16,7 @@ import os
 
 from prims import UnsupportedGraph
 
+from ..index_check import FLAG_READER, checks_indices, kernel_checks_indices
 from ..kernel_args import kernel_args
 from .autotune import KernelLauncher, cache_dir
 from .configs import candidate_configs, numel
@@ -50,12 +51,17 @@ class TritonBackend:
         self.layouts = {a.buffer: buffers[a.buffer].layout for args in self.args.values() for a in args}
         self.module = None
         self.launchers: dict[str, KernelLauncher] = {}
+        self.checks_indices = checks_indices(kernels)
         if not kernels:
             return
         devices = {lay.device for lay in self.layouts.values()}
         if len(devices) > 1:
             raise UnsupportedGraph(f"Triton kernels read and write tensors on several devices ({sorted(map(str, devices))})")
         device = devices.pop()
+        if self.checks_indices:  # one int32 flag the kernels' index checks store 1 into
+            import torch
+
+            self.error_flag = torch.zeros(1, dtype=torch.int32, device=device)
         if interpret is None:
             interpret = device.type == "cpu"
         if interpret:
@@ -84,12 +90,24 @@ class TritonBackend:
         if xnumel == 0:
             return f"pass  # {kernel.name}: nothing to compute for empty tensors"
         args = [var(a.buffer) for a in self.args[kernel.name]] + [f"xnumel={xnumel}"]
+        if kernel_checks_indices(kernel):
+            args.insert(-1, "kiln_index_error_flag")
         if kernel.inner:
             args.append(f"rnumel={numel(kernel.inner)}")
         return f"{kernel.name}({', '.join(args)})"
 
     def globals(self) -> dict:
-        return dict(self.launchers)
+        out = dict(self.launchers)
+        if self.checks_indices:
+            out.update({"kiln_index_error_flag": self.error_flag, FLAG_READER: self._take_index_error})
+        return out
+
+    def _take_index_error(self) -> bool:
+        """Whether a kernel met a bad index since the last call (clears the flag; a sync on GPUs)."""
+        if not int(self.error_flag.item()):
+            return False
+        self.error_flag.zero_()
+        return True
 
     def sources(self) -> dict[str, str]:
         """Files for `kiln dump`: the module Kiln imports, and each kernel runnable on its own."""
@@ -98,7 +116,7 @@ class TritonBackend:
         files = {"kernels_triton.py": self.source}
         for k in self.kernels:
             files[f"{k.name}.py"] = standalone_file(k, self.kernel_sources[k.name], self.args[k.name], self.layouts,
-                                                    self.configs[k.name][0])
+                                                    self.configs[k.name][0], kernel_checks_indices(k))
         return files
 
 

@@ -271,3 +271,10 @@ def atan2(y, x):  # C's atan2: signed zeros and infinities give the right quadra
     r = _atan_pos(ratio).to(x.dtype)
     r = tl.where(signbit(x), 3.141592653589793 - r, r)
     return tl.where(signbit(y), -r, r)
+
+
+@triton.jit
+def check_index(i, n, err, mask):  # i where 0 <= i < n; else 0, and err[0] = 1 (err: a pointer block)
+    bad = (i < 0) | (i >= n)
+    tl.store(err, tl.full([1], 1, tl.int32), mask & bad)
+    return tl.where(bad, 0, i)

@@ -81,13 +81,16 @@ if __name__ == "__main__":
 '''
 
 
-def standalone_file(kernel, kernel_source: str, args, layouts: dict, config: LaunchConfig) -> str:
+def standalone_file(kernel, kernel_source: str, args, layouts: dict, config: LaunchConfig,
+                    error_flag: bool = False) -> str:
     """The text of `5_<kernel>.py`: preamble, the kernel as Kiln runs it, the harness."""
     schedule = "\n".join(f"    {line}" for line in repr(kernel).splitlines())
     rows = []
     for a in args:
         lay = layouts[a.buffer]
         rows.append(f"    {a.buffer!r}: ({tuple(lay.shape)}, {tuple(lay.strides)}, {lay.dtype}, {a.written}),")
+    if error_flag:  # the index checks' flag (codegen/index_check.py): random indices may well set it
+        rows.append("    'kiln_index_error': ((1,), (1,), torch.int32, True),")
     sizes = {"xnumel": numel(kernel.outer)}
     if kernel.inner:
         sizes["rnumel"] = numel(kernel.inner)

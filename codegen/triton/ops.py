@@ -29,6 +29,8 @@ EXPR = {
     LoopOp.XOR: "{0} ^ {1}", LoopOp.BITNOT: "~{0}", LoopOp.SHL: "km.shl({0}, {1})", LoopOp.SHR: "km.shr({0}, {1})",
     LoopOp.ERFC: "km.erfc({0})", LoopOp.SIGNBIT: "km.signbit({0})", LoopOp.ATAN2: "km.atan2({0}, {1})",
     LoopOp.FMOD: "{0} % {1}",
+    # the scope's mask and zero block: a lane outside the iteration space never flags an error
+    LoopOp.CHECK_INDEX: "km.check_index({0}, {1}, p_kiln_index_error + {zero}, {mask})",
     LoopOp.WHERE: "tl.where({0}, {1}, {2})", LoopOp.TO_DTYPE: "({0}).to({T})",
 }
 # Where a dtype changes the spelling: bool + bool is `or` in torch (int1 + int1 wraps in Triton),

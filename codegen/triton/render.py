@@ -20,6 +20,7 @@ from inductor.ir.loop import LoopNode, LoopOp
 from prims import UnsupportedGraph
 
 from . import configs
+from ..index_check import kernel_checks_indices
 from ..kernel_args import kernel_args
 from .ops import BY_DTYPE, EXPR, HALF_FLOATS, REDUCTION, TL_DTYPES, acc_dtype, extreme, literal, tl_dtype
 
@@ -126,6 +127,8 @@ class Scope:
         elif node.op is LoopOp.INDIRECT_LOAD:
             mask = self.mask if len(node.args) == 1 else f"{self.mask} & ({self.lookup(node.args[1])})"
             rhs = f"tl.load(p_{node.attr[0]} + {self.lookup(node.args[0])} + {self.zero}, {mask}, other=0)"
+        elif node.op is LoopOp.CHECK_INDEX:
+            rhs = EXPR[node.op].format(*(self.lookup(a) for a in node.args), zero=self.zero, mask=self.mask)
         else:
             rhs = _math(node, [self.lookup(a) for a in node.args])
         name = f"t{self.counter[0]}"
@@ -148,7 +151,8 @@ def _math(node, args) -> str:
 
 def render_kernel(kernel) -> str:
     args = kernel_args(kernel)
-    params = [f"p_{a.buffer}" for a in args] + ["xnumel"]
+    params = [f"p_{a.buffer}" for a in args] + (["p_kiln_index_error"] if kernel_checks_indices(kernel) else [])
+    params.append("xnumel")
     blocks = ["XBLOCK: tl.constexpr"]
     reduction = bool(kernel.inner)
     if reduction:

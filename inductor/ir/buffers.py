@@ -36,12 +36,25 @@ def loop_syms(prefix: str, shape) -> tuple[Sym, ...]:
 
 @dataclass(frozen=True)
 class Pointwise:
-    """out[i] = body, for i over `ranges` (body's Syms are i0, i1, ...)."""
+    """out[i] = body, for i over `ranges` (body's Syms are i0, i1, ...). Loop k walks the buffer's
+    dim `order[k]` (default: dims in order), so a buffer with a permuted layout is written in
+    memory order."""
     ranges: tuple[int, ...]
     body: LoopNode
+    order: tuple[int, ...] | None = None
 
     def syms(self):
         return loop_syms("i", self.ranges)
+
+    def index(self) -> tuple:
+        """The buffer's index per dim, in the loop variables."""
+        syms = self.syms()
+        if self.order is None:
+            return syms
+        idx = [0] * len(syms)
+        for k, d in enumerate(self.order):
+            idx[d] = syms[k]
+        return tuple(idx)
 
 
 @dataclass(frozen=True)
@@ -88,7 +101,8 @@ class ComputedBuffer(Buffer):
         return {n.attr[0] for n in walk(self.data.body) if n.op in LOADS}
 
     def store_index(self):
-        return self.layout.index(self.data.syms())
+        data = self.data
+        return self.layout.index(data.index() if isinstance(data, Pointwise) else data.syms())
 
     def __repr__(self):
         d = self.data

@@ -6,6 +6,7 @@ linear in the expression size, with no sympy on the hot path.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -102,7 +103,38 @@ def add(x, y):
     coeffs: dict = dict(a.terms)
     for t, c in b.terms:
         coeffs[t] = coeffs.get(t, 0) + c
-    return simplify(Affine(tuple((t, c) for t, c in coeffs.items() if c), a.const + b.const))
+    const = a.const + b.const
+    for t in [t for t in coeffs if isinstance(t, (FloorDiv, Mod))]:
+        folded = _fold_pair(t, coeffs)
+        if folded is not None:
+            return add(Affine(tuple((u, k) for u, k in coeffs.items() if k), const), folded)
+    # one canonical term order, so equal sums compare equal however they were built
+    return simplify(Affine(tuple(sorted(((t, c) for t, c in coeffs.items() if c), key=_order)), const))
+
+
+def _order(term_coeff) -> tuple:
+    t, _ = term_coeff
+    return (0, t.name) if isinstance(t, Sym) else (1, repr(t))
+
+
+def _fold_pair(t, coeffs: dict):
+    """Fold t with a matching `e % k` term out of coeffs (removing both), as reshapes that split a
+    dim and merge it back leave them; None if there is none:
+        k*c*(e // k)       + c*(e % k) == c*e
+        k*c*((e // k) % q) + c*(e % k) == c*(e % (k*q))"""
+    if isinstance(t, FloorDiv):
+        e, k, whole = t.arg, t.div, None
+    elif len(t.arg.terms) == 1 and not t.arg.const and t.arg.terms[0][1] == 1 and isinstance(t.arg.terms[0][0], FloorDiv):
+        inner = t.arg.terms[0][0]
+        e, k, whole = inner.arg, inner.div, t.mod
+    else:
+        return None
+    low = Mod(e, k)
+    c = coeffs.get(low, 0)
+    if not c or coeffs.get(t) != c * k:
+        return None
+    del coeffs[t], coeffs[low]
+    return scale(e if whole is None else mod(e, k * whole), c)
 
 
 def scale(x, k: int):
@@ -131,11 +163,35 @@ def bounds(x) -> tuple[int, int]:
     return lo, hi
 
 
+def _whole_part(a: Affine, k: int):
+    """(q, r) with a == k*q + r, q the terms (and constant) that k divides, when there are any and
+    r cannot be negative (C++ divides toward zero, so only non-negative parts move freely)."""
+    q = tuple((t, c // k) for t, c in a.terms if c % k == 0)
+    qc = a.const - a.const % k
+    if not q and not qc:
+        return None
+    r = Affine(tuple((t, c) for t, c in a.terms if c % k), a.const % k)
+    if bounds(r)[0] < 0:
+        return None
+    return simplify(Affine(q, qc // k)), r
+
+
 def _split(a: Affine, k: int):
-    """(part with coefficients divisible by k, remainder part)."""
-    q = tuple((t, c) for t, c in a.terms if c % k == 0)
-    r = tuple((t, c) for t, c in a.terms if c % k != 0)
-    return Affine(q, a.const - a.const % k), Affine(r, a.const % k)
+    """(g, q, r) with a == g*q + r, g > 1 dividing k and 0 <= r < g, for the largest such g; else None.
+
+    Terms with the largest coefficients go to q: (64*i + j) // 128 with j < 64 becomes i // 2."""
+    terms = sorted(a.terms, key=lambda tc: -abs(tc[1]))
+    g = k
+    for n in range(len(terms) + 1):  # g only shrinks as q takes more terms
+        if n:
+            g = math.gcd(g, terms[n - 1][1])
+        if g <= 1:
+            return None
+        rest = Affine(tuple(terms[n:]), a.const % g)
+        lo, hi = bounds(rest)
+        if 0 <= lo and hi < g:
+            return g, Affine(tuple((t, c // g) for t, c in terms[:n]), a.const // g), rest
+    return None
 
 
 def floordiv(x, k: int):
@@ -147,10 +203,14 @@ def floordiv(x, k: int):
     lo, hi = bounds(a)
     if 0 <= lo and hi < k:
         return 0
-    q, r = _split(a, k)
-    rlo, rhi = bounds(r)
-    if 0 <= rlo and rhi < k:  # (k*q' + r) // k == q' when 0 <= r < k
-        return simplify(Affine(tuple((t, c // k) for t, c in q.terms), q.const // k))
+    whole = _whole_part(a, k)
+    if whole is not None:  # (k*q + r) // k == q + r // k
+        q, r = whole
+        return add(q, floordiv(r, k))
+    split = _split(a, k)
+    if split is not None:  # (g*q + r) // k == q // (k/g) when 0 <= r < g and g | k
+        g, q, _ = split
+        return floordiv(q, k // g)
     if len(a.terms) == 1 and isinstance(a.terms[0][0], FloorDiv) and a.terms[0][1] == 1 and a.const == 0:
         inner = a.terms[0][0]
         return floordiv(inner.arg, inner.div * k)
@@ -164,10 +224,13 @@ def mod(x, k: int):
     lo, hi = bounds(a)
     if 0 <= lo and hi < k:
         return simplify(a)
-    _, r = _split(a, k)
-    rlo, rhi = bounds(r)
-    if 0 <= rlo and rhi < k:  # (k*q' + r) % k == r when 0 <= r < k
-        return simplify(r)
+    whole = _whole_part(a, k)
+    if whole is not None:  # (k*q + r) % k == r % k
+        return mod(whole[1], k)
+    split = _split(a, k)
+    if split is not None:  # (g*q + r) % k == g*(q % (k/g)) + r when 0 <= r < g and g | k
+        g, q, r = split
+        return add(scale(mod(q, k // g), g), r)
     return Mod(a, k)
 
 

@@ -34,6 +34,8 @@ class LoopOp(enum.Enum):
     SHL = "shl"; SHR = "shr"; ATAN2 = "atan2"; FMOD = "fmod"  # noqa: E702
     # indirect indexing: args (offset[, mask]): buffer[offset] (0 where mask is false); attr: buffer name
     INDIRECT_LOAD = "indirect_load"
+    # args (index, size): index if 0 <= index < size, else 0 and the kernel's index-error flag is set
+    CHECK_INDEX = "check_index"
 
 
 class ReductionType(enum.Enum):
@@ -43,6 +45,8 @@ class ReductionType(enum.Enum):
     MIN = "min"
     ARGMAX = "argmax"
     ARGMIN = "argmin"
+    ANY = "any"  # logical or, over bools
+    WELFORD = "welford"  # sum of squared deviations from the mean, in one pass (for var)
 
 
 UNARY_OPS = frozenset({
@@ -56,6 +60,17 @@ BINARY_OPS = frozenset({
     LoopOp.EQ, LoopOp.NE, LoopOp.LT, LoopOp.LE, LoopOp.GT, LoopOp.GE, LoopOp.AND, LoopOp.OR, LoopOp.XOR,
     LoopOp.SHL, LoopOp.SHR, LoopOp.ATAN2, LoopOp.FMOD,
 })
+# Ops that cost about ten simple ones (polynomial math): a value computed with them is stored
+# rather than recomputed when several consumers read it (see REALIZE_COST in graph.py).
+TRANSCENDENTAL = frozenset({LoopOp.EXP, LoopOp.LOG, LoopOp.LOG1P, LoopOp.EXPM1, LoopOp.SIN, LoopOp.COS,
+                            LoopOp.TAN, LoopOp.TANH, LoopOp.ERF, LoopOp.ERFC, LoopOp.POW,
+                            LoopOp.ATAN2, LoopOp.FMOD})
+
+
+def op_cost(kind: "LoopOp") -> int:
+    return 8 if kind in TRANSCENDENTAL else 1
+
+
 COMPARISONS = frozenset({LoopOp.EQ, LoopOp.NE, LoopOp.LT, LoopOp.LE, LoopOp.GT, LoopOp.GE, LoopOp.NOT,
                          LoopOp.ISNAN, LoopOp.SIGNBIT})
 

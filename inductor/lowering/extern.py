@@ -14,7 +14,8 @@ from .value import TensorValue
 @lowers("matmul")
 def matmul(graph, a, b):
     shape = tuple(a.shape[:-1]) + (b.shape[-1],)
-    return graph.extern("matmul", (graph.tensor_arg(a), graph.tensor_arg(b)), {}, shape, a.dtype, a.device)
+    args = (graph.tensor_arg(a, transposable=True), graph.tensor_arg(b, transposable=True))
+    return graph.extern("matmul", args, {}, shape, a.dtype, a.device)
 
 
 def _laid_out(graph, value, node):

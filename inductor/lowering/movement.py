@@ -103,10 +103,43 @@ def gather(graph, x, dim, index):
 
     def loader(idx):
         base = strided_index(tuple(0 if d == dim else i for d, i in enumerate(idx)), arg.strides, arg.offset)
-        pos = L.op(LoopOp.MUL, index.loader(idx), _i64(arg.strides[dim]))
+        pos = L.op(LoopOp.MUL, checked(index.loader(idx), x.shape[dim]), _i64(arg.strides[dim]))
         return L.indirect_load(arg.buffer, L.op(LoopOp.ADD, _index_node(base), pos), x.dtype)
 
     return TensorValue(index.shape, x.dtype, x.device, loader, cost=index.cost + 3)
+
+
+def checked(index: L.LoopNode, size: int) -> L.LoopNode:
+    """`index` if it is in [0, size), else 0 with the kernel's index-error flag set (the wrapper then
+    lets eager raise). A gather checks its own index too, so no kernel ever reads out of bounds;
+    an index already known to be in range (checked per dim, then linearised) is not checked again."""
+    known = _known_range(index)
+    if known is not None and known[0] >= 0 and known[1] < size:
+        return index
+    return L.op(LoopOp.CHECK_INDEX, index, _i64(size))
+
+
+def _known_range(node: L.LoopNode):
+    """(lo, hi) that an int64 index node is sure to lie in, from checks, constants, + and *; or None."""
+    if node.op is LoopOp.CHECK_INDEX:
+        return 0, node.args[1].attr - 1
+    if node.op is LoopOp.CONSTANT and node.dtype == torch.int64:
+        return node.attr, node.attr
+    if node.op in (LoopOp.ADD, LoopOp.MUL):
+        a, b = _known_range(node.args[0]), _known_range(node.args[1])
+        if a is None or b is None:
+            return None
+        if node.op is LoopOp.ADD:
+            return a[0] + b[0], a[1] + b[1]
+        if min(a[0], b[0]) >= 0:
+            return a[0] * b[0], a[1] * b[1]
+    return None
+
+
+@lowers("check_index")
+def check_index(graph, index, size):
+    return TensorValue(index.shape, torch.int64, index.device, lambda idx: checked(index.loader(idx), size),
+                       cost=index.cost + 1)
 
 
 @lowers("as_strided")

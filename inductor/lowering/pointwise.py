@@ -47,7 +47,7 @@ def pointwise(kind: LoopOp, args, dtype=None) -> TensorValue:
         return L.op(kind, *(ld(idx) for ld in loaders), dtype=dtype)
 
     out_dtype = dtype or (torch.bool if kind in L.COMPARISONS else tensor.dtype)
-    cost = 1 + sum(a.cost for a in args if isinstance(a, TensorValue))
+    cost = L.op_cost(kind) + sum(a.cost for a in args if isinstance(a, TensorValue))
     return TensorValue(tensor.shape, out_dtype, tensor.device, loader, cost=cost)
 
 

@@ -101,33 +101,46 @@ def gather(x, dim, index, *, sparse_grad=False):
     index = convert(index, torch.int64)
     if index.numel() == 0:
         return P["full"](tuple(index.shape), 0, dtype=x.dtype, device=x.device)
-    if x.ndim == 0:
-        return P["reshape"](x, tuple(index.shape)) if index.ndim else x
-    return P["gather"](x, dim, index)
+    if x.ndim == 0:  # every index must still be 0: gather from x as one element
+        flat = P["reshape"](index, (index.numel(),)) if index.ndim != 1 else index
+        got = P["gather"](P["reshape"](x, (1,)), 0, _checked(flat, 1))
+        return P["reshape"](got, tuple(index.shape)) if index.ndim != 1 else got
+    return P["gather"](x, dim, _checked(index, x.shape[dim]))
 
 
-def _wrap(index, size):
-    """Negative indices count from the end, as in Python."""
+def _checked(index, size):
+    """Indices are data: each one is checked against its own dim's size before anything reads
+    through it (compiled kernels read a safe element and flag the error; eager then raises)."""
+    return P["check_index"](convert(index, torch.int64), size)
+
+
+def _wrap(index, size, check=True):
+    """Negative indices count from the end, as in Python; then checked against size unless the
+    caller has made them safe itself."""
     index = convert(index, torch.int64)
-    return P["where"](P["lt"](index, 0), P["add"](index, size), index)
+    wrapped = P["where"](P["lt"](index, 0), P["add"](index, size), index)
+    return P["check_index"](wrapped, size) if check else wrapped
 
 
 @register(aten.index_select.default)
 def index_select(x, dim, index):
     dim = _dim(dim, x.ndim)
-    if x.ndim == 0:
-        return x
+    if x.ndim == 0:  # one index, which must be 0
+        one = P["reshape"](convert(index, torch.int64), (1,)) if index.ndim != 1 else convert(index, torch.int64)
+        return P["reshape"](P["gather"](P["reshape"](x, (1,)), 0, _checked(one, 1)), ())
     index = convert(index, torch.int64)
     index = P["reshape"](index, (index.numel(),)) if index.ndim != 1 else index
     out_shape = tuple(index.shape[0] if d == dim else s for d, s in enumerate(x.shape))
     if numel(out_shape) == 0:
         return P["full"](out_shape, 0, dtype=x.dtype, device=x.device)
-    idx = P["broadcast_in_dim"](index, out_shape, (dim,))
+    idx = P["broadcast_in_dim"](_checked(index, x.shape[dim]), out_shape, (dim,))
     return P["gather"](x, dim, idx)
 
 
-def index(x, indices):
-    """Advanced indexing: the indexed dims become one flat dim gathered with a linear index."""
+def index(x, indices, checked=True):
+    """Advanced indexing: the indexed dims become one flat dim gathered with a linear index. Each
+    dim's indices are wrapped and checked against that dim before they are combined, so an index
+    past one dim cannot land inside the flat range."""
     indices = list(indices) + [None] * (x.ndim - len(indices))
     expanded = []
     for i, t in enumerate(indices):
@@ -141,6 +154,10 @@ def index(x, indices):
     rest_shape = tuple(x.shape[d] for d in rest)
     flat_n = numel([x.shape[d] for d in dims])
     out_shape = bshape + rest_shape
+    if flat_n == 0 and numel(bshape):
+        from ..errors import UnsupportedGraph
+
+        raise UnsupportedGraph("indexing a dim of size 0 always raises: left to eager")
     if numel(out_shape) == 0 or flat_n == 0:
         full_shape = out_shape
     else:
@@ -148,8 +165,8 @@ def index(x, indices):
     linear = None
     stride = 1
     for d in reversed(dims):
-        k = P["mul"](broadcast_to(_wrap(indices[d], x.shape[d]), bshape), stride) if stride != 1 else \
-            broadcast_to(_wrap(indices[d], x.shape[d]), bshape)
+        wrapped = _wrap(indices[d], x.shape[d], check=checked)
+        k = P["mul"](broadcast_to(wrapped, bshape), stride) if stride != 1 else broadcast_to(wrapped, bshape)
         linear = k if linear is None else P["add"](linear, k)
         stride *= x.shape[d]
     if full_shape is not None:
@@ -196,9 +213,9 @@ def unsafe_masked_index(x, mask, indices, fill):
             safe.append(None)
             continue
         n = x.shape[d]
-        t = _wrap(t, n)
+        t = _wrap(t, n, check=False)
         safe.append(P["minimum"](P["maximum"](t, 0), max(n - 1, 0)))
-    got = index(x, safe)
+    got = index(x, safe, checked=False)
     shape = tuple(got.shape)
     return P["where"](broadcast_to(mask, shape), got, convert(fill, x.dtype))
 
@@ -206,8 +223,9 @@ def unsafe_masked_index(x, mask, indices, fill):
 @register(aten.take.default)
 def take(x, index):
     flat = view(x, (x.numel(),))
-    return index_select(flat, 0, _wrap(index, x.numel())) if index.ndim == 1 else \
-        view(index_select(flat, 0, view(_wrap(index, x.numel()), (index.numel(),))), index.shape)
+    wrapped = _wrap(index, x.numel(), check=False)  # index_select checks it
+    return index_select(flat, 0, wrapped) if index.ndim == 1 else \
+        view(index_select(flat, 0, view(wrapped, (index.numel(),))), index.shape)
 
 
 @register(aten.embedding.default)
@@ -229,8 +247,8 @@ def masked_fill(x, mask, value):
 @register(aten.index_fill.int_Scalar, aten.index_fill.int_Tensor)
 def index_fill(x, dim, index, value):
     dim = _dim(dim, x.ndim)
-    if x.ndim == 0:
-        return P["full"]((), value, dtype=x.dtype, device=x.device) if not is_tensor_like(value) else convert(value, x.dtype)
+    if x.ndim == 0:  # as one element, so the indices are still checked
+        return P["reshape"](index_fill(P["reshape"](x, (1,)), 0, index, value), ())
     n, k = x.shape[dim], index.numel()
     pos = P["iota"](n, start=0, step=1, dtype=torch.int64, device=x.device)
     idx = _wrap(P["reshape"](index, (k,)) if index.ndim != 1 else index, n)

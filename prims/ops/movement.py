@@ -86,6 +86,22 @@ def gather(x, dim, index):
     return torch.gather(x, dim, index).contiguous()
 
 
+def _check_index_meta(index, size):
+    check(is_tensor_like(index), "check_index", "expected a tensor")
+    check(index.dtype == torch.int64, "check_index", f"index must be int64, got {index.dtype}")
+    check(isinstance(size, int) and not isinstance(size, bool) and size >= 0, "check_index", f"bad size {size!r}")
+    return TensorMeta.contiguous(tuple(index.shape), torch.int64, index.device)
+
+
+@register_prim("check_index", Category.MOVEMENT, _check_index_meta,
+               "index unchanged if every element is in [0, size); IndexError otherwise (a data-dependent check)")
+def check_index(index, size):
+    bad = (index < 0) | (index >= size)
+    if bool(bad.any()):
+        raise IndexError(f"index {int(index[bad].flatten()[0])} is out of bounds for a dimension with size {size}")
+    return index.contiguous()
+
+
 def _as_strided_meta(x, shape, strides, offset):
     check(is_tensor_like(x), "as_strided", "expected a tensor")
     shape, strides = tuple(shape), tuple(strides)

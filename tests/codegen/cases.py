@@ -36,6 +36,16 @@ CASES = [
     ("reductions_with_nan", lambda x: (x.sum(1), x.amax(1), x.amin(0), x.argmax(1), x.argmin(0), x.prod(1),
                                        x.mean(), x.var(1), x.std(0)),
      [_f(7, 40, nan=True)]),
+    # few long rows: C++ splits each row across threads and combines per-thread partials
+    ("split_rows", lambda x: (x.sum(1), x.amax(1), x.argmin(1), x.var(1), x.sum(), x.argmax(), torch.softmax(x, 1)),
+     [_f(3, 14000, nan=True)]),
+    # rows across memory: C++ runs blocks of neighbouring columns with one vector lane each
+    # (sums of |x| + 1: no cancellation, so float32's rounding stays within the default tolerance)
+    ("column_reductions", lambda x: ((x.abs() + 1).sum(0), x.amax(0), x.argmin(0), x.var(0),
+                                     (x.abs() * 2 + 1).mean(0) + x[3], (x.abs() + 1).permute(1, 0, 2).sum((1,))),
+     [_f(300, 70, 3, nan=True)]),
+    ("full_and_strided_var", lambda x: (x.var(), x.var(0), x.std(0), torch.var_mean(x, 0)[0], torch.var_mean(x, 0)[1], x.mean()),
+     [_f(60, 700)]),
     ("softmax_long_rows", lambda x: (torch.softmax(x, -1), torch.log_softmax(x, 1)), [_f(3, 1500)]),
     ("layer_norm", lambda x, w, b: F.layer_norm(x, (48,), w, b), [_f(10, 48), _f(48, seed=2), _f(48, seed=3)]),
     ("views", lambda x: (x.t()[1:5] * 2, x.permute(1, 0).reshape(-1, 3) + 1, x.unsqueeze(0).expand(2, 6, 12).sum(0),

@@ -28,3 +28,39 @@ def test_matches_torch(fn, kernel_call):
     kernel = compiled.backend.source.split('extern "C"', 1)[1]
     assert kernel_call in kernel  # the vectorizable version, not libm's
     torch.testing.assert_close(compiled.call(x)[0], fn(x), equal_nan=True)
+
+
+@pytest.mark.parametrize("fn", [torch.sin, torch.cos, torch.tan], ids=lambda f: f.__name__)
+def test_trig_fast_path_and_libm_rerun(fn):
+    """sin/cos/tan use Kiln's polynomial within |x| <= 2^18 (every float exponent there, both signs,
+    points near multiples of pi/2, NaN); an input outside that domain reruns the kernel with libm."""
+    g = torch.Generator().manual_seed(1)
+    near = torch.arange(-40, 41, dtype=torch.float64) * (torch.pi / 2)
+    x = torch.cat([torch.tensor([0.0, -0.0, 1e-40, 1e-30, float("nan"), 262144.0, -262143.9]),
+                   near.float(), torch.nextafter(near.float(), torch.tensor(1e9)),
+                   torch.randn(20000, generator=g) * 3,
+                   torch.ldexp(torch.rand(20000, generator=g) + 0.5, torch.randint(-30, 18, (20000,), generator=g))
+                   * torch.where(torch.rand(20000, generator=g) < 0.5, -1.0, 1.0)])
+    compiled = compile_graph(fx.symbolic_trace(lambda x: (fn(x),)), [x], target="cpp")
+    assert f"kiln_{fn.__name__}<KILN_EXACT>(" in compiled.backend.source and "kiln_big |=" in compiled.backend.source
+    torch.testing.assert_close(compiled.call(x)[0], fn(x), equal_nan=True)
+    y = x.clone()
+    y[100:103] = torch.tensor([1e30, float("inf"), 3e5])  # outside the fast domain: the libm instantiation runs
+    torch.testing.assert_close(compiled.call(y)[0], fn(y), equal_nan=True)
+
+
+def test_division_in_row_kernels_is_exact():
+    """Division inside a reduction kernel (by a constant, by the row's reduction) rounds as IEEE
+    division, as eager: floor(x / 3) must not lose an integer to a reciprocal's rounding."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.arange(1, 256 * 1024 + 1, dtype=torch.float32).reshape(256, 1024) * (torch.rand(256, 1, generator=g) + 0.5)
+    x = torch.cat([x.floor(), x], 0)
+
+    def f(x):
+        m = x.amax(-1, keepdim=True)
+        return torch.floor(x / 3.0) + m * 0, torch.div(x, m, rounding_mode="floor"), x / m
+
+    compiled = compile_graph(fx.symbolic_trace(f), [x], target="cpp")
+    assert len(compiled.kernels) == 1  # the divisions run inside the row kernel
+    for got, expected in zip(compiled.call(x), f(x)):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)

@@ -7,7 +7,7 @@ import torch
 
 from inductor import compile_graph
 from kiln_opinfo import (ALL_CASES, BATCHES, CASES, batched_samples, check_effects, check_effects_spans, clones,
-                         combined_graph, graph_of, run_samples)
+                         combined_graph, graph_of, run_samples, unspecified_outputs)
 from prims import UnsupportedGraph
 
 FAST_SAMPLES = {"cpp": 3, "triton": 2}

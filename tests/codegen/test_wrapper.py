@@ -44,3 +44,20 @@ def test_outputs_have_eager_strides():
     x = torch.randn(4, 6)
     out = _compile(lambda x: ((x + 1).t(), x.sum(0, keepdim=True)), x).call(x)
     assert out[0].stride() == (1, 6) and out[1].shape == (1, 6)
+
+
+def test_large_buffers_are_reused_only_when_the_caller_let_go():
+    x = torch.randn(1024, 1024)  # 4 MB: pooled
+    c = _compile(lambda x: (x * 2, torch.softmax(x, -1)), x)
+    first = c.call(x)
+    ptrs = [t.data_ptr() for t in first]
+    second = c.call(x)  # the first call's outputs are still held: new storage
+    assert not {t.data_ptr() for t in second} & set(ptrs)
+    torch.testing.assert_close(first, second)
+    view = first[0][10:]  # a view keeps that storage busy too
+    del first, second
+    third = c.call(x)
+    got = {t.data_ptr() for t in third}
+    assert ptrs[0] not in got and ptrs[1] in got  # the viewed storage is busy; the other one is reused
+    torch.testing.assert_close(third, (x * 2, torch.softmax(x, -1)))
+    assert view.data_ptr() == ptrs[0] + 10 * 1024 * 4

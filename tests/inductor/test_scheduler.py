@@ -71,3 +71,42 @@ def test_scheduling_is_linear_in_graph_size():
     graph, s = lower(chain, torch.randn(4, 8))
     assert len(graph.buffers) > 100
     assert len(kernels(s)) < len(graph.buffers)
+
+
+def test_softmax_after_a_batched_matmul_is_one_kernel_across_the_reshape():
+    # scores are [B*H, S, S] for the bmm but [B, H, S, S] for softmax: the loops still line up
+    def f(q, k):
+        return torch.softmax((q @ k).view(2, 4, 16, 16), -1)
+
+    _, s = lower(f, torch.randn(8, 16, 8), torch.randn(8, 8, 16))
+    (k,) = kernels(s)
+    assert k.outer == (128,) and k.inner == (16,)  # rows merged into one loop
+
+
+def test_costly_value_shared_by_two_inner_loops_is_a_scratch_row():
+    _, s = lower(lambda x: torch.softmax(x, -1), torch.randn(16, 100))
+    (k,) = kernels(s)
+    scratch = [n for n in k.nodes if n.scratch]
+    assert len(scratch) == 1 and not scratch[0].stored  # exp(x - max): computed once, kept on the stack
+    assert "scratch row" in repr(s)
+
+
+def test_cheap_value_shared_by_two_inner_loops_is_recomputed():
+    _, s = lower(lambda x: F.layer_norm(x, (64,)), torch.randn(8, 64))
+    (k,) = kernels(s)
+    assert not any(n.scratch for n in k.nodes) and [n.stored for n in k.nodes].count(True) == 1
+
+
+def test_contiguous_loops_merge():
+    _, s = lower(lambda x: (x * 2).sum(), torch.randn(64, 128))
+    (k,) = kernels(s)
+    assert k.outer == () and k.inner == (64 * 128,)
+
+
+def test_unread_buffers_are_dropped():
+    import inductor.lowering.reductions as R
+
+    _, s = lower(lambda x: x.var(0), torch.randn(16, 40))  # strided: Welford, so sum(x) is unread
+    assert any("dropped" in r for r in s.not_fused)
+    assert [n.reduction.value for k in kernels(s) for n in k.nodes if n.reduction] == ["welford"]
+    assert R.WELFORD_MIN > 16 * 40

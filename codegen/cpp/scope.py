@@ -1,0 +1,109 @@
+"""C++ blocks of temporaries: one name per loop node, invariant work hoisted to the enclosing block."""
+from __future__ import annotations
+
+import torch
+
+from inductor.ir import loop as L
+from inductor.ir.index import Affine, FloorDiv, Mod, Sym, syms_of
+from inductor.ir.loop import LoopNode, LoopOp
+
+from .ops import DOMAIN, EXPR, ctype, literal
+
+
+def index_str(x) -> str:
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, Sym):
+        return x.name
+    if isinstance(x, FloorDiv):
+        return f"(({index_str(x.arg)}) / {x.div})"
+    if isinstance(x, Mod):
+        return f"(({index_str(x.arg)}) % {x.mod})"
+    assert isinstance(x, Affine)
+    parts = [index_str(t) if c == 1 else f"{c}*{index_str(t)}" for t, c in x.terms]
+    if x.const or not parts:
+        parts.append(str(x.const))
+    return " + ".join(parts)
+
+
+class Scope:
+    """Temporaries of one C++ block; looks names up in enclosing blocks; hoists invariant work out."""
+
+    def __init__(self, lines: list[str], indent: str, parent: "Scope | None" = None, loop_syms=frozenset(),
+                 loop_locals=frozenset(), barrier: bool = False, local_suffix: str | None = None):
+        self.lines, self.indent, self.parent = lines, indent, parent
+        self.loop_syms, self.loop_locals = loop_syms, loop_locals  # what varies inside this block
+        self.barrier = barrier  # nothing is hoisted out of this block (an OpenMP parallel region)
+        # how a kernel's own values are read: `v_buf3`, or `v_buf3[kiln_l]` when they are per lane
+        self.local_suffix = local_suffix if local_suffix is not None else (parent.local_suffix if parent else "")
+        self.names: dict[LoopNode, str] = {}
+        self.counter = parent.counter if parent else [0]
+
+    def child(self, lines, indent, loop_syms, loop_locals=frozenset(), barrier=False) -> "Scope":
+        return Scope(lines, indent, self, frozenset(loop_syms), frozenset(loop_locals), barrier)
+
+    def lookup(self, node):
+        s = self
+        while s is not None:
+            if node in s.names:
+                return s.names[node]
+            s = s.parent
+        return None
+
+    def varies(self, node: LoopNode) -> bool:
+        if self.barrier:
+            return True
+        if node.op is LoopOp.LOAD:
+            return bool(syms_of(node.attr[1]) & self.loop_syms)
+        if node.op is LoopOp.INDEX_EXPR:
+            return bool(syms_of(node.attr) & self.loop_syms)
+        if node.op is LoopOp.LOCAL:
+            return node.attr in self.loop_locals
+        return any(self.varies(a) for a in node.args)
+
+    def emit(self, root: LoopNode) -> str:
+        for node in L.walk(root):
+            if self.lookup(node) is not None:
+                continue
+            target = self
+            while target.parent is not None and not target.varies(node):
+                target = target.parent  # as far out as it is invariant
+            target._define(node)
+        return self.lookup(root)
+
+    def _define(self, node: LoopNode):
+        if node.op is LoopOp.CONSTANT:
+            self.names[node] = literal(node.attr, node.dtype)
+            return
+        if node.op is LoopOp.LOCAL:
+            self.names[node] = f"v_{node.attr}{self.local_suffix}"
+            return
+        if node.op is LoopOp.LOAD:
+            rhs = f"p_{node.attr[0]}[{index_str(node.attr[1])}]"
+        elif node.op is LoopOp.INDEX_EXPR:
+            rhs = f"static_cast<int64_t>({index_str(node.attr)})"
+        elif node.op is LoopOp.INDIRECT_LOAD:
+            rhs = f"p_{node.attr[0]}[{self.lookup(node.args[0])}]"
+            if len(node.args) > 1:  # masked: never read where the mask is false
+                rhs = f"{self.lookup(node.args[1])} ? {rhs} : {literal(0, node.dtype)}"
+        else:
+            rhs = EXPR[node.op].format(*(self.lookup(a) for a in node.args), T=ctype(node.dtype))
+        name = f"t{self.counter[0]}"
+        self.counter[0] += 1
+        self.lines.append(f"{self.indent}const {ctype(node.dtype)} {name} = {rhs};")
+        if node.op in DOMAIN and node.dtype == torch.float32:
+            self.lines.append(f"{self.indent}kiln_big |= {DOMAIN[node.op].format(self.lookup(node.args[0]))};")
+        self.names[node] = name
+
+
+def finish_value(scope: Scope, n, value: str):
+    """Name a node's value `v_<buffer>` and store it where anyone outside this block needs it."""
+    t = ctype(n.buffer.layout.dtype)
+    scope.lines.append(f"{scope.indent}const {t} v_{n.name} = {value};")
+    if n.stored or n.scratch:
+        scope.lines.append(f"{scope.indent}p_{n.name}[{index_str(n.store)}] = v_{n.name};")
+
+
+def uses_domain_ops(kernel) -> bool:
+    """Does the kernel call math whose fast path needs the out-of-domain flag (see ops.DOMAIN)?"""
+    return any(m.op in DOMAIN for n in kernel.nodes for m in L.walk(n.body))
