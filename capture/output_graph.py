@@ -404,8 +404,10 @@ class OutputGraph:
 
     def _add_mutation_alias_guards(self) -> None:
         # Replay writes to the objects the trace saw: names that reached one mutated object
-        # must still reach one object, and names that reached others must not reach it.
+        # must still reach one object, and names that reached others must not reach it
+        # (grouped by type: one OBJECTS_APART guard per type, linear in the objects).
         by_variable = {id(mutable.variable): mutable for mutable in self.mutable_objects.values()}
+        mutated_by_type: dict[type, dict[int, MutableObject]] = {}
         for variable in self.side_effects.mutated_variables():
             mutable = by_variable.get(id(variable))
             if mutable is None:  # made in the function, or a module (guarded by identity)
@@ -413,9 +415,13 @@ class OutputGraph:
             first, *others = mutable.sources
             for source in others:
                 self.guards.add(Guard(source, "SAME_OBJECT", first, noun="object"))
-            for other in self.mutable_objects.values():
-                if other is not mutable and type(other.value) is type(mutable.value):
-                    self.guards.add(Guard(first, "DIFFERENT_OBJECT", other.sources[0], noun="object"))
+            mutated_by_type.setdefault(type(mutable.value), {})[id(mutable)] = mutable
+        for kind, mutated in mutated_by_type.items():
+            rest = tuple(other.sources[0] for other in self.mutable_objects.values()
+                         if type(other.value) is kind and id(other) not in mutated)
+            first, *more = (mutable.sources[0] for mutable in mutated.values())
+            if more or rest:
+                self.guards.add(Guard(first, "OBJECTS_APART", (tuple(more), rest), noun="object"))
 
     def _add_storage_guards(self) -> None:
         # A backend that rewrites in-place ops (functionalization) relies on which inputs share
