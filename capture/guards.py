@@ -119,6 +119,7 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
     GuardKind("NDIM", "{v}.dim() == {e}", _mismatch("ndim", lambda v: v.dim())),
     GuardKind("DTYPE", "{v}.dtype == {e}", _mismatch("dtype", lambda v: v.dtype)),
     GuardKind("DEVICE", "{v}.device == {e}", _mismatch("device", lambda v: v.device)),
+    GuardKind("LAYOUT", "{v}.layout == {e}", _mismatch("layout", lambda v: v.layout)),
     GuardKind("REQUIRES_GRAD", "{v}.requires_grad == {e}", _mismatch("requires_grad", lambda v: v.requires_grad)),
     GuardKind("SIZE", "{v}.shape == {e}", _explain_sequence("size", lambda v: v.shape)),
     GuardKind("STRIDE", "{v}.stride() == {e}", _explain_sequence("stride", lambda v: v.stride())),

@@ -18,6 +18,7 @@ from .constant import ConstantVariable, is_constant_value
 from .containers import ListVariable, TupleVariable
 from .functions import BuiltinVariable, UserFunctionVariable
 from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable
+from .nested import CodeVariable
 from .nn_module import NNModuleVariable
 from .opaque import AllowedFunctionVariable, opaque
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
@@ -182,6 +183,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
      _by_identity(BuiltinVariable)),
     (is_special_callable, _by_identity(BuiltinVariable)),   # functools.reduce & co
     (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
+    (lambda v: isinstance(v, types.CodeType), _by_identity(CodeVariable)),
     (lambda v: isinstance(v, logging.Logger), lambda tx, value, source: opaque(tx, value, source)),  # logging breaks
     (is_user_object, _wrap_user_object),                    # instances of plain Python classes
 ]

@@ -34,6 +34,8 @@ class NNModuleVariable(VariableTracker):
         if self.source is None:
             raise Unsupported(f"attribute {name!r} of a module with no source")
         module = self.module
+        if name == "__class__":
+            return wrap_value(tx, type(module), AttrSource(self.source, name))
         for table in ("_parameters", "_buffers", "_modules"):
             entries = module.__dict__.get(table, {})
             if name in entries:

@@ -1,0 +1,166 @@
+"""Small cases for what real models' forwards need (each found capturing a model of
+tests/capture/test_models.py): function attributes, imports inside functions, tensor layout
+attributes, hasattr on values capture cannot trace. Each compares with eager and counts graphs."""
+import functools
+
+import pytest
+import torch
+
+import capture
+
+
+def _run(fn, *args, backend, fullgraph=True):
+    compiled = capture.compile(fn, backend=backend, fullgraph=fullgraph)
+    got = compiled(*args)
+    torch.testing.assert_close(got, fn(*args))
+    return got
+
+
+# -- function attributes ---------------------------------------------------------------------
+
+def _scaled(x, scale=2.0, *, shift=1.0):
+    return x * scale + shift
+
+
+def _decorated(func):
+    @functools.wraps(func)
+    def wrapper(x):
+        names = func.__code__.co_varnames[:func.__code__.co_argcount]
+        scale = func.__defaults__[0] if "scale" in names else 1.0
+        shift = func.__kwdefaults__["shift"]
+        return func(x, scale, shift=shift) + len(func.__name__) + len(func.__qualname__)
+    return wrapper
+
+
+def test_function_attributes_read_by_a_decorator(counter, no_warnings):
+    fn = _decorated(_scaled)
+    _run(fn, torch.randn(4), backend=counter)
+    _run(fn, torch.randn(4), backend=counter)
+    assert counter.count == 1
+
+
+def test_function_attributes_are_guarded(counter, no_warnings):
+    def target(x, scale=3.0):
+        return x * scale
+
+    def caller(x):
+        return target(x, target.__defaults__[0]) + len(target.__name__)
+
+    x = torch.randn(3)
+    _run(caller, x, backend=counter)
+    target.__defaults__ = (5.0,)
+    _run(caller, x, backend=counter)
+    target.__name__ = "a_longer_name"
+    _run(caller, x, backend=counter)
+    target.__code__ = (lambda x, scale=0.0: x - scale).__code__
+    _run(caller, x, backend=counter)
+    assert counter.count == 4
+
+
+def test_wrapped_and_function_dict(counter, no_warnings):
+    @functools.wraps(_scaled)
+    def wrapper(x):
+        return wrapper.__wrapped__(x) * wrapper.factor
+
+    wrapper.factor = 3.0
+    _run(wrapper, torch.randn(4), backend=counter)
+    wrapper.factor = 4.0  # an attribute in the function's __dict__ is guarded by value
+    _run(wrapper, torch.randn(4), backend=counter)
+    assert counter.count == 2
+
+
+def test_nested_function_attributes(counter, no_warnings):
+    def fn(x):
+        def inner(y, k=2.0, *, j=3.0):
+            return y * k + j
+        return inner(x) + inner.__defaults__[0] + inner.__kwdefaults__["j"] + inner.__code__.co_argcount
+
+    _run(fn, torch.randn(4), backend=counter)
+    assert counter.count == 1
+
+
+def test_missing_function_attribute_raises_as_eager():
+    def fn(x):
+        return x + len(_scaled.__wrapped__.__name__)
+
+    with pytest.raises(AttributeError):
+        capture.compile(fn, backend="eager")(torch.randn(2))
+
+
+# -- imports inside functions ----------------------------------------------------------------
+
+def test_imports_inside_the_function(counter, no_warnings):
+    def fn(x):
+        import torch.nn.functional as F
+        import math
+        from torch import nn
+        from math import sqrt
+        return F.relu(x) * math.pi + sqrt(4.0) + nn.functional.gelu(x)
+
+    _run(fn, torch.randn(8), backend=counter)
+    _run(fn, torch.randn(8), backend=counter)
+    assert counter.count == 1
+
+
+def test_import_of_a_module_not_yet_imported_is_unsupported():
+    def fn(x):
+        import kiln_not_a_real_module  # noqa: F401
+        return x + 1
+
+    with pytest.raises(capture.Unsupported, match="not imported yet"):
+        capture.compile(fn, backend="eager", fullgraph=True)(torch.randn(2))
+
+
+# -- tensor layout attributes ----------------------------------------------------------------
+
+def test_tensor_layout_attributes(counter, no_warnings):
+    def fn(x):
+        y = x * 2
+        flags = (x.is_nested, x.is_sparse, x.is_quantized, x.is_mkldnn, y.is_nested, y.is_sparse)
+        if any(flags) or x.layout != torch.strided:
+            return y - 1
+        return y + 1
+
+    _run(fn, torch.randn(3, 3), backend=counter)
+    _run(fn, torch.randn(3, 3), backend=counter)
+    assert counter.count == 1
+
+
+def test_layout_is_guarded_against_a_sparse_input_with_the_same_strides():
+    # A sparse COO tensor has strides (0, 0), as an expanded dense one does: SIZE and STRIDE match.
+    def fn(x):
+        return torch.ones(3) if x.is_sparse else torch.zeros(3)
+
+    compiled = capture.compile(fn, backend="eager")
+    dense = torch.ones(1, 1).expand(3, 3)
+    sparse = torch.eye(3).to_sparse()
+    assert sparse.stride() == dense.stride()
+    torch.testing.assert_close(compiled(dense), fn(dense))
+    torch.testing.assert_close(compiled(sparse), fn(sparse))
+
+
+# -- objects capture cannot trace ------------------------------------------------------------
+
+class _Config:
+    """Like transformers' PretrainedConfig: a custom __getattribute__, so capture cannot trace it."""
+
+    def __init__(self):
+        self.present = 2.0
+
+    def __getattribute__(self, name):
+        return super().__getattribute__(name)
+
+
+def test_getattr_with_default_on_an_untraceable_object_matches_eager():
+    # hasattr() cannot be answered for it: a graph break there, never a guess.
+    config = _Config()
+
+    def fn(x):
+        missing = getattr(config, "absent", None)
+        return x * (3.0 if missing is None else missing)
+
+    x = torch.randn(4)
+    torch.testing.assert_close(capture.compile(fn, backend="eager")(x), fn(x))
+    capture.reset()
+    with pytest.raises(capture.Unsupported, match="hasattr"):
+        capture.compile(fn, backend="eager", fullgraph=True)(x)
