@@ -116,6 +116,7 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
     GuardKind("KEYS", "tuple({v}) == {e}", _mismatch("keys", tuple)),   # a dict's keys, in order
     GuardKind("NOT_IN", "{e} not in {v}",                                # a name absent from a __dict__
               lambda g, v: f"{_what(g)} now has {g.expected!r}"),
+    GuardKind("NO_ATTR", "not hasattr({v}, {e})", lambda g, v: f"{_what(g)} now has attribute {g.expected!r}"),
     GuardKind("NDIM", "{v}.dim() == {e}", _mismatch("ndim", lambda v: v.dim())),
     GuardKind("DTYPE", "{v}.dtype == {e}", _mismatch("dtype", lambda v: v.dtype)),
     GuardKind("DEVICE", "{v}.device == {e}", _mismatch("device", lambda v: v.device)),
@@ -173,7 +174,7 @@ def _sources(expected: Any) -> tuple[Source, ...]:
     return ()
 
 
-MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN", "HAS_KEY", "SAME_STORAGE", "DIFFERENT_STORAGE",
+MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN", "NO_ATTR", "HAS_KEY", "SAME_STORAGE", "DIFFERENT_STORAGE",
                              "DISTINCT_OBJECTS", "STORAGES_APART"})
 
 

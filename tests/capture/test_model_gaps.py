@@ -164,3 +164,44 @@ def test_getattr_with_default_on_an_untraceable_object_matches_eager():
     capture.reset()
     with pytest.raises(capture.Unsupported, match="hasattr"):
         capture.compile(fn, backend="eager", fullgraph=True)(x)
+
+
+# -- transformers' configs (custom, pure __getattribute__) -----------------------------------
+
+def test_transformers_config_attributes_are_read_and_guarded(counter, no_warnings):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=2)
+
+    def fn(x):
+        scale = config.n_embd if hasattr(config, "n_embd") else 1  # hidden_size maps to n_embd
+        extra = getattr(config, "not_an_attribute", None)
+        return x * scale + config.hidden_size + (0 if extra is None else extra)
+
+    x = torch.randn(3)
+    _run(fn, x, backend=counter)
+    _run(fn, x, backend=counter)
+    assert counter.count == 1
+    config.n_embd = 64  # guarded by value: recompiles
+    _run(fn, x, backend=counter)
+    config.not_an_attribute = 5  # guarded absent: recompiles
+    _run(fn, x, backend=counter)
+    assert counter.count == 3
+
+
+def test_enum_members_and_module_class(counter, no_warnings):
+    import enum
+
+    class Mode(str, enum.Enum):
+        FAST = "fast"
+        SLOW = "slow"
+
+    module = torch.nn.Linear(3, 3)
+
+    def fn(x, mode):
+        name = module.__class__.__name__
+        return module(x) * (2 if mode == Mode.FAST else 3) + len(name)
+
+    x = torch.randn(2, 3)
+    _run(fn, x, Mode.FAST, backend=counter)
+    _run(fn, x, Mode.SLOW, backend=counter)
+    assert counter.count == 2
