@@ -205,3 +205,27 @@ def test_enum_members_and_module_class(counter, no_warnings):
     _run(fn, x, Mode.FAST, backend=counter)
     _run(fn, x, Mode.SLOW, backend=counter)
     assert counter.count == 2
+
+
+# -- module tree walks -----------------------------------------------------------------------
+
+def test_module_tree_methods(counter, no_warnings):
+    shared = torch.nn.Linear(4, 4)
+    model = torch.nn.Sequential(shared, torch.nn.ReLU(), torch.nn.Sequential(shared, torch.nn.Tanh()))
+
+    def fn(x):
+        hooks = sum(len(getattr(m, "_forward_hooks", {})) for m in model.modules())
+        names = [name for name, _ in model.named_modules()] + [name for name, _ in model.named_children()]
+        for child in model.children():
+            x = child(x)
+        return x * (hooks + 1) + len(names)
+
+    x = torch.randn(2, 4)
+    _run(fn, x, backend=counter)
+    _run(fn, x, backend=counter)
+    assert counter.count == 1
+    model[1].register_forward_hook(lambda *args: None)  # a hook: the module's hook table changed
+    _run(fn, x, backend=counter, fullgraph=False)
+    model.append(torch.nn.Sigmoid())  # a new submodule: the tree's keys are guarded
+    _run(fn, x, backend=counter, fullgraph=False)
+    assert counter.count >= 2

@@ -75,3 +75,10 @@ def mha_fast_path_off():
 def test_transformer_encoder_layer(backend, mha_fast_path_off):
     # With the fast path off, eval mode runs the Python path: attention, LayerNorm, feed-forward.
     run_model(transformer_encoder_layer, backend, graphs=1)
+
+
+@pytest.mark.parametrize("backend", ["eager", "kiln"])
+def test_transformer_encoder_layer_fast_path(backend):
+    # Eval under no_grad takes PyTorch's fused fast path: its checks walk self.modules() (hooks) and
+    # read src.is_nested; the whole layer is then one op (an ATen fallback inside Kiln's graph).
+    run_model(transformer_encoder_layer, backend, graphs=1)
