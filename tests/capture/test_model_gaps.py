@@ -229,3 +229,36 @@ def test_module_tree_methods(counter, no_warnings):
     model.append(torch.nn.Sigmoid())  # a new submodule: the tree's keys are guarded
     _run(fn, x, backend=counter, fullgraph=False)
     assert counter.count >= 2
+
+
+# -- torch queries of global state -----------------------------------------------------------
+
+def test_torch_global_state_queries_are_guarded(counter, no_warnings):
+    def fn(x):
+        if torch.backends.mha.get_fastpath_enabled():
+            return x + 1
+        return x - 1
+
+    x = torch.randn(3)
+    try:
+        _run(fn, x, backend=counter)
+        torch.backends.mha.set_fastpath_enabled(False)
+        _run(fn, x, backend=counter)
+        assert counter.count == 2
+    finally:
+        torch.backends.mha.set_fastpath_enabled(True)
+
+
+def test_default_dtype_query_is_guarded(counter, no_warnings):
+    def fn(x):
+        return x.to(torch.get_default_dtype())
+
+    x = torch.randn(3, dtype=torch.float64)
+    saved = torch.get_default_dtype()
+    try:
+        _run(fn, x, backend=counter)
+        torch.set_default_dtype(torch.float64)
+        _run(fn, x, backend=counter)
+        assert counter.count == 2
+    finally:
+        torch.set_default_dtype(saved)
