@@ -156,6 +156,16 @@ class UserFunctionVariable(VariableTracker):
             raise TorchOpError(f"function attribute {name!r}", error) from error
         return wrap_value(tx, value, AttrSource(self.source, name))
 
+    def has_attribute(self, tx, name: str) -> bool:
+        from ..guards import Guard
+        if hasattr(self.fn, name):
+            self.var_getattr(tx, name)  # guards the value, so it must still be there
+            return True
+        if self.source is None:
+            raise Unsupported("hasattr on a function with no source")
+        tx.output.guards.add(Guard(self.source, "NO_ATTR", name, noun="function"))
+        return False
+
     def __repr__(self) -> str:
         return f"UserFunctionVariable({getattr(self.fn, '__qualname__', self.fn)})"
 

@@ -262,3 +262,18 @@ def test_default_dtype_query_is_guarded(counter, no_warnings):
         assert counter.count == 2
     finally:
         torch.set_default_dtype(saved)
+
+
+def test_hasattr_on_a_function_is_guarded(counter, no_warnings):
+    def target(x):
+        return x + 1
+
+    def fn(x):
+        inner = target.__wrapped__ if hasattr(target, "__wrapped__") else target
+        return inner(x) * 2
+
+    x = torch.randn(3)
+    _run(fn, x, backend=counter)
+    target.__wrapped__ = lambda x: x - 1  # now present: recompiles and calls it
+    _run(fn, x, backend=counter)
+    assert counter.count == 2
