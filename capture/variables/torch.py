@@ -103,7 +103,8 @@ class TorchFunctionVariable(VariableTracker):
         # In-place functions (torch.relu_, F.relu(inplace=True), out=) are ops in the graph
         # like any other; call_op returns the mutated argument's own variable.
         result = tx.output.call_op("call_function", self.fn, list(args), dict(kwargs))
-        if result.is_python_constant() and result.as_python_constant() is not None:
+        if (result.is_python_constant() and result.as_python_constant() is not None
+                and getattr(self.fn, "__module__", None) not in ("_operator", "operator")):  # those are pure
             _guard_query(tx, self.fn, args, kwargs, result.as_python_constant())
         return result
 
