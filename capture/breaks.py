@@ -284,7 +284,10 @@ def _real_order(stack: list) -> list:
 
 
 def _callable_slot(stack: list, instruction) -> int | None:
-    """Index of the callable of the CALL about to run (symbolic order: NULL below it)."""
+    """Index of the callable of the CALL (or CALL_FUNCTION_EX) about to run (symbolic order: NULL below it)."""
+    if instruction.opname == "CALL_FUNCTION_EX":  # [NULL, callable, args tuple, kwargs dict if flag 1]
+        first = len(stack) - 3 - (instruction.arg & 1)
+        return first + 1 if first >= 0 and isinstance(stack[first], NullVariable) else None
     if instruction.opname != "CALL":
         return None
     first = len(stack) - instruction.arg - 2

@@ -131,9 +131,11 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
     GuardKind("KEYS", "tuple({v}) == {e}", _mismatch("keys", tuple)),   # a dict's keys, in order
     GuardKind("NOT_IN", "{e} not in {v}",                                # a name absent from a __dict__
               lambda g, v: f"{_what(g)} now has {g.expected!r}"),
+    GuardKind("NO_ATTR", "not hasattr({v}, {e})", lambda g, v: f"{_what(g)} now has attribute {g.expected!r}"),
     GuardKind("NDIM", "{v}.dim() == {e}", _mismatch("ndim", lambda v: v.dim())),
     GuardKind("DTYPE", "{v}.dtype == {e}", _mismatch("dtype", lambda v: v.dtype)),
     GuardKind("DEVICE", "{v}.device == {e}", _mismatch("device", lambda v: v.device)),
+    GuardKind("LAYOUT", "{v}.layout == {e}", _mismatch("layout", lambda v: v.layout)),
     GuardKind("REQUIRES_GRAD", "{v}.requires_grad == {e}", _mismatch("requires_grad", lambda v: v.requires_grad)),
     GuardKind("SIZE", "{v}.shape == {e}", _explain_sequence("size", lambda v: v.shape)),
     GuardKind("STRIDE", "{v}.stride() == {e}", _explain_sequence("stride", lambda v: v.stride())),
@@ -149,6 +151,11 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
               lambda g, v: f"{_what(g)} no longer shares memory with {g.expected.name()!r}"),
     GuardKind("DIFFERENT_STORAGE", "{v}.untyped_storage().data_ptr() != {other}.untyped_storage().data_ptr()",
               lambda g, v: f"{_what(g)} now shares memory with {g.expected.name()!r}"),
+    # A torch query of global state (fastpath on, autocast, default dtype...) read at trace time:
+    # expected is (function, args, kwargs, value), the call is made again.
+    GuardKind("GLOBAL_QUERY", "(lambda f, a, k, r: type(q := f(*a, **dict(k))) is type(r) and q == r)(*{e})",
+              lambda g, v: f"{getattr(g.expected[0], '__qualname__', g.expected[0])}() changed: "
+                           f"expected {g.expected[3]!r}"),
     GuardKind("GRAD_MODE", "is_grad_enabled() is {e}",
               lambda g, v: f"grad mode changed: expected {g.expected}, got {torch.is_grad_enabled()}"),
 )}
@@ -163,7 +170,8 @@ class Guard:
 
     def __repr__(self) -> str:
         expected = _expr(self.expected)
-        subject = self.source.expr() if self.source is not None else "torch.is_grad_enabled()"
+        subject = self.source.expr() if self.source is not None else (
+            "torch.is_grad_enabled()" if self.kind == "GRAD_MODE" else "")
         return f"{self.kind:<16} {subject} {expected}"
 
     def key(self) -> tuple:
@@ -189,8 +197,8 @@ def _sources(expected: Any) -> tuple[Source, ...]:
     return ()
 
 
-MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN", "HAS_KEY", "SAME_STORAGE", "DIFFERENT_STORAGE",
-                             "DISTINCT_OBJECTS", "STORAGES_APART", "OBJECTS_APART"})
+MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN", "NO_ATTR", "HAS_KEY", "GLOBAL_QUERY",
+                             "SAME_STORAGE", "DIFFERENT_STORAGE", "DISTINCT_OBJECTS", "STORAGES_APART", "OBJECTS_APART"})
 
 
 GROUP_KINDS = frozenset({"DISTINCT_OBJECTS", "STORAGES_APART", "OBJECTS_APART"})

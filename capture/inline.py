@@ -99,6 +99,8 @@ def inline_user_function(tx, function_variable, args, kwargs):
     code = fn.__code__
     if source is None:
         raise Unsupported(f"call to {_where(code)}, a function with no source")
+    from .guards import Guard  # a function's __code__ is writable: guarding the function is not enough
+    tx.output.guards.add(Guard(AttrSource(source, "__code__"), "ID_MATCH", code, noun="function code"))
     defaults = fn.__defaults__ or ()
     kwdefaults = fn.__kwdefaults__ or {}
     arguments = bind_arguments(

@@ -423,4 +423,4 @@ def builtins_of(globals_: dict) -> dict:
 # Handlers by concern, registered into HANDLERS on import (they import `handles` from here).
 from .opcodes import functions as _functions  # noqa: E402,F401
 from .opcodes.containers import inplace_container_op  # noqa: E402
-from .opcodes import context as _context, effects as _effects  # noqa: E402,F401
+from .opcodes import context as _context, effects as _effects, imports as _imports  # noqa: E402,F401

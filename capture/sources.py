@@ -96,6 +96,19 @@ class ClosureCellSource(Source):
 
 
 @dataclass(frozen=True, repr=False)
+class ImportSource(Source):
+    """What `import name` (fromlist None: the top package) or `from name import ...` gives."""
+    module_name: str
+    fromlist: tuple | None
+
+    def expr(self) -> str:
+        return f"B['__import__']({self.module_name!r}, None, None, {self.fromlist!r}, 0)"
+
+    def name(self) -> str:
+        return self.module_name if self.fromlist else self.module_name.split(".")[0]
+
+
+@dataclass(frozen=True, repr=False)
 class AttrSource(Source):
     base: Source
     attr: str

@@ -18,8 +18,10 @@ from .constant import ConstantVariable, is_constant_value
 from .containers import ListVariable, TupleVariable
 from .functions import BuiltinVariable, UserFunctionVariable
 from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable
+from .nested import CodeVariable
 from .nn_module import NNModuleVariable
 from .opaque import AllowedFunctionVariable, opaque
+from .read_through import ReadThroughObjectVariable, is_read_through, read_through_guards
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
 from .builtin_calls import is_special_callable
 from .user_objects import is_namedtuple_class, is_user_object
@@ -127,6 +129,11 @@ def _wrap_user_object(tx, value, source):
     return UserObjectVariable(type(value), source, value)
 
 
+def _wrap_read_through(tx, value, source):
+    tx.output.guards.extend(read_through_guards(value, source))
+    return ReadThroughObjectVariable(value, source)
+
+
 def _by_identity(variable_type: Callable) -> Callable:
     def wrap(tx, value, source):
         tx.output.guards.add(Guard(source, "ID_MATCH", value, noun=_noun(source, "value")))
@@ -182,8 +189,10 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
      _by_identity(BuiltinVariable)),
     (is_special_callable, _by_identity(BuiltinVariable)),   # functools.reduce & co
     (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
+    (lambda v: isinstance(v, types.CodeType), _by_identity(CodeVariable)),
     (lambda v: isinstance(v, logging.Logger), lambda tx, value, source: opaque(tx, value, source)),  # logging breaks
     (is_user_object, _wrap_user_object),                    # instances of plain Python classes
+    (is_read_through, _wrap_read_through),                  # transformers' configs
 ]
 
 # Objects a function can mutate: one variable per object however it is reached (see

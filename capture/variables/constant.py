@@ -1,6 +1,7 @@
 """Python constants: numbers, strings, None, dtypes, devices, sizes, slices."""
 from __future__ import annotations
 
+import enum
 import operator
 import types
 from typing import Any
@@ -24,6 +25,8 @@ def is_constant_value(value: Any) -> bool:
         return True
     if type(value) is frozenset:
         return all(is_constant_value(item) for item in value)
+    if isinstance(value, enum.Enum):  # members are singletons; their value is fixed
+        return is_constant_value(value.value)
     return type(value) in CONSTANT_TYPES
 
 

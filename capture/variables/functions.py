@@ -141,5 +141,37 @@ class UserFunctionVariable(VariableTracker):
             return call_decorated(tx, self, *decorated, list(args), dict(kwargs))
         return inline_user_function(tx, self, list(args), dict(kwargs))
 
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        # Function attributes are writable (even __code__): each is read through its own source
+        # and guarded by value (strings, tuples) or identity (code objects, functions).
+        from ..sources import AttrSource
+        from .builder import wrap_value
+        if self.source is None:
+            raise Unsupported(f"attribute {name!r} of a function with no source")
+        if name not in FUNCTION_ATTRIBUTES and name not in self.fn.__dict__:
+            raise Unsupported(f"function attribute {name!r}")
+        try:
+            value = getattr(self.fn, name)
+        except AttributeError as error:  # e.g. __wrapped__ of an undecorated function: eager raises it
+            raise TorchOpError(f"function attribute {name!r}", error) from error
+        return wrap_value(tx, value, AttrSource(self.source, name))
+
+    def has_attribute(self, tx, name: str) -> bool:
+        from ..guards import Guard
+        if hasattr(self.fn, name):
+            self.var_getattr(tx, name)  # guards the value, so it must still be there
+            return True
+        if self.source is None:
+            raise Unsupported("hasattr on a function with no source")
+        tx.output.guards.add(Guard(self.source, "NO_ATTR", name, noun="function"))
+        return False
+
     def __repr__(self) -> str:
         return f"UserFunctionVariable({getattr(self.fn, '__qualname__', self.fn)})"
+
+
+# Function attributes read as guarded values (plus anything in the function's __dict__).
+# __globals__ and __closure__ are left out: they are better read through the frame's own sources.
+FUNCTION_ATTRIBUTES = frozenset({"__code__", "__name__", "__qualname__", "__module__", "__doc__",
+                                 "__defaults__", "__kwdefaults__", "__wrapped__", "__dict__"})
+

@@ -14,11 +14,24 @@ from .base import VariableTracker
 
 
 class CodeVariable(VariableTracker):
-    """A code object loaded by LOAD_CONST, about to become a function by MAKE_FUNCTION."""
+    """A code object: loaded by LOAD_CONST (about to become a function by MAKE_FUNCTION), or a
+    function's __code__ (guarded by identity). Code objects are immutable: co_* reads are constants."""
 
-    def __init__(self, code: types.CodeType):
-        super().__init__(None)
+    def __init__(self, code: types.CodeType, source=None):
+        super().__init__(source)
         self.code = code
+
+    def as_python_constant(self):
+        return self.code
+
+    def python_type(self) -> type:
+        return types.CodeType
+
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        from .constant import wrap_constant
+        if not name.startswith("co_") or name in ("co_lines", "co_positions", "co_consts"):
+            raise Unsupported(f"code object attribute {name!r}")
+        return wrap_constant(getattr(self.code, name))
 
     def __repr__(self) -> str:
         return f"CodeVariable({self.code.co_qualname})"
@@ -84,6 +97,12 @@ class NestedFunctionVariable(VariableTracker):
         from .constant import wrap_constant
         if name in ("__name__", "__qualname__"):
             return wrap_constant(getattr(self.code, "co_" + name.strip("_")))
+        if name == "__code__":  # a constant of the defining code, which is guarded already
+            return CodeVariable(self.code)
+        if name == "__defaults__":
+            return self.defaults if self.defaults is not None else wrap_constant(None)
+        if name == "__kwdefaults__":
+            return self.kwdefaults if self.kwdefaults is not None else wrap_constant(None)
         raise Unsupported(f"attribute {name!r} of nested function {self.code.co_qualname}")
 
     def call(self, tx, args, kwargs) -> VariableTracker:

@@ -34,6 +34,8 @@ class NNModuleVariable(VariableTracker):
         if self.source is None:
             raise Unsupported(f"attribute {name!r} of a module with no source")
         module = self.module
+        if name == "__class__":
+            return wrap_value(tx, type(module), AttrSource(self.source, name))
         for table in ("_parameters", "_buffers", "_modules"):
             entries = module.__dict__.get(table, {})
             if name in entries:
@@ -41,6 +43,8 @@ class NNModuleVariable(VariableTracker):
         if name in module.__dict__:
             return wrap_value(tx, module.__dict__[name], AttrSource(self.source, name))
         class_attribute = inspect.getattr_static(type(module), name, None)
+        if name in MODULE_TREE_METHODS and class_attribute is getattr(torch.nn.Module, name):
+            return ModuleTreeMethodVariable(self, name)
         if isinstance(class_attribute, types.FunctionType):
             return BoundMethodVariable(self, self._method(tx, name))
         if is_constant_value(class_attribute):
@@ -152,3 +156,59 @@ class BoundMethodVariable(VariableTracker):
 
     def __repr__(self) -> str:
         return f"BoundMethodVariable({self.function!r})"
+
+
+# Walks of the module tree, answered statically (eager's generators keep a memo set of modules,
+# which capture cannot hold symbolically): each submodule is read through its source, and each
+# visited module's `_modules` keys are guarded, so a tree changed later recompiles.
+MODULE_TREE_METHODS = frozenset({"modules", "named_modules", "children", "named_children"})
+
+
+def _submodules(tx, variable: NNModuleVariable) -> list[tuple[str, NNModuleVariable]]:
+    from .builder import wrap_value
+    table = AttrSource(variable.source, "_modules")
+    tx.output.guards.add(Guard(table, "KEYS", tuple(variable.module._modules), noun="module"))
+    return [(name, wrap_value(tx, sub, AttrSource(variable.source, name) if name.isidentifier()
+                              else GetItemSource(table, name)))
+            for name, sub in variable.module._modules.items() if sub is not None]
+
+
+def _named_modules(tx, variable, prefix: str, seen: set, out: list) -> None:
+    if id(variable.module) in seen:
+        return
+    seen.add(id(variable.module))
+    out.append((prefix, variable))
+    for name, child in _submodules(tx, variable):
+        _named_modules(tx, child, prefix + ("." if prefix else "") + name, seen, out)
+
+
+class ModuleTreeMethodVariable(VariableTracker):
+    """`module.modules` & co (nn.Module's own), waiting to be called: the call gives an iterator."""
+
+    def __init__(self, owner: NNModuleVariable, name: str):
+        super().__init__(None)
+        self.owner, self.name = owner, name
+
+    def call(self, tx, args, kwargs) -> VariableTracker:
+        from .constant import wrap_constant
+        from .containers import ListVariable, TupleVariable
+        from .iterators import get_iter
+        if args or kwargs:
+            raise Unsupported(f"module.{self.name}() with arguments")
+        if self.owner.source is None:
+            raise Unsupported(f"module.{self.name}() of a module with no source")
+        if self.name in ("modules", "named_modules"):
+            named: list = []
+            _named_modules(tx, self.owner, "", set(), named)
+        else:
+            seen, named = set(), []
+            for name, child in _submodules(tx, self.owner):
+                if id(child.module) not in seen:
+                    seen.add(id(child.module))
+                    named.append((name, child))
+        items = [TupleVariable([wrap_constant(name), child]) if self.name.startswith("named") else child
+                 for name, child in named]
+        return get_iter(tx, ListVariable(items))
+
+    def __repr__(self) -> str:
+        return f"ModuleTreeMethodVariable({type(self.owner.module).__name__}.{self.name})"

@@ -32,6 +32,9 @@ class OpaqueVariable(VariableTracker):
         source = AttrSource(self.source, name)
         return OpaqueVariable(None, source, source.name(), self.hint)
 
+    def has_attribute(self, tx, name: str) -> bool:  # an attribute read is lazy: it may not exist
+        raise self._unsupported(f"hasattr(..., {name!r}) of")
+
     def call(self, tx, args, kwargs) -> VariableTracker:
         raise self._unsupported("call to")
 

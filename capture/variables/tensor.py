@@ -8,9 +8,15 @@ from ..exc import Unsupported
 from .base import VariableTracker
 from .constant import ConstantVariable, wrap_constant
 
-# Attributes answered from the (static, guarded) metadata: they become constants.
+# Attributes answered from the (static, guarded) metadata: they become constants. is_nested is
+# fixed by an input's guards (a strided nested tensor fails SIZE: its .shape raises; a jagged one
+# fails TYPE_MATCH), is_quantized by DTYPE, is_cuda & co by DEVICE.
 METADATA_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "requires_grad", "is_cuda",
-                                 "layout", "is_sparse", "is_quantized", "is_meta", "itemsize"})
+                                 "layout", "is_sparse", "is_sparse_csr", "is_quantized", "is_meta", "itemsize",
+                                 "is_nested", "is_mkldnn", "is_xpu", "is_mps", "is_cpu"})
+# Sparse COO and mkldnn tensors have strides, so STRIDE does not rule them out: reading one of
+# these on an input adds a LAYOUT guard.
+LAYOUT_ATTRIBUTES = frozenset({"layout", "is_sparse", "is_sparse_csr", "is_mkldnn"})
 
 # Methods whose result depends only on guarded metadata: evaluated on the fake tensor.
 METADATA_METHODS = frozenset({"size", "stride", "dim", "ndimension", "numel", "nelement",
@@ -54,6 +60,9 @@ class TensorVariable(VariableTracker):
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
         if name in METADATA_ATTRIBUTES:
+            if name in LAYOUT_ATTRIBUTES and self.source is not None:
+                from ..guards import Guard
+                tx.output.guards.add(Guard(self.source, "LAYOUT", self.example.layout, noun="tensor"))
             return wrap_constant(getattr(self.example, name))
         if name in TENSOR_ATTRIBUTES:
             method, args = TENSOR_ATTRIBUTES[name](self.example.dim())

@@ -55,6 +55,23 @@ class ModuleVariable(VariableTracker):
         return f"ModuleVariable({self.module.__name__})"
 
 
+def _guard_query(tx, fn, args, kwargs, value) -> None:
+    """A torch call that gave a constant with constant arguments read global state (fastpath
+    enabled, autocast, default dtype...): guard that the same call still gives it."""
+    from ..guards import Guard
+    try:
+        constant_args = tuple(arg.as_python_constant() for arg in args)
+        constant_kwargs = {key: arg.as_python_constant() for key, arg in kwargs.items()}
+    except Unsupported:  # computed from tensors' metadata (guarded already)
+        return
+    expected = (fn, constant_args, tuple(constant_kwargs.items()), value)
+    try:
+        hash(expected)
+    except TypeError:
+        raise Unsupported(f"{_qualified_name(fn)}() with unhashable arguments gave a constant") from None
+    tx.output.guards.add(Guard(None, "GLOBAL_QUERY", expected, noun="torch state"))
+
+
 def _qualified_name(fn) -> str:
     module = getattr(fn, "__module__", None) or ""
     module = {"_operator": "operator", "torch._C._nn": "torch.nn.functional"}.get(module, module)
@@ -85,7 +102,11 @@ class TorchFunctionVariable(VariableTracker):
                               "only a single tensor out= is supported")
         # In-place functions (torch.relu_, F.relu(inplace=True), out=) are ops in the graph
         # like any other; call_op returns the mutated argument's own variable.
-        return tx.output.call_op("call_function", self.fn, list(args), dict(kwargs))
+        result = tx.output.call_op("call_function", self.fn, list(args), dict(kwargs))
+        if (result.is_python_constant() and result.as_python_constant() is not None
+                and getattr(self.fn, "__module__", None) not in ("_operator", "operator")):  # those are pure
+            _guard_query(tx, self.fn, args, kwargs, result.as_python_constant())
+        return result
 
     def __repr__(self) -> str:
         return f"TorchFunctionVariable({_qualified_name(self.fn)})"

@@ -10,6 +10,7 @@ a dict of symbolic attributes and are rebuilt when returned.
 from __future__ import annotations
 
 import abc
+import enum
 import inspect
 import types
 
@@ -117,6 +118,8 @@ def class_getattr(tx, cls_variable, name: str) -> VariableTracker:
     cls = cls_variable.value
     if name in ("__name__", "__qualname__", "__module__"):
         return wrap_constant(getattr(cls, name))
+    if isinstance(cls, enum.EnumMeta) and name in cls.__members__:  # members cannot be rebound
+        return wrap_constant(cls.__members__[name])
     if cls is object and name == "__setattr__":  # frozen dataclasses' __init__ assigns through it
         from .functions import BuiltinVariable
         return BuiltinVariable(object.__setattr__)
