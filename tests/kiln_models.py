@@ -133,3 +133,18 @@ def llama(seq=8):
                          intermediate_size=128, vocab_size=128, max_position_embeddings=32, bos_token_id=0,
                          eos_token_id=0)
     return LlamaModel(config), (_hf_ids(128, seq),)
+
+
+def channels_last(build):
+    """The same model and inputs in channels-last memory format (eager keeps it through the net)."""
+
+    def built(**kwargs):
+        model, (x,) = build(**kwargs)
+        return model.to(memory_format=torch.channels_last), (x.to(memory_format=torch.channels_last),)
+
+    built.__name__ = f"{build.__name__}_channels_last"
+    return built
+
+
+resnet_channels_last = channels_last(resnet)
+mobilenet_channels_last = channels_last(mobilenet)

@@ -57,6 +57,13 @@ def _assert_same(got, expected, what):
         torch.testing.assert_close(g, e, msg=lambda m: f"{what}[{i}]: {m}")
 
 
+def _new_values(x):
+    """Second-call input of the same shape: fresh floats; ids and masks shuffled (values stay valid)."""
+    if x.is_floating_point():
+        return torch.randn_like(x)
+    return x.flatten()[torch.randperm(x.numel())].view_as(x)
+
+
 class Recorder:
     """Wraps inductor's compile_graph to keep every CompiledGraph the `kiln` backend builds."""
 
@@ -90,8 +97,7 @@ def run_model(build, entry, mode, monkeypatch, *, allowed_fallbacks=(), target=N
     for call in range(2):
         if call:
             torch.manual_seed(1)
-            inputs = tuple(torch.randint_like(x, 0, 100) if not x.is_floating_point() else torch.randn_like(x)
-                           for x in inputs)
+            inputs = tuple(map(_new_values, inputs))
         eager_inputs, compiled_inputs = copy.deepcopy(inputs), copy.deepcopy(inputs)
         with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -118,7 +124,8 @@ def _entries(name):
     return [pytest.param("capture", marks=marks), "torch"]
 
 
-CONVNETS_AND_MLP = [models.resnet, models.mobilenet, models.mlp]
+CONVNETS_AND_MLP = [models.resnet, models.mobilenet, models.resnet_channels_last, models.mobilenet_channels_last,
+                    models.mlp]
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
@@ -171,6 +178,21 @@ def test_transformers_models_capture(build, monkeypatch):
     run_model(build, "capture", "eval", monkeypatch)
 
 
-@pytest.mark.parametrize("entry", ["capture", "torch"])
-def test_mlp_on_triton(entry, monkeypatch):
-    run_model(lambda: models.mlp(batch=2), entry, "eval", monkeypatch, target="triton")
+# Triton's interpreter is slow: small shapes, one model per family in the default run.
+TRITON_MODELS = {
+    "mlp": lambda: models.mlp(batch=2),
+    "resnet": lambda: models.resnet(size=8),
+    "gpt2": lambda: models.gpt2(seq=4),
+    "mobilenet": pytest.param(lambda: models.mobilenet(size=8), marks=pytest.mark.slow),
+    "bert": pytest.param(lambda: models.bert(seq=4), marks=pytest.mark.slow),
+    "llama": pytest.param(lambda: models.llama(seq=4), marks=pytest.mark.slow),
+}
+
+
+@pytest.mark.parametrize("build", list(TRITON_MODELS.values()), ids=list(TRITON_MODELS))
+def test_torch_compile_on_triton(build, monkeypatch):
+    run_model(build, "torch", "eval", monkeypatch, target="triton")
+
+
+def test_capture_compile_on_triton(monkeypatch):
+    run_model(lambda: models.mlp(batch=2), "capture", "eval", monkeypatch, target="triton")
