@@ -148,3 +148,84 @@ def channels_last(build):
 
 resnet_channels_last = channels_last(resnet)
 mobilenet_channels_last = channels_last(mobilenet)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)
+        q, k, v = (y.view(b, t, self.heads, d // self.heads).transpose(1, 2) for y in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(y.transpose(1, 2).contiguous().view(b, t, d))
+
+
+class GPTBlock(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = CausalSelfAttention(d, heads)
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(approximate="tanh"), nn.Linear(4 * d, d), nn.Dropout(0.0))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class MiniGPT(nn.Module):
+    """A hand-written GPT (nanoGPT's shape): token + position embeddings, pre-norm blocks with
+    causal scaled_dot_product_attention, a final LayerNorm and a weight-tied LM head."""
+
+    def __init__(self, vocab=128, d=64, heads=4, layers=2, max_seq=32):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, d)
+        self.pos = nn.Embedding(max_seq, d)
+        self.blocks = nn.ModuleList(GPTBlock(d, heads) for _ in range(layers))
+        self.ln = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab, bias=False)
+        self.head.weight = self.tok.weight
+
+    def forward(self, ids):
+        x = self.tok(ids) + self.pos(torch.arange(ids.shape[1], device=ids.device))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln(x))
+
+
+def mini_gpt(seq=8):
+    torch.manual_seed(0)
+    return MiniGPT(), (torch.randint(0, 128, (2, seq)),)
+
+
+class PaddedBatch(nn.Module):
+    """A transformers encoder/decoder called with an attention mask (right-padded for BERT with
+    token types, left-padded for GPT-2), returning its last hidden state."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, mask, *extra):
+        kwargs = {"token_type_ids": extra[0]} if extra else {}
+        return self.model(ids, attention_mask=mask, **kwargs).last_hidden_state
+
+
+def bert_padded(seq=9):
+    model, (ids,) = bert(seq)
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    token_types = torch.zeros_like(ids)
+    token_types[:, seq // 2:] = 1
+    return PaddedBatch(model), (ids, mask, token_types)
+
+
+def gpt2_padded(seq=9):
+    model, (ids,) = gpt2(seq)
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0
+    return PaddedBatch(model), (ids, mask)

@@ -26,8 +26,12 @@ RESULTS = {}
 
 # capture cannot yet trace these models' forwards: it falls back to eager with one warning (exact cause).
 CAPTURE_GAPS = {
+    "gpt2_padded": "capture: function attribute '__code__' unsupported (transformers' merge_with_config_defaults "
+                   "decorator reads forward.__code__, transformers/utils/generic.py)",
     "gpt2": "capture: function attribute '__code__' unsupported (transformers' merge_with_config_defaults "
             "decorator reads forward.__code__, transformers/utils/generic.py)",
+    "bert_padded": "capture: function attribute '__code__' unsupported (transformers' merge_with_config_defaults "
+                   "decorator reads forward.__code__, transformers/utils/generic.py)",
     "bert": "capture: function attribute '__code__' unsupported (transformers' merge_with_config_defaults "
             "decorator reads forward.__code__, transformers/utils/generic.py)",
     "llama": "capture: function attribute '__name__' unsupported (transformers' deprecate_kwarg decorator "
@@ -84,7 +88,7 @@ class Recorder:
                       if n.op == "call_function" and n.target is fallback)
 
 
-def run_model(build, entry, mode, monkeypatch, *, allowed_fallbacks=(), target=None):
+def run_model(build, entry, mode, monkeypatch, *, allowed_fallbacks=(), target=None, grad_off=torch.no_grad):
     if target is not None:
         monkeypatch.setenv("KILN_TARGET", target)
     torch._dynamo.reset()
@@ -99,7 +103,7 @@ def run_model(build, entry, mode, monkeypatch, *, allowed_fallbacks=(), target=N
             torch.manual_seed(1)
             inputs = tuple(map(_new_values, inputs))
         eager_inputs, compiled_inputs = copy.deepcopy(inputs), copy.deepcopy(inputs)
-        with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+        with grad_off(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             expected = model(*eager_inputs)
             got = compiled(*compiled_inputs)
@@ -125,13 +129,13 @@ def _entries(name):
 
 
 CONVNETS_AND_MLP = [models.resnet, models.mobilenet, models.resnet_channels_last, models.mobilenet_channels_last,
-                    models.mlp]
+                    models.mlp, models.mini_gpt]
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
 @pytest.mark.parametrize("entry", ["capture", "torch"])
 @pytest.mark.parametrize("build", CONVNETS_AND_MLP, ids=lambda b: b.__name__)
-def test_convnets_and_mlp(build, entry, mode, monkeypatch):
+def test_convnets_mlp_and_mini_gpt(build, entry, mode, monkeypatch):
     run_model(build, entry, mode, monkeypatch)
 
 
@@ -163,7 +167,12 @@ def test_transformer_encoder_layer_fast_path_is_a_fallback_op(monkeypatch):
     assert recorder.fallback_ops() == ["aten._transformer_encoder_layer_fwd.default"]
 
 
-HF_MODELS = [models.gpt2, models.bert, models.llama]
+@pytest.mark.parametrize("entry", ["capture", "torch"])
+def test_inference_mode(entry, monkeypatch):
+    run_model(models.resnet, entry, "eval", monkeypatch, grad_off=torch.inference_mode)
+
+
+HF_MODELS = [models.gpt2, models.bert, models.llama, models.gpt2_padded, models.bert_padded]
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
@@ -183,6 +192,8 @@ TRITON_MODELS = {
     "mlp": lambda: models.mlp(batch=2),
     "resnet": lambda: models.resnet(size=8),
     "gpt2": lambda: models.gpt2(seq=4),
+    "mini_gpt": lambda: models.mini_gpt(seq=4),
+    "resnet_channels_last": pytest.param(lambda: models.resnet_channels_last(size=8), marks=pytest.mark.slow),
     "mobilenet": pytest.param(lambda: models.mobilenet(size=8), marks=pytest.mark.slow),
     "bert": pytest.param(lambda: models.bert(seq=4), marks=pytest.mark.slow),
     "llama": pytest.param(lambda: models.llama(seq=4), marks=pytest.mark.slow),
