@@ -88,7 +88,7 @@ class Recorder:
                       if n.op == "call_function" and n.target is fallback)
 
 
-def run_model(build, entry, mode, monkeypatch, *, allowed_fallbacks=(), target=None, grad_off=torch.no_grad):
+def run_model(build, entry, mode, monkeypatch, *, allowed_fallbacks=(), target=None, grad_off=torch.no_grad, name=None):
     if target is not None:
         monkeypatch.setenv("KILN_TARGET", target)
     torch._dynamo.reset()
@@ -111,15 +111,16 @@ def run_model(build, entry, mode, monkeypatch, *, allowed_fallbacks=(), target=N
         assert not kiln_warnings, kiln_warnings
         _assert_same(got, expected, "output")
         _assert_same(compiled_inputs, eager_inputs, "input after the call")
-        for (name, g), (_, e) in zip(compiled_model.state_dict().items(), model.state_dict().items()):
-            torch.testing.assert_close(g, e, msg=lambda m: f"{name}: {m}")
+        for (key, g), (_, e) in zip(compiled_model.state_dict().items(), model.state_dict().items()):
+            torch.testing.assert_close(g, e, msg=lambda m: f"{key}: {m}")
         assert len(recorder.graphs) == 1, f"call {call}: {len(recorder.graphs)} graphs (the second call must hit the cache)"
     assert recorder.fallback_ops() == sorted(allowed_fallbacks)
     kernels = sum(len(g.kernels) for g in recorder.graphs)
     assert kernels > 0
     summary = f"{len(recorder.graphs)} graph(s), {kernels} kernel(s), {recorder.graphs[0].target}"
-    RESULTS[(build.__name__, entry, mode, target)] = summary
-    print(f"\n{build.__name__} {mode} via {entry}: {summary}")
+    name = name or build.__name__
+    RESULTS[(name, entry, mode, target)] = summary
+    print(f"\n{name} {mode} via {entry}: {summary}")
     return recorder
 
 
@@ -201,9 +202,10 @@ TRITON_MODELS = {
 
 
 @pytest.mark.parametrize("build", list(TRITON_MODELS.values()), ids=list(TRITON_MODELS))
-def test_torch_compile_on_triton(build, monkeypatch):
-    run_model(build, "torch", "eval", monkeypatch, target="triton")
+def test_torch_compile_on_triton(build, request, monkeypatch):
+    run_model(build, "torch", "eval", monkeypatch, target="triton", name=request.node.callspec.id)
 
 
-def test_capture_compile_on_triton(monkeypatch):
-    run_model(lambda: models.mlp(batch=2), "capture", "eval", monkeypatch, target="triton")
+@pytest.mark.parametrize("name", ["mlp", "mini_gpt"])
+def test_capture_compile_on_triton(name, monkeypatch):
+    run_model(TRITON_MODELS[name], "capture", "eval", monkeypatch, target="triton", name=name)
