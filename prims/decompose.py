@@ -9,7 +9,7 @@ import torch.fx as fx
 from . import decomp  # noqa: F401  (fills the registry)
 from .builder import META_KEY, GraphBuilder, Value
 from .decomp.movement import OWN_STORAGE_DECOMPOSITIONS
-from .decomp.registry import call_aten
+from .decomp.registry import call_aten, fallback_call
 from .errors import UnsupportedGraph
 from .functionalize import functionalize
 from .graph_io import OUTPUTS_KEY
@@ -58,16 +58,21 @@ def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
 
 
 def _own_storage_decomposition(node, value_of):
-    """Storage-addressing ops (as_strided) decompose when their input is a fresh op result, which
-    owns its whole storage. On a graph input they stay fallbacks (which see the caller's tensor and
-    its storage); on a view or a non-dense result the graph is unsupported, as a fallback would see a
-    row-major copy, not eager's storage (a wrong answer)."""
+    """Storage-addressing ops (as_strided) on x, where x is a fresh op result or a graph input, or a
+    view of one that keeps all of its storage and offset (so as_strided(x) = as_strided(root)).
+    A fresh result owns its storage, laid out by x's strides: decomposed. A graph input: a fallback
+    on the input itself, which sees the caller's storage. Anything else is unsupported, as a
+    fallback would see a row-major copy, not eager's storage (a wrong answer)."""
     fn = OWN_STORAGE_DECOMPOSITIONS.get(node.target)
-    src = node.args[0]
-    if fn is None or (isinstance(src, fx.Node) and src.op in ("placeholder", "get_attr")):
+    if fn is None:
         return None
-    x, *rest = value_of(node.args)
-    out = fn(x, src.meta[META_KEY].stride(), *rest, **value_of(node.kwargs)) if _owns_storage(src) else None
+    src = node.args[0]
+    root = _whole_storage_root(src)
+    _, *rest = value_of(node.args)
+    kwargs = value_of(node.kwargs)
+    if root.op in ("placeholder", "get_attr"):
+        return fallback_call(node.target, value_of(root), *rest, _meta=node.meta[META_KEY], **kwargs)
+    out = fn(value_of(src), src.meta[META_KEY].stride(), *rest, **kwargs) if _is_fresh(root) else None
     if out is None:
         raise UnsupportedGraph(f"{node.target} of {src.name} reads storage outside its elements' row-major "
                                "order (a view or a non-dense result), which Kiln's buffers do not keep")
@@ -80,16 +85,18 @@ _WHOLE_STORAGE_VIEWS = {aten.view.default, aten._unsafe_view.default, aten.alias
                         aten.transpose.int, aten.t.default}
 
 
-def _owns_storage(node) -> bool:
-    """Whether node's tensor spans all of a fresh op result's storage from offset 0 (so its strides
-    alone say where each storage element is)."""
-    while isinstance(node, fx.Node) and node.op == "call_function" and node.target in _WHOLE_STORAGE_VIEWS:
+def _whole_storage_root(node: fx.Node) -> fx.Node:
+    while node.op == "call_function" and node.target in _WHOLE_STORAGE_VIEWS:
         node = node.args[0]
-    while isinstance(node, fx.Node) and node.op == "call_function" and node.target is operator.getitem:
+    return node
+
+
+def _is_fresh(node: fx.Node) -> bool:
+    """An op result that owns its storage (no view op made it)."""
+    while node.op == "call_function" and node.target is operator.getitem:
         node = node.args[0]
-    if not (isinstance(node, fx.Node) and node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload)):
-        return False
-    return all(r.alias_info is None for r in node.target._schema.returns)
+    return node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload) and \
+        all(r.alias_info is None for r in node.target._schema.returns)
 
 
 def _impure(node) -> bool:
