@@ -12,9 +12,11 @@ from typing import Any, Callable
 
 import torch
 
-from . import cache, config, records
+from . import breaks, cache, config, records
 from .backends import lookup_backend
 from .bytecode import decode, disassemble
+from .bytecode.errors import CannotResume
+from .bytecode.resume import clear_cache as clear_resume_cache
 from .exc import FallbackWarning, TorchOpError, Unsupported
 from .interpreter import InstructionTranslator, builtins_of
 from .logs import get_logger
@@ -68,6 +70,8 @@ class CompiledModule(torch.nn.Module):
 
 
 def _compiled_function(fn: Callable, options: CompileOptions) -> Callable:
+    if getattr(fn, "_kiln_disable", False):
+        return fn
     decorated = decorated_grad_mode(fn)
     if decorated is not None:  # @torch.no_grad() & co: run the real context around the compiled body
         return _with_grad_mode(fn, decorated[1], options)
@@ -132,8 +136,9 @@ def _call(fn, signature: inspect.Signature, options: CompileOptions, args, kwarg
     except Unsupported as error:
         if options.fullgraph:
             raise error.with_traceback(None) from None
-        _fall_back(fn, code_cache, f"{error.reason} at {error.location}", error)
-        return fn(*args, **kwargs)
+        entry = _graph_break(fn, frame, options, error, code_cache)
+        if entry is None:  # fell back (and said why)
+            return fn(*args, **kwargs)
     except TorchOpError as error:
         # Probably the user's own error: run eagerly so the real op raises it.
         result = fn(*args, **kwargs)
@@ -151,6 +156,30 @@ def _call(fn, signature: inspect.Signature, options: CompileOptions, args, kwarg
         return fn(*args, **kwargs)
     code_cache.entries.append(entry)
     return entry.run(frame)
+
+
+def _graph_break(fn, frame: Frame, options: CompileOptions, error: Unsupported, code_cache: cache.CodeCache):
+    """Compile `fn` up to the instruction `error` stopped at, then resume after it
+    (capture/breaks.py); None when the frame must run eagerly instead (one warning)."""
+    code = fn.__code__
+    try:
+        entry = breaks.compile_break(fn, frame, error, lookup_backend(options.backend),
+                                     lambda function: _compiled_function(function, options))
+    except (Unsupported, CannotResume) as why:
+        _fall_back(fn, code_cache, f"{error.reason} at {error.location}; no graph break possible: {why.reason}",
+                   error)
+        return None
+    except Exception as internal:  # BytecodeError & co: never reaches the user's code
+        if config.is_strict():
+            raise
+        reason = (f"{error.reason} at {error.location}; internal error while building the graph break: "
+                  f"{type(internal).__name__}: {internal}")
+        graph_breaks_log.debug("%s\n%s", reason, traceback.format_exc())
+        _fall_back(fn, code_cache, reason)
+        return None
+    records.RECORDS.append(records.CompiledGraphRecord(
+        code.co_qualname, _location(code), entry.prefix.graph_module, repr(entry.guards), graph_break=entry.graph_break))
+    return entry
 
 
 def _compile_frame(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntry:
@@ -198,3 +227,32 @@ def reset() -> None:
     """Forget every compiled entry and fallback decision."""
     cache.clear()
     records.RECORDS.clear()
+    breaks.clear()
+    clear_resume_cache()
+
+
+def disable(fn: Callable) -> Callable:
+    """Never capture `fn`: compiled on its own it runs eagerly; called from a compiled
+    function, the graph breaks around the call."""
+    fn = _as_function(fn)
+    fn._kiln_disable = True
+    return fn
+
+
+def allow_in_graph(fn: Callable) -> Callable:
+    """Put calls to `fn` into the graph as one node (run on fake tensors while tracing)
+    instead of tracing its body. `fn` must take and return tensors and have no side effects."""
+    fn = _as_function(fn)
+    fn._kiln_allow_in_graph = True
+    return fn
+
+
+def _as_function(fn: Callable) -> types.FunctionType:
+    """`fn` itself when it is a plain function (marked in place), else a function wrapping it."""
+    if isinstance(fn, types.FunctionType):
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+    return wrapper

@@ -42,18 +42,24 @@ def cmd_dump(args) -> int:
 
 def cmd_explain(args) -> int:
     import capture
+    from capture.explain import op_count
 
     _run_script(args.script, args.script_args)
     records = capture.compiled_records()
     graphs = [r for r in records if r.graph is not None]
-    breaks = [r for r in records if r.reason]
-    print(f"kiln explain: {len(graphs)} graph(s) compiled, {len(breaks)} function(s) fell back to eager")
+    graph_breaks = [r for r in records if r.graph_break is not None]
+    eager = [r for r in records if r.reason]
+    print(f"kiln explain: {len(graphs)} graph(s) compiled, {len(graph_breaks)} graph break(s), "
+          f"{len(eager)} function(s) fell back to eager")
     for r in records:
         if r.reason:
             print(f"  {r.name} ({r.location}): ran eagerly\n    reason: {r.reason}")
-        else:
-            n_ops = sum(1 for n in r.graph.graph.nodes if n.op in ("call_function", "call_method", "call_module"))
-            print(f"  {r.name} ({r.location}): 1 graph, {n_ops} ops, {len(r.guards.splitlines())} guards")
+            continue
+        what = "no ops" if r.graph is None else f"1 graph, {op_count(r.graph)} ops"
+        print(f"  {r.name} ({r.location}): {what}, {len(r.guards.splitlines())} guards")
+        if r.graph_break is not None:
+            print(f"    graph break at {r.graph_break.location}: {r.graph_break.reason}\n"
+                  f"      hint: {r.graph_break.hint}")
     return 0
 
 

@@ -15,6 +15,9 @@ class Unsupported(Exception):
         self.filename: str | None = None
         self.lineno: int | None = None
         self.source_line: str = ""
+        # Set by the top-level translator: the instruction count at which its current
+        # instruction began, where a graph break would stop (capture/breaks.py).
+        self.break_count: int | None = None
 
     def locate(self, filename: str, lineno: int | None, source_line: str = "") -> None:
         if self.filename is None:

@@ -87,22 +87,37 @@ def _check_storages_apart(guard: "Guard") -> str:
     return f"storages_apart(({', '.join(mutated)},), ({rest}))"
 
 
+def _objects_apart(mutated: tuple, others: tuple) -> bool:
+    """Each mutated object is reached by no other name: no two are one, none is another input."""
+    ids = {id(value) for value in mutated}
+    return len(ids) == len(mutated) and ids.isdisjoint(id(value) for value in others)
+
+
+def _check_objects_apart(guard: "Guard") -> str:
+    mutated = [guard.source.expr(), *(source.expr() for source in guard.expected[0])]
+    rest = "".join(f"{source.expr()}, " for source in guard.expected[1])
+    return f"objects_apart(({', '.join(mutated)},), ({rest}))"
+
+
+def _explain_apart(same: Callable[[Any, Any], bool], relation: str) -> Callable[["Guard", tuple], str]:
+    """For STORAGES_APART / OBJECTS_APART: name the first mutated value now shared."""
+    def explain(guard: "Guard", values: tuple) -> str:
+        mutated_sources, other_sources = (guard.source, *guard.expected[0]), guard.expected[1]
+        mutated, others = values[:len(mutated_sources)], values[len(mutated_sources):]
+        for i, value in enumerate(mutated):
+            for source, other in zip(mutated_sources[i + 1:] + other_sources, mutated[i + 1:] + others):
+                if same(other, value):
+                    return f"{guard.noun} {mutated_sources[i].name()!r} {relation} {source.name()!r}"
+        return f"guard failed: {guard!r}"
+    return explain
+
+
 def _explain_distinct_objects(guard: "Guard", values: tuple) -> str:
     sources = (guard.source, *guard.expected)
     for i, value in enumerate(values):
         for j in range(i + 1, len(values)):  # slow path only: runs once, on a failure
             if values[j] is value:
                 return f"{guard.noun} {sources[i].name()!r} is now the same object as {sources[j].name()!r}"
-    return f"guard failed: {guard!r}"
-
-
-def _explain_storages_apart(guard: "Guard", values: tuple) -> str:
-    mutated_sources, other_sources = (guard.source, *guard.expected[0]), guard.expected[1]
-    mutated, others = values[:len(mutated_sources)], values[len(mutated_sources):]
-    for i, tensor in enumerate(mutated):
-        for source, other in zip(mutated_sources[i + 1:] + other_sources, mutated[i + 1:] + others):
-            if _storage(other) == _storage(tensor):
-                return f"{guard.noun} {mutated_sources[i].name()!r} now shares memory with {source.name()!r}"
     return f"guard failed: {guard!r}"
 
 
@@ -127,7 +142,9 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
     # One guard over many sources (linear, where pairwise guards would be quadratic):
     # expected is the tuple of the other sources (STORAGES_APART: (other mutated, the rest)).
     GuardKind("DISTINCT_OBJECTS", _check_distinct_objects, _explain_distinct_objects),
-    GuardKind("STORAGES_APART", _check_storages_apart, _explain_storages_apart),
+    GuardKind("STORAGES_APART", _check_storages_apart,
+              _explain_apart(lambda a, b: _storage(a) == _storage(b), "now shares memory with")),
+    GuardKind("OBJECTS_APART", _check_objects_apart, _explain_apart(lambda a, b: a is b, "is now the same object as")),
     GuardKind("SAME_STORAGE", "{v}.untyped_storage().data_ptr() == {other}.untyped_storage().data_ptr()",
               lambda g, v: f"{_what(g)} no longer shares memory with {g.expected.name()!r}"),
     GuardKind("DIFFERENT_STORAGE", "{v}.untyped_storage().data_ptr() != {other}.untyped_storage().data_ptr()",
@@ -173,10 +190,10 @@ def _sources(expected: Any) -> tuple[Source, ...]:
 
 
 MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN", "HAS_KEY", "SAME_STORAGE", "DIFFERENT_STORAGE",
-                             "DISTINCT_OBJECTS", "STORAGES_APART"})
+                             "DISTINCT_OBJECTS", "STORAGES_APART", "OBJECTS_APART"})
 
 
-GROUP_KINDS = frozenset({"DISTINCT_OBJECTS", "STORAGES_APART"})
+GROUP_KINDS = frozenset({"DISTINCT_OBJECTS", "STORAGES_APART", "OBJECTS_APART"})
 
 
 def tensor_guards(source: Source, tensor: torch.Tensor) -> list[Guard]:
@@ -216,7 +233,7 @@ class GuardSet:
     def compile(self) -> None:
         """Generate and exec the fast check function."""
         namespace: dict[str, Any] = {"is_grad_enabled": torch.is_grad_enabled, "distinct_objects": _distinct_objects,
-                                     "storages_apart": _storages_apart}
+                                     "storages_apart": _storages_apart, "objects_apart": _objects_apart}
         lines = ["def check_guards(L, G, B, C):", "    try:"]
         for number, guard in enumerate(self.guards):
             expected_name = f"expected_{number}"

@@ -44,11 +44,16 @@ class _LazyLocal:
         self.value = value
 
 
+class BreakHere(Exception):
+    """The re-trace of a frame reached the instruction where it graph-breaks."""
+
+
 class _Returned(Exception):
     def __init__(self, value: VariableTracker):
         self.value = value
 
 
+PUSHED_NULL = NullVariable()  # a NULL from a PUSH_NULL instruction, not from a load's flag
 MAX_INLINE_DEPTH = 32
 MAX_INSTRUCTIONS = 100_000
 
@@ -80,6 +85,7 @@ class InstructionTranslator:
         self.ip = 0
         self.current: Instruction | None = None
         self.block_stack: list = []  # active `with` blocks (opcodes/context.py), innermost last
+        self.started = 0  # output.instruction_count when the current instruction began
 
     # -- driving --
     def run(self) -> VariableTracker:
@@ -89,9 +95,12 @@ class InstructionTranslator:
             while True:
                 self.current = instruction = self.instructions[self.ip]
                 self.ip += 1
-                self.output.instruction_count += 1
-                if self.output.instruction_count > MAX_INSTRUCTIONS:
+                count = self.output.instruction_count = self.output.instruction_count + 1
+                if count > MAX_INSTRUCTIONS:
                     raise Unsupported(f"more than {MAX_INSTRUCTIONS} instructions traced (unbounded loop?)")
+                if count == self.output.break_at:  # a graph break's re-trace stops here (breaks.py)
+                    raise BreakHere()
+                self.started = count
                 if instruction.lineno != lineno:
                     lineno = instruction.lineno
                     self.output.location = self._stack_trace(instruction)
@@ -103,6 +112,8 @@ class InstructionTranslator:
             return returned.value
         except (Unsupported, TorchOpError) as error:
             if isinstance(error, Unsupported):
+                if self.depth == 0 and error.break_count is None:
+                    error.break_count = self.started
                 lineno = self.current.lineno if self.current else self.code.co_firstlineno
                 error.locate(self.code.co_filename, lineno, linecache.getline(self.code.co_filename, lineno or 0))
             raise
@@ -137,7 +148,7 @@ class InstructionTranslator:
 
     @handles("PUSH_NULL")
     def push_null(self, inst):
-        self.push(NULL)
+        self.push(PUSHED_NULL)  # where the code put it (a graph break keeps 3.13's order)
 
     @handles("COPY")
     def copy(self, inst):

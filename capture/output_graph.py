@@ -199,6 +199,8 @@ class OutputGraph:
         self._initial_versions: dict[int, int] = {}
         self._last_placeholder: torch.fx.Node | None = None
         self.instruction_count = 0  # across the frame and every inlined callee (capped)
+        self.break_at: int | None = None  # instruction count where a graph break stops the trace
+        self.rebuilders: dict[type, Any] = {}  # type -> (variable, plan_item) -> OutputPlan, for breaks
         self.location = ""  # "file:line" of the instruction being traced, for node metadata
         self.side_effects = SideEffects()
         self.effects_plan: EffectsPlan | None = None  # set by finish()
@@ -384,6 +386,9 @@ class OutputGraph:
             return FromSource(value.source)
         if value.is_python_constant():
             return Constant(value.as_python_constant())
+        rebuild = self.rebuilders.get(type(value))  # at a graph break: method objects, iterators... (breaks.py)
+        if rebuild is not None:
+            return rebuild(value, lambda item: self._plan(item, outputs))
         raise Unsupported(f"returning {value!r}")
 
     def _prune_unused_inputs(self) -> None:
@@ -399,8 +404,10 @@ class OutputGraph:
 
     def _add_mutation_alias_guards(self) -> None:
         # Replay writes to the objects the trace saw: names that reached one mutated object
-        # must still reach one object, and names that reached others must not reach it.
+        # must still reach one object, and names that reached others must not reach it
+        # (grouped by type: one OBJECTS_APART guard per type, linear in the objects).
         by_variable = {id(mutable.variable): mutable for mutable in self.mutable_objects.values()}
+        mutated_by_type: dict[type, dict[int, MutableObject]] = {}
         for variable in self.side_effects.mutated_variables():
             mutable = by_variable.get(id(variable))
             if mutable is None:  # made in the function, or a module (guarded by identity)
@@ -408,9 +415,13 @@ class OutputGraph:
             first, *others = mutable.sources
             for source in others:
                 self.guards.add(Guard(source, "SAME_OBJECT", first, noun="object"))
-            for other in self.mutable_objects.values():
-                if other is not mutable and type(other.value) is type(mutable.value):
-                    self.guards.add(Guard(first, "DIFFERENT_OBJECT", other.sources[0], noun="object"))
+            mutated_by_type.setdefault(type(mutable.value), {})[id(mutable)] = mutable
+        for kind, mutated in mutated_by_type.items():
+            rest = tuple(other.sources[0] for other in self.mutable_objects.values()
+                         if type(other.value) is kind and id(other) not in mutated)
+            first, *more = (mutable.sources[0] for mutable in mutated.values())
+            if more or rest:
+                self.guards.add(Guard(first, "OBJECTS_APART", (tuple(more), rest), noun="object"))
 
     def _add_storage_guards(self) -> None:
         # A backend that rewrites in-place ops (functionalization) relies on which inputs share

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -13,6 +14,7 @@ class CompiledGraphRecord:
     graph: torch.fx.GraphModule | None = None    # None when nothing was captured
     guards: str = ""                             # readable guards, one per line
     reason: str | None = None                    # set when the function fell back to eager
+    graph_break: Any = None                      # a breaks.GraphBreak when the graph ends at one
 
     def __repr__(self) -> str:
         what = f"fell back: {self.reason}" if self.reason else f"graph with {len(self.guards.splitlines())} guards"

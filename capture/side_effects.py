@@ -15,8 +15,8 @@ entry replays it right after the graph returns, as an `EffectsPlan`:
    only updates the value; a delete stays a separate step);
 4. the grad mode is set to where the function left it.
 
-Reads after writes see the pending value (`read`). A graph break (the next step) can call
-`plan()` at the break and replay the same way before running the unsupported instruction.
+Reads after writes see the pending value (`read`). At a graph break (capture/breaks.py) the
+same plan is built and replayed before the unsupported instruction runs.
 """
 from __future__ import annotations
 

@@ -5,11 +5,14 @@ memory-bound kernel that is several times the kernel itself (filling a new 64 MB
 ~90 ms, copying into an existing one ~18 ms). So:
 - large CPU buffers are marked for transparent huge pages (madvise MADV_HUGEPAGE; Linux, when THP
   is `madvise` or `always`), which cuts the faults 512-fold;
-- each compiled graph keeps the storage of its large buffers (outputs included) in a BufferPool and
-  hands a storage out again, in a new tensor, once nothing else holds it: a caller that drops the
-  previous call's outputs gets memory that is already mapped. A storage the caller still holds
-  (through any tensor or view) is never reused. The cost is up to POOL_PER_SIZE buffers per size
-  kept mapped while the compiled function lives (set REUSE = False to turn pooling off).
+- each compiled graph keeps the storage of its buffers of POOL_MIN_BYTES and more (outputs
+  included) in a BufferPool and hands a storage out again, in a new tensor, once nothing else holds
+  it: a caller that drops the previous call's outputs gets memory that is already mapped. Buffers
+  that size come from mmap and go back to the system when freed, so a fresh one faults every page
+  again (three fresh 2 MB buffers cost ~5 ms here, ten times the kernel writing them). A storage
+  the caller still holds (through any tensor or view) is never reused. The cost is up to
+  POOL_PER_SIZE buffers per size kept mapped while the compiled function lives (set REUSE = False
+  to turn pooling off).
 """
 from __future__ import annotations
 
@@ -50,12 +53,13 @@ def empty_strided(shape, strides, *, dtype, device):
 
 
 REUSE = True
-POOL_PER_SIZE = 4
+POOL_MIN_BYTES = 128 << 10  # glibc's default mmap threshold: smaller blocks are recycled by malloc
+POOL_PER_SIZE = 8  # a graph often holds several buffers of one size at once (q, k, v, ...)
 _use_count = getattr(torch._C, "_storage_Use_Count", None)
 
 
 class BufferPool:
-    """Large CPU buffers of one compiled graph, reused across calls once nothing else holds them."""
+    """CPU buffers of one compiled graph, reused across calls once nothing else holds them."""
 
     def __init__(self):
         self.storages: dict[tuple, list] = {}
@@ -63,7 +67,7 @@ class BufferPool:
 
     def empty_strided(self, shape, strides, *, dtype, device):
         nbytes = _nbytes(shape, strides, dtype)
-        if not REUSE or _use_count is None or nbytes < HUGE_MIN_BYTES or torch.device(device).type != "cpu":
+        if not REUSE or _use_count is None or nbytes < POOL_MIN_BYTES or torch.device(device).type != "cpu":
             return empty_strided(shape, strides, dtype=dtype, device=device)
         key = (nbytes, dtype)
         with self.lock:

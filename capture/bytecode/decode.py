@@ -186,25 +186,29 @@ def _normalise(raw: dis.Instruction, code: types.CodeType, lineno: int | None,
         jump_target = raw.argval if raw.opcode in _JUMP_OPCODES else None
         return [Instruction(RENAMES.get(opname, opname), raw.arg, raw.argval, raw.offset, lineno,
                             jump_target=jump_target, original_opname=opname)]
-    base = dict(arg=raw.arg, argval=raw.argval, offset=raw.offset, lineno=lineno,
-                original_opname=opname)
+    arg, argval, offset = raw.arg, raw.argval, raw.offset
+    # The most frequent rewrites first, built directly (no keyword dicts).
+    if opname == "LOAD_FAST" and argval not in code.co_cellvars and argval not in code.co_freevars:
+        return [Instruction(opname, arg, argval, offset, lineno, original_opname=opname)]
+    if opname == "LOAD_METHOD":
+        return [Instruction("LOAD_ATTR", arg, argval, offset, lineno, method=True, original_opname=opname)]
+    if opname == "LOAD_ATTR" and sys.version_info >= (3, 12):
+        return [Instruction("LOAD_ATTR", arg, argval, offset, lineno, method=bool(arg & 1), original_opname=opname)]
+    if opname == "LOAD_GLOBAL":
+        return [Instruction("LOAD_GLOBAL", arg, argval, offset, lineno, push_null=bool(arg & 1),
+                            original_opname=opname)]
+    if opname in ("CALL", "CALL_KW"):
+        return [Instruction("CALL", arg, argval, offset, lineno, kw_names=kw_names, original_opname=opname)]
+    if opname == "BINARY_OP":
+        name, _symbol = BINARY_OPERATORS[arg % len(BINARY_OPERATORS)]
+        return [Instruction("BINARY_OP", arg, name, offset, lineno, inplace=arg >= len(BINARY_OPERATORS),
+                            original_opname=opname)]
+    base = dict(arg=arg, argval=argval, offset=offset, lineno=lineno, original_opname=opname)
     if opname in SUPERINSTRUCTIONS:
         first, second = SUPERINSTRUCTIONS[opname]
         name1, name2 = raw.argval
         return [Instruction(first, **{**base, "argval": name1}),
                 Instruction(second, **{**base, "argval": name2})]
-    if opname == "LOAD_METHOD":
-        return [Instruction("LOAD_ATTR", **base, method=True)]
-    if opname == "LOAD_ATTR" and sys.version_info >= (3, 12):
-        return [Instruction("LOAD_ATTR", **base, method=bool(raw.arg & 1))]
-    if opname == "LOAD_GLOBAL":
-        return [Instruction("LOAD_GLOBAL", **base, push_null=bool(raw.arg & 1))]
-    if opname in ("CALL", "CALL_KW"):
-        return [Instruction("CALL", **base, kw_names=kw_names)]
-    if opname == "BINARY_OP":
-        inplace = raw.arg >= len(BINARY_OPERATORS)
-        name, _symbol = BINARY_OPERATORS[raw.arg % len(BINARY_OPERATORS)]
-        return [Instruction("BINARY_OP", **{**base, "argval": name}, inplace=inplace)]
     if opname == "RETURN_CONST":  # 3.12+: same as 3.11's LOAD_CONST; RETURN_VALUE
         return [Instruction("LOAD_CONST", **base), Instruction("RETURN_VALUE", **{**base, "arg": None, "argval": None})]
     if opname == "COMPARE_OP":
@@ -239,7 +243,7 @@ def _normalise(raw: dis.Instruction, code: types.CodeType, lineno: int | None,
         return [Instruction("MAKE_FUNCTION", **{**base, "argval": raw.arg or 0})]
     if opname == "LOAD_SUPER_ATTR":  # 3.12+: [super, class, self] -> attribute; bit 0 is the method form
         return [Instruction("LOAD_SUPER_ATTR", **{**base, "argval": raw.argval}, method=bool(raw.arg & 1))]
-    if opname == "LOAD_FAST" and (raw.argval in code.co_cellvars or raw.argval in code.co_freevars):
+    if opname == "LOAD_FAST":  # a cell (the others returned above)
         return [Instruction("LOAD_CLOSURE", **base)]  # 3.13 loads a cell for a closure with LOAD_FAST
     if opname == "END_FOR":  # 3.12 pops two values; 3.13 pops one (a POP_TOP follows)
         pops = 2 if sys.version_info < (3, 13) else 1
@@ -292,6 +296,12 @@ def _decode(code: types.CodeType) -> DecodedCode:
         instructions.extend(normalised)
     for offset in pending_offsets:
         index_of_offset[offset] = len(instructions)
+    following = len(instructions)
+    for raw in reversed(list(dis.get_instructions(code))):  # a jump may land on a PRECALL (resume functions)
+        if raw.opname in DROPPED:
+            index_of_offset.setdefault(raw.offset, following)
+        else:
+            following = index_of_offset.get(raw.offset, following)
     table = exception_table(code)
     handlers = covering(table, sorted(index_of_offset)) if table else {}
     return DecodedCode(code, tuple(instructions), index_of_offset, table, handlers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import builtins
 import collections
 import functools
+import logging
 import types
 from typing import Any, Callable
 
@@ -18,6 +19,7 @@ from .containers import ListVariable, TupleVariable
 from .functions import BuiltinVariable, UserFunctionVariable
 from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable
 from .nn_module import NNModuleVariable
+from .opaque import AllowedFunctionVariable, opaque
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
 from .builtin_calls import is_special_callable
 from .user_objects import is_namedtuple_class, is_user_object
@@ -132,13 +134,35 @@ def _by_identity(variable_type: Callable) -> Callable:
     return wrap
 
 
-def _unsupported_module(tx, value, source):
-    raise Unsupported(f"module {value.__name__} ({source.name()}) is not a torch module")
+def _other_module(tx, value, source):
+    """A module other than torch's (time, numpy...): carried as is; using it breaks the graph."""
+    from .opaque import OpaqueVariable
+    return OpaqueVariable(value, source, f"module {value.__name__} ({source.name()}), not a torch module",
+                          "capture traces torch modules only: the graph breaks where this module is used")
 
 
 # (matches, wrap): the first match decides. Order matters: Size before tuple, etc.
+def _marked(name: str) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, types.FunctionType) and v.__dict__.get(name, False)
+
+
+def _wrap_grad_context(tx, value, source):
+    from .grad_mode import GradModeContextVariable
+    tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "context")))
+    if type(value) is not torch.set_grad_enabled:
+        return GradModeContextVariable(type(value) is torch.enable_grad)
+    tx.output.guards.add(Guard(AttrSource(source, "mode"), "CONSTANT_MATCH", value.mode, noun="mode"))
+    tx.output.guards.add(Guard(AttrSource(source, "prev"), "CONSTANT_MATCH", value.prev, noun="mode"))
+    context = GradModeContextVariable(value.mode, set_on_construction=True)
+    context.prev = value.prev
+    return context
+
+
 WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: isinstance(v, torch.Tensor), _wrap_tensor),
+    (_marked("_kiln_disable"), lambda tx, value, source: opaque(tx, value, source)),
+    (_marked("_kiln_allow_in_graph"), _by_identity(AllowedFunctionVariable)),
+    (lambda v: type(v) in GRAD_MODE_CLASSES, _wrap_grad_context),  # a context object a graph break passed on
     (is_constant_value, _wrap_constant),
     (lambda v: type(v) in (tuple, list), _wrap_sequence),
     (lambda v: is_namedtuple_class(type(v)), _wrap_namedtuple),
@@ -147,7 +171,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: type(v) is functools.partial, _wrap_partial),
     (lambda v: type(v) is types.MethodType and isinstance(v.__func__, types.FunctionType), _wrap_bound_method),
     (lambda v: isinstance(v, types.ModuleType) and is_allowed_module(v), _by_identity(ModuleVariable)),
-    (lambda v: isinstance(v, types.ModuleType), _unsupported_module),
+    (lambda v: isinstance(v, types.ModuleType), _other_module),
     (lambda v: isinstance(v, torch.nn.Module), _by_identity(NNModuleVariable)),
     (lambda v: isinstance(v, type) and v in GRAD_MODE_CLASSES, _by_identity(GradModeClassVariable)),
     (lambda v: isinstance(v, type), _by_identity(PythonTypeVariable)),
@@ -158,6 +182,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
      _by_identity(BuiltinVariable)),
     (is_special_callable, _by_identity(BuiltinVariable)),   # functools.reduce & co
     (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
+    (lambda v: isinstance(v, logging.Logger), lambda tx, value, source: opaque(tx, value, source)),  # logging breaks
     (is_user_object, _wrap_user_object),                    # instances of plain Python classes
 ]
 
@@ -192,8 +217,9 @@ def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> Var
                 from ..output_graph import MutableObject
                 tx.output.mutable_objects[id(value)] = MutableObject(value, variable, [source])
             return variable
-    where = f" ({source.name()})" if source is not None else ""
-    raise Unsupported(f"value of type {type(value).__name__}{where}")
+    if source is not None:  # carried as is; using it breaks the graph (variables/opaque.py)
+        return opaque(tx, value, source)
+    raise Unsupported(f"value of type {type(value).__name__}")
 
 
 def _wrap_unguarded(tx, value, source, wrap):

@@ -248,6 +248,31 @@ template <typename T> static inline void kiln_fold_welford(int n, T* mean, T* m2
     cnt[0] = c;
   }
 }
+// Streaming stores: 64 floats from an aligned stack chunk to memory without reading the target's
+// cache lines first (a plain store to a line not in cache reads it from DRAM). Unaligned targets
+// and machines without AVX take a plain copy. kiln_sfence orders the streamed stores before the
+// thread leaves the kernel.
+static inline void kiln_stream64(float* dst, const float* src) {
+#if defined(__AVX512F__)
+  typedef float kiln_v16 __attribute__((vector_size(64)));
+  if ((reinterpret_cast<uintptr_t>(dst) & 63) == 0) {
+    for (int i = 0; i < 64; i += 16) __builtin_ia32_movntps512(dst + i, *reinterpret_cast<const kiln_v16*>(src + i));
+    return;
+  }
+#elif defined(__AVX__)
+  typedef float kiln_v8 __attribute__((vector_size(32)));
+  if ((reinterpret_cast<uintptr_t>(dst) & 31) == 0) {
+    for (int i = 0; i < 64; i += 8) __builtin_ia32_movntps256(dst + i, *reinterpret_cast<const kiln_v8*>(src + i));
+    return;
+  }
+#endif
+  std::memcpy(dst, src, 64 * sizeof(float));
+}
+static inline void kiln_sfence() {
+#if defined(__SSE__)
+  __builtin_ia32_sfence();
+#endif
+}
 // Splitting one loop across threads: thread t of nt takes [kiln_chunk(t), kiln_chunk(t + 1)).
 #define KILN_MAX_THREADS 64
 static inline int kiln_threads() { const int n = omp_get_max_threads(); return n < KILN_MAX_THREADS ? n : KILN_MAX_THREADS; }

@@ -2,7 +2,8 @@
 
 Four loop structures, picked from the kernel's sizes and access pattern:
 - pointwise (no inner loops): `#pragma omp parallel for` over the outer loops, the innermost one
-  `#pragma omp simd`;
+  `#pragma omp simd`; a memory-bound kernel storing more than any cache holds runs its innermost
+  loop in chunks and writes them with streaming stores (no read of the target lines first);
 - rows: one OpenMP iteration per outer point (row), its loop groups inside (reduce.py);
 - split rows: few, long rows; the outer loops run in order and every inner loop group is split
   across threads, each folding its slice into a partial result that is combined in thread order;
@@ -16,7 +17,10 @@ Kernels never write a buffer they read, so running one twice gives the same resu
 """
 from __future__ import annotations
 
+import torch
+
 from inductor.ir import loop as L
+from inductor.ir.index import affine, syms_of
 from prims import UnsupportedGraph
 
 from ..index_check import checks_indices
@@ -25,11 +29,13 @@ from . import index_check
 from .ops import CTYPES, ctype
 from .columns import columns_fit, render_columns
 from .reduce import render_inner_group
-from .scope import Scope, finish_value, uses_domain_ops
+from .scope import Scope, finish_value, index_str, uses_domain_ops
 
 PARALLEL_MIN_WORK = 1 << 15  # below this many elements, threads cost more than they give
 MIN_PARALLEL_ROWS = 64  # fewer rows than this cannot keep the cores busy ...
 SPLIT_MIN_ROW = 1 << 12  # ... so rows at least this long are split across threads instead
+STREAM_MIN_BYTES = 16 << 20  # pointwise kernels storing this much (past any cache) stream their stores
+STREAM_CHUNK = 64  # floats per streamed chunk (kiln_stream64)
 
 
 def _numel(shape):
@@ -37,6 +43,24 @@ def _numel(shape):
     for s in shape:
         n *= s
     return n
+
+
+def streamed_nodes(kernel) -> set[str]:
+    """The stored buffers a pointwise kernel streams: float32 ones written contiguously along its
+    innermost loop, when that loop runs in whole chunks, they add up to more than any cache holds,
+    and the kernel is memory-bound (no transcendental math: with it, streaming gains nothing)."""
+    if kernel.inner or not kernel.xsyms or kernel.xsyms[-1].extent % STREAM_CHUNK:
+        return set()
+    if any(m.op in L.TRANSCENDENTAL for n in kernel.nodes for m in L.walk(n.body)):
+        return set()
+    xl = kernel.xsyms[-1]
+    names = set()
+    for n in kernel.nodes:
+        terms = dict(affine(n.store).terms) if n.stored else {}
+        if n.stored and n.buffer.layout.dtype == torch.float32 and terms.get(xl) == 1 \
+                and not any(xl in syms_of(t) for t in terms if t != xl):  # one contiguous run
+            names.add(n.name)
+    return names if len(names) * _numel(kernel.outer) * 4 >= STREAM_MIN_BYTES else set()
 
 
 def loop_mode(kernel) -> str:
@@ -70,7 +94,11 @@ class KernelWriter:
             lines.append(f"{ind}int kiln_big = 0;")
         lines.extend(index_check.prologue(k))
         if not k.inner:
-            self._pointwise(ind, parallel=self.mode == "pointwise")
+            streamed = streamed_nodes(k) if self.mode == "pointwise" else set()
+            if streamed:
+                self._streamed(ind, streamed)
+            else:
+                self._pointwise(ind, parallel=self.mode == "pointwise")
             return lines
         if self.mode.endswith("columns"):
             return render_columns(self, parallel=self.mode == "columns")
@@ -119,6 +147,48 @@ class KernelWriter:
         for _ in xs:
             ind = ind[:-2]
             lines.append(f"{ind}}}")
+
+    def _streamed(self, ind, streamed: set[str]):
+        """A pointwise kernel whose innermost loop runs in chunks of STREAM_CHUNK: the streamed
+        buffers' values go to aligned stack chunks, which kiln_stream64 writes out."""
+        k, lines = self.kernel, self.lines
+        xs, xl = k.xsyms, k.xsyms[-1]
+        stored = [n for n in k.nodes if n.name in streamed]
+        lines.append(f"{ind}#pragma omp parallel{self.flag}")
+        lines.append(f"{ind}{{")
+        ind += "  "
+        lines.append(f"{ind}#pragma omp for" + (f" collapse({len(xs)})" if len(xs) > 1 else ""))
+        for s in xs[:-1]:
+            lines.append(f"{ind}for (int64_t {s.name} = 0; {s.name} < {s.extent}; ++{s.name}) {{")
+            ind += "  "
+        lines.append(f"{ind}for (int64_t {xl.name}_o = 0; {xl.name}_o < {xl.extent}; {xl.name}_o += {STREAM_CHUNK}) {{")
+        ind += "  "
+        for n in stored:
+            lines.append(f"{ind}alignas(64) float kiln_st_{n.name}[{STREAM_CHUNK}];")
+        lines.append(f"{ind}#pragma omp simd{self.flag}")
+        lines.append(f"{ind}for (int64_t kiln_l = 0; kiln_l < {STREAM_CHUNK}; ++kiln_l) {{")
+        lines.append(f"{ind}  const int64_t {xl.name} = {xl.name}_o + kiln_l;")
+        scope = Scope(lines, ind + "  ")
+        for g in k.groups:
+            for n in g.nodes:
+                value = scope.emit(n.body)
+                if n.name in streamed:
+                    lines.append(f"{ind}  const float v_{n.name} = {value};")
+                    lines.append(f"{ind}  kiln_st_{n.name}[kiln_l] = v_{n.name};")
+                else:
+                    finish_value(scope, n, value)
+        lines.append(f"{ind}}}")
+        lines.append(f"{ind}{{")
+        lines.append(f"{ind}  const int64_t {xl.name} = {xl.name}_o;")
+        for n in stored:
+            lines.append(f"{ind}  kiln_stream64(&p_{n.name}[{index_str(n.store)}], kiln_st_{n.name});")
+        lines.append(f"{ind}}}")
+        for _ in xs:
+            ind = ind[:-2]
+            lines.append(f"{ind}}}")
+        lines.append(f"{ind}kiln_sfence();")
+        ind = ind[:-2]
+        lines.append(f"{ind}}}")
 
     def _scratch(self, scope):
         """Per-row arrays for values a later inner loop reads back (aligned, on the stack)."""

@@ -57,7 +57,9 @@ UNSUPPORTED = [
 
 
 @pytest.mark.parametrize("fn, reason, n_tensors", UNSUPPORTED, ids=lambda v: getattr(v, "__name__", ""))
-def test_falls_back_with_one_warning(fn, reason, n_tensors, counter, capsys):
+def test_breaks_or_falls_back_naming_the_construct(fn, reason, n_tensors, counter, capsys):
+    """Without fullgraph, each construct either breaks the graph (recorded, no warning) or
+    makes a frame run eagerly with one warning; either way the results are eager's."""
     compiled = capture.compile(fn, backend=counter)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -68,13 +70,12 @@ def test_falls_back_with_one_warning(fn, reason, n_tensors, counter, capsys):
             actual = compiled(*args)
             torch.testing.assert_close(actual, expected)
             torch.testing.assert_close(args, expected_args)
-    fallback = [w for w in caught if issubclass(w.category, capture.FallbackWarning)]
-    assert len(fallback) == 1, [str(w.message) for w in caught]
-    message = str(fallback[0].message)
-    assert reason in message
-    assert f"{__file__}:" in message
-    assert counter.count == 0
-    assert capture.compiled_records()[-1].reason is not None
+    fallback = [str(w.message) for w in caught if issubclass(w.category, capture.FallbackWarning)]
+    graph_breaks = [str(b) for b in capture.breaks.BREAKS]
+    assert len(fallback) <= 1, fallback
+    assert graph_breaks or fallback, "neither a graph break nor a fallback"
+    messages = "\n".join(graph_breaks + fallback)  # the first break names the construct, or the fallback
+    assert reason in messages and f"{__file__}:" in messages
 
 
 @pytest.mark.parametrize("fn, reason, n_tensors", UNSUPPORTED, ids=lambda v: getattr(v, "__name__", ""))
@@ -150,9 +151,13 @@ def test_fallback_is_remembered_per_code_object(counter, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(capture.api, "_compile_frame", counting)
-    compiled = capture.compile(calls_print, backend=counter)
+    compiled = capture.compile(generator_function, backend=counter)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(3):
-            compiled(torch.ones(2))
+            assert list(compiled(torch.ones(2))) == [1]
     assert len(calls) == 1
+
+
+def generator_function(x):  # generator frames always run eagerly
+    yield 1

@@ -215,3 +215,20 @@ def test_storage_guards_of_a_mutated_input(counter, recompiles):
     assert "no longer shares memory" in recompiles.text or "now shares memory" in recompiles.text
     check(lambda: shared("abcd"))   # nothing shared: a third entry
     assert counter.count == 3
+
+
+def _append_then_count(a, b, x):
+    a.append(x)
+    return x * len(b)
+
+
+def test_mutated_list_must_stay_apart_from_other_inputs(counter, recompiles):
+    compiled = capture.compile(_append_then_count, backend=counter)
+    x = torch.ones(2)
+    torch.testing.assert_close(compiled([], [], x), x * 0)
+    shared = []  # the same (empty) list as both arguments: eager sees the append through b
+    torch.testing.assert_close(compiled(shared, shared, x), x * 1)
+    assert counter.count == 2
+    assert "object 'a' is now the same object as 'b'" in recompiles.text
+    torch.testing.assert_close(compiled([], [], x), x * 0)  # apart again: the first entry
+    assert counter.count == 2

@@ -146,7 +146,7 @@ def _equal(actual, expected):
 
 
 @pytest.mark.parametrize("fn, reason", UNSUPPORTED, ids=lambda v: getattr(v, "__name__", ""))
-def test_falls_back_with_one_warning(fn, reason, counter):
+def test_breaks_or_falls_back_naming_the_construct(fn, reason, counter):
     compiled = capture.compile(fn, backend=counter)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -154,10 +154,11 @@ def test_falls_back_with_one_warning(fn, reason, counter):
         for seed in range(2):
             x = torch.randn(2, 3, generator=torch.Generator().manual_seed(seed))
             _equal(compiled(copy.deepcopy(x)), fn(copy.deepcopy(x)))
-    fallback = [w for w in caught if issubclass(w.category, capture.FallbackWarning)]
-    assert len(fallback) == 1, [str(w.message) for w in caught]
-    assert reason in str(fallback[0].message)
-    assert counter.count == 0
+    fallback = [str(w.message) for w in caught if issubclass(w.category, capture.FallbackWarning)]
+    graph_breaks = [str(b) for b in capture.breaks.BREAKS]  # (or a graph break, with no warning)
+    assert len(fallback) <= 1, fallback
+    assert graph_breaks or fallback, "neither a graph break nor a fallback"
+    assert reason in "\n".join(graph_breaks + fallback)
 
 
 @pytest.mark.parametrize("fn, reason", UNSUPPORTED, ids=lambda v: getattr(v, "__name__", ""))

@@ -64,3 +64,38 @@ def test_division_in_row_kernels_is_exact():
     assert len(compiled.kernels) == 1  # the divisions run inside the row kernel
     for got, expected in zip(compiled.call(x), f(x)):
         torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_streamed_stores_match_eager(monkeypatch):
+    """Memory-bound pointwise kernels write big float32 outputs in chunks with streaming stores:
+    several outputs, head loops, broadcast operands; non-float outputs and transcendental kernels
+    keep plain stores; a target that is not 64-byte aligned takes the plain copy."""
+    from codegen.cpp import render
+
+    monkeypatch.setattr(render, "STREAM_MIN_BYTES", 1 << 16)
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(48, 4096, generator=g), torch.randn(4096, generator=g)
+
+    def f(x, y):
+        return (x * 2.0 + y).relu(), x - y, (x > y), (x.t() * 3.0)
+
+    compiled = compile_graph(fx.symbolic_trace(f), [x, y], target="cpp")
+    assert compiled.backend.source.count("kiln_stream64(&") == 3  # not the bool output
+    for got, expected in zip(compiled.call(x, y), f(x, y)):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    exp = compile_graph(fx.symbolic_trace(lambda x: (x.exp() + 1.0,)), [x], target="cpp")
+    assert "kiln_stream64(&" not in exp.backend.source  # compute-bound: plain stores
+
+    one = compile_graph(fx.symbolic_trace(lambda x, y: (x * 2.0 + y,)), [x, y], target="cpp")
+    kernel = next(v for k, v in one.backend.globals().items() if k.startswith("kernel"))
+    out = torch.zeros(48 * 4096 + 1)
+    kernel(x.data_ptr(), y.data_ptr(), out[1:].data_ptr())  # 4 bytes past an aligned start
+    torch.testing.assert_close(out[1:].view(48, 4096), x * 2.0 + y, rtol=0, atol=0)
+    assert out[0] == 0
+
+
+def test_large_memory_bound_kernels_stream_by_default():
+    x = torch.randn(1 << 22)  # 16 MB out
+    compiled = compile_graph(fx.symbolic_trace(lambda x: (x * 0.5 + 1.0,)), [x], target="cpp")
+    assert "kiln_stream64(&" in compiled.backend.source
+    torch.testing.assert_close(compiled.call(x)[0], x * 0.5 + 1.0, rtol=0, atol=0)

@@ -1,7 +1,9 @@
 """The generated wrapper: printable, eager's output identity and strides, freed intermediates."""
+import pytest
 import torch
 import torch.fx as fx
 
+from codegen import alloc
 from inductor import compile_graph
 
 
@@ -46,8 +48,9 @@ def test_outputs_have_eager_strides():
     assert out[0].stride() == (1, 6) and out[1].shape == (1, 6)
 
 
-def test_large_buffers_are_reused_only_when_the_caller_let_go():
-    x = torch.randn(1024, 1024)  # 4 MB: pooled
+@pytest.mark.parametrize("rows", [1024, 128], ids=["4MB", "512KB"])
+def test_large_buffers_are_reused_only_when_the_caller_let_go(rows):
+    x = torch.randn(rows, 1024)  # pooled (POOL_MIN_BYTES and more)
     c = _compile(lambda x: (x * 2, torch.softmax(x, -1)), x)
     first = c.call(x)
     ptrs = [t.data_ptr() for t in first]
@@ -61,3 +64,18 @@ def test_large_buffers_are_reused_only_when_the_caller_let_go():
     assert ptrs[0] not in got and ptrs[1] in got  # the viewed storage is busy; the other one is reused
     torch.testing.assert_close(third, (x * 2, torch.softmax(x, -1)))
     assert view.data_ptr() == ptrs[0] + 10 * 1024 * 4
+
+
+
+def test_pool_keeps_mid_size_buffers_not_small_ones():
+    """Buffers from malloc's mmap range (512 KB here) are pooled; small ones malloc recycles itself."""
+    pool = alloc.BufferPool()
+    mid = pool.empty_strided((128, 1024), (1024, 1), dtype=torch.float32, device="cpu")
+    small = pool.empty_strided((16, 1024), (1024, 1), dtype=torch.float32, device="cpu")
+    assert list(pool.storages) == [(128 * 1024 * 4, torch.float32)] and small.numel() == 16 * 1024
+    ptr = mid.data_ptr()
+    busy = pool.empty_strided((128, 1024), (1024, 1), dtype=torch.float32, device="cpu")  # mid is still held
+    assert busy.data_ptr() != ptr
+    del mid
+    again = pool.empty_strided((1024, 128), (128, 1), dtype=torch.float32, device="cpu")  # same bytes, new shape
+    assert again.data_ptr() == ptr and again.shape == (1024, 128)

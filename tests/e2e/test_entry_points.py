@@ -114,11 +114,14 @@ def test_kiln_explain_lists_graphs_and_fallbacks(tmp_path):
         "def good(x):\n    return x.sin() + 1\n"
         "@capture.compile\n"
         "def bad(x):\n    print('hi')\n    return x + 1\n"
-        "good(torch.randn(3)); bad(torch.randn(3))\n")
+        "@capture.compile\n"
+        "def gen(x):\n    yield x\n"
+        "good(torch.randn(3)); bad(torch.randn(3)); list(gen(torch.randn(3)))\n")
     out = _kiln("explain", str(script), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "1 graph(s) compiled, 1 function(s) fell back" in out.stdout
+    assert "2 graph(s) compiled, 1 graph break(s), 1 function(s) fell back" in out.stdout, out.stdout
     assert "good" in out.stdout and "bad" in out.stdout and "s.py:" in out.stdout
+    assert "graph break at" in out.stdout and "call to builtin print()" in out.stdout
 
 
 def test_kiln_demo(tmp_path):

@@ -98,6 +98,7 @@ class Case:
     backend: Any = None             # None: a counting backend; else a backend name (counts unchecked)
     name: str | None = None
     make_fn: Callable[[], Callable] | None = None  # a closure factory: eager and compiled get one each
+    breaks: int | None = None       # graph breaks compiled over the three calls (resume functions' included)
 
     def __post_init__(self) -> None:
         if self.fallback is not None:
@@ -152,6 +153,7 @@ def run_case(case: Case) -> CountingBackend:
         compiled = capture.compile(case.fn, backend=backend, fullgraph=case.fullgraph)
         fn_globals = case.fn.__globals__
         modules = None
+    breaks_before = len(capture.breaks.BREAKS)
     saved = {name: fn_globals.get(name, MISSING) for name in case.globals}
     eager_world, compiled_world = copy.deepcopy(saved), copy.deepcopy(saved)
     grad_mode = torch.is_grad_enabled()
@@ -195,6 +197,9 @@ def run_case(case: Case) -> CountingBackend:
         assert not fallbacks, fallbacks
     else:
         assert len(fallbacks) == 1 and case.fallback in fallbacks[0], fallbacks
+    if case.breaks is not None:
+        made = capture.breaks.BREAKS[breaks_before:]
+        assert len(made) == case.breaks, f"{len(made)} graph breaks, expected {case.breaks}: {[str(b) for b in made]}"
     text = "\n".join(log.lines)
     for line in case.recompiles:
         assert line in text, f"{line!r} not in recompiles log:\n{text}"

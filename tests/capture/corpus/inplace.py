@@ -252,7 +252,7 @@ CASES = [
          recompiles=("mutated tensor 'x' now shares memory with 'y'",)),
     Case(index_add_inplace, args(t(3, 4), t(3, 4))),
     Case(inplace_then_out_of_place_chain, args(t(3, 4), t(3, 4))),
-    Case(metadata_inplace, args(t(3, 4)), graphs=(0, 0, 0), fallback="changes the tensor's metadata in place"),
+    Case(metadata_inplace, args(t(3, 4)), graphs=(0, 0, 0), fullgraph=False, breaks=2),  # breaks at the op
     Case(global_tensor_inplace, args(t(3, 4)), globals=("BUFFER",)),
     Case(kiln_backend_inplace, args(t(3, 4), t(3, 4)), backend="kiln", name="kiln_backend_inplace"),
     Case(kiln_backend_inplace, args(t(3, 4), t(3, 4)), backend="eager", name="eager_backend_inplace"),
