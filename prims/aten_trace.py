@@ -44,6 +44,13 @@ class _Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         if func.namespace == "prim":  # metadata queries such as prim.device
             return func(*args, **kwargs)
+        if torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), "CompositeImplicitAutograd"):
+            # Reached only when autograd was skipped (inference mode, inference tensors), where such ops
+            # would otherwise decompose: decompose here, so the graph is the same as under no_grad.
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
         t = self.tracer
         args, kwargs = tree_map(t.lift_constant, (args, kwargs))
         out = func(*args, **kwargs)

@@ -8,11 +8,14 @@ import torch.fx as fx
 
 from . import decomp  # noqa: F401  (fills the registry)
 from .builder import META_KEY, GraphBuilder, Value
-from .decomp.registry import call_aten
+from .decomp.movement import OWN_STORAGE_DECOMPOSITIONS
+from .decomp.registry import call_aten, fallback_call
 from .errors import UnsupportedGraph
 from .functionalize import functionalize
 from .graph_io import OUTPUTS_KEY
 from .prim import Prim
+
+aten = torch.ops.aten
 
 
 def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
@@ -37,7 +40,9 @@ def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
             elif node.op == "call_function" and node.target is operator.getitem:
                 env[node] = env[node.args[0]][node.args[1]]
             elif node.op == "call_function":
-                out = call_aten(node.target, *value_of(node.args), _meta=meta, **value_of(node.kwargs))
+                out = _own_storage_decomposition(node, value_of)
+                if out is None:
+                    out = call_aten(node.target, *value_of(node.args), _meta=meta, **value_of(node.kwargs))
                 _check_result(node, out, meta)
                 env[node] = out
             elif node.op == "output":
@@ -50,6 +55,48 @@ def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
     gm.graph.eliminate_dead_code(is_impure_node=_impure)
     gm.recompile()
     return gm
+
+
+def _own_storage_decomposition(node, value_of):
+    """Storage-addressing ops (as_strided) on x, where x is a fresh op result or a graph input, or a
+    view of one that keeps all of its storage and offset (so as_strided(x) = as_strided(root)).
+    A fresh result owns its storage, laid out by x's strides: decomposed. A graph input: a fallback
+    on the input itself, which sees the caller's storage. Anything else is unsupported, as a
+    fallback would see a row-major copy, not eager's storage (a wrong answer)."""
+    fn = OWN_STORAGE_DECOMPOSITIONS.get(node.target)
+    if fn is None:
+        return None
+    src = node.args[0]
+    root = _whole_storage_root(src)
+    _, *rest = value_of(node.args)
+    kwargs = value_of(node.kwargs)
+    if root.op in ("placeholder", "get_attr"):
+        return fallback_call(node.target, value_of(root), *rest, _meta=node.meta[META_KEY], **kwargs)
+    out = fn(value_of(src), src.meta[META_KEY].stride(), *rest, **kwargs) if _is_fresh(root) else None
+    if out is None:
+        raise UnsupportedGraph(f"{node.target} of {src.name} reads storage outside its elements' row-major "
+                               "order (a view or a non-dense result), which Kiln's buffers do not keep")
+    return out
+
+
+# Views that keep all of their input's storage and its offset (only the strides change).
+_WHOLE_STORAGE_VIEWS = {aten.view.default, aten._unsafe_view.default, aten.alias.default, aten.unsqueeze.default,
+                        aten.squeeze.default, aten.squeeze.dim, aten.squeeze.dims, aten.permute.default,
+                        aten.transpose.int, aten.t.default}
+
+
+def _whole_storage_root(node: fx.Node) -> fx.Node:
+    while node.op == "call_function" and node.target in _WHOLE_STORAGE_VIEWS:
+        node = node.args[0]
+    return node
+
+
+def _is_fresh(node: fx.Node) -> bool:
+    """An op result that owns its storage (no view op made it)."""
+    while node.op == "call_function" and node.target is operator.getitem:
+        node = node.args[0]
+    return node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload) and \
+        all(r.alias_info is None for r in node.target._schema.returns)
 
 
 def _impure(node) -> bool:

@@ -5,7 +5,7 @@ import torch
 
 from ..builder import is_tensor_like
 from .promote import P, Promotion, broadcast_shapes, broadcast_to, convert, elementwise_args, elementwise_dtypes
-from .registry import register
+from .registry import fallback_call, register
 
 aten = torch.ops.aten
 D, F, B = Promotion.DEFAULT, Promotion.INT_TO_FLOAT, Promotion.ALWAYS_BOOL
@@ -37,6 +37,8 @@ def _unary(prim, how):
             return x  # integer rounding is the identity
         if prim == "sign" and compute == torch.bool:
             return x  # eager: the sign of a bool is the bool itself (the prim refuses bool)
+        if prim == "abs" and x.dtype.is_complex:
+            return fallback_call(aten.abs.default, x)  # a real magnitude; kiln.abs keeps its input's dtype
         return convert(P[prim](convert(x, compute)), result)
 
     return decomp

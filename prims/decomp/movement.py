@@ -620,3 +620,24 @@ def _copy_variants():
 
 
 _copy_variants()
+
+
+def as_strided_of_own_storage(x, storage_strides, size, stride, storage_offset=None):
+    """aten.as_strided on a tensor that owns its storage (a fresh op result: offset 0, nothing else in
+    it), whose eager strides are `storage_strides` (prims Values are row-major). Storage order is x's
+    dims sorted by stride, so when x is dense, permuting to that order gives row-major elements =
+    storage elements, and kiln.as_strided reads them. Otherwise None (fallback). Eager does this after
+    adaptive_avg_pool2d to 1x1 on channels-last input."""
+    size, stride, offset = tuple(size), tuple(stride), storage_offset or 0
+    order = sorted(range(x.ndim), key=lambda d: -storage_strides[d])
+    storage_shape = tuple(x.shape[d] for d in order)
+    dense = all(storage_strides[d] == s for d, s in zip(order, contiguous_strides(storage_shape)) if x.shape[d] != 1)
+    last = offset + sum((n - 1) * st for n, st in zip(size, stride))
+    if not dense or numel(size) == 0 or last >= numel(x.shape) or min(stride, default=0) < 0:
+        return None
+    return P["as_strided"](permute(x, order), size, stride, offset)
+
+
+# ATen ops with a decomposition valid only when their input owns its storage (prims/decompose.py checks);
+# each takes the input's eager strides after the input.
+OWN_STORAGE_DECOMPOSITIONS = {torch.ops.aten.as_strided.default: as_strided_of_own_storage}

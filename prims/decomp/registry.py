@@ -21,7 +21,8 @@ DECOMPOSITIONS: dict[OpOverload, Callable] = {}
 # ATen ops deliberately left to kiln.fallback, and why (printed by tests/prims_coverage.py).
 FALLBACK_REASONS = {
     "aten.as_strided.default": "indexes its input's storage (offset, strides), which prims do not model; "
-                               "kiln.as_strided works on row-major elements",
+                               "kiln.as_strided works on row-major elements (decomposed only on a fresh op "
+                               "result, which owns its storage: prims/decompose.py)",
     "aten.as_strided_copy.default": "as aten.as_strided",
 }
 
@@ -44,6 +45,11 @@ def call_aten(op: OpOverload, *args, _meta=None, **kwargs):
     fn = DECOMPOSITIONS.get(op)
     if fn is not None:
         return fn(*args, **kwargs)
+    return fallback_call(op, *args, _meta=_meta, **kwargs)
+
+
+def fallback_call(op: OpOverload, *args, _meta=None, **kwargs):
+    """An explicit kiln.fallback node running `op` as is (also for inputs its decomposition does not cover)."""
     if op._schema.is_mutable:
         raise UnsupportedGraph(f"in-place op {op} inside a decomposition")
     meta = _meta if _meta is not None else _meta_by_running(op, args, kwargs)
