@@ -25,19 +25,14 @@ ENTRY_POINTS = {
 RESULTS = {}
 
 # capture cannot yet trace these models' forwards: it falls back to eager with one warning (exact cause).
+_TRANSFORMERS_WRAPPER = ("capture: transformers' capture_outputs wrapper (utils/output_capturing.py) calls a dict subclass with Python "
+                         "methods and sets a ContextVar, and makes a closure, so the whole forward runs eagerly with one warning")
 CAPTURE_GAPS = {
-    "gpt2_padded": "capture: function attribute '__code__' unsupported (transformers' merge_with_config_defaults "
-                   "decorator reads forward.__code__, transformers/utils/generic.py)",
-    "gpt2": "capture: function attribute '__code__' unsupported (transformers' merge_with_config_defaults "
-            "decorator reads forward.__code__, transformers/utils/generic.py)",
-    "bert_padded": "capture: function attribute '__code__' unsupported (transformers' merge_with_config_defaults "
-                   "decorator reads forward.__code__, transformers/utils/generic.py)",
-    "bert": "capture: function attribute '__code__' unsupported (transformers' merge_with_config_defaults "
-            "decorator reads forward.__code__, transformers/utils/generic.py)",
-    "llama": "capture: function attribute '__name__' unsupported (transformers' deprecate_kwarg decorator "
-             "reads forward.__name__, transformers/utils/deprecation.py)",
-    "transformer_encoder_layer": "capture: tensor attribute 'is_nested' unsupported (read by "
-                                 "nn.TransformerEncoderLayer.forward and nn.MultiheadAttention.forward)",
+    "gpt2_padded": _TRANSFORMERS_WRAPPER,
+    "gpt2": _TRANSFORMERS_WRAPPER,
+    "bert_padded": _TRANSFORMERS_WRAPPER,
+    "bert": _TRANSFORMERS_WRAPPER,
+    "llama": _TRANSFORMERS_WRAPPER,
 }
 
 
