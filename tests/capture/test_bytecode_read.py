@@ -1,5 +1,6 @@
 """Reading co_code directly gives exactly what dis.get_instructions gives, and the same decode,
-for every code object in capture/ and tests/capture/, on Python 3.11, 3.12 and 3.13.
+for every code object in capture/ and tests/capture/, on Python 3.11, 3.12 and 3.13; decoded
+instructions equal the same instructions built through the dataclass's __init__.
 
 The other versions load capture/bytecode/decode.py on its own (torch-free) in a subprocess.
 """
@@ -13,7 +14,7 @@ import pytest
 from tests.capture.test_bytecode_versions import REPO, _find_python
 
 SCRIPT = textwrap.dedent('''
-    import importlib.util, json, pathlib, sys, types
+    import dataclasses, importlib.util, json, pathlib, sys, types
     repo = sys.argv[1]
     spec = importlib.util.spec_from_file_location("kiln_decode", repo + "/capture/bytecode/decode.py")
     decode_module = importlib.util.module_from_spec(spec)
@@ -39,7 +40,14 @@ SCRIPT = textwrap.dedent('''
             direct, reference = decode_module.read_direct(code), decode_module.read_with_dis(code)
             same_decode = (full(decode_module._decode(code, decode_module.read_direct))
                            == full(decode_module._decode(code, decode_module.read_with_dis)))
-            if direct != reference or not same_decode:
+            # Instructions built without __init__ (decode._built) equal, hash and print as built by it.
+            decoded = decode_module._decode(code)
+            rebuilt = [dataclasses.replace(inst) for inst in decoded.instructions]
+            same_objects = (rebuilt == list(decoded.instructions)
+                            and [hash(i) for i in rebuilt] == [hash(i) for i in decoded.instructions]
+                            and [(repr(i), i.original_opname) for i in rebuilt]
+                            == [(repr(i), i.original_opname) for i in decoded.instructions])
+            if direct != reference or not same_decode or not same_objects:
                 differing.append(f"{path.relative_to(root)}:{code.co_firstlineno} {code.co_name}")
     print(json.dumps({"checked": checked, "differing": differing}))
 ''')
