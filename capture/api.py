@@ -189,7 +189,8 @@ def _compile_frame(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntr
     output = OutputGraph(code.co_name)
     tracer = InstructionTranslator(code, frame, output)
     try:
-        returned = tracer.run()
+        with output.held_fake_mode():
+            returned = tracer.run()
         try:
             graph_module, plan = output.finish(returned)
         except Unsupported as error:  # e.g. returning a function made inside: name the return

@@ -375,7 +375,8 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
     params = tuple(frame.L)
     try:
         try:
-            tracer.run()
+            with output.held_fake_mode():
+                tracer.run()
         except BreakHere:
             pass
         else:
