@@ -119,7 +119,10 @@ class Scope:
             self.names[node] = f"v_{node.attr}"
             return
         if node.op is LoopOp.CONSTANT:
-            rhs = f"tl.full([1], {literal(node.attr, node.dtype)}, {tl_dtype(node.dtype)})"
+            if node.dtype == torch.bfloat16:  # exact (literal() rounds); Triton <= 3.7's interpreter has no bf16 full
+                rhs = f"tl.full([1], {literal(node.attr, node.dtype)}, tl.float32).to(tl.bfloat16)"
+            else:
+                rhs = f"tl.full([1], {literal(node.attr, node.dtype)}, {tl_dtype(node.dtype)})"
         elif node.op is LoopOp.LOAD:
             rhs = f"tl.load(p_{node.attr[0]} + ({index_str(node.attr[1])}) + {self.zero}, {self.mask}, other=0)"
         elif node.op is LoopOp.INDEX_EXPR:
