@@ -229,3 +229,16 @@ def gpt2_padded(seq=9):
     mask = torch.ones_like(ids)
     mask[1, :3] = 0
     return PaddedBatch(model), (ids, mask)
+
+
+def flat_tensors(value):
+    """The tensors of a model output: tensors, tuples/lists/dicts and transformers' ModelOutput."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if hasattr(value, "to_tuple"):
+        value = value.to_tuple()
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in flat_tensors(v)]
+    return []

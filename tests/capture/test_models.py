@@ -1,70 +1,16 @@
 """Whole models through capture.compile: eval mode, no_grad, deterministic inputs, outputs compared
 with eager, graphs counted. Small configs (2 layers, hidden 64) so each test takes about a second.
-Builders copied from tests/kiln_models.py of the e2e branch."""
+Builders from tests/kiln_models.py."""
 import copy
-import os
 import sys
 import warnings
 
 import pytest
 import torch
-import torch.nn as nn
 
 import capture
 from capture.backends import lookup_backend
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def transformer_encoder_layer(seq=8):
-    torch.manual_seed(0)
-    model = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True, norm_first=False)
-    return model, (torch.randn(2, seq, 64),)
-
-
-def _hf_ids(vocab, seq):
-    return torch.randint(0, vocab, (2, seq))
-
-
-def gpt2(seq=8):
-    from transformers import GPT2Config, GPT2Model
-
-    torch.manual_seed(0)
-    config = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=128, n_positions=32, bos_token_id=0,
-                        eos_token_id=0, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    return GPT2Model(config), (_hf_ids(128, seq),)
-
-
-def bert(seq=8):
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    config = BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=128,
-                        vocab_size=128, max_position_embeddings=32, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0)
-    return BertModel(config), (_hf_ids(128, seq),)
-
-
-def llama(seq=8):
-    from transformers import LlamaConfig, LlamaModel
-
-    torch.manual_seed(0)
-    config = LlamaConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
-                         intermediate_size=128, vocab_size=128, max_position_embeddings=32, bos_token_id=0,
-                         eos_token_id=0)
-    return LlamaModel(config), (_hf_ids(128, seq),)
-
-
-def _flat(value):
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if hasattr(value, "to_tuple"):
-        value = value.to_tuple()
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _flat(v)]
-    return []
+from kiln_models import bert, flat_tensors, gpt2, llama, transformer_encoder_layer
 
 
 def run_model(build, backend_name, *, graphs, fullgraph=True, allow_fallback=False):
@@ -80,7 +26,7 @@ def run_model(build, backend_name, *, graphs, fullgraph=True, allow_fallback=Fal
                            for x in inputs)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore" if allow_fallback else "error", capture.FallbackWarning)
-            expected, got = _flat(model(*inputs)), _flat(compiled(*inputs))
+            expected, got = flat_tensors(model(*inputs)), flat_tensors(compiled(*inputs))
         assert len(got) == len(expected) and expected
         for g, e in zip(got, expected):
             torch.testing.assert_close(g, e)

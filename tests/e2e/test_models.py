@@ -36,21 +36,8 @@ CAPTURE_GAPS = {
 }
 
 
-def _flat(value):
-    """The tensors of a model output: tensors, tuples/lists/dicts and transformers' ModelOutput."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if hasattr(value, "to_tuple"):
-        value = value.to_tuple()
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _flat(v)]
-    return []
-
-
 def _assert_same(got, expected, what):
-    got, expected = _flat(got), _flat(expected)
+    got, expected = models.flat_tensors(got), models.flat_tensors(expected)
     assert len(got) == len(expected) and expected, (what, len(got), len(expected))
     for i, (g, e) in enumerate(zip(got, expected)):
         torch.testing.assert_close(g, e, msg=lambda m: f"{what}[{i}]: {m}")
