@@ -4,26 +4,15 @@ from __future__ import annotations
 import torch
 
 from inductor.ir import loop as L
-from inductor.ir.index import Affine, FloorDiv, Mod, Sym, syms_of
+from inductor.ir.index import syms_of
 from inductor.ir.loop import LoopNode, LoopOp
 
+from ..index_text import index_text
 from .ops import DOMAIN, EXPR, ctype, literal
 
 
 def index_str(x) -> str:
-    if isinstance(x, int):
-        return str(x)
-    if isinstance(x, Sym):
-        return x.name
-    if isinstance(x, FloorDiv):
-        return f"(({index_str(x.arg)}) / {x.div})"
-    if isinstance(x, Mod):
-        return f"(({index_str(x.arg)}) % {x.mod})"
-    assert isinstance(x, Affine)
-    parts = [index_str(t) if c == 1 else f"{c}*{index_str(t)}" for t, c in x.terms]
-    if x.const or not parts:
-        parts.append(str(x.const))
-    return " + ".join(parts)
+    return index_text(x, "/")
 
 
 class Scope:

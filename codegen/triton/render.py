@@ -15,12 +15,13 @@ from __future__ import annotations
 import torch
 
 from inductor.ir import loop as L
-from inductor.ir.index import Affine, FloorDiv, Mod, Sym, bounds, syms_of
+from inductor.ir.index import Affine, FloorDiv, Mod, bounds, syms_of
 from inductor.ir.loop import LoopNode, LoopOp
 from prims import UnsupportedGraph
 
 from . import configs
 from ..index_check import kernel_checks_indices
+from ..index_text import index_text
 from ..kernel_args import kernel_args
 from .ops import BY_DTYPE, EXPR, HALF_FLOATS, REDUCTION, TL_DTYPES, acc_dtype, extreme, literal, tl_dtype
 
@@ -31,19 +32,7 @@ from codegen.triton import device_math as km
 
 
 def index_str(x) -> str:
-    if isinstance(x, int):
-        return str(x)
-    if isinstance(x, Sym):
-        return x.name
-    if isinstance(x, FloorDiv):
-        return f"(({index_str(x.arg)}) // {x.div})"
-    if isinstance(x, Mod):
-        return f"(({index_str(x.arg)}) % {x.mod})"
-    assert isinstance(x, Affine)
-    parts = [index_str(t) if c == 1 else f"{c}*{index_str(t)}" for t, c in x.terms]
-    if x.const or not parts:
-        parts.append(str(x.const))
-    return " + ".join(parts)
+    return index_text(x, "//")
 
 
 def _largest(x) -> int:
