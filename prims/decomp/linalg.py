@@ -16,15 +16,7 @@ def mm(a, b):
 
 @register(aten.addmm.default, aten.baddbmm.default)
 def addmm(bias, a, b, *, beta=1, alpha=1):
-    prod = P["matmul"](a, b)
-    if alpha != 1:
-        prod = P["mul"](prod, convert(alpha, prod.dtype))
-    if beta == 0:
-        return prod
-    bias = broadcast_to(convert(bias, prod.dtype), prod.shape)
-    if beta != 1:
-        bias = P["mul"](bias, convert(beta, prod.dtype))
-    return P["add"](prod, bias)
+    return _epilogue(P["matmul"](a, b), bias, beta, alpha)
 
 
 @register(aten.addmv.default)
