@@ -23,10 +23,10 @@ import time
 
 sys.path[:0] = ["."]
 
-from capture.bytecode import decode, emit  # noqa: E402
-from capture.bytecode.break_entry import BreakPlan, build_break_entry  # noqa: E402
-from capture.bytecode.layout import Constant, GraphOutput, Local, Null, SlotKind, WithExit  # noqa: E402
-from capture.bytecode.resume import clear_cache, facts_of, resume_code, resume_points  # noqa: E402
+from kiln.capture.bytecode import decode, emit  # noqa: E402
+from kiln.capture.bytecode.break_entry import BreakPlan, build_break_entry  # noqa: E402
+from kiln.capture.bytecode.layout import Constant, GraphOutput, Local, Null, SlotKind, WithExit  # noqa: E402
+from kiln.capture.bytecode.resume import clear_cache, facts_of, resume_code, resume_points  # noqa: E402
 
 
 class SetFlag:

@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 import torch._dynamo  # noqa: E402
 
-import capture  # noqa: E402
+from kiln import capture  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # Per-call overhead

@@ -191,7 +191,7 @@ def _short(e: BaseException, limit=160) -> str:
 
 
 def _import_capture():
-    import capture
+    from kiln import capture
 
     return capture
 
@@ -354,10 +354,10 @@ def preimport():
     import torch._dynamo  # noqa: F401
     import torch._inductor.compile_fx  # noqa: F401
 
-    import capture  # noqa: F401
-    import codegen.cpp  # noqa: F401
-    import codegen.wrapper  # noqa: F401
-    import inductor  # noqa: F401
+    from kiln import capture  # noqa: F401
+    import kiln.codegen.cpp  # noqa: F401
+    import kiln.codegen.wrapper  # noqa: F401
+    from kiln import inductor  # noqa: F401
 
 
 def compile_only(name, backend, quick):

@@ -207,7 +207,7 @@ def main(argv=None) -> int:
             print(msg, file=sys.stderr, flush=True)
 
     cpu.preimport()
-    import codegen.triton  # noqa: F401  (imported before any first call is timed)
+    import kiln.codegen.triton  # noqa: F401  (imported before any first call is timed)
 
     rows = []
     for name in names:

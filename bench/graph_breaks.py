@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-import capture  # noqa: E402
+from kiln import capture  # noqa: E402
 
 SOURCE = '''
 def with_break(x):

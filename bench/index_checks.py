@@ -14,9 +14,9 @@ import time
 import torch
 import torch.fx as fx
 
-from codegen.cpp import ops
-from inductor import compile_graph
-from inductor.ir.loop import LoopOp
+from kiln.codegen.cpp import ops
+from kiln.backend import compile_graph
+from kiln.inductor.ir.loop import LoopOp
 
 CASES = {
     "embedding 50000x256, 8192 ids": (lambda w, i: torch.nn.functional.embedding(i, w),

@@ -12,14 +12,16 @@ from typing import Any, Callable
 
 import torch
 
-from . import breaks, cache, config, records
+from kiln import config
+from kiln.logs import get_logger
+
+from . import breaks, cache, records
 from .backends import lookup_backend
 from .bytecode import decode, disassemble
 from .bytecode.errors import CannotResume
 from .bytecode.resume import clear_cache as clear_resume_cache
 from .exc import FallbackWarning, TorchOpError, Unsupported
 from .interpreter import InstructionTranslator, builtins_of
-from .logs import get_logger
 from .output_graph import OutputGraph
 from .sources import Frame
 from .variables.grad_mode import decorated_grad_mode
@@ -47,7 +49,7 @@ def compile(fn_or_module=None, *, backend="kiln", fullgraph: bool = False, dynam
     if isinstance(fn_or_module, torch.nn.Module):
         return CompiledModule(fn_or_module, options)
     if not isinstance(getattr(fn_or_module, "__code__", None), types.CodeType):
-        raise TypeError(f"capture.compile expects a Python function or nn.Module, got {fn_or_module!r}")
+        raise TypeError(f"kiln.compile expects a Python function or nn.Module, got {fn_or_module!r}")
     return _compiled_function(fn_or_module, options)
 
 
@@ -148,7 +150,7 @@ def _call(fn, signature: inspect.Signature, options: CompileOptions, args, kwarg
         _fall_back(fn, code_cache, reason)
         return result
     except Exception as error:
-        if config.is_strict():
+        if config.strict:
             raise
         reason = f"internal error while capturing {code.co_qualname}: {type(error).__name__}: {error}"
         graph_breaks_log.debug("%s\n%s", reason, traceback.format_exc())
@@ -170,7 +172,7 @@ def _graph_break(fn, frame: Frame, options: CompileOptions, error: Unsupported, 
                    error)
         return None
     except Exception as internal:  # BytecodeError & co: never reaches the user's code
-        if config.is_strict():
+        if config.strict:
             raise
         reason = (f"{error.reason} at {error.location}; internal error while building the graph break: "
                   f"{type(internal).__name__}: {internal}")

@@ -11,7 +11,7 @@ state is clean: nothing of the failed instruction has run. Then:
    same `EffectsPlan` the cache entry uses, before the unsupported code runs;
 2. `bytecode/break_entry.py` generates the break entry from a `BreakPlan`: call that rebuild
    (graph + replay), lay out the stack and locals, re-enter `with` blocks, run the one
-   instruction natively, and call the resume function(s), each wrapped in `capture.compile`
+   instruction natively, and call the resume function(s), each wrapped in `kiln.compile`
    with the same options: compiled lazily on its first call, with its own guards and cache.
 
 Breaks inside an inlined call break at the caller's call site: the callable on the stack is
@@ -29,6 +29,8 @@ from typing import Any, Callable
 
 import torch
 
+from kiln.logs import get_logger
+
 from . import cache
 from .bytecode import emit
 from .bytecode.break_entry import BreakEntry, BreakPlan, build_break_entry
@@ -37,7 +39,6 @@ from .bytecode.groups import group_at
 from .bytecode.resume import check_frame_point, facts_of
 from .exc import DEFAULT_HINT, Unsupported
 from .interpreter import PUSHED_NULL, BreakHere, InstructionTranslator, _LazyLocal
-from .logs import get_logger
 from .output_graph import OutputGraph, OutputPlan, Rebuild
 from .sources import Frame
 from .variables import NullVariable, TupleVariable, VariableTracker
@@ -54,7 +55,7 @@ graph_breaks_log = get_logger("graph_breaks")
 
 @dataclass(frozen=True)
 class GraphBreak:
-    """One graph break, as `capture.explain` and `kiln explain` list it."""
+    """One graph break, as `kiln.explain` and `kiln explain` list it."""
     function: str        # qualified name of the frame that broke
     location: str        # file:line of the instruction run natively
     reason: str          # what was unsupported, and where (may be inside a callee)
@@ -73,7 +74,7 @@ BREAK_HINTS = {
     "tolist()": "keep the values in a tensor to stay in one graph",
     "numpy()": "use torch ops instead of numpy to stay in one graph",
     "print()": "print outside the compiled function (or accept the break)",
-    "capture.disable": "the function is marked capture.disable: it always runs eagerly, between graphs",
+    "kiln.disable": "the function is marked kiln.disable: it always runs eagerly, between graphs",
 }
 DEFAULT_BREAK_HINT = "the graph breaks here; fullgraph=True would make this an error"
 

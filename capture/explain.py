@@ -1,4 +1,4 @@
-"""`capture.explain(fn)(*args)`: compile and run `fn` once on its own counting backend and say
+"""`kiln.explain(fn)(*args)`: compile and run `fn` once on its own counting backend and say
 what happened: how many graphs, how many graph breaks and why, which frames ran eagerly."""
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ class _Counting:
 
 def explain(fn: Callable) -> Callable[..., ExplainOutput]:
     """`explain(fn)(*args, **kwargs)` runs `fn` compiled (graphs run as captured, so results are
-    eager's) and returns an ExplainOutput. Nothing is kept in the caches `capture.compile` uses."""
-    original = getattr(fn, "_kiln_original", fn)  # explain(capture.compile(f)) explains f
+    eager's) and returns an ExplainOutput. Nothing is kept in the caches `kiln.compile` uses."""
+    original = getattr(fn, "_kiln_original", fn)  # explain(kiln.compile(f)) explains f
 
     def run(*args, **kwargs) -> ExplainOutput:
         backend = _Counting()  # a new backend object: new cache entries, counted graphs

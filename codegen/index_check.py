@@ -10,8 +10,8 @@ raise, returns eager's result, right by definition).
 """
 from __future__ import annotations
 
-from inductor.ir import loop as L
-from inductor.ir.loop import LoopOp
+from kiln.inductor.ir import loop as L
+from kiln.inductor.ir.loop import LoopOp
 
 FLAG_READER = "kiln_index_error"  # wrapper global: () -> bool, true once since the last call; clears the flag
 ON_ERROR = "kiln_on_index_error"  # wrapper global: (*inputs) -> the flat outputs, by running eagerly

@@ -2,7 +2,7 @@
 the floor-division operator: index values are never negative, so C++'s `/` floors too)."""
 from __future__ import annotations
 
-from inductor.ir.index import Affine, FloorDiv, Mod, Sym
+from kiln.inductor.ir.index import Affine, FloorDiv, Mod, Sym
 
 
 def index_text(x, div: str) -> str:

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import torch
 
-from inductor.ir import loop as L
-from inductor.ir.loop import LoopOp
+from kiln.inductor.ir import loop as L
+from kiln.inductor.ir.loop import LoopOp
 
 
 @dataclass(frozen=True)

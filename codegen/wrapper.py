@@ -7,9 +7,8 @@ import math
 
 import torch
 
-from inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, TensorArg
-from inductor.memory import Alloc, Free
-from inductor.scheduler import FusedKernel
+from kiln.inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, TensorArg
+from kiln.inductor.ir.schedule import Alloc, Free, FusedKernel
 
 from . import alloc, index_check
 

@@ -1,8 +1,8 @@
 """A function with three graph breaks: a data-dependent `if`, a call into a helper that
-prints, and `.item()`. `python examples/graph_breaks.py` prints what capture.explain says."""
+prints, and `.item()`. `python examples/graph_breaks.py` prints what kiln.explain says."""
 import torch
 
-import capture
+import kiln
 
 
 def log_shape(t):
@@ -20,5 +20,5 @@ def f(x):
 
 if __name__ == "__main__":
     x = torch.randn(8)
-    print(capture.explain(f)(x))
-    torch.testing.assert_close(capture.compile(f)(x), f(x))
+    print(kiln.explain(f)(x))
+    torch.testing.assert_close(kiln.compile(f)(x), f(x))

@@ -6,7 +6,7 @@ Run it plain (`python examples/mlp_block.py`) or see every stage Kiln produces f
 import torch
 import torch.nn.functional as F
 
-import capture
+import kiln
 
 
 def mlp_block(x, w1, b1, w2, b2, gamma, beta):
@@ -28,7 +28,7 @@ def make_inputs(batch=64, d=256, hidden=1024, seed=0):
 
 if __name__ == "__main__":
     inputs = make_inputs()
-    compiled = capture.compile(mlp_block)
+    compiled = kiln.compile(mlp_block)
     with torch.no_grad():
         got, expected = compiled(*inputs), mlp_block(*inputs)
     for g, e in zip(got, expected):

@@ -5,10 +5,10 @@
 """
 import torch
 
-import capture
+import kiln
 
 
-@capture.compile
+@kiln.compile
 def f(x, y):
     a = torch.sin(x) * 2.0 + y
     b = a.relu() - x / 3

@@ -55,7 +55,7 @@ def _is_whole(arg, buf) -> bool:
 
 
 def _contiguous(shape):
-    from prims.meta import contiguous_strides
+    from kiln.prims.meta import contiguous_strides
 
     return tuple(contiguous_strides(shape))
 

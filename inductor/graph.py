@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch.fx as fx
 
-from prims import MUTATIONS_KEY, OUTPUTS_KEY, Prim, UnsupportedGraph
-from prims.view_replay import is_view
-from prims.meta import contiguous_strides
+from kiln.prims import MUTATIONS_KEY, OUTPUTS_KEY, Prim, UnsupportedGraph
+from kiln.prims.view_replay import is_view
+from kiln.prims.meta import contiguous_strides
 
 from .ir import loop as L
 from .ir.buffers import (Buffer, ComputedBuffer, ConstantBuffer, ExternBuffer, InputBuffer, Layout, Pointwise,

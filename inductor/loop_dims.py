@@ -7,7 +7,7 @@ of the other loops, which the index simplifier folds back to affine terms when t
 """
 from __future__ import annotations
 
-from prims.meta import contiguous_strides
+from kiln.prims.meta import contiguous_strides
 
 from .ir import loop as L
 from .ir.buffers import loop_syms

@@ -2,37 +2,8 @@
 reader, and hand freed storage of the same size and dtype to the next allocation."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from .ir.buffers import ExternBuffer, Layout
-from .scheduler import FusedKernel
-
-
-@dataclass(frozen=True)
-class Alloc:
-    name: str
-    layout: Layout
-    reuse: str | None = None  # take over this freed buffer's storage
-
-    def __repr__(self):
-        return f"alloc {self.name} {self.layout}" + (f" (reusing {self.reuse})" if self.reuse else "")
-
-
-@dataclass(frozen=True)
-class Free:
-    name: str
-
-    def __repr__(self):
-        return f"free {self.name}"
-
-
-@dataclass(frozen=True)
-class Run:
-    item: object  # FusedKernel | ExternBuffer
-
-    def __repr__(self):
-        i = self.item
-        return f"run {i.name}" if isinstance(i, FusedKernel) else f"call {i.name} ({i.kind})"
+from .ir.buffers import ComputedBuffer, ExternBuffer
+from .ir.schedule import Alloc, Free, FusedKernel, Run
 
 
 def _writes(item) -> list[str]:
@@ -109,8 +80,6 @@ def _is_fallback(buf) -> bool:
 
 
 def _is_temp(buf) -> bool:
-    from .ir.buffers import ComputedBuffer
-
     return isinstance(buf, (ComputedBuffer, ExternBuffer))
 
 
@@ -144,7 +113,7 @@ def eager_peak_bytes(aten_gm) -> int:
     outputs are kept."""
     import torch.fx as fx
 
-    from prims import META_KEY
+    from kiln.prims import META_KEY
 
     nodes = list(aten_gm.graph.nodes)
     base: dict = {}  # node -> the node whose allocation holds its data

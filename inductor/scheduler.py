@@ -12,88 +12,20 @@ reads are dropped. Dependencies live in a networkx graph.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import networkx as nx
 
 from .ir import loop as L
-from .ir.buffers import ComputedBuffer, ConstantBuffer, ExternBuffer, InputBuffer, Reduction, loop_syms
-from prims.meta import contiguous_strides
+from kiln.prims.meta import contiguous_strides
 
+from .ir.buffers import ComputedBuffer, ConstantBuffer, ExternBuffer, InputBuffer, Reduction
 from .ir.index import strided_index, substitute
 from .ir.loop import LoopNode, LoopOp
+from .ir.schedule import FusedKernel, KernelNode, LoopGroup, loads as _loads
 from .loop_dims import fit as _fit, merge_dims, numel as _numel, subst_body as _subst_body
 
 MAX_KERNEL_NODES = 32  # bounds kernel size
 FUSION_WINDOW = 8  # how many recent items a node may join: keeps scheduling linear
 SCRATCH_BYTES = 1 << 16  # a row-sized value shared by a kernel's loops lives on the stack up to this size
-
-
-@dataclass
-class KernelNode:
-    buffer: ComputedBuffer
-    level: str  # "x": once per outer point; "r": inside an inner loop
-    body: LoopNode  # in the kernel's loop variables
-    store: object  # index in the kernel's loop variables
-    group: int = -1  # which loop group of the kernel runs it
-    stored: bool = True  # False: lives only inside the kernel (a local, or a scratch row)
-    scratch: bool = False  # kept in a per-row array of the kernel (read by a later inner loop)
-
-    @property
-    def name(self):
-        return self.buffer.name
-
-    @property
-    def reduction(self):
-        data = self.buffer.data
-        return data.reduction_type if isinstance(data, Reduction) else None
-
-
-@dataclass
-class LoopGroup:
-    level: str
-    nodes: list[KernelNode] = field(default_factory=list)
-
-
-@dataclass
-class FusedKernel:
-    name: str
-    outer: tuple[int, ...]
-    inner: tuple[int, ...]
-    nodes: list[KernelNode] = field(default_factory=list)
-    groups: list[LoopGroup] = field(default_factory=list)
-
-    @property
-    def xsyms(self):
-        return loop_syms("x", self.outer)
-
-    @property
-    def rsyms(self):
-        return loop_syms("r", self.inner)
-
-    def node_of(self, name):
-        return next((n for n in self.nodes if n.name == name), None)  # kernels hold <= MAX_KERNEL_NODES
-
-    def reads(self) -> set[str]:
-        """Buffers this kernel loads from memory (its own stored ones included; not scratch rows)."""
-        scratch = {n.name for n in self.nodes if n.scratch}
-        return {b for n in self.nodes for b in _loads(n.body)} - scratch
-
-    def writes(self) -> list[str]:
-        return [n.name for n in self.nodes if n.stored]
-
-    def __repr__(self):
-        lines = [f"{self.name}: outer {list(self.outer)}" + (f", inner {list(self.inner)}" if self.inner else "")]
-        for g in self.groups:
-            for n in g.nodes:
-                what = n.reduction.value if n.reduction else "pointwise"
-                keep = f" -> store {n.store!r}" if n.stored else (" -> scratch row" if n.scratch else " -> local")
-                lines.append(f"  [{g.level} loop {self.groups.index(g)}] {n.name} = {what}{keep}")
-        return "\n".join(lines)
-
-
-def _loads(body: LoopNode):
-    return [n.attr[0] for n in L.walk(body) if n.op in L.LOADS]
 
 
 def _squeeze(ranges) -> tuple[int, ...]:

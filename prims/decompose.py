@@ -13,7 +13,7 @@ from .decomp.registry import call_aten, fallback_call
 from .errors import UnsupportedGraph
 from .functionalize import functionalize
 from .graph_io import OUTPUTS_KEY
-from .prim import Prim
+from .prim import PRIMS, Prim
 
 aten = torch.ops.aten
 
@@ -119,3 +119,9 @@ def _check_result(node, out, meta):
 def prim_nodes(gm: fx.GraphModule):
     """Call nodes whose target is a prim (every call node of a decomposed graph but getitem)."""
     return [n for n in gm.graph.nodes if n.op == "call_function" and isinstance(n.target, Prim)]
+
+
+def fallback_nodes(gm: fx.GraphModule):
+    """`kiln.fallback` nodes: ATen ops with no decomposition, run as they are."""
+    fallback = PRIMS["fallback"]
+    return [n for n in gm.graph.nodes if n.op == "call_function" and n.target is fallback]

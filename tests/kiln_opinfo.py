@@ -340,7 +340,7 @@ def check_effects(run, call, inputs, aten_gm):
 def check_prims(op, sample) -> PrimsResult:
     """One OpInfo sample through prims.trace_aten -> prims.decompose -> the prims' references
     (run with the graph's effects: input copy-backs, output aliasing), compared with eager."""
-    import prims
+    from kiln import prims
 
     gm, inputs, call = graph_of(op, sample)
     torch.manual_seed(0)

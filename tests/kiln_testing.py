@@ -2,9 +2,9 @@
 import torch
 import torch.fx as fx
 
-import prims
-from inductor.graph import GraphLowering
-from inductor.scheduler import FusedKernel, Scheduler
+from kiln import prims
+from kiln.inductor.graph import GraphLowering
+from kiln.inductor.scheduler import FusedKernel, Scheduler
 
 
 def lower(fn, *inputs):

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 from torch.testing._internal.common_methods_invocations import op_db  # noqa: E402
 
 from kiln_opinfo import PrimsResult, check_prims, describe  # noqa: E402
-from prims.decomp.registry import FALLBACK_REASONS  # noqa: E402
+from kiln.prims.decomp.registry import FALLBACK_REASONS  # noqa: E402
 
 ORDER = ["n/a", "prims", "fallback", "unsupported", "fail"]
 DTYPES = {"float32": torch.float32, "int64": torch.int64, "bool": torch.bool}

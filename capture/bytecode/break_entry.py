@@ -98,7 +98,7 @@ def build_break_entry(plan: BreakPlan, f_globals: dict, closure: tuple | None = 
                       wrap_resume: Callable[[types.FunctionType], Callable] | None = None) -> BreakEntry:
     """Generate, verify and wrap the break entry for `plan`. `f_globals`/`closure` are the
     original function's (the native instruction and the resume functions run with them);
-    `wrap_resume` turns each resume function into what is called (e.g. capture.compile)."""
+    `wrap_resume` turns each resume function into what is called (e.g. kiln.compile)."""
     facts = facts_of(plan.code)
     _check_plan(plan)
     group = group_at(facts.flow, plan.offset)

@@ -1,5 +1,5 @@
 """Values capture does not trace but can carry to a graph break: C extension functions,
-numpy arrays, functions marked `capture.disable`, any object of an unknown kind read through
+numpy arrays, functions marked `kiln.disable`, any object of an unknown kind read through
 a source. Using one (calling it, reading its truth, an operator on it) is Unsupported, which
 breaks the graph there; the break entry fetches the real object through its source."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from ..exc import Unsupported
 from ..sources import AttrSource
 from .base import VariableTracker
 
-DISABLE_HINT = "the function is marked capture.disable: it always runs eagerly, between graphs"
+DISABLE_HINT = "the function is marked kiln.disable: it always runs eagerly, between graphs"
 
 
 def _type_name(value: Any) -> str:
@@ -58,13 +58,13 @@ def opaque(tx, value: Any, source) -> OpaqueVariable:
     """The builder's last resort for values of kinds it does not know."""
     if getattr(value, "_kiln_disable", False):
         name = getattr(value, "__qualname__", repr(value))
-        return OpaqueVariable(value, source, f"{name}() (capture.disable)", DISABLE_HINT)
+        return OpaqueVariable(value, source, f"{name}() (kiln.disable)", DISABLE_HINT)
     return OpaqueVariable(value, source, f"{source.name()} (a {_type_name(value)})",
                           "capture cannot trace this kind of value: the graph breaks where it is used")
 
 
 class AllowedFunctionVariable(VariableTracker):
-    """A function marked `capture.allow_in_graph`: called as one node of the graph (run on fake
+    """A function marked `kiln.allow_in_graph`: called as one node of the graph (run on fake
     tensors to learn its outputs), its body never traced."""
 
     def __init__(self, fn, source=None):

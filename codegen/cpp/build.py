@@ -17,7 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-CXX = os.environ.get("KILN_CXX", "g++")
+from kiln import config
+
 # No -ffast-math: results must stay within eager's IEEE behaviour (NaN/inf handling, no reassociation
 # beyond the reduction order the kernels spell out); no contraction of a*b + c into an fma either, so
 # elementwise arithmetic rounds exactly as eager's separate ops do.
@@ -25,21 +26,20 @@ FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17", "
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("KILN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kiln")
-    path = Path(root) / "cpp"
+    path = Path(config.cache_dir) / "cpp"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 @functools.lru_cache(maxsize=None)
-def compiler_version() -> str:
-    out = subprocess.run([CXX, "--version"], capture_output=True, text=True, check=True)
+def compiler_version(cxx: str) -> str:
+    out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=True)
     return out.stdout.splitlines()[0]
 
 
 def source_key(source: str) -> str:
     h = hashlib.sha256()
-    for part in (source, " ".join(FLAGS), compiler_version()):
+    for part in (source, " ".join(FLAGS), compiler_version(config.cxx)):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:32]
@@ -73,7 +73,7 @@ def build(source: str) -> Path:
             tmp_path = Path(tmp.name)
         try:
             with _progress(f"kiln: building C++ kernels ({src.name})"):
-                proc = subprocess.run([CXX, *FLAGS, str(src), "-o", str(tmp_path)], capture_output=True, text=True)
+                proc = subprocess.run([config.cxx, *FLAGS, str(src), "-o", str(tmp_path)], capture_output=True, text=True)
             BuildStats.builds += 1
             if proc.returncode != 0:
                 raise RuntimeError(f"g++ failed on {src}:\n{proc.stderr[-4000:]}")

@@ -8,10 +8,10 @@ one entry per lane.
 """
 from __future__ import annotations
 
-from inductor.ir import loop as L
-from inductor.ir.index import FloorDiv, Mod, Sym, affine, strided_index
-from inductor.ir.loop import LoopOp
-from prims.meta import contiguous_strides
+from kiln.inductor.ir import loop as L
+from kiln.inductor.ir.index import FloorDiv, Mod, Sym, affine, strided_index
+from kiln.inductor.ir.loop import LoopOp
+from kiln.prims.meta import contiguous_strides
 
 from .ops import REDUCTION, ctype
 from .scope import Scope, index_str

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from inductor.ir.loop import LoopOp, ReductionType
+from kiln.inductor.ir.loop import LoopOp, ReductionType
 
 CTYPES = {
     torch.float32: "float", torch.float64: "double", torch.int64: "int64_t", torch.int32: "int32_t",

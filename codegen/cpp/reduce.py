@@ -9,11 +9,11 @@ array, which is folded in thread order after the parallel region.
 """
 from __future__ import annotations
 
-from inductor.ir import loop as L
-from inductor.ir.index import Sym, affine, strided_index, substitute
-from inductor.ir.loop import LoopOp
+from kiln.inductor.ir import loop as L
+from kiln.inductor.ir.index import Sym, affine, strided_index, substitute
+from kiln.inductor.ir.loop import LoopOp
 
-from prims.meta import contiguous_strides
+from kiln.prims.meta import contiguous_strides
 
 from .ops import REDUCTION, ctype
 from .scope import Scope, finish_value, index_str

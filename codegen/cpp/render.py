@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import torch
 
-from inductor.ir import loop as L
-from inductor.ir.index import affine, syms_of
-from prims import UnsupportedGraph
+from kiln.inductor.ir import loop as L
+from kiln.inductor.ir.index import affine, syms_of
+from kiln.prims import UnsupportedGraph
 
 from ..index_check import checks_indices
 from ..kernel_args import kernel_args

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from inductor.ir import loop as L
-from inductor.ir.index import syms_of
-from inductor.ir.loop import LoopNode, LoopOp
+from kiln.inductor.ir import loop as L
+from kiln.inductor.ir.index import syms_of
+from kiln.inductor.ir.loop import LoopNode, LoopOp
 
 from ..index_text import index_text
 from .ops import DOMAIN, EXPR, ctype, literal

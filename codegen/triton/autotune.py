@@ -16,12 +16,13 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from kiln import config
+
 from .configs import LaunchConfig
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("KILN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kiln")
-    path = Path(root) / "triton"
+    path = Path(config.cache_dir) / "triton"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

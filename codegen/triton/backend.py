@@ -15,7 +15,7 @@ import importlib.util
 import os
 import threading
 
-from prims import UnsupportedGraph
+from kiln.prims import UnsupportedGraph
 
 from ..index_check import FLAG_READER, checks_indices, kernel_checks_indices
 from ..kernel_args import kernel_args

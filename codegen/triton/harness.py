@@ -25,7 +25,7 @@ if not torch.cuda.is_available():  # no GPU: Triton's interpreter (must be chose
 
 import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
-from codegen.triton import device_math as km  # noqa: E402,F401
+from kiln.codegen.triton import device_math as km  # noqa: E402,F401
 
 
 '''

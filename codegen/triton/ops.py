@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from inductor.ir.loop import LoopOp, ReductionType
+from kiln.inductor.ir.loop import LoopOp, ReductionType
 
 TL_DTYPES = {
     torch.float32: "tl.float32", torch.float64: "tl.float64", torch.int64: "tl.int64", torch.int32: "tl.int32",

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import torch
 
-from inductor.ir import loop as L
-from inductor.ir.index import Affine, FloorDiv, Mod, bounds, syms_of
-from inductor.ir.loop import LoopNode, LoopOp
-from prims import UnsupportedGraph
+from kiln.inductor.ir import loop as L
+from kiln.inductor.ir.index import Affine, FloorDiv, Mod, bounds, syms_of
+from kiln.inductor.ir.loop import LoopNode, LoopOp
+from kiln.prims import UnsupportedGraph
 
 from . import configs
 from ..index_check import kernel_checks_indices
@@ -27,7 +27,7 @@ from .ops import BY_DTYPE, EXPR, HALF_FLOATS, REDUCTION, TL_DTYPES, acc_dtype, e
 
 HEADER = """import triton
 import triton.language as tl
-from codegen.triton import device_math as km
+from kiln.codegen.triton import device_math as km
 """
 
 

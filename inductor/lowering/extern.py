@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import functools
 
-from prims import PRIMS, Category
-from prims.builder import META_KEY
+from kiln.prims import PRIMS, Category
+from kiln.prims.builder import META_KEY
 
 from ..ir.buffers import Layout
 from .registry import lowers

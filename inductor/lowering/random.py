@@ -6,9 +6,9 @@ import math
 
 import torch
 
-from prims import PRIMS
-from prims.meta import contiguous_strides
-from prims.ops.random import MASK32, MIX, STREAM2
+from kiln.prims import PRIMS
+from kiln.prims.meta import contiguous_strides
+from kiln.prims.ops.random import MASK32, MIX, STREAM2
 
 from ..ir import loop as L
 from ..ir.index import strided_index

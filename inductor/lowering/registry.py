@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from prims import PRIMS
+from kiln.prims import PRIMS
 
 LOWERINGS: dict = {}
 

@@ -1,7 +1,7 @@
 """Shape prims -> index remaps: a view reads its input at rewritten indices, never copies."""
 from __future__ import annotations
 
-from prims.meta import contiguous_strides
+from kiln.prims.meta import contiguous_strides
 
 from ..ir.index import floordiv, mod, strided_index
 from .registry import lowers

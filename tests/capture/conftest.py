@@ -5,7 +5,7 @@ import warnings
 import pytest
 import torch
 
-import capture
+from kiln import capture, config
 
 # The feature corpus (tests/capture/corpus/) is imported by the test_corpus_*.py files.
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
@@ -36,9 +36,9 @@ def counter():
 @pytest.fixture(autouse=True)
 def fresh_capture():
     capture.reset()
-    saved_limit = capture.config.recompile_limit
+    saved_limit = config.recompile_limit
     yield
-    capture.config.recompile_limit = saved_limit
+    config.recompile_limit = saved_limit
     capture.reset()
 
 

@@ -4,8 +4,8 @@ import importlib.metadata
 import pytest
 import torch
 
-import capture
-from capture import backends
+from kiln import capture
+from kiln.capture import backends
 
 
 def small(x, y):

@@ -5,10 +5,10 @@ import torch
 
 import pytest
 
-from capture.bytecode import decode, emit
-from capture.bytecode.break_entry import BreakPlan, build_break_entry
-from capture.bytecode.errors import BytecodeError, CannotResume
-from capture.bytecode.layout import Build, Call, Constant, GraphOutput, Local, Null, WithExit
+from kiln.capture.bytecode import decode, emit
+from kiln.capture.bytecode.break_entry import BreakPlan, build_break_entry
+from kiln.capture.bytecode.errors import BytecodeError, CannotResume
+from kiln.capture.bytecode.layout import Build, Call, Constant, GraphOutput, Local, Null, WithExit
 
 SEEN = []
 

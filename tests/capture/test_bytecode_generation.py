@@ -8,13 +8,13 @@ import types
 import pytest
 from bytecode import Bytecode, Instr, Label, TryBegin, TryEnd
 
-from capture.bytecode import emit
-from capture.bytecode.assemble import assemble, render
-from capture.bytecode.errors import BytecodeError, CannotResume
-from capture.bytecode.layout import (Build, Call, Constant, GraphOutput, Local, Null, SlotKind,
+from kiln.capture.bytecode import emit
+from kiln.capture.bytecode.assemble import assemble, render
+from kiln.capture.bytecode.errors import BytecodeError, CannotResume
+from kiln.capture.bytecode.layout import (Build, Call, Constant, GraphOutput, Local, Null, SlotKind,
                                      WithExit)
-from capture.bytecode.resume import facts_of, resume_code, resume_points
-from capture.bytecode.verify import analyse, verify
+from kiln.capture.bytecode.resume import facts_of, resume_code, resume_points
+from kiln.capture.bytecode.verify import analyse, verify
 
 
 def _code(instructions, stacksize=8, argnames=()) -> types.CodeType:

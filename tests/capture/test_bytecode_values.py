@@ -17,7 +17,7 @@ import textwrap
 
 import pytest
 
-from capture.interpreter import HANDLERS
+from kiln.capture.interpreter import HANDLERS
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 

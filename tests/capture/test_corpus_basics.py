@@ -5,7 +5,7 @@ import operator
 import pytest
 import torch
 
-import capture
+from kiln import capture
 from corpus import run_case
 from corpus import basics
 from corpus.basics import CASES, globals_read, pointwise_mix, return_input_unchanged, return_single_input

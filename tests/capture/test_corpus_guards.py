@@ -11,7 +11,7 @@ import warnings
 import pytest
 import torch
 
-import capture
+from kiln import capture, config
 from corpus import run_case
 from corpus.guards import CASES, Gate
 
@@ -90,7 +90,7 @@ def appends_to_global(x):
 def test_recompile_limit_with_side_effects_stays_correct(counter):
     """Each call grows LOG (a length guard fails); past the limit the function runs eagerly,
     and every call still appends exactly once."""
-    capture.config.recompile_limit = 3
+    config.recompile_limit = 3
     compiled = capture.compile(appends_to_global, backend=counter)
     LOG.clear()
     try:

@@ -8,7 +8,7 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensor
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
-import capture
+from kiln import capture
 
 WEIGHT = torch.randn(4)
 

@@ -4,7 +4,8 @@ import warnings
 import pytest
 import torch
 
-import capture
+from kiln import capture
+from kiln import config
 
 
 def helper(t):
@@ -123,7 +124,7 @@ def broken_backend(gm, example_inputs):
 
 
 def test_internal_error_falls_back_with_warning(monkeypatch):
-    monkeypatch.delenv("KILN_STRICT", raising=False)
+    monkeypatch.setattr(config, "strict", False)
     def f(x):
         return x + 1
 
@@ -133,7 +134,7 @@ def test_internal_error_falls_back_with_warning(monkeypatch):
 
 
 def test_strict_mode_raises_internal_errors(monkeypatch):
-    monkeypatch.setenv("KILN_STRICT", "1")
+    monkeypatch.setattr(config, "strict", True)
 
     def f(x):
         return x + 1

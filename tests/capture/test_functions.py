@@ -10,7 +10,7 @@ from functools import partial
 import pytest
 import torch
 
-import capture
+from kiln import capture
 from corpus import run_case
 from corpus.rows import args_of, const, randn, rows_case, tensor, tensors
 

@@ -6,10 +6,11 @@ import warnings
 import pytest
 import torch
 
-import capture
-from capture import breaks
-from capture.bytecode import resume
-from capture.bytecode.errors import BytecodeError
+from kiln import capture
+from kiln.capture import breaks
+from kiln.capture.bytecode import resume
+from kiln.capture.bytecode.errors import BytecodeError
+from kiln import config
 
 
 def sink(value):
@@ -138,15 +139,15 @@ def test_disable_and_allow_in_graph(counter, no_warnings):
     assert one_node in [node.target for node in graph.graph.nodes]
     compiled = capture.compile(lambda x: untraced(x + 1) - 1, backend=counter)
     torch.testing.assert_close(compiled(x), untraced(x + 1) - 1)
-    assert "capture.disable" in breaks.BREAKS[-1].reason
+    assert "kiln.disable" in breaks.BREAKS[-1].reason
     disabled_builtin = capture.disable(torch.Tensor.sum)  # not a Python function: wrapped, then marked
     compiled = capture.compile(lambda x: disabled_builtin(x * 2) + 1, backend=counter)
     torch.testing.assert_close(compiled(x), (x * 2).sum() + 1)
-    assert "capture.disable" in breaks.BREAKS[-1].reason
+    assert "kiln.disable" in breaks.BREAKS[-1].reason
 
 
 def test_internal_error_while_breaking_falls_back_with_one_warning(monkeypatch, counter):
-    monkeypatch.delenv("KILN_STRICT", raising=False)
+    monkeypatch.setattr(config, "strict", False)
 
     def broken(*args, **kwargs):
         raise BytecodeError("generated code failed verification")
@@ -160,7 +161,7 @@ def test_internal_error_while_breaking_falls_back_with_one_warning(monkeypatch, 
             torch.testing.assert_close(compiled(x), two_graphs(x))
     messages = [str(w.message) for w in caught if issubclass(w.category, capture.FallbackWarning)]
     assert len(messages) == 1 and "internal error while building the graph break" in messages[0]
-    monkeypatch.setenv("KILN_STRICT", "1")
+    monkeypatch.setattr(config, "strict", True)
     capture.reset()
     with pytest.raises(BytecodeError):
         capture.compile(two_graphs, backend=counter)(torch.randn(4))

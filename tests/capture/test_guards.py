@@ -5,9 +5,9 @@ import warnings
 import pytest
 import torch
 
-import capture
-from capture.guards import Guard, GuardSet, tensor_guards
-from capture.sources import Frame, LocalSource
+from kiln import capture, config
+from kiln.capture.guards import Guard, GuardSet, tensor_guards
+from kiln.capture.sources import Frame, LocalSource
 
 OFFSET = 1.0
 ACTIVATION = torch.relu
@@ -101,7 +101,7 @@ def test_aliasing_guard(counter, recompiles):
 
 
 def test_recompile_limit_runs_eagerly_with_one_warning(counter):
-    capture.config.recompile_limit = 2
+    config.recompile_limit = 2
     compiled = capture.compile(simple, backend=counter)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -149,15 +149,15 @@ def test_guards_log(counter, caplog):
     assert "class CapturedGraph" in caplog.text
 
 
-def test_logs_env_enables_artifacts(monkeypatch):
-    from capture import logs
-    monkeypatch.setenv("KILN_LOGS", "graph,recompiles")
+def test_logs_setting_enables_artifacts(monkeypatch):
+    from kiln import logs
+    monkeypatch.setattr(config, "logs", frozenset({"graph", "recompiles"}))
     monkeypatch.setattr(logs, "_enabled", set())
     for name in ("graph", "recompiles"):
         monkeypatch.setattr(logs.get_logger(name), "handlers", [])
         monkeypatch.setattr(logs.get_logger(name), "level", logging.NOTSET)
-    logs.enable_from_env()
-    logs.enable_from_env()  # once only
+    logs.enable_from_config()
+    logs.enable_from_config()  # once only
     assert logs.get_logger("graph").level == logging.DEBUG
     assert len(logs.get_logger("recompiles").handlers) == 1
     assert logs.get_logger("guards").level == logging.NOTSET

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import capture
+from kiln import capture
 
 OFFSET = 0.25
 

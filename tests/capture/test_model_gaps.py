@@ -6,7 +6,7 @@ import functools
 import pytest
 import torch
 
-import capture
+from kiln import capture
 
 
 def _run(fn, *args, backend, fullgraph=True):

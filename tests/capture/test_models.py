@@ -8,8 +8,8 @@ import warnings
 import pytest
 import torch
 
-import capture
-from capture.backends import lookup_backend
+from kiln import capture
+from kiln.capture.backends import lookup_backend
 from kiln_models import bert, flat_tensors, gpt2, llama, transformer_encoder_layer
 
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-import capture
+from kiln import capture
 
 
 class Scale(torch.nn.Module):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 
-import capture
+from kiln import capture
 from corpus import run_case
 from corpus.rows import args_of, const, randn, rows_case, tensor, tensors
 

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-import capture
+from kiln import capture
 
 
 class Lazy:

@@ -3,12 +3,13 @@ import subprocess
 import sys
 import textwrap
 
-from codegen.cpp import build
+from kiln.codegen.cpp import build
+from kiln import config
 
 SCRIPT = textwrap.dedent("""
     import torch, torch.fx as fx
-    from codegen.cpp import build
-    from inductor import compile_graph
+    from kiln.codegen.cpp import build
+    from kiln.backend import compile_graph
     gm = fx.symbolic_trace(lambda x: torch.softmax(x * 3.25, -1))
     c = compile_graph(gm, [torch.randn(5, 7)], target="cpp")
     torch.testing.assert_close(c.call(torch.ones(5, 7)), torch.softmax(torch.ones(5, 7) * 3.25, -1))
@@ -28,7 +29,7 @@ def test_second_compile_in_a_new_process_does_no_build(tmp_path):
 
 
 def test_corrupted_entry_is_rebuilt(tmp_path, monkeypatch):
-    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(config, "cache_dir", str(tmp_path))
     source = 'extern "C" int kiln_probe() { return 41 + 1; }\n'
     lib = build.build(source)
     lib.write_bytes(b"not a shared library")

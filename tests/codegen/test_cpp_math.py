@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.fx as fx
 
-from inductor import compile_graph
+from kiln.backend import compile_graph
 
 SPECIALS = [0.0, -0.0, 1e-30, -1e-30, 1e-40, float("inf"), -float("inf"), float("nan"), 88.7, 88.73, -87.5,
             -103.9, -104.5, 1e-8, -1e-8, 0.5, -0.5, 0.49999, 3.9, -3.9, 20.0, -20.0, 1e30]
@@ -70,7 +70,7 @@ def test_streamed_stores_match_eager(monkeypatch):
     """Memory-bound pointwise kernels write big float32 outputs in chunks with streaming stores:
     several outputs, head loops, broadcast operands; non-float outputs and transcendental kernels
     keep plain stores; a target that is not 64-byte aligned takes the plain copy."""
-    from codegen.cpp import render
+    from kiln.codegen.cpp import render
 
     monkeypatch.setattr(render, "STREAM_MIN_BYTES", 1 << 16)
     g = torch.Generator().manual_seed(3)

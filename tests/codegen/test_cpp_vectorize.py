@@ -7,9 +7,9 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-from codegen.cpp import build
-from codegen.cpp.render import render_source
-from inductor import compile_graph
+from kiln.codegen.cpp import build
+from kiln.codegen.cpp.render import render_source
+from kiln.backend import compile_graph
 
 WORKLOADS = {  # name -> (fn, inputs): the benchmark's shapes of computation, at small sizes
     "pointwise": (lambda x, y: (x.sin() * 2.0 + y).relu() * y.tanh() + x * 0.5 + torch.erf(x) * x.exp(),
@@ -34,7 +34,7 @@ def _hot_loops(source: str) -> list[int]:
 
 
 def test_inner_loops_are_vectorized(tmp_path, monkeypatch):
-    from codegen.cpp import render
+    from kiln.codegen.cpp import render
 
     monkeypatch.setattr(render, "STREAM_MIN_BYTES", 1 << 18)  # the "streamed" workload's stores stream
     kernels = []
@@ -47,7 +47,7 @@ def test_inner_loops_are_vectorized(tmp_path, monkeypatch):
     path = tmp_path / "kernels.cpp"
     path.write_text(source)
     flags = [f for f in build.FLAGS if f not in ("-shared", "-fPIC")]
-    proc = subprocess.run([build.CXX, *flags, "-c", str(path), "-o", str(tmp_path / "k.o"), "-fopt-info-vec-all"],
+    proc = subprocess.run([config.cxx, *flags, "-c", str(path), "-o", str(tmp_path / "k.o"), "-fopt-info-vec-all"],
                           capture_output=True, text=True, check=True)
     vectorized = {int(m.group(1)) for m in re.finditer(r"kernels\.cpp:(\d+):\d+: optimized: loop vectorized", proc.stderr)}
     # a loop that only copies becomes a memcpy call (vectorized inside libc)
@@ -68,7 +68,7 @@ def test_few_long_rows_split_across_threads():
 
 
 def test_rows_across_memory_run_as_column_blocks():
-    from codegen.cpp.render import loop_mode
+    from kiln.codegen.cpp.render import loop_mode
 
     c = compile_graph(fx.symbolic_trace(lambda x: (x.sum(0), x.sum(1))), [torch.randn(512, 256)], target="cpp")
     assert sorted(loop_mode(k) for k in c.kernels) == ["columns", "rows"]

@@ -8,12 +8,13 @@ import warnings
 import pytest
 import torch
 
-import capture
-import prims
+from kiln import capture
+from kiln import prims
 from effect_cases import CASES, REFUSED, batch_norm_inputs, batch_norm_training
-from inductor import KilnCompileWarning, compile_fx, compile_graph
+from kiln.backend import compile_graph
 from kiln_effects import check_effects, graph_of
 from kiln_opinfo import INPLACE_CASES, inplace_sample, random_ops, run_samples
+from kiln import config
 
 def _compiled(name, target):
     fn, make = CASES[name]
@@ -55,7 +56,7 @@ def test_views_of_one_intermediate_share_one_base_buffer():
 
 
 def test_dump_shows_copy_backs_and_aliases(tmp_path, monkeypatch):
-    monkeypatch.setenv("KILN_DUMP_DIR", str(tmp_path))
+    monkeypatch.setattr(config, "dump_dir", str(tmp_path))
     compiled, _, _ = _compiled("mutated_input_returned_with_views", "cpp")
     d = compiled.dump_dir
     assert "aten.mul_.Tensor" in (d / "1_aten_graph.py").read_text()
@@ -73,7 +74,7 @@ def test_refused_programs_run_eagerly_with_one_warning(name, monkeypatch):
         call = compile_fx(graph_of(fn, len(make())), make())
     assert len([r for r in record if issubclass(r.category, KilnCompileWarning)]) == 1
     check_effects(call, fn, make)
-    monkeypatch.setenv("KILN_STRICT", "1")
+    monkeypatch.setattr(config, "strict", True)
     with pytest.raises(Exception, match=why):
         compile_fx(graph_of(fn, len(make())), make())
 

@@ -11,10 +11,10 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-from codegen.wrapper import build_wrapper
-from inductor import KilnCompileWarning, compile_fx, compile_graph
-from inductor.ir import loop as L
-from inductor.ir.loop import LoopOp
+from kiln.codegen.wrapper import build_wrapper
+from kiln.backend import compile_graph
+from kiln.inductor.ir import loop as L
+from kiln.inductor.ir.loop import LoopOp
 from kiln_testing import check
 
 T = torch.tensor
@@ -231,8 +231,8 @@ def test_index_error_flags_are_per_thread(target):
     overlap; a shared flag would hand one thread's error to the other and lose it for the first."""
     import threading
 
-    from codegen import index_check
-    from codegen.wrapper import WrapperCode
+    from kiln.codegen import index_check
+    from kiln.codegen.wrapper import WrapperCode
 
     fn, good, bad = BAD[0][1], BAD[0][2], BAD[0][3]
     compiled = _compile(fn, good, target)

@@ -5,10 +5,10 @@ sample with the reason; anything else that goes wrong fails."""
 import pytest
 import torch
 
-from inductor import compile_graph
+from kiln.backend import compile_graph
 from kiln_opinfo import (ALL_CASES, BATCHES, CASES, batched_samples, check_effects, check_effects_spans, clones,
                          combined_graph, graph_of, run_samples, unspecified_outputs)
-from prims import UnsupportedGraph
+from kiln.prims import UnsupportedGraph
 
 FAST_SAMPLES = {"cpp": 3, "triton": 2}
 

@@ -11,10 +11,10 @@ import triton
 import triton.language as tl
 
 from cases import CASES
-from codegen.triton import configs
-from codegen.triton import device_math as km
-from codegen.triton.render import needs_int64, render_kernel
-from inductor import KilnCompileWarning, compile_graph
+from kiln.codegen.triton import configs
+from kiln.codegen.triton import device_math as km
+from kiln.codegen.triton.render import needs_int64, render_kernel
+from kiln.backend import compile_graph
 from kiln_testing import check, kernels, lower
 
 

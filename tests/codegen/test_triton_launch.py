@@ -14,13 +14,14 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-import capture
+from kiln import capture
 
-from codegen.triton import autotune, configs
-from codegen.triton.autotune import AutotuneStats, KernelLauncher
-from inductor import compile_graph
-from inductor.compile_fx import _pick_target
+from kiln.codegen.triton import autotune, configs
+from kiln.codegen.triton.autotune import AutotuneStats, KernelLauncher
+from kiln.backend import compile_graph
+from kiln.backend import pick_target as _pick_target
 from kiln_testing import kernels, lower
+from kiln import config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,7 +83,7 @@ class FakeBench:
 
 
 def test_autotune_times_each_config_once_and_caches_the_choice_on_disk(tmp_path, monkeypatch):
-    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(config, "cache_dir", str(tmp_path))
     compiled, k, x = _softmax_backend()
     cands = compiled.backend.configs[k.name]
     assert len(cands) == 2
@@ -116,7 +117,7 @@ def test_autotune_times_each_config_once_and_caches_the_choice_on_disk(tmp_path,
 
 
 def test_autotune_skips_configs_that_fail(tmp_path, monkeypatch):
-    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(config, "cache_dir", str(tmp_path))
     compiled, k, x = _softmax_backend()
     cands = compiled.backend.configs[k.name]
 
@@ -136,19 +137,19 @@ def test_autotune_skips_configs_that_fail(tmp_path, monkeypatch):
 def test_cuda_inputs_select_triton(monkeypatch):
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    monkeypatch.delenv("KILN_TARGET", raising=False)
+    monkeypatch.setattr(config, "target", None)
     with FakeTensorMode(allow_non_fake_inputs=True):
         on_gpu = torch.empty(2, device="cuda")
     assert on_gpu.is_cuda
     assert _pick_target(None, [torch.empty(2), on_gpu]) == "triton"
     assert _pick_target(None, [torch.empty(2), 3]) == "cpp"
     assert _pick_target("cpp", [on_gpu]) == "cpp"
-    monkeypatch.setenv("KILN_TARGET", "triton")
+    monkeypatch.setattr(config, "target", "triton")
     assert _pick_target(None, [torch.empty(2)]) == "triton"
 
 
 def test_dumped_kernel_runs_standalone_and_computes_the_kernel(tmp_path, monkeypatch):
-    monkeypatch.setenv("KILN_DUMP_DIR", str(tmp_path / "d"))  # what `kiln dump` sets
+    monkeypatch.setattr(config, "dump_dir", str(tmp_path / "d"))  # what `kiln dump` sets
     x, w, b = torch.randn(10, 48), torch.randn(48), torch.randn(48)
     compiled = compile_graph(fx.symbolic_trace(lambda x, w, b: F.layer_norm(x, (48,), w, b)), [x, w, b],
                              target="triton")
@@ -176,8 +177,8 @@ def test_dumped_kernel_runs_standalone_and_computes_the_kernel(tmp_path, monkeyp
 
 @pytest.mark.parametrize("example", ["pointwise_softmax.py", "mlp_block.py"])
 def test_examples_with_target_triton(example, monkeypatch, capsys):
-    monkeypatch.setenv("KILN_TARGET", "triton")
-    monkeypatch.setenv("KILN_STRICT", "1")  # a compile failure raises instead of running eagerly
+    monkeypatch.setattr(config, "target", "triton")
+    monkeypatch.setattr(config, "strict", True)  # a compile failure raises instead of running eagerly
     before = len(capture.compiled_records())
     runpy.run_path(str(ROOT / "examples" / example), run_name="__main__")
     assert "matches eager" in capsys.readouterr().out
@@ -186,7 +187,7 @@ def test_examples_with_target_triton(example, monkeypatch, capsys):
 
 
 def test_autotune_cache_dir_follows_kiln_cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(config, "cache_dir", str(tmp_path))
     assert autotune.cache_dir() == tmp_path / "triton"
 
 

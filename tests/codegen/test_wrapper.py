@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.fx as fx
 
-from codegen import alloc
-from inductor import compile_graph
+from kiln.codegen import alloc
+from kiln.backend import compile_graph
 
 
 def _compile(fn, *inputs, target="cpp"):

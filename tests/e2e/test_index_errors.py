@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import capture
+from kiln import capture
+from kiln import config
 
 
 def gather(x, i):
@@ -58,11 +59,11 @@ def _clones(args):
 @pytest.mark.parametrize("target", ["cpp", "triton"])
 @pytest.mark.parametrize("fn,good,bads", CASES, ids=[c[0].__name__ for c in CASES])
 def test_compiled_function_raises_like_eager(fn, good, bads, target, monkeypatch):
-    monkeypatch.setenv("KILN_TARGET", target)
+    monkeypatch.setattr(config, "target", target)
     graphs = []
 
     def counting_kiln(gm, example_inputs):
-        from inductor import compile_fx
+        from kiln.backend import compile_fx
 
         graphs.append(gm)
         return compile_fx(gm, example_inputs)

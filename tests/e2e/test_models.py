@@ -11,12 +11,13 @@ import warnings
 import pytest
 import torch
 
-import capture
+from kiln import capture
 import kiln_models as models
-from capture.exc import FallbackWarning
-from inductor import KilnCompileWarning
+from kiln.capture.exc import FallbackWarning
+from kiln.backend import KilnCompileWarning
+from kiln import config
 
-compile_fx_module = importlib.import_module("inductor.compile_fx")
+compile_fx_module = importlib.import_module("kiln.backend")
 
 ENTRY_POINTS = {
     "capture": lambda m: capture.compile(m),
@@ -72,7 +73,7 @@ class Recorder:
 
 def run_model(build, entry, mode, monkeypatch, *, allowed_fallbacks=(), target=None, grad_off=torch.no_grad, name=None):
     if target is not None:
-        monkeypatch.setenv("KILN_TARGET", target)
+        monkeypatch.setattr(config, "target", target)
     torch._dynamo.reset()
     capture.reset()
     recorder = Recorder(monkeypatch)

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.fx as fx
 
-from inductor import compile_graph
-from inductor.ir.buffers import ExternBuffer
+from kiln.backend import compile_graph
+from kiln.inductor.ir.buffers import ExternBuffer
 
 
 def _attn(q, k, v):

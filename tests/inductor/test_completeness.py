@@ -1,11 +1,11 @@
 """Every loop op renders in C++ and in Triton; every prim lowers (or is extern/fallback by design)."""
 import pytest
 
-from codegen.cpp.ops import EXPR as CPP_EXPR, REDUCTION as CPP_REDUCTION
-from codegen.triton.ops import EXPR as TRITON_EXPR, REDUCTION as TRITON_REDUCTION
-from inductor.ir.loop import LoopOp, ReductionType
-from inductor.lowering import LOWERINGS
-from prims import PRIMS, Category
+from kiln.codegen.cpp.ops import EXPR as CPP_EXPR, REDUCTION as CPP_REDUCTION
+from kiln.codegen.triton.ops import EXPR as TRITON_EXPR, REDUCTION as TRITON_REDUCTION
+from kiln.inductor.ir.loop import LoopOp, ReductionType
+from kiln.inductor.lowering import LOWERINGS
+from kiln.prims import PRIMS, Category
 
 LEAVES = {LoopOp.LOAD, LoopOp.CONSTANT, LoopOp.INDEX_EXPR, LoopOp.LOCAL,
           LoopOp.INDIRECT_LOAD}  # rendered by the scopes directly

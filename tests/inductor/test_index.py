@@ -1,5 +1,5 @@
 """Index expressions simplify the reshape/view algebra without sympy."""
-from inductor.ir.index import Affine, FloorDiv, Mod, Sym, as_strides, bounds, substitute
+from kiln.inductor.ir.index import Affine, FloorDiv, Mod, Sym, as_strides, bounds, substitute
 
 i, j, k = Sym("i", 3), Sym("j", 64), Sym("k", 5)
 

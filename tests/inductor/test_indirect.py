@@ -1,8 +1,8 @@
 """Indirect loads (gathers, concatenation, padding) through lowering, scheduling and C++."""
 import torch
 
-from inductor import compile_graph
-from inductor.ir.loop import LoopOp, walk
+from kiln.backend import compile_graph
+from kiln.inductor.ir.loop import LoopOp, walk
 from kiln_testing import check, kernels, lower
 
 

@@ -1,7 +1,7 @@
 """Prims -> loop IR: views are index remaps, reused values are realized, externs get strided views."""
 import torch
 
-from inductor.ir.buffers import ComputedBuffer, ExternBuffer, Pointwise, Reduction
+from kiln.inductor.ir.buffers import ComputedBuffer, ExternBuffer, Pointwise, Reduction
 from kiln_testing import lower
 
 

@@ -5,8 +5,8 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-from inductor import compile_graph
-from inductor.memory import Alloc, Free, eager_peak_bytes, peak_bytes
+from kiln.backend import compile_graph
+from kiln.inductor.memory import Alloc, Free, eager_peak_bytes, peak_bytes
 
 
 def _compile(fn, *inputs):

@@ -2,7 +2,7 @@
 import torch
 import torch.nn.functional as F
 
-from inductor.memory import Alloc, Free, peak_bytes, plan_memory
+from kiln.inductor.memory import Alloc, Free, peak_bytes, plan_memory
 from kiln_testing import kernels, lower
 
 
@@ -104,7 +104,7 @@ def test_contiguous_loops_merge():
 
 
 def test_unread_buffers_are_dropped():
-    import inductor.lowering.reductions as R
+    import kiln.inductor.lowering.reductions as R
 
     _, s = lower(lambda x: x.var(0), torch.randn(16, 40))  # strided: Welford, so sum(x) is unread
     assert any("dropped" in r for r in s.not_fused)

@@ -11,9 +11,9 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-import prims
-from inductor import KilnCompileWarning, compile_fx
-from prims import PRIMS
+from kiln import prims
+from kiln.backend import compile_fx
+from kiln.prims import PRIMS
 
 g = torch.Generator().manual_seed(0)
 cl = torch.randn(2, 5, 3, 4, generator=g).to(memory_format=torch.channels_last)

@@ -4,9 +4,9 @@ bug" for stft(...).abs()); complex abs now stays an explicit aten fallback, and 
 import torch
 import torch.fx as fx
 
-import prims
-from inductor import compile_fx
-from prims import PRIMS
+from kiln import prims
+from kiln.backend import compile_fx
+from kiln.prims import PRIMS
 
 
 def _fallbacks(pg):

@@ -9,8 +9,8 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-import prims
-from prims import PRIMS
+from kiln import prims
+from kiln.prims import PRIMS
 
 _g = torch.Generator().manual_seed(0)
 fl = torch.randn(2, 3, generator=_g)

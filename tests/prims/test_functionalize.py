@@ -8,11 +8,11 @@ import operator
 import pytest
 import torch
 
-import prims
+from kiln import prims
 from effect_cases import CASES, REFUSED, batch_norm_inputs, batch_norm_training
 from kiln_effects import check_effects, graph_of
 from kiln_opinfo import INPLACE_CASES, inplace_sample, random_ops, run_samples
-from prims import MUTATIONS_KEY, OUTPUTS_KEY
+from kiln.prims import MUTATIONS_KEY, OUTPUTS_KEY
 
 aten = torch.ops.aten
 

@@ -8,8 +8,8 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-import prims
-from prims import PRIMS
+from kiln import prims
+from kiln.prims import PRIMS
 
 
 def model(x, w):

@@ -8,9 +8,9 @@ an empty tensor has no layout.
 import pytest
 import torch
 
-from prims import PRIMS, Category, Prim, PrimMetaError, TensorMeta
-from prims.ops.elementwise import BINARY, UNARY
-from prims.ops.extern import EXTERN_REASON
+from kiln.prims import PRIMS, Category, Prim, PrimMetaError, TensorMeta
+from kiln.prims.ops.elementwise import BINARY, UNARY
+from kiln.prims.ops.extern import EXTERN_REASON
 
 from extern_samples import EXTERN_SAMPLES
 
@@ -306,7 +306,7 @@ def _meta_tree(a):
 @pytest.mark.parametrize("name", TABLE_EXTERNS)
 def test_extern_meta_matches_ref(name):
     """Each extern prim's meta rule (torch's fake kernels) against its reference, on OpInfo samples."""
-    import prims
+    from kiln import prims
     from torch.testing._internal.common_methods_invocations import op_db
 
     from kiln_opinfo import graph_of

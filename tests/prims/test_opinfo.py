@@ -12,7 +12,7 @@ samples, which is deterministic (tests/kiln_opinfo.py seeds the sample generator
 import pytest
 import torch
 
-import prims
+from kiln import prims
 from kiln_opinfo import (ALL_CASES, BATCHES, CASES, FAST_SAMPLES, batched_samples, check_effects_spans, check_prims,
                          clones, combined_graph, run_samples)
 

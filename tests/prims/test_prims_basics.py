@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.fx as fx
 
-import prims
-from prims import PRIMS, Prim, PrimMetaError, TensorMeta
+from kiln import prims
+from kiln.prims import PRIMS, Prim, PrimMetaError, TensorMeta
 
 
 def thin_path(x, y):

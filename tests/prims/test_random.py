@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.fx as fx
 
-import prims
-from prims import PRIMS
+from kiln import prims
+from kiln.prims import PRIMS
 
 N = 200_000
 
@@ -78,7 +78,7 @@ def test_aten_random_ops_have_the_right_distributions():
 
 @pytest.mark.parametrize("target", ["cpp", "triton"])
 def test_compiled_draws_equal_reference_draws(target):
-    from inductor import compile_graph
+    from kiln.backend import compile_graph
 
     fn = lambda x: (torch.rand(300, 7) * x, torch.randn(2100) + 1, torch.randint(-5, 5, (40,)))  # noqa: E731
     x = torch.full((300, 7), 2.0)

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.fx as fx
 
-import prims
-from prims import META_KEY, OUTPUTS_KEY, PRIMS, TensorMeta
-from prims.decomp.registry import DECOMPOSITIONS
+from kiln import prims
+from kiln.prims import META_KEY, OUTPUTS_KEY, PRIMS, TensorMeta
+from kiln.prims.decomp.registry import DECOMPOSITIONS
 
 aten = torch.ops.aten
 

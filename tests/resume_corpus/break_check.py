@@ -4,14 +4,14 @@ BreakPlan (a mix of graph outputs, parameters and constants, plus a side effect)
 break entry and compare with the original call. Torch-free, like resume_cases."""
 from __future__ import annotations
 
-from capture.bytecode import decode
-from capture.bytecode.blocks import active_blocks
-from capture.bytecode.break_entry import BreakPlan, build_break_entry
-from capture.bytecode.errors import BytecodeError, CannotResume
-from capture.bytecode.resume import check_frame_point, facts_of
-from capture.bytecode.flow import Flow
-from capture.bytecode.groups import group_at
-from capture.bytecode.layout import Call, Constant, GraphOutput, Local, Null, SlotKind, WithExit
+from kiln.capture.bytecode import decode
+from kiln.capture.bytecode.blocks import active_blocks
+from kiln.capture.bytecode.break_entry import BreakPlan, build_break_entry
+from kiln.capture.bytecode.errors import BytecodeError, CannotResume
+from kiln.capture.bytecode.resume import check_frame_point, facts_of
+from kiln.capture.bytecode.flow import Flow
+from kiln.capture.bytecode.groups import group_at
+from kiln.capture.bytecode.layout import Call, Constant, GraphOutput, Local, Null, SlotKind, WithExit
 
 from . import probe
 from .functions import CASES

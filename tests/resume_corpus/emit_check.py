@@ -6,8 +6,8 @@ import types
 
 from bytecode import Bytecode, Label
 
-from capture.bytecode import emit
-from capture.bytecode.assemble import assemble
+from kiln.capture.bytecode import emit
+from kiln.capture.bytecode.assemble import assemble
 
 from .functions import FLAG, SetFlag
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from bytecode import Bytecode, Label
 
-from capture.bytecode import emit
-from capture.bytecode.assemble import instruction_positions
-from capture.bytecode.layout import SlotKind
-from capture.bytecode.resume import facts_of
+from kiln.capture.bytecode import emit
+from kiln.capture.bytecode.assemble import instruction_positions
+from kiln.capture.bytecode.layout import SlotKind
+from kiln.capture.bytecode.resume import facts_of
 
 NULL = type("NULL", (), {"__repr__": lambda self: "NULL", "__deepcopy__": lambda self, memo: self})()
 

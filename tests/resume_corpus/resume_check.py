@@ -3,8 +3,8 @@ snapshot of the real frame there, and compare with the original call. Torch-free
 in-process on 3.11 and in subprocesses on 3.12/3.13 (tests/capture/test_resume.py)."""
 from __future__ import annotations
 
-from capture.bytecode.errors import CannotResume
-from capture.bytecode.resume import resume_code, resume_points
+from kiln.capture.bytecode.errors import CannotResume
+from kiln.capture.bytecode.resume import resume_code, resume_points
 
 from . import probe
 from .functions import CASES, FLAG

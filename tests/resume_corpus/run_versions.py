@@ -2,8 +2,9 @@
 
     python run_versions.py REPO [EXTRA_SYS_PATH]  ->  JSON {"emit": ..., "resume": ..., "break": ...}
 
-capture/__init__.py imports torch, so `capture` is registered as a bare namespace over the
-source directory: only the torch-free capture.bytecode package is imported from it.
+kiln/__init__.py and capture/__init__.py import torch, so `kiln` and `kiln.capture` are registered
+as bare namespaces over the source directories: only the torch-free kiln.capture.bytecode package is
+imported from them.
 """
 import json
 import sys
@@ -11,9 +12,10 @@ import types
 
 repo = sys.argv[1]
 sys.path[:0] = [repo + "/tests", *sys.argv[2:]]
-package = types.ModuleType("capture")
-package.__path__ = [repo + "/capture"]
-sys.modules["capture"] = package
+for name, folder in (("kiln", "/kiln"), ("kiln.capture", "/capture")):
+    package = types.ModuleType(name)
+    package.__path__ = [repo + folder]
+    sys.modules[name] = package
 
 from resume_corpus import break_check, emit_check, resume_check  # noqa: E402
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import torch
 
-import capture
+from kiln import capture
 
 MISSING = object()  # a global that does not exist
 

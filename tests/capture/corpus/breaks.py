@@ -12,7 +12,7 @@ import zlib
 import numpy
 import torch
 
-import capture
+from kiln import capture
 
 from . import Case, Fresh, args, t
 

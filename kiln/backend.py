@@ -1,0 +1,147 @@
+"""The `kiln` backend: a torch-level fx graph and example inputs in, a callable out.
+
+    captured graph -> ATen graph -> functional ATen graph -> prims graph     (kiln.prims)
+    -> loop-IR buffers -> fused schedule + memory plan                       (kiln.inductor)
+    -> C++ (or Triton) kernels + a generated Python wrapper                  (kiln.codegen)
+
+This is the one module that runs all the back-end stages in order; each stage also runs alone.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.fx as fx
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+from kiln import inductor, prims
+from kiln.codegen.wrapper import build_wrapper
+
+from . import config, records
+from .dump import GraphDump
+from .logs import get_logger
+
+log_code = get_logger("output_code")
+log_schedule = get_logger("schedule")
+
+
+class KilnCompileWarning(UserWarning):
+    """Kiln could not compile a graph and runs it eagerly."""
+
+
+@dataclass(frozen=True)
+class CompiledGraph:
+    """Everything one compile produced; `call(*inputs)` runs it."""
+    call: Callable
+    target: str                          # "cpp" | "triton"
+    traced_gm: fx.GraphModule            # ATen graph as traced (in-place ops included)
+    aten_gm: fx.GraphModule              # functional ATen graph
+    prims_gm: fx.GraphModule             # prims graph
+    graph: inductor.GraphLowering        # loop-IR buffers
+    schedule: inductor.Schedule          # fused kernels, memory plan
+    backend: Any                         # CppBackend | TritonBackend: the built kernels
+    wrapper_source: str
+    dump_dir: Path | None
+    compile_s: float
+
+    @property
+    def kernels(self) -> list:
+        return self.schedule.kernels
+
+    @property
+    def steps(self) -> list:
+        return self.schedule.steps
+
+    def __repr__(self):
+        return f"CompiledGraph(target={self.target}, kernels={len(self.kernels)}, compile_s={self.compile_s:.3f})"
+
+
+def pick_target(target, example_inputs) -> str:
+    target = target or config.target  # `kiln dump --target` sets KILN_TARGET
+    if target is not None:
+        if target not in ("cpp", "triton"):
+            raise ValueError(f"target must be 'cpp' or 'triton', got {target!r}")
+        return target
+    cuda = any(isinstance(x, torch.Tensor) and x.is_cuda for x in example_inputs)
+    return "triton" if cuda else "cpp"
+
+
+def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
+    """The backend: returns a callable with gm's outputs; on any failure, gm run eagerly (one warning)."""
+    try:
+        compiled = compile_graph(gm, list(example_inputs), target=target)
+    except Exception as e:  # noqa: BLE001  (never let a compiler error reach user code)
+        records.add_backend_record(gm, error=e)
+        if config.strict:
+            raise
+        warnings.warn(f"kiln: could not compile this graph ({type(e).__name__}: {e}); running it eagerly",
+                      KilnCompileWarning, stacklevel=2)
+        return gm.forward
+    records.add_backend_record(gm, compiled=compiled)
+    return compiled.call
+
+
+def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> CompiledGraph:
+    start = time.perf_counter()
+    if torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad for x in example_inputs):
+        raise prims.UnsupportedGraph("inputs require grad: Kiln compiles inference graphs only for now "
+                                     "(run under torch.no_grad() or torch.inference_mode())")
+    target = pick_target(target, example_inputs)
+    dump = GraphDump()
+    dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
+    traced_gm = prims.trace_aten(gm, example_inputs)
+    dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
+    aten_gm = prims.functionalize(traced_gm)
+    dump.write("1_aten_functional.py", lambda: _with_io(aten_gm))
+    prims_gm = prims.decompose(aten_gm)
+    dump.write("2_prims_graph.py", lambda: _with_io(prims_gm))
+    fallbacks = prims.fallback_nodes(prims_gm)
+    if fallbacks:
+        dump.write("2_fallbacks.txt", "\n".join(f"{n.name}: {n.args[0]} has no decomposition" for n in fallbacks))
+    graph = inductor.lower(prims_gm, example_inputs)
+    dump.write("3_loop_ir.txt", repr(graph))
+    schedule = inductor.schedule(graph, inductor.eager_peak_bytes(traced_gm), scratch=target == "cpp")
+    dump.write("4_schedule.txt", schedule.text)
+    log_schedule.debug("%s", schedule.text)
+    backend = _make_backend(target, schedule.kernels, graph.buffers)
+    call, wrapper_source = build_wrapper(graph, schedule.steps, backend, on_index_error=_eager_flat(gm))
+    for fname, src in backend.sources().items():
+        dump.write(f"5_{fname}", src)
+    dump.write("6_wrapper.py", wrapper_source)
+    log_code.debug("kernels:\n%s\nwrapper:\n%s", "\n".join(backend.sources().values()), wrapper_source)
+    call = _restore_structure(call, aten_gm.meta["out_spec"], len(graph.outputs))
+    return CompiledGraph(call=call, target=target, traced_gm=traced_gm, aten_gm=aten_gm, prims_gm=prims_gm,
+                         graph=graph, schedule=schedule, backend=backend, wrapper_source=wrapper_source,
+                         dump_dir=dump.dir, compile_s=time.perf_counter() - start)
+
+
+def _with_io(gm) -> str:
+    """The graph's code, then what its outputs mean to the caller (aliasing, input copy-backs)."""
+    return gm.print_readable(print_output=False) + "\n" + prims.describe(gm)
+
+
+def _make_backend(target, kernels, buffers):
+    if target == "cpp":
+        from kiln.codegen.cpp import CppBackend
+
+        return CppBackend(kernels)
+    from kiln.codegen.triton import TritonBackend  # imports triton: only when asked for
+
+    return TritonBackend(kernels, buffers)
+
+
+def _eager_flat(gm):
+    """gm run eagerly, outputs flattened as the wrapper's: after a kernel met an out-of-range
+    index, this raises eager's own IndexError/RuntimeError on the same inputs."""
+    return lambda *inputs: tuple(tree_flatten(gm.forward(*inputs))[0])
+
+
+def _restore_structure(call, spec, n):
+    """The wrapper returns a flat tuple; give back gm's own output structure."""
+    if spec == tree_flatten(tuple(range(n)))[1]:
+        return call
+    return lambda *args: tree_unflatten(list(call(*args)), spec)

@@ -1,0 +1,74 @@
+"""What the back end did with each graph it was given, from either front end (Kiln's capture or
+TorchDynamo): compiled, with how many kernels and ATen fallback ops, or run eagerly, and why.
+`kiln explain` lists these next to capture's own records."""
+from __future__ import annotations
+
+import re
+import threading
+import weakref
+from dataclasses import dataclass
+
+import torch.fx as fx
+
+from kiln import prims
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+
+
+@dataclass(frozen=True)
+class BackendRecord:
+    graph: weakref.ref                # the GraphModule the front end handed over
+    function: str                     # the user function the graph's code came from, if known
+    location: str                     # "file:line" of the graph's first op, if known
+    ops: int
+    compiled: bool
+    kernels: int = 0
+    fallback_ops: tuple[str, ...] = ()  # ATen ops run as they are inside the compiled graph
+    reason: str | None = None         # why the graph runs eagerly
+
+    def __str__(self) -> str:
+        where = f"{self.function} ({self.location})" if self.location else self.function
+        if not self.compiled:
+            return f"{where}: {self.ops} ops, ran eagerly\n    reason: {self.reason}"
+        text = f"{where}: {self.ops} ops, compiled to {self.kernels} kernel(s)"
+        return text + (f", ATen fallback ops: {', '.join(self.fallback_ops)}" if self.fallback_ops else "")
+
+
+_lock = threading.Lock()
+RECORDS: list[BackendRecord] = []
+
+
+def _origin(gm: fx.GraphModule) -> tuple[str, str]:
+    """The user frame of the graph's first op that carries a stack trace (both front ends set one)."""
+    for node in gm.graph.nodes:
+        frames = _FRAME.findall(node.meta.get("stack_trace") or "")
+        if frames:
+            path, line, name = frames[-1]
+            return name, f"{path}:{line}"
+    return "<graph>", ""
+
+
+def _op_count(gm: fx.GraphModule) -> int:
+    return sum(1 for n in gm.graph.nodes if n.op in ("call_function", "call_method", "call_module"))
+
+
+def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseException | None = None) -> None:
+    function, location = _origin(gm)
+    if compiled is not None:
+        fallbacks = tuple(sorted({str(n.args[0]) for n in prims.fallback_nodes(compiled.prims_gm)}))
+        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, len(compiled.kernels), fallbacks)
+    else:
+        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), False,
+                               reason=f"{type(error).__name__}: {error}")
+    with _lock:
+        RECORDS.append(record)
+
+
+def backend_records() -> list[BackendRecord]:
+    with _lock:
+        return list(RECORDS)
+
+
+def clear() -> None:
+    with _lock:
+        RECORDS.clear()

@@ -1,0 +1,84 @@
+"""The `kiln` command's own behaviour: --version, --help, missing scripts, explain over both entry
+points, and where demo writes."""
+import os
+import subprocess
+import sys
+
+import kiln
+
+
+def _kiln(*args, cwd, **env):
+    return subprocess.run([sys.executable, "-m", "kiln", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **env}, timeout=600)
+
+
+def test_version(tmp_path):
+    out = _kiln("--version", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == f"kiln {kiln.__version__}"
+
+
+def test_help_shows_script_arguments(tmp_path):
+    for command in ("dump", "explain"):
+        out = _kiln(command, "--help", cwd=tmp_path)
+        assert out.returncode == 0
+        assert "SCRIPT.py" in out.stdout and "[-- ARGS]" in out.stdout, out.stdout
+
+
+def test_missing_script_is_one_line(tmp_path):
+    for command in ("dump", "explain"):
+        out = _kiln(command, "nowhere.py", cwd=tmp_path)
+        assert out.returncode == 2
+        assert out.stderr.strip() == f"kiln {command}: no such script: nowhere.py"
+        assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_script_arguments_after_double_dash(tmp_path):
+    (tmp_path / "s.py").write_text("import sys\nprint('args', sys.argv[1:])\n")
+    out = _kiln("explain", "s.py", "--", "--steps", "3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "args ['--steps', '3']" in out.stdout
+
+
+EXPLAIN_BOTH = """
+import torch, kiln
+
+@kiln.compile
+def captured(x):
+    return x.cos() * 2
+
+def dynamo_ok(x):
+    return torch.relu(x) + 1
+
+def dynamo_grad(w, x):
+    return (x @ w).sum()
+
+captured(torch.randn(4))
+with torch.no_grad():
+    torch.compile(dynamo_ok, backend="kiln")(torch.randn(8))
+w = torch.randn(4, 4, requires_grad=True)
+torch.compile(dynamo_grad, backend="kiln")(w, torch.randn(2, 4))   # the back end runs this one eagerly
+"""
+
+
+def test_explain_sees_torch_compile_graphs_and_their_fallbacks(tmp_path):
+    (tmp_path / "s.py").write_text(EXPLAIN_BOTH)
+    out = _kiln("explain", "s.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert ("kiln explain: 3 graph(s) captured (2 by TorchDynamo), 1 of them ran eagerly in the back end, "
+            "0 graph break(s), 0 function(s) fell back to eager") in text, text
+    assert "captured (s.py:3): 1 graph, 2 ops" in text and "1 kernel(s)" in text
+    assert "graphs from TorchDynamo" in text
+    assert "dynamo_ok (" in text and "compiled to 1 kernel(s)" in text
+    assert "dynamo_grad (" in text and "ran eagerly" in text and "inference graphs only" in text
+
+
+def test_demo_writes_to_a_temp_dir_by_default(tmp_path):
+    out = _kiln("demo", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    for words in ("matches eager", "compile time", "eager:", "kiln:", "5_kernels.cpp"):
+        assert words in out.stdout, out.stdout
+    assert not list(tmp_path.iterdir())  # nothing in the working directory
+    written = next(line for line in out.stdout.splitlines() if "were written to" in line)
+    folder = written.rsplit(" ", 1)[1].rstrip(":")
+    assert os.path.isdir(folder) and "kiln_demo_" in folder
