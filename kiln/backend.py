@@ -8,6 +8,7 @@ This is the one module that runs all the back-end stages in order; each stage al
 """
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -79,10 +80,22 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
         if config.strict:
             raise
         warnings.warn(f"kiln: could not compile this graph ({type(e).__name__}: {e}); running it eagerly",
-                      KilnCompileWarning, stacklevel=2)
+                      KilnCompileWarning, stacklevel=_user_stacklevel())
         return gm.forward
     records.add_backend_record(gm, compiled=compiled)
     return compiled.call
+
+
+_INTERNAL = ("torch", "kiln", "contextlib", "functools")
+
+
+def _user_stacklevel() -> int:
+    """The `stacklevel` of the first caller outside torch and Kiln: the user's line whose call
+    compiled this graph (TorchDynamo and capture both call the backend from deep inside)."""
+    frame, level = sys._getframe(1), 1  # level 1: compile_fx itself
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in _INTERNAL:
+        frame, level = frame.f_back, level + 1
+    return level if frame is not None else 2
 
 
 def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> CompiledGraph:

@@ -72,7 +72,7 @@ def explain_report() -> str:
     dynamo = [r for r in backend if id(r) not in seen]
     if dynamo:
         lines.append("  graphs from TorchDynamo (torch.compile(..., backend=\"kiln\")):")
-        lines += [f"  {r}" for r in dynamo]
+        lines += ["    " + str(r).replace("\n", "\n  ") for r in dynamo]
     graphs = [r for r in captured if r.graph is not None]
     eager_graphs = [r for r in backend if not r.compiled]
     head = (f"kiln explain: {len(graphs) + len(dynamo)} graph(s) captured ({len(dynamo)} by TorchDynamo), "

@@ -21,8 +21,12 @@ from kiln import config
 
 # No -ffast-math: results must stay within eager's IEEE behaviour (NaN/inf handling, no reassociation
 # beyond the reduction order the kernels spell out); no contraction of a*b + c into an fma either, so
-# elementwise arithmetic rounds exactly as eager's separate ops do.
-FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17", "-fno-math-errno", "-ffp-contract=off"]
+# elementwise arithmetic rounds exactly as eager's separate ops do. -fno-trapping-math changes no
+# value (no kernel reads FP exception flags): it lets g++ if-convert selects guarded by a NaN check,
+# e.g. `x != x ? x : (x < c ? 0 : y)`, which without AVX-512 masks it otherwise leaves as branches
+# that stop the whole loop from vectorizing (seen on AVX2 / znver3 with g++ 12).
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17", "-fno-math-errno", "-fno-trapping-math",
+         "-ffp-contract=off"]
 
 
 def cache_dir() -> Path:

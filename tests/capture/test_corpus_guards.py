@@ -142,12 +142,12 @@ def test_three_tensor_alias_guards_are_all_kept(counter):
 
 
 SCRIPT = textwrap.dedent('''
-    import torch, capture
+    import torch, kiln
 
     class Box:
         pass
 
-    @capture.compile(backend="eager")
+    @kiln.compile(backend="eager")
     def f(x, box, n):
         with torch.no_grad():
             box.value = x * n
@@ -163,8 +163,8 @@ SCRIPT = textwrap.dedent('''
 def test_kiln_logs_guards_and_recompiles_are_readable(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
-    env = dict(os.environ, KILN_LOGS="guards,recompiles,graph", PYTHONPATH=REPO)
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=REPO,
+    env = dict(os.environ, KILN_LOGS="guards,recompiles,graph")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path,
                             timeout=300)
     assert result.returncode == 0, result.stderr
     text = result.stderr

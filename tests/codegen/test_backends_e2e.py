@@ -6,7 +6,7 @@ import pytest
 import torch.fx as fx
 
 from cases import CASES, IDS
-from kiln.backend import compile_graph
+from kiln.backend import KilnCompileWarning, compile_graph
 from kiln_testing import check
 
 

@@ -7,6 +7,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
+from kiln import config
 from kiln.codegen.cpp import build
 from kiln.codegen.cpp.render import render_source
 from kiln.backend import compile_graph

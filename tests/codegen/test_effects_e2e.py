@@ -11,7 +11,7 @@ import torch
 from kiln import capture
 from kiln import prims
 from effect_cases import CASES, REFUSED, batch_norm_inputs, batch_norm_training
-from kiln.backend import compile_graph
+from kiln.backend import KilnCompileWarning, compile_fx, compile_graph
 from kiln_effects import check_effects, graph_of
 from kiln_opinfo import INPLACE_CASES, inplace_sample, random_ops, run_samples
 from kiln import config

@@ -12,7 +12,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from kiln.codegen.wrapper import build_wrapper
-from kiln.backend import compile_graph
+from kiln.backend import KilnCompileWarning, compile_fx, compile_graph
 from kiln.inductor.ir import loop as L
 from kiln.inductor.ir.loop import LoopOp
 from kiln_testing import check

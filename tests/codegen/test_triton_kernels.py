@@ -14,7 +14,7 @@ from cases import CASES
 from kiln.codegen.triton import configs
 from kiln.codegen.triton import device_math as km
 from kiln.codegen.triton.render import needs_int64, render_kernel
-from kiln.backend import compile_graph
+from kiln.backend import KilnCompileWarning, compile_graph
 from kiln_testing import check, kernels, lower
 
 

@@ -67,10 +67,12 @@ def test_explain_sees_torch_compile_graphs_and_their_fallbacks(tmp_path):
     text = out.stdout
     assert ("kiln explain: 3 graph(s) captured (2 by TorchDynamo), 1 of them ran eagerly in the back end, "
             "0 graph break(s), 0 function(s) fell back to eager") in text, text
-    assert "captured (s.py:3): 1 graph, 2 ops" in text and "1 kernel(s)" in text
+    assert "captured (s.py:4): 1 graph, 2 ops" in text and "1 kernel(s)" in text
     assert "graphs from TorchDynamo" in text
     assert "dynamo_ok (" in text and "compiled to 1 kernel(s)" in text
     assert "dynamo_grad (" in text and "ran eagerly" in text and "inference graphs only" in text
+    # the one warning points at the user's line that compiled the graph, not at torch's internals
+    assert "s.py:18: KilnCompileWarning" in out.stderr, out.stderr
 
 
 def test_demo_writes_to_a_temp_dir_by_default(tmp_path):

@@ -12,7 +12,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from kiln import prims
-from kiln.backend import compile_fx
+from kiln.backend import KilnCompileWarning, compile_fx
 from kiln.prims import PRIMS
 
 g = torch.Generator().manual_seed(0)
