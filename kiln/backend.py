@@ -75,6 +75,8 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
     """The backend: returns a callable with gm's outputs; on any failure, gm run eagerly (one warning)."""
     try:
         compiled = compile_graph(gm, list(example_inputs), target=target)
+        records.add_backend_record(gm, compiled=compiled)
+        return compiled.call
     except Exception as e:  # noqa: BLE001  (never let a compiler error reach user code)
         records.add_backend_record(gm, error=e)
         if config.strict:
@@ -82,8 +84,6 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
         warnings.warn(f"kiln: could not compile this graph ({type(e).__name__}: {e}); running it eagerly",
                       KilnCompileWarning, stacklevel=_user_stacklevel())
         return gm.forward
-    records.add_backend_record(gm, compiled=compiled)
-    return compiled.call
 
 
 _INTERNAL = ("torch", "kiln", "contextlib", "functools")
