@@ -39,7 +39,8 @@ from .bytecode.groups import group_at
 from .bytecode.resume import check_frame_point, facts_of
 from .exc import DEFAULT_HINT, Unsupported
 from .interpreter import PUSHED_NULL, BreakHere, InstructionTranslator, _LazyLocal
-from .output_graph import OutputGraph, OutputPlan, Rebuild
+from .output_graph import OutputGraph
+from .plans import OutputPlan, Rebuild
 from .sources import Frame
 from .variables import NullVariable, TupleVariable, VariableTracker
 from .variables.containers import IteratorVariable, ListIteratorVariable

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..exc import TorchOpError, Unsupported
+from ..plans import Rebuild, ReplaceContents
 from .base import VariableTracker
 
 
@@ -66,8 +67,6 @@ class BaseListVariable(VariableTracker):
         return list(self.items)
 
     def write_back(self, plan_value):
-        from ..output_graph import Rebuild
-        from ..side_effects import ReplaceContents
         return ReplaceContents(self.source, Rebuild(list, tuple(plan_value(item) for item in self.items)))
 
     def __repr__(self) -> str:

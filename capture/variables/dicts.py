@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..exc import TorchOpError, Unsupported
+from ..plans import FromSource, RebuildDict, ReplaceDict
+from ..sources import GetItemSource
 from .base import VariableTracker
 from .constant import is_constant_value, wrap_constant
 
@@ -69,7 +71,6 @@ class ConstDictVariable(VariableTracker):
     def value_of(self, tx, key) -> VariableTracker:
         value = self.items[key]
         if isinstance(value, _Unread):
-            from ..sources import GetItemSource
             from .builder import wrap_value
             value = self.items[key] = wrap_value(tx, value.value, GetItemSource(self.source, key))
         return value
@@ -119,9 +120,6 @@ class ConstDictVariable(VariableTracker):
         return [value for value in self.items.values() if not isinstance(value, _Unread)]
 
     def write_back(self, plan_value):
-        from ..output_graph import FromSource, RebuildDict
-        from ..side_effects import ReplaceDict
-        from ..sources import GetItemSource
         values = tuple(FromSource(GetItemSource(self.source, key)) if isinstance(value, _Unread) else plan_value(value)
                        for key, value in self.items.items())  # an unread value: the object there at call start
         return ReplaceDict(self.source, RebuildDict(dict, tuple(self.items), values))
