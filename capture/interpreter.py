@@ -1,7 +1,7 @@
 """The symbolic interpreter: runs normalised bytecode over variables, recording tensor ops.
 
-A table maps each normalised opname to a handler method. Anything not in the
-table is Unsupported("opcode X").
+A table (opcodes/table.py) maps each normalised opname to a handler: the core ones are methods
+here, the rest live by concern in opcodes/. Anything not in the table is Unsupported("opcode X").
 """
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import functools
 import linecache
 import operator
 import types
-from typing import Any, Callable
+from typing import Any
 
 from .bytecode import Instruction, decode
 from .exc import TorchOpError, Unsupported
+from .opcodes import context, effects, functions, imports  # noqa: F401  (they fill the handler table)
+from .opcodes.containers import inplace_container_op
+from .opcodes.table import HANDLERS, handles
 from .output_graph import OutputGraph
 from .sources import BuiltinSource, ClosureSource, Frame, GlobalSource, LocalSource
 from .variables.iterators import get_iter
@@ -25,17 +28,6 @@ from .variables.constant import UNARY_OPERATORS
 
 COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
                      ">": operator.gt, ">=": operator.ge}
-
-HANDLERS: dict[str, Callable[["InstructionTranslator", Instruction], None]] = {}
-
-
-def handles(*opnames: str):
-    def register(method):
-        for opname in opnames:
-            HANDLERS[opname] = method
-        return method
-    return register
-
 
 class _LazyLocal:
     """An argument not yet read: wrapped (and guarded) only when the code loads it."""
@@ -419,8 +411,3 @@ def builtins_of(globals_: dict) -> dict:
     value = globals_.get("__builtins__", builtins)
     return value if isinstance(value, dict) else vars(value)
 
-
-# Handlers by concern, registered into HANDLERS on import (they import `handles` from here).
-from .opcodes import functions as _functions  # noqa: E402,F401
-from .opcodes.containers import inplace_container_op  # noqa: E402
-from .opcodes import context as _context, effects as _effects, imports as _imports  # noqa: E402,F401

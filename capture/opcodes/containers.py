@@ -4,10 +4,10 @@ from __future__ import annotations
 import operator
 
 from ..exc import TorchOpError, Unsupported
-from ..interpreter import handles
 from ..variables import BaseListVariable, ListVariable, TensorVariable, VariableTracker, wrap_constant
 from ..variables.dicts import ConstDictVariable, SetVariable, constant_key
 from ..variables.methods import same_value
+from .table import handles
 
 CONVERSIONS = {"str": str, "repr": repr, "ascii": ascii}
 

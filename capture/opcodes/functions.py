@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from ..bytecode.decode import MAKE_FUNCTION_FLAGS
 from ..exc import TorchOpError, Unsupported
-from ..interpreter import handles
 from ..variables import NULL, NullVariable, wrap_constant
 from ..variables.dicts import ConstDictVariable
 from ..variables.iterators import Yielded
 from ..variables.nested import CellVariable, CodeVariable, NestedFunctionVariable
 from ..variables.user_objects import SuperVariable
+from .table import handles
 
 
 @handles("MAKE_FUNCTION")
