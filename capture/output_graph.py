@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -24,6 +23,7 @@ from .side_effects import SideEffects
 from .sources import Source
 from .variables import (BaseListVariable, ConstantVariable, TensorVariable, TupleVariable,
                         VariableTracker, wrap_constant)
+from .variables.builder import MutableObject
 from .variables.constant import is_constant_value
 from .variables.dicts import ConstDictVariable, SetVariable
 from .variables.user_objects import UserObjectVariable
@@ -344,13 +344,6 @@ class OutputGraph:
 
 
 _getitem = operator.getitem  # the fx target for picking one result of a multi-output op
-
-
-@dataclass
-class MutableObject:
-    value: Any                    # kept alive so its id stays unique
-    variable: VariableTracker
-    sources: list[Source]
 
 
 def _storage_of(tensor: torch.Tensor) -> int:

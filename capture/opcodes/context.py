@@ -14,11 +14,8 @@ from dataclasses import dataclass
 
 from ..exc import Unsupported
 from ..variables import ConstantVariable
-from ..variables.grad_mode import GradModeContextVariable, WithExitVariable
+from ..variables.grad_mode import CONTEXT_HINT, GradModeContextVariable, WithExitVariable
 from .table import handles
-
-CONTEXT_HINT = ("only torch.no_grad(), torch.enable_grad() and torch.set_grad_enabled(b) are traced; "
-                "move other `with` blocks out of the compiled function")
 
 
 @dataclass

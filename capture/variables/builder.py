@@ -6,6 +6,7 @@ import collections
 import functools
 import logging
 import types
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -17,7 +18,7 @@ from .base import VariableTracker
 from .constant import ConstantVariable, is_constant_value
 from .containers import ListVariable, TupleVariable
 from .functions import BuiltinVariable, UserFunctionVariable
-from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable
+from .grad_mode import CONTEXT_HINT, GRAD_MODE_CLASSES, GradModeClassVariable
 from .nested import CodeVariable
 from .nn_module import NNModuleVariable
 from .opaque import AllowedFunctionVariable, opaque
@@ -55,7 +56,6 @@ class PythonTypeVariable(VariableTracker):
         if is_user_class(self.value):
             return construct_user_object(tx, self, args, kwargs)
         if hasattr(self.value, "__enter__"):  # user classes are constructed above
-            from ..opcodes.context import CONTEXT_HINT
             raise Unsupported(f"context manager {self.value.__module__}.{self.value.__qualname__}", hint=CONTEXT_HINT)
         return super().call(tx, args, kwargs)
 
@@ -195,6 +195,15 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (is_read_through, _wrap_read_through),                  # transformers' configs
 ]
 
+@dataclass
+class MutableObject:
+    """A mutable object read from outside: its one variable and every source that reached it
+    (OutputGraph.mutable_objects, keyed by id)."""
+    value: Any                    # kept alive so its id stays unique
+    variable: VariableTracker
+    sources: list[Source]
+
+
 # Objects a function can mutate: one variable per object however it is reached (see
 # OutputGraph.mutable_objects).
 _is_mutable_object = lambda v: type(v) in (list, dict, collections.OrderedDict) or is_user_object(v)  # noqa: E731
@@ -223,7 +232,6 @@ def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> Var
             if source is not None:
                 tx.output.variables_by_source[source] = variable
             if mutable:
-                from ..output_graph import MutableObject
                 tx.output.mutable_objects[id(value)] = MutableObject(value, variable, [source])
             return variable
     if source is not None:  # carried as is; using it breaks the graph (variables/opaque.py)

@@ -19,6 +19,8 @@ from .base import VariableTracker
 from .constant import wrap_constant
 
 GRAD_MODE_CLASSES = (torch.no_grad, torch.enable_grad, torch.set_grad_enabled)
+CONTEXT_HINT = ("only torch.no_grad(), torch.enable_grad() and torch.set_grad_enabled(b) are traced; "
+                "move other `with` blocks out of the compiled function")
 
 
 class GradModeClassVariable(VariableTracker):

@@ -75,6 +75,20 @@ class CellVariable(VariableTracker):
         return f"CellVariable({'real' if self.real_cell is not None else self.contents!r})"
 
 
+def find_cell(tx, name: str) -> CellVariable:
+    """The cell behind `name` in `tx`'s frame: made by MAKE_CELL, or one of its closure's."""
+    value = tx.locals.get(name)
+    if isinstance(value, CellVariable):
+        return value
+    if name in tx.code.co_freevars:
+        index = tx.code.co_freevars.index(name)
+        cell = tx.closure[index]
+        if isinstance(cell, CellVariable):
+            return cell
+        return CellVariable(real_cell=cell, source=tx.closure_source(name, index))
+    raise Unsupported(f"cell variable {name!r} used before its cell was made")
+
+
 class NestedFunctionVariable(VariableTracker):
     """A function made by MAKE_FUNCTION in the traced code: calls are inlined."""
 

@@ -400,7 +400,7 @@ class SuperVariable(VariableTracker):
 
 def zero_argument_super(tx) -> SuperVariable:
     """super() inside a method (3.11 calls it with no arguments; it reads __class__ and self)."""
-    from ..opcodes.functions import find_cell
+    from .nested import find_cell
     code = tx.code
     if "__class__" not in code.co_freevars or code.co_argcount == 0:
         raise Unsupported("super() outside a method")
