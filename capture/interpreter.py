@@ -165,6 +165,11 @@ class InstructionTranslator:
             value = self.locals[name] = self.resolve_local(name, value)
         self.push(value)
 
+    def wrap(self, value: Any, source, guard: bool = True) -> VariableTracker:
+        """The variable for `value` read through `source`, guarded (variables/builder.py). Values
+        reach the builder through here: it knows every kind of value, so none of them imports it."""
+        return wrap_value(self, value, source, guard)
+
     def resolve_local(self, name: str, value: Any) -> VariableTracker:
         """A local's variable, wrapping (and guarding) an argument on its first read."""
         if isinstance(value, _LazyLocal):

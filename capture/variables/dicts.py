@@ -71,8 +71,7 @@ class ConstDictVariable(VariableTracker):
     def value_of(self, tx, key) -> VariableTracker:
         value = self.items[key]
         if isinstance(value, _Unread):
-            from .builder import wrap_value
-            value = self.items[key] = wrap_value(tx, value.value, GetItemSource(self.source, key))
+            value = self.items[key] = tx.wrap(value.value, GetItemSource(self.source, key))
         return value
 
     def values_list(self, tx) -> list[VariableTracker]:

@@ -145,7 +145,6 @@ class UserFunctionVariable(VariableTracker):
         # Function attributes are writable (even __code__): each is read through its own source
         # and guarded by value (strings, tuples) or identity (code objects, functions).
         from ..sources import AttrSource
-        from .builder import wrap_value
         if self.source is None:
             raise Unsupported(f"attribute {name!r} of a function with no source")
         if name not in FUNCTION_ATTRIBUTES and name not in self.fn.__dict__:
@@ -154,7 +153,7 @@ class UserFunctionVariable(VariableTracker):
             value = getattr(self.fn, name)
         except AttributeError as error:  # e.g. __wrapped__ of an undecorated function: eager raises it
             raise TorchOpError(f"function attribute {name!r}", error) from error
-        return wrap_value(tx, value, AttrSource(self.source, name))
+        return tx.wrap(value, AttrSource(self.source, name))
 
     def has_attribute(self, tx, name: str) -> bool:
         from ..guards import Guard

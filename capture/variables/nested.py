@@ -50,7 +50,6 @@ class CellVariable(VariableTracker):
 
     def load(self, tx, name: str) -> VariableTracker:
         if self.real_cell is not None:
-            from .builder import wrap_value
             written = tx.output.side_effects.read(self.real_cell, "cell_contents")  # nonlocal write earlier
             if written is not None:
                 return written.value
@@ -58,7 +57,7 @@ class CellVariable(VariableTracker):
                 value = self.real_cell.cell_contents
             except ValueError:
                 raise Unsupported(f"free variable {name!r} read before assignment") from None
-            return wrap_value(tx, value, self.source)
+            return tx.wrap(value, self.source)
         if self.contents is CellVariable.EMPTY:
             raise Unsupported(f"variable {name!r} read before assignment (closure cell is empty)")
         return tx.resolve_local(name, self.contents)

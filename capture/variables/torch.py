@@ -44,12 +44,11 @@ class ModuleVariable(VariableTracker):
         return self.module
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .builder import wrap_value
         if not hasattr(self.module, name):
             raise Unsupported(f"module {self.module.__name__} has no attribute {name!r}")
         # Attributes of these library modules are assumed stable: only the root is guarded.
-        return wrap_value(tx, getattr(self.module, name), AttrSource(self.source, name) if self.source else None,
-                          guard=False)
+        return tx.wrap(getattr(self.module, name), AttrSource(self.source, name) if self.source else None,
+                       guard=False)
 
     def __repr__(self) -> str:
         return f"ModuleVariable({self.module.__name__})"

@@ -79,7 +79,6 @@ def is_data_descriptor(descriptor) -> bool:
 def bind_class_attribute(tx, owner: VariableTracker | None, cls_variable: VariableTracker, name: str,
                          descriptor, source: Source | None) -> VariableTracker:
     """The value of `owner.name` (owner None: `cls.name`) for a descriptor found in the class."""
-    from .builder import wrap_value
     from .functions import UserFunctionVariable
     from .nn_module import BoundMethodVariable
     cls_name = getattr(cls_variable.as_python_constant(), "__qualname__", "?")
@@ -104,7 +103,7 @@ def bind_class_attribute(tx, owner: VariableTracker | None, cls_variable: Variab
         raise Unsupported(f"class attribute {cls_name}.{name} of a class with no source")
     if is_data_descriptor(descriptor) or hasattr(type(descriptor), "__get__"):
         raise Unsupported(f"descriptor {cls_name}.{name} of type {type(descriptor).__name__}")
-    return wrap_value(tx, descriptor, source)
+    return tx.wrap(descriptor, source)
 
 
 def class_variable_of(cls: type, cls_source: Source | None) -> VariableTracker:
@@ -158,7 +157,6 @@ class UserObjectVariable(VariableTracker):
             tx.output.guards.add(Guard(AttrSource(self.source, "__dict__"), "NOT_IN", name, noun="object"))
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .builder import wrap_value
         if name == "__class__":
             return class_variable_of(self.cls, self.cls_source)
         if name == "__dict__":
@@ -177,13 +175,13 @@ class UserObjectVariable(VariableTracker):
                     value = getattr(self.value, name)
                 except AttributeError as error:  # an unset slot: eager raises it
                     raise TorchOpError(f"attribute {name!r}", error) from error
-                return wrap_value(tx, value, AttrSource(self.source, name))
+                return tx.wrap(value, AttrSource(self.source, name))
             raise Unsupported(f"attribute {self.cls.__qualname__}.{name} ({type(descriptor).__name__})")
         if self.source is None:
             if name in self.attrs:
                 return self.attrs[name]
         elif name in self._instance_dict():
-            return wrap_value(tx, self._instance_dict()[name], AttrSource(self.source, name))
+            return tx.wrap(self._instance_dict()[name], AttrSource(self.source, name))
         else:
             self._guard_not_in_instance(tx, name)
         if descriptor is not None:
@@ -317,7 +315,6 @@ def namedtuple_class_attribute(tx, owner, name: str) -> VariableTracker:
 
 
 def construct_namedtuple(tx, cls_variable, args, kwargs) -> VariableTracker:
-    from .builder import wrap_value
     cls = cls_variable.value
     new = cls.__new__
     defining = next(klass for klass in cls.__mro__ if "__new__" in klass.__dict__)
@@ -334,8 +331,8 @@ def construct_namedtuple(tx, cls_variable, args, kwargs) -> VariableTracker:
         if field in bound.arguments:
             items.append(bound.arguments[field])
         else:
-            items.append(wrap_value(tx, cls._field_defaults[field],
-                                    GetItemSource(AttrSource(cls_variable.source, "_field_defaults"), field)))
+            items.append(tx.wrap(cls._field_defaults[field],
+                                 GetItemSource(AttrSource(cls_variable.source, "_field_defaults"), field)))
     return NamedTupleVariable(items, python_container=cls, cls_source=cls_variable.source)
 
 
