@@ -170,6 +170,12 @@ class InstructionTranslator:
         reach the builder through here: it knows every kind of value, so none of them imports it."""
         return wrap_value(self, value, source, guard)
 
+    def inline(self, function: VariableTracker, args: list, kwargs: dict) -> VariableTracker:
+        """Trace `function(*args, **kwargs)`, a call of a user function, by running its code in a
+        child translator. inline.InliningTranslator (the translator capture runs) implements it:
+        inline.py makes translators, so it sits above this module."""
+        raise NotImplementedError("inlining needs an inline.InliningTranslator")
+
     def resolve_local(self, name: str, value: Any) -> VariableTracker:
         """A local's variable, wrapping (and guarding) an argument on its first read."""
         if isinstance(value, _LazyLocal):

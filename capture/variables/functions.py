@@ -134,12 +134,11 @@ class UserFunctionVariable(VariableTracker):
         return self.fn
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        from ..inline import inline_user_function
         from .grad_mode import call_decorated, decorated_grad_mode
         decorated = decorated_grad_mode(self.fn)  # @torch.no_grad() & co: inline inside the mode
         if decorated is not None:
             return call_decorated(tx, self, *decorated, list(args), dict(kwargs))
-        return inline_user_function(tx, self, list(args), dict(kwargs))
+        return tx.inline(self, list(args), dict(kwargs))
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
         # Function attributes are writable (even __code__): each is read through its own source

@@ -119,16 +119,7 @@ class NestedFunctionVariable(VariableTracker):
         raise Unsupported(f"attribute {name!r} of nested function {self.code.co_qualname}")
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        from ..inline import bind_arguments, inline_code
-        defaults = self.defaults.items if self.defaults is not None else []
-        kwdefaults = self.kwdefaults
-        arguments = bind_arguments(
-            self.code, list(args), dict(kwargs), len(defaults),
-            default_of=lambda index: defaults[index],
-            kwdefault_of=(lambda name: kwdefaults.value_of(tx, name)) if kwdefaults is not None else None,
-            has_kwdefault=(lambda name: name in kwdefaults.items) if kwdefaults is not None else (lambda name: False))
-        return inline_code(tx, self.code, arguments, f_globals=self.f_globals, global_source=self.global_source,
-                           closure=self.closure, closure_source=None)
+        return tx.inline(self, list(args), dict(kwargs))
 
     def __repr__(self) -> str:
         return f"NestedFunctionVariable({self.code.co_qualname})"
