@@ -19,12 +19,14 @@ from .opcodes.containers import inplace_container_op
 from .opcodes.table import HANDLERS, handles
 from .output_graph import OutputGraph
 from .sources import BuiltinSource, ClosureSource, Frame, GlobalSource, LocalSource
-from .variables.iterators import get_iter
-from .variables.dicts import ConstDictVariable
-from .variables.nested import CodeVariable
 from .variables import (NULL, BaseListVariable, ListVariable, NullVariable,
                         TensorVariable, TupleVariable, VariableTracker, wrap_constant, wrap_value)
+from .variables.builder import build_value, constant_attribute
 from .variables.constant import UNARY_OPERATORS
+from .variables.dicts import ConstDictVariable
+from .variables.iterators import get_iter
+from .variables.methods import container_method
+from .variables.nested import CodeVariable
 
 COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
                      ">": operator.gt, ">=": operator.ge}
@@ -129,6 +131,32 @@ class InstructionTranslator:
     def jump_to(self, offset: int) -> None:
         self.ip = self.decoded.index_of_offset[offset]  # backward jumps: loops are unrolled
 
+    # -- what values ask of the translator ----------------------------------------------------
+    # The kinds of values (variables/) sit below the modules that know every kind: the builder,
+    # the container methods, the inliner. They reach those through the translator, never by import.
+    def wrap(self, value: Any, source, guard: bool = True) -> VariableTracker:
+        """The variable for `value` read through `source`, guarded (variables/builder.py)."""
+        return wrap_value(self, value, source, guard)
+
+    def build(self, value: Any) -> VariableTracker:
+        """The variable for a value computed during the trace (a dict key, an item of a constant):
+        no source, nothing to guard (variables/builder.py)."""
+        return build_value(value)
+
+    def constant_attribute(self, value: Any) -> VariableTracker:
+        """The variable for an attribute read from a constant: a method is a pure builtin."""
+        return constant_attribute(value)
+
+    def container_method(self, owner: VariableTracker, name: str, python_type: type) -> VariableTracker:
+        """`owner.name` for a list, tuple, namedtuple, dict or set (variables/methods.py)."""
+        return container_method(self, owner, name, python_type)
+
+    def inline(self, function: VariableTracker, args: list, kwargs: dict) -> VariableTracker:
+        """Trace `function(*args, **kwargs)`, a call of a user function, by running its code in a
+        child translator. inline.InliningTranslator (the translator capture runs) implements it:
+        inline.py makes translators, so it sits above this module."""
+        raise NotImplementedError("inlining needs an inline.InliningTranslator")
+
     # -- trivial --
     @handles("RESUME", "NOP", "COPY_FREE_VARS", "PRECALL", "EXTENDED_ARG", "CACHE")
     def nop(self, inst):
@@ -164,17 +192,6 @@ class InstructionTranslator:
         if isinstance(value, _LazyLocal):
             value = self.locals[name] = self.resolve_local(name, value)
         self.push(value)
-
-    def wrap(self, value: Any, source, guard: bool = True) -> VariableTracker:
-        """The variable for `value` read through `source`, guarded (variables/builder.py). Values
-        reach the builder through here: it knows every kind of value, so none of them imports it."""
-        return wrap_value(self, value, source, guard)
-
-    def inline(self, function: VariableTracker, args: list, kwargs: dict) -> VariableTracker:
-        """Trace `function(*args, **kwargs)`, a call of a user function, by running its code in a
-        child translator. inline.InliningTranslator (the translator capture runs) implements it:
-        inline.py makes translators, so it sits above this module."""
-        raise NotImplementedError("inlining needs an inline.InliningTranslator")
 
     def resolve_local(self, name: str, value: Any) -> VariableTracker:
         """A local's variable, wrapping (and guarding) an argument on its first read."""

@@ -1,7 +1,7 @@
 """Build the fx graph: placeholders for tensor inputs, recorded ops, and the output.
 
 Only tensors flow through the graph. The Python value the function returns is
-rebuilt around the graph's results by an `OutputPlan` (constants stay
+rebuilt around the graph's results by an `OutputPlan` (plans.py: constants stay
 constants, containers are rebuilt, an input returned unchanged is the input).
 """
 from __future__ import annotations

@@ -152,7 +152,7 @@ class Recall(OutputPlan):
         return _BUILD_MEMO.values[self.slot]
 
 
-# -- how to replay side effects after the graph (side_effects.py records them) -------------------------------------------------------------------------
+# -- how to replay side effects after the graph (side_effects.py records them) -------------------
 
 class Step:
     def stage(self, graph_outputs, frame) -> tuple:

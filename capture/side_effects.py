@@ -4,7 +4,7 @@ Tensor mutations (`x.add_(1)`, `x[0] = v`, `out=`) are ops in the fx graph: the 
 them on the real tensors, in order. Everything else a function changes — list contents,
 attributes of modules and plain objects, globals, the global grad mode — cannot live in a
 graph, so the tracer records it in a `SideEffects` table (one per OutputGraph) and the cache
-entry replays it right after the graph returns, as an `EffectsPlan`:
+entry replays it right after the graph returns, as an `EffectsPlan` (plans.py):
 
 1. stage: fetch every target and build every stored value from the state at call start and
    the graph's outputs (the return value is built first, sharing one alias memo, so one traced

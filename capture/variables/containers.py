@@ -45,8 +45,7 @@ class BaseListVariable(VariableTracker):
         fields = getattr(self.python_container, "__match_args__", ())
         if name in fields:  # named fields of torch.return_types structseqs and namedtuples
             return self.items[fields.index(name)]
-        from .methods import container_method
-        return container_method(tx, self, name, self.python_container)
+        return tx.container_method(self, name, self.python_container)
 
     def truth(self, tx) -> bool:
         return bool(self.items)

@@ -13,7 +13,8 @@ from ..exc import TorchOpError, Unsupported
 from ..plans import FromSource, RebuildDict, ReplaceDict
 from ..sources import GetItemSource
 from .base import VariableTracker
-from .constant import is_constant_value, wrap_constant
+from .constant import is_constant_value
+from .containers import TupleVariable
 
 
 class _Unread:
@@ -49,14 +50,10 @@ def is_source_key(value: Any) -> bool:
     return type(value) in (str, int, bool, type(None))
 
 
-def key_variable(key: Any) -> VariableTracker:
-    if isinstance(key, type):
-        from .builder import PythonTypeVariable
-        return PythonTypeVariable(key)
+def key_variable(tx, key: Any) -> VariableTracker:
     if type(key) is tuple:
-        from .containers import TupleVariable
-        return TupleVariable([key_variable(item) for item in key])
-    return wrap_constant(key)
+        return TupleVariable([key_variable(tx, item) for item in key])
+    return tx.build(key)  # a constant or a class (made above this module: variables/builder.py)
 
 
 class ConstDictVariable(VariableTracker):
@@ -104,11 +101,10 @@ class ConstDictVariable(VariableTracker):
         return self.value_of(tx, key)
 
     def unpack(self, tx) -> list[VariableTracker]:
-        return [key_variable(key) for key in self.items]
+        return [key_variable(tx, key) for key in self.items]
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .methods import container_method
-        return container_method(tx, self, name, self.user_cls)
+        return tx.container_method(self, name, self.user_cls)
 
     # -- writing: a dict from outside is recorded in the side-effects table (its final items
     # are written back after the graph, capture/side_effects.py) --
@@ -171,7 +167,6 @@ class DictViewVariable(VariableTracker):
         self.mapping, self.kind = mapping, kind
 
     def unpack(self, tx) -> list[VariableTracker]:
-        from .containers import TupleVariable
         keys = self.mapping.unpack(tx)
         if self.kind == "keys":
             return keys
@@ -233,11 +228,10 @@ class SetVariable(VariableTracker):
         return constant_key(item) in self.items
 
     def unpack(self, tx) -> list[VariableTracker]:
-        return [key_variable(item) for item in self.items]
+        return [key_variable(tx, item) for item in self.items]
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .methods import container_method
-        return container_method(tx, self, name, set)
+        return tx.container_method(self, name, set)
 
     def check_mutable(self, tx, what: str) -> None:
         if self.source is not None:  # a replayed set could iterate in another order than eager's

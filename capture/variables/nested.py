@@ -9,8 +9,12 @@ from __future__ import annotations
 import functools
 import types
 
-from ..exc import Unsupported
+from ..exc import TorchOpError, Unsupported
+from ..sources import AttrSource, ClosureCellSource
 from .base import VariableTracker
+from .constant_values import wrap_constant
+from .containers import TupleVariable
+from .dicts import ConstDictVariable
 
 
 class CodeVariable(VariableTracker):
@@ -28,7 +32,6 @@ class CodeVariable(VariableTracker):
         return types.CodeType
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .constant import wrap_constant
         if not name.startswith("co_") or name in ("co_lines", "co_positions", "co_consts"):
             raise Unsupported(f"code object attribute {name!r}")
         return wrap_constant(getattr(self.code, name))
@@ -64,7 +67,6 @@ class CellVariable(VariableTracker):
 
     def store(self, tx, name: str, value: VariableTracker) -> None:
         if self.real_cell is not None:  # `nonlocal x; x = ...` on a cell from outside: a side effect
-            from ..sources import AttrSource, ClosureCellSource
             cell_source = self.source.base if isinstance(self.source, AttrSource) else ClosureCellSource(self.source.index)
             tx.output.side_effects.write(self.real_cell, cell_source, "cell_contents", value)
             return
@@ -107,7 +109,6 @@ class NestedFunctionVariable(VariableTracker):
         return True
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .constant import wrap_constant
         if name in ("__name__", "__qualname__"):
             return wrap_constant(getattr(self.code, "co_" + name.strip("_")))
         if name == "__code__":  # a constant of the defining code, which is guarded already
@@ -143,7 +144,6 @@ class PartialVariable(VariableTracker):
         return self.func.call(tx, [*self.args, *args], {**stored, **kwargs})
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .containers import TupleVariable
         if name == "func":
             return self.func
         if name == "args":
@@ -157,8 +157,6 @@ class PartialVariable(VariableTracker):
 
 
 def make_partial(tx, args, kwargs) -> VariableTracker:
-    from ..exc import TorchOpError
-    from .dicts import ConstDictVariable
     if not args:
         raise TorchOpError("functools.partial()", TypeError("partial() needs a callable"))
     func, *stored = args

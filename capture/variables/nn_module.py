@@ -6,13 +6,15 @@ import types
 
 import torch
 
-from ..guards import Guard
-from ..sources import GetItemSource, Source
-from .constant import is_constant_value
-
 from ..exc import TorchOpError, Unsupported
-from ..sources import AttrSource
+from ..guards import Guard
+from ..sources import AttrSource, GetItemSource, Source
 from .base import VariableTracker
+from .constant import is_constant_value
+from .constant_values import wrap_constant
+from .containers import ListVariable, TupleVariable
+from .functions import UserFunctionVariable
+from .iterators import get_iter
 from .tensor import TensorVariable
 
 
@@ -88,7 +90,6 @@ class NNModuleVariable(VariableTracker):
             raise Unsupported(f"setting {kind}.{name}, a property or descriptor")
 
     def _method(self, tx, name: str) -> VariableTracker:
-        from .functions import UserFunctionVariable
         function = inspect.getattr_static(type(self.module), name)
         source = AttrSource(AttrSource(self.source, "__class__"), name)
         if not isinstance(function, types.FunctionType):
@@ -186,9 +187,6 @@ class ModuleTreeMethodVariable(VariableTracker):
         self.owner, self.name = owner, name
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        from .constant import wrap_constant
-        from .containers import ListVariable, TupleVariable
-        from .iterators import get_iter
         if args or kwargs:
             raise Unsupported(f"module.{self.name}() with arguments")
         if self.owner.source is None:

@@ -1,4 +1,5 @@
-"""Instances of plain Python classes (dataclasses included), namedtuples, and class attributes.
+"""Classes (PythonTypeVariable), instances of plain Python classes (dataclasses included),
+namedtuples, and class attributes.
 
 An instance passed in is read through its source: `obj.w` is `L['obj'].w`, guarded like any
 value read. A class attribute (method, staticmethod, classmethod, property, constant) is read
@@ -18,7 +19,12 @@ from ..exc import TorchOpError, Unsupported
 from ..guards import Guard
 from ..sources import AttrSource, GetItemSource, Source
 from .base import VariableTracker
+from .constant_values import wrap_constant
 from .containers import TupleVariable
+from .functions import PURE_BUILTINS, SEQUENCE_BUILTINS, BuiltinVariable, UserFunctionVariable, special_call
+from .grad_mode import CONTEXT_HINT
+from .nested import CellVariable, find_cell
+from .nn_module import BoundMethodVariable, NNModuleVariable
 
 HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
 PLAIN_METACLASSES = (type, abc.ABCMeta)
@@ -79,8 +85,6 @@ def is_data_descriptor(descriptor) -> bool:
 def bind_class_attribute(tx, owner: VariableTracker | None, cls_variable: VariableTracker, name: str,
                          descriptor, source: Source | None) -> VariableTracker:
     """The value of `owner.name` (owner None: `cls.name`) for a descriptor found in the class."""
-    from .functions import UserFunctionVariable
-    from .nn_module import BoundMethodVariable
     cls_name = getattr(cls_variable.as_python_constant(), "__qualname__", "?")
     if isinstance(descriptor, (types.FunctionType, staticmethod, classmethod, property)):
         if source is None:
@@ -106,21 +110,49 @@ def bind_class_attribute(tx, owner: VariableTracker | None, cls_variable: Variab
     return tx.wrap(descriptor, source)
 
 
+class PythonTypeVariable(VariableTracker):
+    """A class such as torch.Tensor, usable as isinstance()'s second argument."""
+
+    def __init__(self, value: type, source=None):
+        super().__init__(source)
+        self.value = value
+
+    def as_python_constant(self):
+        return self.value
+
+    def python_type(self) -> type:
+        return type(self.value)
+
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        return class_getattr(tx, self, name)
+
+    def call(self, tx, args, kwargs) -> VariableTracker:
+        if special_call(self.value) is not None or self.value in PURE_BUILTINS or self.value in SEQUENCE_BUILTINS:
+            return BuiltinVariable(self.value).call(tx, args, kwargs)
+        if is_namedtuple_class(self.value):
+            return construct_namedtuple(tx, self, args, kwargs)
+        if is_user_class(self.value):
+            return construct_user_object(tx, self, args, kwargs)
+        if hasattr(self.value, "__enter__"):  # user classes are constructed above
+            raise Unsupported(f"context manager {self.value.__module__}.{self.value.__qualname__}", hint=CONTEXT_HINT)
+        return super().call(tx, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"PythonTypeVariable({self.value.__name__})"
+
+
 def class_variable_of(cls: type, cls_source: Source | None) -> VariableTracker:
-    from .builder import PythonTypeVariable
     return PythonTypeVariable(cls, cls_source)  # its identity is guarded where the object was read
 
 
 def class_getattr(tx, cls_variable, name: str) -> VariableTracker:
     """`Cls.name` for a user class read by the traced code (Cls.CONSTANT, Cls.static(), Cls.create())."""
-    from .constant import wrap_constant
     cls = cls_variable.value
     if name in ("__name__", "__qualname__", "__module__"):
         return wrap_constant(getattr(cls, name))
     if isinstance(cls, enum.EnumMeta) and name in cls.__members__:  # members cannot be rebound
         return wrap_constant(cls.__members__[name])
     if cls is object and name == "__setattr__":  # frozen dataclasses' __init__ assigns through it
-        from .functions import BuiltinVariable
         return BuiltinVariable(object.__setattr__)
     if not is_user_class(cls) and not is_namedtuple_class(cls):
         raise Unsupported(f"attribute {name!r} of class {cls.__qualname__}")
@@ -342,14 +374,12 @@ class _NoOpInit(VariableTracker):
     """object.__init__ reached through super(): does nothing (with no arguments)."""
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        from .constant import wrap_constant
         if args or kwargs:
             raise TorchOpError("object.__init__", TypeError("object.__init__() takes exactly one argument"))
         return wrap_constant(None)
 
 
 def _type_and_source(obj: VariableTracker) -> tuple[type, Source | None]:
-    from .nn_module import NNModuleVariable
     if isinstance(obj, UserObjectVariable):
         return obj.cls, obj.cls_source
     if isinstance(obj, NNModuleVariable):
@@ -397,14 +427,12 @@ class SuperVariable(VariableTracker):
 
 def zero_argument_super(tx) -> SuperVariable:
     """super() inside a method (3.11 calls it with no arguments; it reads __class__ and self)."""
-    from .nested import find_cell
     code = tx.code
     if "__class__" not in code.co_freevars or code.co_argcount == 0:
         raise Unsupported("super() outside a method")
     cls_variable = find_cell(tx, "__class__").load(tx, "__class__")
     first_name = code.co_varnames[0]
     value = tx.locals.get(first_name)
-    from .nested import CellVariable
     if isinstance(value, CellVariable):
         value = value.load(tx, first_name)
     elif value is not None:
