@@ -21,11 +21,10 @@ from .output_graph import OutputGraph
 from .sources import BuiltinSource, ClosureSource, Frame, GlobalSource, LocalSource
 from .variables import (NULL, BaseListVariable, ListVariable, NullVariable,
                         TensorVariable, TupleVariable, VariableTracker, wrap_constant, wrap_value)
-from .variables.builder import build_value, constant_attribute
+from .variables import builder, methods
 from .variables.constant import UNARY_OPERATORS
 from .variables.dicts import ConstDictVariable
 from .variables.iterators import get_iter
-from .variables.methods import container_method
 from .variables.nested import CodeVariable
 
 COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
@@ -141,15 +140,15 @@ class InstructionTranslator:
     def build(self, value: Any) -> VariableTracker:
         """The variable for a value computed during the trace (a dict key, an item of a constant):
         no source, nothing to guard (variables/builder.py)."""
-        return build_value(value)
+        return builder.build_value(value)
 
     def constant_attribute(self, value: Any) -> VariableTracker:
         """The variable for an attribute read from a constant: a method is a pure builtin."""
-        return constant_attribute(value)
+        return builder.constant_attribute(value)
 
     def container_method(self, owner: VariableTracker, name: str, python_type: type) -> VariableTracker:
         """`owner.name` for a list, tuple, namedtuple, dict or set (variables/methods.py)."""
-        return container_method(self, owner, name, python_type)
+        return methods.container_method(self, owner, name, python_type)
 
     def inline(self, function: VariableTracker, args: list, kwargs: dict) -> VariableTracker:
         """Trace `function(*args, **kwargs)`, a call of a user function, by running its code in a
