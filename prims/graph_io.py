@@ -18,6 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.fx as fx
+
+from .builder import ARG_METAS_KEY
+from .eager_strides import preserved_strides
 
 OUTPUTS_KEY = "kiln_outputs"
 MUTATIONS_KEY = "kiln_mutations"
@@ -102,7 +106,7 @@ def describe(gm) -> str:
 def call_with_effects(gm, inputs) -> list:
     """Run a functional graph (ATen or prims) as eager ran the original: copy new values into mutated
     inputs, and return the user outputs (flat) with eager's identity and aliasing."""
-    flat = list(gm(*inputs))
+    flat = list(_run(gm, inputs))
     infos = gm.meta[OUTPUTS_KEY]
     mutations = gm.meta.get(MUTATIONS_KEY, ())
     storages = {x.untyped_storage()._cdata for x in inputs if isinstance(x, torch.Tensor)}
@@ -134,6 +138,38 @@ def call_with_effects(gm, inputs) -> list:
         if m.layout is not None:
             inputs[m.input_index].as_strided_(*m.layout)
     return out
+
+
+def _run(gm, inputs):
+    """gm(*inputs), with each library call's tensor arguments in the layouts eager gave them."""
+    if not any(ARG_METAS_KEY in n.meta for n in gm.graph.nodes):
+        return gm(*inputs)
+    return _EagerLayouts(gm).run(*inputs)
+
+
+class _EagerLayouts(fx.Interpreter):
+    def run_node(self, n):
+        metas = n.meta.get(ARG_METAS_KEY)
+        if metas is None:
+            return super().run_node(n)
+        with self._set_current_node(n):
+            args, kwargs = self.fetch_args_kwargs_from_env(n)
+            return self.call_function(n.target, _laid_out(args, metas[0]), _laid_out(kwargs, metas[1]))
+
+
+def _laid_out(value, meta):
+    """`value` with `meta`'s strides: itself when it has them, else a copy (dense, in their order)."""
+    if isinstance(value, torch.Tensor) and meta is not None:
+        if value.stride() == meta.strides:
+            return value
+        out = torch.empty_strided(meta.shape, preserved_strides(meta.shape, meta.strides), dtype=value.dtype,
+                                  device=value.device)
+        return out.copy_(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_laid_out(v, m) for v, m in zip(value, meta))
+    if isinstance(value, dict):
+        return {k: _laid_out(v, meta[k]) for k, v in value.items()}
+    return value
 
 
 def _in_layout(value: torch.Tensor, meta) -> torch.Tensor:
