@@ -44,7 +44,7 @@ def _source_is_transposed(body, syms) -> bool:
 class GraphOutput:
     """Where output i comes from: a buffer (as is, or reinterpreted with eager's strides: "view"), a
     graph input returned as is, a Python constant, or a view of another GraphOutput ("alias":
-    (base, shape, strides, storage offset relative to the base's))."""
+    (base, shape, strides, storage offset relative to the base's, dtype or None), as prims' ViewOf))."""
     kind: str  # "buffer" | "view" | "input" | "constant" | "alias"
     value: object
 
@@ -219,7 +219,7 @@ class GraphLowering:
             if v is not None:
                 base = {"input": lambda: GraphOutput("input", v.index), "output": lambda: by_pos[v.index],
                         "constant": lambda: GraphOutput("buffer", self.constant_names[v.index])}[v.base]()
-                by_pos[pos] = GraphOutput("alias", (base, v.shape, v.strides, v.offset))
+                by_pos[pos] = GraphOutput("alias", (base, v.shape, v.strides, v.offset, v.dtype))
         for pos, info in enumerate(infos):
             if info.role == "user":
                 self.outputs.append(by_pos[info.same_as] if info.same_as is not None else by_pos[pos])

@@ -464,7 +464,12 @@ def _overlapping(meta) -> bool:
 
 
 def _view_of(kind, index, meta, facts, root) -> ViewOf:
-    return ViewOf(kind, index, meta.shape, meta.strides, facts.offset - root.meta[IDENTITY_KEY].offset)
+    base = root.meta[META_KEY]
+    if meta.dtype == base.dtype:
+        return ViewOf(kind, index, meta.shape, meta.strides, facts.offset - root.meta[IDENTITY_KEY].offset)
+    # another dtype (view(dtype)): offsets in the view's elements, from the base's first byte
+    start = root.meta[IDENTITY_KEY].offset * base.dtype.itemsize // meta.dtype.itemsize
+    return ViewOf(kind, index, meta.shape, meta.strides, facts.offset - start, meta.dtype)
 
 
 # -- write-only in-place ops: the new value does not depend on the old one --------------------------

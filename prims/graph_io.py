@@ -30,15 +30,29 @@ FUNCTIONAL_KEY = "kiln_functional"  # set once a graph is functionalized (no in-
 
 @dataclass(frozen=True)
 class ViewOf:
-    """Output = as_strided(base, shape, strides, base.storage_offset() + offset), as in eager."""
+    """Output = as_strided(base, shape, strides, base.storage_offset() + offset), as in eager; with
+    `dtype` (a view with another dtype, `x.view(torch.int16)`), the base's bytes read as that dtype,
+    the offset counted in its elements from the base's first byte (`view_of_storage`)."""
     base: str  # "input" | "output" | "constant"
     index: int | str  # input position, graph output position, or constant attribute name
     shape: tuple[int, ...]
     strides: tuple[int, ...]
     offset: int  # storage offset relative to the base's
+    dtype: torch.dtype | None = None  # None: the base's
 
     def __repr__(self):
-        return f"view of {self.base} {self.index}: size {list(self.shape)}, stride {list(self.strides)}, offset +{self.offset}"
+        dtype = "" if self.dtype is None else f" as {str(self.dtype).replace('torch.', '')}"
+        return (f"view of {self.base} {self.index}{dtype}: size {list(self.shape)}, stride {list(self.strides)}, "
+                f"offset +{self.offset}")
+
+
+def view_of_storage(base: torch.Tensor, shape, strides, offset: int, dtype=None) -> torch.Tensor:
+    """Eager's view of `base`'s storage (see ViewOf): as_strided, or for another dtype, the same bytes
+    reinterpreted, sharing the storage as eager's `view(dtype)` does."""
+    if dtype is None or dtype == base.dtype:
+        return torch.as_strided(base, shape, strides, base.storage_offset() + offset)
+    start = base.storage_offset() * base.element_size() // dtype.itemsize + offset
+    return torch.empty(0, dtype=dtype, device=base.device).set_(base.untyped_storage(), start, shape, strides)
 
 
 @dataclass(frozen=True)
@@ -131,7 +145,7 @@ def call_with_effects(gm, inputs) -> list:
             v = info.view_of
             base = {"input": lambda: inputs[v.index], "output": lambda: flat[v.index],
                     "constant": lambda: getattr(gm, v.index)}[v.base]()
-            out.append(torch.as_strided(base, v.shape, v.strides, base.storage_offset() + v.offset))
+            out.append(view_of_storage(base, v.shape, v.strides, v.offset, v.dtype))
         else:
             out.append(flat[pos])
     for m in mutations:  # after the views above, which are relative to the inputs' original offsets
