@@ -279,8 +279,12 @@ DTYPE_VIEWS = {
     "transposed_same_size": (lambda x: x.t().view(torch.int32), lambda: torch.randn(4, 3)),
     "wide_at_offset": (lambda x: x[2:].view(torch.float64), lambda: torch.randn(10)),
     "bool_as_uint8": (lambda x: x.view(torch.uint8), lambda: torch.randn(6) > 0),
-    "of_an_output": (lambda x: (x * 2, (x * 2).view(torch.int16), (x * 2)[1:].view(torch.uint8)), lambda: torch.randn(3, 4)),
+    "of_an_output": (lambda x: _and_dtype_views(x * 2), lambda: torch.randn(3, 4)),
 }
+
+
+def _and_dtype_views(y):
+    return y, y.view(torch.int16), y[1:].view(torch.uint8)
 
 
 @pytest.mark.parametrize("target", ["cpp", "triton"])
