@@ -9,6 +9,7 @@ import torch
 
 from kiln.inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, TensorArg
 from kiln.inductor.ir.schedule import Alloc, Free, FusedKernel
+from kiln.prims.graph_io import view_of_storage
 
 from . import alloc, index_check
 
@@ -27,7 +28,7 @@ class WrapperCode:
     def __init__(self, graph, steps, backend):
         self.graph, self.steps, self.backend = graph, steps, backend
         self.globals: dict = {"torch": torch, "empty_strided": alloc.BufferPool().empty_strided,
-                              "as_strided": torch.as_strided, "in_layout": in_layout}
+                              "as_strided": torch.as_strided, "in_layout": in_layout, "view_of_storage": view_of_storage}
         self.lines: list[str] = []
 
     def _var(self, name: str) -> str:
@@ -133,9 +134,10 @@ class WrapperCode:
                 buf, shape, strides = o.value
                 expr = f"as_strided({buf}, {shape}, {strides})"
             else:  # alias: eager's view of a base (an input, a constant or another output)
-                base, shape, strides, offset = o.value
+                base, shape, strides, offset, dtype = o.value
                 b = self._output(base)
-                expr = f"as_strided({b}, {shape}, {strides}, {b}.storage_offset() + {offset})"
+                expr = f"as_strided({b}, {shape}, {strides}, {b}.storage_offset() + {offset})" if dtype is None \
+                    else f"view_of_storage({b}, {shape}, {strides}, {offset}, {dtype})"
             name = self._names[id(o)] = f"out{len(self._names)}"
             self.lines.append(f"    {name} = {expr}")
         return name

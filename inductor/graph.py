@@ -44,7 +44,7 @@ def _source_is_transposed(body, syms) -> bool:
 class GraphOutput:
     """Where output i comes from: a buffer (as is, or reinterpreted with eager's strides: "view"), a
     graph input returned as is, a Python constant, or a view of another GraphOutput ("alias":
-    (base, shape, strides, storage offset relative to the base's))."""
+    (base, shape, strides, storage offset relative to the base's, dtype or None), as prims' ViewOf))."""
     kind: str  # "buffer" | "view" | "input" | "constant" | "alias"
     value: object
 
@@ -122,12 +122,11 @@ class GraphLowering:
         """A strided view of a buffer holding `value`, realizing it only if it is not one already.
         `transposable` (matmul operands): realize with the last two dims swapped when that is the
         order the value's source is laid out in, so the copy reads and writes contiguously."""
+        view = self.strided_view(value)
+        if view is not None:
+            return view
         syms = loop_syms("i", value.shape)
         body = value.loader(syms)
-        if body.op is L.LoopOp.LOAD and body.dtype == value.dtype:
-            strided = as_strides(body.attr[1], syms)
-            if strided is not None:
-                return TensorArg(body.attr[0], value.shape, strided[0], strided[1])
         layout = None
         if transposable and value.ndim >= 2 and _source_is_transposed(body, syms):
             perm = list(range(value.ndim - 2)) + [value.ndim - 1, value.ndim - 2]
@@ -139,6 +138,16 @@ class GraphLowering:
         value = self.realize(value, layout)
         buf = self.buffers[value.buffer]
         return TensorArg(value.buffer, value.shape, buf.layout.strides, 0)
+
+    def strided_view(self, value: TensorValue) -> TensorArg | None:
+        """`value` as a strided view of a buffer (size-1 dims get stride 0), or None if it is not one."""
+        syms = loop_syms("i", value.shape)
+        body = value.loader(syms)
+        if body.op is L.LoopOp.LOAD and body.dtype == value.dtype:
+            strided = as_strides(body.attr[1], syms)
+            if strided is not None:
+                return TensorArg(body.attr[0], value.shape, strided[0], strided[1])
+        return None
 
     def tensor_args_in(self, tree):
         if isinstance(tree, TensorValue):
@@ -210,7 +219,7 @@ class GraphLowering:
             if v is not None:
                 base = {"input": lambda: GraphOutput("input", v.index), "output": lambda: by_pos[v.index],
                         "constant": lambda: GraphOutput("buffer", self.constant_names[v.index])}[v.base]()
-                by_pos[pos] = GraphOutput("alias", (base, v.shape, v.strides, v.offset))
+                by_pos[pos] = GraphOutput("alias", (base, v.shape, v.strides, v.offset, v.dtype))
         for pos, info in enumerate(infos):
             if info.role == "user":
                 self.outputs.append(by_pos[info.same_as] if info.same_as is not None else by_pos[pos])

@@ -20,6 +20,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from .builder import META_KEY
+from .eager_strides import restride_like_eager
 from .errors import UnsupportedGraph
 from .graph_io import OUTPUTS_KEY, OutputInfo
 from .meta import TensorMeta
@@ -53,7 +54,7 @@ class _Recorder(TorchDispatchMode):
                 return out
         t = self.tracer
         args, kwargs = tree_map(t.lift_constant, (args, kwargs))
-        out = func(*args, **kwargs)
+        out = restride_like_eager(func, args, kwargs, func(*args, **kwargs))
         node = t.graph.call_function(func, *tree_map(t.node_of, (args, kwargs)))
         t.bind(out, node)
         return out

@@ -11,6 +11,10 @@ import torch.fx as fx
 from .meta import TensorMeta
 
 META_KEY = "kiln_meta"  # node.meta[META_KEY]: TensorMeta (or tuple of them) of the node's result
+# node.meta[ARG_METAS_KEY] on a library call (fallback, extern prim) made for an ATen op of the traced
+# graph: (args, kwargs) with each tensor argument replaced by eager's TensorMeta of it (None elsewhere),
+# the layout the library must see it in.
+ARG_METAS_KEY = "kiln_arg_metas"
 
 
 class Value:
@@ -80,21 +84,24 @@ class GraphBuilder:
         node.meta[META_KEY] = meta
         return Value(node, meta)
 
-    def emit(self, prim, args, kwargs, meta=None):
+    def emit(self, prim, args, kwargs, meta=None, arg_metas=None):
+        """`arg_metas`: see ARG_METAS_KEY (calls on the same values in other layouts stay apart)."""
         args, kwargs = _to_nodes(args), _to_nodes(kwargs)
-        key = _cse_key(prim, args, kwargs)
+        key = _cse_key(prim, args, kwargs, arg_metas)
         if key is not None and key in self._seen:
             return self._seen[key]
-        result = self._emit(prim, args, kwargs, meta)
+        result = self._emit(prim, args, kwargs, meta, arg_metas)
         if key is not None:
             self._seen[key] = result
         return result
 
-    def _emit(self, prim, args, kwargs, meta):
+    def _emit(self, prim, args, kwargs, meta, arg_metas):
         if meta is None:
             meta = prim.meta(*_to_metas(args), **_to_metas(kwargs))
         node = self.graph.call_function(prim, args, kwargs)
         node.meta[META_KEY] = meta
+        if arg_metas is not None:
+            node.meta[ARG_METAS_KEY] = arg_metas
         if isinstance(meta, tuple):
             outs = []
             for i, m in enumerate(meta):
@@ -131,9 +138,20 @@ def _to_metas(x):
     return x
 
 
-def _cse_key(prim, args, kwargs):
+def metas_of(tree):
+    """`tree` (a node's args or kwargs) with each node replaced by its TensorMeta, anything else by None."""
+    if isinstance(tree, fx.Node):
+        return tree.meta[META_KEY]
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(metas_of(a) for a in tree)
+    if isinstance(tree, dict):
+        return {k: metas_of(v) for k, v in tree.items()}
+    return None
+
+
+def _cse_key(prim, args, kwargs, arg_metas=None):
     try:
-        key = (prim, _freeze(args), _freeze(kwargs))
+        key = (prim, _freeze(args), _freeze(kwargs), _freeze(arg_metas))
         hash(key)
         return key
     except TypeError:

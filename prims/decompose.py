@@ -7,9 +7,10 @@ import torch
 import torch.fx as fx
 
 from . import decomp  # noqa: F401  (fills the registry)
-from .builder import META_KEY, GraphBuilder, Value
+from .builder import META_KEY, GraphBuilder, Value, current_builder, metas_of
+from .decomp.extern import EXTERN_PRIMS
 from .decomp.movement import OWN_STORAGE_DECOMPOSITIONS
-from .decomp.registry import call_aten, fallback_call
+from .decomp.registry import DECOMPOSITIONS, call_aten, fallback_call
 from .errors import UnsupportedGraph
 from .functionalize import functionalize
 from .graph_io import OUTPUTS_KEY
@@ -42,6 +43,8 @@ def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
             elif node.op == "call_function":
                 out = _own_storage_decomposition(node, value_of)
                 if out is None:
+                    out = _library_call(node, value_of)
+                if out is None:
                     out = call_aten(node.target, *value_of(node.args), _meta=meta, **value_of(node.kwargs))
                 _check_result(node, out, meta)
                 env[node] = out
@@ -71,12 +74,30 @@ def _own_storage_decomposition(node, value_of):
     _, *rest = value_of(node.args)
     kwargs = value_of(node.kwargs)
     if root.op in ("placeholder", "get_attr"):
-        return fallback_call(node.target, value_of(root), *rest, _meta=node.meta[META_KEY], **kwargs)
+        _, *rest_metas = metas_of(node.args)
+        return fallback_call(node.target, value_of(root), *rest, _meta=node.meta[META_KEY],
+                             _arg_metas=((root.meta[META_KEY], *rest_metas), metas_of(node.kwargs)), **kwargs)
     out = fn(value_of(src), src.meta[META_KEY].stride(), *rest, **kwargs) if _is_fresh(root) else None
     if out is None:
         raise UnsupportedGraph(f"{node.target} of {src.name} reads storage outside its elements' row-major "
                                "order (a view or a non-dense result), which Kiln's buffers do not keep")
     return out
+
+
+def _library_call(node, value_of):
+    """An ATen op a library runs (an extern prim, or a fallback: no decomposition) gets each tensor
+    argument in eager's layout, the ATen trace's, so that what depends on layout (resize_as keeps
+    its input's storage order, as_strided_scatter writes its clone's storage, memory-format checks
+    read size-1 dims' strides) and the library's own numerics and result strides are eager's.
+    Decompositions' inner calls see prims layouts, which is all they assume."""
+    prim = EXTERN_PRIMS.get(node.target)
+    if prim is None and node.target in DECOMPOSITIONS:
+        return None
+    meta, arg_metas = node.meta[META_KEY], (metas_of(node.args), metas_of(node.kwargs))  # the ATen graph's: eager's
+    args, kwargs = value_of(node.args), value_of(node.kwargs)
+    if prim is None:
+        return fallback_call(node.target, *args, _meta=meta, _arg_metas=arg_metas, **kwargs)
+    return current_builder().emit(prim, args, kwargs, meta=meta, arg_metas=arg_metas)
 
 
 # Views that keep all of their input's storage and its offset (only the strides change).

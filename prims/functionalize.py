@@ -32,6 +32,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from . import view_replay as V
 from .aten_trace import IDENTITY_KEY
 from .builder import META_KEY
+from .eager_strides import restride_like_eager
 from .errors import UnsupportedGraph
 from .graph_io import FUNCTIONAL_KEY, MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf
 from .meta import TensorMeta, contiguous_strides
@@ -182,7 +183,7 @@ class _Functionalizer:
             self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
         fargs, fkwargs = fx.node.map_arg((args, kwargs), self._fake)
         with self.fake_mode:
-            out = op(*fargs, **fkwargs)
+            out = restride_like_eager(op, fargs, fkwargs, op(*fargs, **fkwargs))
         node = self.graph.call_function(op, args, kwargs)
         if isinstance(out, torch.Tensor):
             node.meta[META_KEY] = TensorMeta.of(out)
@@ -463,7 +464,12 @@ def _overlapping(meta) -> bool:
 
 
 def _view_of(kind, index, meta, facts, root) -> ViewOf:
-    return ViewOf(kind, index, meta.shape, meta.strides, facts.offset - root.meta[IDENTITY_KEY].offset)
+    base = root.meta[META_KEY]
+    if meta.dtype == base.dtype:
+        return ViewOf(kind, index, meta.shape, meta.strides, facts.offset - root.meta[IDENTITY_KEY].offset)
+    # another dtype (view(dtype)): offsets in the view's elements, from the base's first byte
+    start = root.meta[IDENTITY_KEY].offset * base.dtype.itemsize // meta.dtype.itemsize
+    return ViewOf(kind, index, meta.shape, meta.strides, facts.offset - start, meta.dtype)
 
 
 # -- write-only in-place ops: the new value does not depend on the old one --------------------------

@@ -18,6 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.fx as fx
+
+from .builder import ARG_METAS_KEY
+from .eager_strides import preserved_strides
 
 OUTPUTS_KEY = "kiln_outputs"
 MUTATIONS_KEY = "kiln_mutations"
@@ -26,15 +30,29 @@ FUNCTIONAL_KEY = "kiln_functional"  # set once a graph is functionalized (no in-
 
 @dataclass(frozen=True)
 class ViewOf:
-    """Output = as_strided(base, shape, strides, base.storage_offset() + offset), as in eager."""
+    """Output = as_strided(base, shape, strides, base.storage_offset() + offset), as in eager; with
+    `dtype` (a view with another dtype, `x.view(torch.int16)`), the base's bytes read as that dtype,
+    the offset counted in its elements from the base's first byte (`view_of_storage`)."""
     base: str  # "input" | "output" | "constant"
     index: int | str  # input position, graph output position, or constant attribute name
     shape: tuple[int, ...]
     strides: tuple[int, ...]
     offset: int  # storage offset relative to the base's
+    dtype: torch.dtype | None = None  # None: the base's
 
     def __repr__(self):
-        return f"view of {self.base} {self.index}: size {list(self.shape)}, stride {list(self.strides)}, offset +{self.offset}"
+        dtype = "" if self.dtype is None else f" as {str(self.dtype).replace('torch.', '')}"
+        return (f"view of {self.base} {self.index}{dtype}: size {list(self.shape)}, stride {list(self.strides)}, "
+                f"offset +{self.offset}")
+
+
+def view_of_storage(base: torch.Tensor, shape, strides, offset: int, dtype=None) -> torch.Tensor:
+    """Eager's view of `base`'s storage (see ViewOf): as_strided, or for another dtype, the same bytes
+    reinterpreted, sharing the storage as eager's `view(dtype)` does."""
+    if dtype is None or dtype == base.dtype:
+        return torch.as_strided(base, shape, strides, base.storage_offset() + offset)
+    start = base.storage_offset() * base.element_size() // dtype.itemsize + offset
+    return torch.empty(0, dtype=dtype, device=base.device).set_(base.untyped_storage(), start, shape, strides)
 
 
 @dataclass(frozen=True)
@@ -102,7 +120,7 @@ def describe(gm) -> str:
 def call_with_effects(gm, inputs) -> list:
     """Run a functional graph (ATen or prims) as eager ran the original: copy new values into mutated
     inputs, and return the user outputs (flat) with eager's identity and aliasing."""
-    flat = list(gm(*inputs))
+    flat = list(_run(gm, inputs))
     infos = gm.meta[OUTPUTS_KEY]
     mutations = gm.meta.get(MUTATIONS_KEY, ())
     storages = {x.untyped_storage()._cdata for x in inputs if isinstance(x, torch.Tensor)}
@@ -127,13 +145,45 @@ def call_with_effects(gm, inputs) -> list:
             v = info.view_of
             base = {"input": lambda: inputs[v.index], "output": lambda: flat[v.index],
                     "constant": lambda: getattr(gm, v.index)}[v.base]()
-            out.append(torch.as_strided(base, v.shape, v.strides, base.storage_offset() + v.offset))
+            out.append(view_of_storage(base, v.shape, v.strides, v.offset, v.dtype))
         else:
             out.append(flat[pos])
     for m in mutations:  # after the views above, which are relative to the inputs' original offsets
         if m.layout is not None:
             inputs[m.input_index].as_strided_(*m.layout)
     return out
+
+
+def _run(gm, inputs):
+    """gm(*inputs), with each library call's tensor arguments in the layouts eager gave them."""
+    if not any(ARG_METAS_KEY in n.meta for n in gm.graph.nodes):
+        return gm(*inputs)
+    return _EagerLayouts(gm).run(*inputs)
+
+
+class _EagerLayouts(fx.Interpreter):
+    def run_node(self, n):
+        metas = n.meta.get(ARG_METAS_KEY)
+        if metas is None:
+            return super().run_node(n)
+        with self._set_current_node(n):
+            args, kwargs = self.fetch_args_kwargs_from_env(n)
+            return self.call_function(n.target, _laid_out(args, metas[0]), _laid_out(kwargs, metas[1]))
+
+
+def _laid_out(value, meta):
+    """`value` with `meta`'s strides: itself when it has them, else a copy (dense, in their order)."""
+    if isinstance(value, torch.Tensor) and meta is not None:
+        if value.stride() == meta.strides:
+            return value
+        out = torch.empty_strided(meta.shape, preserved_strides(meta.shape, meta.strides), dtype=value.dtype,
+                                  device=value.device)
+        return out.copy_(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_laid_out(v, m) for v, m in zip(value, meta))
+    if isinstance(value, dict):
+        return {k: _laid_out(v, meta[k]) for k, v in value.items()}
+    return value
 
 
 def _in_layout(value: torch.Tensor, meta) -> torch.Tensor:

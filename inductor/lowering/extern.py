@@ -4,9 +4,10 @@ from __future__ import annotations
 import functools
 
 from kiln.prims import PRIMS, Category
-from kiln.prims.builder import META_KEY
+from kiln.prims.builder import ARG_METAS_KEY, META_KEY, metas_of
+from kiln.prims.eager_strides import preserved_strides
 
-from ..ir.buffers import Layout
+from ..ir.buffers import Layout, TensorArg
 from .registry import lowers
 from .value import TensorValue
 
@@ -18,28 +19,31 @@ def matmul(graph, a, b):
     return graph.extern("matmul", args, {}, shape, a.dtype, a.device)
 
 
-def _laid_out(graph, value, node):
-    """A library call gets each tensor in the layout the prims graph promised it (its node's strides):
-    a strided view of a buffer when that is the layout, else a copy into it."""
+def _laid_out(graph, value, meta):
+    """A library call gets each tensor in the layout `meta` promises (eager's, or the prims graph's):
+    a strided view of a buffer when that is the layout, with the very strides of `meta` (size-1 dims'
+    included: memory-format checks read them), else a copy into it (dense, in `meta`'s dim order,
+    when `meta` itself has gaps or overlaps)."""
     if isinstance(value, TensorValue):
-        meta = node.meta[META_KEY]
-        arg = graph.tensor_arg(value)
-        if all(a == b for a, b, n in zip(arg.strides, meta.strides, meta.shape) if n != 1) or value.ndim == 0:
-            return arg
-        layout = Layout(tuple(meta.shape), tuple(meta.strides), value.dtype, value.device)
-        return graph.tensor_arg(graph.realize(value, layout))
+        view = graph.strided_view(value)
+        if view is not None and all(a == b for a, b, n in zip(view.strides, meta.strides, meta.shape) if n != 1):
+            return TensorArg(view.buffer, view.shape, tuple(meta.strides), view.offset)
+        strides = preserved_strides(tuple(meta.shape), tuple(meta.strides))
+        layout = Layout(tuple(meta.shape), strides, value.dtype, value.device)
+        return TensorArg(graph.realize(value, layout).buffer, tuple(meta.shape), strides, 0)
     if isinstance(value, (list, tuple)):
-        return type(value)(_laid_out(graph, v, n) for v, n in zip(value, node))
+        return type(value)(_laid_out(graph, v, m) for v, m in zip(value, meta))
     if isinstance(value, dict):
-        return {k: _laid_out(graph, v, node[k]) for k, v in value.items()}
+        return {k: _laid_out(graph, v, meta[k]) for k, v in value.items()}
     return value
 
 
 def _call(graph, kind, fn, args, kwargs):
     node = graph.current_node
     first = 1 if kind == "fallback" else 0  # a fallback's first argument is the ATen op
-    args = _laid_out(graph, tuple(args), tuple(node.args[first:]))
-    kwargs = _laid_out(graph, dict(kwargs), dict(node.kwargs))
+    arg_metas, kwarg_metas = node.meta.get(ARG_METAS_KEY) or (metas_of(node.args), metas_of(node.kwargs))
+    args = _laid_out(graph, tuple(args), tuple(arg_metas[first:]))
+    kwargs = _laid_out(graph, dict(kwargs), dict(kwarg_metas))
     return graph.extern_call(kind, fn, args, kwargs, node.meta[META_KEY])
 
 

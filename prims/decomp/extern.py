@@ -17,6 +17,9 @@ def _call(prim):
 for _name in EXTERN_REASON:
     register(PRIMS[_name].extra["aten"])(_call(PRIMS[_name]))
 
+# ATen overload -> its extern prim (prims/decompose.py calls these with eager's argument layouts).
+EXTERN_PRIMS = {PRIMS[name].extra["aten"]: PRIMS[name] for name in EXTERN_REASON}
+
 
 @register(aten._linalg_check_errors.default)
 def linalg_check_errors(info, api_name, *, is_matrix):

@@ -639,5 +639,6 @@ def as_strided_of_own_storage(x, storage_strides, size, stride, storage_offset=N
 
 
 # ATen ops with a decomposition valid only when their input owns its storage (prims/decompose.py checks);
-# each takes the input's eager strides after the input.
-OWN_STORAGE_DECOMPOSITIONS = {torch.ops.aten.as_strided.default: as_strided_of_own_storage}
+# each takes the input's eager strides after the input. as_strided_copy reads storage as as_strided does.
+OWN_STORAGE_DECOMPOSITIONS = {torch.ops.aten.as_strided.default: as_strided_of_own_storage,
+                              torch.ops.aten.as_strided_copy.default: as_strided_of_own_storage}

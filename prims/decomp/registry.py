@@ -48,12 +48,15 @@ def call_aten(op: OpOverload, *args, _meta=None, **kwargs):
     return fallback_call(op, *args, _meta=_meta, **kwargs)
 
 
-def fallback_call(op: OpOverload, *args, _meta=None, **kwargs):
-    """An explicit kiln.fallback node running `op` as is (also for inputs its decomposition does not cover)."""
+def fallback_call(op: OpOverload, *args, _meta=None, _arg_metas=None, **kwargs):
+    """An explicit kiln.fallback node running `op` as is (also for inputs its decomposition does not cover).
+    `_arg_metas`: eager's layouts of the arguments, as (args, kwargs) (builder.ARG_METAS_KEY)."""
     if op._schema.is_mutable:
         raise UnsupportedGraph(f"in-place op {op} inside a decomposition")
     meta = _meta if _meta is not None else _meta_by_running(op, args, kwargs)
-    return current_builder().emit(fallback, (op,) + tuple(args), kwargs, meta=meta)
+    if _arg_metas is not None:
+        _arg_metas = ((None,) + tuple(_arg_metas[0]), _arg_metas[1])  # the fallback's first argument is the op
+    return current_builder().emit(fallback, (op,) + tuple(args), kwargs, meta=meta, arg_metas=_arg_metas)
 
 
 def _meta_by_running(op, args, kwargs):
