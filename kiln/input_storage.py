@@ -11,6 +11,8 @@ per tensor input, nothing for graphs that write none.
 """
 from __future__ import annotations
 
+import operator
+
 import torch
 
 
@@ -36,23 +38,29 @@ class StorageCheck:
         self.offsets = tuple((i, int(example_inputs[i].storage_offset())) for g in self.groups if len(g) > 1 for i in g)
         self.followers = tuple((g[0], i) for g in self.groups for i in g[1:])
         in_groups = {i for g in self.groups for i in g}
-        self.others = tuple(i for i in tensors if i not in in_groups)
+        self.other_indices = tuple(i for i in tensors if i not in in_groups)
+        # one C call fetches them all (a tuple even for one)
+        self.others = (lambda inputs, i=self.other_indices[0]: (inputs[i],)) if len(self.other_indices) == 1 \
+            else operator.itemgetter(*self.other_indices) if self.other_indices else None
 
     def __call__(self, inputs) -> bool:
         written = set()
         for i in self.firsts:
-            p = _ptr(inputs[i])
+            p = inputs[i].untyped_storage().data_ptr()
             if p:  # no memory (an empty tensor) shares nothing
                 if p in written:
                     return False
                 written.add(p)
         for first, i in self.followers:
-            if _ptr(inputs[i]) != _ptr(inputs[first]):
+            if inputs[i].untyped_storage().data_ptr() != inputs[first].untyped_storage().data_ptr():
                 return False
         for i, offset in self.offsets:
             if inputs[i].storage_offset() != offset:
                 return False
-        return not written or written.isdisjoint([_ptr(inputs[i]) for i in self.others])
+        if not written or not self.others:
+            return True
+        others = self.others(inputs)
+        return written.isdisjoint([t.untyped_storage().data_ptr() for t in others])
 
     def explain(self, inputs) -> str:
         """Why `check` failed, naming inputs by position."""
@@ -63,7 +71,7 @@ class StorageCheck:
             if inputs[i].storage_offset() != offset:
                 return f"graph input {i} now starts at storage offset {inputs[i].storage_offset()}, not {offset}"
         owner: dict[int, int] = {}
-        for i in self.firsts + self.others:
+        for i in self.firsts + self.other_indices:
             p = _ptr(inputs[i])
             if p and p in owner and (i in self.firsts or owner[p] in self.firsts):
                 return f"graph inputs {owner[p]} and {i} share memory, and the graph writes one of them"
