@@ -11,7 +11,9 @@
   call runs eagerly (one warning). When the compiled call raises, the graph runs eagerly on the same
   inputs: eager's error, if eager raises too; otherwise one warning and eager from then on. Nothing a
   compiled call does before it returns is visible to the caller (input copy-backs come last, after
-  every kernel), so the eager rerun starts from the caller's own values.
+  every kernel), so the eager rerun starts from the caller's own values; the one exception is the
+  wrapper's own eager rerun after a bad index (codegen/index_check.py), whose error is eager's and
+  is passed on as it is (`EagerGraph.raised`), never run a second time.
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ class EagerGraph:
         self.gm = gm
         self._run = None
         self._lock = threading.Lock()
+        self._raised = threading.local()  # .error: what `flat` last raised in this thread
 
     def runner(self):
         if self._run is None:
@@ -65,8 +68,20 @@ class EagerGraph:
         return self.runner()(*inputs)
 
     def flat(self, *inputs) -> tuple:
-        """Outputs flattened as the wrapper returns them."""
-        return tuple(tree_flatten(self(*inputs))[0])
+        """Outputs flattened as the wrapper returns them. The wrapper calls this inside a compiled
+        call (its index-error rerun); what it raises is eager's own error, already final: its
+        input writes are done, so it must reach the caller as it is, not cause another run."""
+        try:
+            return tuple(tree_flatten(self(*inputs))[0])
+        except Exception as e:
+            self._raised.error = e
+            raise
+
+    def raised(self, error: Exception) -> bool:
+        """Whether `error` came out of `flat` (and forget it)."""
+        hit = getattr(self._raised, "error", None) is error
+        self._raised.error = None
+        return hit
 
 
 def eager_first(eager: EagerGraph, error: Exception, what: str):
@@ -86,36 +101,51 @@ def eager_first(eager: EagerGraph, error: Exception, what: str):
 
 
 def guarded_call(call, eager: EagerGraph, storage_check=None):
-    """`call`, run only when it can give eager's answer; otherwise the graph runs eagerly."""
-    state = {"broken": None, "aliased_warned": False}
+    """`call`, run only when it can give eager's answer; otherwise the graph runs eagerly. Costs
+    one Python call and a `try` per call, plus `storage_check` when the graph writes inputs."""
+    broken = None  # the error that made this graph run eagerly from now on
+    aliased_warned = False
 
     def run(*inputs):
-        if state["broken"] is not None:
+        if broken is not None:
             return eager(*inputs)
-        if storage_check is not None and not storage_check(inputs):
-            return _aliased(inputs)
         try:
             return call(*inputs)
         except Exception as e:  # noqa: BLE001  (handled below, outside this block: no chained internal error)
             error = e
         return _failed(error, inputs)
 
+    def run_checked(*inputs):
+        if broken is not None:
+            return eager(*inputs)
+        if not storage_check(inputs):
+            return _aliased(inputs)
+        try:
+            return call(*inputs)
+        except Exception as e:  # noqa: BLE001
+            error = e
+        return _failed(error, inputs)
+
     def _aliased(inputs):
+        nonlocal aliased_warned
         why = storage_check.explain(inputs)
         if config.strict:
             raise RuntimeError(f"kiln: {why}; the compiled graph assumed otherwise (KILN_STRICT=1)")
-        if not state["aliased_warned"]:
-            state["aliased_warned"] = True
+        if not aliased_warned:
+            aliased_warned = True
             warn(f"{why}; this call runs eagerly (the compiled graph assumed otherwise)")
         return eager(*inputs)
 
     def _failed(error, inputs):
+        nonlocal broken
+        if eager.raised(error):  # the wrapper ran the graph eagerly already, and eager raised
+            raise error
         result = eager(*inputs)  # eager raises too: the program's own error, raised as eager raises it
         if config.strict:
             raise error
-        if state["broken"] is None:
-            state["broken"] = error
+        if broken is None:
+            broken = error
             warn(f"the compiled graph failed when called ({type(error).__name__}: {error}); running it eagerly")
         return result
 
-    return run
+    return run if storage_check is None else run_checked

@@ -87,7 +87,7 @@ def build(source: str) -> Path:
         return lib
     try:
         return _build_locked(source, key, cache_files.writable_dir("cpp"))
-    except PermissionError:  # a lock or entry file we may not write: build where we may
+    except OSError:  # a lock or entry file we may not write (read-only, full disk): build where we may
         return _build_locked(source, key, cache_files.private_dir("cpp"))
 
 
