@@ -21,7 +21,8 @@ from .bytecode import decode, disassemble
 from .bytecode.errors import CannotResume
 from .bytecode.resume import clear_cache as clear_resume_cache
 from .exc import FallbackWarning, TorchOpError, Unsupported
-from .interpreter import InstructionTranslator, builtins_of
+from .inline import InliningTranslator
+from .interpreter import builtins_of
 from .output_graph import OutputGraph
 from .sources import Frame
 from .variables.grad_mode import decorated_grad_mode
@@ -189,7 +190,7 @@ def _compile_frame(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntr
     if bytecode_log.isEnabledFor(10):
         bytecode_log.debug("%s\n%s\nnormalised:\n%r", _location(code), disassemble(code), decode(code))
     output = OutputGraph(code.co_name)
-    tracer = InstructionTranslator(code, frame, output)
+    tracer = InliningTranslator(code, frame, output)
     try:
         with output.held_fake_mode():
             returned = tracer.run()

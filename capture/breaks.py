@@ -38,8 +38,10 @@ from .bytecode.layout import GraphOutput, Local, Null, WithExit
 from .bytecode.groups import group_at
 from .bytecode.resume import check_frame_point, facts_of
 from .exc import DEFAULT_HINT, Unsupported
+from .inline import InliningTranslator
 from .interpreter import PUSHED_NULL, BreakHere, InstructionTranslator, _LazyLocal
-from .output_graph import OutputGraph, OutputPlan, Rebuild
+from .output_graph import OutputGraph
+from .plans import OutputPlan, Rebuild
 from .sources import Frame
 from .variables import NullVariable, TupleVariable, VariableTracker
 from .variables.containers import IteratorVariable, ListIteratorVariable
@@ -372,7 +374,7 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
     output = OutputGraph(code.co_name)
     output.break_at = error.break_count
     output.rebuilders = REBUILDERS
-    tracer = InstructionTranslator(code, frame, output)
+    tracer = InliningTranslator(code, frame, output)
     params = tuple(frame.L)
     try:
         try:

@@ -8,8 +8,7 @@ from typing import Any, Callable
 import torch
 
 from .guards import GuardSet
-from .output_graph import OutputPlan
-from .side_effects import EffectsPlan
+from .plans import EffectsPlan, OutputPlan
 from .sources import Frame, Source
 
 

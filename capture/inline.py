@@ -1,5 +1,10 @@
-"""Inlining calls to user Python functions: a child InstructionTranslator runs the callee's
-bytecode over the caller's symbolic values, recording into the same output graph."""
+"""Inlining calls to user Python functions: a child translator runs the callee's bytecode over
+the caller's symbolic values, recording into the same output graph.
+
+Function values call `tx.inline(function, args, kwargs)`; `InliningTranslator`, the translator
+api.py and breaks.py run (and every child it makes), implements it here. This module sits above
+the interpreter, as it makes translators, so the values never import it.
+"""
 from __future__ import annotations
 
 import inspect
@@ -7,7 +12,14 @@ import types
 from typing import Callable
 
 from .exc import TorchOpError, Unsupported
+from .guards import Guard
+from .interpreter import MAX_INLINE_DEPTH, InstructionTranslator
 from .sources import AttrSource, GetItemSource, GlobalSource
+from .variables import TupleVariable, UserFunctionVariable, VariableTracker
+from .variables.builder import wrap_value
+from .variables.dicts import ConstDictVariable
+from .variables.iterators import GeneratorVariable
+from .variables.nested import NestedFunctionVariable
 
 UNSUPPORTED_CODE_FLAGS = {inspect.CO_COROUTINE: "coroutine", inspect.CO_ASYNC_GENERATOR: "async generator",
                           inspect.CO_ITERABLE_COROUTINE: "coroutine"}
@@ -27,8 +39,6 @@ def bind_arguments(code: types.CodeType, args: list, kwargs: dict, n_defaults: i
                    has_kwdefault: Callable[[str], bool]) -> dict:
     """Bind symbolic args to the parameters of `code` as CPython does; defaults are produced
     (and so guarded) only for the parameters that need them."""
-    from .variables import TupleVariable
-    from .variables.dicts import ConstDictVariable
     n_positional, n_kwonly = code.co_argcount, code.co_kwonlyargcount
     names = code.co_varnames
     positional_names = names[:n_positional]
@@ -75,15 +85,13 @@ def inline_code(tx, code: types.CodeType, arguments: dict, *, f_globals: dict, g
                 closure_source):
     """Run `code` with `arguments` in a child translator; returns the returned variable, or for
     a generator function the (not yet started) generator."""
-    from .interpreter import MAX_INLINE_DEPTH, InstructionTranslator
-    from .variables.iterators import GeneratorVariable
     for flag, kind in UNSUPPORTED_CODE_FLAGS.items():
         if code.co_flags & flag:
             raise Unsupported(f"call to {kind} function {_where(code)}")
     if tx.depth + 1 > MAX_INLINE_DEPTH:
         raise Unsupported(f"inlining depth above {MAX_INLINE_DEPTH} at {_where(code)} (deep recursion)")
-    child = InstructionTranslator(code, tx.frame, tx.output, depth=tx.depth + 1, f_globals=f_globals,
-                                  global_source=global_source, closure=closure, closure_source=closure_source)
+    child = InliningTranslator(code, tx.frame, tx.output, depth=tx.depth + 1, f_globals=f_globals,
+                               global_source=global_source, closure=closure, closure_source=closure_source)
     child.locals = dict(arguments)
     if code.co_flags & inspect.CO_GENERATOR:
         return GeneratorVariable(child)
@@ -94,12 +102,11 @@ def inline_code(tx, code: types.CodeType, arguments: dict, *, f_globals: dict, g
 
 def inline_user_function(tx, function_variable, args, kwargs):
     """Trace `fn(*args, **kwargs)` for a real function read through a source."""
-    from .variables.builder import wrap_value
     fn, source = function_variable.fn, function_variable.source
     code = fn.__code__
     if source is None:
         raise Unsupported(f"call to {_where(code)}, a function with no source")
-    from .guards import Guard  # a function's __code__ is writable: guarding the function is not enough
+    # A function's __code__ is writable: guarding the function is not enough.
     tx.output.guards.add(Guard(AttrSource(source, "__code__"), "ID_MATCH", code, noun="function code"))
     defaults = fn.__defaults__ or ()
     kwdefaults = fn.__kwdefaults__ or {}
@@ -118,3 +125,27 @@ def inline_user_function(tx, function_variable, args, kwargs):
     return inline_code(
         tx, code, arguments, f_globals=fn.__globals__, global_source=global_source, closure=fn.__closure__ or (),
         closure_source=lambda name, index: AttrSource(GetItemSource(closure_base, index), "cell_contents"))
+
+
+def inline_nested_function(tx, function: NestedFunctionVariable, args, kwargs):
+    """Trace a call of a function made in the traced code: its defaults are symbolic values."""
+    defaults = function.defaults.items if function.defaults is not None else []
+    kwdefaults = function.kwdefaults
+    arguments = bind_arguments(
+        function.code, list(args), dict(kwargs), len(defaults),
+        default_of=lambda index: defaults[index],
+        kwdefault_of=(lambda name: kwdefaults.value_of(tx, name)) if kwdefaults is not None else None,
+        has_kwdefault=(lambda name: name in kwdefaults.items) if kwdefaults is not None else (lambda name: False))
+    return inline_code(tx, function.code, arguments, f_globals=function.f_globals,
+                       global_source=function.global_source, closure=function.closure, closure_source=None)
+
+
+INLINERS: dict[type, Callable] = {UserFunctionVariable: inline_user_function,
+                                  NestedFunctionVariable: inline_nested_function}
+
+
+class InliningTranslator(InstructionTranslator):
+    """The translator capture runs: the interpreter, with calls of user functions inlined."""
+
+    def inline(self, function: VariableTracker, args: list, kwargs: dict) -> VariableTracker:
+        return INLINERS[type(function)](self, function, args, kwargs)

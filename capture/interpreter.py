@@ -1,7 +1,7 @@
 """The symbolic interpreter: runs normalised bytecode over variables, recording tensor ops.
 
-A table maps each normalised opname to a handler method. Anything not in the
-table is Unsupported("opcode X").
+A table (opcodes/table.py) maps each normalised opname to a handler: the core ones are methods
+here, the rest live by concern in opcodes/. Anything not in the table is Unsupported("opcode X").
 """
 from __future__ import annotations
 
@@ -10,32 +10,25 @@ import functools
 import linecache
 import operator
 import types
-from typing import Any, Callable
+from typing import Any
 
 from .bytecode import Instruction, decode
 from .exc import TorchOpError, Unsupported
+from .opcodes import context, effects, functions, imports  # noqa: F401  (they fill the handler table)
+from .opcodes.containers import inplace_container_op
+from .opcodes.table import HANDLERS, handles
 from .output_graph import OutputGraph
 from .sources import BuiltinSource, ClosureSource, Frame, GlobalSource, LocalSource
-from .variables.iterators import get_iter
-from .variables.dicts import ConstDictVariable
-from .variables.nested import CodeVariable
 from .variables import (NULL, BaseListVariable, ListVariable, NullVariable,
                         TensorVariable, TupleVariable, VariableTracker, wrap_constant, wrap_value)
+from .variables import builder, methods
 from .variables.constant import UNARY_OPERATORS
+from .variables.dicts import ConstDictVariable
+from .variables.iterators import get_iter
+from .variables.nested import CodeVariable
 
 COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
                      ">": operator.gt, ">=": operator.ge}
-
-HANDLERS: dict[str, Callable[["InstructionTranslator", Instruction], None]] = {}
-
-
-def handles(*opnames: str):
-    def register(method):
-        for opname in opnames:
-            HANDLERS[opname] = method
-        return method
-    return register
-
 
 class _LazyLocal:
     """An argument not yet read: wrapped (and guarded) only when the code loads it."""
@@ -136,6 +129,32 @@ class InstructionTranslator:
 
     def jump_to(self, offset: int) -> None:
         self.ip = self.decoded.index_of_offset[offset]  # backward jumps: loops are unrolled
+
+    # -- what values ask of the translator ----------------------------------------------------
+    # The kinds of values (variables/) sit below the modules that know every kind: the builder,
+    # the container methods, the inliner. They reach those through the translator, never by import.
+    def wrap(self, value: Any, source, guard: bool = True) -> VariableTracker:
+        """The variable for `value` read through `source`, guarded (variables/builder.py)."""
+        return wrap_value(self, value, source, guard)
+
+    def build(self, value: Any) -> VariableTracker:
+        """The variable for a value computed during the trace (a dict key, an item of a constant):
+        no source, nothing to guard (variables/builder.py)."""
+        return builder.build_value(value)
+
+    def constant_attribute(self, value: Any) -> VariableTracker:
+        """The variable for an attribute read from a constant: a method is a pure builtin."""
+        return builder.constant_attribute(value)
+
+    def container_method(self, owner: VariableTracker, name: str, python_type: type) -> VariableTracker:
+        """`owner.name` for a list, tuple, namedtuple, dict or set (variables/methods.py)."""
+        return methods.container_method(self, owner, name, python_type)
+
+    def inline(self, function: VariableTracker, args: list, kwargs: dict) -> VariableTracker:
+        """Trace `function(*args, **kwargs)`, a call of a user function, by running its code in a
+        child translator. inline.InliningTranslator (the translator capture runs) implements it:
+        inline.py makes translators, so it sits above this module."""
+        raise NotImplementedError("inlining needs an inline.InliningTranslator")
 
     # -- trivial --
     @handles("RESUME", "NOP", "COPY_FREE_VARS", "PRECALL", "EXTENDED_ARG", "CACHE")
@@ -419,8 +438,3 @@ def builtins_of(globals_: dict) -> dict:
     value = globals_.get("__builtins__", builtins)
     return value if isinstance(value, dict) else vars(value)
 
-
-# Handlers by concern, registered into HANDLERS on import (they import `handles` from here).
-from .opcodes import functions as _functions  # noqa: E402,F401
-from .opcodes.containers import inplace_container_op  # noqa: E402
-from .opcodes import context as _context, effects as _effects, imports as _imports  # noqa: E402,F401

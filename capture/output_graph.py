@@ -1,15 +1,13 @@
 """Build the fx graph: placeholders for tensor inputs, recorded ops, and the output.
 
 Only tensors flow through the graph. The Python value the function returns is
-rebuilt around the graph's results by an `OutputPlan` (constants stay
+rebuilt around the graph's results by an `OutputPlan` (plans.py: constants stay
 constants, containers are rebuilt, an input returned unchanged is the input).
 """
 from __future__ import annotations
 
 import contextlib
 import operator
-import threading
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,10 +17,13 @@ from torch._subclasses.fake_tensor import (DataDependentOutputException, Dynamic
 
 from .exc import TorchOpError, Unsupported
 from .guards import Guard, GuardSet
-from .side_effects import EffectsPlan, SideEffects
-from .sources import Frame, Source, fetcher
+from .plans import (Constant, EffectsPlan, FromGraph, FromSource, OutputPlan, Rebuild, RebuildDict, RebuildObject,
+                    RebuildSet, Recall, Remember, WithAliases)
+from .side_effects import SideEffects
+from .sources import Source
 from .variables import (BaseListVariable, ConstantVariable, TensorVariable, TupleVariable,
                         VariableTracker, wrap_constant)
+from .variables.builder import MutableObject
 from .variables.constant import is_constant_value
 from .variables.dicts import ConstDictVariable, SetVariable
 from .variables.user_objects import UserObjectVariable
@@ -30,142 +31,6 @@ from .variables.user_objects import UserObjectVariable
 # Fake-tensor failures that mean "needs real data", not "the user made a mistake".
 DATA_DEPENDENT_ERRORS = (DataDependentOutputException, DynamicOutputShapeException,
                          UnsupportedFakeTensorException)
-
-
-# -- how to rebuild the function's return value from the graph outputs --------------------------
-
-class OutputPlan:
-    def build(self, graph_outputs, frame: Frame) -> Any:
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class FromGraph(OutputPlan):
-    index: int
-
-    def build(self, graph_outputs, frame):
-        return graph_outputs[self.index]
-
-    def __repr__(self) -> str:
-        return f"graph_out[{self.index}]"
-
-
-@dataclass(frozen=True)
-class FromSource(OutputPlan):
-    """A value the function read and returned unchanged: the very same object."""
-    source: Source
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_fetch", fetcher(self.source))
-
-    def build(self, graph_outputs, frame):
-        return self._fetch(frame.L, frame.G, frame.B, frame.C)
-
-    def __repr__(self) -> str:
-        return self.source.expr()
-
-
-@dataclass(frozen=True)
-class Constant(OutputPlan):
-    value: Any
-
-    def build(self, graph_outputs, frame):
-        return self.value
-
-    def __repr__(self) -> str:
-        return repr(self.value)
-
-
-@dataclass(frozen=True)
-class Rebuild(OutputPlan):
-    container_type: type  # tuple, list, or a torch.return_types structseq
-    items: tuple[OutputPlan, ...]
-
-    def build(self, graph_outputs, frame):
-        make = getattr(self.container_type, "_make", self.container_type)  # namedtuples: _make
-        return make([item.build(graph_outputs, frame) for item in self.items])
-
-    def __repr__(self) -> str:
-        items = ", ".join(map(repr, self.items))
-        if self.container_type is list:
-            return f"[{items}]"
-        return f"({items}{',' if len(self.items) == 1 else ''})" if self.container_type is tuple else \
-            f"{self.container_type.__name__}({items})"
-
-
-@dataclass(frozen=True)
-class RebuildDict(OutputPlan):
-    dict_type: type
-    keys: tuple
-    values: tuple[OutputPlan, ...]
-
-    def build(self, graph_outputs, frame):
-        return self.dict_type(zip(self.keys, (value.build(graph_outputs, frame) for value in self.values)))
-
-
-@dataclass(frozen=True)
-class RebuildSet(OutputPlan):
-    items: frozenset
-
-    def build(self, graph_outputs, frame):
-        return set(self.items)
-
-
-@dataclass(frozen=True)
-class RebuildObject(OutputPlan):
-    """An instance of a plain class built in the function: made without __init__, then its
-    attributes set, as the traced __init__ left them."""
-    cls: type
-    names: tuple[str, ...]
-    values: tuple[OutputPlan, ...]
-
-    def build(self, graph_outputs, frame):
-        obj = object.__new__(self.cls)
-        obj.__dict__.update(zip(self.names, (value.build(graph_outputs, frame) for value in self.values)))
-        return obj
-
-
-# A mutable container built in the function and returned twice (`return xs, xs`, a dict holding
-# the same list under two keys) is rebuilt once and then shared, as eager shares it.
-_BUILD_MEMO = threading.local()
-
-
-@contextlib.contextmanager
-def aliases():
-    """One memo for Remember/Recall while a return value (and its side effects) are built."""
-    saved = getattr(_BUILD_MEMO, "values", None)
-    _BUILD_MEMO.values = {}
-    try:
-        yield
-    finally:
-        _BUILD_MEMO.values = saved
-
-
-@dataclass(frozen=True)
-class WithAliases(OutputPlan):
-    plan: OutputPlan
-
-    def build(self, graph_outputs, frame):
-        with aliases():
-            return self.plan.build(graph_outputs, frame)
-
-
-@dataclass(frozen=True)
-class Remember(OutputPlan):
-    slot: int
-    plan: OutputPlan
-
-    def build(self, graph_outputs, frame):
-        value = _BUILD_MEMO.values[self.slot] = self.plan.build(graph_outputs, frame)
-        return value
-
-
-@dataclass(frozen=True)
-class Recall(OutputPlan):
-    slot: int
-
-    def build(self, graph_outputs, frame):
-        return _BUILD_MEMO.values[self.slot]
 
 
 def _local_children(value: VariableTracker) -> list[VariableTracker] | None:
@@ -479,13 +344,6 @@ class OutputGraph:
 
 
 _getitem = operator.getitem  # the fx target for picking one result of a multi-output op
-
-
-@dataclass
-class MutableObject:
-    value: Any                    # kept alive so its id stays unique
-    variable: VariableTracker
-    sources: list[Source]
 
 
 def _storage_of(tensor: torch.Tensor) -> int:

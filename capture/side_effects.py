@@ -4,7 +4,7 @@ Tensor mutations (`x.add_(1)`, `x[0] = v`, `out=`) are ops in the fx graph: the 
 them on the real tensors, in order. Everything else a function changes — list contents,
 attributes of modules and plain objects, globals, the global grad mode — cannot live in a
 graph, so the tracer records it in a `SideEffects` table (one per OutputGraph) and the cache
-entry replays it right after the graph returns, as an `EffectsPlan`:
+entry replays it right after the graph returns, as an `EffectsPlan` (plans.py):
 
 1. stage: fetch every target and build every stored value from the state at call start and
    the graph's outputs (the return value is built first, sharing one alias memo, so one traced
@@ -23,12 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-import torch
-
-from .sources import AttrSource, Source, fetcher
+from .plans import EffectsPlan, OutputPlan, SetAttr, SetGradMode, SetItem, Step
+from .sources import AttrSource, Source
 
 if TYPE_CHECKING:
-    from .output_graph import OutputPlan
     from .variables.base import VariableTracker
 
 
@@ -94,7 +92,7 @@ class SideEffects:
         values = [item for variable in self.mutated_containers.values() for item in variable.replayed_items()]
         return values + [write.value for write in self.writes if write.value is not None]
 
-    def plan(self, plan_value: Callable[["VariableTracker"], "OutputPlan"]) -> "EffectsPlan | None":
+    def plan(self, plan_value: Callable[["VariableTracker"], OutputPlan]) -> "EffectsPlan | None":
         """The replay steps; `plan_value` turns a variable into an OutputPlan (adding graph
         outputs for tensors made in the graph)."""
         if not self:
@@ -107,125 +105,3 @@ class SideEffects:
         if self.final_grad_mode is not None:
             steps.append(SetGradMode(self.final_grad_mode))
         return EffectsPlan(tuple(steps))
-
-
-# -- the replay plan -------------------------------------------------------------------------
-
-class Step:
-    def stage(self, graph_outputs, frame) -> tuple:
-        """Fetch targets and build values (no mutation yet)."""
-        raise NotImplementedError
-
-    def apply(self, *staged) -> None:
-        raise NotImplementedError
-
-
-def _fetch(source: Source, frame):
-    return fetcher(source)(frame.L, frame.G, frame.B, frame.C)
-
-
-def _describe(plan) -> str:
-    return "<deleted>" if plan is None else repr(plan)
-
-
-@dataclass(frozen=True)
-class ReplaceContents(Step):
-    target: Source
-    items: "OutputPlan"
-
-    def stage(self, graph_outputs, frame):
-        return _fetch(self.target, frame), self.items.build(graph_outputs, frame)
-
-    def apply(self, target, items):
-        target[:] = items
-
-    def __repr__(self) -> str:
-        return f"{self.target.expr()}[:] = {self.items!r}"
-
-
-@dataclass(frozen=True)
-class ReplaceDict(Step):
-    target: Source
-    items: "OutputPlan"  # a RebuildDict of the final keys and values
-
-    def stage(self, graph_outputs, frame):
-        return _fetch(self.target, frame), self.items.build(graph_outputs, frame)
-
-    def apply(self, target, items):
-        target.clear()
-        target.update(items)
-
-    def __repr__(self) -> str:
-        return f"{self.target.expr()}.clear(); {self.target.expr()}.update({self.items!r})"
-
-
-@dataclass(frozen=True)
-class SetAttr(Step):
-    target: Source
-    name: str
-    value: "OutputPlan | None"
-
-    def stage(self, graph_outputs, frame):
-        value = None if self.value is None else self.value.build(graph_outputs, frame)
-        return _fetch(self.target, frame), value
-
-    def apply(self, target, value):
-        if self.value is None:
-            delattr(target, self.name)
-        else:
-            setattr(target, self.name, value)
-
-    def __repr__(self) -> str:
-        return f"{self.target.expr()}.{self.name} = {_describe(self.value)}"
-
-
-@dataclass(frozen=True)
-class SetItem(Step):
-    target: Source
-    name: str
-    value: "OutputPlan | None"
-
-    def stage(self, graph_outputs, frame):
-        value = None if self.value is None else self.value.build(graph_outputs, frame)
-        return _fetch(self.target, frame), value
-
-    def apply(self, target, value):
-        if self.value is None:
-            del target[self.name]
-        else:
-            target[self.name] = value
-
-    def __repr__(self) -> str:
-        return f"{self.target.expr()}[{self.name!r}] = {_describe(self.value)}"
-
-
-@dataclass(frozen=True)
-class SetGradMode(Step):
-    mode: bool
-
-    def stage(self, graph_outputs, frame):
-        return ()
-
-    def apply(self):
-        torch._C._set_grad_enabled(self.mode)
-
-    def __repr__(self) -> str:
-        return f"torch._C._set_grad_enabled({self.mode})"
-
-
-@dataclass(frozen=True)
-class EffectsPlan:
-    steps: tuple[Step, ...]
-
-    def run(self, return_plan: "OutputPlan", graph_outputs, frame):
-        """Build the return value, then replay: one alias memo for both (output_graph.aliases)."""
-        from .output_graph import aliases
-        with aliases():
-            result = return_plan.build(graph_outputs, frame)
-            staged = [step.stage(graph_outputs, frame) for step in self.steps]
-        for step, values in zip(self.steps, staged):
-            step.apply(*values)
-        return result
-
-    def __repr__(self) -> str:
-        return "\n".join(repr(step) for step in self.steps)

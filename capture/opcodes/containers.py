@@ -4,10 +4,11 @@ from __future__ import annotations
 import operator
 
 from ..exc import TorchOpError, Unsupported
-from ..interpreter import handles
+from ..guards import Guard
 from ..variables import BaseListVariable, ListVariable, TensorVariable, VariableTracker, wrap_constant
 from ..variables.dicts import ConstDictVariable, SetVariable, constant_key
 from ..variables.methods import same_value
+from .table import handles
 
 CONVERSIONS = {"str": str, "repr": repr, "ascii": ascii}
 
@@ -131,7 +132,6 @@ def contains_op(tx, inst):
 def identical(tx, left: VariableTracker, right: VariableTracker) -> bool:
     """`left is right`. Values read from two sources are compared as real objects now, and
     that answer is guarded."""
-    from ..guards import Guard
     if left is right:
         return True
     if isinstance(left, TensorVariable) and isinstance(right, TensorVariable):

@@ -13,12 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..exc import Unsupported
-from ..interpreter import handles
 from ..variables import ConstantVariable
-from ..variables.grad_mode import GradModeContextVariable, WithExitVariable
-
-CONTEXT_HINT = ("only torch.no_grad(), torch.enable_grad() and torch.set_grad_enabled(b) are traced; "
-                "move other `with` blocks out of the compiled function")
+from ..variables.grad_mode import CONTEXT_HINT, GradModeContextVariable, WithExitVariable
+from .table import handles
 
 
 @dataclass

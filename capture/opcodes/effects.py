@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ..exc import TorchOpError
 from ..guards import Guard
-from ..interpreter import handles
 from ..sources import GetItemSource, GlobalsDictSource
+from .table import handles
 
 
 @handles("DELETE_ATTR")

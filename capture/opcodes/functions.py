@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from ..bytecode.decode import MAKE_FUNCTION_FLAGS
 from ..exc import TorchOpError, Unsupported
-from ..interpreter import handles
 from ..variables import NULL, NullVariable, wrap_constant
 from ..variables.dicts import ConstDictVariable
 from ..variables.iterators import Yielded
-from ..variables.nested import CellVariable, CodeVariable, NestedFunctionVariable
+from ..variables.nested import CellVariable, CodeVariable, NestedFunctionVariable, find_cell
 from ..variables.user_objects import SuperVariable
+from .table import handles
 
 
 @handles("MAKE_FUNCTION")
@@ -31,19 +31,6 @@ def make_function(tx, inst):
 @handles("MAKE_CELL")
 def make_cell(tx, inst):
     tx.locals[inst.argval] = CellVariable(tx.locals.get(inst.argval, CellVariable.EMPTY))
-
-
-def find_cell(tx, name: str) -> CellVariable:
-    value = tx.locals.get(name)
-    if isinstance(value, CellVariable):
-        return value
-    if name in tx.code.co_freevars:
-        index = tx.code.co_freevars.index(name)
-        cell = tx.closure[index]
-        if isinstance(cell, CellVariable):
-            return cell
-        return CellVariable(real_cell=cell, source=tx.closure_source(name, index))
-    raise Unsupported(f"cell variable {name!r} used before its cell was made")
 
 
 @handles("LOAD_CLOSURE")

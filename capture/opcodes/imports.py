@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 
 from ..exc import Unsupported
-from ..interpreter import handles
 from ..sources import ImportSource
 from ..variables.builder import wrap_value
+from .table import handles
 
 
 def _imported(name: str):

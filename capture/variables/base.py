@@ -11,7 +11,11 @@ if TYPE_CHECKING:
 
 
 class VariableTracker:
-    """A symbolic value. `source` says where it came from (None if computed in the frame)."""
+    """A symbolic value. `source` says where it came from (None if computed in the frame).
+
+    A kind never imports the modules that know every kind (the builder, the container methods,
+    the inliner): it asks the translator, `tx.wrap` / `tx.build` / `tx.inline` & co (interpreter.py).
+    """
 
     def __init__(self, source: Source | None = None):
         self.source = source

@@ -1,4 +1,6 @@
-"""Turn a real Python value read by the function into a variable, installing its guards."""
+"""Turn a real Python value into a variable: one read by the function through a source (guarded),
+or one computed during the trace (a dict key, an attribute of a constant). This module knows every
+kind of value: the kinds reach it through the translator (`tx.wrap`, `tx.build`), never by import."""
 from __future__ import annotations
 
 import builtins
@@ -6,6 +8,7 @@ import collections
 import functools
 import logging
 import types
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -14,53 +17,20 @@ from ..exc import Unsupported
 from ..guards import Guard, tensor_guards
 from ..sources import AttrSource, GetItemSource, GlobalSource, Source
 from .base import VariableTracker
+from .builtin_calls import is_special_callable
 from .constant import ConstantVariable, is_constant_value
+from .constant_values import wrap_constant
 from .containers import ListVariable, TupleVariable
+from .dicts import ConstDictVariable, SetVariable, _Unread, is_source_key
 from .functions import BuiltinVariable, UserFunctionVariable
-from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable
-from .nested import CodeVariable
-from .nn_module import NNModuleVariable
-from .opaque import AllowedFunctionVariable, opaque
+from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable, GradModeContextVariable
+from .nested import CodeVariable, PartialVariable
+from .nn_module import BoundMethodVariable, NNModuleVariable
+from .opaque import AllowedFunctionVariable, OpaqueVariable, opaque
 from .read_through import ReadThroughObjectVariable, is_read_through, read_through_guards
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
-from .builtin_calls import is_special_callable
-from .user_objects import is_namedtuple_class, is_user_object
-
-
-class PythonTypeVariable(VariableTracker):
-    """A class such as torch.Tensor, usable as isinstance()'s second argument."""
-
-    def __init__(self, value: type, source=None):
-        super().__init__(source)
-        self.value = value
-
-    def as_python_constant(self):
-        return self.value
-
-    def python_type(self) -> type:
-        return type(self.value)
-
-    def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .user_objects import class_getattr
-        return class_getattr(tx, self, name)
-
-    def call(self, tx, args, kwargs) -> VariableTracker:
-        from .builtin_calls import special_call
-        from .functions import PURE_BUILTINS, SEQUENCE_BUILTINS
-        from .user_objects import construct_namedtuple, construct_user_object, is_namedtuple_class, is_user_class
-        if special_call(self.value) is not None or self.value in PURE_BUILTINS or self.value in SEQUENCE_BUILTINS:
-            return BuiltinVariable(self.value).call(tx, args, kwargs)
-        if is_namedtuple_class(self.value):
-            return construct_namedtuple(tx, self, args, kwargs)
-        if is_user_class(self.value):
-            return construct_user_object(tx, self, args, kwargs)
-        if hasattr(self.value, "__enter__"):  # user classes are constructed above
-            from ..opcodes.context import CONTEXT_HINT
-            raise Unsupported(f"context manager {self.value.__module__}.{self.value.__qualname__}", hint=CONTEXT_HINT)
-        return super().call(tx, args, kwargs)
-
-    def __repr__(self) -> str:
-        return f"PythonTypeVariable({self.value.__name__})"
+from .user_objects import (NamedTupleVariable, PythonTypeVariable, UserObjectVariable, is_namedtuple_class,
+                           is_user_object)
 
 
 def _noun(source: Source | None, default: str) -> str:
@@ -87,14 +57,12 @@ def _wrap_sequence(tx, value, source):
 
 
 def _wrap_namedtuple(tx, value, source):
-    from .user_objects import NamedTupleVariable
     tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "value")))
     items = [wrap_value(tx, item, GetItemSource(source, index)) for index, item in enumerate(value)]
     return NamedTupleVariable(items, source, python_container=type(value), cls_source=AttrSource(source, "__class__"))
 
 
 def _wrap_dict(tx, value, source):
-    from .dicts import ConstDictVariable, _Unread, is_source_key
     if not all(is_source_key(key) for key in value):  # each value is read as source[key]
         raise Unsupported(f"dict {source.name()} with keys other than str, int, bool or None")
     tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "dict")))
@@ -103,13 +71,11 @@ def _wrap_dict(tx, value, source):
 
 
 def _wrap_set(tx, value, source):
-    from .dicts import SetVariable
     tx.output.guards.add(Guard(source, "CONSTANT_MATCH", set(value), noun=_noun(source, "set")))
     return SetVariable(set(value), source)
 
 
 def _wrap_partial(tx, value, source):
-    from .nested import PartialVariable
     tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "partial")))
     args = wrap_value(tx, value.args, AttrSource(source, "args"))
     keywords = wrap_value(tx, value.keywords, AttrSource(source, "keywords"))
@@ -117,14 +83,12 @@ def _wrap_partial(tx, value, source):
 
 
 def _wrap_bound_method(tx, value, source):
-    from .nn_module import BoundMethodVariable
     tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "method")))
     return BoundMethodVariable(wrap_value(tx, value.__self__, AttrSource(source, "__self__")),
                                wrap_value(tx, value.__func__, AttrSource(source, "__func__")))
 
 
 def _wrap_user_object(tx, value, source):
-    from .user_objects import UserObjectVariable
     tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "object")))
     return UserObjectVariable(type(value), source, value)
 
@@ -143,7 +107,6 @@ def _by_identity(variable_type: Callable) -> Callable:
 
 def _other_module(tx, value, source):
     """A module other than torch's (time, numpy...): carried as is; using it breaks the graph."""
-    from .opaque import OpaqueVariable
     return OpaqueVariable(value, source, f"module {value.__name__} ({source.name()}), not a torch module",
                           "capture traces torch modules only: the graph breaks where this module is used")
 
@@ -154,7 +117,6 @@ def _marked(name: str) -> Callable[[Any], bool]:
 
 
 def _wrap_grad_context(tx, value, source):
-    from .grad_mode import GradModeContextVariable
     tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "context")))
     if type(value) is not torch.set_grad_enabled:
         return GradModeContextVariable(type(value) is torch.enable_grad)
@@ -195,6 +157,15 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (is_read_through, _wrap_read_through),                  # transformers' configs
 ]
 
+@dataclass
+class MutableObject:
+    """A mutable object read from outside: its one variable and every source that reached it
+    (OutputGraph.mutable_objects, keyed by id)."""
+    value: Any                    # kept alive so its id stays unique
+    variable: VariableTracker
+    sources: list[Source]
+
+
 # Objects a function can mutate: one variable per object however it is reached (see
 # OutputGraph.mutable_objects).
 _is_mutable_object = lambda v: type(v) in (list, dict, collections.OrderedDict) or is_user_object(v)  # noqa: E731
@@ -223,7 +194,6 @@ def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> Var
             if source is not None:
                 tx.output.variables_by_source[source] = variable
             if mutable:
-                from ..output_graph import MutableObject
                 tx.output.mutable_objects[id(value)] = MutableObject(value, variable, [source])
             return variable
     if source is not None:  # carried as is; using it breaks the graph (variables/opaque.py)
@@ -238,3 +208,19 @@ def _wrap_unguarded(tx, value, source, wrap):
         return wrap(tx, value, source)
     finally:
         tx.output.guards = saved
+
+
+# -- values computed during the trace: no source, nothing to guard ----------------------------
+
+def build_value(value: Any) -> VariableTracker:
+    """A dict key or an item of a constant: a class, or what wrap_constant makes."""
+    if isinstance(value, type):
+        return PythonTypeVariable(value)
+    return wrap_constant(value)
+
+
+def constant_attribute(value: Any) -> VariableTracker:
+    """An attribute read from a constant. Constants are immutable, so its methods are pure."""
+    if isinstance(value, (types.BuiltinMethodType, types.MethodType, types.MethodWrapperType)):
+        return BuiltinVariable(value, pure=True)
+    return wrap_constant(value)

@@ -1,7 +1,9 @@
 """Builtins (and a few library callables) over symbolic values: one handler per callable.
 
 A handler takes (tx, args, kwargs) and returns a variable, or None to leave the call to the
-generic rules (constant folding of pure builtins, the tensor special cases).
+generic rules (constant folding of pure builtins, the tensor special cases). The handlers make
+dicts, partials, super objects, classes...: this module sits above those kinds and fills the
+table BuiltinVariable looks them up in (functions.SPECIAL_CALLS) when it is imported.
 """
 from __future__ import annotations
 
@@ -9,13 +11,26 @@ import builtins
 import collections
 import functools
 import operator
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
 from ..exc import TorchOpError, Unsupported
+from ..guards import Guard
+from ..sources import AttrSource
 from .base import VariableTracker
-from .constant import ConstantVariable, wrap_constant
+from .constant import ConstantVariable
+from .constant_values import wrap_constant
+from .containers import ListVariable
+from .dicts import ConstDictVariable, SetVariable, constant_key
+from .functions import SPECIAL_CALLS, special_call
+from .iterators import MapVariable, get_iter
+from .methods import sort_keys, sorted_items
+from .nested import make_partial
+from .nn_module import NNModuleVariable
+from .tensor import METADATA_ATTRIBUTES, TENSOR_ATTRIBUTES, TensorVariable
+from .user_objects import (PythonTypeVariable, SuperVariable, UserObjectVariable, find_class_attribute,
+                           zero_argument_super)
 
 
 def python_type_of(value: VariableTracker) -> type:
@@ -35,7 +50,6 @@ def _is_constant(value: VariableTracker) -> bool:
 # -- constructors ----------------------------------------------------------------------------
 
 def _dict(tx, args, kwargs):
-    from .dicts import ConstDictVariable
     result = ConstDictVariable({})
     if len(args) > 1:
         raise TorchOpError("dict()", TypeError(f"dict expected at most 1 argument, got {len(args)}"))
@@ -46,7 +60,6 @@ def _dict(tx, args, kwargs):
 
 
 def _set(tx, args, kwargs):
-    from .dicts import SetVariable
     if args and args[0].is_python_constant():  # the real constructor: eager's iteration order
         return SetVariable(set(args[0].as_python_constant()))
     return SetVariable.from_variables(args[0].unpack(tx) if args else [])
@@ -64,17 +77,14 @@ def _namedtuple_factory(tx, args, kwargs):
 
 
 def _frozenset(tx, args, kwargs):
-    from .dicts import constant_key
     return wrap_constant(frozenset(constant_key(item) for item in (args[0].unpack(tx) if args else [])))
 
 
 def _partial(tx, args, kwargs):
-    from .nested import make_partial
     return make_partial(tx, args, kwargs)
 
 
 def _super(tx, args, kwargs):
-    from .user_objects import SuperVariable, zero_argument_super
     if not args:
         return zero_argument_super(tx)
     if len(args) == 2:
@@ -83,7 +93,6 @@ def _super(tx, args, kwargs):
 
 
 def _object_setattr(tx, args, kwargs):
-    from .user_objects import UserObjectVariable
     target, name, value = args
     if not isinstance(target, UserObjectVariable):
         raise Unsupported(f"object.__setattr__ on {target!r}")
@@ -94,7 +103,6 @@ def _object_setattr(tx, args, kwargs):
 # -- queries ---------------------------------------------------------------------------------
 
 def _isinstance(tx, args, kwargs):
-    from .tensor import TensorVariable
     value, classes = args
     if isinstance(value, TensorVariable):
         return None  # the tensor special case asks the fake tensor
@@ -117,10 +125,8 @@ def _len(tx, args, kwargs):
 
 
 def _type(tx, args, kwargs):
-    from .builder import PythonTypeVariable
     if len(args) != 1 or kwargs:
         raise Unsupported("type() with more than one argument (making a class)")
-    from .tensor import TensorVariable
     if isinstance(args[0], TensorVariable):  # inputs' types are guarded; fake tensors keep Parameter-ness
         return PythonTypeVariable(torch.nn.Parameter if isinstance(args[0].example, torch.nn.Parameter)
                                   else torch.Tensor)
@@ -140,13 +146,10 @@ def _callable(tx, args, kwargs):
 
 def has_attribute(tx, value: VariableTracker, name: str) -> bool:
     """hasattr(value, name), with the guards that keep the answer true."""
-    from .nn_module import NNModuleVariable
-    from .tensor import TensorVariable
     check = getattr(value, "has_attribute", None)
     if check is not None:
         return check(tx, name)
     if isinstance(value, TensorVariable):
-        from .tensor import METADATA_ATTRIBUTES, TENSOR_ATTRIBUTES
         if name in METADATA_ATTRIBUTES or name in TENSOR_ATTRIBUTES or hasattr(torch.Tensor, name):
             return True
         raise Unsupported(f"hasattr(tensor, {name!r}) (tensors can carry Python attributes)")
@@ -162,9 +165,6 @@ def has_attribute(tx, value: VariableTracker, name: str) -> bool:
 
 
 def _module_has_attribute(tx, module_variable, name: str) -> bool:
-    from ..guards import Guard
-    from ..sources import AttrSource
-    from .user_objects import find_class_attribute
     module = module_variable.module
     written = tx.output.side_effects.read(module, name)  # set or deleted earlier in the trace
     if written is not None:
@@ -198,7 +198,6 @@ def _getattr(tx, args, kwargs):
 # -- iteration -------------------------------------------------------------------------------
 
 def _iter(tx, args, kwargs):
-    from .iterators import get_iter
     if len(args) != 1:
         raise Unsupported("iter() with a sentinel")
     return get_iter(tx, args[0])
@@ -236,7 +235,6 @@ def _any_all(want: bool):
         (iterable,) = args
         if _is_constant(iterable):
             return None
-        from .iterators import get_iter
         iterator = get_iter(tx, iterable)
         while (item := iterator.next_item(tx)) is not None:  # lazily: stops where eager stops
             if tx.truthiness(item) == want:
@@ -246,8 +244,6 @@ def _any_all(want: bool):
 
 
 def _sorted(tx, args, kwargs):
-    from .containers import ListVariable
-    from .methods import sorted_items
     (iterable,) = args
     if _is_constant(iterable) and "key" not in kwargs:
         return None
@@ -255,7 +251,6 @@ def _sorted(tx, args, kwargs):
 
 
 def _map(tx, args, kwargs):
-    from .iterators import MapVariable, get_iter
     fn, *iterables = args
     if not iterables:
         raise TorchOpError("map()", TypeError("map() must have at least two arguments."))
@@ -264,7 +259,6 @@ def _map(tx, args, kwargs):
 
 def _min_max(fold: Callable):
     def pick(tx, args, kwargs):
-        from .methods import sort_keys
         items = args[0].unpack(tx) if len(args) == 1 else list(args)
         if set(kwargs) - {"key"}:
             raise Unsupported(f"{fold.__name__}() with {sorted(kwargs)}")
@@ -291,7 +285,7 @@ def _reduce(tx, args, kwargs):
     return accumulated
 
 
-SPECIAL_CALLS: dict[Any, Callable] = {
+SPECIAL_CALLS.update({  # the table BuiltinVariable.call tries first (variables/functions.py)
     builtins.dict: _dict, builtins.set: _set, collections.OrderedDict: _ordered_dict,
     collections.namedtuple: _namedtuple_factory, builtins.frozenset: _frozenset, functools.partial: _partial,
     builtins.super: _super, object.__setattr__: _object_setattr,
@@ -300,14 +294,7 @@ SPECIAL_CALLS: dict[Any, Callable] = {
     builtins.iter: _iter, builtins.next: _next, builtins.sum: _sum, builtins.any: _any_all(True),
     builtins.all: _any_all(False), builtins.sorted: _sorted, builtins.map: _map,
     builtins.min: _min_max(min), builtins.max: _min_max(max), functools.reduce: _reduce,
-}
-
-
-def special_call(fn) -> Callable | None:
-    try:
-        return SPECIAL_CALLS.get(fn)
-    except TypeError:  # unhashable callable
-        return None
+})
 
 
 def is_special_callable(value) -> bool:

@@ -3,19 +3,15 @@ from __future__ import annotations
 
 import enum
 import operator
-import types
 from typing import Any
 
 import torch
 
-from ..exc import TorchOpError, Unsupported
+from ..exc import TorchOpError
 from .base import VariableTracker
 
 CONSTANT_TYPES = (int, float, bool, str, bytes, complex, type(None), type(Ellipsis), slice, range,
                   frozenset, torch.dtype, torch.device, torch.Size, torch.layout, torch.memory_format)
-
-
-_SCALAR_TYPES = frozenset({int, float, bool, str, type(None)})
 
 
 def is_constant_value(value: Any) -> bool:
@@ -43,45 +39,24 @@ class ConstantVariable(VariableTracker):
         return type(self.value)
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        # Constants are immutable, so reading an attribute (or calling a method) is pure.
-        attribute = getattr(self.value, name)
-        if isinstance(attribute, (types.BuiltinMethodType, types.MethodType, types.MethodWrapperType)):
-            from .functions import BuiltinVariable
-            return BuiltinVariable(attribute, pure=True)
-        return wrap_constant(attribute)
+        # Constants are immutable, so reading an attribute (or calling a method) is pure. Values
+        # computed from constants are made above this module (variables/builder.py): tx builds them.
+        return tx.constant_attribute(getattr(self.value, name))
 
     def getitem(self, tx, index: VariableTracker) -> VariableTracker:
         try:
-            return wrap_constant(self.value[index.as_python_constant()])
+            item = self.value[index.as_python_constant()]
         except (IndexError, KeyError, TypeError) as error:  # eager will raise it for real
             raise TorchOpError(f"indexing {self.value!r}", error) from error
+        return tx.build(item)
 
     def unpack(self, tx) -> list[VariableTracker]:
         if isinstance(self.value, (tuple, str, bytes, range, frozenset)):
-            return [wrap_constant(item) for item in self.value]
+            return [tx.build(item) for item in self.value]
         return super().unpack(tx)
 
     def __repr__(self) -> str:
         return f"ConstantVariable({self.value!r})"
-
-
-def wrap_constant(value: Any) -> VariableTracker:
-    """A variable for a Python value computed from constants (tuples become TupleVariables)."""
-    if type(value) in _SCALAR_TYPES:  # the common case first
-        return ConstantVariable(value)
-    from .containers import ListVariable, TupleVariable
-    if isinstance(value, tuple) and not isinstance(value, torch.Size):
-        return TupleVariable([wrap_constant(item) for item in value], python_container=type(value))
-    if type(value) is list:
-        return ListVariable([wrap_constant(item) for item in value])
-    if type(value) in (dict, set):
-        from .dicts import ConstDictVariable, SetVariable
-        if type(value) is set:
-            return SetVariable(value)
-        return ConstDictVariable({key: wrap_constant(item) for key, item in value.items()})
-    if not is_constant_value(value):
-        raise Unsupported(f"constant computation produced a {type(value).__name__}")
-    return ConstantVariable(value)
 
 
 UNARY_OPERATORS = {"UNARY_NEGATIVE": operator.neg, "UNARY_INVERT": operator.invert,

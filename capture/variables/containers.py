@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..exc import TorchOpError, Unsupported
+from ..plans import Rebuild, ReplaceContents
 from .base import VariableTracker
 
 
@@ -44,8 +45,7 @@ class BaseListVariable(VariableTracker):
         fields = getattr(self.python_container, "__match_args__", ())
         if name in fields:  # named fields of torch.return_types structseqs and namedtuples
             return self.items[fields.index(name)]
-        from .methods import container_method
-        return container_method(tx, self, name, self.python_container)
+        return tx.container_method(self, name, self.python_container)
 
     def truth(self, tx) -> bool:
         return bool(self.items)
@@ -66,8 +66,6 @@ class BaseListVariable(VariableTracker):
         return list(self.items)
 
     def write_back(self, plan_value):
-        from ..output_graph import Rebuild
-        from ..side_effects import ReplaceContents
         return ReplaceContents(self.source, Rebuild(list, tuple(plan_value(item) for item in self.items)))
 
     def __repr__(self) -> str:

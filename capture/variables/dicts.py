@@ -10,8 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..exc import TorchOpError, Unsupported
+from ..plans import FromSource, RebuildDict, ReplaceDict
+from ..sources import GetItemSource
 from .base import VariableTracker
-from .constant import is_constant_value, wrap_constant
+from .constant import is_constant_value
+from .containers import TupleVariable
 
 
 class _Unread:
@@ -47,14 +50,10 @@ def is_source_key(value: Any) -> bool:
     return type(value) in (str, int, bool, type(None))
 
 
-def key_variable(key: Any) -> VariableTracker:
-    if isinstance(key, type):
-        from .builder import PythonTypeVariable
-        return PythonTypeVariable(key)
+def key_variable(tx, key: Any) -> VariableTracker:
     if type(key) is tuple:
-        from .containers import TupleVariable
-        return TupleVariable([key_variable(item) for item in key])
-    return wrap_constant(key)
+        return TupleVariable([key_variable(tx, item) for item in key])
+    return tx.build(key)  # a constant or a class (made above this module: variables/builder.py)
 
 
 class ConstDictVariable(VariableTracker):
@@ -69,9 +68,7 @@ class ConstDictVariable(VariableTracker):
     def value_of(self, tx, key) -> VariableTracker:
         value = self.items[key]
         if isinstance(value, _Unread):
-            from ..sources import GetItemSource
-            from .builder import wrap_value
-            value = self.items[key] = wrap_value(tx, value.value, GetItemSource(self.source, key))
+            value = self.items[key] = tx.wrap(value.value, GetItemSource(self.source, key))
         return value
 
     def values_list(self, tx) -> list[VariableTracker]:
@@ -104,11 +101,10 @@ class ConstDictVariable(VariableTracker):
         return self.value_of(tx, key)
 
     def unpack(self, tx) -> list[VariableTracker]:
-        return [key_variable(key) for key in self.items]
+        return [key_variable(tx, key) for key in self.items]
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .methods import container_method
-        return container_method(tx, self, name, self.user_cls)
+        return tx.container_method(self, name, self.user_cls)
 
     # -- writing: a dict from outside is recorded in the side-effects table (its final items
     # are written back after the graph, capture/side_effects.py) --
@@ -119,9 +115,6 @@ class ConstDictVariable(VariableTracker):
         return [value for value in self.items.values() if not isinstance(value, _Unread)]
 
     def write_back(self, plan_value):
-        from ..output_graph import FromSource, RebuildDict
-        from ..side_effects import ReplaceDict
-        from ..sources import GetItemSource
         values = tuple(FromSource(GetItemSource(self.source, key)) if isinstance(value, _Unread) else plan_value(value)
                        for key, value in self.items.items())  # an unread value: the object there at call start
         return ReplaceDict(self.source, RebuildDict(dict, tuple(self.items), values))
@@ -174,7 +167,6 @@ class DictViewVariable(VariableTracker):
         self.mapping, self.kind = mapping, kind
 
     def unpack(self, tx) -> list[VariableTracker]:
-        from .containers import TupleVariable
         keys = self.mapping.unpack(tx)
         if self.kind == "keys":
             return keys
@@ -236,11 +228,10 @@ class SetVariable(VariableTracker):
         return constant_key(item) in self.items
 
     def unpack(self, tx) -> list[VariableTracker]:
-        return [key_variable(item) for item in self.items]
+        return [key_variable(tx, item) for item in self.items]
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .methods import container_method
-        return container_method(tx, self, name, set)
+        return tx.container_method(self, name, set)
 
     def check_mutable(self, tx, what: str) -> None:
         if self.source is not None:  # a replayed set could iterate in another order than eager's

@@ -4,11 +4,16 @@ from __future__ import annotations
 import builtins
 import math
 import operator
-
+from typing import Any, Callable
 
 from ..exc import TorchOpError, Unsupported
+from ..guards import Guard
+from ..sources import AttrSource
 from .base import VariableTracker
-from .constant import wrap_constant
+from .constant_values import wrap_constant
+from .containers import BaseListVariable, ListVariable, TupleVariable
+from .grad_mode import GradModeContextVariable, decorated_grad_mode
+from .tensor import TensorVariable
 
 # Builtins without side effects: with constant arguments they are folded at trace time.
 PURE_BUILTINS = {builtins.abs, builtins.min, builtins.max, builtins.len, builtins.int,
@@ -17,6 +22,19 @@ PURE_BUILTINS = {builtins.abs, builtins.min, builtins.max, builtins.len, builtin
                  builtins.any, builtins.all, builtins.range, builtins.slice, builtins.sorted, builtins.chr,
                  builtins.ord, builtins.format, builtins.repr, builtins.issubclass, builtins.frozenset}
 PURE_BUILTINS |= {value for value in vars(math).values() if callable(value)}
+
+
+# Builtins (and a few library callables) handled over symbolic values, tried first by
+# BuiltinVariable.call. The handlers make dicts, partials, super objects...: builtin_calls.py,
+# above the kinds it makes, fills this table when it is imported (variables/builder.py imports it).
+SPECIAL_CALLS: dict[Any, Callable] = {}
+
+
+def special_call(fn) -> Callable | None:
+    try:
+        return SPECIAL_CALLS.get(fn)
+    except TypeError:  # unhashable callable
+        return None
 
 
 class BuiltinVariable(VariableTracker):
@@ -31,9 +49,6 @@ class BuiltinVariable(VariableTracker):
         return self.fn
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        from .builtin_calls import special_call
-        from .tensor import TensorVariable
-        from .containers import BaseListVariable
         handler = special_call(self.fn)
         if handler is not None:
             result = handler(tx, args, kwargs)
@@ -44,7 +59,6 @@ class BuiltinVariable(VariableTracker):
         if self.fn is builtins.len and len(args) == 1 and isinstance(args[0], BaseListVariable):
             return _len_of_sequence(tx, args, kwargs)
         if self.fn in (builtins.list, builtins.tuple) and len(args) == 1 and not args[0].is_python_constant():
-            from .containers import ListVariable, TupleVariable
             return (ListVariable if self.fn is builtins.list else TupleVariable)(args[0].unpack(tx))
         special = TENSOR_BUILTINS.get(self.fn)
         if special is not None and any(isinstance(arg, TensorVariable) for arg in args):
@@ -85,28 +99,24 @@ def _abs_of_tensor(tx, args, kwargs):
 
 
 def _sequence_of(tx, value):
-    from .containers import ListVariable
     if isinstance(value, ListVariable):
         value.walked_lazily = True  # eager's enumerate/zip/reversed see later mutations: containers.check_mutable
     return value.unpack(tx)
 
 
 def _enumerate(tx, args, kwargs):
-    from .containers import TupleVariable
     start = (args[1] if len(args) > 1 else kwargs.get("start", wrap_constant(0))).as_python_constant()
     return TupleVariable([TupleVariable([wrap_constant(start + index), item])
                           for index, item in enumerate(_sequence_of(tx, args[0]))])
 
 
 def _zip(tx, args, kwargs):
-    from .containers import TupleVariable
     if kwargs:
         raise Unsupported("zip() with keyword arguments")
     return TupleVariable([TupleVariable(list(items)) for items in zip(*(_sequence_of(tx, a) for a in args))])
 
 
 def _reversed(tx, args, kwargs):
-    from .containers import TupleVariable
     return TupleVariable(list(reversed(_sequence_of(tx, args[0]))))
 
 
@@ -134,18 +144,14 @@ class UserFunctionVariable(VariableTracker):
         return self.fn
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        from ..inline import inline_user_function
-        from .grad_mode import call_decorated, decorated_grad_mode
         decorated = decorated_grad_mode(self.fn)  # @torch.no_grad() & co: inline inside the mode
         if decorated is not None:
             return call_decorated(tx, self, *decorated, list(args), dict(kwargs))
-        return inline_user_function(tx, self, list(args), dict(kwargs))
+        return tx.inline(self, list(args), dict(kwargs))
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
         # Function attributes are writable (even __code__): each is read through its own source
         # and guarded by value (strings, tuples) or identity (code objects, functions).
-        from ..sources import AttrSource
-        from .builder import wrap_value
         if self.source is None:
             raise Unsupported(f"attribute {name!r} of a function with no source")
         if name not in FUNCTION_ATTRIBUTES and name not in self.fn.__dict__:
@@ -154,10 +160,9 @@ class UserFunctionVariable(VariableTracker):
             value = getattr(self.fn, name)
         except AttributeError as error:  # e.g. __wrapped__ of an undecorated function: eager raises it
             raise TorchOpError(f"function attribute {name!r}", error) from error
-        return wrap_value(tx, value, AttrSource(self.source, name))
+        return tx.wrap(value, AttrSource(self.source, name))
 
     def has_attribute(self, tx, name: str) -> bool:
-        from ..guards import Guard
         if hasattr(self.fn, name):
             self.var_getattr(tx, name)  # guards the value, so it must still be there
             return True
@@ -168,6 +173,18 @@ class UserFunctionVariable(VariableTracker):
 
     def __repr__(self) -> str:
         return f"UserFunctionVariable({getattr(self.fn, '__qualname__', self.fn)})"
+
+
+def call_decorated(tx, function_variable, mode: bool, inner_fn, args, kwargs) -> VariableTracker:
+    """Inline `inner_fn(*args, **kwargs)` inside the decorator's grad mode."""
+    if function_variable.source is None or getattr(function_variable.fn, "__wrapped__", None) is not inner_fn:
+        raise Unsupported(f"call to {function_variable!r}: a grad-mode decorated function with no source")
+    inner = UserFunctionVariable(inner_fn, AttrSource(function_variable.source, "__wrapped__"))
+    context = GradModeContextVariable(mode)
+    context.enter(tx)
+    result = inner.call(tx, args, kwargs)
+    context.exit(tx)
+    return result
 
 
 # Function attributes read as guarded values (plus anything in the function's __dict__).

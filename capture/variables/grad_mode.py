@@ -5,8 +5,8 @@ entered; `set_grad_enabled(b)` switches at construction (so it also works as a p
 `__exit__` restores the mode seen at entry (construction, for set_grad_enabled). Each switch
 goes through `OutputGraph.set_grad_mode`, which records `torch._C._set_grad_enabled` in the
 graph, as TorchDynamo does, and switches the tracer's own mode so fake tensors get eager's
-requires_grad. Functions decorated with `@torch.no_grad()` & co are recognised and inlined
-inside the same switch.
+requires_grad. Functions decorated with `@torch.no_grad()` & co are recognised here
+(`decorated_grad_mode`) and inlined inside the same switch (functions.call_decorated).
 """
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ import torch
 import torch.utils._contextlib as torch_contextlib
 
 from ..exc import TorchOpError, Unsupported
-from ..sources import AttrSource
 from .base import VariableTracker
-from .constant import wrap_constant
+from .constant_values import wrap_constant
 
 GRAD_MODE_CLASSES = (torch.no_grad, torch.enable_grad, torch.set_grad_enabled)
+CONTEXT_HINT = ("only torch.no_grad(), torch.enable_grad() and torch.set_grad_enabled(b) are traced; "
+                "move other `with` blocks out of the compiled function")
 
 
 class GradModeClassVariable(VariableTracker):
@@ -107,16 +108,3 @@ def decorated_grad_mode(fn) -> tuple[bool, object] | None:
         return None
     mode = context.mode if isinstance(context, torch.set_grad_enabled) else isinstance(context, torch.enable_grad)
     return mode, inner
-
-
-def call_decorated(tx, function_variable, mode: bool, inner_fn, args, kwargs) -> VariableTracker:
-    """Inline `inner_fn(*args, **kwargs)` inside the decorator's grad mode."""
-    from .functions import UserFunctionVariable
-    if function_variable.source is None or getattr(function_variable.fn, "__wrapped__", None) is not inner_fn:
-        raise Unsupported(f"call to {function_variable!r}: a grad-mode decorated function with no source")
-    inner = UserFunctionVariable(inner_fn, AttrSource(function_variable.source, "__wrapped__"))
-    context = GradModeContextVariable(mode)
-    context.enter(tx)
-    result = inner.call(tx, args, kwargs)
-    context.exit(tx)
-    return result

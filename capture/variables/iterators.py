@@ -10,6 +10,7 @@ import types
 
 from ..exc import Unsupported
 from .base import VariableTracker
+from .containers import IteratorVariable, ListIteratorVariable, ListVariable
 
 
 class Yielded(Exception):
@@ -88,7 +89,6 @@ class MapVariable(VariableTracker):
 
 def get_iter(tx, value: VariableTracker) -> VariableTracker:
     """iter(value): lazy iterators are their own iterator; anything else is unpacked now."""
-    from .containers import IteratorVariable, ListIteratorVariable, ListVariable
     if hasattr(value, "next_item"):
         return value
     if isinstance(value, ListVariable):  # live, like CPython's: a loop that appends sees the new items

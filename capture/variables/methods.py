@@ -11,7 +11,12 @@ from typing import Callable
 
 from ..exc import TorchOpError, Unsupported
 from .base import VariableTracker
-from .constant import wrap_constant
+from .constant_values import wrap_constant
+from .containers import BaseListVariable, ListVariable
+from .dicts import ConstDictVariable, DictViewVariable, constant_key
+from .tensor import TensorVariable
+from .user_objects import NamedTupleVariable, namedtuple_class_attribute
+
 
 class ContainerMethodVariable(VariableTracker):
     """`container.name`, bound, waiting to be called."""
@@ -29,7 +34,6 @@ class ContainerMethodVariable(VariableTracker):
 
 def same_value(left: VariableTracker, right: VariableTracker) -> bool:
     """`left == right` as Python's containers test it (identity first), without reading tensors."""
-    from .tensor import TensorVariable
     if left is right:
         return True
     if isinstance(left, TensorVariable) and isinstance(right, TensorVariable) and left.node is right.node:
@@ -106,14 +110,12 @@ def _clear(tx, container):
 
 
 def _list_copy(tx, lst):
-    from .containers import ListVariable
     return ListVariable(list(lst.items))
 
 
 def less_than(left: VariableTracker, right: VariableTracker) -> bool:
     """`left < right` as sorting asks it: constants compare; tuples/lists compare item by item,
     deciding at the first pair that differs (so a tensor in a later position is never read)."""
-    from .containers import BaseListVariable
     if left.is_python_constant() and right.is_python_constant():
         try:
             return left.as_python_constant() < right.as_python_constant()
@@ -168,7 +170,6 @@ TUPLE_METHODS = {"index": _index, "count": _count}
 # -- namedtuples -----------------------------------------------------------------------------
 
 def _asdict(tx, nt):
-    from .dicts import ConstDictVariable
     return ConstDictVariable(dict(zip(nt.python_container._fields, nt.items)))
 
 
@@ -178,7 +179,6 @@ def _replace(tx, nt, **changes):
     if unknown:
         raise TorchOpError("_replace()", ValueError(f"Got unexpected field names: {sorted(unknown)!r}"))
     items = [changes.get(name, item) for name, item in zip(fields, nt.items)]
-    from .user_objects import NamedTupleVariable
     return NamedTupleVariable(items, python_container=nt.python_container, cls_source=getattr(nt, "cls_source", None))
 
 
@@ -188,7 +188,6 @@ NAMEDTUPLE_METHODS = {**TUPLE_METHODS, "_asdict": _asdict, "_replace": _replace}
 # -- dicts -----------------------------------------------------------------------------------
 
 def _get(tx, d, key, default=None):
-    from .dicts import constant_key
     if constant_key(key) in d.items:
         return d.getitem(tx, key)
     return default if default is not None else _none()
@@ -196,7 +195,6 @@ def _get(tx, d, key, default=None):
 
 def _view(kind: str):
     def view(tx, d):
-        from .dicts import DictViewVariable
         return DictViewVariable(d, kind)
     return view
 
@@ -206,7 +204,6 @@ def _dict_copy(tx, d):
 
 
 def _update(tx, d, other=None, **kwargs):
-    from .dicts import ConstDictVariable
     if other is not None:
         d.update_from(tx, other)
     if kwargs:
@@ -215,7 +212,6 @@ def _update(tx, d, other=None, **kwargs):
 
 
 def _dict_pop(tx, d, key, default=None):
-    from .dicts import constant_key
     d.check_mutable(tx, "pop")
     python_key = constant_key(key)
     if python_key not in d.items:
@@ -228,7 +224,6 @@ def _dict_pop(tx, d, key, default=None):
 
 
 def _setdefault(tx, d, key, default=None):
-    from .dicts import constant_key
     python_key = constant_key(key)
     if python_key not in d.items:
         d.setitem(tx, key, default if default is not None else _none())
@@ -244,7 +239,6 @@ DICT_METHODS = {"get": _get, "keys": _view("keys"), "values": _view("values"), "
 
 def _set_query(name: str):
     def query(tx, s, *args):
-        from .dicts import constant_key
         operands = [set(constant_key(item) for item in arg.unpack(tx)) for arg in args]
         return wrap_constant(getattr(set(s.items), name)(*operands))
     return query
@@ -252,7 +246,6 @@ def _set_query(name: str):
 
 def _set_add_like(name: str):
     def mutate(tx, s, item):
-        from .dicts import constant_key
         s.check_mutable(tx, name)
         try:
             getattr(s.items, name)(constant_key(item))
@@ -263,7 +256,6 @@ def _set_add_like(name: str):
 
 
 def _set_update(tx, s, *iterables):
-    from .dicts import constant_key
     s.check_mutable(tx, "update")
     for iterable in iterables:
         for item in iterable.unpack(tx):
@@ -282,7 +274,6 @@ def container_method(tx, owner: VariableTracker, name: str, python_type: type) -
     if hasattr(python_type, "_fields"):
         table = NAMEDTUPLE_METHODS
         if name not in table:
-            from .user_objects import namedtuple_class_attribute
             return namedtuple_class_attribute(tx, owner, name)
     elif issubclass(python_type, list):
         table = LIST_METHODS

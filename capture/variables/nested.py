@@ -9,8 +9,12 @@ from __future__ import annotations
 import functools
 import types
 
-from ..exc import Unsupported
+from ..exc import TorchOpError, Unsupported
+from ..sources import AttrSource, ClosureCellSource
 from .base import VariableTracker
+from .constant_values import wrap_constant
+from .containers import TupleVariable
+from .dicts import ConstDictVariable
 
 
 class CodeVariable(VariableTracker):
@@ -28,7 +32,6 @@ class CodeVariable(VariableTracker):
         return types.CodeType
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .constant import wrap_constant
         if not name.startswith("co_") or name in ("co_lines", "co_positions", "co_consts"):
             raise Unsupported(f"code object attribute {name!r}")
         return wrap_constant(getattr(self.code, name))
@@ -50,7 +53,6 @@ class CellVariable(VariableTracker):
 
     def load(self, tx, name: str) -> VariableTracker:
         if self.real_cell is not None:
-            from .builder import wrap_value
             written = tx.output.side_effects.read(self.real_cell, "cell_contents")  # nonlocal write earlier
             if written is not None:
                 return written.value
@@ -58,14 +60,13 @@ class CellVariable(VariableTracker):
                 value = self.real_cell.cell_contents
             except ValueError:
                 raise Unsupported(f"free variable {name!r} read before assignment") from None
-            return wrap_value(tx, value, self.source)
+            return tx.wrap(value, self.source)
         if self.contents is CellVariable.EMPTY:
             raise Unsupported(f"variable {name!r} read before assignment (closure cell is empty)")
         return tx.resolve_local(name, self.contents)
 
     def store(self, tx, name: str, value: VariableTracker) -> None:
         if self.real_cell is not None:  # `nonlocal x; x = ...` on a cell from outside: a side effect
-            from ..sources import AttrSource, ClosureCellSource
             cell_source = self.source.base if isinstance(self.source, AttrSource) else ClosureCellSource(self.source.index)
             tx.output.side_effects.write(self.real_cell, cell_source, "cell_contents", value)
             return
@@ -73,6 +74,20 @@ class CellVariable(VariableTracker):
 
     def __repr__(self) -> str:
         return f"CellVariable({'real' if self.real_cell is not None else self.contents!r})"
+
+
+def find_cell(tx, name: str) -> CellVariable:
+    """The cell behind `name` in `tx`'s frame: made by MAKE_CELL, or one of its closure's."""
+    value = tx.locals.get(name)
+    if isinstance(value, CellVariable):
+        return value
+    if name in tx.code.co_freevars:
+        index = tx.code.co_freevars.index(name)
+        cell = tx.closure[index]
+        if isinstance(cell, CellVariable):
+            return cell
+        return CellVariable(real_cell=cell, source=tx.closure_source(name, index))
+    raise Unsupported(f"cell variable {name!r} used before its cell was made")
 
 
 class NestedFunctionVariable(VariableTracker):
@@ -94,7 +109,6 @@ class NestedFunctionVariable(VariableTracker):
         return True
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .constant import wrap_constant
         if name in ("__name__", "__qualname__"):
             return wrap_constant(getattr(self.code, "co_" + name.strip("_")))
         if name == "__code__":  # a constant of the defining code, which is guarded already
@@ -106,16 +120,7 @@ class NestedFunctionVariable(VariableTracker):
         raise Unsupported(f"attribute {name!r} of nested function {self.code.co_qualname}")
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        from ..inline import bind_arguments, inline_code
-        defaults = self.defaults.items if self.defaults is not None else []
-        kwdefaults = self.kwdefaults
-        arguments = bind_arguments(
-            self.code, list(args), dict(kwargs), len(defaults),
-            default_of=lambda index: defaults[index],
-            kwdefault_of=(lambda name: kwdefaults.value_of(tx, name)) if kwdefaults is not None else None,
-            has_kwdefault=(lambda name: name in kwdefaults.items) if kwdefaults is not None else (lambda name: False))
-        return inline_code(tx, self.code, arguments, f_globals=self.f_globals, global_source=self.global_source,
-                           closure=self.closure, closure_source=None)
+        return tx.inline(self, list(args), dict(kwargs))
 
     def __repr__(self) -> str:
         return f"NestedFunctionVariable({self.code.co_qualname})"
@@ -139,7 +144,6 @@ class PartialVariable(VariableTracker):
         return self.func.call(tx, [*self.args, *args], {**stored, **kwargs})
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .containers import TupleVariable
         if name == "func":
             return self.func
         if name == "args":
@@ -153,8 +157,6 @@ class PartialVariable(VariableTracker):
 
 
 def make_partial(tx, args, kwargs) -> VariableTracker:
-    from ..exc import TorchOpError
-    from .dicts import ConstDictVariable
     if not args:
         raise TorchOpError("functools.partial()", TypeError("partial() needs a callable"))
     func, *stored = args

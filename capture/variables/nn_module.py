@@ -6,13 +6,15 @@ import types
 
 import torch
 
-from ..guards import Guard
-from ..sources import GetItemSource, Source
-from .constant import is_constant_value
-
 from ..exc import TorchOpError, Unsupported
-from ..sources import AttrSource
+from ..guards import Guard
+from ..sources import AttrSource, GetItemSource, Source
 from .base import VariableTracker
+from .constant import is_constant_value
+from .constant_values import wrap_constant
+from .containers import ListVariable, TupleVariable
+from .functions import UserFunctionVariable
+from .iterators import get_iter
 from .tensor import TensorVariable
 
 
@@ -25,7 +27,6 @@ class NNModuleVariable(VariableTracker):
         return type(self.module)
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .builder import wrap_value
         written = tx.output.side_effects.read(self.module, name)  # set earlier in the trace
         if written is not None:
             if written.value is None:
@@ -35,20 +36,20 @@ class NNModuleVariable(VariableTracker):
             raise Unsupported(f"attribute {name!r} of a module with no source")
         module = self.module
         if name == "__class__":
-            return wrap_value(tx, type(module), AttrSource(self.source, name))
+            return tx.wrap(type(module), AttrSource(self.source, name))
         for table in ("_parameters", "_buffers", "_modules"):
             entries = module.__dict__.get(table, {})
             if name in entries:
-                return wrap_value(tx, entries[name], AttrSource(self.source, name))
+                return tx.wrap(entries[name], AttrSource(self.source, name))
         if name in module.__dict__:
-            return wrap_value(tx, module.__dict__[name], AttrSource(self.source, name))
+            return tx.wrap(module.__dict__[name], AttrSource(self.source, name))
         class_attribute = inspect.getattr_static(type(module), name, None)
         if name in MODULE_TREE_METHODS and class_attribute is getattr(torch.nn.Module, name):
             return ModuleTreeMethodVariable(self, name)
         if isinstance(class_attribute, types.FunctionType):
             return BoundMethodVariable(self, self._method(tx, name))
         if is_constant_value(class_attribute):
-            return wrap_value(tx, getattr(module, name), AttrSource(self.source, name))
+            return tx.wrap(getattr(module, name), AttrSource(self.source, name))
         raise Unsupported(f"module attribute {type(module).__name__}.{name}")
 
     def store_attr(self, tx, name: str, value: VariableTracker) -> None:
@@ -89,7 +90,6 @@ class NNModuleVariable(VariableTracker):
             raise Unsupported(f"setting {kind}.{name}, a property or descriptor")
 
     def _method(self, tx, name: str) -> VariableTracker:
-        from .functions import UserFunctionVariable
         function = inspect.getattr_static(type(self.module), name)
         source = AttrSource(AttrSource(self.source, "__class__"), name)
         if not isinstance(function, types.FunctionType):
@@ -115,21 +115,19 @@ class NNModuleVariable(VariableTracker):
         return self._method(tx, "forward").call(tx, [self, *args], kwargs)
 
     def unpack(self, tx) -> list[VariableTracker]:
-        from .builder import wrap_value
         if not isinstance(self.module, (torch.nn.Sequential, torch.nn.ModuleList)):
             raise Unsupported(f"iterating over {type(self.module).__name__}")
         tx.output.guards.add(Guard(AttrSource(self.source, "_modules"), "LENGTH", len(self.module._modules)))
-        return [wrap_value(tx, child, self._child_source(name)) for name, child in self.module._modules.items()]
+        return [tx.wrap(child, self._child_source(name)) for name, child in self.module._modules.items()]
 
     def getitem(self, tx, index: VariableTracker) -> VariableTracker:
-        from .builder import wrap_value
         key = index.as_python_constant()
         if isinstance(self.module, (torch.nn.Sequential, torch.nn.ModuleList)) and isinstance(key, int):
             names = list(self.module._modules)
             tx.output.guards.add(Guard(AttrSource(self.source, "_modules"), "LENGTH", len(names)))
-            return wrap_value(tx, self.module._modules[names[key]], self._child_source(names[key]))
+            return tx.wrap(self.module._modules[names[key]], self._child_source(names[key]))
         if isinstance(self.module, torch.nn.ModuleDict) and isinstance(key, str):
-            return wrap_value(tx, self.module[key], self._child_source(key))
+            return tx.wrap(self.module[key], self._child_source(key))
         raise Unsupported(f"indexing {type(self.module).__name__} with {key!r}")
 
     def _child_source(self, name: str) -> Source:
@@ -165,11 +163,10 @@ MODULE_TREE_METHODS = frozenset({"modules", "named_modules", "children", "named_
 
 
 def _submodules(tx, variable: NNModuleVariable) -> list[tuple[str, NNModuleVariable]]:
-    from .builder import wrap_value
     table = AttrSource(variable.source, "_modules")
     tx.output.guards.add(Guard(table, "KEYS", tuple(variable.module._modules), noun="module"))
-    return [(name, wrap_value(tx, sub, AttrSource(variable.source, name) if name.isidentifier()
-                              else GetItemSource(table, name)))
+    return [(name, tx.wrap(sub, AttrSource(variable.source, name) if name.isidentifier()
+                           else GetItemSource(table, name)))
             for name, sub in variable.module._modules.items() if sub is not None]
 
 
@@ -190,9 +187,6 @@ class ModuleTreeMethodVariable(VariableTracker):
         self.owner, self.name = owner, name
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        from .constant import wrap_constant
-        from .containers import ListVariable, TupleVariable
-        from .iterators import get_iter
         if args or kwargs:
             raise Unsupported(f"module.{self.name}() with arguments")
         if self.owner.source is None:

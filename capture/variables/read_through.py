@@ -68,12 +68,11 @@ class ReadThroughObjectVariable(VariableTracker):
         return True
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .builder import wrap_value
         try:
             value = getattr(self.value, name)
         except AttributeError as error:  # eager raises it too
             raise TorchOpError(f"attribute {name!r} of a {type(self.value).__qualname__}", error) from error
-        return wrap_value(tx, value, AttrSource(self.source, name))
+        return tx.wrap(value, AttrSource(self.source, name))
 
     def has_attribute(self, tx, name: str) -> bool:
         if hasattr(self.value, name):

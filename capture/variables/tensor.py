@@ -1,12 +1,16 @@
 """Tensors in the graph, and their attributes and methods."""
 from __future__ import annotations
 
+import operator
+
 import torch
 import torch.fx
 
 from ..exc import Unsupported
+from ..guards import Guard
 from .base import VariableTracker
-from .constant import ConstantVariable, wrap_constant
+from .constant import ConstantVariable
+from .constant_values import wrap_constant
 
 # Attributes answered from the (static, guarded) metadata: they become constants. is_nested is
 # fixed by an input's guards (a strided nested tensor fails SIZE: its .shape raises; a jagged one
@@ -61,7 +65,6 @@ class TensorVariable(VariableTracker):
     def var_getattr(self, tx, name: str) -> VariableTracker:
         if name in METADATA_ATTRIBUTES:
             if name in LAYOUT_ATTRIBUTES and self.source is not None:
-                from ..guards import Guard
                 tx.output.guards.add(Guard(self.source, "LAYOUT", self.example.layout, noun="tensor"))
             return wrap_constant(getattr(self.example, name))
         if name in TENSOR_ATTRIBUTES:
@@ -72,11 +75,9 @@ class TensorVariable(VariableTracker):
         raise Unsupported(f"tensor attribute {name!r}")
 
     def getitem(self, tx, index: VariableTracker) -> VariableTracker:
-        import operator
         return tx.output.call_op("call_function", operator.getitem, [self, index], {})
 
     def setitem(self, tx, index: VariableTracker, value: VariableTracker) -> None:
-        import operator  # x[i] = v: an in-place op in the graph, as TorchDynamo records it
         tx.output.call_op("call_function", operator.setitem, [self, index, value], {})
 
     def unpack(self, tx) -> list[VariableTracker]:

@@ -6,9 +6,11 @@ import types
 import torch
 
 from ..exc import Unsupported
+from ..guards import Guard
 from ..sources import AttrSource
 from .base import VariableTracker
-from .constant import wrap_constant
+from .constant_values import wrap_constant
+from .grad_mode import GradModeClassVariable
 from .tensor import TensorVariable
 
 # Modules whose attributes may be looked up during capture.
@@ -44,12 +46,11 @@ class ModuleVariable(VariableTracker):
         return self.module
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .builder import wrap_value
         if not hasattr(self.module, name):
             raise Unsupported(f"module {self.module.__name__} has no attribute {name!r}")
         # Attributes of these library modules are assumed stable: only the root is guarded.
-        return wrap_value(tx, getattr(self.module, name), AttrSource(self.source, name) if self.source else None,
-                          guard=False)
+        return tx.wrap(getattr(self.module, name), AttrSource(self.source, name) if self.source else None,
+                       guard=False)
 
     def __repr__(self) -> str:
         return f"ModuleVariable({self.module.__name__})"
@@ -58,7 +59,6 @@ class ModuleVariable(VariableTracker):
 def _guard_query(tx, fn, args, kwargs, value) -> None:
     """A torch call that gave a constant with constant arguments read global state (fastpath
     enabled, autocast, default dtype...): guard that the same call still gives it."""
-    from ..guards import Guard
     try:
         constant_args = tuple(arg.as_python_constant() for arg in args)
         constant_kwargs = {key: arg.as_python_constant() for key, arg in kwargs.items()}
@@ -94,7 +94,6 @@ class TorchFunctionVariable(VariableTracker):
         if self.fn is torch.is_grad_enabled:
             return wrap_constant(torch.is_grad_enabled())  # grad mode is always guarded
         if self.fn is torch._C._set_grad_enabled:
-            from .grad_mode import GradModeClassVariable
             GradModeClassVariable(torch.set_grad_enabled).call(tx, args, kwargs)
             return wrap_constant(None)
         if "out" in kwargs and not isinstance(kwargs["out"], TensorVariable):

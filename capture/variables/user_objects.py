@@ -1,4 +1,5 @@
-"""Instances of plain Python classes (dataclasses included), namedtuples, and class attributes.
+"""Classes (PythonTypeVariable), instances of plain Python classes (dataclasses included),
+namedtuples, and class attributes.
 
 An instance passed in is read through its source: `obj.w` is `L['obj'].w`, guarded like any
 value read. A class attribute (method, staticmethod, classmethod, property, constant) is read
@@ -18,7 +19,12 @@ from ..exc import TorchOpError, Unsupported
 from ..guards import Guard
 from ..sources import AttrSource, GetItemSource, Source
 from .base import VariableTracker
+from .constant_values import wrap_constant
 from .containers import TupleVariable
+from .functions import PURE_BUILTINS, SEQUENCE_BUILTINS, BuiltinVariable, UserFunctionVariable, special_call
+from .grad_mode import CONTEXT_HINT
+from .nested import CellVariable, find_cell
+from .nn_module import BoundMethodVariable, NNModuleVariable
 
 HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
 PLAIN_METACLASSES = (type, abc.ABCMeta)
@@ -79,9 +85,6 @@ def is_data_descriptor(descriptor) -> bool:
 def bind_class_attribute(tx, owner: VariableTracker | None, cls_variable: VariableTracker, name: str,
                          descriptor, source: Source | None) -> VariableTracker:
     """The value of `owner.name` (owner None: `cls.name`) for a descriptor found in the class."""
-    from .builder import wrap_value
-    from .functions import UserFunctionVariable
-    from .nn_module import BoundMethodVariable
     cls_name = getattr(cls_variable.as_python_constant(), "__qualname__", "?")
     if isinstance(descriptor, (types.FunctionType, staticmethod, classmethod, property)):
         if source is None:
@@ -104,24 +107,52 @@ def bind_class_attribute(tx, owner: VariableTracker | None, cls_variable: Variab
         raise Unsupported(f"class attribute {cls_name}.{name} of a class with no source")
     if is_data_descriptor(descriptor) or hasattr(type(descriptor), "__get__"):
         raise Unsupported(f"descriptor {cls_name}.{name} of type {type(descriptor).__name__}")
-    return wrap_value(tx, descriptor, source)
+    return tx.wrap(descriptor, source)
+
+
+class PythonTypeVariable(VariableTracker):
+    """A class such as torch.Tensor, usable as isinstance()'s second argument."""
+
+    def __init__(self, value: type, source=None):
+        super().__init__(source)
+        self.value = value
+
+    def as_python_constant(self):
+        return self.value
+
+    def python_type(self) -> type:
+        return type(self.value)
+
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        return class_getattr(tx, self, name)
+
+    def call(self, tx, args, kwargs) -> VariableTracker:
+        if special_call(self.value) is not None or self.value in PURE_BUILTINS or self.value in SEQUENCE_BUILTINS:
+            return BuiltinVariable(self.value).call(tx, args, kwargs)
+        if is_namedtuple_class(self.value):
+            return construct_namedtuple(tx, self, args, kwargs)
+        if is_user_class(self.value):
+            return construct_user_object(tx, self, args, kwargs)
+        if hasattr(self.value, "__enter__"):  # user classes are constructed above
+            raise Unsupported(f"context manager {self.value.__module__}.{self.value.__qualname__}", hint=CONTEXT_HINT)
+        return super().call(tx, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"PythonTypeVariable({self.value.__name__})"
 
 
 def class_variable_of(cls: type, cls_source: Source | None) -> VariableTracker:
-    from .builder import PythonTypeVariable
     return PythonTypeVariable(cls, cls_source)  # its identity is guarded where the object was read
 
 
 def class_getattr(tx, cls_variable, name: str) -> VariableTracker:
     """`Cls.name` for a user class read by the traced code (Cls.CONSTANT, Cls.static(), Cls.create())."""
-    from .constant import wrap_constant
     cls = cls_variable.value
     if name in ("__name__", "__qualname__", "__module__"):
         return wrap_constant(getattr(cls, name))
     if isinstance(cls, enum.EnumMeta) and name in cls.__members__:  # members cannot be rebound
         return wrap_constant(cls.__members__[name])
     if cls is object and name == "__setattr__":  # frozen dataclasses' __init__ assigns through it
-        from .functions import BuiltinVariable
         return BuiltinVariable(object.__setattr__)
     if not is_user_class(cls) and not is_namedtuple_class(cls):
         raise Unsupported(f"attribute {name!r} of class {cls.__qualname__}")
@@ -158,7 +189,6 @@ class UserObjectVariable(VariableTracker):
             tx.output.guards.add(Guard(AttrSource(self.source, "__dict__"), "NOT_IN", name, noun="object"))
 
     def var_getattr(self, tx, name: str) -> VariableTracker:
-        from .builder import wrap_value
         if name == "__class__":
             return class_variable_of(self.cls, self.cls_source)
         if name == "__dict__":
@@ -177,13 +207,13 @@ class UserObjectVariable(VariableTracker):
                     value = getattr(self.value, name)
                 except AttributeError as error:  # an unset slot: eager raises it
                     raise TorchOpError(f"attribute {name!r}", error) from error
-                return wrap_value(tx, value, AttrSource(self.source, name))
+                return tx.wrap(value, AttrSource(self.source, name))
             raise Unsupported(f"attribute {self.cls.__qualname__}.{name} ({type(descriptor).__name__})")
         if self.source is None:
             if name in self.attrs:
                 return self.attrs[name]
         elif name in self._instance_dict():
-            return wrap_value(tx, self._instance_dict()[name], AttrSource(self.source, name))
+            return tx.wrap(self._instance_dict()[name], AttrSource(self.source, name))
         else:
             self._guard_not_in_instance(tx, name)
         if descriptor is not None:
@@ -317,7 +347,6 @@ def namedtuple_class_attribute(tx, owner, name: str) -> VariableTracker:
 
 
 def construct_namedtuple(tx, cls_variable, args, kwargs) -> VariableTracker:
-    from .builder import wrap_value
     cls = cls_variable.value
     new = cls.__new__
     defining = next(klass for klass in cls.__mro__ if "__new__" in klass.__dict__)
@@ -334,8 +363,8 @@ def construct_namedtuple(tx, cls_variable, args, kwargs) -> VariableTracker:
         if field in bound.arguments:
             items.append(bound.arguments[field])
         else:
-            items.append(wrap_value(tx, cls._field_defaults[field],
-                                    GetItemSource(AttrSource(cls_variable.source, "_field_defaults"), field)))
+            items.append(tx.wrap(cls._field_defaults[field],
+                                 GetItemSource(AttrSource(cls_variable.source, "_field_defaults"), field)))
     return NamedTupleVariable(items, python_container=cls, cls_source=cls_variable.source)
 
 
@@ -345,14 +374,12 @@ class _NoOpInit(VariableTracker):
     """object.__init__ reached through super(): does nothing (with no arguments)."""
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        from .constant import wrap_constant
         if args or kwargs:
             raise TorchOpError("object.__init__", TypeError("object.__init__() takes exactly one argument"))
         return wrap_constant(None)
 
 
 def _type_and_source(obj: VariableTracker) -> tuple[type, Source | None]:
-    from .nn_module import NNModuleVariable
     if isinstance(obj, UserObjectVariable):
         return obj.cls, obj.cls_source
     if isinstance(obj, NNModuleVariable):
@@ -400,14 +427,12 @@ class SuperVariable(VariableTracker):
 
 def zero_argument_super(tx) -> SuperVariable:
     """super() inside a method (3.11 calls it with no arguments; it reads __class__ and self)."""
-    from ..opcodes.functions import find_cell
     code = tx.code
     if "__class__" not in code.co_freevars or code.co_argcount == 0:
         raise Unsupported("super() outside a method")
     cls_variable = find_cell(tx, "__class__").load(tx, "__class__")
     first_name = code.co_varnames[0]
     value = tx.locals.get(first_name)
-    from .nested import CellVariable
     if isinstance(value, CellVariable):
         value = value.load(tx, first_name)
     elif value is not None:
