@@ -165,8 +165,10 @@ def _run_swap_script(cache_dir, name):
     return int(builds), cache_dir / "cpp" / lib
 
 
+@pytest.mark.slow  # three fresh processes; test_entry_swapped_with_its_checksum_is_rebuilt_not_loaded covers it fast
 def test_real_kernels_swapped_in_a_new_process_do_not_crash(tmp_path):
-    """End to end, in a fresh process: graph a's entry replaced by graph b's (library and checksum)."""
+    """End to end, in a fresh process: graph a's entry replaced by graph b's (library and checksum);
+    loading it ran b's kernels with a's arguments (SIGSEGV)."""
     _, lib_a = _run_swap_script(tmp_path, "a")
     _, lib_b = _run_swap_script(tmp_path, "b")
     for src, dst in zip(_entry(lib_b), _entry(lib_a)):
