@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import threading
 from typing import Callable
 
 import torch
@@ -28,6 +29,7 @@ def torch_inductor(gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
 
 
 _REGISTRY: dict[str, Backend] = {"eager": eager, "inductor": torch_inductor}
+_RESOLVING = threading.RLock()  # a name is resolved (its entry point loaded) once, by one thread
 
 
 def register_backend(name: str, backend: Backend) -> None:
@@ -43,6 +45,11 @@ def lookup_backend(backend: str | Backend) -> Backend:
         return backend
     if backend in _REGISTRY:
         return _REGISTRY[backend]
+    with _RESOLVING:
+        return _REGISTRY.get(backend) or _resolve(backend)
+
+
+def _resolve(backend: str) -> Backend:
     for entry_point in _entry_points(ENTRY_POINT_GROUP):
         if entry_point.name == backend:
             try:

@@ -12,11 +12,16 @@ from kiln.inductor.ir.schedule import Alloc, Free, FusedKernel
 from kiln.prims.graph_io import view_of_storage
 
 from . import alloc, index_check
+from .wrapper_check import check_names
 
 
 def in_layout(t: torch.Tensor, shape, strides) -> torch.Tensor:
     """`t`, or a copy of it with these strides (an op's output strides follow its inputs', and Kiln's
-    buffers need not have eager's)."""
+    buffers need not have eager's). A result that is not a tensor is kept as it is: an ATen op may
+    return an undefined tensor (None) where its fake kernel made an empty one (mkldnn_rnn_layer's
+    workspace, say), as eager then does too."""
+    if not isinstance(t, torch.Tensor):
+        return t
     if all(a == b for a, b, n in zip(t.stride(), strides, shape) if n != 1):
         return t
     return torch.empty_strided(shape, strides, dtype=t.dtype, device=t.device).copy_(t)
@@ -152,5 +157,6 @@ def build_wrapper(graph, steps, backend, on_index_error=None):
     namespace.update(backend.globals())
     on_index_error = on_index_error or index_check.no_eager_graph
     namespace[index_check.ON_ERROR] = on_index_error
+    check_names(source, namespace)  # a name the plan never bound fails here, not when called
     exec(compile(source, "<kiln wrapper>", "exec"), namespace)
     return index_check.guard(namespace["call"], backend, on_index_error), source

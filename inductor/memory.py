@@ -21,7 +21,9 @@ def plan_memory(items, outputs: set[str], graph_buffers: dict) -> list:
         dying.setdefault(last, []).append(name)
     pool: dict[tuple, list[str]] = {}
     steps = []
+    made: set[str] = set()  # buffers the wrapper holds by now: only those can be freed
     for i, item in enumerate(items):
+        made.update(_writes(item))
         for name in _writes(item):
             if _is_fallback(item):
                 continue  # the ATen op allocates its own result
@@ -31,7 +33,7 @@ def plan_memory(items, outputs: set[str], graph_buffers: dict) -> list:
             steps.append(Alloc(name, layout, free.pop() if free else None))
         steps.append(Run(item))
         for name in sorted(dying.get(i, ())):
-            if name in outputs or name not in graph_buffers or not _is_temp(graph_buffers[name]):
+            if name in outputs or name not in made or name not in graph_buffers or not _is_temp(graph_buffers[name]):
                 continue
             steps.append(Free(name))
             if _is_fallback(graph_buffers[name]):

@@ -8,9 +8,7 @@ This is the one module that runs all the back-end stages in order; each stage al
 """
 from __future__ import annotations
 
-import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -24,14 +22,13 @@ from kiln.codegen.wrapper import build_wrapper
 
 from . import config, records
 from .dump import GraphDump
+from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
+from .fallback import EagerGraph, eager_first, guarded_call, warn
+from .input_storage import storage_check
 from .logs import get_logger
 
 log_code = get_logger("output_code")
 log_schedule = get_logger("schedule")
-
-
-class KilnCompileWarning(UserWarning):
-    """Kiln could not compile a graph and runs it eagerly."""
 
 
 @dataclass(frozen=True)
@@ -72,33 +69,34 @@ def pick_target(target, example_inputs) -> str:
 
 
 def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
-    """The backend: returns a callable with gm's outputs; on any failure, gm run eagerly (one warning)."""
+    """The backend: returns a callable with gm's outputs. Whatever Kiln cannot do, at compile time or
+    when called, ends in gm run eagerly (kiln/fallback.py) with one warning; no internal error
+    reaches the caller (`config.strict` raises them instead)."""
+    example_inputs = list(example_inputs)
+    eager = EagerGraph(gm)
     try:
-        compiled = compile_graph(gm, list(example_inputs), target=target)
+        compiled = compile_graph(gm, example_inputs, target=target, eager=eager)
         records.add_backend_record(gm, compiled=compiled)
-        return compiled.call
+        written = sorted({index for index, _ in compiled.graph.mutations})
+        return guarded_call(compiled.call, eager, storage_check(example_inputs, written))
     except Exception as e:  # noqa: BLE001  (never let a compiler error reach user code)
         records.add_backend_record(gm, error=e)
+        what = f"{type(e).__name__}: {e}"
+        if _may_be_the_programs_error(e):
+            return eager_first(eager, e, what)
         if config.strict:
             raise
-        warnings.warn(f"kiln: could not compile this graph ({type(e).__name__}: {e}); running it eagerly",
-                      KilnCompileWarning, stacklevel=_user_stacklevel())
-        return gm.forward
+        warn(f"could not compile this graph ({what}); running it eagerly")
+        return eager
 
 
-_INTERNAL = ("torch", "kiln", "contextlib", "functools")
+def _may_be_the_programs_error(e: Exception) -> bool:
+    """Errors that checking the program raised (a prim's shape/dtype rule, an op run on fake
+    tensors), as opposed to something Kiln cannot do yet: eager decides whose error it is."""
+    return isinstance(e, (prims.PrimMetaError, prims.FakeRunError))
 
 
-def _user_stacklevel() -> int:
-    """The `stacklevel` of the first caller outside torch and Kiln: the user's line whose call
-    compiled this graph (TorchDynamo and capture both call the backend from deep inside)."""
-    frame, level = sys._getframe(1), 1  # level 1: compile_fx itself
-    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in _INTERNAL:
-        frame, level = frame.f_back, level + 1
-    return level if frame is not None else 2
-
-
-def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> CompiledGraph:
+def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: EagerGraph | None = None) -> CompiledGraph:
     start = time.perf_counter()
     if torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad for x in example_inputs):
         raise prims.UnsupportedGraph("inputs require grad: Kiln compiles inference graphs only for now "
@@ -121,7 +119,7 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None) -> Compile
     dump.write("4_schedule.txt", schedule.text)
     log_schedule.debug("%s", schedule.text)
     backend = _make_backend(target, schedule.kernels, graph.buffers)
-    call, wrapper_source = build_wrapper(graph, schedule.steps, backend, on_index_error=_eager_flat(gm))
+    call, wrapper_source = build_wrapper(graph, schedule.steps, backend, on_index_error=(eager or EagerGraph(gm)).flat)
     for fname, src in backend.sources().items():
         dump.write(f"5_{fname}", src)
     dump.write("6_wrapper.py", wrapper_source)
@@ -145,12 +143,6 @@ def _make_backend(target, kernels, buffers):
     from kiln.codegen.triton import TritonBackend  # imports triton: only when asked for
 
     return TritonBackend(kernels, buffers)
-
-
-def _eager_flat(gm):
-    """gm run eagerly, outputs flattened as the wrapper's: after a kernel met an out-of-range
-    index, this raises eager's own IndexError/RuntimeError on the same inputs."""
-    return lambda *inputs: tuple(tree_flatten(gm.forward(*inputs))[0])
 
 
 def _restore_structure(call, spec, n):

@@ -21,7 +21,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from .builder import META_KEY
 from .eager_strides import restride_like_eager
-from .errors import UnsupportedGraph
+from .errors import FakeRunError, UnsupportedGraph
 from .graph_io import OUTPUTS_KEY, OutputInfo
 from .meta import TensorMeta
 
@@ -54,10 +54,32 @@ class _Recorder(TorchDispatchMode):
                 return out
         t = self.tracer
         args, kwargs = tree_map(t.lift_constant, (args, kwargs))
+        args = self._number_operand_as_tensor(func, args, kwargs)
         out = restride_like_eager(func, args, kwargs, func(*args, **kwargs))
         node = t.graph.call_function(func, *tree_map(t.node_of, (args, kwargs)))
         t.bind(out, node)
         return out
+
+
+    def _number_operand_as_tensor(self, func, args, kwargs) -> tuple:
+        """An op given only numbers (`torch.add(2, 3)`, `torch.div(7, 2)` in a captured graph) sees
+        them as wrapped numbers, which reach this mode as plain Python numbers; with no tensor
+        operand left, no prim could compute it. Its first number in a Tensor argument becomes a 0-dim
+        tensor made in the graph (`aten.scalar_tensor`, of the dtype type promotion gives that number
+        alone): the result (dtype, value, a fresh 0-dim tensor per call) is eager's, since a 0-dim
+        tensor and wrapped numbers promote as wrapped numbers do."""
+        if any(isinstance(x, torch.Tensor) for x in tree_flatten((args, kwargs))[0]):
+            return args
+        for i, (arg, value) in enumerate(zip(func._schema.arguments, args)):
+            if isinstance(arg.type, torch.TensorType) and type(value) in _NUMBER_DTYPES:
+                tensor = self.__torch_dispatch__(torch.ops.aten.scalar_tensor.default, (), (value,),
+                                                 {"dtype": _NUMBER_DTYPES[type(value)]()})
+                return (*args[:i], tensor, *args[i + 1:])
+        return args
+
+
+_NUMBER_DTYPES = {bool: lambda: torch.bool, int: lambda: torch.int64, float: torch.get_default_dtype,
+                  complex: lambda: {torch.float64: torch.complex128}.get(torch.get_default_dtype(), torch.complex64)}
 
 
 class AtenTracer:
@@ -159,8 +181,8 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
                                "static-shape graphs only for now") from e
     except UnsupportedOperatorException as e:
         raise UnsupportedGraph(f"no fake-tensor support for {e}") from e
-    except RuntimeError as e:  # e.g. eager resizes an in-place op's output where fake kernels refuse
-        raise UnsupportedGraph(f"running the graph on fake tensors failed: {e}") from e
+    except (RuntimeError, TypeError, ValueError, IndexError) as e:  # the program's error, or a fake kernel's
+        raise FakeRunError(f"running the graph on fake tensors failed: {type(e).__name__}: {e}") from e
     flat, spec = tree_flatten(result)
     input_pos = {id(f): i for i, f in enumerate(fakes)}
     first_pos: dict[int, int] = {}

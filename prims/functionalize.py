@@ -474,6 +474,8 @@ def _view_of(kind, index, meta, facts, root) -> ViewOf:
 
 # -- write-only in-place ops: the new value does not depend on the old one --------------------------
 def _copy(f: _Functionalizer, target, bound):
+    if not isinstance(bound["src"], fx.Node):  # copy_(3.0): the tracer records a wrapped number as itself
+        return _fill(f, target, {"value": bound["src"]})
     want, src = target.meta[META_KEY], f.read(bound["src"])
     got = src.meta[META_KEY]
     if got.dtype != want.dtype or got.device != want.device:

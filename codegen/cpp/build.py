@@ -1,7 +1,12 @@
 """Build C++ sources with g++ into shared libraries, cached on disk by a hash of everything that matters.
 
-Cache entries are written atomically (temp file + rename) under a lock, with a checksum beside
-them; an entry whose checksum does not match is rebuilt, never loaded.
+An entry is `<key>.so` with `<key>.sha256` beside it, holding `<key> <sha256 of the .so>`: an entry
+whose record does not name its own key and the library's digest (truncated, corrupted, or another
+entry's pair copied over it) is rebuilt, never loaded. The library also carries its key as the
+symbol `kiln_cache_key`, checked once loaded, so a file swapped between the check and the load is
+not used either. Entries are written atomically (codegen/cache_files.py) under a file lock (one
+builder per entry, across threads and processes); a read-only cache folder is still read, and new
+entries then go to a private folder of the process.
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from pathlib import Path
 
 from kiln import config
 
+from .. import cache_files
+
 # No -ffast-math: results must stay within eager's IEEE behaviour (NaN/inf handling, no reassociation
 # beyond the reduction order the kernels spell out); no contraction of a*b + c into an fma either, so
 # elementwise arithmetic rounds exactly as eager's separate ops do. -fno-trapping-math changes no
@@ -30,9 +37,7 @@ FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17", "
 
 
 def cache_dir() -> Path:
-    path = Path(config.cache_dir) / "cpp"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return cache_files.cache_dir("cpp")
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,47 +58,62 @@ class BuildStats:
     builds = 0  # g++ runs in this process (the cache test reads it)
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+KEY_SYMBOL = "kiln_cache_key"
 
 
-def _valid(lib: Path, check: Path) -> bool:
-    return lib.exists() and check.exists() and check.read_text().strip() == _sha(lib)
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _record(key: str, library: bytes) -> str:
+    return f"{key} {_sha(library)}\n"
+
+
+def _valid(lib: Path, check: Path, key: str) -> bool:
+    """The entry is whole and is this key's: its record names the key and the library's digest."""
+    library, record = cache_files.read_bytes(lib), cache_files.read_bytes(check)
+    return library is not None and record is not None and record.decode(errors="replace") == _record(key, library)
+
+
+def _entry(d: Path, key: str) -> tuple[Path, Path, Path]:
+    return d / f"{key}.so", d / f"{key}.sha256", d / f"{key}.cpp"
 
 
 def build(source: str) -> Path:
     """Path of a shared library built from `source`: from the cache when it holds a valid one."""
     key = source_key(source)
-    d = cache_dir()
-    lib, check, src = d / f"{key}.so", d / f"{key}.sha256", d / f"{key}.cpp"
-    if _valid(lib, check):
+    lib, check, _ = _entry(cache_dir(), key)
+    if _valid(lib, check, key):
         return lib
-    with open(d / f"{key}.lock", "w") as lock:
+    try:
+        return _build_locked(source, key, cache_files.writable_dir("cpp"))
+    except OSError:  # a lock or entry file we may not write (read-only, full disk): build where we may
+        return _build_locked(source, key, cache_files.private_dir("cpp"))
+
+
+def _build_locked(source: str, key: str, d: Path) -> Path:
+    lib, check, src = _entry(d, key)
+    with open(d / f"{key}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per entry; others wait, then find it built
-        if _valid(lib, check):
+        if _valid(lib, check, key):
             return lib
-        _atomic_write(src, source.encode())
-        with tempfile.NamedTemporaryFile(dir=d, suffix=".so", delete=False) as tmp:
-            tmp_path = Path(tmp.name)
+        # the key symbol goes into the file g++ reads, after the key (a hash of `source`) is known
+        cache_files.atomic_write(src, (source + f'\nextern "C" const char {KEY_SYMBOL}[] = "{key}";\n').encode())
+        fd, tmp_name = tempfile.mkstemp(dir=d, prefix=f"{key}.", suffix=".so")
+        os.close(fd)
+        tmp_path = Path(tmp_name)
         try:
             with _progress(f"kiln: building C++ kernels ({src.name})"):
                 proc = subprocess.run([config.cxx, *FLAGS, str(src), "-o", str(tmp_path)], capture_output=True, text=True)
             BuildStats.builds += 1
             if proc.returncode != 0:
                 raise RuntimeError(f"g++ failed on {src}:\n{proc.stderr[-4000:]}")
-            digest = _sha(tmp_path)
+            record = _record(key, tmp_path.read_bytes())
             os.replace(tmp_path, lib)
-            _atomic_write(check, digest.encode())
+            cache_files.atomic_write(check, record.encode())
         finally:
             tmp_path.unlink(missing_ok=True)
     return lib
-
-
-def _atomic_write(path: Path, data: bytes):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix + ".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 class _progress:
@@ -122,6 +142,14 @@ class _progress:
 def load(lib: Path, kernel_arg_counts: dict[str, int]) -> dict:
     """ctypes functions for each kernel, all taking raw pointers."""
     handle = ctypes.CDLL(str(lib))
+    key = lib.name.removesuffix(".so")
+    try:
+        found = (ctypes.c_char * (len(key) + 1)).in_dll(handle, KEY_SYMBOL).value.decode()
+    except (ValueError, UnicodeDecodeError):
+        found = None
+    if found != key:
+        raise cache_files.CacheEntryError(f"{lib} is not the library built for its key (it says {found!r}); "
+                                          "another writer replaced it")
     fns = {}
     for name, n in kernel_arg_counts.items():
         fn = getattr(handle, name)

@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
-from kiln import config
-
+from .. import cache_files
 from .configs import LaunchConfig
 
 
 def cache_dir() -> Path:
-    path = Path(config.cache_dir) / "triton"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return cache_files.cache_dir("triton")
 
 
 def _gpu_benchmark(launch: Callable[[], None]) -> float:
@@ -43,8 +39,11 @@ class KernelLauncher:
     """Called by the wrapper as `kernel0(bufs..., xnumel=..., rnumel=...)`."""
 
     def __init__(self, fn, source: str, configs: list[LaunchConfig], *, autotune: bool, device: str = "",
-                 benchmark: Callable[[Callable[[], None]], float] | None = None):
+                 benchmark: Callable[[Callable[[], None]], float] | None = None, lock=None):
+        """`lock`: held around each launch (Triton's interpreter patches triton.language while a kernel
+        runs, so two threads interpreting kernels at once break each other)."""
         self.fn, self.configs, self.autotune, self.device = fn, configs, autotune and len(configs) > 1, device
+        self.lock = lock
         self.benchmark = benchmark or _gpu_benchmark
         self.key_prefix = hashlib.sha256(f"{source}\n{device}\n{_triton_version()}".encode()).hexdigest()[:24]
         self.chosen: dict[tuple, LaunchConfig] = {}
@@ -52,22 +51,26 @@ class KernelLauncher:
     def __call__(self, *buffers, xnumel: int, rnumel: int | None = None):
         sizes = (xnumel,) if rnumel is None else (xnumel, rnumel)
         cfg = self.chosen.get(sizes) or self._choose(buffers, sizes)
-        self.fn[cfg.grid(xnumel)](*buffers, *sizes, **cfg.kwargs())
+        if self.lock is None:
+            self.fn[cfg.grid(xnumel)](*buffers, *sizes, **cfg.kwargs())
+            return
+        with self.lock:
+            self.fn[cfg.grid(xnumel)](*buffers, *sizes, **cfg.kwargs())
 
     def _choose(self, buffers, sizes) -> LaunchConfig:
         if not self.autotune:
             cfg = self.configs[0]
         else:
-            path = cache_dir() / "autotune" / f"{self.key_prefix}_{'x'.join(map(str, sizes))}.json"
-            cfg = self._load(path)
+            name = f"{self.key_prefix}_{'x'.join(map(str, sizes))}"
+            cfg = self._load(cache_dir() / "autotune" / f"{name}.json", name)
             if cfg is None:
-                cfg = self._time_all(buffers, sizes, path)
+                cfg = self._time_all(buffers, sizes, name)
             else:
                 AutotuneStats.cache_hits += 1
         self.chosen[sizes] = cfg
         return cfg
 
-    def _time_all(self, buffers, sizes, path) -> LaunchConfig:
+    def _time_all(self, buffers, sizes, name) -> LaunchConfig:
         timings = []
         for cfg in self.configs:
             def launch(cfg=cfg):
@@ -82,17 +85,22 @@ class KernelLauncher:
         best_time, best = min(timings, key=lambda t: t[0])
         if best_time == float("inf"):
             raise last_error
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"config": best.kwargs(), "timings_ms": {repr(c): t for t, c in timings}}))
-        os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
+        entry = {"key": name, "config": best.kwargs(), "timings_ms": {repr(c): t for t, c in timings}}
+        try:  # this runs inside a call: a cache that cannot be written only costs the next process a retune
+            folder = cache_files.writable_dir("triton") / "autotune"
+            folder.mkdir(parents=True, exist_ok=True)
+            cache_files.atomic_write(folder / f"{name}.json", json.dumps(entry).encode())
+        except OSError:
+            pass
         return best
 
-    def _load(self, path) -> LaunchConfig | None:
-        """The cached choice, if the file is whole and names one of this kernel's candidates."""
+    def _load(self, path, name) -> LaunchConfig | None:
+        """The cached choice, if the file is whole, is this entry's, and names one of this kernel's
+        candidates (any candidate computes the same values; the choice only sets the speed)."""
         try:
-            kw = json.loads(path.read_text())["config"]
-        except (OSError, ValueError, KeyError, TypeError):
+            entry = json.loads(path.read_text())
+            kw = entry["config"] if entry.get("key") == name else None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
         return next((c for c in self.configs if c.kwargs() == kw), None)
 

@@ -17,26 +17,37 @@ import threading
 
 from kiln.prims import UnsupportedGraph
 
+from .. import cache_files
+from ..cache_files import CacheEntryError
 from ..index_check import FLAG_READER, checks_indices, kernel_checks_indices
 from ..kernel_args import kernel_args
-from .autotune import KernelLauncher, cache_dir
+from .autotune import KernelLauncher
 from .configs import candidate_configs, numel
 from .harness import standalone_file
 from .render import render_kernel, render_module
 
 
+# Triton's interpreter is process-wide state: TRITON_INTERPRET is read when a module is imported, and
+# triton.language is patched while an interpreted kernel runs. Both happen under this lock, so
+# threads compiling and calling graphs at once do not see each other's half-done state.
+INTERPRETER_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _interpreter(on: bool):
-    old = os.environ.get("TRITON_INTERPRET")
-    if on:
-        os.environ["TRITON_INTERPRET"] = "1"
-    try:
+    if not on:
         yield
-    finally:
-        if on and old is None:
-            os.environ.pop("TRITON_INTERPRET", None)
-        elif on:
-            os.environ["TRITON_INTERPRET"] = old
+        return
+    with INTERPRETER_LOCK:
+        old = os.environ.get("TRITON_INTERPRET")
+        os.environ["TRITON_INTERPRET"] = "1"
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("TRITON_INTERPRET", None)
+            else:
+                os.environ["TRITON_INTERPRET"] = old
 
 
 class TritonBackend:
@@ -68,22 +79,19 @@ class TritonBackend:
             _check_device_math_interpreted()
         elif device.type != "cuda":
             raise UnsupportedGraph(f"Triton kernels run on CUDA devices (or the interpreter on CPU), not {device}")
-        key = hashlib.sha256(self.source.encode()).hexdigest()[:32]
-        path = cache_dir() / f"k{key}.py"
-        if not path.exists():
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(self.source)
-            os.replace(tmp, path)
-        spec = importlib.util.spec_from_file_location(f"kiln_triton_{key}", path)
+        self.path, key = _module_file(self.source)
+        spec = importlib.util.spec_from_file_location(f"kiln_triton_{key}", self.path)
         self.module = importlib.util.module_from_spec(spec)
         with _interpreter(interpret):
             spec.loader.exec_module(self.module)
-        self.path = path
+        if getattr(self.module, KEY_NAME, None) != key:
+            raise CacheEntryError(f"{self.path} is not the module written for its key; another writer replaced it")
         device_name = "interpreter" if interpret else _device_name(device)
         for k in kernels:
             self.launchers[k.name] = KernelLauncher(getattr(self.module, k.name), self.kernel_sources[k.name],
                                                     self.configs[k.name], autotune=not interpret,
-                                                    device=device_name)
+                                                    device=device_name,
+                                                    lock=INTERPRETER_LOCK if interpret else None)
 
     def call_kernel(self, kernel, var) -> str:
         xnumel = numel(kernel.outer)
@@ -129,6 +137,27 @@ class TritonBackend:
             files[f"{k.name}.py"] = standalone_file(k, self.kernel_sources[k.name], self.args[k.name], self.layouts,
                                                     self.configs[k.name][0], kernel_checks_indices(k))
         return files
+
+
+KEY_NAME = "KILN_CACHE_KEY"
+
+
+def _module_file(source: str):
+    """(path, key) of the module file for `source` in the cache: used when it holds exactly this
+    source and its key line (Triton reads kernel source from files), else written afresh."""
+    key = hashlib.sha256(source.encode()).hexdigest()[:32]
+    text = f"{source}\n{KEY_NAME} = {key!r}\n".encode()
+    path = cache_files.cache_dir("triton") / f"k{key}.py"
+    if cache_files.read_bytes(path) == text:
+        return path, key
+    for d in (cache_files.writable_dir("triton"), cache_files.private_dir("triton")):
+        path = d / f"k{key}.py"
+        try:
+            cache_files.atomic_write(path, text)
+            return path, key
+        except OSError:  # e.g. an entry we may not replace: the private folder then
+            continue
+    raise CacheEntryError(f"could not write the Triton module k{key}.py anywhere")
 
 
 def _device_name(device) -> str:

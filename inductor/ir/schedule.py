@@ -59,9 +59,10 @@ class FusedKernel:
         return next((n for n in self.nodes if n.name == name), None)  # kernels hold few nodes
 
     def reads(self) -> set[str]:
-        """Buffers this kernel loads from memory (its own stored ones included; not scratch rows)."""
-        scratch = {n.name for n in self.nodes if n.scratch}
-        return {b for n in self.nodes for b in loads(n.body)} - scratch
+        """Buffers this kernel loads from memory (its own stored ones included; not its locals or
+        scratch rows, which never leave the kernel: Triton reuses a local in later loop groups)."""
+        internal = {n.name for n in self.nodes if not n.stored}
+        return {b for n in self.nodes for b in loads(n.body)} - internal
 
     def writes(self) -> list[str]:
         return [n.name for n in self.nodes if n.stored]

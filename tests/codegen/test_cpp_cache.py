@@ -36,7 +36,7 @@ def test_corrupted_entry_is_rebuilt(tmp_path, monkeypatch):
     before = build.BuildStats.builds
     again = build.build(source)
     assert build.BuildStats.builds == before + 1
-    assert again == lib and build._valid(lib, lib.with_suffix(".sha256"))
+    assert again == lib and build._valid(lib, lib.with_suffix(".sha256"), lib.stem)
 
 
 def test_key_covers_flags_and_compiler(monkeypatch):

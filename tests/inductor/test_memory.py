@@ -77,3 +77,21 @@ def test_fusing_into_an_earlier_kernel_is_undone_when_it_raises_the_peak():
 def test_eager_peak_counts_views_as_their_base():
     c = _compile(lambda x: (x * 2).t().reshape(-1).sum(), torch.randn(64, 64))
     assert eager_peak_bytes(c.aten_gm) >= 64 * 64 * 4
+
+
+def test_kernel_locals_are_never_freed_by_the_plan():
+    """Without scratch rows (Triton), a kernel-local value is reused by later loop groups: it is
+    not a buffer the wrapper holds, so the plan must not free it (a `del` of an unbound name)."""
+    from kiln.inductor import lower, schedule
+    from kiln import prims
+
+    fn = lambda x: torch.softmax(torch.logsumexp(x, 0), -1)  # noqa: E731
+    x = randn(1, 5)
+    gm = prims.lower(fx.symbolic_trace(fn), [x])
+    graph = lower(gm, [x])
+    plan = schedule(graph, eager_peak_bytes(gm), scratch=False)
+    (kernel,) = plan.kernels
+    internal = {n.name for n in kernel.nodes if not n.stored}
+    assert internal and not (kernel.reads() & internal)
+    allocated = {s.name for s in plan.steps if isinstance(s, Alloc)}
+    assert all(s.name in allocated for s in plan.steps if isinstance(s, Free))
