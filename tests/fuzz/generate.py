@@ -108,11 +108,15 @@ class Gen:
             chosen = [self.inputs[0].name]
         return tuple(chosen)
 
-    def add_statement(self) -> bool:
+    def add_statement(self, only=None) -> bool:
+        """Add one statement that eager accepts (`only`: of that OpSpec); False after 40 tries."""
         for _ in range(40):
-            family = self._weighted(FAMILY_WEIGHTS) if self.reduce_again is None else "reduction"
-            specs = [s for s in OPS.values() if s.family == family]
-            spec = self.rng.choices(specs, [s.weight for s in specs])[0]
+            if only is not None:
+                spec = only
+            else:
+                family = self._weighted(FAMILY_WEIGHTS) if self.reduce_again is None else "reduction"
+                specs = [s for s in OPS.values() if s.family == family]
+                spec = self.rng.choices(specs, [s.weight for s in specs])[0]
             a = self.reduce_again if self.reduce_again is not None and not spec.nullary else self._operand(spec)
             self.reduce_again = None
             if a is None and not spec.nullary:
@@ -247,7 +251,7 @@ class Gen:
             base = (shape[0] + 1,) + shape[1:]
             suffix = "[1:]"
         if values is None:
-            special = self.settings.special if rng.random() < 0.5 else 0.0
+            special = rng.choice((1, 1, 3)) * self.settings.special if rng.random() < 0.5 else 0.0
             values = tensor_values(rng, dtype, numel(base), special)
         name = f"x{len(self.inputs)}"
         self.inputs.append(Input(name, "tensor", dtype, base, tuple(values), suffix))

@@ -24,7 +24,7 @@ def special_values(dtype: str) -> list:
         return [True, False]
     if dtype in INTS:
         info = torch.iinfo(DTYPES[dtype])
-        return [0, -1, 1, info.min, info.max, info.min + 1, info.max - 1]
+        return [0, -1, info.min, info.max, info.min, info.max, info.min + 1, info.max - 1]
     info = torch.finfo(DTYPES[dtype])
     return [math.inf, -math.inf, math.nan, -0.0, 0.0, info.max, -info.max, info.tiny, -info.tiny,
             info.smallest_normal / 4, 1e30 if dtype in ("float32", "float64", "bfloat16") else 6e4, 1.0, -1.0]
