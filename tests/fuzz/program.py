@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import string
 import warnings
 from dataclasses import dataclass
@@ -152,3 +153,28 @@ def used_names(program: Program) -> set[str]:
         names |= s.uses()
     names |= {i.of for i in program.inputs if i.kind == "alias"}
     return names
+
+
+def aliasing_variant_source(inputs: list) -> str | None:
+    """Source of `make_inputs_variant()`: the inputs with other memory sharing, to check a compiled
+    function's guards on a third call. Aliased inputs become separate copies; otherwise an input
+    with the same shape, dtype and strides as an earlier one becomes that very tensor. None when
+    neither applies."""
+    tensors = [(i, t) for i, t in enumerate(inputs) if isinstance(t, torch.Tensor)]
+    storage = {i: t.untyped_storage().data_ptr() for i, t in tensors if t.untyped_storage().nbytes()}
+    if len(set(storage.values())) < len(storage):
+        return ("def make_inputs_variant():  # the same inputs, none sharing memory\n"
+                "    return [t.clone() if isinstance(t, torch.Tensor) else t for t in make_inputs()]\n")
+    for k, (j, b) in enumerate(tensors):
+        for i, a in tensors[:k]:
+            if (a.shape, a.dtype, a.stride()) == (b.shape, b.dtype, b.stride()):
+                return (f"def make_inputs_variant():  # input {j} is input {i}\n"
+                        f"    inputs = make_inputs()\n    inputs[{j}] = inputs[{i}]\n    return inputs\n")
+    return None
+
+
+def upcast_source(source: str) -> str:
+    """The program with its float inputs made float64 (make_inputs only): the reference run."""
+    head, sep, rest = source.partition("\ndef fn(")
+    head = re.sub(r"dtype=torch\.(?:float32|float16|bfloat16)\)", "dtype=torch.float64)", head)
+    return head + sep + rest

@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from fuzz.check import Outcome, compare, compare_values
+from fuzz.check import Outcome, close_to_reference, compare, compare_values
 from fuzz.generate import Gen, Settings, generate
 from fuzz.ops import OPS
 from fuzz.program import Input, Program, Stmt, Var, run_statements
@@ -69,6 +69,26 @@ def test_compare_agrees_within_eager_tolerances_and_nan_positions():
 def test_compare_finds_wrong_outputs(got, kind):
     mismatch = compare(_outcome([torch.tensor([1.0, 2.0, 3.0])]), _outcome([got]))
     assert mismatch is not None and (mismatch.cls, mismatch.kind) == ("WRONG", kind)
+
+
+def test_tolerance_of_the_least_precise_dtype_on_the_way():
+    """A float32 intermediate cast to float64 keeps its float32 rounding: float32's tolerance."""
+    e = torch.tensor([3.4], dtype=torch.float64)
+    g = e + 1e-6  # within float32's tolerance, not float64's
+    assert compare_values(g, e) is not None
+    assert compare_values(g, e, torch.float32) is None
+
+
+def test_float64_reference_forgives_amplified_rounding_but_not_nan_or_inf():
+    """fmod after a one-ulp difference: far off in relative terms, as close to float64 as eager."""
+    ref = torch.tensor([0.14900, 2.0], dtype=torch.float64)
+    eager = torch.tensor([0.14903, 2.0])
+    kiln = torch.tensor([0.14906, 2.0])
+    assert compare_values(kiln, eager) is not None
+    assert close_to_reference(kiln, eager, ref, torch.float32)
+    assert not close_to_reference(torch.tensor([0.5, 2.0]), eager, ref, torch.float32)
+    assert not close_to_reference(torch.tensor([0.14906, float("inf")]), eager, ref, torch.float32)
+    assert not close_to_reference(torch.tensor([float("nan"), 2.0]), eager, ref, torch.float32)
 
 
 def test_compare_integers_exactly():
