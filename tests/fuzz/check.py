@@ -118,7 +118,11 @@ def compare_values(got, expected, loosest: torch.dtype | None = None) -> tuple[s
     if not isinstance(expected, torch.Tensor):
         if type(got) is not type(expected):
             return "type", f"{type(got).__name__} {got!r}, eager {type(expected).__name__} {expected!r}"
-        same = got == expected or (isinstance(got, float) and math.isnan(got) and math.isnan(expected))
+        if isinstance(expected, float):  # read from a tensor (.item()): that tensor's tolerance
+            rtol, atol = tolerance(torch.float64, loosest)
+            same = math.isclose(got, expected, rel_tol=rtol, abs_tol=atol) or (math.isnan(got) and math.isnan(expected))
+        else:
+            same = got == expected
         return None if same else ("values", f"{got!r}, eager {expected!r}")
     if got.dtype != expected.dtype:
         return "dtype", f"dtype {got.dtype}, eager {expected.dtype}"

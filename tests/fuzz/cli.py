@@ -17,6 +17,7 @@ from collections import Counter
 
 from .generate import Settings, generate
 from .known import KNOWN
+from .reasons import reason_class
 from .repro import repro_script
 from .runner import Pool
 from .shrink import Shrinker
@@ -69,12 +70,17 @@ def summary(results: list[dict], entry: str, target: str, seconds: float, jobs: 
         lines.append(line)
     lines.append(f"fallback budget: {len(fell_back)} of {n} programs ({100 * len(fell_back) / max(n, 1):.1f}%) "
                  "ran (part) eagerly; by reason (a program may have several):")
-    reasons = Counter(reason for r in fell_back for reason in r["fallbacks"])
+    reasons = Counter(reason for r in fell_back for reason in {reason_class(m) for m in r["fallbacks"]})
     lines += [f"  {c:5d}  {reason}" for reason, c in reasons.most_common()]
     aten = Counter(op for r in results for op in r.get("aten_fallback_ops", ()))
     if aten:
         lines.append("compiled with ATen fallback ops inside the graph: "
                      + ", ".join(f"{op} ({c})" for op, c in aten.most_common()))
+    not_kiln = [r["id"] for r in results if r.get("not_kiln")]
+    if not_kiln:
+        lines.append(f"TorchDynamo's own behaviour (fails the same with its graph run by torch.fx.Interpreter; "
+                     "counted OK): seeds "
+                     + ", ".join(map(str, not_kiln)))
     rescued = sum(1 for r in results if r.get("rescued_by_reference"))
     if rescued:
         lines.append(f"float results outside eager's tolerance but as close to the float64 reference as eager's "
@@ -87,8 +93,11 @@ def summary(results: list[dict], entry: str, target: str, seconds: float, jobs: 
         lines.append("failures:")
     for r in failures:
         known = KNOWN.get((entry, target, r["id"]))
-        lines.append(f"  seed {r['id']}: {r['class']} ({r['kind']}) {r['detail'][:400]}"
-                     + (f"\n      known: {known}" if known else ""))
+        alone = {True: " [front end: fails the same with its graph run by torch.fx.Interpreter]",
+                 False: " [back end]"}.get(
+            r.get("front_end_alone"), "")
+        lines.append(f"  seed {r['id']}: {r['class']} ({r['kind']}){alone} {r['detail'][:400]}"
+                     + (f"\n      known: {known[1]}" if known else ""))
     return "\n".join(lines)
 
 

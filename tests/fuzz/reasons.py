@@ -9,6 +9,10 @@ from __future__ import annotations
 import re
 
 REASONS = [
+    # Kiln's own bugs, caught by the back end and run eagerly
+    (r"g\+\+ failed", "g++ rejected the generated C++ (a codegen bug)"),
+    (r"decomposition of \S+ gave", "a decomposition gave another shape or dtype than the op (a Kiln bug)"),
+    # not supported (yet)
     (r"Half|BFloat16|float16|bfloat16", "float16/bfloat16 on this target"),
     (r"SymInt|SymFloat|SymBool|symbolic|sympy", "symbolic (SymInt/SymFloat) inputs or sizes"),
     (r"item\(\)|_local_scalar_dense|data-dependent|nonzero|masked_select", ".item() / data-dependent shapes"),

@@ -87,10 +87,13 @@ class Shrinker:
             size //= 2
 
     def drop_inputs(self) -> None:
+        """Inputs the body does not read: all at once, else one at a time (an unread input can
+        still matter: the third call may pass it as another input)."""
         used = used_names(self.best)
-        unused = [i for i in self.best.inputs if i.name not in used]
-        if unused:
-            self.attempt(self.best.replace(inputs=tuple(i for i in self.best.inputs if i.name in used)))
+        unused = [i.name for i in self.best.inputs if i.name not in used]
+        if unused and not self.attempt(self.best.replace(inputs=tuple(i for i in self.best.inputs if i.name in used))):
+            for name in unused:
+                self.attempt(self.best.replace(inputs=tuple(i for i in self.best.inputs if i.name != name)))
 
     def plain_inputs(self) -> None:
         for k, inp in enumerate(self.best.inputs):
