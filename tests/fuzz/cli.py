@@ -53,13 +53,13 @@ def shrink_failure(seed: int, entry: str, target: str, *, timeout: float = 120.0
     return repro_script(small, entry, target, result), result, shrinker.tries
 
 
-def summary(results: list[dict], entry: str, target: str, seconds: float, jobs: int) -> str:
+def summary(results: list[dict], entry: str, target: str, seconds: float | None, jobs: int) -> str:
     counts = Counter(r["class"] for r in results)
     fell_back = [r for r in results if r.get("fallbacks")]
     n = len(results)
     seeds = [r["id"] for r in results]
-    lines = [f"kiln fuzz: entry={entry} target={target} seeds {min(seeds)}..{max(seeds)} ({n} programs) "
-             f"in {seconds:.0f} s ({n / max(seconds, 1e-9):.2f} programs/s, {jobs} job(s))"]
+    timing = f" in {seconds:.0f} s ({n / max(seconds, 1e-9):.2f} programs/s, {jobs} job(s))" if seconds else ""
+    lines = [f"kiln fuzz: entry={entry} target={target} seeds {min(seeds)}..{max(seeds)} ({n} programs){timing}"]
     for cls in CLASSES:
         failed = [r["id"] for r in results if r["class"] == cls]
         line = f"  {cls:<6} {counts.get(cls, 0):5d}"
@@ -114,7 +114,12 @@ def main(argv=None) -> int:
     parser.add_argument("--shrink-budget", type=float, default=300.0, help="seconds per failure")
     parser.add_argument("--json", help="write every result (one JSON object a line) to this file")
     parser.add_argument("--print", dest="show", action="store_true", help="print the programs, run nothing")
+    parser.add_argument("--summarize", metavar="FILE", help="print the summary of a --json file, run nothing")
     args = parser.parse_args(argv)
+    if args.summarize:
+        with open(args.summarize) as f:
+            print(summary([json.loads(line) for line in f], args.entry, args.target, None, args.jobs))
+        return 0
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(range(args.seed, args.seed + args.n))
     if args.show:
         for s in seeds:

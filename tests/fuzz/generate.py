@@ -177,7 +177,7 @@ class Gen:
         rule = DTYPE_RULES[spec.dtypes]
         cands = [v for v in self._tensor_vars() if self._dtype_of_var(v) in rule and self.env[v.name].dim()
                  >= spec.min_ndim]
-        if spec.inputs_only and self.rng.random() < 0.85:
+        if spec.on_inputs and self.rng.random() < 0.85:
             cands = [v for v in cands if self._input_rooted(v)]
         if not cands:
             return None

@@ -38,7 +38,7 @@ class OpSpec:
     outs: int = 1                          # names assigned; 0 for a statement
     nullary: bool = False                  # no operand `a` (a creation op)
     weight: float = 1.0
-    inputs_only: bool = False              # `a` must be an input or a view of one (in-place on the caller's data)
+    on_inputs: bool = False                # `a` is mostly (85%) an input or a view of one: writes the caller's data
     min_ndim: int = 0
 
 

@@ -202,7 +202,7 @@ def through_view(g, a):
 
 def inplace(name, template, dtypes="any", params=None, weight=1.0, on_inputs=True, min_ndim=0):
     from .ops import no_params
-    return OpSpec(name, template, "inplace", dtypes, params or no_params, 0, weight=weight, inputs_only=on_inputs,
+    return OpSpec(name, template, "inplace", dtypes, params or no_params, 0, weight=weight, on_inputs=on_inputs,
                   min_ndim=min_ndim)
 
 
