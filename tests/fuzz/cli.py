@@ -92,12 +92,14 @@ def summary(results: list[dict], entry: str, target: str, seconds: float | None,
     if failures:
         lines.append("failures:")
     for r in failures:
+        where = {True: " [front end: the same with its graph run by torch.fx.Interpreter]", False: " [back end]"}
+        lines.append(f"  seed {r['id']}: {r['class']} ({r['kind']}){where.get(r.get('front_end_alone'), '')} "
+                     f"{r['detail'][:400]}")
+        if r.get("stderr"):  # a dead worker's last words
+            lines += [f"      | {line}" for line in r["stderr"].strip().splitlines()[-3:]]
         known = KNOWN.get((entry, target, r["id"]))
-        alone = {True: " [front end: fails the same with its graph run by torch.fx.Interpreter]",
-                 False: " [back end]"}.get(
-            r.get("front_end_alone"), "")
-        lines.append(f"  seed {r['id']}: {r['class']} ({r['kind']}){alone} {r['detail'][:400]}"
-                     + (f"\n      known: {known[1]}" if known else ""))
+        if known:
+            lines.append(f"      known: {known[1]}")
     return "\n".join(lines)
 
 

@@ -3,9 +3,13 @@ through one entry point and target, and writes one JSON result a line.
 
     python -m tests.fuzz.worker --entry dynamo|capture --target cpp|triton
 
-Each case runs eagerly once and compiled twice (the second call reuses the compiled code), on
-fresh inputs from `make_inputs()` each time. The protocol has its own file descriptor: whatever
-Kiln, torch or a compiler prints goes to stderr.
+Each case is compiled once and called three times, each call on fresh inputs and compared with
+eager on the same inputs: twice from `make_inputs()` (the second call reuses the compiled code),
+then from `make_inputs_variant()` when the program has one (inputs that share memory differently,
+for the guards). A float mismatch is checked again against a float64 run (check.compare). A
+failure is run again with the captured graph interpreted (`interpret`), to tell the front end's
+faults from the back end's. The protocol has its own file descriptor: whatever Kiln, torch or a
+compiler prints goes to stderr.
 """
 from __future__ import annotations
 
