@@ -41,7 +41,15 @@ template <typename T> static inline T kiln_shr(T a, T b) {
 }
 static inline float kiln_fmod(float a, float b) { return std::fmod(a, b); }
 static inline double kiln_fmod(double a, double b) { return std::fmod(a, b); }
-template <typename T> static inline T kiln_fmod(T a, T b) { return b == 0 ? T(0) : static_cast<T>(a % b); }  // no SIGFPE
+// Integer division and remainder never trap: a zero divisor (already flagged by kiln_check_divisor)
+// gives 0, and INT_MIN / -1 wraps to INT_MIN (remainder 0), as eager's results.
+template <typename T> static inline T kiln_fmod(T a, T b) {
+  return (b == 0 || (std::is_signed_v<T> && b == T(-1))) ? T(0) : static_cast<T>(a % b);
+}
+template <typename T> static inline T kiln_idiv(T a, T b) {
+  if (std::is_signed_v<T> && b == T(-1)) return static_cast<T>(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(a));
+  return b == 0 ? T(0) : static_cast<T>(a / b);
+}
 // Branch-free float math that g++ vectorizes inside loops (the libm calls do not vectorize
 // without -ffast-math). Accuracy is within a couple of ulp, like the SIMD math eager uses.
 // Kernels build with -ffp-contract=off (a*b + c rounds twice, as in eager); the polynomials fuse

@@ -199,8 +199,15 @@ def to_bfloat16(x):  # round to nearest even, as torch (Triton's interpreter tru
 
 
 @triton.jit
-def imod(a, b):  # integer fmod (C semantics); 0 where b == 0 instead of a fault
-    return tl.where(b == 0, a * 0, a % tl.where(b == 0, b * 0 + 1, b))
+def idiv(a, b):  # signed integer division truncating (C semantics); INT_MIN / -1 wraps to INT_MIN
+    minus_one = b == -1
+    return tl.where(minus_one, -a, a // tl.where(minus_one, 1, b))
+
+
+@triton.jit
+def imod(a, b):  # signed integer fmod (C semantics, sign of a); x % -1 is 0 (also for INT_MIN)
+    minus_one = b == -1
+    return tl.where(minus_one, a * 0, a % tl.where(minus_one, 1, b))
 
 
 @triton.jit
@@ -271,6 +278,13 @@ def atan2(y, x):  # C's atan2: signed zeros and infinities give the right quadra
     r = _atan_pos(ratio).to(x.dtype)
     r = tl.where(signbit(x), 3.141592653589793 - r, r)
     return tl.where(signbit(y), -r, r)
+
+
+@triton.jit
+def check_divisor(b, err, mask):  # b where b != 0; else 1, and err[0] = 1 (integer division by zero)
+    zero = b == 0
+    tl.store(err, tl.full([1], 1, tl.int32), mask & zero)
+    return tl.where(zero, 1, b)
 
 
 @triton.jit

@@ -119,7 +119,7 @@ class Scope:
         elif node.op is LoopOp.INDIRECT_LOAD:
             mask = self.mask if len(node.args) == 1 else f"{self.mask} & ({self.lookup(node.args[1])})"
             rhs = f"tl.load(p_{node.attr[0]} + {self.lookup(node.args[0])} + {self.zero}, {mask}, other=0)"
-        elif node.op is LoopOp.CHECK_INDEX:
+        elif node.op in L.ERROR_CHECKS:
             rhs = EXPR[node.op].format(*(self.lookup(a) for a in node.args), zero=self.zero, mask=self.mask)
         else:
             rhs = _math(node, [self.lookup(a) for a in node.args])

@@ -24,7 +24,7 @@ ELEMENTWISE = {
     "le": LoopOp.LE, "gt": LoopOp.GT, "ge": LoopOp.GE, "logical_and": LoopOp.AND, "logical_or": LoopOp.OR,
     "erfc": LoopOp.ERFC, "signbit": LoopOp.SIGNBIT, "bitwise_not": LoopOp.BITNOT, "bitwise_and": LoopOp.AND,
     "bitwise_or": LoopOp.OR, "bitwise_xor": LoopOp.XOR, "shift_left": LoopOp.SHL, "shift_right": LoopOp.SHR,
-    "atan2": LoopOp.ATAN2, "fmod": LoopOp.FMOD,
+    "atan2": LoopOp.ATAN2,
 }
 
 
@@ -121,7 +121,6 @@ COMPOSED = {
     "isinf": lambda x: _op(LoopOp.EQ, _op(LoopOp.ABS, x), _k(x, math.inf)),
     "copysign": lambda a, b: L.where(_op(LoopOp.SIGNBIT, b), _op(LoopOp.NEG, _op(LoopOp.ABS, a)), _op(LoopOp.ABS, a)),
     "hypot": _hypot,
-    "trunc_div": lambda a, b: _op(LoopOp.TRUEDIV, a, L.where(_op(LoopOp.EQ, b, _k(b, 0)), _k(b, 1), b)),
 }
 
 
@@ -134,6 +133,29 @@ def _lower_composed(fn, graph, *args):
 
 for _name, _fn in COMPOSED.items():
     lowers(_name)(functools.partial(_lower_composed, _fn))
+
+
+# Divisions whose integer form raises on a zero divisor in eager (ZeroDivisionError): the divisor
+# goes through CHECK_DIVISOR, which flags the kernel's error (the wrapper then lets eager raise)
+# and divides by 1 instead, so no kernel ever traps. A nonzero constant divisor needs no check.
+DIVISIONS = {"trunc_div": LoopOp.TRUEDIV, "fmod": LoopOp.FMOD}
+
+
+def checked_divisor(b: L.LoopNode) -> L.LoopNode:
+    if b.dtype.is_floating_point or (b.op is LoopOp.CONSTANT and b.attr != 0):
+        return b
+    return L.op(LoopOp.CHECK_DIVISOR, b)
+
+
+def _lower_division(kind, graph, a, b):
+    tensor, (la, lb) = _operand_loaders((a, b))
+    cost = L.op_cost(kind) + 1 + sum(x.cost for x in (a, b) if isinstance(x, TensorValue))
+    return TensorValue(tensor.shape, tensor.dtype, tensor.device,
+                       lambda idx: L.op(kind, la(idx), checked_divisor(lb(idx))), cost=cost)
+
+
+for _name, _kind in DIVISIONS.items():
+    lowers(_name)(functools.partial(_lower_division, _kind))
 
 
 @lowers("where")
