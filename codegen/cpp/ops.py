@@ -106,4 +106,5 @@ def literal(value, dtype) -> str:
         if math.isinf(v):
             return f"{'-' if v < 0 else ''}std::numeric_limits<{t}>::infinity()"
         return f"static_cast<{t}>({v!r})"
-    return f"static_cast<{t}>({int(value)}LL)"
+    v = int(value)
+    return f"static_cast<{t}>({v + 1}LL - 1)" if v == -2**63 else f"static_cast<{t}>({v}LL)"  # -2^63 has no literal

@@ -121,7 +121,7 @@ static inline float kiln_expm1(float x) {
   p = KILN_FMA(p, x, 0.5f);
   float small = x + x2 * p;
   float big = kiln_exp(x) - 1.0f;
-  return std::fabs(x) < 0.5f ? small : big;
+  return std::copysign(std::fabs(x) < 0.5f ? small : big, x);  // expm1(-0.0) is -0.0; NaN stays NaN
 }
 static inline double kiln_expm1(double x) { return std::expm1(x); }
 
@@ -175,8 +175,7 @@ static inline float kiln_erf(float x) {
   q = KILN_FMA(q, t, -1.26551223f);
   float big = 1.0f - t * kiln_exp(-a2 + q);
   float y = a < 0.5f ? small : big;
-  y = x < 0.0f ? -y : y;
-  return x != x ? x : y;
+  return x != x ? x : std::copysign(y, x);  // erf(-0.0) is -0.0
 }
 static inline double kiln_erf(double x) { return std::erf(x); }
 

@@ -48,7 +48,9 @@ BY_DTYPE = {
     (LoopOp.TRUEDIV, torch.uint8): "{0} // {1}",
     (LoopOp.FMOD, torch.uint8): "{0} % {1}",
 }
-# 16-bit float math runs in float32 (render._math); this rounds its result back.
+# 16-bit float math runs in float32 (render._math): WIDEN converts an operand (exactly), HALF_FLOATS
+# rounds the result back.
+WIDEN = {torch.float16: "({}).to(tl.float32)", torch.bfloat16: "km.from_bfloat16({})"}
 HALF_FLOATS = {torch.float16: "({}).to(tl.float16)", torch.bfloat16: "km.to_bfloat16({})"}
 
 

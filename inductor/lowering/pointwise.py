@@ -90,7 +90,30 @@ def _acosh(x):
     one = _k(x, 1.0)
     xm1 = _op(LoopOp.SUB, x, one)
     small = _op(LoopOp.LOG1P, _op(LoopOp.ADD, xm1, _op(LoopOp.SQRT, _op(LoopOp.MUL, xm1, _op(LoopOp.ADD, x, one)))))
-    return L.where(_op(LoopOp.GT, x, _k(x, 1e8)), _big_log(x), small)
+    y = L.where(_op(LoopOp.GT, x, _k(x, 1e8)), _big_log(x), small)
+    return L.where(_op(LoopOp.LT, x, one), _k(x, math.nan), y)  # below 1 (-inf too): NaN
+
+
+# Beyond |x| = 20, e^-|x| is below the last bit of e^|x| / 2: sinh and cosh are e^|x| / 2, computed as
+# (e^(|x|/2) / 2) * e^(|x|/2) so that results near the dtype's max do not overflow early (e^89 does in float32).
+_HYPERBOLIC_BIG = 20.0
+
+
+def _half_exp(x):
+    h = _op(LoopOp.EXP, _op(LoopOp.MUL, _op(LoopOp.ABS, x), _k(x, 0.5)))
+    return _op(LoopOp.MUL, _op(LoopOp.MUL, h, _k(x, 0.5)), h)
+
+
+def _sinh(x):
+    small = _op(LoopOp.MUL, _op(LoopOp.SUB, _op(LoopOp.EXPM1, x), _op(LoopOp.EXPM1, _op(LoopOp.NEG, x))), _k(x, 0.5))
+    big = _half_exp(x)
+    big = L.where(_op(LoopOp.SIGNBIT, x), _op(LoopOp.NEG, big), big)
+    return L.where(_op(LoopOp.GT, _op(LoopOp.ABS, x), _k(x, _HYPERBOLIC_BIG)), big, small)
+
+
+def _cosh(x):
+    small = _op(LoopOp.MUL, _op(LoopOp.ADD, _op(LoopOp.EXP, x), _op(LoopOp.EXP, _op(LoopOp.NEG, x))), _k(x, 0.5))
+    return L.where(_op(LoopOp.GT, _op(LoopOp.ABS, x), _k(x, _HYPERBOLIC_BIG)), _half_exp(x), small)
 
 
 def _hypot(a, b):
@@ -107,10 +130,8 @@ COMPOSED = {
     "asin": lambda x: _op(LoopOp.ATAN2, x, _sqrt_1mx2(x)),
     "acos": lambda x: _op(LoopOp.ATAN2, _sqrt_1mx2(x), x),
     "atan": lambda x: _op(LoopOp.ATAN2, x, _k(x, 1.0)),
-    "sinh": lambda x: _op(LoopOp.MUL, _op(LoopOp.SUB, _op(LoopOp.EXPM1, x), _op(LoopOp.EXPM1, _op(LoopOp.NEG, x))),
-                          _k(x, 0.5)),
-    "cosh": lambda x: _op(LoopOp.MUL, _op(LoopOp.ADD, _op(LoopOp.EXP, x), _op(LoopOp.EXP, _op(LoopOp.NEG, x))),
-                          _k(x, 0.5)),
+    "sinh": _sinh,
+    "cosh": _cosh,
     "asinh": _asinh,
     "acosh": _acosh,
     "atanh": lambda x: _op(LoopOp.MUL, _op(LoopOp.LOG1P, _op(LoopOp.TRUEDIV, _op(LoopOp.MUL, x, _k(x, 2.0)), _op(
