@@ -128,6 +128,12 @@ LOADS = frozenset({LoopOp.LOAD, LoopOp.INDIRECT_LOAD})  # nodes reading a buffer
 
 
 def constant(value, dtype) -> LoopNode:
+    """`value` as `dtype` holds it: integers wrap (-1 is 255 in uint8, as torch.full), floats keep their bits."""
+    if dtype == torch.bool:
+        value = bool(value)
+    elif not (dtype.is_floating_point or dtype.is_complex) and isinstance(value, int):
+        info = torch.iinfo(dtype)
+        value = (value - info.min) % (1 << info.bits) + info.min
     return LoopNode(LoopOp.CONSTANT, (), dtype, value)
 
 
