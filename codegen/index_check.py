@@ -1,8 +1,10 @@
-"""Out-of-range data-dependent indices (gather, index_select, x[idx], embedding, take, ...).
+"""Data-dependent errors: out-of-range indices (gather, index_select, x[idx], embedding, take,
+...) and integer division or remainder by zero (//, %, fmod, div(rounding_mode=...)).
 
 Eager raises on them; a compiled kernel cannot raise. So every such index goes through a
-CHECK_INDEX loop op: a bad index reads element 0 instead (kernels never read out of bounds) and
-sets an error flag (C++: a flag in the .so, read and cleared by `kiln_take_index_error()`;
+CHECK_INDEX loop op, every integer divisor through CHECK_DIVISOR (loop.ERROR_CHECKS): a bad
+index reads element 0 instead (kernels never read out of bounds), a zero divisor divides by 1
+(no SIGFPE), and either sets an error flag (C++: a flag in the .so, read and cleared by `kiln_take_index_error()`;
 Triton: a one-element int32 buffer stored to under a mask). After the kernels, the wrapper reads
 the flag: when it is set, it returns nothing it computed and copies nothing back into the inputs,
 and runs the original graph eagerly instead, which raises eager's own error (or, should it not
@@ -11,14 +13,14 @@ raise, returns eager's result, right by definition).
 from __future__ import annotations
 
 from kiln.inductor.ir import loop as L
-from kiln.inductor.ir.loop import LoopOp
 
 FLAG_READER = "kiln_index_error"  # wrapper global: () -> bool, true once since the last call; clears the flag
 ON_ERROR = "kiln_on_index_error"  # wrapper global: (*inputs) -> the flat outputs, by running eagerly
 
 
 def kernel_checks_indices(kernel) -> bool:
-    return any(m.op is LoopOp.CHECK_INDEX for n in kernel.nodes for m in L.walk(n.body))
+    """Does the kernel hold an error check (an index or an integer divisor) and so take the flag?"""
+    return any(m.op in L.ERROR_CHECKS for n in kernel.nodes for m in L.walk(n.body))
 
 
 def checks_indices(kernels) -> bool:
@@ -29,12 +31,12 @@ def wrapper_lines(backend, params: str) -> list[str]:
     """Lines of `call` after the last kernel and before any input copy-back."""
     if not getattr(backend, "checks_indices", False):
         return []
-    return [f"    if {FLAG_READER}():  # a kernel met an out-of-range index: eager raises its own error",
+    return [f"    if {FLAG_READER}():  # a kernel met a bad index or a zero divisor: eager raises its own error",
             f"        return {ON_ERROR}({params})"]
 
 
 def no_eager_graph(*inputs):
-    raise IndexError("index out of range (found by a compiled Kiln kernel)")
+    raise IndexError("index out of range or integer division by zero (found by a compiled Kiln kernel)")
 
 
 def guard(call, backend, on_error):

@@ -31,9 +31,10 @@ from .. import cache_files
 # elementwise arithmetic rounds exactly as eager's separate ops do. -fno-trapping-math changes no
 # value (no kernel reads FP exception flags): it lets g++ if-convert selects guarded by a NaN check,
 # e.g. `x != x ? x : (x < c ? 0 : y)`, which without AVX-512 masks it otherwise leaves as branches
-# that stop the whole loop from vectorizing (seen on AVX2 / znver3 with g++ 12).
+# that stop the whole loop from vectorizing (seen on AVX2 / znver3 with g++ 12). -fwrapv: signed
+# integer overflow wraps, as in eager (True + INT64_MAX is INT64_MIN), instead of being UB g++ optimizes on.
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17", "-fno-math-errno", "-fno-trapping-math",
-         "-ffp-contract=off"]
+         "-ffp-contract=off", "-fwrapv"]
 
 
 def cache_dir() -> Path:

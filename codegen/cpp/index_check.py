@@ -1,7 +1,7 @@
-"""C++ side of index checks (see codegen/index_check.py): the check, and the error flag of one .so.
+"""C++ side of error checks (see codegen/index_check.py): the checks, and the error flag of one .so.
 
-The check is branch-free (`bad |= out of range`, then index 0), so a loop holding one still
-vectorises. `kiln_bad` is a local of each checking kernel, an OpenMP `reduction(|:...)` variable
+The checks are branch-free (`bad |= out of range`, then index 0; `bad |= divisor == 0`, then
+divisor 1), so a loop holding one still vectorises. `kiln_bad` is a local of each checking kernel, an OpenMP `reduction(|:...)` variable
 of its parallel and simd loops (threads and lanes never race on it); the kernel ORs it into the
 library's flag once at the end, with a relaxed atomic store taken only when it is set. The flag
 is thread-local: the end of a kernel runs on the thread that called it (outside its parallel
@@ -21,6 +21,11 @@ static inline int64_t kiln_check_index(int64_t i, int64_t n, int& bad) {
   const bool out = static_cast<uint64_t>(i) >= static_cast<uint64_t>(n);  // also i < 0
   bad |= out;
   return out ? 0 : i;
+}
+template <typename T> static inline T kiln_check_divisor(T b, int& bad) {
+  const bool zero = b == T(0);
+  bad |= zero;
+  return zero ? T(1) : b;
 }
 extern "C" int kiln_take_index_error(void) { return __atomic_exchange_n(&kiln_index_error_flag, 0, __ATOMIC_RELAXED); }
 """

@@ -29,8 +29,13 @@ EXPR = {
     LoopOp.XOR: "{0} ^ {1}", LoopOp.BITNOT: "~{0}", LoopOp.SHL: "kiln_shl({0}, {1})", LoopOp.SHR: "kiln_shr({0}, {1})",
     LoopOp.ERFC: "std::erfc({0})", LoopOp.SIGNBIT: "std::signbit({0})", LoopOp.ATAN2: "std::atan2({0}, {1})",
     LoopOp.FMOD: "kiln_fmod({0}, {1})", LoopOp.CHECK_INDEX: "kiln_check_index({0}, {1}, kiln_bad)",
+    LoopOp.CHECK_DIVISOR: "kiln_check_divisor({0}, kiln_bad)",
     LoopOp.WHERE: "{0} ? {1} : {2}", LoopOp.TO_DTYPE: "static_cast<{T}>({0})",
 }
+
+# Where a dtype changes the spelling: integer division wraps INT_MIN / -1 as eager (x86's idiv traps).
+BY_DTYPE = {(LoopOp.TRUEDIV, dt): "kiln_idiv({0}, {1})"
+            for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)}
 
 # Ops whose fast float path holds on part of the domain only: each use also ORs `check` into the
 # kernel's `kiln_big` flag, and a kernel that saw such an input reruns with KILN_EXACT (libm).
@@ -101,4 +106,5 @@ def literal(value, dtype) -> str:
         if math.isinf(v):
             return f"{'-' if v < 0 else ''}std::numeric_limits<{t}>::infinity()"
         return f"static_cast<{t}>({v!r})"
-    return f"static_cast<{t}>({int(value)}LL)"
+    v = int(value)
+    return f"static_cast<{t}>({v + 1}LL - 1)" if v == -2**63 else f"static_cast<{t}>({v}LL)"  # -2^63 has no literal

@@ -41,7 +41,15 @@ template <typename T> static inline T kiln_shr(T a, T b) {
 }
 static inline float kiln_fmod(float a, float b) { return std::fmod(a, b); }
 static inline double kiln_fmod(double a, double b) { return std::fmod(a, b); }
-template <typename T> static inline T kiln_fmod(T a, T b) { return b == 0 ? T(0) : static_cast<T>(a % b); }  // no SIGFPE
+// Integer division and remainder never trap: a zero divisor (already flagged by kiln_check_divisor)
+// gives 0, and INT_MIN / -1 wraps to INT_MIN (remainder 0), as eager's results.
+template <typename T> static inline T kiln_fmod(T a, T b) {
+  return (b == 0 || (std::is_signed_v<T> && b == T(-1))) ? T(0) : static_cast<T>(a % b);
+}
+template <typename T> static inline T kiln_idiv(T a, T b) {
+  if (std::is_signed_v<T> && b == T(-1)) return static_cast<T>(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(a));
+  return b == 0 ? T(0) : static_cast<T>(a / b);
+}
 // Branch-free float math that g++ vectorizes inside loops (the libm calls do not vectorize
 // without -ffast-math). Accuracy is within a couple of ulp, like the SIMD math eager uses.
 // Kernels build with -ffp-contract=off (a*b + c rounds twice, as in eager); the polynomials fuse
@@ -113,7 +121,7 @@ static inline float kiln_expm1(float x) {
   p = KILN_FMA(p, x, 0.5f);
   float small = x + x2 * p;
   float big = kiln_exp(x) - 1.0f;
-  return std::fabs(x) < 0.5f ? small : big;
+  return std::copysign(std::fabs(x) < 0.5f ? small : big, x);  // expm1(-0.0) is -0.0; NaN stays NaN
 }
 static inline double kiln_expm1(double x) { return std::expm1(x); }
 
@@ -167,8 +175,7 @@ static inline float kiln_erf(float x) {
   q = KILN_FMA(q, t, -1.26551223f);
   float big = 1.0f - t * kiln_exp(-a2 + q);
   float y = a < 0.5f ? small : big;
-  y = x < 0.0f ? -y : y;
-  return x != x ? x : y;
+  return x != x ? x : std::copysign(y, x);  // erf(-0.0) is -0.0
 }
 static inline double kiln_erf(double x) { return std::erf(x); }
 

@@ -8,7 +8,7 @@ from kiln.inductor.ir.index import syms_of
 from kiln.inductor.ir.loop import LoopNode, LoopOp
 
 from ..index_text import index_text
-from .ops import DOMAIN, EXPR, ctype, literal
+from .ops import BY_DTYPE, DOMAIN, EXPR, ctype, literal
 
 
 def index_str(x) -> str:
@@ -76,7 +76,8 @@ class Scope:
             if len(node.args) > 1:  # masked: never read where the mask is false
                 rhs = f"{self.lookup(node.args[1])} ? {rhs} : {literal(0, node.dtype)}"
         else:
-            rhs = EXPR[node.op].format(*(self.lookup(a) for a in node.args), T=ctype(node.dtype))
+            template = BY_DTYPE.get((node.op, node.dtype), EXPR[node.op])
+            rhs = template.format(*(self.lookup(a) for a in node.args), T=ctype(node.dtype))
         name = f"t{self.counter[0]}"
         self.counter[0] += 1
         self.lines.append(f"{self.indent}const {ctype(node.dtype)} {name} = {rhs};")

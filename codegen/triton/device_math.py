@@ -1,7 +1,10 @@
 """Device functions the generated Triton kernels call for math that triton.language lacks.
 
 Written with core triton.language ops only, so the same kernels run on GPUs and under
-TRITON_INTERPRET=1. Formulations are the accurate ones (Kahan's log1p/expm1 tricks).
+TRITON_INTERPRET=1. Formulations are the accurate ones (Kahan's log1p/expm1 tricks), and each
+gives C's (eager's) special values: inf, -inf, NaN, the sign of zero. Float constants that must
+keep float64 precision are added to a tensor (`tl.zeros_like(x) + c`): a bare Python float in
+Triton is a float32 constant.
 """
 import triton
 import triton.language as tl
@@ -20,8 +23,9 @@ def minimum(a, b):
 @triton.jit
 def log1p(x):
     u = 1.0 + x
-    safe = tl.where(u == 1.0, 2.0, u)
-    return tl.where(u == 1.0, x, tl.log(safe) * (x / (safe - 1.0)))
+    safe = tl.where((u == 1.0) | (u == float("inf")), 2.0, u)
+    y = tl.where(u == 1.0, x, tl.log(safe) * (x / (safe - 1.0)))
+    return tl.where(u == float("inf"), u, y)  # log1p(inf) = inf (inf / inf would be NaN)
 
 
 @triton.jit
@@ -37,7 +41,7 @@ def expm1(x):
 def tanh(x):
     t = expm1(-2.0 * tl.abs(x))
     y = -t / (2.0 + t)
-    return tl.where(x != x, x, tl.where(x < 0, -y, y))
+    return tl.where((x != x) | (x == 0), x, tl.where(x < 0, -y, y))  # NaN and both zeros as they are
 
 
 @triton.jit
@@ -55,7 +59,8 @@ def rint(x):  # round half to even
     f = tl.floor(x)
     d = x - f
     odd = (f - 2.0 * tl.floor(f * 0.5)) != 0.0
-    return tl.where(d > 0.5, f + 1.0, tl.where(d < 0.5, f, tl.where(odd, f + 1.0, f)))
+    r = tl.where(d > 0.5, f + 1.0, tl.where(d < 0.5, f, tl.where(odd, f + 1.0, f)))
+    return tl.where(r == 0, x * 0.0, r)  # a zero keeps x's sign: rint(-0.3) is -0.0
 
 
 @triton.jit
@@ -64,11 +69,11 @@ def sign(x):
 
 
 @triton.jit
-def pow(x, y):  # float pow with torch's special cases for negative and zero bases
+def pow(x, y):  # float pow with C's (eager's) special cases: zero, infinite and negative bases, NaN
     ax = tl.abs(x).to(tl.float64)  # exp2(y * log2|x|) loses ~|y log2 x| ulps in float32: work in float64
     yd = y.to(tl.float64)
-    r = tl.exp2(yd * tl.log2(tl.where(ax == 0, 1.0, ax)))
-    y_int = tl.floor(y) == y
+    r = tl.exp2(yd * tl.log2(tl.where(ax == 0, 1.0, ax)))  # |x| ** y; also right for |x| = inf
+    y_int = tl.floor(y) == y  # also for y = +-inf
     # Integer exponents below 128 by square-and-multiply: exact whenever the result is representable
     # (10.0 ** 2 must be 100, not 99.99999999999997), as libm's pow.
     e = tl.where(y_int & (tl.abs(yd) < 128), tl.abs(yd), 0.0).to(tl.int32)
@@ -79,11 +84,13 @@ def pow(x, y):  # float pow with torch's special cases for negative and zero bas
         b = b * b
         e = e >> 1
     r = tl.where(y_int & (tl.abs(yd) < 128), tl.where(yd < 0, 1.0 / p, p), r).to(x.dtype)
-    y_odd = y_int & ((y - 2.0 * tl.floor(y * 0.5)) != 0.0)
-    neg = tl.where(y_int, tl.where(y_odd, -r, r), float("nan"))
-    r = tl.where(x < 0, neg, r)
-    r = tl.where(x == 0, tl.where(y > 0, 0.0, tl.where(y == 0, 1.0, float("inf"))), r)
-    return tl.where(y == 0, 1.0, r)
+    r = tl.where(ax == 0, tl.where(y > 0, 0.0, float("inf")), r)
+    y_odd = y_int & (tl.abs(y) < float("inf")) & ((y - 2.0 * tl.floor(y * 0.5)) != 0.0)
+    r = tl.where(signbit(x) & y_odd, -r, r)  # odd powers keep the sign, also of -0.0 and -inf
+    r = tl.where((x < 0) & (ax < float("inf")) & ~y_int, float("nan"), r)  # a negative base, fractional y
+    r = tl.where(y != y, y, r)
+    r = tl.where((x == 1) | ((x == -1) & (tl.abs(y) == float("inf"))), 1.0, r)  # 1 ** NaN is 1
+    return tl.where(y == 0, 1.0, r)  # NaN ** 0 is 1
 
 
 @triton.jit
@@ -95,9 +102,11 @@ def ipow(base, exp):  # integer power, as torch.pow on integer tensors (square-a
         result = tl.where((e & 1) != 0, result * b, result)
         b = b * b
         e = e >> 1
-    neg = tl.where(base == 1, base * 0 + 1, tl.where(base == -1, tl.where((exp & 1) != 0, base, base * 0 + 1),
-                                                      base * 0))
-    return tl.where(exp < 0, neg, result)
+    if base.dtype.is_int_signed():  # decided at compile time: unsigned exponents are never negative
+        one = base * 0 + 1
+        neg = tl.where(base == 1, one, tl.where(base == -1, tl.where((exp & 1) != 0, base, one), base * 0))
+        result = tl.where(exp < 0, neg, result)
+    return result
 
 
 @triton.jit
@@ -191,6 +200,11 @@ def row_argmin(v, i):
 
 
 @triton.jit
+def from_bfloat16(x):  # exact, subnormals included (Triton's interpreter flushes them to zero)
+    return (x.to(tl.uint16, bitcast=True).to(tl.uint32) << 16).to(tl.float32, bitcast=True)
+
+
+@triton.jit
 def to_bfloat16(x):  # round to nearest even, as torch (Triton's interpreter truncates)
     bits = x.to(tl.float32).to(tl.uint32, bitcast=True)
     rounded = bits + 0x7FFF + ((bits >> 16) & 1)
@@ -199,8 +213,15 @@ def to_bfloat16(x):  # round to nearest even, as torch (Triton's interpreter tru
 
 
 @triton.jit
-def imod(a, b):  # integer fmod (C semantics); 0 where b == 0 instead of a fault
-    return tl.where(b == 0, a * 0, a % tl.where(b == 0, b * 0 + 1, b))
+def idiv(a, b):  # signed integer division truncating (C semantics); INT_MIN / -1 wraps to INT_MIN
+    minus_one = b == -1
+    return tl.where(minus_one, -a, a // tl.where(minus_one, 1, b))
+
+
+@triton.jit
+def imod(a, b):  # signed integer fmod (C semantics, sign of a); x % -1 is 0 (also for INT_MIN)
+    minus_one = b == -1
+    return tl.where(minus_one, a * 0, a % tl.where(minus_one, 1, b))
 
 
 @triton.jit
@@ -250,14 +271,15 @@ def _atan_pos(x):  # arctangent of x >= 0 (Cephes' rational approximation, range
     mid = (x > 0.66) & (x <= 2.414213562373095)
     safe = tl.where(x == 0, 1.0, x)
     z0 = tl.where(big, -1.0 / safe, tl.where(mid, (x - 1.0) / (x + 1.0), x))
-    y0 = tl.where(big, 1.5707963267948966, tl.where(mid, 0.7853981633974483, 0.0))
+    zero = tl.zeros_like(x)
+    y0 = tl.where(big, zero + 1.5707963267948966, tl.where(mid, zero + 0.7853981633974483, zero))
     z = z0 * z0
     p = ((((-8.750608600031904e-1 * z - 1.6157537187333652e1) * z - 7.50085579231470e1) * z
           - 1.2288666844901362e2) * z - 6.485021904942025e1)
     q = (((((z + 2.4858464901423062e1) * z + 1.6502700983169885e2) * z + 4.3288106049129027e2) * z
           + 4.8539039963591370e2) * z + 1.9455065714826140e2)
     r = z0 * (z * p / q) + z0
-    r = r + tl.where(big, 6.123233995736766e-17, tl.where(mid, 3.061616997868383e-17, 0.0))
+    r = r + tl.where(big, zero + 6.123233995736766e-17, tl.where(mid, zero + 3.061616997868383e-17, zero))
     return y0 + r
 
 
@@ -271,6 +293,13 @@ def atan2(y, x):  # C's atan2: signed zeros and infinities give the right quadra
     r = _atan_pos(ratio).to(x.dtype)
     r = tl.where(signbit(x), 3.141592653589793 - r, r)
     return tl.where(signbit(y), -r, r)
+
+
+@triton.jit
+def check_divisor(b, err, mask):  # b where b != 0; else 1, and err[0] = 1 (integer division by zero)
+    zero = b == 0
+    tl.store(err, tl.full([1], 1, tl.int32), mask & zero)
+    return tl.where(zero, 1, b)
 
 
 @triton.jit

@@ -31,18 +31,26 @@ EXPR = {
     LoopOp.FMOD: "{0} % {1}",
     # the scope's mask and zero block: a lane outside the iteration space never flags an error
     LoopOp.CHECK_INDEX: "km.check_index({0}, {1}, p_kiln_index_error + {zero}, {mask})",
+    LoopOp.CHECK_DIVISOR: "km.check_divisor({0}, p_kiln_index_error + {zero}, {mask})",
     LoopOp.WHERE: "tl.where({0}, {1}, {2})", LoopOp.TO_DTYPE: "({0}).to({T})",
 }
 # Where a dtype changes the spelling: bool + bool is `or` in torch (int1 + int1 wraps in Triton),
-# integer pow needs its own device function, and bfloat16 rounds to nearest even explicitly.
+# integer pow needs its own device function, bfloat16 rounds to nearest even explicitly, and
+# signed integer division wraps INT_MIN / -1 as eager (LLVM's sdiv leaves it undefined). Integer
+# divisors are nonzero here (CHECK_DIVISOR).
+_SIGNED = (torch.int64, torch.int32, torch.int16, torch.int8)
 BY_DTYPE = {
     (LoopOp.ADD, torch.bool): "{0} | {1}",
-    **{(LoopOp.POW, dt): "km.ipow({0}, {1})" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
+    **{(LoopOp.POW, dt): "km.ipow({0}, {1})" for dt in _SIGNED + (torch.uint8,)},
     (LoopOp.TO_DTYPE, torch.bfloat16): "km.to_bfloat16({0})",
-    **{(LoopOp.TRUEDIV, dt): "{0} // {1}" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
-    **{(LoopOp.FMOD, dt): "km.imod({0}, {1})" for dt in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)},
+    **{(LoopOp.TRUEDIV, dt): "km.idiv({0}, {1})" for dt in _SIGNED},
+    **{(LoopOp.FMOD, dt): "km.imod({0}, {1})" for dt in _SIGNED},
+    (LoopOp.TRUEDIV, torch.uint8): "{0} // {1}",
+    (LoopOp.FMOD, torch.uint8): "{0} % {1}",
 }
-# 16-bit float math runs in float32 (render._math); this rounds its result back.
+# 16-bit float math runs in float32 (render._math): WIDEN converts an operand (exactly), HALF_FLOATS
+# rounds the result back.
+WIDEN = {torch.float16: "({}).to(tl.float32)", torch.bfloat16: "km.from_bfloat16({})"}
 HALF_FLOATS = {torch.float16: "({}).to(tl.float16)", torch.bfloat16: "km.to_bfloat16({})"}
 
 

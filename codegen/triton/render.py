@@ -23,7 +23,7 @@ from . import configs
 from ..index_check import kernel_checks_indices
 from ..index_text import index_text
 from ..kernel_args import kernel_args
-from .ops import BY_DTYPE, EXPR, HALF_FLOATS, REDUCTION, TL_DTYPES, acc_dtype, extreme, literal, tl_dtype
+from .ops import BY_DTYPE, EXPR, HALF_FLOATS, REDUCTION, TL_DTYPES, WIDEN, acc_dtype, extreme, literal, tl_dtype
 
 HEADER = """import triton
 import triton.language as tl
@@ -109,7 +109,7 @@ class Scope:
             return
         if node.op is LoopOp.CONSTANT:
             if node.dtype == torch.bfloat16:  # exact (literal() rounds); Triton <= 3.7's interpreter has no bf16 full
-                rhs = f"tl.full([1], {literal(node.attr, node.dtype)}, tl.float32).to(tl.bfloat16)"
+                rhs = f"km.to_bfloat16(tl.full([1], {literal(node.attr, node.dtype)}, tl.float32))"
             else:
                 rhs = f"tl.full([1], {literal(node.attr, node.dtype)}, {tl_dtype(node.dtype)})"
         elif node.op is LoopOp.LOAD:
@@ -119,7 +119,7 @@ class Scope:
         elif node.op is LoopOp.INDIRECT_LOAD:
             mask = self.mask if len(node.args) == 1 else f"{self.mask} & ({self.lookup(node.args[1])})"
             rhs = f"tl.load(p_{node.attr[0]} + {self.lookup(node.args[0])} + {self.zero}, {mask}, other=0)"
-        elif node.op is LoopOp.CHECK_INDEX:
+        elif node.op in L.ERROR_CHECKS:
             rhs = EXPR[node.op].format(*(self.lookup(a) for a in node.args), zero=self.zero, mask=self.mask)
         else:
             rhs = _math(node, [self.lookup(a) for a in node.args])
@@ -133,7 +133,7 @@ def _math(node, args) -> str:
     """One op's expression. Math on 16-bit floats runs in float32 and rounds once, as eager's
     kernels do (and Triton's interpreter has no bfloat16 arithmetic: it would use raw bits)."""
     if node.op is not LoopOp.WHERE and any(a.dtype in HALF_FLOATS for a in node.args):
-        args = [f"({s}).to(tl.float32)" if a.dtype in HALF_FLOATS else s for s, a in zip(args, node.args)]
+        args = [WIDEN[a.dtype].format(s) if a.dtype in WIDEN else s for s, a in zip(args, node.args)]
         if node.dtype in HALF_FLOATS and node.op is not LoopOp.TO_DTYPE:
             template = BY_DTYPE.get((node.op, torch.float32), EXPR[node.op])
             return HALF_FLOATS[node.dtype].format(template.format(*args, T="tl.float32"))
@@ -222,14 +222,18 @@ def _lifted(n, value) -> list[str]:
     for lift, (_, _, dt) in zip(red.lift, _accumulators(n)):
         expr = lift.format(v=value, r="rindex", T=dt)
         typed = "{T}" in lift or (lift == "{v}" and dt == tl_dtype(n.body.dtype))
-        out.append(expr if typed else f"({expr}).to({dt})")
+        widen = lift == "{v}" and dt == "tl.float32" and n.body.dtype in WIDEN
+        out.append(expr if typed else WIDEN[n.body.dtype].format(expr) if widen else f"({expr}).to({dt})")
     return out
 
 
 def _reduce_lanes(scope, n, lanes: list[str]) -> str:
     """Reduce the lanes (axis 1) of the accumulators: an [XBLOCK, 1] value in the buffer's dtype."""
     scope.lines.append(f"{scope.ind}r_{n.name} = {REDUCTION[n.reduction].final.format(*lanes)}")
-    return f"r_{n.name}[:, None].to({tl_dtype(n.buffer.layout.dtype)})"
+    dtype = n.buffer.layout.dtype
+    if dtype in HALF_FLOATS:  # rounds to nearest even (the interpreter's bfloat16 cast truncates)
+        return HALF_FLOATS[dtype].format(f"r_{n.name}[:, None]")
+    return f"r_{n.name}[:, None].to({tl_dtype(dtype)})"
 
 
 def _persistent_reduction(scope, n, value) -> str:

@@ -2,10 +2,12 @@
 
 A body is a DAG of `LoopNode`s (load, constant, index_expr, to_dtype, where, scalar math,
 ...). Nodes are immutable values compared structurally, so equal subexpressions are shared.
+Constants compare by their exact value: 0.0 and -0.0 (equal under `==`) are different nodes.
 """
 from __future__ import annotations
 
 import enum
+import struct
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +38,9 @@ class LoopOp(enum.Enum):
     INDIRECT_LOAD = "indirect_load"
     # args (index, size): index if 0 <= index < size, else 0 and the kernel's index-error flag is set
     CHECK_INDEX = "check_index"
+    # args (divisor,): an integer divisor if nonzero, else 1 and the kernel's error flag is set (eager
+    # raises ZeroDivisionError). Integer TRUEDIV and FMOD divide only by checked or nonzero divisors.
+    CHECK_DIVISOR = "check_divisor"
 
 
 class ReductionType(enum.Enum):
@@ -71,11 +76,24 @@ def op_cost(kind: "LoopOp") -> int:
     return 8 if kind in TRANSCENDENTAL else 1
 
 
+# Ops that set the kernel's error flag on bad data (the wrapper then lets eager raise its own error).
+ERROR_CHECKS = frozenset({LoopOp.CHECK_INDEX, LoopOp.CHECK_DIVISOR})
+
 COMPARISONS = frozenset({LoopOp.EQ, LoopOp.NE, LoopOp.LT, LoopOp.LE, LoopOp.GT, LoopOp.GE, LoopOp.NOT,
                          LoopOp.ISNAN, LoopOp.SIGNBIT})
 
 
-@dataclass(frozen=True, eq=True, repr=False)
+def exact_key(value):
+    """`value` as a key that equals another only for the same bits: floats by their IEEE pattern
+    (0.0 and -0.0 differ, a NaN equals itself), containers element by element."""
+    if isinstance(value, float):
+        return float, struct.pack("<d", value)
+    if isinstance(value, tuple):
+        return tuple(exact_key(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class LoopNode:
     op: LoopOp
     args: tuple
@@ -83,10 +101,15 @@ class LoopNode:
     attr: object = None
 
     def __post_init__(self):
-        object.__setattr__(self, "_hash", hash((self.op, self.args, self.dtype, self.attr)))
+        key = (self.op, self.args, self.dtype, exact_key(self.attr))
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_hash", hash(key))
 
     def __hash__(self):
         return self._hash
+
+    def __eq__(self, other):
+        return self is other or (isinstance(other, LoopNode) and self._hash == other._hash and self._key == other._key)
 
     def __repr__(self):
         return format_body(self)
@@ -105,6 +128,12 @@ LOADS = frozenset({LoopOp.LOAD, LoopOp.INDIRECT_LOAD})  # nodes reading a buffer
 
 
 def constant(value, dtype) -> LoopNode:
+    """`value` as `dtype` holds it: integers wrap (-1 is 255 in uint8, as torch.full), floats keep their bits."""
+    if dtype == torch.bool:
+        value = bool(value)
+    elif not (dtype.is_floating_point or dtype.is_complex) and isinstance(value, int):
+        info = torch.iinfo(dtype)
+        value = (value - info.min) % (1 << info.bits) + info.min
     return LoopNode(LoopOp.CONSTANT, (), dtype, value)
 
 

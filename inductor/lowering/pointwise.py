@@ -24,7 +24,7 @@ ELEMENTWISE = {
     "le": LoopOp.LE, "gt": LoopOp.GT, "ge": LoopOp.GE, "logical_and": LoopOp.AND, "logical_or": LoopOp.OR,
     "erfc": LoopOp.ERFC, "signbit": LoopOp.SIGNBIT, "bitwise_not": LoopOp.BITNOT, "bitwise_and": LoopOp.AND,
     "bitwise_or": LoopOp.OR, "bitwise_xor": LoopOp.XOR, "shift_left": LoopOp.SHL, "shift_right": LoopOp.SHR,
-    "atan2": LoopOp.ATAN2, "fmod": LoopOp.FMOD,
+    "atan2": LoopOp.ATAN2,
 }
 
 
@@ -90,7 +90,30 @@ def _acosh(x):
     one = _k(x, 1.0)
     xm1 = _op(LoopOp.SUB, x, one)
     small = _op(LoopOp.LOG1P, _op(LoopOp.ADD, xm1, _op(LoopOp.SQRT, _op(LoopOp.MUL, xm1, _op(LoopOp.ADD, x, one)))))
-    return L.where(_op(LoopOp.GT, x, _k(x, 1e8)), _big_log(x), small)
+    y = L.where(_op(LoopOp.GT, x, _k(x, 1e8)), _big_log(x), small)
+    return L.where(_op(LoopOp.LT, x, one), _k(x, math.nan), y)  # below 1 (-inf too): NaN
+
+
+# Beyond |x| = 20, e^-|x| is below the last bit of e^|x| / 2: sinh and cosh are e^|x| / 2, computed as
+# (e^(|x|/2) / 2) * e^(|x|/2) so that results near the dtype's max do not overflow early (e^89 does in float32).
+_HYPERBOLIC_BIG = 20.0
+
+
+def _half_exp(x):
+    h = _op(LoopOp.EXP, _op(LoopOp.MUL, _op(LoopOp.ABS, x), _k(x, 0.5)))
+    return _op(LoopOp.MUL, _op(LoopOp.MUL, h, _k(x, 0.5)), h)
+
+
+def _sinh(x):
+    small = _op(LoopOp.MUL, _op(LoopOp.SUB, _op(LoopOp.EXPM1, x), _op(LoopOp.EXPM1, _op(LoopOp.NEG, x))), _k(x, 0.5))
+    big = _half_exp(x)
+    big = L.where(_op(LoopOp.SIGNBIT, x), _op(LoopOp.NEG, big), big)
+    return L.where(_op(LoopOp.GT, _op(LoopOp.ABS, x), _k(x, _HYPERBOLIC_BIG)), big, small)
+
+
+def _cosh(x):
+    small = _op(LoopOp.MUL, _op(LoopOp.ADD, _op(LoopOp.EXP, x), _op(LoopOp.EXP, _op(LoopOp.NEG, x))), _k(x, 0.5))
+    return L.where(_op(LoopOp.GT, _op(LoopOp.ABS, x), _k(x, _HYPERBOLIC_BIG)), _half_exp(x), small)
 
 
 def _hypot(a, b):
@@ -107,10 +130,8 @@ COMPOSED = {
     "asin": lambda x: _op(LoopOp.ATAN2, x, _sqrt_1mx2(x)),
     "acos": lambda x: _op(LoopOp.ATAN2, _sqrt_1mx2(x), x),
     "atan": lambda x: _op(LoopOp.ATAN2, x, _k(x, 1.0)),
-    "sinh": lambda x: _op(LoopOp.MUL, _op(LoopOp.SUB, _op(LoopOp.EXPM1, x), _op(LoopOp.EXPM1, _op(LoopOp.NEG, x))),
-                          _k(x, 0.5)),
-    "cosh": lambda x: _op(LoopOp.MUL, _op(LoopOp.ADD, _op(LoopOp.EXP, x), _op(LoopOp.EXP, _op(LoopOp.NEG, x))),
-                          _k(x, 0.5)),
+    "sinh": _sinh,
+    "cosh": _cosh,
     "asinh": _asinh,
     "acosh": _acosh,
     "atanh": lambda x: _op(LoopOp.MUL, _op(LoopOp.LOG1P, _op(LoopOp.TRUEDIV, _op(LoopOp.MUL, x, _k(x, 2.0)), _op(
@@ -121,7 +142,6 @@ COMPOSED = {
     "isinf": lambda x: _op(LoopOp.EQ, _op(LoopOp.ABS, x), _k(x, math.inf)),
     "copysign": lambda a, b: L.where(_op(LoopOp.SIGNBIT, b), _op(LoopOp.NEG, _op(LoopOp.ABS, a)), _op(LoopOp.ABS, a)),
     "hypot": _hypot,
-    "trunc_div": lambda a, b: _op(LoopOp.TRUEDIV, a, L.where(_op(LoopOp.EQ, b, _k(b, 0)), _k(b, 1), b)),
 }
 
 
@@ -134,6 +154,29 @@ def _lower_composed(fn, graph, *args):
 
 for _name, _fn in COMPOSED.items():
     lowers(_name)(functools.partial(_lower_composed, _fn))
+
+
+# Divisions whose integer form raises on a zero divisor in eager (ZeroDivisionError): the divisor
+# goes through CHECK_DIVISOR, which flags the kernel's error (the wrapper then lets eager raise)
+# and divides by 1 instead, so no kernel ever traps. A nonzero constant divisor needs no check.
+DIVISIONS = {"trunc_div": LoopOp.TRUEDIV, "fmod": LoopOp.FMOD}
+
+
+def checked_divisor(b: L.LoopNode) -> L.LoopNode:
+    if b.dtype.is_floating_point or (b.op is LoopOp.CONSTANT and b.attr != 0):
+        return b
+    return L.op(LoopOp.CHECK_DIVISOR, b)
+
+
+def _lower_division(kind, graph, a, b):
+    tensor, (la, lb) = _operand_loaders((a, b))
+    cost = L.op_cost(kind) + 1 + sum(x.cost for x in (a, b) if isinstance(x, TensorValue))
+    return TensorValue(tensor.shape, tensor.dtype, tensor.device,
+                       lambda idx: L.op(kind, la(idx), checked_divisor(lb(idx))), cost=cost)
+
+
+for _name, _kind in DIVISIONS.items():
+    lowers(_name)(functools.partial(_lower_division, _kind))
 
 
 @lowers("where")

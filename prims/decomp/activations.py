@@ -6,6 +6,7 @@ import math
 import torch
 
 from .promote import P, Promotion, convert, elementwise_dtypes
+from .elementwise import clamp_high, clamp_low
 from .registry import register
 
 aten = torch.ops.aten
@@ -22,7 +23,7 @@ def _sigmoid(x):
 
 @register(aten.relu.default)
 def relu(x):
-    return P["maximum"](x, convert(0, x.dtype))
+    return clamp_low(x, convert(0, x.dtype))  # relu(-0.0) is -0.0, as eager
 
 
 @register(aten.sigmoid.default)
@@ -65,7 +66,7 @@ def celu(x, alpha=1.0):
 @register(aten.hardtanh.default)
 def hardtanh(x, min_val=-1, max_val=1):
     lo, hi = convert(min_val, x.dtype), convert(max_val, x.dtype)
-    return P["minimum"](P["maximum"](x, lo), hi)
+    return clamp_high(clamp_low(x, lo), hi)
 
 
 @register(aten.leaky_relu.default)

@@ -44,9 +44,14 @@ def _unary(prim, how):
     return decomp
 
 
+# Eager's mul and true-division kernels read a Python scalar (the second operand) unrounded, in
+# float32, for 16-bit tensors; the others round it to the tensor's dtype first.
+OPMATH_SCALARS = {"mul", "div"}
+
+
 def _binary(prim, how):
     def decomp(a, b):
-        (a, b), result, _ = elementwise_args(a, b, how=how)
+        (a, b), result, _ = elementwise_args(a, b, how=how, opmath_second=prim in OPMATH_SCALARS)
         return convert(P[prim](a, b), result)
 
     return decomp
@@ -90,12 +95,29 @@ def rsub(a, b, alpha=1):
     return sub(b, a, alpha)
 
 
+# Float powers by these Python exponents: eager's kernel computes them so (sqrt(-0.0) is -0.0 and
+# sqrt(-inf) NaN, where pow gives 0.0 and inf), and so does Kiln, to match it bit for bit; except
+# where eager's own kernel for a dtype calls pow (POWERS_BY_POW).
+POWERS_BY_POW = {(torch.float16, 0.5), (torch.float16, -0.5)}
+EAGER_POWERS = {
+    0.5: lambda x: P["sqrt"](x),
+    2: lambda x: P["mul"](x, x),
+    3: lambda x: P["mul"](P["mul"](x, x), x),
+    -0.5: lambda x: P["rsqrt"](x),
+    -1: lambda x: P["reciprocal"](x),
+    -2: lambda x: P["reciprocal"](P["mul"](x, x)),
+}
+
+
 @register(aten.pow.Tensor_Scalar)
 def pow_scalar(x, exponent):
-    if exponent == 2:
-        (x, _two), result, _ = elementwise_args(x, exponent)
-        return convert(P["mul"](x, x), result)
-    return _binary("pow", D)(x, exponent)
+    (x, b), result, _ = elementwise_args(x, exponent)
+    special = EAGER_POWERS.get(exponent) if not isinstance(exponent, bool) else None
+    if (result, exponent) in POWERS_BY_POW:
+        special = None
+    if special is not None and (x.dtype.is_floating_point or exponent == 2):
+        return convert(special(x), result)
+    return convert(P["pow"](x, b), result)
 
 
 @register(aten.logical_not.default)
@@ -127,14 +149,24 @@ def where(cond, a, b):
     return P["where"](broadcast_to(_to_bool(cond), shape), a, b)
 
 
+def clamp_low(x, low):
+    """Eager's max(x, low) of clamp and relu: x itself unless it is below low (clamp(-0.0, min=0.0)
+    is -0.0), NaN where either is NaN. The maximum prim returns its second operand on ties."""
+    return P["maximum"](low, x)
+
+
+def clamp_high(x, high):
+    return P["minimum"](high, x)
+
+
 @register(aten.clamp.default, aten.clamp.Tensor)
 def clamp(x, min=None, max=None):
     (y, *bounds), result, _ = elementwise_args(x, *(b for b in (min, max) if b is not None))
     bounds = iter(bounds)
     if min is not None:
-        y = P["maximum"](y, next(bounds))
+        y = clamp_low(y, next(bounds))
     if max is not None:
-        y = P["minimum"](y, next(bounds))
+        y = clamp_high(y, next(bounds))
     return convert(y, result)
 
 

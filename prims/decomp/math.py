@@ -135,7 +135,7 @@ def _floor_div(a, b):
 def div_mode(a, b, *, rounding_mode=None):
     if rounding_mode is None:
         return _binary("div", F)(a, b)
-    (a, b), result, shape = elementwise_args(a, b)
+    (a, b), result, shape = elementwise_args(a, b, opmath_second=True)  # as eager's division kernels
     if not is_tensor_like(a):
         a = P["full"](shape, a, dtype=b.dtype, device=b.device)
     if rounding_mode == "floor":
@@ -182,19 +182,25 @@ def positive(x):
     return x
 
 
-def _fminmax(prim):
+# Where eager's fmax/fmin kernel for a dtype returns the second operand on ties (0.0 vs -0.0).
+TIES_TO_SECOND = {torch.bfloat16}
+
+
+def _fminmax(prim, beats):
     def decomp(a, b):
         (a, b), result, _ = elementwise_args(a, b)
-        m = P[prim](a, b)
-        if a.dtype.is_floating_point:  # NaN loses: take the other operand
-            m = P["where"](P["isnan"](a), b, P["where"](P["isnan"](b), a, m))
-        return convert(m, result)
+        if not a.dtype.is_floating_point:
+            return convert(P[prim](a, b), result)
+        # b where it beats a or a is NaN (NaN loses); a otherwise, also on ties (fmax(0.0, -0.0) is 0.0)
+        take_b = P[beats](b, a) if result not in TIES_TO_SECOND else P["logical_not"](P[beats](a, b))
+        take_b = P["logical_or"](P["isnan"](a), take_b)
+        return convert(P["where"](P["logical_and"](take_b, P["logical_not"](P["isnan"](b))), b, a), result)
 
     return decomp
 
 
-register(aten.fmax.default)(_fminmax("maximum"))
-register(aten.fmin.default)(_fminmax("minimum"))
+register(aten.fmax.default)(_fminmax("maximum", "gt"))
+register(aten.fmin.default)(_fminmax("minimum", "lt"))
 
 
 @register(aten.heaviside.default)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import numbers
 
 import torch
 
@@ -63,11 +62,17 @@ def _scalar_kind(scalars):
     return 1 if any(not isinstance(s, bool) for s in scalars) else True
 
 
-def elementwise_dtypes(*args, how: Promotion = Promotion.DEFAULT):
-    """(compute dtype, result dtype) for an elementwise op; low-precision floats compute in float32."""
+def common_dtype(*args, how: Promotion = Promotion.DEFAULT) -> torch.dtype:
+    """The dtype eager's TensorIterator casts every operand to (before 16-bit floats widen for the math)."""
     dtype = result_type(*args)
     if how is Promotion.INT_TO_FLOAT and not (dtype.is_floating_point or dtype.is_complex):
         dtype = torch.get_default_dtype()
+    return dtype
+
+
+def elementwise_dtypes(*args, how: Promotion = Promotion.DEFAULT):
+    """(compute dtype, result dtype) for an elementwise op; low-precision floats compute in float32."""
+    dtype = common_dtype(*args, how=how)
     compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     return compute, (torch.bool if how is Promotion.ALWAYS_BOOL else dtype)
 
@@ -102,18 +107,32 @@ def convert(x, dtype):
 
 
 def scalar_of(value, dtype):
+    """A Python scalar as eager casts it to `dtype`: 16-bit floats round (0.001 is 0.0010004 in float16,
+    3.4e38 is inf in bfloat16), integers wrap (-1 is 255 in uint8). float32 and float64 keep the
+    Python float: the renderers round it to float32 exactly once."""
     if dtype == torch.bool:
         return bool(value)
     if dtype.is_floating_point:
-        return float(value)
-    if isinstance(value, numbers.Integral) or isinstance(value, bool):
-        return int(value)
-    return int(value)  # float scalar into an int computation: torch truncates as well
+        value = float(value)
+        return float(torch.tensor(value, dtype=dtype)) if dtype.itemsize < 4 else value
+    value = int(value)  # a float scalar into an int computation: torch truncates as well
+    if dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        info = torch.iinfo(dtype)
+        value = (value - info.min) % (1 << info.bits) + info.min
+    return value
 
 
-def elementwise_args(*args, how=Promotion.DEFAULT):
-    """Promote and broadcast operands; returns (operands in compute dtype, result dtype, shape)."""
+def elementwise_args(*args, how=Promotion.DEFAULT, opmath_second=False):
+    """Promote and broadcast operands; returns (operands in compute dtype, result dtype, shape).
+
+    A Python scalar is cast to the common dtype first (rounded to float16, say), as eager's
+    TensorIterator does; `opmath_second`: a Python scalar second operand is kept in the compute
+    dtype instead, as eager's mul and division kernels read a scalar factor or divisor
+    (x_f16 * 3.4e38 is finite for finite x; 3.4e38 in float16 is inf)."""
     compute, result = elementwise_dtypes(*args, how=how)
+    common = common_dtype(*args, how=how)
     shape = broadcast_shapes(*(tuple(a.shape) for a in args if is_tensor_like(a)))
-    out = [broadcast_to(convert(a, compute), shape) if is_tensor_like(a) else convert(a, compute) for a in args]
+    out = [broadcast_to(convert(a, compute), shape) if is_tensor_like(a)
+           else convert(scalar_of(a, compute if opmath_second and i == 1 else common), compute)
+           for i, a in enumerate(args)]
     return out, result, shape

@@ -105,10 +105,10 @@ register(aten.max.dim)(_max_with_indices("amax", "argmax"))
 register(aten.min.dim)(_max_with_indices("amin", "argmin"))
 
 
-def _var(x, dims, correction, keepdim):
-    """(var, mean with kept dims), both in the compute dtype: two passes, as eager."""
+def _var(x, dims, correction, keepdim, acc=None):
+    """(var, mean with kept dims), both in `acc` (default: the compute dtype): two passes."""
     compute, _ = elementwise_dtypes(x, how=Promotion.INT_TO_FLOAT)
-    x = convert(x, compute)
+    x = convert(x, acc or compute)
     count = numel([x.shape[d] for d in dims])
     mean_kept = _keep(P["div"](P["sum"](x, dims), float(count)), x, dims)
     centered = P["sub"](x, broadcast_to(mean_kept, x.shape))
@@ -116,20 +116,31 @@ def _var(x, dims, correction, keepdim):
     return (_keep(var, x, dims) if keepdim else var), mean_kept
 
 
+def _var_acc(x):
+    """The dtype eager's var/std accumulate in: double on CPU (its Welford kernels and two-pass
+    all-reduce keep double sums even for float32 and 16-bit inputs, so the squared deviations of
+    values near 1e30 do not overflow, and std, their root, is finite); opmath on other devices."""
+    compute, _ = elementwise_dtypes(x, how=Promotion.INT_TO_FLOAT)
+    return torch.float64 if x.device.type == "cpu" and compute.is_floating_point else compute
+
+
+def _var_op(x, dim, correction, keepdim, take_sqrt):
+    """(var or std, mean) in eager's accumulation dtype, each rounded to x's dtype once at the end."""
+    correction = 1 if correction is None else correction
+    dims = _dims(x, dim)
+    v, m = _var(x, dims, correction, keepdim, acc=_var_acc(x))
+    m = m if keepdim else P["reshape"](m, v.shape)
+    return convert(P["sqrt"](v) if take_sqrt else v, x.dtype), convert(m, x.dtype)
+
+
 @register(aten.var.correction)
 def var(x, dim=None, *, correction=None, keepdim=False):
-    correction = 1 if correction is None else correction
-    v, _ = _var(x, _dims(x, dim), correction, keepdim)
-    return convert(v, x.dtype)
+    return _var_op(x, dim, correction, keepdim, take_sqrt=False)[0]
 
 
 @register(aten.var_mean.correction)
 def var_mean(x, dim=None, *, correction=None, keepdim=False):
-    correction = 1 if correction is None else correction
-    dims = _dims(x, dim)
-    v, m = _var(x, dims, correction, keepdim)
-    m = m if keepdim else P["reshape"](m, v.shape)
-    return convert(v, x.dtype), convert(m, x.dtype)
+    return _var_op(x, dim, correction, keepdim, take_sqrt=False)
 
 
 @register(aten._softmax.default)
@@ -176,13 +187,12 @@ def layer_norm(x, normalized_shape, weight, bias, eps):
 
 @register(aten.std.correction)
 def std(x, dim=None, *, correction=None, keepdim=False):
-    return P["sqrt"](var(x, dim, correction=correction, keepdim=keepdim))
+    return _var_op(x, dim, correction, keepdim, take_sqrt=True)[0]
 
 
 @register(aten.std_mean.correction)
 def std_mean(x, dim=None, *, correction=None, keepdim=False):
-    v, m = var_mean(x, dim, correction=correction, keepdim=keepdim)
-    return P["sqrt"](v), m
+    return _var_op(x, dim, correction, keepdim, take_sqrt=True)
 
 
 def _any(x, dims, keepdim):

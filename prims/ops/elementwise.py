@@ -69,8 +69,8 @@ BINARY = {
     "mul": (torch.mul, "any", False, "a * b"),
     "div": (torch.true_divide, "float", False, "a / b, true division (floating point only)"),
     "pow": (torch.pow, "num", False, "a ** b"),
-    "maximum": (torch.maximum, "any", False, "elementwise max, NaN-propagating"),
-    "minimum": (torch.minimum, "any", False, "elementwise min, NaN-propagating"),
+    "maximum": (torch.maximum, "any", False, "elementwise max, NaN-propagating; b on ties (0.0 vs -0.0)"),
+    "minimum": (torch.minimum, "any", False, "elementwise min, NaN-propagating; b on ties (0.0 vs -0.0)"),
     "eq": (torch.eq, "any", True, "a == b"),
     "ne": (torch.ne, "any", True, "a != b"),
     "lt": (torch.lt, "any", True, "a < b"),
@@ -146,8 +146,22 @@ def _make_binary_ref(fn):
 for _name, (_fn, _acc, _bool, _doc) in UNARY.items():
     register_prim(_name, Category.UNARY, _unary_meta(_name, _acc, _bool), _doc, torch_fn=_fn)(_make_unary_ref(_fn))
 
+def _ties_to_second(beats):
+    """max/min that return b on ties, as eager's vectorised kernels and both renderers (eager's
+    scalar loop returns a: torch.maximum(0.0, -0.0) depends on the tensor's length)."""
+    def ref(a, b):
+        if not a.dtype.is_floating_point:
+            return (torch.maximum if beats is torch.gt else torch.minimum)(a, b)
+        return torch.where(torch.isnan(a) | beats(a, b), a, b)
+
+    return ref
+
+
+REFERENCES = {"maximum": _ties_to_second(torch.gt), "minimum": _ties_to_second(torch.lt)}
+
 for _name, (_fn, _acc, _bool, _doc) in BINARY.items():
-    register_prim(_name, Category.BINARY, _binary_meta(_name, _acc, _bool), _doc, torch_fn=_fn)(_make_binary_ref(_fn))
+    register_prim(_name, Category.BINARY, _binary_meta(_name, _acc, _bool), _doc,
+                  torch_fn=_fn)(_make_binary_ref(REFERENCES.get(_name, _fn)))
 
 
 def _where_meta(cond, a, b):
