@@ -17,16 +17,8 @@ F7 = "F7: Triton: vector_norm over a zero-size expanded input kills the process 
 
 KNOWN: dict[tuple[str, str, int], tuple[str, str]] = {
     ("capture", "cpp", 19): ("WRONG", F6),
-    ("capture", "cpp", 27): ("WRONG", F1),
-    ("capture", "cpp", 149): ("WRONG", F3),
-    ("capture", "cpp", 447): ("DEAD", F2),
-    ("capture", "cpp", 517): ("WRONG", F4),
-    ("dynamo", "cpp", 447): ("DEAD", F2),
-    ("dynamo", "cpp", 517): ("WRONG", F4),
     ("dynamo", "cpp", 671): ("WRONG", F6),
     ("capture", "triton", 19): ("WRONG", F6),
-    ("capture", "triton", 149): ("WRONG", F3),
     ("capture", "triton", 162): ("DEAD", F7),
-    ("dynamo", "triton", 27): ("WRONG", F1),
     ("dynamo", "triton", 162): ("DEAD", F7),
 }
