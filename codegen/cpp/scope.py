@@ -22,7 +22,9 @@ class Scope:
                  loop_locals=frozenset(), barrier: bool = False, local_suffix: str | None = None):
         self.lines, self.indent, self.parent = lines, indent, parent
         self.loop_syms, self.loop_locals = loop_syms, loop_locals  # what varies inside this block
-        self.barrier = barrier  # nothing is hoisted out of this block (an OpenMP parallel region)
+        # nothing is hoisted out of an OpenMP parallel region, nor out of a loop that runs zero
+        # times: a read hoisted from an empty loop reads past an empty (maybe null) buffer
+        self.barrier = barrier or any(s.extent == 0 for s in self.loop_syms)
         # how a kernel's own values are read: `v_buf3`, or `v_buf3[kiln_l]` when they are per lane
         self.local_suffix = local_suffix if local_suffix is not None else (parent.local_suffix if parent else "")
         self.names: dict[LoopNode, str] = {}

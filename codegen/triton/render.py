@@ -62,9 +62,10 @@ def _unflatten(lines, ind, flat, syms):
     stride = 1
     parts = []
     for s in reversed(syms):
+        extent = max(s.extent, 1)  # a size-0 dim: every lane is masked off; never divide by 0
         expr = f"({flat} // {stride})" if stride != 1 else flat
-        parts.append(f"{ind}{s.name} = {expr} % {s.extent}" if s is not syms[0] else f"{ind}{s.name} = {expr}")
-        stride *= s.extent
+        parts.append(f"{ind}{s.name} = {expr} % {extent}" if s is not syms[0] else f"{ind}{s.name} = {expr}")
+        stride *= extent
     lines.extend(reversed(parts))
 
 
@@ -86,6 +87,8 @@ class Scope:
         return None
 
     def varies(self, node) -> bool:
+        if any(s.extent == 0 for s in self.loop_syms):
+            return True  # an empty row: hoisted out, a read would run (xmask only) on an empty buffer
         if node.op is LoopOp.LOAD:
             return bool(syms_of(node.attr[1]) & self.loop_syms)
         if node.op is LoopOp.INDEX_EXPR:
