@@ -62,6 +62,7 @@ class GraphLowering:
         self.bases: list[GraphOutput] = []  # computed only for aliased outputs to view
         self.mutations: list[tuple[int, str]] = []  # (input index, buffer with its new value), in order
         self.restrides: list[tuple] = []  # (input index, shape, strides, offset): t_, unsqueeze_, ... on inputs
+        self.checks: list[str] = []  # buffers computed for their index checks alone (check_index_all)
         self.constant_names: dict[str, str] = {}  # get_attr target -> ConstantBuffer name
         self.current_node: fx.Node | None = None
 
@@ -242,8 +243,9 @@ class GraphLowering:
                                           value.device)).buffer
 
     def output_buffers(self) -> set[str]:
-        """Buffers the wrapper reads after the last kernel: outputs, bases of views, inputs' new values."""
-        names = {name for _, name in self.mutations}
+        """Buffers the wrapper reads after the last kernel: outputs, bases of views, inputs' new values;
+        and buffers computed only for their checks, which must run although nothing reads them."""
+        names = {name for _, name in self.mutations} | set(self.checks)
         for o in self.outputs + self.bases:
             while o.kind == "alias":
                 o = o.value[0]

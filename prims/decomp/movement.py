@@ -99,13 +99,22 @@ def _transpose(x, a, b):
 def gather(x, dim, index, *, sparse_grad=False):
     dim = _dim(dim, x.ndim)
     index = convert(index, torch.int64)
-    if index.numel() == 0:
-        return P["full"](tuple(index.shape), 0, dtype=x.dtype, device=x.device)
+    if index.numel() == 0 or (x.ndim and x.shape[dim] == 0):
+        return _nothing_to_read(index, x.shape[dim] if x.ndim else 1, tuple(index.shape), x)
     if x.ndim == 0:  # every index must still be 0: gather from x as one element
         flat = P["reshape"](index, (index.numel(),)) if index.ndim != 1 else index
         got = P["gather"](P["reshape"](x, (1,)), 0, _checked(flat, 1))
         return P["reshape"](got, tuple(index.shape)) if index.ndim != 1 else got
     return P["gather"](x, dim, _checked(index, x.shape[dim]))
+
+
+def _nothing_to_read(index, size, out_shape, x):
+    """A gather that reads nothing (an empty result, or a size-0 source dim) whose indices eager
+    still checks, every one: a kernel over the result would check none, so check_index_all checks
+    them in a kernel of their own (into a size-0 dim every index fails: eager's rerun raises)."""
+    if index.numel():
+        P["check_index_all"](P["reshape"](convert(index, torch.int64), (index.numel(),)), size)
+    return P["full"](out_shape, 0, dtype=x.dtype, device=x.device)
 
 
 def _checked(index, size):
@@ -131,8 +140,8 @@ def index_select(x, dim, index):
     index = convert(index, torch.int64)
     index = P["reshape"](index, (index.numel(),)) if index.ndim != 1 else index
     out_shape = tuple(index.shape[0] if d == dim else s for d, s in enumerate(x.shape))
-    if numel(out_shape) == 0:
-        return P["full"](out_shape, 0, dtype=x.dtype, device=x.device)
+    if numel(out_shape) == 0 or x.shape[dim] == 0:
+        return _nothing_to_read(index, x.shape[dim], out_shape, x)
     idx = P["broadcast_in_dim"](_checked(index, x.shape[dim]), out_shape, (dim,))
     return P["gather"](x, dim, idx)
 
@@ -155,9 +164,13 @@ def index(x, indices, checked=True):
     flat_n = numel([x.shape[d] for d in dims])
     out_shape = bshape + rest_shape
     if flat_n == 0 and numel(bshape):
-        from ..errors import UnsupportedGraph
+        if not checked:
+            from ..errors import UnsupportedGraph
 
-        raise UnsupportedGraph("indexing a dim of size 0 always raises: left to eager")
+            raise UnsupportedGraph("indexing a dim of size 0 with unchecked indices: left to eager")
+        for d in dims:  # every index into a size-0 dim fails its check: eager's rerun raises
+            if x.shape[d] == 0:
+                P["check_index_all"](P["reshape"](convert(indices[d], torch.int64), (indices[d].numel(),)), 0)
     if numel(out_shape) == 0 or flat_n == 0:
         full_shape = out_shape
     else:
@@ -250,6 +263,10 @@ def index_fill(x, dim, index, value):
     if x.ndim == 0:  # as one element, so the indices are still checked
         return P["reshape"](index_fill(P["reshape"](x, (1,)), 0, index, value), ())
     n, k = x.shape[dim], index.numel()
+    if n == 0 and k and numel([s for d, s in enumerate(x.shape) if d != dim]):
+        # eager raises for any index here (its view of x along dim needs storage x lacks): a check
+        # that every index fails makes the wrapper rerun the graph eagerly, which raises that error
+        P["check_index_all"](P["reshape"](convert(index, torch.int64), (k,)), 0)
     pos = P["iota"](n, start=0, step=1, dtype=torch.int64, device=x.device)
     idx = _wrap(P["reshape"](index, (k,)) if index.ndim != 1 else index, n)
     hit = P["amax"](P["eq"](P["broadcast_in_dim"](pos, (n, k), (0,)), P["broadcast_in_dim"](idx, (n, k), (1,))), (1,)) \

@@ -86,20 +86,28 @@ def gather(x, dim, index):
     return torch.gather(x, dim, index).contiguous()
 
 
-def _check_index_meta(index, size):
-    check(is_tensor_like(index), "check_index", "expected a tensor")
-    check(index.dtype == torch.int64, "check_index", f"index must be int64, got {index.dtype}")
-    check(isinstance(size, int) and not isinstance(size, bool) and size >= 0, "check_index", f"bad size {size!r}")
-    return TensorMeta.contiguous(tuple(index.shape), torch.int64, index.device)
+def _check_index_meta(name):
+    def meta(index, size):
+        check(is_tensor_like(index), name, "expected a tensor")
+        check(index.dtype == torch.int64, name, f"index must be int64, got {index.dtype}")
+        check(isinstance(size, int) and not isinstance(size, bool) and size >= 0, name, f"bad size {size!r}")
+        return TensorMeta.contiguous(tuple(index.shape), torch.int64, index.device)
+    return meta
 
 
-@register_prim("check_index", Category.MOVEMENT, _check_index_meta,
-               "index unchanged if every element is in [0, size); IndexError otherwise (a data-dependent check)")
-def check_index(index, size):
+def _check_index_ref(index, size):
     bad = (index < 0) | (index >= size)
     if bool(bad.any()):
         raise IndexError(f"index {int(index[bad].flatten()[0])} is out of bounds for a dimension with size {size}")
     return index.contiguous()
+
+
+register_prim("check_index", Category.MOVEMENT, _check_index_meta("check_index"),
+              "index unchanged if every element is in [0, size); IndexError otherwise (a data-dependent check)"
+              )(_check_index_ref)
+register_prim("check_index_all", Category.MOVEMENT, _check_index_meta("check_index_all"),
+              "check_index of every element, run even when nothing reads the result (eager checks every index "
+              "of index_select, even for an empty result)", impure=True)(_check_index_ref)
 
 
 def _as_strided_meta(x, shape, strides, offset):

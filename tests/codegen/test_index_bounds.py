@@ -197,14 +197,45 @@ def test_index_error_flags_render_per_backend():
     assert not plain.checks_indices and "kiln_check_index" not in plain.source
 
 
-def test_indexing_an_empty_dim_runs_eagerly():
-    """Every index into a size-0 dim is out of range, and nothing would be read to check it: the
-    graph runs eagerly (one warning), which raises."""
+# Eager checks these indices although the result is empty, or indexes a size-0 dim (where every
+# index is out of range): name, fn, inputs eager accepts (None: none with this shape), inputs it refuses
+EMPTY = [
+    ("index_select_empty_result", lambda x, i: torch.index_select(x, 0, i), (torch.empty(3, 0), T([2, 0])),
+     (torch.empty(3, 0), T([0, 3]))),
+    ("index_select_empty_result_negative", lambda x, i: torch.index_select(x, 1, i), (torch.empty(0, 3), T([2])),
+     (torch.empty(0, 3), T([-1]))),
+    ("index_select_size0_dim", lambda x, i: torch.index_select(x, 0, i), None, (torch.empty(0, 0), T([1]))),
+    ("index_select_size0_dim_rows", lambda x, i: torch.index_select(x, 0, i) + 1, None, (torch.empty(0, 3), T([0]))),
+    ("embedding_empty_rows", lambda w, i: F.embedding(i, w), (torch.empty(4, 0), T([3])), (torch.empty(4, 0), T([4]))),
+    ("embedding_size0_table", lambda w, i: F.embedding(i, w), None, (torch.empty(0, 0), T([0]))),
+    ("gather_size0_dim", lambda x, i: torch.gather(x, 1, i), None, (torch.empty(2, 0), T([[0], [0]]))),
+    ("index_fill_size0_dim", lambda x, i: x.index_fill(0, i, 2.0), None, (torch.empty(0, 3), T([0]))),
+    ("getitem_size0_dim", lambda x, i: x[i] + 1, None, (torch.empty(0, 3), T([0]))),
+    ("getitem_size0_inner_dim", lambda x, i: x[:, i], None, (torch.empty(0, 0), T([0]))),
+    ("index_put_size0_dim", lambda x, i: x.index_put((i,), T(1.0)), None, (torch.empty(0, 3), T([0]))),
+]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("name,fn,good,bad", EMPTY, ids=[e[0] for e in EMPTY])
+def test_indices_eager_checks_for_an_empty_result_or_a_size0_dim(name, fn, good, bad, target):
+    """A kernel over an empty result checks nothing: the indices are checked by a kernel of their
+    own (check_index_all), so the graph compiles (no fallback) and raises eager's error (fuzzer F8)."""
+    compiled = _compile(fn, good or bad, target)
+    if good is not None:
+        check(compiled.call, fn, *good)
+    _raises_like_eager(compiled.call, fn, bad)
+    if good is not None:
+        check(compiled.call, fn, *good)
+
+
+def test_indexing_an_empty_dim_compiles_and_raises_eagers_error():
     fn = lambda x, i: x[i] + 1  # noqa: E731
     x, i = torch.empty(0, 3), T([0])
-    with pytest.warns(KilnCompileWarning, match="size 0"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", KilnCompileWarning)
         call = compile_fx(fx.symbolic_trace(fn), [x, i])
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="size 0"):
         call(x, i)
 
 

@@ -237,17 +237,19 @@ def test_data_movement_meta_matches_ref():
         _check(PRIMS["as_strided"], x, (2, 2), (5, 1), 1)
         _check(PRIMS["as_strided"], x, (3,), (0,), 4)
         _check(PRIMS["as_strided"], x, (0, 7), (1, 1), 0)
-    _check(PRIMS["check_index"], torch.tensor([[0, 4], [3, 1]]).t(), 5)
-    _check(PRIMS["check_index"], torch.zeros(0, dtype=torch.int64), 0)
-    _check(PRIMS["check_index"], torch.tensor(2), 3)
+    for name in ("check_index", "check_index_all"):
+        _check(PRIMS[name], torch.tensor([[0, 4], [3, 1]]).t(), 5)
+        _check(PRIMS[name], torch.zeros(0, dtype=torch.int64), 0)
+        _check(PRIMS[name], torch.tensor(2), 3)
 
 
+@pytest.mark.parametrize("name", ["check_index", "check_index_all"])
 @pytest.mark.parametrize("index", [[0, 5], [-1, 2], [[1], [7]]])
-def test_check_index_raises_index_error_like_eager(index):
+def test_check_index_raises_index_error_like_eager(index, name):
     with pytest.raises(IndexError, match="out of bounds"):
-        PRIMS["check_index"](torch.tensor(index), 5)
+        PRIMS[name](torch.tensor(index), 5)
     with pytest.raises(IndexError):
-        PRIMS["check_index"](torch.tensor([0]), 0)  # nothing is in range of an empty dim
+        PRIMS[name](torch.tensor([0]), 0)  # nothing is in range of an empty dim
 
 
 def test_empty_meta_matches_ref():
@@ -335,7 +337,7 @@ def test_extern_meta_matches_ref(name):
 
 META_TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS) | set(TABLE_EXTERNS) | {
     "where", "broadcast_in_dim", "reshape", "permute", "slice", "convert_element_type", "full", "iota", "matmul",
-    "cat", "pad", "rev", "gather", "check_index", "as_strided", "empty", "seed", "uniform", "normal", "linalg_check_errors"})
+    "cat", "pad", "rev", "gather", "check_index", "check_index_all", "as_strided", "empty", "seed", "uniform", "normal", "linalg_check_errors"})
 
 
 # --- rejections ------------------------------------------------------------------------------
@@ -442,6 +444,8 @@ REJECTED = [
     ("check_index", (m((2,), I), -1), "bad size"),
     ("check_index", (m((2,), I), 2.0), "bad size"),
     ("check_index", (3, 4), "expected a tensor"),
+    ("check_index_all", (m((2,), torch.int32), 3), "int64"),
+    ("check_index_all", (m((2,), I), -1), "bad size"),
     ("as_strided", (m((2, 3)), (2, 2), (3, 3), 0), "reads element 6"),
     ("as_strided", (m((2, 3)), (2,), (1, 1), 0), "bad shape"),
     ("as_strided", (m((2, 3)), (2,), (1,), -1), "bad offset"),
