@@ -15,7 +15,7 @@ CTYPES = {
 
 # {0}, {1}, {2}: operands; {T}: the result's C type
 EXPR = {
-    LoopOp.NEG: "-{0}", LoopOp.ABS: "std::abs({0})", LoopOp.EXP: "kiln_exp({0})", LoopOp.LOG: "kiln_log({0})",
+    LoopOp.NEG: "-({0})", LoopOp.ABS: "std::abs({0})", LoopOp.EXP: "kiln_exp({0})", LoopOp.LOG: "kiln_log({0})",
     LoopOp.LOG1P: "kiln_log1p({0})", LoopOp.EXPM1: "kiln_expm1({0})", LoopOp.SIN: "kiln_sin<KILN_EXACT>({0})",
     LoopOp.COS: "kiln_cos<KILN_EXACT>({0})", LoopOp.TAN: "kiln_tan<KILN_EXACT>({0})", LoopOp.TANH: "kiln_tanh({0})",
     LoopOp.SQRT: "std::sqrt({0})", LoopOp.RSQRT: "{T}(1) / std::sqrt({0})", LoopOp.RECIPROCAL: "{T}(1) / {0}",
@@ -104,7 +104,7 @@ def literal(value, dtype) -> str:
         if math.isnan(v):
             return f"std::numeric_limits<{t}>::quiet_NaN()"
         if math.isinf(v):
-            return f"{'-' if v < 0 else ''}std::numeric_limits<{t}>::infinity()"
+            return f"(-std::numeric_limits<{t}>::infinity())" if v < 0 else f"std::numeric_limits<{t}>::infinity()"
         return f"static_cast<{t}>({v!r})"
     v = int(value)
     return f"static_cast<{t}>({v + 1}LL - 1)" if v == -2**63 else f"static_cast<{t}>({v}LL)"  # -2^63 has no literal

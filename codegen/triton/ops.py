@@ -15,7 +15,7 @@ TL_DTYPES = {
 
 # {0}, {1}, {2}: operands; {T}: the result's Triton dtype. `km` is codegen.triton.device_math.
 EXPR = {
-    LoopOp.NEG: "-{0}", LoopOp.ABS: "tl.abs({0})", LoopOp.EXP: "tl.exp({0})", LoopOp.LOG: "tl.log({0})",
+    LoopOp.NEG: "-({0})", LoopOp.ABS: "tl.abs({0})", LoopOp.EXP: "tl.exp({0})", LoopOp.LOG: "tl.log({0})",
     LoopOp.LOG1P: "km.log1p({0})", LoopOp.EXPM1: "km.expm1({0})", LoopOp.SIN: "tl.sin({0})",
     LoopOp.COS: "tl.cos({0})", LoopOp.TAN: "km.tan({0})", LoopOp.TANH: "km.tanh({0})",
     LoopOp.SQRT: "tl.sqrt({0})", LoopOp.RSQRT: "1.0 / tl.sqrt({0})", LoopOp.RECIPROCAL: "1.0 / {0}",

@@ -9,6 +9,7 @@ are different). special_values.py says how results are compared with eager.
 Each (target, dtype) compiles all ops of a sweep as one graph (one C++ build). CI runs a fixed
 sample of the (target, dtype) pairs and of the constants; KILN_FULL=1 runs them all.
 """
+import math
 import os
 import warnings
 
@@ -17,6 +18,7 @@ import torch
 import torch.fx as fx
 
 from kiln.backend import compile_graph
+from kiln.prims.errors import UnsupportedGraph
 from special_values import (BINARY, CONSTANT_EXACT, CONSTANT_OPS, DIVISIONS, EXACT, FLOAT_CONSTANTS, FLOATS, INF,
                             INT_CONSTANTS, INTS, NAN, SAMPLE_FLOAT_CONSTANTS, SAMPLE_INT_CONSTANTS, TRAPS_IN_EAGER,
                             UNARY, describe_mismatches, eager_outputs, pairs, special_tensor)
@@ -82,7 +84,7 @@ def _supported(fn, inputs, target):
     try:
         _compile(fn, inputs, target)
         return True
-    except Exception:  # noqa: BLE001
+    except UnsupportedGraph:  # a deliberate refusal; anything else (a g++ error) is a bug the sweep must show
         return False
 
 
@@ -161,6 +163,25 @@ def test_every_binary_op_with_each_special_constant(target, dtype):
                 if name in CONSTANT_EXACT and dtype.is_floating_point:
                     exact.add(key)
     failures = _sweep(fns, [x], target, exact)
+    assert not failures, "\n".join(failures)
+
+
+def _of_constant(fn, c):
+    return lambda x: fn(torch.full_like(x, c))
+
+
+@pytest.mark.parametrize("target, dtype", [p if p.values[0] == "cpp" else pytest.param(*p.values, id=p.id, marks=pytest.mark.slow)
+                                           for p in _cases()])
+def test_every_unary_op_of_each_special_constant(target, dtype):
+    """op(full_like(x, c)): the constant is the operand itself, spelt inline (C++) or named
+    (Triton); its spelling must survive every op's template (`-` before `-inf` was `--inf`).
+    CI runs the C++ sample with the signed constants (the ones a template can misspell)."""
+    x = special_tensor(dtype)[:4]
+    constants = FLOAT_CONSTANTS if dtype.is_floating_point else INT_CONSTANTS[:12]
+    if not FULL:
+        constants = [c for c in constants if math.copysign(1.0, c) < 0]
+    fns = {f"{name}[{c!r}#{k}]": _of_constant(fn, c) for name, fn in UNARY.items() for k, c in enumerate(constants)}
+    failures = _sweep(fns, [x], target, _exact_for(dtype, {n for n in fns if n.split("[")[0] in EXACT}))
     assert not failures, "\n".join(failures)
 
 

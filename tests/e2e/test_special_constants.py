@@ -33,8 +33,13 @@ def nans_and_infinities(x):
     return x + math.nan, x * math.inf, x * -math.inf, x / math.inf, x / -math.inf, torch.maximum(x, x * math.nan)
 
 
+def negated_constants(x):
+    """A negated constant must not render as `--inf` (a C++ decrement) or `--1.0`."""
+    return -torch.full_like(x, -math.inf), -torch.full_like(x, -1.0), -(-x), -torch.full_like(x, math.inf) * x
+
+
 CASES = [divide_by_signed_zeros, divide_by_signed_zeros_other_order, signed_zeros_everywhere,
-         equal_but_different_constants, nans_and_infinities]
+         equal_but_different_constants, nans_and_infinities, negated_constants]
 
 
 def _same_bits(got, expected):
