@@ -325,8 +325,8 @@ def diagonal(x, offset=0, dim1=0, dim2=1):
 
 @register(aten.unfold.default)
 def unfold(x, dimension, size, step):
-    if x.ndim == 0:
-        return P["reshape"](x, (1,))
+    if x.ndim == 0:  # eager: one window of `size` (0 or 1) elements
+        return P["reshape"](x, (1,)) if size else P["full"]((0,), 0, dtype=x.dtype, device=x.device)
     d = _dim(dimension, x.ndim)
     st = _row_major_strides(x)
     count = (x.shape[d] - size) // step + 1

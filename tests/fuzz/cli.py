@@ -85,6 +85,10 @@ def summary(results: list[dict], entry: str, target: str, seconds: float | None,
     if rescued:
         lines.append(f"float results outside eager's tolerance but as close to the float64 reference as eager's "
                      f"(passed): {rescued} programs")
+    dropped = [r["id"] for r in results if r.get("dead_error_dropped")]
+    if dropped:
+        lines.append("eager raised only in ops whose results nothing reads; Kiln drops those ops (documented; "
+                     "passed: the program without them gives Kiln's result): seeds " + ", ".join(map(str, dropped)))
     strides = sum(1 for r in results if r.get("strides"))
     if strides:
         lines.append(f"outputs with strides other than eager's (not a failure): {strides} programs")

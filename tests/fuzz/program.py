@@ -6,6 +6,7 @@ Statements print from the op table (ops.py); the program itself holds only data.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 import re
@@ -178,3 +179,33 @@ def upcast_source(source: str) -> str:
     head, sep, rest = source.partition("\ndef fn(")
     head = re.sub(r"dtype=torch\.(?:float32|float16|bfloat16)\)", "dtype=torch.float64)", head)
     return head + sep + rest
+
+
+def without_dead_statements(source: str) -> str | None:
+    """The program with every assignment whose names nothing reads removed (backwards, until none
+    is left), or None when there is none. In-place statements (`x.add_(y)`, `x += y`) and any
+    assignment that calls an in-place method are kept: they have effects. Kiln, as TorchInductor,
+    drops dead ops, and with them the errors eager would raise in them (a documented decision)."""
+    tree = ast.parse(source)
+    fn = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "fn")
+    body, removed = list(fn.body), False
+    while True:
+        read = set()
+        for stmt in body:
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                    read.add(node.id)
+        dead = [stmt for stmt in body if isinstance(stmt, ast.Assign) and not _mutates(stmt.value)
+                and not {n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name)} & read]
+        if not dead:
+            break
+        body, removed = [stmt for stmt in body if stmt not in dead], True
+    if not removed:
+        return None
+    fn.body = body
+    return ast.unparse(tree)
+
+
+def _mutates(expr: ast.expr) -> bool:
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.endswith("_")
+               and not node.func.attr.startswith("_") for node in ast.walk(expr))

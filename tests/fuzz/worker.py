@@ -22,7 +22,7 @@ import traceback
 import warnings
 
 from .check import compare, describe, run, stride_differs
-from .program import aliasing_variant_source, namespace, upcast_source
+from .program import aliasing_variant_source, namespace, upcast_source, without_dead_statements
 
 
 def compile_with(entry: str, backend="kiln"):
@@ -66,7 +66,7 @@ def run_case(case: dict, compile_fn, front_end_only=None) -> dict:
         eager = {make: run(fn, make, record_dtypes=True) for _, make in calls}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        mismatch, rescued, first = _check(case, fn, compile_fn, calls, eager, variant)
+        mismatch, counts, first = _check(case, fn, compile_fn, calls, eager, variant)
     kiln_warnings = [w for w in caught if issubclass(w.category, (kiln.KilnCompileWarning, kiln.FallbackWarning))]
     backend = records.backend_records()
     first_eager = eager[calls[0][1]]
@@ -79,7 +79,7 @@ def run_case(case: dict, compile_fn, front_end_only=None) -> dict:
         "graphs": len(backend),
         "aten_fallback_ops": sorted({op for r in backend for op in r.fallback_ops}),
         "strides": stride_differs(first_eager, first) if mismatch is None else [],
-        "rescued_by_reference": rescued,
+        **counts,  # rescued_by_reference, dead_error_dropped
         "eager_raised": describe(first_eager.error) if first_eager.error is not None else "",
     }
     torch._dynamo.reset()
@@ -98,18 +98,36 @@ def run_case(case: dict, compile_fn, front_end_only=None) -> dict:
 
 
 def _check(case, fn, compile_fn, calls, eager, variant):
-    """Compile fn, make the calls, compare each with eager: (first mismatch, rescued, first outcome)."""
+    """Compile fn, make the calls, compare each with eager: (first mismatch, counts, first outcome).
+    counts: calls that passed only against the float64 reference, and only without dead statements."""
     compiled = compile_fn(fn)
     got = [run(compiled, make) for _, make in calls]
-    rescued = 0
+    rescued = dropped = 0
     for (label, make), outcome in zip(calls, got):
         mismatch = compare(eager[make], outcome)
+        if mismatch is not None and mismatch.kind == "no_error":
+            mismatch = _dead_code_error(case["source"], make, outcome, mismatch)
+            dropped += mismatch is None
         if mismatch is not None and mismatch.kind in ("values", "input"):
             mismatch = compare(eager[make], outcome, _reference(case["source"], make is variant))
             rescued += mismatch is None
         if mismatch is not None:
-            return _labelled(mismatch, label), rescued, got[0]
-    return None, rescued, got[0]
+            break
+    counts = {"rescued_by_reference": rescued, "dead_error_dropped": dropped}
+    return (_labelled(mismatch, label) if mismatch is not None else None), counts, got[0]
+
+
+def _dead_code_error(source, make, outcome, mismatch):
+    """Kiln returned where eager raised. When eager raises only in statements whose results nothing
+    reads, and the program without them gives Kiln's result, that is the documented decision
+    (dead ops are dropped with their errors): not a failure. Else the mismatch stands."""
+    live = without_dead_statements(source)
+    if live is None:
+        return mismatch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = run(namespace(live, "/fuzz/live.py")["fn"], make, record_dtypes=True)
+    return mismatch if expected.error is not None or compare(expected, outcome) is not None else None
 
 
 def _reference(source: str, aliased_differently: bool):

@@ -55,6 +55,8 @@ CASES = {
     "sum_0d_neg_keepdim": (lambda x: x.sum(-1, keepdim=True), f0),
     "max_0d_dim": (lambda x: torch.max(x, -1, keepdim=True), f0),
     "argmax_0d": (lambda x: x.argmax(), f0),
+    "unfold_0d_size_0": (lambda x: x.unfold(-1, 0, 2), f0),  # fuzzer seeds 3, 386: was shape [1]
+    "unfold_0d_size_1": (lambda x: x.unfold(0, 1, 3), f0),
     "argmax_0d_dim_keepdim": (lambda x: x.argmax(0, keepdim=True), f0),
     "softmax_0d": (lambda x: x.softmax(0), f0),
     "transpose_0d": (lambda x: x.transpose(0, -1) + 1, f0),
