@@ -108,11 +108,11 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: Eag
     dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
     aten_gm = prims.functionalize(traced_gm)
     dump.write("1_aten_functional.py", lambda: _with_io(aten_gm))
-    prims_gm = prims.decompose(aten_gm)
+    prims_gm = prims.decompose(aten_gm, renderable=renderable_dtypes(target), target=TARGET_NAMES[target])
     dump.write("2_prims_graph.py", lambda: _with_io(prims_gm))
     fallbacks = prims.fallback_nodes(prims_gm)
     if fallbacks:
-        dump.write("2_fallbacks.txt", "\n".join(f"{n.name}: {n.args[0]} has no decomposition" for n in fallbacks))
+        dump.write("2_fallbacks.txt", "\n".join(f"{n.name}: {n.args[0]}: {prims.fallback_reason(n)}" for n in fallbacks))
     graph = inductor.lower(prims_gm, example_inputs)
     dump.write("3_loop_ir.txt", repr(graph))
     schedule = inductor.schedule(graph, inductor.eager_peak_bytes(traced_gm), scratch=target == "cpp")
@@ -128,6 +128,20 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: Eag
     return CompiledGraph(call=call, target=target, traced_gm=traced_gm, aten_gm=aten_gm, prims_gm=prims_gm,
                          graph=graph, schedule=schedule, backend=backend, wrapper_source=wrapper_source,
                          dump_dir=dump.dir, compile_s=time.perf_counter() - start)
+
+
+TARGET_NAMES = {"cpp": "C++", "triton": "Triton"}
+
+
+def renderable_dtypes(target: str) -> frozenset:
+    """The dtypes `target`'s kernels compute in (its type table); ops in others run as is."""
+    if target == "cpp":
+        from kiln.codegen.cpp.ops import CTYPES
+
+        return frozenset(CTYPES)
+    from kiln.codegen.triton.ops import TL_DTYPES  # the table only: triton itself is not imported
+
+    return frozenset(TL_DTYPES)
 
 
 def _with_io(gm) -> str:

@@ -1,0 +1,206 @@
+"""Op-level fallback: an ATen op in a dtype the target cannot render (complex, float8) runs as is
+between generated kernels, in the same compiled graph, instead of the whole graph running eagerly.
+Both entry points, both targets (Triton in its interpreter on CPU); values, mutated inputs and
+aliasing equal eager's."""
+import warnings
+
+import pytest
+import torch
+
+import kiln
+from kiln import config, records
+from kiln.backend import compile_graph
+from kiln.inductor.ir.buffers import ExternBuffer
+from kiln.inductor.ir.schedule import FusedKernel, Run
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _entry_points():
+    return {"kiln.compile": lambda fn: kiln.compile(fn),
+            "torch.compile": lambda fn: torch.compile(fn, backend="kiln")}
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    torch._dynamo.reset()
+    kiln.reset()
+    yield
+    torch._dynamo.reset()
+
+
+@pytest.fixture(params=["cpp", "triton"])
+def target(request, monkeypatch):
+    monkeypatch.setattr(config, "target", request.param)
+    return request.param
+
+
+def _run(entry, fn, *args):
+    """fn compiled and eager on clones of args, under KILN_STRICT=1: no graph may run eagerly whole."""
+    mine, theirs = [a.clone() for a in args], [a.clone() for a in args]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = _entry_points()[entry](fn)(*mine)
+    expected = fn(*theirs)
+    torch.testing.assert_close(got, expected, equal_nan=True)
+    torch.testing.assert_close(mine, theirs, equal_nan=True)  # mutated inputs
+    return got, mine
+
+
+@pytest.fixture(autouse=True)
+def _strict(monkeypatch):
+    monkeypatch.setattr(config, "strict", True)
+
+
+def _compiled_records():
+    done = records.backend_records()
+    assert done and all(r.compiled for r in done), [str(r) for r in done]
+    return done
+
+
+def rope(x, freqs_cis, w):
+    """Llama's rotary embedding, then attention-like scores: real kernels on both sides of complex math."""
+    x = x * 0.5
+    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    y = torch.view_as_real(xc * freqs_cis).flatten(3)
+    return torch.softmax(y @ w, -1)
+
+
+def _rope_inputs(n=4):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, n, 2, 8, generator=g)
+    freqs = torch.polar(torch.ones(n, 1, 4), torch.randn(n, 1, 4, generator=g))
+    return x, freqs, torch.randn(8, 8, generator=g)
+
+
+def fft_abs(x):
+    return torch.fft.rfft(x).abs() + 1
+
+
+def polar(a, b):
+    return torch.polar(a, b) * 2
+
+
+def _special(n):
+    base = torch.tensor([0.0, -0.0, 1.5, -2.0, INF, -INF, NAN, 1e30])
+    return base.repeat(n // len(base) + 1)[:n]
+
+
+@pytest.mark.parametrize("entry", _entry_points())
+def test_rope_compiles_with_kernels_around_the_complex_op(entry, target):
+    _run(entry, rope, *_rope_inputs())
+    (r,) = _compiled_records()
+    assert r.kernels >= 2 and "aten.mul.Tensor" in r.fallback_ops
+
+
+def test_rope_schedule_runs_kernels_before_and_after_the_fallback():
+    def rope_fixed(x, freqs_cis, w):  # symbolic_trace cannot unpack x.shape
+        xc = torch.view_as_complex((x * 0.5).reshape(1, 4, 2, 4, 2))
+        return torch.softmax(torch.view_as_real(xc * freqs_cis).flatten(3) @ w, -1)
+
+    gm = torch.fx.symbolic_trace(rope_fixed)
+    cg = compile_graph(gm, list(_rope_inputs()), target="cpp")
+    order = ["kernel" if isinstance(s.item, FusedKernel) else s.item.kind
+             for s in cg.steps if isinstance(s, Run)]
+    assert "fallback" in order
+    first, last = order.index("fallback"), len(order) - 1 - order[::-1].index("fallback")
+    assert "kernel" in order[:first] and "kernel" in order[last + 1:], order
+    complex_kernels = [n for k in cg.kernels for n in k.nodes if n.buffer.layout.dtype.is_complex]
+    assert not complex_kernels
+
+
+@pytest.mark.parametrize("entry", _entry_points())
+def test_fft_abs_special_values(entry, target):
+    _run(entry, fft_abs, _special(16).reshape(2, 8))
+    (r,) = _compiled_records()
+    assert r.kernels >= 1
+
+
+@pytest.mark.parametrize("entry", _entry_points())
+def test_fft_of_no_rows_raises_eagers_error(entry):
+    """MKL refuses an empty batch in eager too: the compiled call raises eager's own error."""
+    x = torch.empty(0, 8)
+    with pytest.raises(RuntimeError) as expected:
+        fft_abs(x)
+    with pytest.raises(RuntimeError) as got:
+        _entry_points()[entry](fft_abs)(x)
+    assert str(expected.value) in str(got.value)
+
+
+@pytest.mark.parametrize("entry", _entry_points())
+@pytest.mark.parametrize("n", [8, 0])
+def test_polar_special_values_and_empty(entry, target, n):
+    a, b = _special(n).abs(), _special(n).flip(0)
+    _run(entry, polar, a, b)
+    (r,) = _compiled_records()
+    assert "aten.mul.Tensor" in r.fallback_ops
+
+
+def complex_views(z, x):
+    return torch.view_as_real(z), z.real, z.imag, torch.view_as_complex(x), z * 2
+
+
+@pytest.mark.parametrize("entry", _entry_points())
+def test_views_of_complex_tensors_alias_as_in_eager(entry):
+    z = torch.complex(_special(5), _special(5).flip(0))
+    x = torch.randn(5, 2)
+    got, (z_in, x_in) = _run(entry, complex_views, z, x)
+    for view in got[:3]:
+        assert view.untyped_storage().data_ptr() == z_in.untyped_storage().data_ptr()
+    assert got[3].untyped_storage().data_ptr() == x_in.untyped_storage().data_ptr()
+
+
+def complex_writes(z, y):
+    z.mul_(2)
+    y.add_(z.abs())
+    return z.sum(), y * 3
+
+
+@pytest.mark.parametrize("entry", _entry_points())
+def test_complex_inputs_written_in_place(entry):
+    z = torch.complex(_special(6), torch.arange(6.0))
+    _run(entry, complex_writes, z, torch.ones(6))
+    _compiled_records()
+
+
+def zero_dim(z, x):
+    return (z * x).sum(), torch.abs(z) + x
+
+
+@pytest.mark.parametrize("entry", _entry_points())
+def test_zero_dim_complex(entry):
+    _run(entry, zero_dim, torch.tensor(1 + 2j), torch.tensor(3.0))
+
+
+def complex64_and_128(a, b):
+    return (a.to(torch.complex128) * b).real.float() + 1
+
+
+@pytest.mark.parametrize("entry", _entry_points())
+def test_complex128(entry):
+    a = torch.complex(torch.randn(4), torch.randn(4))
+    _run(entry, complex64_and_128, a, torch.complex(torch.randn(4, dtype=torch.float64), torch.randn(4, dtype=torch.float64)))
+
+
+def float8_round_trip(x):
+    return (x * 2).to(torch.float8_e4m3fn).to(torch.float32) + 1
+
+
+@pytest.mark.parametrize("entry", _entry_points())
+def test_float8_runs_as_is_between_kernels(entry, target):
+    _run(entry, float8_round_trip, torch.tensor([0.0, -0.0, 1.3, 448.0, -3.7, NAN]))
+    (r,) = _compiled_records()
+    assert r.kernels == 2 and r.fallback_ops == ("aten._to_copy.default",)
+
+
+def view_of_computed_buffer(x, w):
+    """view_as_complex views a kernel's buffer; the matmul after it must not get that storage."""
+    c = torch.view_as_complex((x * 2).reshape(8, 4, 2))
+    z = x @ w
+    return torch.view_as_real(c * c).reshape(8, 8) + z, torch.fft.fft(c)
+
+
+@pytest.mark.parametrize("entry", _entry_points())
+def test_a_library_view_keeps_its_base_from_reuse(entry):
+    g = torch.Generator().manual_seed(1)
+    _run(entry, view_of_computed_buffer, torch.randn(8, 8, generator=g), torch.randn(8, 8, generator=g))
