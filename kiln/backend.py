@@ -29,6 +29,7 @@ from .logs import get_logger
 
 log_code = get_logger("output_code")
 log_schedule = get_logger("schedule")
+log_fallbacks = get_logger("op_fallbacks")
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,7 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: Eag
     dump.write("1_aten_functional.py", lambda: _with_io(aten_gm))
     prims_gm = prims.decompose(aten_gm, renderable=renderable_dtypes(target), target=TARGET_NAMES[target])
     dump.write("2_prims_graph.py", lambda: _with_io(prims_gm))
-    fallbacks = prims.fallback_nodes(prims_gm)
-    if fallbacks:
-        dump.write("2_fallbacks.txt", "\n".join(f"{n.name}: {n.args[0]}: {prims.fallback_reason(n)}" for n in fallbacks))
+    _report_op_fallbacks(prims_gm, dump)
     graph = inductor.lower(prims_gm, example_inputs)
     dump.write("3_loop_ir.txt", repr(graph))
     schedule = inductor.schedule(graph, inductor.eager_peak_bytes(traced_gm), scratch=target == "cpp")
@@ -128,6 +127,24 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: Eag
     return CompiledGraph(call=call, target=target, traced_gm=traced_gm, aten_gm=aten_gm, prims_gm=prims_gm,
                          graph=graph, schedule=schedule, backend=backend, wrapper_source=wrapper_source,
                          dump_dir=dump.dir, compile_s=time.perf_counter() - start)
+
+
+class OpFallbackError(RuntimeError):
+    """KILN_STRICT=ops: an ATen op would run as is inside a compiled graph."""
+
+
+def _report_op_fallbacks(prims_gm, dump) -> None:
+    """Each ATen op the graph runs as is: logged, dumped, and an error under KILN_STRICT=ops."""
+    nodes = prims.fallback_nodes(prims_gm)
+    if not nodes:
+        return
+    lines = [f"{n.name}: {n.args[0]}: {prims.fallback_reason(n)}" for n in nodes]
+    dump.write("2_fallbacks.txt", "\n".join(lines))
+    for line in lines:
+        log_fallbacks.debug("%s", line)
+    if config.strict == "ops":
+        raise OpFallbackError("KILN_STRICT=ops: ATen op(s) would run as is inside the compiled graph: "
+                              + "; ".join(map(str, records.op_fallbacks(prims_gm))))
 
 
 TARGET_NAMES = {"cpp": "C++", "triton": "Triton"}

@@ -6,13 +6,31 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch.fx as fx
 
 from kiln import prims
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+
+
+class OpFallback(NamedTuple):
+    """An ATen op run as is inside a compiled graph (a `kiln.fallback` node), why, and how often."""
+    op: str
+    reason: str
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.op}{f' x{self.count}' if self.count > 1 else ''}: {self.reason}"
+
+
+def op_fallbacks(prims_gm: fx.GraphModule) -> tuple[OpFallback, ...]:
+    """The graph's op-level fallbacks, one per (op, reason), in graph order."""
+    counts = Counter((str(n.args[0]), prims.fallback_reason(n)) for n in prims.fallback_nodes(prims_gm))
+    return tuple(OpFallback(op, reason, count) for (op, reason), count in counts.items())
 
 
 @dataclass(frozen=True)
@@ -23,15 +41,31 @@ class BackendRecord:
     ops: int
     compiled: bool
     kernels: int = 0
-    fallback_ops: tuple[str, ...] = ()  # ATen ops run as they are inside the compiled graph
+    fallbacks: tuple[OpFallback, ...] = ()  # ATen ops run as they are inside the compiled graph
     reason: str | None = None         # why the graph runs eagerly
+
+    @property
+    def fallback_ops(self) -> tuple[str, ...]:
+        return tuple(sorted({f.op for f in self.fallbacks}))
+
+    @property
+    def fallback_count(self) -> int:
+        return sum(f.count for f in self.fallbacks)
 
     def __str__(self) -> str:
         where = f"{self.function} ({self.location})" if self.location else self.function
         if not self.compiled:
             return f"{where}: {self.ops} ops, ran eagerly\n    reason: {self.reason}"
         text = f"{where}: {self.ops} ops, compiled to {self.kernels} kernel(s)"
-        return text + (f", ATen fallback ops: {', '.join(self.fallback_ops)}" if self.fallback_ops else "")
+        return text + fallback_lines(self.fallbacks, "\n    ")
+
+
+def fallback_lines(fallbacks, indent: str) -> str:
+    """`, N op-level fallback(s)` and one line per op with its reason ('' when there are none)."""
+    if not fallbacks:
+        return ""
+    head = f", {sum(f.count for f in fallbacks)} op-level fallback(s) (ATen ops run as they are)"
+    return head + "".join(f"{indent}  {f}" for f in fallbacks)
 
 
 _lock = threading.Lock()
@@ -55,8 +89,8 @@ def _op_count(gm: fx.GraphModule) -> int:
 def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseException | None = None) -> None:
     function, location = _origin(gm)
     if compiled is not None:
-        fallbacks = tuple(sorted({str(n.args[0]) for n in prims.fallback_nodes(compiled.prims_gm)}))
-        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, len(compiled.kernels), fallbacks)
+        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, len(compiled.kernels),
+                               op_fallbacks(compiled.prims_gm))
     else:
         record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), False,
                                reason=f"{type(error).__name__}: {error}")

@@ -204,3 +204,75 @@ def view_of_computed_buffer(x, w):
 def test_a_library_view_keeps_its_base_from_reuse(entry):
     g = torch.Generator().manual_seed(1)
     _run(entry, view_of_computed_buffer, torch.randn(8, 8, generator=g), torch.randn(8, 8, generator=g))
+
+
+# -- reporting: records, explain, dump, logs; KILN_STRICT=ops ----------------------------------------
+@pytest.mark.parametrize("entry", _entry_points())
+def test_strict_ops_raises_naming_the_op_and_reason(entry, monkeypatch):
+    monkeypatch.setattr(config, "strict", "ops")
+    with pytest.raises(Exception, match=r"KILN_STRICT=ops.*aten\.mul\.Tensor.*complex64 has no C\+\+ rendering"):
+        _entry_points()[entry](polar)(torch.rand(3), torch.randn(3))
+
+
+@pytest.mark.parametrize("entry", _entry_points())
+def test_strict_ops_compiles_a_graph_with_no_fallback(entry, monkeypatch):
+    monkeypatch.setattr(config, "strict", "ops")
+    _run(entry, lambda x: torch.softmax(x * 2, -1), torch.randn(3, 4))
+    (r,) = _compiled_records()
+    assert r.fallback_count == 0
+
+
+def test_records_count_fallbacks_with_reasons():
+    def twice(z):
+        return torch.view_as_real(z * 2 * 3).sum()
+    _run("kiln.compile", twice, torch.complex(torch.randn(3), torch.randn(3)))
+    (r,) = _compiled_records()
+    mul = [f for f in r.fallbacks if f.op == "aten.mul.Tensor"]
+    assert mul and mul[0].count == 2 and mul[0].reason == "dtype complex64 has no C++ rendering"
+    assert r.fallback_count == sum(f.count for f in r.fallbacks) >= 3  # and view_as_real
+    assert "op-level fallback(s)" in str(r) and "aten.mul.Tensor x2: dtype complex64 has no C++ rendering" in str(r)
+
+
+def test_op_fallbacks_are_logged(caplog):
+    import logging
+    with caplog.at_level(logging.DEBUG, logger="kiln.op_fallbacks"):
+        _run("torch.compile", polar, torch.rand(3), torch.randn(3))
+    assert any("aten.mul.Tensor: dtype complex64 has no C++ rendering" in m for m in caplog.messages), caplog.messages
+
+
+SCRIPT = """
+import torch, kiln
+
+@kiln.compile
+def rot(x, f):
+    return torch.view_as_real(torch.view_as_complex(x.reshape(4, 2)) * f).relu()
+
+def spectrum(x):
+    return torch.fft.rfft(x * 2).abs() + 1
+
+rot(torch.randn(8), torch.polar(torch.ones(4), torch.randn(4)))
+torch.compile(spectrum, backend="kiln")(torch.randn(8))
+"""
+
+
+def _kiln(*args, cwd, **env):
+    import os
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "kiln", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **env}, timeout=600)
+
+
+def test_explain_and_dump_show_each_fallback_op_and_reason(tmp_path):
+    (tmp_path / "s.py").write_text(SCRIPT)
+    out = _kiln("explain", "s.py", cwd=tmp_path, KILN_STRICT="1")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "0 of them ran eagerly in the back end" in text and "op-level fallback(s) inside compiled graphs" in text
+    assert "aten.mul.Tensor: dtype complex64 has no C++ rendering" in text, text
+    assert "aten.abs.default: dtype complex64 has no C++ rendering" in text, text
+    out = _kiln("dump", "s.py", "-o", str(tmp_path / "d"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    listed = sorted((tmp_path / "d").glob("graph_*/2_fallbacks.txt"))
+    text = "\n".join(p.read_text() for p in listed)
+    assert len(listed) == 2 and "aten.mul.Tensor: dtype complex64 has no C++ rendering" in text, text
