@@ -20,7 +20,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from kiln import inductor, prims
 from kiln.codegen.wrapper import build_wrapper
 
-from . import config, records
+from . import config, records, split
 from .dump import GraphDump
 from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
 from .fallback import EagerGraph, eager_first, guarded_call, warn
@@ -76,7 +76,12 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
     example_inputs = list(example_inputs)
     eager = EagerGraph(gm)
     try:
-        compiled = compile_graph(gm, example_inputs, target=target, eager=eager)
+        try:
+            compiled = compile_graph(gm, example_inputs, target=target, eager=eager)
+        except prims.DataDependentOp as e:
+            if e.node is None:
+                raise
+            return _split(gm, e, example_inputs, target)
         records.add_backend_record(gm, compiled=compiled)
         written = sorted({index for index, _ in compiled.graph.mutations})
         return guarded_call(compiled.call, eager, storage_check(example_inputs, written))
@@ -89,6 +94,18 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
             raise
         warn(f"could not compile this graph ({what}); running it eagerly")
         return eager
+
+
+def _split(gm, error, example_inputs, target):
+    """A data-dependent op: compile the graph around it, run it eagerly (kiln/split.py)."""
+    node = next(n for n in gm.graph.nodes if n.name == error.node)
+    fallback = records.OpFallback(split.op_name(node), split.SPLIT_REASON, 1)
+    log_fallbacks.debug("%s: %s", node.name, fallback)
+    if config.strict == "ops":
+        raise OpFallbackError(f"KILN_STRICT=ops: {fallback}")
+    call = split.split_at(gm, error.node, example_inputs, lambda part, inputs: compile_fx(part, inputs, target=target))
+    records.add_backend_record(gm, split=fallback)
+    return call
 
 
 def _may_be_the_programs_error(e: Exception) -> bool:

@@ -86,9 +86,13 @@ def _op_count(gm: fx.GraphModule) -> int:
     return sum(1 for n in gm.graph.nodes if n.op in ("call_function", "call_method", "call_module"))
 
 
-def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseException | None = None) -> None:
+def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseException | None = None,
+                       split: OpFallback | None = None) -> None:
+    """`split`: the graph was split at a data-dependent op, which runs eagerly (its parts have records of their own)."""
     function, location = _origin(gm)
-    if compiled is not None:
+    if split is not None:
+        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, 0, (split,))
+    elif compiled is not None:
         record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, len(compiled.kernels),
                                op_fallbacks(compiled.prims_gm))
     else:

@@ -276,3 +276,85 @@ def test_explain_and_dump_show_each_fallback_op_and_reason(tmp_path):
     listed = sorted((tmp_path / "d").glob("graph_*/2_fallbacks.txt"))
     text = "\n".join(p.read_text() for p in listed)
     assert len(listed) == 2 and "aten.mul.Tensor: dtype complex64 has no C++ rendering" in text, text
+
+
+# -- data-dependent ops: the graph is split there -----------------------------------------------------
+def count_positive(x):
+    return torch.nonzero(x > 0).float().sum() * 2 + x.sum()
+
+
+def exp_selected(x):
+    return torch.masked_select(x, x > 0).exp().sum() + x.cos().sum()
+
+
+def unique_inverse(x):
+    u, inv = torch.unique(x, return_inverse=True)
+    return u[inv] * 2, inv, u.float() * 3
+
+
+def scale_by_item(x, y):
+    return y * (x.sum() * 2).item() + 1
+
+
+DATA_DEPENDENT = {"nonzero": count_positive, "masked_select": exp_selected, "unique": unique_inverse,
+                  "item": scale_by_item}
+SAMPLES = [torch.tensor([1.0, -2.0, 3.0, 0.0, 1.0]), torch.tensor([-1.0, -2.0, -3.0, -0.0, -1.0]),
+           torch.tensor([1.0, NAN, -0.0, 0.0, INF]), torch.zeros(5)]
+
+
+@pytest.fixture
+def dynamo_captures_data_dependent_ops():
+    with torch._dynamo.config.patch(capture_scalar_outputs=True, capture_dynamic_output_shape_ops=True):
+        yield
+
+
+@pytest.mark.parametrize("name", DATA_DEPENDENT)
+def test_data_dependent_op_splits_the_graph(name, dynamo_captures_data_dependent_ops):
+    fn = DATA_DEPENDENT[name]
+    compiled = torch.compile(fn, backend="kiln")
+    y = torch.randn(5, generator=torch.Generator().manual_seed(0))
+    for x in SAMPLES:
+        args = (x, y) if name == "item" else (x,)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = compiled(*args)
+        torch.testing.assert_close(got, fn(*args), equal_nan=True)
+    split = [r for r in _compiled_records() if r.fallbacks and "split" in r.fallbacks[0].reason]
+    assert len(split) == 1
+    assert sum(r.kernels for r in records.backend_records()) >= 2  # parts around the op are compiled
+
+
+def test_split_graph_on_empty_input(dynamo_captures_data_dependent_ops):
+    compiled = torch.compile(count_positive, backend="kiln")
+    x = torch.empty(0)
+    torch.testing.assert_close(compiled(x), count_positive(x))
+
+
+def test_tail_versions_are_bounded(monkeypatch, dynamo_captures_data_dependent_ops):
+    monkeypatch.setattr(config, "strict", False)
+    monkeypatch.setattr(config, "recompile_limit", 2)
+    compiled = torch.compile(count_positive, backend="kiln")
+    with pytest.warns(kiln.backend.KilnCompileWarning, match="saw more than 2 input shapes"):
+        for n in range(5):
+            x = torch.cat([torch.ones(n), -torch.ones(5 - n)])
+            torch.testing.assert_close(compiled(x), count_positive(x))
+
+
+def test_strict_ops_raises_on_a_data_dependent_op(monkeypatch, dynamo_captures_data_dependent_ops):
+    monkeypatch.setattr(config, "strict", "ops")
+    with pytest.raises(Exception, match="KILN_STRICT=ops: torch.nonzero"):
+        torch.compile(count_positive, backend="kiln")(torch.randn(5))
+
+
+def test_split_graph_keeps_input_writes():
+    def fn(x, y):
+        y.add_(1)
+        idx = torch.nonzero(x > 0)
+        x.mul_(2)
+        return idx.sum() + y.sum()
+    gm = torch.fx.symbolic_trace(fn)
+    x, y = torch.tensor([1.0, -1.0, 2.0]), torch.ones(3)
+    call = kiln.compile_fx(gm, [x.clone(), y.clone()])
+    mine, theirs = [x.clone(), y.clone()], [x.clone(), y.clone()]
+    torch.testing.assert_close(call(*mine), fn(*theirs))
+    torch.testing.assert_close(mine, theirs)
