@@ -70,6 +70,8 @@ def _decompose_node(builder, node, value_of, renderable, target):
             out = _library_call(node, value_of)
         if out is None:
             out = call_aten(node.target, *value_of(node.args), _meta=node.meta.get(META_KEY), **value_of(node.kwargs))
+        if renderable is None:
+            return out
         reason = op_fallback.emitted_reason(builder.new_nodes(mark), renderable, target)
         if reason is None:
             return out
