@@ -43,6 +43,7 @@ class BackendRecord:
     kernels: int = 0
     fallbacks: tuple[OpFallback, ...] = ()  # ATen ops run as they are inside the compiled graph
     reason: str | None = None         # why the graph runs eagerly
+    split: bool = False               # split at a data-dependent op; its parts have records of their own
 
     @property
     def fallback_ops(self) -> tuple[str, ...]:
@@ -56,7 +57,8 @@ class BackendRecord:
         where = f"{self.function} ({self.location})" if self.location else self.function
         if not self.compiled:
             return f"{where}: {self.ops} ops, ran eagerly\n    reason: {self.reason}"
-        text = f"{where}: {self.ops} ops, compiled to {self.kernels} kernel(s)"
+        text = f"{where}: {self.ops} ops, " + ("split in parts compiled apart (listed as graphs of their own)"
+                                              if self.split else f"compiled to {self.kernels} kernel(s)")
         return text + fallback_lines(self.fallbacks, "\n    ")
 
 
@@ -91,7 +93,7 @@ def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseExceptio
     """`split`: the graph was split at a data-dependent op, which runs eagerly (its parts have records of their own)."""
     function, location = _origin(gm)
     if split is not None:
-        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, 0, (split,))
+        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, 0, (split,), split=True)
     elif compiled is not None:
         record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, len(compiled.kernels),
                                op_fallbacks(compiled.prims_gm))

@@ -7,6 +7,7 @@ Python values (an `item()`) become constants of the tail, so each distinct value
 """
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Callable
 
@@ -96,7 +97,7 @@ class _SplitGraph:
                      "input shapes or values; running it eagerly")
             return _EAGER
         g = fx.Graph()
-        count = iter(range(len(values) + sum(len(_tensors(v)) for v in values)))
+        count = itertools.count()
         env = {n: _as_arg(v, g, count) for n, v in zip(self.tail_inputs, values)}
         for n in self.tail:
             env[n] = g.node_copy(n, lambda a: env[a])
