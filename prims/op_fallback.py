@@ -5,8 +5,8 @@ generated kernels), instead of the whole graph running eagerly.
 The back end passes the target's renderable dtypes (the C++ or Triton type table) to `decompose`.
 An ATen node falls back when one of its tensor arguments or results has another dtype (checked on
 the ATen trace's metas, before decomposing), or when its decomposition emitted a prim that computes
-in one (checked on the prims it emitted, which are then rolled back). Library prims (extern,
-fallback) run ATen on real tensors and take any dtype.
+in one (checked on the prims it emitted, which are then rolled back). Extern prims that are the
+ATen op itself run ATen on real tensors and take any dtype.
 """
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ import torch.fx as fx
 
 from .builder import META_KEY, metas_of
 from .meta import TensorMeta
-from .prim import Category, Prim
+from .prim import Prim
 
 FALLBACK_REASON_KEY = "kiln_fallback_reason"  # node.meta of a kiln.fallback node: why it is one
 NO_DECOMPOSITION = "no decomposition"
 
-_LIBRARY = (Category.EXTERN, Category.FALLBACK)
 
 
 def _dtypes(tree):
@@ -52,15 +51,16 @@ def aten_node_reason(node: fx.Node, renderable, target: str) -> str | None:
 
 
 def emitted_reason(new_nodes, renderable, target: str) -> str | None:
-    """Why a decomposition's prims cannot be rendered (one computes in an unrenderable dtype), or None."""
-    if renderable is None:
-        return None
+    """Why a decomposition's prims cannot be rendered, or None. Their inputs are the ATen node's
+    arguments (checked already) or results of prims it emitted, so the results' dtypes decide: one
+    outside the table (even a library prim's, since a prim reads it next) means the op runs as is."""
     for n in new_nodes:
-        if n.op != "call_function" or not isinstance(n.target, Prim) or n.target.category in _LIBRARY:
-            continue
-        bad = _unrenderable(_dtypes((metas_of(n.args), metas_of(n.kwargs), n.meta.get(META_KEY))), renderable)
-        if bad is not None:
-            return _reason(bad, target) + f" (kiln.{n.target.name} computes in it)"
+        meta = n.meta.get(META_KEY)
+        metas = meta if isinstance(meta, tuple) else (meta,)
+        for m in metas:
+            if m is not None and m.dtype not in renderable:
+                what = n.target.name if isinstance(n.target, Prim) else n.target.__name__
+                return _reason(m.dtype, target) + f" (kiln.{what} computes in it)"
     return None
 
 
