@@ -61,17 +61,12 @@ def decompose(aten_gm: fx.GraphModule, *, renderable=None, target: str = "this t
 
 def _decompose_node(builder, node, value_of, renderable, target):
     """One ATen node as prims, or as a kiln.fallback when a dtype it needs cannot be rendered."""
-    # extern prims are library calls already: any dtype
-    reason = None if node.target in EXTERN_PRIMS else op_fallback.aten_node_reason(node, renderable, target)
+    if node.target in EXTERN_PRIMS or renderable is None:  # extern prims are library calls: any dtype
+        return _decompose_plain(node, value_of)
+    reason = op_fallback.aten_node_reason(node, renderable, target)
     if reason is None:
         mark = builder.mark()
-        out = _own_storage_decomposition(node, value_of)
-        if out is None:
-            out = _library_call(node, value_of)
-        if out is None:
-            out = call_aten(node.target, *value_of(node.args), _meta=node.meta.get(META_KEY), **value_of(node.kwargs))
-        if renderable is None:
-            return out
+        out = _decompose_plain(node, value_of)
         reason = op_fallback.emitted_reason(builder.new_nodes(mark), renderable, target)
         if reason is None:
             return out
@@ -82,6 +77,15 @@ def _decompose_node(builder, node, value_of, renderable, target):
                                    "a fallback would see a row-major copy, not eager's storage")
         return _own_storage_decomposition(node, value_of)
     return _library_call(node, value_of, reason=reason)
+
+
+def _decompose_plain(node, value_of):
+    out = _own_storage_decomposition(node, value_of)
+    if out is None:
+        out = _library_call(node, value_of)
+    if out is None:
+        out = call_aten(node.target, *value_of(node.args), _meta=node.meta.get(META_KEY), **value_of(node.kwargs))
+    return out
 
 
 def _own_storage_decomposition(node, value_of):
