@@ -16,6 +16,7 @@ def plan_memory(items, outputs: set[str], graph_buffers: dict) -> list:
     for i, item in enumerate(items):
         for b in item.reads() | set(_writes(item)):
             last_use[b] = i
+    _keep_viewed(items, last_use, outputs, graph_buffers, end=len(items))
     dying: dict[int, list[str]] = {}
     for name, last in last_use.items():
         dying.setdefault(last, []).append(name)
@@ -74,6 +75,26 @@ def _limit_reuse(steps: list) -> list:
         else:
             out[j] = Alloc(s.name, s.layout, None)
     return out
+
+
+def _keep_viewed(items, last_use, outputs, graph_buffers, end):
+    """A library result that may view its arguments (the ATen schema says its result aliases)
+    keeps their storage: each argument lives as long as the result, and forever when the result is
+    an output, so no later allocation reuses memory the view still reads. Walked backwards, so a
+    view of a view extends its root too."""
+    for item in reversed(items):
+        if not (isinstance(item, ExternBuffer) and item.kind in ("fallback", "extern") and _returns_view(item.op)):
+            continue
+        results = [n for n in (item.outputs or (item.name,)) if n is not None]
+        until = max(end if r in outputs else last_use.get(r, 0) for r in results)
+        for arg in item.reads():
+            if arg in graph_buffers:
+                last_use[arg] = max(last_use.get(arg, 0), until)
+
+
+def _returns_view(op) -> bool:
+    schema = getattr(op, "_schema", None)
+    return schema is None or any(r.alias_info is not None for r in schema.returns)
 
 
 def _is_fallback(buf) -> bool:

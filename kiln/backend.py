@@ -20,7 +20,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from kiln import inductor, prims
 from kiln.codegen.wrapper import build_wrapper
 
-from . import config, records
+from . import config, records, split
 from .dump import GraphDump
 from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
 from .fallback import EagerGraph, eager_first, guarded_call, warn
@@ -29,6 +29,7 @@ from .logs import get_logger
 
 log_code = get_logger("output_code")
 log_schedule = get_logger("schedule")
+log_fallbacks = get_logger("op_fallbacks")
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,12 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
     example_inputs = list(example_inputs)
     eager = EagerGraph(gm)
     try:
-        compiled = compile_graph(gm, example_inputs, target=target, eager=eager)
+        try:
+            compiled = compile_graph(gm, example_inputs, target=target, eager=eager)
+        except prims.DataDependentOp as e:
+            if e.node is None:
+                raise
+            return _split(gm, e, example_inputs, target)
         records.add_backend_record(gm, compiled=compiled)
         written = sorted({index for index, _ in compiled.graph.mutations})
         return guarded_call(compiled.call, eager, storage_check(example_inputs, written))
@@ -88,6 +94,18 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
             raise
         warn(f"could not compile this graph ({what}); running it eagerly")
         return eager
+
+
+def _split(gm, error, example_inputs, target):
+    """A data-dependent op: compile the graph around it, run it eagerly (kiln/split.py)."""
+    node = next(n for n in gm.graph.nodes if n.name == error.node)
+    fallback = records.OpFallback(split.op_name(node), split.SPLIT_REASON, 1)
+    log_fallbacks.debug("%s: %s", node.name, fallback)
+    if config.strict == "ops":
+        raise OpFallbackError(f"KILN_STRICT=ops: {fallback}")
+    call = split.split_at(gm, error.node, example_inputs, lambda part, inputs: compile_fx(part, inputs, target=target))
+    records.add_backend_record(gm, split=fallback)
+    return call
 
 
 def _may_be_the_programs_error(e: Exception) -> bool:
@@ -108,11 +126,9 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: Eag
     dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
     aten_gm = prims.functionalize(traced_gm)
     dump.write("1_aten_functional.py", lambda: _with_io(aten_gm))
-    prims_gm = prims.decompose(aten_gm)
+    prims_gm = prims.decompose(aten_gm, renderable=renderable_dtypes(target), target=TARGET_NAMES[target])
     dump.write("2_prims_graph.py", lambda: _with_io(prims_gm))
-    fallbacks = prims.fallback_nodes(prims_gm)
-    if fallbacks:
-        dump.write("2_fallbacks.txt", "\n".join(f"{n.name}: {n.args[0]} has no decomposition" for n in fallbacks))
+    _report_op_fallbacks(prims_gm, dump)
     graph = inductor.lower(prims_gm, example_inputs)
     dump.write("3_loop_ir.txt", repr(graph))
     schedule = inductor.schedule(graph, inductor.eager_peak_bytes(traced_gm), scratch=target == "cpp")
@@ -128,6 +144,38 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: Eag
     return CompiledGraph(call=call, target=target, traced_gm=traced_gm, aten_gm=aten_gm, prims_gm=prims_gm,
                          graph=graph, schedule=schedule, backend=backend, wrapper_source=wrapper_source,
                          dump_dir=dump.dir, compile_s=time.perf_counter() - start)
+
+
+class OpFallbackError(RuntimeError):
+    """KILN_STRICT=ops: an ATen op would run as is inside a compiled graph."""
+
+
+def _report_op_fallbacks(prims_gm, dump) -> None:
+    """Each ATen op the graph runs as is: logged, dumped, and an error under KILN_STRICT=ops."""
+    nodes = prims.fallback_nodes(prims_gm)
+    if not nodes:
+        return
+    lines = [f"{n.name}: {n.args[0]}: {prims.fallback_reason(n)}" for n in nodes]
+    dump.write("2_fallbacks.txt", "\n".join(lines))
+    for line in lines:
+        log_fallbacks.debug("%s", line)
+    if config.strict == "ops":
+        raise OpFallbackError("KILN_STRICT=ops: ATen op(s) would run as is inside the compiled graph: "
+                              + "; ".join(map(str, records.op_fallbacks(prims_gm))))
+
+
+TARGET_NAMES = {"cpp": "C++", "triton": "Triton"}
+
+
+def renderable_dtypes(target: str) -> frozenset:
+    """The dtypes `target`'s kernels compute in (its type table); ops in others run as is."""
+    if target == "cpp":
+        from kiln.codegen.cpp.ops import CTYPES
+
+        return frozenset(CTYPES)
+    from kiln.codegen.triton.ops import TL_DTYPES  # the table only: triton itself is not imported
+
+    return frozenset(TL_DTYPES)
 
 
 def _with_io(gm) -> str:

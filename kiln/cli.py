@@ -63,8 +63,7 @@ def explain_report() -> str:
         if done is not None:
             seen.add(id(done))
             line += f", {done.kernels} kernel(s)" if done.compiled else f"; Kiln's back end ran it eagerly\n    reason: {done.reason}"
-            if done.fallback_ops:
-                line += f"\n    ATen ops run as they are: {', '.join(done.fallback_ops)}"
+            line += records.fallback_lines(done.fallbacks, "\n    ")
         lines.append(line)
         if r.graph_break is not None:
             lines.append(f"    graph break at {r.graph_break.location}: {r.graph_break.reason}\n"
@@ -79,6 +78,8 @@ def explain_report() -> str:
             f"{len(eager_graphs)} of them ran eagerly in the back end, "
             f"{sum(r.graph_break is not None for r in captured)} graph break(s), "
             f"{sum(bool(r.reason) for r in captured)} function(s) fell back to eager")
+    ops = sum(r.fallback_count for r in backend)
+    head += f", {ops} op-level fallback(s) inside compiled graphs" if ops else ""
     return "\n".join([head, *lines])
 
 

@@ -14,7 +14,8 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 # setting: (environment variable, what it does); the values are below.
 VARIABLES = {
-    "strict": ("KILN_STRICT", "raise instead of falling back to eager (1/true/yes/on; 0/false/no/off or unset: fall back)"),
+    "strict": ("KILN_STRICT", "raise instead of running a graph eagerly (1/true/yes/on; 0/false/no/off or unset: "
+                              "fall back); `ops`: also raise on an op run as is inside a compiled graph"),
     "logs": ("KILN_LOGS", "comma-separated log artifacts, or `all` (kiln.logs.ARTIFACTS lists them)"),
     "cache_dir": ("KILN_CACHE_DIR", "where built kernels and Triton autotuning choices are cached"),
     "dump_dir": ("KILN_DUMP_DIR", "write every stage of every compiled graph under this folder (`kiln dump` sets it)"),
@@ -33,6 +34,16 @@ def _flag(variable: str) -> bool:
                      f"or {', '.join(v for v in _FALSE if v)} (off)")
 
 
+def _strict(variable: str) -> bool | str:
+    """True/False as a flag, or "ops" (also op-level fallbacks raise)."""
+    if os.environ.get(variable, "").strip().lower() == "ops":
+        return "ops"
+    try:
+        return _flag(variable)
+    except ValueError as e:
+        raise ValueError(f"{e}, or ops (also raise on op-level fallbacks)") from None
+
+
 def _names(variable: str) -> frozenset[str]:
     return frozenset(n.strip() for n in os.environ.get(variable, "").split(",") if n.strip())
 
@@ -49,7 +60,7 @@ def _path(variable: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-strict: bool = _flag("KILN_STRICT")
+strict: bool | str = _strict("KILN_STRICT")  # "ops" is truthy: whole-graph fallbacks raise too
 logs: frozenset[str] = _names("KILN_LOGS")
 cache_dir: Path = _path("KILN_CACHE_DIR") or Path.home() / ".cache" / "kiln"
 dump_dir: Path | None = _path("KILN_DUMP_DIR")

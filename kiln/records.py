@@ -6,13 +6,31 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch.fx as fx
 
 from kiln import prims
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+
+
+class OpFallback(NamedTuple):
+    """An ATen op run as is inside a compiled graph (a `kiln.fallback` node), why, and how often."""
+    op: str
+    reason: str
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.op}{f' x{self.count}' if self.count > 1 else ''}: {self.reason}"
+
+
+def op_fallbacks(prims_gm: fx.GraphModule) -> tuple[OpFallback, ...]:
+    """The graph's op-level fallbacks, one per (op, reason), in graph order."""
+    counts = Counter((str(n.args[0]), prims.fallback_reason(n)) for n in prims.fallback_nodes(prims_gm))
+    return tuple(OpFallback(op, reason, count) for (op, reason), count in counts.items())
 
 
 @dataclass(frozen=True)
@@ -23,15 +41,33 @@ class BackendRecord:
     ops: int
     compiled: bool
     kernels: int = 0
-    fallback_ops: tuple[str, ...] = ()  # ATen ops run as they are inside the compiled graph
+    fallbacks: tuple[OpFallback, ...] = ()  # ATen ops run as they are inside the compiled graph
     reason: str | None = None         # why the graph runs eagerly
+    split: bool = False               # split at a data-dependent op; its parts have records of their own
+
+    @property
+    def fallback_ops(self) -> tuple[str, ...]:
+        return tuple(sorted({f.op for f in self.fallbacks}))
+
+    @property
+    def fallback_count(self) -> int:
+        return sum(f.count for f in self.fallbacks)
 
     def __str__(self) -> str:
         where = f"{self.function} ({self.location})" if self.location else self.function
         if not self.compiled:
             return f"{where}: {self.ops} ops, ran eagerly\n    reason: {self.reason}"
-        text = f"{where}: {self.ops} ops, compiled to {self.kernels} kernel(s)"
-        return text + (f", ATen fallback ops: {', '.join(self.fallback_ops)}" if self.fallback_ops else "")
+        text = f"{where}: {self.ops} ops, " + ("split in parts compiled apart (listed as graphs of their own)"
+                                              if self.split else f"compiled to {self.kernels} kernel(s)")
+        return text + fallback_lines(self.fallbacks, "\n    ")
+
+
+def fallback_lines(fallbacks, indent: str) -> str:
+    """`, N op-level fallback(s)` and one line per op with its reason ('' when there are none)."""
+    if not fallbacks:
+        return ""
+    head = f", {sum(f.count for f in fallbacks)} op-level fallback(s) (ATen ops run as they are)"
+    return head + "".join(f"{indent}  {f}" for f in fallbacks)
 
 
 _lock = threading.Lock()
@@ -52,11 +88,15 @@ def _op_count(gm: fx.GraphModule) -> int:
     return sum(1 for n in gm.graph.nodes if n.op in ("call_function", "call_method", "call_module"))
 
 
-def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseException | None = None) -> None:
+def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseException | None = None,
+                       split: OpFallback | None = None) -> None:
+    """`split`: the graph was split at a data-dependent op, which runs eagerly (its parts have records of their own)."""
     function, location = _origin(gm)
-    if compiled is not None:
-        fallbacks = tuple(sorted({str(n.args[0]) for n in prims.fallback_nodes(compiled.prims_gm)}))
-        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, len(compiled.kernels), fallbacks)
+    if split is not None:
+        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, 0, (split,), split=True)
+    elif compiled is not None:
+        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, len(compiled.kernels),
+                               op_fallbacks(compiled.prims_gm))
     else:
         record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), False,
                                reason=f"{type(error).__name__}: {error}")

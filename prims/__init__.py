@@ -10,10 +10,11 @@ if __name__ != "kiln.prims":  # one copy of each module, one set of registries
 from .aten_trace import trace_aten
 from .builder import META_KEY, Value
 from .decompose import decompose, fallback_nodes, prim_nodes
-from .errors import FakeRunError, UnsupportedGraph
+from .errors import DataDependentOp, FakeRunError, UnsupportedGraph
 from .functionalize import functionalize
 from .graph_io import MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf, call_with_effects, describe
 from .meta import TensorMeta
+from .op_fallback import fallback_reason
 from .prim import PRIMS, Category, Prim, PrimMetaError
 
 

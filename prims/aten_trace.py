@@ -21,7 +21,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from .builder import META_KEY
 from .eager_strides import restride_like_eager
-from .errors import FakeRunError, UnsupportedGraph
+from .errors import DataDependentOp, FakeRunError, UnsupportedGraph
 from .graph_io import OUTPUTS_KEY, OutputInfo
 from .meta import TensorMeta
 
@@ -163,6 +163,10 @@ class _TorchLevelRunner(fx.Interpreter):
     def get_attr(self, target, args, kwargs):
         return self.tracer.lift_constant(super().get_attr(target, args, kwargs))
 
+    def run_node(self, n):
+        self.current = n.name  # which node a data-dependent op stopped at
+        return super().run_node(n)
+
 
 def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
     """ATen-level GraphModule of `gm` for inputs like `example_inputs` (static shapes)."""
@@ -177,8 +181,8 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
         with fake_mode, _Recorder(tracer):
             result = runner.run(*fakes)
     except (DataDependentOutputException, DynamicOutputShapeException) as e:
-        raise UnsupportedGraph(f"an op's output depends on tensor values ({type(e).__name__}: {e}); "
-                               "static-shape graphs only for now") from e
+        raise DataDependentOp(f"an op's output depends on tensor values ({type(e).__name__}: {e}); "
+                              "static-shape graphs only for now", getattr(runner, "current", None)) from e
     except UnsupportedOperatorException as e:
         raise UnsupportedGraph(f"no fake-tensor support for {e}") from e
     except (RuntimeError, TypeError, ValueError, IndexError) as e:  # the program's error, or a fake kernel's

@@ -111,6 +111,22 @@ class GraphBuilder:
             return tuple(outs)
         return Value(node, meta)
 
+    def mark(self) -> tuple[int, int]:
+        """Where the graph stands now, for `new_nodes` and `rollback`."""
+        return len(self.graph.nodes), len(self._seen)
+
+    def new_nodes(self, mark) -> list[fx.Node]:
+        """Nodes made since `mark`, in order (linear in their number)."""
+        count = len(self.graph.nodes) - mark[0]
+        return list(reversed([n for _, n in zip(range(count), reversed(self.graph.nodes))]))
+
+    def rollback(self, mark) -> None:
+        """Erase what was emitted since `mark` (nothing made before reads it) and forget it for CSE."""
+        for node in reversed(self.new_nodes(mark)):
+            self.graph.erase_node(node)
+        for key in [k for _, k in zip(range(len(self._seen) - mark[1]), reversed(self._seen))]:
+            del self._seen[key]
+
     def output(self, values, metas=None) -> fx.Node:
         node = self.graph.output(_to_nodes(tuple(values)))
         if metas is not None:

@@ -7,6 +7,7 @@ import torch
 import torch.fx as fx
 
 from . import decomp  # noqa: F401  (fills the registry)
+from . import op_fallback
 from .builder import META_KEY, GraphBuilder, Value, current_builder, metas_of
 from .decomp.extern import EXTERN_PRIMS
 from .decomp.movement import OWN_STORAGE_DECOMPOSITIONS
@@ -19,9 +20,11 @@ from .prim import PRIMS, Prim
 aten = torch.ops.aten
 
 
-def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
+def decompose(aten_gm: fx.GraphModule, *, renderable=None, target: str = "this target") -> fx.GraphModule:
     """A GraphModule whose call_function targets are Kiln prims (and explicit fallbacks). The ATen
-    graph is functionalized first if it is not yet (graph_io.py says what its outputs mean)."""
+    graph is functionalized first if it is not yet (graph_io.py says what its outputs mean).
+    `renderable`: the dtypes `target`'s kernels can compute in (None: all); an ATen op that needs
+    another runs as is (op_fallback.py)."""
     aten_gm = functionalize(aten_gm)
     builder = GraphBuilder()
     env: dict[fx.Node, object] = {}
@@ -41,11 +44,7 @@ def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
             elif node.op == "call_function" and node.target is operator.getitem:
                 env[node] = env[node.args[0]][node.args[1]]
             elif node.op == "call_function":
-                out = _own_storage_decomposition(node, value_of)
-                if out is None:
-                    out = _library_call(node, value_of)
-                if out is None:
-                    out = call_aten(node.target, *value_of(node.args), _meta=meta, **value_of(node.kwargs))
+                out = _decompose_node(builder, node, value_of, renderable, target)
                 _check_result(node, out, meta)
                 env[node] = out
             elif node.op == "output":
@@ -58,6 +57,35 @@ def decompose(aten_gm: fx.GraphModule) -> fx.GraphModule:
     gm.graph.eliminate_dead_code(is_impure_node=_impure)
     gm.recompile()
     return gm
+
+
+def _decompose_node(builder, node, value_of, renderable, target):
+    """One ATen node as prims, or as a kiln.fallback when a dtype it needs cannot be rendered."""
+    if node.target in EXTERN_PRIMS or renderable is None:  # extern prims are library calls: any dtype
+        return _decompose_plain(node, value_of)
+    reason = op_fallback.aten_node_reason(node, renderable, target)
+    if reason is None:
+        mark = builder.mark()
+        out = _decompose_plain(node, value_of)
+        reason = op_fallback.emitted_reason(builder.new_nodes(mark), renderable, target)
+        if reason is None:
+            return out
+        builder.rollback(mark)
+    if node.target in OWN_STORAGE_DECOMPOSITIONS:
+        if _whole_storage_root(node.args[0]).op not in ("placeholder", "get_attr"):
+            raise UnsupportedGraph(f"{node.target} of an op result in a dtype the target cannot render ({reason}): "
+                                   "a fallback would see a row-major copy, not eager's storage")
+        return _own_storage_decomposition(node, value_of)
+    return _library_call(node, value_of, reason=reason)
+
+
+def _decompose_plain(node, value_of):
+    out = _own_storage_decomposition(node, value_of)
+    if out is None:
+        out = _library_call(node, value_of)
+    if out is None:
+        out = call_aten(node.target, *value_of(node.args), _meta=node.meta.get(META_KEY), **value_of(node.kwargs))
+    return out
 
 
 def _own_storage_decomposition(node, value_of):
@@ -84,19 +112,19 @@ def _own_storage_decomposition(node, value_of):
     return out
 
 
-def _library_call(node, value_of):
+def _library_call(node, value_of, reason=None):
     """An ATen op a library runs (an extern prim, or a fallback: no decomposition) gets each tensor
     argument in eager's layout, the ATen trace's, so that what depends on layout (resize_as keeps
     its input's storage order, as_strided_scatter writes its clone's storage, memory-format checks
     read size-1 dims' strides) and the library's own numerics and result strides are eager's.
     Decompositions' inner calls see prims layouts, which is all they assume."""
     prim = EXTERN_PRIMS.get(node.target)
-    if prim is None and node.target in DECOMPOSITIONS:
+    if prim is None and reason is None and node.target in DECOMPOSITIONS:
         return None
     meta, arg_metas = node.meta[META_KEY], (metas_of(node.args), metas_of(node.kwargs))  # the ATen graph's: eager's
     args, kwargs = value_of(node.args), value_of(node.kwargs)
     if prim is None:
-        return fallback_call(node.target, *args, _meta=meta, _arg_metas=arg_metas, **kwargs)
+        return fallback_call(node.target, *args, _meta=meta, _arg_metas=arg_metas, _reason=reason, **kwargs)
     return current_builder().emit(prim, args, kwargs, meta=meta, arg_metas=arg_metas)
 
 

@@ -109,6 +109,10 @@ _SAME_AS_CHILD = {aten.alias.default, aten.detach.default, aten.lift_fresh.defau
 _RESHAPE_BACK = _RESHAPES | {aten.unsqueeze.default, aten.squeeze.default, aten.squeeze.dim, aten.squeeze.dims}
 
 
+_REINTERPRET_BACK = {aten.view_as_real.default: aten.view_as_complex.default,
+                     aten.view_as_complex.default: aten.view_as_real.default}
+
+
 def _permute_back(step, parent_ndim):
     if step.op is aten.t.default:
         return (1, 0) if parent_ndim == 2 else None
@@ -145,6 +149,8 @@ def scatter(step: ViewStep, parent, parent_shape, child):
         return aten.diagonal_scatter.default, (parent, child, b["offset"], b["dim1"], b["dim2"]), {}
     if op is aten.as_strided.default:
         return aten.as_strided_scatter.default, (parent, child, b["size"], b["stride"], b["storage_offset"]), {}
+    if op in _REINTERPRET_BACK:  # complex <-> (real, imag) pairs: the same bytes
+        return _REINTERPRET_BACK[op], (child,), {}
     if op is aten.expand.default:
         raise UnsupportedGraph("a write through an expanded (broadcast) view")
     raise UnsupportedGraph(f"a write through view op {op} (no inverse known)")

@@ -15,7 +15,8 @@ def _run(code, **env):
 
 
 @pytest.mark.parametrize("value, strict", [("1", True), ("true", True), ("True", True), ("yes", True), ("on", True),
-                                           ("0", False), ("false", False), ("False", False), ("", False), ("off", False)])
+                                           ("0", False), ("false", False), ("False", False), ("", False), ("off", False),
+                                           ("ops", "ops"), ("OPS", "ops")])
 def test_strict_means_the_same_everywhere(value, strict):
     # the back end and capture both read config.strict: `false` is off in both
     out = _run("from kiln import config; print(config.strict)", KILN_STRICT=value)
@@ -26,6 +27,7 @@ def test_strict_means_the_same_everywhere(value, strict):
 def test_bad_values_are_errors_that_say_what_is_valid():
     out = _run("import kiln", KILN_STRICT="maybe")
     assert out.returncode != 0 and "KILN_STRICT='maybe'" in out.stderr and "true" in out.stderr
+    assert "or ops" in out.stderr
     out = _run("import kiln", KILN_TARGET="cuda")
     assert out.returncode != 0 and "'cpp' or 'triton'" in out.stderr
     out = _run("import kiln", KILN_LOGS="graph,grpah")

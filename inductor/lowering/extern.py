@@ -53,8 +53,9 @@ def fallback(graph, op, *args, **kwargs):
 
 
 def _extern(prim, graph, *args, **kwargs):
-    """An extern prim: the generated code calls its reference (which calls ATen) on buffer views."""
-    return _call(graph, "extern", prim.ref, args, kwargs)
+    """An extern prim: the generated code calls its ATen op (what its reference calls) on buffer views;
+    the memory plan reads the op's schema (a result that views an argument keeps it alive)."""
+    return _call(graph, "extern", prim.extra.get("aten", prim.ref), args, kwargs)
 
 
 for _prim in PRIMS.values():

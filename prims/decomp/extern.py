@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import UnsupportedGraph
 from ..ops.extern import EXTERN_REASON
 from ..prim import PRIMS
 from .registry import register
@@ -24,4 +25,13 @@ EXTERN_PRIMS = {PRIMS[name].extra["aten"]: PRIMS[name] for name in EXTERN_REASON
 @register(aten._linalg_check_errors.default)
 def linalg_check_errors(info, api_name, *, is_matrix):
     PRIMS["linalg_check_errors"](info, api_name, is_matrix=is_matrix)  # kept: the prim is impure
+    return None
+
+
+@register(aten._assert_scalar.default)
+def assert_scalar(cond, msg):
+    """TorchDynamo's runtime checks on sizes (u0 >= 0): with static shapes they were decided, true,
+    when the graph was traced (a false one raised then)."""
+    if cond is not True:
+        raise UnsupportedGraph(f"a runtime assertion on a value Kiln does not know: {msg}")
     return None

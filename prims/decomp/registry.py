@@ -6,6 +6,7 @@ explicit `kiln.fallback` node that runs the ATen op as is.
 """
 from __future__ import annotations
 
+import operator
 from typing import Callable
 
 import torch
@@ -15,6 +16,7 @@ from ..builder import Value, current_builder
 from ..meta import TensorMeta
 from ..ops.extern import fallback
 from ..errors import UnsupportedGraph
+from ..op_fallback import FALLBACK_REASON_KEY
 
 DECOMPOSITIONS: dict[OpOverload, Callable] = {}
 
@@ -48,15 +50,21 @@ def call_aten(op: OpOverload, *args, _meta=None, **kwargs):
     return fallback_call(op, *args, _meta=_meta, **kwargs)
 
 
-def fallback_call(op: OpOverload, *args, _meta=None, _arg_metas=None, **kwargs):
+def fallback_call(op: OpOverload, *args, _meta=None, _arg_metas=None, _reason=None, **kwargs):
     """An explicit kiln.fallback node running `op` as is (also for inputs its decomposition does not cover).
-    `_arg_metas`: eager's layouts of the arguments, as (args, kwargs) (builder.ARG_METAS_KEY)."""
+    `_arg_metas`: eager's layouts of the arguments, as (args, kwargs) (builder.ARG_METAS_KEY);
+    `_reason`: why it falls back (op_fallback.FALLBACK_REASON_KEY; default: no decomposition)."""
     if op._schema.is_mutable:
         raise UnsupportedGraph(f"in-place op {op} inside a decomposition")
     meta = _meta if _meta is not None else _meta_by_running(op, args, kwargs)
     if _arg_metas is not None:
         _arg_metas = ((None,) + tuple(_arg_metas[0]), _arg_metas[1])  # the fallback's first argument is the op
-    return current_builder().emit(fallback, (op,) + tuple(args), kwargs, meta=meta, arg_metas=_arg_metas)
+    out = current_builder().emit(fallback, (op,) + tuple(args), kwargs, meta=meta, arg_metas=_arg_metas)
+    if _reason is not None:
+        node = (out[0] if isinstance(out, tuple) else out).node
+        node = node.args[0] if node.target is operator.getitem else node
+        node.meta[FALLBACK_REASON_KEY] = _reason
+    return out
 
 
 def _meta_by_running(op, args, kwargs):
