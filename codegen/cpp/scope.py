@@ -97,7 +97,8 @@ def _math(node: LoopNode, args: list[str]) -> str:
             return rounded(node.dtype, f"static_cast<float>({args[0]})")
         template = BY_DTYPE.get((node.op, torch.float32), EXPR[node.op])
         value = template.format(*args, T="float")
-        return value if node.op in EXACT_ON_HALF else rounded(node.dtype, value)
+        exact = node.op in EXACT_ON_HALF and all(a.dtype in (node.dtype, torch.bool) for a in node.args)
+        return value if exact else rounded(node.dtype, value)
     template = BY_DTYPE.get((node.op, node.dtype), EXPR[node.op])
     return template.format(*args, T=ctype(node.dtype))
 

@@ -30,9 +30,11 @@ extern "C" void widen_h(const uint16_t* x, float* y, int64_t n) { for (int64_t i
 extern "C" void widen_bf(const uint16_t* x, float* y, int64_t n) { for (int64_t i = 0; i < n; ++i) y[i] = kiln_bf2f(x[i]); }
 extern "C" void narrow_h(const float* x, uint16_t* y, int64_t n) { for (int64_t i = 0; i < n; ++i) y[i] = kiln_f2h(x[i]); }
 extern "C" void narrow_bf(const float* x, uint16_t* y, int64_t n) { for (int64_t i = 0; i < n; ++i) y[i] = kiln_f2bf(x[i]); }
+extern "C" void round_h(const float* x, float* y, int64_t n) { for (int64_t i = 0; i < n; ++i) y[i] = kiln_round_h(x[i]); }
+extern "C" void round_bf(const float* x, float* y, int64_t n) { for (int64_t i = 0; i < n; ++i) y[i] = kiln_round_bf(x[i]); }
 """
-# (widen, narrow) per dtype; the narrowing runs vectorized and in a scalar loop (g++ -O0 too)
-FUNCTIONS = {torch.float16: ("widen_h", "narrow_h"), torch.bfloat16: ("widen_bf", "narrow_bf")}
+# (widen, narrow, round) per dtype; vectorized (-O3) and scalar (-O0)
+FUNCTIONS = {torch.float16: ("widen_h", "narrow_h", "round_h"), torch.bfloat16: ("widen_bf", "narrow_bf", "round_bf")}
 
 
 @pytest.fixture(scope="module", params=["-O3", "-O0"])
@@ -67,8 +69,9 @@ def _boundary_floats(dtype):
 @pytest.mark.parametrize("dtype", HALF_FLOATS, ids=str)
 def test_conversions_match_torch_bit_for_bit(conversions, dtype):
     """Every 16-bit value widens to torch's float; floats around every boundary narrow to torch's
-    bits (round to nearest even, overflow to inf, subnormals exact), NaN to a NaN."""
-    widen, narrow = (getattr(conversions, f) for f in FUNCTIONS[dtype])
+    bits (round to nearest even, overflow to inf, subnormals exact), NaN to a NaN, and round (to a
+    float holding the 16-bit value) as torch's narrowing and widening."""
+    widen, narrow, round_ = (getattr(conversions, f) for f in FUNCTIONS[dtype])
     every = torch.arange(-2**15, 2**15, dtype=torch.int32).to(torch.int16)
     got = _call(widen, every, torch.empty(every.shape, dtype=torch.float32))
     expected = every.view(dtype).float()
@@ -83,6 +86,12 @@ def test_conversions_match_torch_bit_for_bit(conversions, dtype):
     wrong = (got != expected) & ~nan
     assert not wrong.any(), [(x[i].item(), hex(got[i].item() & 0xFFFF), hex(expected[i].item() & 0xFFFF))
                              for i in wrong.nonzero().flatten()[:5].tolist()]
+
+    got = _call(round_, x, torch.empty(x.shape, dtype=torch.float32))  # to the nearest 16-bit value, as a float
+    expected = x.to(dtype).float()
+    assert got[nan].isnan().all()
+    wrong = (got.view(torch.int32) != expected.view(torch.int32)) & ~nan
+    assert not wrong.any(), [(x[i].item(), got[i].item(), expected[i].item()) for i in wrong.nonzero().flatten()[:5].tolist()]
 
 
 # -- OpInfo sweep: the float32 cases in 16-bit floats, many ops to one C++ build ------------------------
