@@ -13,8 +13,8 @@ from kiln.inductor.ir.index import FloorDiv, Mod, Sym, affine, strided_index
 from kiln.inductor.ir.loop import LoopOp
 from kiln.prims.meta import contiguous_strides
 
-from .ops import REDUCTION, ctype
-from .scope import Scope, index_str
+from .ops import REDUCTION, ctype, store_value
+from .scope import Scope, index_str, reduction_result
 
 LANES = 64  # rows per block: four 16-float vectors
 MIN_ROWS = 16
@@ -136,7 +136,7 @@ def _lane_loop(parent: Scope, ind, xl, names, nodes, flag, flat_r=None, results=
         else:
             _finish(body, ind + "  ", n, v)
     for n, value in results:
-        _finish(body, ind + "  ", n, value)
+        _finish(body, ind + "  ", n, reduction_result(n, value))
     return [f"{ind}#pragma omp simd{flag}", f"{ind}for (int64_t kiln_l = 0; kiln_l < kiln_n; ++kiln_l) {{",
             f"{ind}  const int64_t {xl.name} = {xl.name}_b + kiln_l;", *body, f"{ind}}}"]
 
@@ -144,4 +144,4 @@ def _lane_loop(parent: Scope, ind, xl, names, nodes, flag, flat_r=None, results=
 def _finish(body, ind, n, value):
     body.append(f"{ind}v_{n.name}[kiln_l] = {value};")
     if n.stored:
-        body.append(f"{ind}p_{n.name}[{index_str(n.store)}] = v_{n.name}[kiln_l];")
+        body.append(f"{ind}p_{n.name}[{index_str(n.store)}] = {store_value(n.buffer.layout.dtype, f'v_{n.name}[kiln_l]')};")

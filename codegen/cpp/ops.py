@@ -8,10 +8,29 @@ import torch
 
 from kiln.inductor.ir.loop import LoopOp, ReductionType
 
+# The C type a value of each dtype has inside a kernel: 16-bit floats compute in float.
 CTYPES = {
     torch.float32: "float", torch.float64: "double", torch.int64: "int64_t", torch.int32: "int32_t",
     torch.int16: "int16_t", torch.int8: "int8_t", torch.uint8: "uint8_t", torch.bool: "bool",
+    torch.float16: "float", torch.bfloat16: "float",
 }
+
+
+@dataclass(frozen=True)
+class HalfFloat:
+    """How a 16-bit float dtype is stored (its bits, uint16_t) and rounded (prelude.py)."""
+    load: str  # bits -> float, exact
+    store: str  # float -> bits, to nearest even
+    round: str  # float -> float holding the nearest 16-bit value
+
+
+HALF_FLOATS = {
+    torch.float16: HalfFloat("kiln_h2f({})", "kiln_f2h({})", "kiln_round_h({})"),
+    torch.bfloat16: HalfFloat("kiln_bf2f({})", "kiln_f2bf({})", "kiln_round_bf({})"),
+}
+# Ops whose result on 16-bit operands is one of them or an integer they bound: no rounding needed.
+EXACT_ON_HALF = {LoopOp.NEG, LoopOp.ABS, LoopOp.MAXIMUM, LoopOp.MINIMUM, LoopOp.WHERE, LoopOp.SIGN, LoopOp.FLOOR,
+                 LoopOp.CEIL, LoopOp.TRUNC, LoopOp.ROUND}
 
 # {0}, {1}, {2}: operands; {T}: the result's C type
 EXPR = {
@@ -27,7 +46,7 @@ EXPR = {
     LoopOp.EQ: "{0} == {1}", LoopOp.NE: "{0} != {1}", LoopOp.LT: "{0} < {1}", LoopOp.LE: "{0} <= {1}",
     LoopOp.GT: "{0} > {1}", LoopOp.GE: "{0} >= {1}", LoopOp.AND: "{0} & {1}", LoopOp.OR: "{0} | {1}",
     LoopOp.XOR: "{0} ^ {1}", LoopOp.BITNOT: "~{0}", LoopOp.SHL: "kiln_shl({0}, {1})", LoopOp.SHR: "kiln_shr({0}, {1})",
-    LoopOp.ERFC: "std::erfc({0})", LoopOp.SIGNBIT: "std::signbit({0})", LoopOp.ATAN2: "std::atan2({0}, {1})",
+    LoopOp.ERFC: "std::erfc({0})", LoopOp.SIGNBIT: "kiln_signbit({0})", LoopOp.ATAN2: "std::atan2({0}, {1})",
     LoopOp.FMOD: "kiln_fmod({0}, {1})", LoopOp.CHECK_INDEX: "kiln_check_index({0}, {1}, kiln_bad)",
     LoopOp.CHECK_DIVISOR: "kiln_check_divisor({0}, kiln_bad)",
     LoopOp.WHERE: "{0} ? {1} : {2}", LoopOp.TO_DTYPE: "static_cast<{T}>({0})",
@@ -92,7 +111,32 @@ REDUCTION = {
 
 
 def ctype(dtype) -> str:
+    """The C type of a value of `dtype` in a kernel."""
     return CTYPES[dtype]
+
+
+def storage_ctype(dtype) -> str:
+    """The C type of an element of a buffer of `dtype`."""
+    return "uint16_t" if dtype in HALF_FLOATS else CTYPES[dtype]
+
+
+def load_value(dtype, element: str) -> str:
+    """A buffer element as a value."""
+    return HALF_FLOATS[dtype].load.format(element) if dtype in HALF_FLOATS else element
+
+
+def store_value(dtype, value: str) -> str:
+    """A value as a buffer element."""
+    return HALF_FLOATS[dtype].store.format(value) if dtype in HALF_FLOATS else value
+
+
+def rounded(dtype, value: str) -> str:
+    """A float value rounded to `dtype` where that is a 16-bit float (as eager rounds each op's result)."""
+    return HALF_FLOATS[dtype].round.format(value) if dtype in HALF_FLOATS else value
+
+
+def value_itemsize(dtype) -> int:
+    return 4 if dtype in HALF_FLOATS else dtype.itemsize
 
 
 def literal(value, dtype) -> str:
@@ -101,6 +145,8 @@ def literal(value, dtype) -> str:
         return "true" if value else "false"
     if dtype.is_floating_point:
         v = float(value)
+        if dtype in HALF_FLOATS:  # the 16-bit value, exactly (a float holds it)
+            v = float(torch.tensor(v, dtype=dtype))
         if math.isnan(v):
             return f"std::numeric_limits<{t}>::quiet_NaN()"
         if math.isinf(v):

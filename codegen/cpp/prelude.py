@@ -62,6 +62,52 @@ template <typename T> static inline T kiln_idiv(T a, T b) {
 static inline float kiln_bits2f(int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
 static inline int32_t kiln_f2bits(float f) { int32_t i; std::memcpy(&i, &f, 4); return i; }
 
+// 16-bit floats live in memory as their bits (uint16_t) and in registers as float: widened exactly
+// at loads, rounded to nearest even (NaN stays NaN, subnormals exact) where eager rounds: each op's
+// result, casts, stores. The same bits as c10::Half / c10::BFloat16; branch-free, so loops vectorize.
+static inline uint32_t kiln_fbits(float f) { uint32_t i; std::memcpy(&i, &f, 4); return i; }
+static inline float kiln_bitsf(uint32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
+// std::signbit of a float g++ 12 vectorizes into an invalid instruction (an internal compiler error)
+// when the float comes from a bit cast, as a widened 16-bit value does: the sign bit, read directly.
+static inline bool kiln_signbit(float x) { return (kiln_fbits(x) >> 31) != 0; }
+template <typename T> static inline bool kiln_signbit(T x) { return std::signbit(x); }
+// c ? a : b as masks: g++ leaves chains of ?: on integers as branches, which do not vectorize
+static inline uint32_t kiln_pick(bool c, uint32_t a, uint32_t b) {
+  const uint32_t m = 0u - static_cast<uint32_t>(c);
+  return (a & m) | (b & ~m);
+}
+static inline float kiln_h2f(uint16_t h) {
+  const uint32_t mag = h & 0x7fffu, sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t normal = (mag << 13) + 0x38000000u;  // exponent bias 15 -> 127
+  const uint32_t special = (mag << 13) | 0x7f800000u;  // inf, NaN (payload kept)
+  const uint32_t small = kiln_fbits(static_cast<float>(static_cast<int32_t>(mag)) * 5.9604644775390625e-8f);  // mag * 2^-24
+  return kiln_bitsf(sign | kiln_pick(mag >= 0x7c00u, special, kiln_pick(mag >= 0x0400u, normal, small)));
+}
+static inline uint16_t kiln_f2h(float f) {
+  const uint32_t x = kiln_fbits(f), a = x & 0x7fffffffu, sign = (x >> 16) & 0x8000u;
+  // |f| >= 2^-14: drop 13 mantissa bits to nearest even and rebias (a carry rounds up into the exponent)
+  const uint32_t normal = (a + 0x0fffu + ((a >> 13) & 1u) - 0x38000000u) >> 13;
+  // |f| < 2^-14: a multiple of 2^-24 (1024 is the smallest normal); float addition rounds |f| + 0.5
+  // to that grid, to nearest even
+  const uint32_t small = kiln_fbits(kiln_bitsf(a) + 0.5f) - 0x3f000000u;
+  const uint32_t finite = kiln_pick(a >= 0x477ff000u, 0x7c00u, kiln_pick(a >= 0x38800000u, normal, small));  // 65520: inf
+  return static_cast<uint16_t>(sign | kiln_pick(a > 0x7f800000u, 0x7e00u, finite));
+}
+static inline float kiln_bf2f(uint16_t h) { return kiln_bitsf(static_cast<uint32_t>(h) << 16); }
+static inline uint16_t kiln_f2bf(float f) {
+  const uint32_t x = kiln_fbits(f);
+  const uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // to nearest even; overflows into inf
+  return static_cast<uint16_t>(kiln_pick((x & 0x7fffffffu) > 0x7f800000u, ((x >> 16) & 0x8000u) | 0x7fc0u, rounded));
+}
+static inline float kiln_round_h(float f) {  // kiln_h2f(kiln_f2h(f)) in a third of the work: rounds in place
+  const uint32_t x = kiln_fbits(f), a = x & 0x7fffffffu;
+  const uint32_t normal = (a + 0x0fffu + ((a >> 13) & 1u)) & 0xffffe000u;  // 10 mantissa bits, to nearest even
+  const uint32_t small = kiln_fbits((kiln_bitsf(a) + 0.5f) - 0.5f);  // |f| < 2^-14: to the 2^-24 grid
+  const uint32_t r = kiln_pick(a >= 0x477ff000u, 0x7f800000u, kiln_pick(a >= 0x38800000u, normal, small));
+  return kiln_bitsf((x & 0x80000000u) | kiln_pick(a > 0x7f800000u, a | 0x00400000u, r));  // NaN: quiet
+}
+static inline float kiln_round_bf(float f) { return kiln_bf2f(kiln_f2bf(f)); }
+
 static inline float kiln_exp(float x) {  // within 1 ulp; subnormal results and overflow to inf as libm
   const float xl = -104.0f < x ? x : -104.0f;  // (NaN becomes -104 here: no NaN reaches the int conversion)
   const float xc = xl < 89.0f ? xl : 89.0f;
@@ -194,10 +240,11 @@ static inline float kiln_trig_fast(float x, int shift, bool tangent) {
   float r = KILN_FMA(-k, 1.5707963705062866211f, x);
   r = KILN_FMA(-k, -4.3711388286737928865e-08f, r);
   r = KILN_FMA(-k, -1.7151245100059026e-15f, r);
+  r = k == 0.0f ? x : r;  // exact then; keeps -0.0 (-0.0 - 0 * p1 is +0.0)
   const int32_t q = static_cast<int32_t>(std::fabs(k) < 1e7f ? k : 0.0f) + shift;  // NaN: no UB
   const float z = r * r;
   const float ps = KILN_FMA(KILN_FMA(-1.9515295891e-4f, z, 8.3321608736e-3f), z, -1.6666654611e-1f);
-  const float s = KILN_FMA(ps * z, r, r);
+  const float s = r == 0.0f ? r : KILN_FMA(ps * z, r, r);  // sin(-0.0) is -0.0
   const float pc = KILN_FMA(KILN_FMA(2.443315711809948e-5f, z, -1.388731625493765e-3f), z, 4.166664568298827e-2f);
   const float c = KILN_FMA(pc * z, z, KILN_FMA(-0.5f, z, 1.0f));
   if (tangent) return (q & 1) ? -c / s : s / c;

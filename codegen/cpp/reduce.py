@@ -15,7 +15,7 @@ from kiln.inductor.ir.loop import LoopOp
 
 from kiln.prims.meta import contiguous_strides
 
-from .ops import REDUCTION, ctype
+from .ops import REDUCTION, ctype, value_itemsize
 from .scope import Scope, finish_value, index_str
 
 VECTOR_BYTES = 64  # one AVX-512 register; on narrower machines g++ uses several
@@ -32,7 +32,7 @@ def _wide(dtype) -> str:
 def lanes_for(nodes, extent) -> int:
     """Slots per accumulator: UNROLL vectors for long rows; fewer for short rows, where folding the
     slots costs more than the latency the extra vectors would hide."""
-    vector = VECTOR_BYTES // max(n.body.dtype.itemsize for n in nodes)
+    vector = VECTOR_BYTES // max(value_itemsize(n.body.dtype) for n in nodes)
     kl = vector * UNROLL
     while kl > vector and kl * ROUNDS_PER_SLOT > extent:
         kl //= 2

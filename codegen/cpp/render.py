@@ -26,7 +26,7 @@ from kiln.prims import UnsupportedGraph
 from ..index_check import checks_indices
 from ..kernel_args import kernel_args
 from . import index_check
-from .ops import CTYPES, ctype
+from .ops import CTYPES, storage_ctype
 from .columns import columns_fit, render_columns
 from .reduce import render_inner_group
 from .scope import Scope, finish_value, index_str, uses_domain_ops
@@ -195,7 +195,7 @@ class KernelWriter:
         size = _numel(self.kernel.inner)
         for n in self.kernel.nodes:
             if n.scratch:
-                scope.lines.append(f"{scope.indent}alignas(64) {ctype(n.buffer.layout.dtype)} p_{n.name}[{size}];")
+                scope.lines.append(f"{scope.indent}alignas(64) {storage_ctype(n.buffer.layout.dtype)} p_{n.name}[{size}];")
 
 
 def render_kernel(kernel) -> str:
@@ -204,7 +204,7 @@ def render_kernel(kernel) -> str:
             if m.dtype not in CTYPES:
                 raise UnsupportedGraph(f"dtype {m.dtype} is not supported by the C++ backend yet")
     args = kernel_args(kernel)
-    params = ", ".join(f"{'' if a.written else 'const '}{ctype(a.dtype)}* __restrict__ p_{a.buffer}" for a in args)
+    params = ", ".join(f"{'' if a.written else 'const '}{storage_ctype(a.dtype)}* __restrict__ p_{a.buffer}" for a in args)
     writer = KernelWriter(kernel)
     body = writer.body() + index_check.epilogue(kernel)
     if not writer.domain:

@@ -8,7 +8,8 @@ from kiln.inductor.ir.index import syms_of
 from kiln.inductor.ir.loop import LoopNode, LoopOp
 
 from ..index_text import index_text
-from .ops import BY_DTYPE, DOMAIN, EXPR, ctype, literal
+from .ops import (BY_DTYPE, DOMAIN, EXACT_ON_HALF, EXPR, HALF_FLOATS, ctype, literal, load_value, rounded,
+                  store_value)
 
 
 def index_str(x) -> str:
@@ -70,30 +71,51 @@ class Scope:
             self.names[node] = f"v_{node.attr}{self.local_suffix}"
             return
         if node.op is LoopOp.LOAD:
-            rhs = f"p_{node.attr[0]}[{index_str(node.attr[1])}]"
+            rhs = load_value(node.dtype, f"p_{node.attr[0]}[{index_str(node.attr[1])}]")
         elif node.op is LoopOp.INDEX_EXPR:
             rhs = f"static_cast<int64_t>({index_str(node.attr)})"
         elif node.op is LoopOp.INDIRECT_LOAD:
-            rhs = f"p_{node.attr[0]}[{self.lookup(node.args[0])}]"
+            rhs = load_value(node.dtype, f"p_{node.attr[0]}[{self.lookup(node.args[0])}]")
             if len(node.args) > 1:  # masked: never read where the mask is false
                 rhs = f"{self.lookup(node.args[1])} ? {rhs} : {literal(0, node.dtype)}"
         else:
-            template = BY_DTYPE.get((node.op, node.dtype), EXPR[node.op])
-            rhs = template.format(*(self.lookup(a) for a in node.args), T=ctype(node.dtype))
+            rhs = _math(node, [self.lookup(a) for a in node.args])
         name = f"t{self.counter[0]}"
         self.counter[0] += 1
         self.lines.append(f"{self.indent}const {ctype(node.dtype)} {name} = {rhs};")
-        if node.op in DOMAIN and node.dtype == torch.float32:
+        if node.op in DOMAIN and ctype(node.dtype) == "float":
             self.lines.append(f"{self.indent}kiln_big |= {DOMAIN[node.op].format(self.lookup(node.args[0]))};")
         self.names[node] = name
 
 
+def _math(node: LoopNode, args: list[str]) -> str:
+    """One op's expression. 16-bit floats are floats here (widened at loads): an op with a 16-bit
+    result computes in float and rounds once, as eager's kernels and the Triton target do; a cast
+    to one rounds from float (eager casts float64 and integers to float first, then rounds)."""
+    if node.dtype in HALF_FLOATS:
+        if node.op is LoopOp.TO_DTYPE:
+            return rounded(node.dtype, f"static_cast<float>({args[0]})")
+        template = BY_DTYPE.get((node.op, torch.float32), EXPR[node.op])
+        value = template.format(*args, T="float")
+        exact = node.op in EXACT_ON_HALF and all(a.dtype in (node.dtype, torch.bool) for a in node.args)
+        return value if exact else rounded(node.dtype, value)
+    template = BY_DTYPE.get((node.op, node.dtype), EXPR[node.op])
+    return template.format(*args, T=ctype(node.dtype))
+
+
+def reduction_result(n, value: str) -> str:
+    """A reduction's accumulated value (float for 16-bit elements) in the buffer's dtype."""
+    return rounded(n.buffer.layout.dtype, value)
+
+
 def finish_value(scope: Scope, n, value: str):
     """Name a node's value `v_<buffer>` and store it where anyone outside this block needs it."""
-    t = ctype(n.buffer.layout.dtype)
-    scope.lines.append(f"{scope.indent}const {t} v_{n.name} = {value};")
+    dtype = n.buffer.layout.dtype
+    if n.reduction:
+        value = reduction_result(n, value)
+    scope.lines.append(f"{scope.indent}const {ctype(dtype)} v_{n.name} = {value};")
     if n.stored or n.scratch:
-        scope.lines.append(f"{scope.indent}p_{n.name}[{index_str(n.store)}] = v_{n.name};")
+        scope.lines.append(f"{scope.indent}p_{n.name}[{index_str(n.store)}] = {store_value(dtype, f'v_{n.name}')};")
 
 
 def uses_domain_ops(kernel) -> bool:

@@ -21,6 +21,13 @@ WORKLOADS = {  # name -> (fn, inputs): the benchmark's shapes of computation, at
     "gelu_bias": (lambda x, b: F.gelu(x + b), [torch.randn(64, 512), torch.randn(512)]),
     "columns": (lambda x: (x.sum(0), x.var(0), x.amax(0)), [torch.randn(512, 256)]),
     "streamed": (lambda x, y: ((x * 2.0 + y).relu(), x - y), [torch.randn(64, 1024), torch.randn(1024)]),
+    # 16-bit floats: loads widen and stores round lane by lane (branch-free conversions)
+    "pointwise_f16": (lambda x, y: (x.sin() * 2.0 + y).relu() * y.tanh() + x * 0.5,
+                      [torch.randn(1 << 16).half(), torch.randn(1 << 16).half()]),
+    "softmax_bf16": (lambda x: torch.softmax(x, -1), [torch.randn(64, 1000).bfloat16()]),
+    "layer_norm_f16": (lambda x, w, b: F.layer_norm(x, (512,), w, b),
+                       [torch.randn(64, 512).half(), torch.randn(512).half(), torch.randn(512).half()]),
+    "reductions_bf16": (lambda x: (x.sum(-1), x.amax(-1), x.argmax(-1), x.sum(0)), [torch.randn(64, 1024).bfloat16()]),
 }
 
 

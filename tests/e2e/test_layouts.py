@@ -188,10 +188,11 @@ def test_layout_full(item):
     run_case(*item)
 
 
-# Other dtypes: the cases that read or write memory (C++: ints and bools; Triton: float16 too).
+# Other dtypes: the cases that read or write memory (ints, bools and 16-bit floats).
 DTYPE_NAMES = ["resize_as_preserve", "resize_as_fresh_none", "resize_as_shrink_channels_last", "as_strided_copy_fresh",
                "as_strided_scatter_fresh", "zeros_like", "full_like", "clone_channels_last", "empty_like"]
 DTYPE_ITEMS = [(n, dt, t) for n in DTYPE_NAMES for dt, t in [(torch.int32, "cpp"), (torch.bool, "cpp"),
+                                                            (torch.float16, "cpp"), (torch.bfloat16, "cpp"),
                                                             (torch.float16, "triton")]]
 
 
