@@ -15,8 +15,10 @@ version. Any other tensor of that storage is a chain of view steps from the root
 
 Eager storages the op schemas do not explain (e.g. `_unsafe_view` sharing its input's storage) are
 "hidden aliases": a write to one makes the others stale, and reading a stale tensor raises
-UnsupportedGraph rather than risk a wrong answer. So do storage mutations (resize_, set_), writes to
-module constants, and writes through views with no known inverse (expand, unfold, ...). Metadata
+UnsupportedGraph rather than risk a wrong answer. So do storage mutations (resize_, set_) and writes to
+module constants. A write through a view with no inverse (a broadcasting expand, unfold, ...) or into
+memory several elements share (an expanded input) runs the op as is on a copy of the storage's root,
+laid out as eager's (write_on_copy.py): an op-level fallback giving the root's new value. Metadata
 mutations (t_, unsqueeze_, as_strided_, ...) make the tensor a view of its old self; an input so
 changed gets its final (shape, strides, offset) in its InputMutation.
 """
@@ -36,6 +38,7 @@ from .eager_strides import restride_like_eager
 from .errors import UnsupportedGraph
 from .graph_io import FUNCTIONAL_KEY, MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf
 from .meta import TensorMeta, contiguous_strides
+from .write_on_copy import WRITE_ON_COPY, WRITTEN, broadcast_only_overlap, plan
 
 aten = torch.ops.aten
 
@@ -285,6 +288,9 @@ class _Functionalizer:
         targets = [bound.get(a.name) for a in writes]
         if not all(isinstance(t, fx.Node) and t in self.aliases for t in targets):
             raise UnsupportedGraph(f"{op} writes a list of tensors or an optional one (not supported)")
+        if len(targets) == 1 and self._writes_memory(targets[0]):
+            self._write_on_copy(node, writes[0], targets[0])
+            return
         if op in _WRITE_ONLY:
             values, fresh = [_WRITE_ONLY[op](self, targets[0], bound)], None
         else:
@@ -354,24 +360,78 @@ class _Functionalizer:
         s = a.storage
         if self.read(target) is value:  # e.g. the copy_ that `x[i] *= 2` ends with: nothing changes
             return
-        if s.root.op == "get_attr":
-            raise UnsupportedGraph(f"in-place write to the constant tensor {s.root.target} (a module attribute)")
-        if s.root.op == "placeholder" and _overlapping(s.root.meta[META_KEY]):
-            raise UnsupportedGraph(f"in-place write to input {s.root.name}, whose elements share memory (expanded)")
+        self._check_writable(s)
+        if _overlapping(s.root.meta[META_KEY]):  # reached only by writes the schema does not say (batch norm)
+            raise UnsupportedGraph(f"in-place write to {s.root.name}, whose elements share memory (expanded)")
         new = value
         for k in range(len(a.chain) - 1, -1, -1):
             parent = self._view_value(s, a.chain[:k])
             self._check_as_strided(s, a.chain[:k + 1])
             up = V.scatter(a.chain[k], parent, parent.meta[META_KEY].shape, new)
             new = up if isinstance(up, fx.Node) else self.emit(*up)
-        s.value, s.version = new, s.version + 1
+        self._commit(s, new)
         a.value, a.version = value, s.version
         self.views[(id(s), s.version, a.chain)] = value
+
+    def _check_writable(self, s: _Storage):
+        if s.root.op == "get_attr":
+            raise UnsupportedGraph(f"in-place write to the constant tensor {s.root.target} (a module attribute)")
+
+    def _commit(self, s: _Storage, new: fx.Node):
+        """The storage's root now holds `new`: every other view of it is stale until replayed."""
+        s.value, s.version = new, s.version + 1
         for other in self.storages[s.key]:
             if other is not s:
                 other.stale = True
         if s.root.op == "placeholder" and s not in self.mutated:
             self.mutated.append(s)
+
+    def _writes_memory(self, target: fx.Node) -> bool:
+        """Whether a write to `target` lands on memory several of its elements share, or goes through
+        a view step with no inverse: then only running the op on memory gives eager's result."""
+        a = self.aliases[target]
+        s = a.storage
+        root = s.root.meta[META_KEY]
+        if _overlapping(root):
+            return True
+        shape = root.shape
+        for k, step in enumerate(a.chain):
+            if not V.invertible(step, shape):
+                return True
+            shape = self._step_shape(s, a.chain[:k + 1])
+        return False
+
+    def _step_shape(self, s: _Storage, chain: tuple):
+        node = self.views.get((id(s), s.version, chain))
+        return (node if node is not None else self._view_value(s, chain)).meta[META_KEY].shape
+
+    def _write_on_copy(self, node: fx.Node, written, target: fx.Node):
+        """The op runs as is on a copy of the storage, laid out as eager's root (write_on_copy.py)."""
+        op, a = node.target, self.aliases[target]
+        s = a.storage
+        self.read(target)  # raises on a stale storage (hidden alias)
+        self._check_writable(s)
+        root = s.root.meta[META_KEY]  # eager's layout of the root: a graph input's, an op result's
+        if not broadcast_only_overlap(root.shape, root.strides):
+            raise UnsupportedGraph(f"in-place write to {s.root.name}, whose elements share memory other than by "
+                                   "broadcasting (an overlapping as_strided layout)")
+        if any(step.op is aten.as_strided.default for step in a.chain):
+            raise UnsupportedGraph(f"{op} writes through a view with no inverse of an as_strided view "
+                                   "(storage offsets Kiln's copy of the root does not keep)")
+        if any(r.alias_info is None or not r.alias_info.is_write for r in op._schema.returns):
+            raise UnsupportedGraph(f"{op} writes through a view with no inverse and returns fresh results")
+        if node.meta[META_KEY].shape != target.meta[META_KEY].shape:
+            raise UnsupportedGraph(f"{op} would resize its output from {list(target.meta[META_KEY].shape)}")
+        names = [x.name for x in op._schema.arguments]
+        where = names.index(written.name) if written.name in names[:len(node.args)] else written.name
+        args = tuple(WRITTEN if i == where else x for i, x in enumerate(node.args))
+        kwargs = {k: WRITTEN if k == where else v for k, v in node.kwargs.items()}
+        p, tensors = plan(op, a.chain, root.shape, root.strides, args, kwargs, lambda x: isinstance(x, fx.Node))
+        if not all(t in self.aliases for t in tensors):
+            raise UnsupportedGraph(f"{op} writes through a view with no inverse, with a non-tensor graph value")
+        meta = TensorMeta(root.shape, root.dtype, p.result_strides, root.device)
+        self._commit(s, self.emit(WRITE_ON_COPY, (s.value, [self.read(t) for t in tensors], p.key), meta=meta))
+        self._alias_of(node, target)
 
     def _alias_of(self, old: fx.Node, target: fx.Node):
         """`old` is the very tensor `target` is (an in-place op's result)."""

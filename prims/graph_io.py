@@ -22,6 +22,7 @@ import torch.fx as fx
 
 from .builder import ARG_METAS_KEY
 from .eager_strides import preserved_strides
+from .write_on_copy import copy_into
 
 OUTPUTS_KEY = "kiln_outputs"
 MUTATIONS_KEY = "kiln_mutations"
@@ -128,7 +129,7 @@ def call_with_effects(gm, inputs) -> list:
     # A new value may be an input itself (say, a clone of one): take it before any copy-back lands.
     new_values = [(i, v.clone() if v.untyped_storage()._cdata in storages else v) for i, v in new_values]
     for i, v in new_values:
-        inputs[i].copy_(v)
+        copy_into(inputs[i], v)
     for j, info in enumerate(infos):  # computed outputs (and bases of views) in eager's layout
         if info.role in ("user", "base") and isinstance(flat[j], torch.Tensor) and info.view_of is None and \
                 info.input_index is None and info.same_as is None:

@@ -1,7 +1,6 @@
 """Programs with in-place ops, writes through views, out= ops and outputs that alias: shared by the
 functionalization tests (tests/prims) and the back-end tests (tests/codegen). Each case is
 (fn, make_inputs); make_inputs() builds fresh, equal inputs on every call (seeded)."""
-import operator
 
 import torch
 
@@ -314,6 +313,27 @@ def broadcast_of_intermediate(x):
     return (x + 1).expand(2, 3, 4)
 
 
+def write_into_expanded_input(x):
+    x[0].add_(1)
+
+
+def write_through_expand(x):
+    x.expand(3, 4)[0, 0] = 1.0
+    return x
+
+
+def fill_through_overlapping_unfold(x):
+    u = x.unfold(0, 3, 2)
+    u[:, 1].fill_(-1.0)
+    return u + 0, x
+
+
+def index_put_into_expanded_intermediate(x, idx, v):
+    e = (x + 1).expand(3, 3)
+    e.index_put_((idx,), v)  # rows 0 and 2 written, all rows are one: the last write wins
+    return e * 1
+
+
 def _offset_input():
     base = torch.randn(4, 4)
     return [base[1:]]
@@ -372,6 +392,12 @@ CASES = {
     "split_intermediate": (split_intermediate, lambda: [_r(5, 3)]),
     "lone_view_of_intermediate": (lone_view_of_intermediate, lambda: [_r(3, 4)]),
     "broadcast_of_intermediate": (broadcast_of_intermediate, lambda: [_r(3, 4)]),
+    # writes to memory several elements share, or through a view with no inverse (write_on_copy.py)
+    "write_into_expanded_input": (write_into_expanded_input, lambda: [_r(4).expand(3, 4)]),
+    "write_through_expand": (write_through_expand, lambda: [_r(1, 4)]),
+    "fill_through_overlapping_unfold": (fill_through_overlapping_unfold, lambda: [_r(7)]),
+    "index_put_into_expanded_intermediate": (index_put_into_expanded_intermediate,
+                                             lambda: [_r(3), torch.tensor([2, 0, 2]), _r(3, 3)]),
 }
 CASES = {name: (fn, _seeded(make)) for name, (fn, make) in CASES.items()}
 
@@ -381,9 +407,6 @@ REFUSED = {
     "resize_intermediate": (lambda x: (x * 1).resize_(6) + 1, lambda: [_r(2, 3)], "storage"),
     "aliased_inputs_written": (lambda x, y: (x.add_(1), y * 1),
                                lambda: (lambda b: [b, b.view(-1)])(_r(2, 3)), "hidden alias"),
-    "write_into_expanded_input": (lambda x: (x[0].add_(1), None)[1], lambda: [_r(4).expand(3, 4)], "share memory"),
-    "write_through_expand": (lambda x: operator.setitem(x.expand(3, 4), (0, 0), 1.0) or x, lambda: [_r(1, 4)],
-                             "expanded"),
 }
 REFUSED = {name: (fn, _seeded(make), why) for name, (fn, make, why) in REFUSED.items()}
 
