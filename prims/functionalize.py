@@ -32,7 +32,7 @@ from torch._ops import OpOverload
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from . import view_replay as V
-from .aten_trace import IDENTITY_KEY
+from .aten_trace import IDENTITY_KEY, Identity
 from .builder import META_KEY
 from .eager_strides import restride_like_eager
 from .errors import UnsupportedGraph
@@ -115,7 +115,8 @@ class _Functionalizer:
         self.list_views: dict[fx.Node, fx.Node] = {}  # old list-returning view node -> its parent
         self.results: dict[fx.Node, list] = {}  # old multi-output mutating node -> per item: ("alias", arg) | ("fresh", new node, i)
         self.input_index: dict[fx.Node, int] = {}
-        self.mutated: list[_Storage] = []  # input storages, in order of first write
+        self.mutated: list[fx.Node] = []  # old placeholders whose memory was written, in order of first write
+        self.shared_inputs: dict[fx.Node, fx.Node] = {}  # old placeholder sharing a written storage -> its copy
         self.latest: dict[int, fx.Node] = {}  # eager tensor -> the last node that is it (its final metadata)
         self.fake_mode: FakeTensorMode | None = None
         self.fakes: dict[fx.Node, torch.Tensor] = {}
@@ -211,13 +212,22 @@ class _Functionalizer:
 
     # -- the walk -----------------------------------------------------------------------------
     def run(self) -> fx.GraphModule:
+        shared = _written_shared_inputs(self.old)
+        pending = bool(shared)
         for node in self.old.graph.nodes:
             if IDENTITY_KEY in node.meta:
                 self.latest[node.meta[IDENTITY_KEY].tensor] = node
             if node.op == "placeholder":
                 self.input_index[node] = len(self.input_index)
-                self._new_root(node, self.graph.node_copy(node))
-            elif node.op == "get_attr":
+                if node in shared:
+                    self.shared_inputs[node] = self.graph.node_copy(node)
+                else:
+                    self._new_root(node, self.graph.node_copy(node))
+                continue
+            if pending:  # every input is in: the storages some of them share
+                self._shared_storages(shared)
+                pending = False
+            if node.op == "get_attr":
                 self._new_root(node, self.graph.node_copy(node))
             elif node.op == "call_function" and node.target is operator.getitem:
                 self._item(node)
@@ -240,6 +250,38 @@ class _Functionalizer:
         gm.meta[OUTPUTS_KEY], gm.meta[MUTATIONS_KEY] = self.infos, tuple(self.mutations)
         gm.meta[FUNCTIONAL_KEY] = True
         return gm
+
+    def _shared_storages(self, shared: dict):
+        """Graph inputs sharing a storage the graph writes become views of one value of that memory
+        (a synthetic base, as AOTAutograd's): a flat tensor holding each input at its offset, so a write
+        to one is seen by the others (as_strided_scatter / as_strided, straight off a contiguous root)."""
+        groups: dict[int, list[fx.Node]] = {}
+        for p in self.shared_inputs:
+            groups.setdefault(shared[p], []).append(p)
+        for key, members in groups.items():
+            metas = [p.meta[META_KEY] for p in members]
+            if len({(m.dtype, m.device) for m in metas}) > 1 or any(_overlapping(m) for m in metas):
+                for p in members:  # reinterpreted or overlapping memory: each on its own (a read after a write refuses)
+                    self._new_root(p, self.shared_inputs[p])
+                continue
+            spans = [(p.meta[IDENTITY_KEY].offset, _extent(m)) for p, m in zip(members, metas)]
+            lo = min((off for off, n in spans if n), default=0)
+            size = max((off + n - lo for off, n in spans if n), default=0)
+            m0 = metas[0]
+            root = _SharedInputs(members, TensorMeta((size,), m0.dtype, (1,), m0.device), key)
+            value = self.emit(aten.full.default, ([size], 0), {"dtype": m0.dtype, "device": m0.device},
+                              meta=root.meta[META_KEY])
+            for p, m, (off, n) in zip(members, metas, spans):
+                if n:
+                    value = self.emit(aten.as_strided_scatter.default,
+                                      (value, self.shared_inputs[p], list(m.shape), list(m.strides), off - lo))
+            s = _Storage(value, root, key)
+            self.storages.setdefault(key, []).append(s)
+            self.allocation.setdefault(key, members[0])
+            for p, m, (off, n) in zip(members, metas, spans):
+                step = V.ViewStep(aten.as_strided.default, (list(m.shape), list(m.strides), max(off - lo, 0)))
+                self.aliases[p] = _Alias(s, (step,), self.shared_inputs[p], 0)
+                self.views.setdefault((id(s), 0, (step,)), self.shared_inputs[p])
 
     def _view(self, node: fx.Node):
         op, parent = node.target, node.args[0]
@@ -383,8 +425,9 @@ class _Functionalizer:
         for other in self.storages[s.key]:
             if other is not s:
                 other.stale = True
-        if s.root.op == "placeholder" and s not in self.mutated:
-            self.mutated.append(s)
+        for p in s.root.members if isinstance(s.root, _SharedInputs) else (s.root,):
+            if p.op == "placeholder" and p not in self.mutated:
+                self.mutated.append(p)
 
     def _writes_memory(self, target: fx.Node) -> bool:
         """Whether a write to `target` lands on memory several of its elements share, or goes through
@@ -445,11 +488,11 @@ class _Functionalizer:
         values = [self.read(o) if isinstance(o, fx.Node) else o for o in olds]
         self.mutations = []
         restrided = self._restrided_inputs()
-        for s in self.mutated:
-            index = self.input_index[s.root]
+        for p in self.mutated:
+            index = self.input_index[p]
             self.mutations.append(InputMutation(index, len(values), restrided.pop(index, None)))
-            values.append(self.read(s.root))
-            infos.append(OutputInfo(s.root.meta[META_KEY], None, role="mutation"))
+            values.append(self.read(p))
+            infos.append(OutputInfo(p.meta[META_KEY], None, role="mutation"))
         self.mutations += [InputMutation(index, None, layout) for index, layout in restrided.items()]
         def add_base(root):
             values.append(self.read(root))
@@ -501,6 +544,40 @@ def _alias_outputs(olds, infos, allocation, input_index, add_base):
             if p != base:
                 infos[p] = infos[p].replace(view_of=_view_of("output", base, infos[p].meta, olds[p].meta[IDENTITY_KEY],
                                                              root))
+
+
+class _SharedInputs:
+    """The root of a synthetic base: stands for an old node (name, op, meta) in `_Storage.root`."""
+
+    op = "shared_inputs"
+
+    def __init__(self, members: list, meta: TensorMeta, key: int):
+        self.members, self.name = members, "memory of " + ", ".join(p.name for p in members)
+        self.meta = {META_KEY: meta, IDENTITY_KEY: Identity(-1, key, 0)}
+
+
+def _written_shared_inputs(gm: fx.GraphModule) -> dict:
+    """Old placeholder -> eager storage, for inputs that share a storage (as distinct tensors) that
+    some op of the graph writes."""
+    written, by_storage = set(), {}
+    for node in gm.graph.nodes:
+        if node.op == "placeholder" and IDENTITY_KEY in node.meta:
+            by_storage.setdefault(node.meta[IDENTITY_KEY].storage, []).append(node)
+        elif node.op == "call_function" and isinstance(node.target, OpOverload) and node.target._schema.is_mutable:
+            bound = V.bind(node.target, node.args, node.kwargs)
+            for a in V.written_args(node.target):
+                t = bound.get(a.name)
+                if isinstance(t, fx.Node) and IDENTITY_KEY in t.meta:
+                    written.add(t.meta[IDENTITY_KEY].storage)
+    return {p: key for key, ps in by_storage.items() if key in written and len({p.meta[IDENTITY_KEY].tensor for p in ps}) > 1
+            for p in ps}
+
+
+def _extent(meta) -> int:
+    """Elements of storage a layout spans, from its first (0 when it has none)."""
+    if any(n == 0 for n in meta.shape):
+        return 0
+    return 1 + sum((n - 1) * st for n, st in zip(meta.shape, meta.strides))
 
 
 _BATCH_NORMS = {aten.native_batch_norm.default, aten.cudnn_batch_norm.default, aten.miopen_batch_norm.default}

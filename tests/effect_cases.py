@@ -334,6 +334,24 @@ def index_put_into_expanded_intermediate(x, idx, v):
     return e * 1
 
 
+def aliased_inputs_written(x, y):
+    x.add_(1)
+    return y * 1
+
+
+def overlapping_input_slices_written(a, b, c):
+    a.mul_(2)
+    b[0] = c[1] + 1  # c[1] is the base's element 2, which is a[1]: read after a's write
+    return a + b.sum(), c * 1
+
+
+def aliased_inputs_written_through_each(t, row, col):
+    row.add_(1)
+    col.mul_(-2)
+    t[0, 0] = 9.0
+    return row * 1, col + t.sum()
+
+
 def _offset_input():
     base = torch.randn(4, 4)
     return [base[1:]]
@@ -398,6 +416,12 @@ CASES = {
     "fill_through_overlapping_unfold": (fill_through_overlapping_unfold, lambda: [_r(7)]),
     "index_put_into_expanded_intermediate": (index_put_into_expanded_intermediate,
                                              lambda: [_r(3), torch.tensor([2, 0, 2]), _r(3, 3)]),
+    # graph inputs sharing memory the graph writes: views of one synthetic base
+    "aliased_inputs_written": (aliased_inputs_written, lambda: (lambda b: [b, b.view(-1)])(_r(2, 3))),
+    "overlapping_input_slices_written": (overlapping_input_slices_written,
+                                         lambda: (lambda b: [b[1:5], b[3:], b[::2]])(_r(8))),
+    "aliased_inputs_written_through_each": (aliased_inputs_written_through_each,
+                                            lambda: (lambda b: [b.t(), b[1], b[:, 0]])(_r(3, 3))),
 }
 CASES = {name: (fn, _seeded(make)) for name, (fn, make) in CASES.items()}
 
@@ -405,8 +429,6 @@ CASES = {name: (fn, _seeded(make)) for name, (fn, make) in CASES.items()}
 REFUSED = {
     "resize_": (lambda x: x.resize_(6), lambda: [_r(2, 3)], "storage"),
     "resize_intermediate": (lambda x: (x * 1).resize_(6) + 1, lambda: [_r(2, 3)], "storage"),
-    "aliased_inputs_written": (lambda x, y: (x.add_(1), y * 1),
-                               lambda: (lambda b: [b, b.view(-1)])(_r(2, 3)), "hidden alias"),
 }
 REFUSED = {name: (fn, _seeded(make), why) for name, (fn, make, why) in REFUSED.items()}
 
