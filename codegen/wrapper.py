@@ -94,6 +94,8 @@ class WrapperCode:
         returned = [self._output(o) for o in g.outputs]
         for index, shape, strides, offset in g.restrides:  # after the views, made at the original offsets
             self.lines.append(f"    {self._var(g.inputs[index].name)}.as_strided_({shape}, {strides}, {offset})")
+        for index, view in g.storage_sets:  # x.set_(y): last, after every view of its old storage
+            self.lines.append(f"    {self._var(g.inputs[index].name)}.set_({self._output(view)})")
         self.lines.append(f"    return ({''.join(r + ', ' for r in returned)})")
         return "\n".join(self.lines) + "\n"
 

@@ -116,6 +116,7 @@ class _Functionalizer:
         self.results: dict[fx.Node, list] = {}  # old multi-output mutating node -> per item: ("alias", arg) | ("fresh", new node, i)
         self.input_index: dict[fx.Node, int] = {}
         self.mutated: list[fx.Node] = []  # old placeholders whose memory was written, in order of first write
+        self.storage_sets: dict[fx.Node, fx.Node] = {}  # old placeholder -> the last set_ giving it a storage
         self.shared_inputs: dict[fx.Node, fx.Node] = {}  # old placeholder sharing a written storage -> its copy
         self.latest: dict[int, fx.Node] = {}  # eager tensor -> the last node that is it (its final metadata)
         self.fake_mode: FakeTensorMode | None = None
@@ -315,6 +316,8 @@ class _Functionalizer:
     def _mutation(self, node: fx.Node):
         op = node.target
         name = op._schema.name.split("::")[1]
+        if op is aten.set_.source_Tensor:
+            return self._set_storage(node)
         if name in V.STORAGE_MUTATIONS:
             raise UnsupportedGraph(f"{op} changes a tensor's storage, not just its values")
         view = V.metadata_view(op)
@@ -355,6 +358,39 @@ class _Functionalizer:
                 self._new_root(node, self._getitem(fresh, 0) if isinstance(fresh.meta[META_KEY], tuple) else fresh)
         else:
             self.results[node] = per_item
+
+    def _set_storage(self, node: fx.Node):
+        """`x.set_(src)` (what `x.data = src` traces to): from here on x is src's alias. A graph input
+        so changed takes, after the call, the storage of src's final value (`_outputs`)."""
+        target, src = node.args[0], node.args[1]
+        tensor = target.meta[IDENTITY_KEY].tensor
+        placeholder = next((p for p in self.input_index if p.meta[IDENTITY_KEY].tensor == tensor), None)
+        if placeholder is None:
+            raise UnsupportedGraph(f"{node.target} on {target.name}, which is not a graph input")
+        self.read(src)  # raises on a stale storage (hidden alias)
+        self._alias_of(node, src)
+        self.storage_sets[placeholder] = node
+
+    def _storage_mutations(self, olds, infos, values) -> list[InputMutation]:
+        """For each input given another storage (set_): the storage's root, as an extra "base" output
+        the input then views as eager's does. Only for a storage an op result owns that no user output
+        shares (eager's outputs would share it with the input)."""
+        out = []
+        for p, node in self.storage_sets.items():
+            facts = node.meta[IDENTITY_KEY]
+            root = self.allocation[facts.storage]
+            if root.op != "call_function" or root.meta[IDENTITY_KEY].offset != 0 or sum(
+                    self.storage_sets[q].meta[IDENTITY_KEY].storage == facts.storage for q in self.storage_sets) > 1:
+                raise UnsupportedGraph(f"{node.target} gives input {p.name} the storage of {root.name}, which is "
+                                       "not a fresh op result of its own")
+            if any(isinstance(o, fx.Node) and o.meta[IDENTITY_KEY].storage == facts.storage and info.input_index is None
+                   for o, info in zip(olds, infos)):
+                raise UnsupportedGraph(f"{node.target} gives input {p.name} the storage of an output")
+            values.append(self.read(root))
+            infos.append(OutputInfo(root.meta[META_KEY], None, role="base"))
+            view = _view_of("output", len(values) - 1, node.meta[META_KEY], facts, root)
+            out.append(InputMutation(self.input_index[p], None, storage=view))
+        return out
 
     def _batch_norm(self, node: fx.Node):
         """native_batch_norm in training writes its running stats, which its schema does not say."""
@@ -488,6 +524,8 @@ class _Functionalizer:
         values = [self.read(o) if isinstance(o, fx.Node) else o for o in olds]
         self.mutations = []
         restrided = self._restrided_inputs()
+        for p in self.storage_sets:  # its final layout is its new storage's (set_ below), not a restride
+            restrided.pop(self.input_index[p], None)
         for p in self.mutated:
             index = self.input_index[p]
             self.mutations.append(InputMutation(index, len(values), restrided.pop(index, None)))
@@ -499,6 +537,7 @@ class _Functionalizer:
             return len(values) - 1
 
         _alias_outputs(olds, infos, self.allocation, self.input_index, add_base)
+        self.mutations += self._storage_mutations(olds, infos, values)
         self.graph.output(tuple(values))
         self.infos = infos
 
