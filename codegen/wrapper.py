@@ -10,6 +10,7 @@ import torch
 from kiln.inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, TensorArg
 from kiln.inductor.ir.schedule import Alloc, Free, FusedKernel
 from kiln.prims.graph_io import view_of_storage
+from kiln.prims.write_on_copy import copy_into
 
 from . import alloc, index_check
 from .wrapper_check import check_names
@@ -33,7 +34,8 @@ class WrapperCode:
     def __init__(self, graph, steps, backend):
         self.graph, self.steps, self.backend = graph, steps, backend
         self.globals: dict = {"torch": torch, "empty_strided": alloc.BufferPool().empty_strided,
-                              "as_strided": torch.as_strided, "in_layout": in_layout, "view_of_storage": view_of_storage}
+                              "as_strided": torch.as_strided, "in_layout": in_layout, "view_of_storage": view_of_storage,
+                              "copy_into": copy_into}
         self.lines: list[str] = []
 
     def _var(self, name: str) -> str:
@@ -83,11 +85,17 @@ class WrapperCode:
                 self._extern(step.item)
         self.lines.extend(index_check.wrapper_lines(self.backend, params))
         for index, name in g.mutations:  # after every kernel, in program order, into the caller's tensors
-            self.lines.append(f"    {self._var(g.inputs[index].name)}.copy_({self._var(name)})")
+            dst, lay = self._var(g.inputs[index].name), g.inputs[index].layout
+            if any(st == 0 and n > 1 for n, st in zip(lay.shape, lay.strides)):  # an expanded input: its memory
+                self.lines.append(f"    copy_into({dst}, {self._var(name)})")
+            else:
+                self.lines.append(f"    {dst}.copy_({self._var(name)})")
         self._names: dict[int, str] = {}
         returned = [self._output(o) for o in g.outputs]
         for index, shape, strides, offset in g.restrides:  # after the views, made at the original offsets
             self.lines.append(f"    {self._var(g.inputs[index].name)}.as_strided_({shape}, {strides}, {offset})")
+        for index, view in g.storage_sets:  # x.set_(y): last, after every view of its old storage
+            self.lines.append(f"    {self._var(g.inputs[index].name)}.set_({self._output(view)})")
         self.lines.append(f"    return ({''.join(r + ', ' for r in returned)})")
         return "\n".join(self.lines) + "\n"
 

@@ -62,6 +62,7 @@ class GraphLowering:
         self.bases: list[GraphOutput] = []  # computed only for aliased outputs to view
         self.mutations: list[tuple[int, str]] = []  # (input index, buffer with its new value), in order
         self.restrides: list[tuple] = []  # (input index, shape, strides, offset): t_, unsqueeze_, ... on inputs
+        self.storage_sets: list[tuple] = []  # (input index, GraphOutput it becomes): x.set_(y) on inputs
         self.checks: list[str] = []  # buffers computed for their index checks alone (check_index_all)
         self.constant_names: dict[str, str] = {}  # get_attr target -> ConstantBuffer name
         self.current_node: fx.Node | None = None
@@ -230,6 +231,10 @@ class GraphLowering:
                 self.mutations.append((m.input_index, self._mutation_source(values[m.output_index])))
             if m.layout is not None:
                 self.restrides.append((m.input_index, *m.layout))
+            if m.storage is not None:
+                v = m.storage
+                self.storage_sets.append((m.input_index, GraphOutput("alias", (by_pos[v.index], v.shape, v.strides,
+                                                                                v.offset, v.dtype))))
 
     def _mutation_source(self, value: TensorValue) -> str:
         """A fresh buffer holding an input's new value, which the wrapper copies into the input. Any
@@ -280,4 +285,7 @@ class GraphLowering:
             lines.append("input mutations: " + ", ".join(f"{self.inputs[i].name} <- {b}" for i, b in self.mutations))
         if self.restrides:
             lines.append("inputs restrided: " + ", ".join(f"{self.inputs[r[0]].name} -> {r[1:]}" for r in self.restrides))
+        if self.storage_sets:
+            lines.append("inputs given a new storage: " + ", ".join(f"{self.inputs[i].name} -> {o}"
+                                                                     for i, o in self.storage_sets))
         return "\n".join(lines)

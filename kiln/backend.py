@@ -83,8 +83,8 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
                 raise
             return _split(gm, e, example_inputs, target)
         records.add_backend_record(gm, compiled=compiled)
-        written = sorted({index for index, _ in compiled.graph.mutations})
-        return guarded_call(compiled.call, eager, storage_check(example_inputs, written))
+        return guarded_call(compiled.call, eager, _storage_check(compiled, example_inputs),
+                            recompile=lambda inputs: _recompile(gm, inputs, target, eager))
     except Exception as e:  # noqa: BLE001  (never let a compiler error reach user code)
         records.add_backend_record(gm, error=e)
         what = f"{type(e).__name__}: {e}"
@@ -94,6 +94,17 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
             raise
         warn(f"could not compile this graph ({what}); running it eagerly")
         return eager
+
+
+def _storage_check(compiled, inputs):
+    return storage_check(inputs, sorted({index for index, _ in compiled.graph.mutations}))
+
+
+def _recompile(gm, inputs, target, eager):
+    """gm compiled again for inputs that share memory otherwise (a graph that writes an input
+    computes on the memory sharing it was compiled for): (call, its storage check)."""
+    compiled = compile_graph(gm, inputs, target=target, eager=eager)
+    return compiled.call, _storage_check(compiled, inputs)
 
 
 def _split(gm, error, example_inputs, target):

@@ -7,8 +7,9 @@
   error, raised as eager raises it (type and message, strict or not); if eager runs, Kiln was wrong
   to refuse: one warning (strict: Kiln's error) and eager from then on.
 - `guarded_call(...)`: the compiled call, made safe at call time. When inputs that the graph
-  mutates no longer keep the storage relationships seen at compile time (input_storage.py), that
-  call runs eagerly (one warning). When the compiled call raises, the graph runs eagerly on the same
+  mutates no longer keep the storage relationships seen at compile time (input_storage.py), the
+  graph is compiled again for the new ones (kept, up to MAX_ALIASING_VARIANTS per graph); only if
+  that fails does the call run eagerly (one warning). When the compiled call raises, the graph runs eagerly on the same
   inputs: eager's error, if eager raises too; otherwise one warning and eager from then on. Nothing a
   compiled call does before it returns is visible to the caller (input copy-backs come last, after
   every kernel), so the eager rerun starts from the caller's own values; the one exception is the
@@ -100,11 +101,19 @@ def eager_first(eager: EagerGraph, error: Exception, what: str):
     return run
 
 
-def guarded_call(call, eager: EagerGraph, storage_check=None):
+MAX_ALIASING_VARIANTS = 8  # compiles of one graph for other memory sharing among its inputs
+
+
+def guarded_call(call, eager: EagerGraph, storage_check=None, recompile=None):
     """`call`, run only when it can give eager's answer; otherwise the graph runs eagerly. Costs
-    one Python call and a `try` per call, plus `storage_check` when the graph writes inputs."""
+    one Python call and a `try` per call, plus `storage_check` when the graph writes inputs. Inputs
+    that share memory otherwise than the compiled graph assumed get a graph compiled for them
+    (`recompile(inputs) -> (call, storage_check)`), kept for later calls alike; only when that fails
+    does the call run eagerly."""
     broken = None  # the error that made this graph run eagerly from now on
     aliased_warned = False
+    variants = []  # (storage_check, call) compiled for other memory sharing
+    lock = threading.Lock()
 
     def run(*inputs):
         if broken is not None:
@@ -118,13 +127,33 @@ def guarded_call(call, eager: EagerGraph, storage_check=None):
     def run_checked(*inputs):
         if broken is not None:
             return eager(*inputs)
-        if not storage_check(inputs):
+        fn = call if storage_check(inputs) else _variant(inputs)
+        if fn is None:
             return _aliased(inputs)
         try:
-            return call(*inputs)
+            return fn(*inputs)
         except Exception as e:  # noqa: BLE001
             error = e
         return _failed(error, inputs)
+
+    def _variant(inputs):
+        """The call compiled for this memory sharing (compiled now if new), or None."""
+        for check, fn in variants:
+            if check is None or check(inputs):
+                return fn
+        if recompile is None:
+            return None
+        with lock:
+            if len(variants) >= MAX_ALIASING_VARIANTS:
+                return None
+            try:
+                fn, check = recompile(list(inputs))
+            except Exception:  # noqa: BLE001  (this call runs eagerly, below)
+                if config.strict:
+                    raise
+                return None
+            variants.append((check, fn))
+            return fn
 
     def _aliased(inputs):
         nonlocal aliased_warned

@@ -91,10 +91,15 @@ class AtenTracer:
         self._consts: dict[int, torch.Tensor] = {}  # id(real) -> its fake
         self._tensor_ids: dict[int, int] = {}  # id(fake) -> Identity.tensor (fakes stay alive in _nodes)
         self._storage_ids: dict[int, int] = {}  # storage _cdata -> Identity.storage
+        self._storages: list = []  # every storage met, so no _cdata is reused within a trace
 
     def identity(self, t: torch.Tensor) -> Identity:
         tensor = self._tensor_ids.setdefault(id(t), len(self._tensor_ids))
-        storage = self._storage_ids.setdefault(_storage(t), len(self._storage_ids))
+        key = _storage(t)
+        if key not in self._storage_ids:
+            self._storage_ids[key] = len(self._storage_ids)
+            self._storages.append(t.untyped_storage())  # kept alive: set_ may free it, and its address be reused
+        storage = self._storage_ids[key]
         return Identity(tensor, storage, int(t.storage_offset()))
 
     def bind(self, value, node: fx.Node) -> None:

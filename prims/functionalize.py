@@ -15,8 +15,10 @@ version. Any other tensor of that storage is a chain of view steps from the root
 
 Eager storages the op schemas do not explain (e.g. `_unsafe_view` sharing its input's storage) are
 "hidden aliases": a write to one makes the others stale, and reading a stale tensor raises
-UnsupportedGraph rather than risk a wrong answer. So do storage mutations (resize_, set_), writes to
-module constants, and writes through views with no known inverse (expand, unfold, ...). Metadata
+UnsupportedGraph rather than risk a wrong answer. So do storage mutations (resize_, set_) and writes to
+module constants. A write through a view with no inverse (a broadcasting expand, unfold, ...) or into
+memory several elements share (an expanded input) runs the op as is on a copy of the storage's root,
+laid out as eager's (write_on_copy.py): an op-level fallback giving the root's new value. Metadata
 mutations (t_, unsqueeze_, as_strided_, ...) make the tensor a view of its old self; an input so
 changed gets its final (shape, strides, offset) in its InputMutation.
 """
@@ -30,12 +32,13 @@ from torch._ops import OpOverload
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from . import view_replay as V
-from .aten_trace import IDENTITY_KEY
+from .aten_trace import IDENTITY_KEY, Identity
 from .builder import META_KEY
 from .eager_strides import restride_like_eager
 from .errors import UnsupportedGraph
 from .graph_io import FUNCTIONAL_KEY, MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf
 from .meta import TensorMeta, contiguous_strides
+from .write_on_copy import WRITE_ON_COPY, WRITTEN, broadcast_only_overlap, plan
 
 aten = torch.ops.aten
 
@@ -112,7 +115,9 @@ class _Functionalizer:
         self.list_views: dict[fx.Node, fx.Node] = {}  # old list-returning view node -> its parent
         self.results: dict[fx.Node, list] = {}  # old multi-output mutating node -> per item: ("alias", arg) | ("fresh", new node, i)
         self.input_index: dict[fx.Node, int] = {}
-        self.mutated: list[_Storage] = []  # input storages, in order of first write
+        self.mutated: list[fx.Node] = []  # old placeholders whose memory was written, in order of first write
+        self.storage_sets: dict[fx.Node, fx.Node] = {}  # old placeholder -> the last set_ giving it a storage
+        self.shared_inputs: dict[fx.Node, fx.Node] = {}  # old placeholder sharing a written storage -> its copy
         self.latest: dict[int, fx.Node] = {}  # eager tensor -> the last node that is it (its final metadata)
         self.fake_mode: FakeTensorMode | None = None
         self.fakes: dict[fx.Node, torch.Tensor] = {}
@@ -208,13 +213,22 @@ class _Functionalizer:
 
     # -- the walk -----------------------------------------------------------------------------
     def run(self) -> fx.GraphModule:
+        shared = _written_shared_inputs(self.old)
+        pending = bool(shared)
         for node in self.old.graph.nodes:
             if IDENTITY_KEY in node.meta:
                 self.latest[node.meta[IDENTITY_KEY].tensor] = node
             if node.op == "placeholder":
                 self.input_index[node] = len(self.input_index)
-                self._new_root(node, self.graph.node_copy(node))
-            elif node.op == "get_attr":
+                if node in shared:
+                    self.shared_inputs[node] = self.graph.node_copy(node)
+                else:
+                    self._new_root(node, self.graph.node_copy(node))
+                continue
+            if pending:  # every input is in: the storages some of them share
+                self._shared_storages(shared)
+                pending = False
+            if node.op == "get_attr":
                 self._new_root(node, self.graph.node_copy(node))
             elif node.op == "call_function" and node.target is operator.getitem:
                 self._item(node)
@@ -237,6 +251,38 @@ class _Functionalizer:
         gm.meta[OUTPUTS_KEY], gm.meta[MUTATIONS_KEY] = self.infos, tuple(self.mutations)
         gm.meta[FUNCTIONAL_KEY] = True
         return gm
+
+    def _shared_storages(self, shared: dict):
+        """Graph inputs sharing a storage the graph writes become views of one value of that memory
+        (a synthetic base, as AOTAutograd's): a flat tensor holding each input at its offset, so a write
+        to one is seen by the others (as_strided_scatter / as_strided, straight off a contiguous root)."""
+        groups: dict[int, list[fx.Node]] = {}
+        for p in self.shared_inputs:
+            groups.setdefault(shared[p], []).append(p)
+        for key, members in groups.items():
+            metas = [p.meta[META_KEY] for p in members]
+            if len({(m.dtype, m.device) for m in metas}) > 1 or any(_overlapping(m) for m in metas):
+                for p in members:  # reinterpreted or overlapping memory: each on its own (a read after a write refuses)
+                    self._new_root(p, self.shared_inputs[p])
+                continue
+            spans = [(p.meta[IDENTITY_KEY].offset, _extent(m)) for p, m in zip(members, metas)]
+            lo = min((off for off, n in spans if n), default=0)
+            size = max((off + n - lo for off, n in spans if n), default=0)
+            m0 = metas[0]
+            root = _SharedInputs(members, TensorMeta((size,), m0.dtype, (1,), m0.device), key)
+            value = self.emit(aten.full.default, ([size], 0), {"dtype": m0.dtype, "device": m0.device},
+                              meta=root.meta[META_KEY])
+            for p, m, (off, n) in zip(members, metas, spans):
+                if n:
+                    value = self.emit(aten.as_strided_scatter.default,
+                                      (value, self.shared_inputs[p], list(m.shape), list(m.strides), off - lo))
+            s = _Storage(value, root, key)
+            self.storages.setdefault(key, []).append(s)
+            self.allocation.setdefault(key, members[0])
+            for p, m, (off, n) in zip(members, metas, spans):
+                step = V.ViewStep(aten.as_strided.default, (list(m.shape), list(m.strides), max(off - lo, 0)))
+                self.aliases[p] = _Alias(s, (step,), self.shared_inputs[p], 0)
+                self.views.setdefault((id(s), 0, (step,)), self.shared_inputs[p])
 
     def _view(self, node: fx.Node):
         op, parent = node.target, node.args[0]
@@ -270,6 +316,8 @@ class _Functionalizer:
     def _mutation(self, node: fx.Node):
         op = node.target
         name = op._schema.name.split("::")[1]
+        if op is aten.set_.source_Tensor:
+            return self._set_storage(node)
         if name in V.STORAGE_MUTATIONS:
             raise UnsupportedGraph(f"{op} changes a tensor's storage, not just its values")
         view = V.metadata_view(op)
@@ -285,6 +333,9 @@ class _Functionalizer:
         targets = [bound.get(a.name) for a in writes]
         if not all(isinstance(t, fx.Node) and t in self.aliases for t in targets):
             raise UnsupportedGraph(f"{op} writes a list of tensors or an optional one (not supported)")
+        if len(targets) == 1 and self._writes_memory(targets[0]):
+            self._write_on_copy(node, writes[0], targets[0])
+            return
         if op in _WRITE_ONLY:
             values, fresh = [_WRITE_ONLY[op](self, targets[0], bound)], None
         else:
@@ -307,6 +358,39 @@ class _Functionalizer:
                 self._new_root(node, self._getitem(fresh, 0) if isinstance(fresh.meta[META_KEY], tuple) else fresh)
         else:
             self.results[node] = per_item
+
+    def _set_storage(self, node: fx.Node):
+        """`x.set_(src)` (what `x.data = src` traces to): from here on x is src's alias. A graph input
+        so changed takes, after the call, the storage of src's final value (`_outputs`)."""
+        target, src = node.args[0], node.args[1]
+        tensor = target.meta[IDENTITY_KEY].tensor
+        placeholder = next((p for p in self.input_index if p.meta[IDENTITY_KEY].tensor == tensor), None)
+        if placeholder is None:
+            raise UnsupportedGraph(f"{node.target} on {target.name}, which is not a graph input")
+        self.read(src)  # raises on a stale storage (hidden alias)
+        self._alias_of(node, src)
+        self.storage_sets[placeholder] = node
+
+    def _storage_mutations(self, olds, infos, values) -> list[InputMutation]:
+        """For each input given another storage (set_): the storage's root, as an extra "base" output
+        the input then views as eager's does. Only for a storage an op result owns that no user output
+        shares (eager's outputs would share it with the input)."""
+        out = []
+        for p, node in self.storage_sets.items():
+            facts = node.meta[IDENTITY_KEY]
+            root = self.allocation[facts.storage]
+            if root.op != "call_function" or root.meta[IDENTITY_KEY].offset != 0 or sum(
+                    self.storage_sets[q].meta[IDENTITY_KEY].storage == facts.storage for q in self.storage_sets) > 1:
+                raise UnsupportedGraph(f"{node.target} gives input {p.name} the storage of {root.name}, which is "
+                                       "not a fresh op result of its own")
+            if any(isinstance(o, fx.Node) and o.meta[IDENTITY_KEY].storage == facts.storage and info.input_index is None
+                   for o, info in zip(olds, infos)):
+                raise UnsupportedGraph(f"{node.target} gives input {p.name} the storage of an output")
+            values.append(self.read(root))
+            infos.append(OutputInfo(root.meta[META_KEY], None, role="base"))
+            view = _view_of("output", len(values) - 1, node.meta[META_KEY], facts, root)
+            out.append(InputMutation(self.input_index[p], None, storage=view))
+        return out
 
     def _batch_norm(self, node: fx.Node):
         """native_batch_norm in training writes its running stats, which its schema does not say."""
@@ -354,24 +438,79 @@ class _Functionalizer:
         s = a.storage
         if self.read(target) is value:  # e.g. the copy_ that `x[i] *= 2` ends with: nothing changes
             return
-        if s.root.op == "get_attr":
-            raise UnsupportedGraph(f"in-place write to the constant tensor {s.root.target} (a module attribute)")
-        if s.root.op == "placeholder" and _overlapping(s.root.meta[META_KEY]):
-            raise UnsupportedGraph(f"in-place write to input {s.root.name}, whose elements share memory (expanded)")
+        self._check_writable(s)
+        if _overlapping(s.root.meta[META_KEY]):  # reached only by writes the schema does not say (batch norm)
+            raise UnsupportedGraph(f"in-place write to {s.root.name}, whose elements share memory (expanded)")
         new = value
         for k in range(len(a.chain) - 1, -1, -1):
             parent = self._view_value(s, a.chain[:k])
             self._check_as_strided(s, a.chain[:k + 1])
             up = V.scatter(a.chain[k], parent, parent.meta[META_KEY].shape, new)
             new = up if isinstance(up, fx.Node) else self.emit(*up)
-        s.value, s.version = new, s.version + 1
+        self._commit(s, new)
         a.value, a.version = value, s.version
         self.views[(id(s), s.version, a.chain)] = value
+
+    def _check_writable(self, s: _Storage):
+        if s.root.op == "get_attr":
+            raise UnsupportedGraph(f"in-place write to the constant tensor {s.root.target} (a module attribute)")
+
+    def _commit(self, s: _Storage, new: fx.Node):
+        """The storage's root now holds `new`: every other view of it is stale until replayed."""
+        s.value, s.version = new, s.version + 1
         for other in self.storages[s.key]:
             if other is not s:
                 other.stale = True
-        if s.root.op == "placeholder" and s not in self.mutated:
-            self.mutated.append(s)
+        for p in s.root.members if isinstance(s.root, _SharedInputs) else (s.root,):
+            if p.op == "placeholder" and p not in self.mutated:
+                self.mutated.append(p)
+
+    def _writes_memory(self, target: fx.Node) -> bool:
+        """Whether a write to `target` lands on memory several of its elements share, or goes through
+        a view step with no inverse: then only running the op on memory gives eager's result."""
+        a = self.aliases[target]
+        s = a.storage
+        root = s.root.meta[META_KEY]
+        if _overlapping(root):
+            return True
+        shape = root.shape
+        for k, step in enumerate(a.chain):
+            if not V.invertible(step, shape):
+                return True
+            shape = self._step_shape(s, a.chain[:k + 1])
+        return False
+
+    def _step_shape(self, s: _Storage, chain: tuple):
+        node = self.views.get((id(s), s.version, chain))
+        return (node if node is not None else self._view_value(s, chain)).meta[META_KEY].shape
+
+    def _write_on_copy(self, node: fx.Node, written, target: fx.Node):
+        """The op runs as is on a copy of the storage, laid out as eager's root (write_on_copy.py)."""
+        op, a = node.target, self.aliases[target]
+        s = a.storage
+        self.read(target)  # raises on a stale storage (hidden alias)
+        self._check_writable(s)
+        root = s.root.meta[META_KEY]  # eager's layout of the root: a graph input's, an op result's
+        if not broadcast_only_overlap(root.shape, root.strides):
+            raise UnsupportedGraph(f"in-place write to {s.root.name}, whose elements share memory other than by "
+                                   "broadcasting (an overlapping as_strided layout)")
+        if any(step.op is aten.as_strided.default for step in a.chain):
+            raise UnsupportedGraph(f"{op} writes through a view with no inverse of an as_strided view "
+                                   "(storage offsets Kiln's copy of the root does not keep)")
+        if any(r.alias_info is None or not r.alias_info.is_write for r in op._schema.returns):
+            raise UnsupportedGraph(f"{op} writes through a view with no inverse and returns fresh results")
+        if node.meta[META_KEY].shape != target.meta[META_KEY].shape:
+            raise UnsupportedGraph(f"{op} would resize its output from {list(target.meta[META_KEY].shape)}")
+        names = [x.name for x in op._schema.arguments]
+        where = names.index(written.name) if written.name in names[:len(node.args)] else written.name
+        args = tuple(WRITTEN if i == where else x for i, x in enumerate(node.args))
+        kwargs = {k: WRITTEN if k == where else v for k, v in node.kwargs.items()}
+        p, tensors = plan(op, a.chain, root.shape, root.strides, args, kwargs, lambda x: isinstance(x, fx.Node))
+        if not all(t in self.aliases for t in tensors):
+            raise UnsupportedGraph(f"{op} writes through a view with no inverse, with a non-tensor graph value")
+        meta = TensorMeta(root.shape, root.dtype, p.result_strides, root.device)
+        self._commit(s, self.emit(WRITE_ON_COPY, (s.value, [self.read(t) for t in tensors], p.key), meta=meta))
+        self._alias_of(node, target)
 
     def _alias_of(self, old: fx.Node, target: fx.Node):
         """`old` is the very tensor `target` is (an in-place op's result)."""
@@ -385,17 +524,20 @@ class _Functionalizer:
         values = [self.read(o) if isinstance(o, fx.Node) else o for o in olds]
         self.mutations = []
         restrided = self._restrided_inputs()
-        for s in self.mutated:
-            index = self.input_index[s.root]
+        for p in self.storage_sets:  # its final layout is its new storage's (set_ below), not a restride
+            restrided.pop(self.input_index[p], None)
+        for p in self.mutated:
+            index = self.input_index[p]
             self.mutations.append(InputMutation(index, len(values), restrided.pop(index, None)))
-            values.append(self.read(s.root))
-            infos.append(OutputInfo(s.root.meta[META_KEY], None, role="mutation"))
+            values.append(self.read(p))
+            infos.append(OutputInfo(p.meta[META_KEY], None, role="mutation"))
         self.mutations += [InputMutation(index, None, layout) for index, layout in restrided.items()]
         def add_base(root):
             values.append(self.read(root))
             return len(values) - 1
 
         _alias_outputs(olds, infos, self.allocation, self.input_index, add_base)
+        self.mutations += self._storage_mutations(olds, infos, values)
         self.graph.output(tuple(values))
         self.infos = infos
 
@@ -441,6 +583,40 @@ def _alias_outputs(olds, infos, allocation, input_index, add_base):
             if p != base:
                 infos[p] = infos[p].replace(view_of=_view_of("output", base, infos[p].meta, olds[p].meta[IDENTITY_KEY],
                                                              root))
+
+
+class _SharedInputs:
+    """The root of a synthetic base: stands for an old node (name, op, meta) in `_Storage.root`."""
+
+    op = "shared_inputs"
+
+    def __init__(self, members: list, meta: TensorMeta, key: int):
+        self.members, self.name = members, "memory of " + ", ".join(p.name for p in members)
+        self.meta = {META_KEY: meta, IDENTITY_KEY: Identity(-1, key, 0)}
+
+
+def _written_shared_inputs(gm: fx.GraphModule) -> dict:
+    """Old placeholder -> eager storage, for inputs that share a storage (as distinct tensors) that
+    some op of the graph writes."""
+    written, by_storage = set(), {}
+    for node in gm.graph.nodes:
+        if node.op == "placeholder" and IDENTITY_KEY in node.meta:
+            by_storage.setdefault(node.meta[IDENTITY_KEY].storage, []).append(node)
+        elif node.op == "call_function" and isinstance(node.target, OpOverload) and node.target._schema.is_mutable:
+            bound = V.bind(node.target, node.args, node.kwargs)
+            for a in V.written_args(node.target):
+                t = bound.get(a.name)
+                if isinstance(t, fx.Node) and IDENTITY_KEY in t.meta:
+                    written.add(t.meta[IDENTITY_KEY].storage)
+    return {p: key for key, ps in by_storage.items() if key in written and len({p.meta[IDENTITY_KEY].tensor for p in ps}) > 1
+            for p in ps}
+
+
+def _extent(meta) -> int:
+    """Elements of storage a layout spans, from its first (0 when it has none)."""
+    if any(n == 0 for n in meta.shape):
+        return 0
+    return 1 + sum((n - 1) * st for n, st in zip(meta.shape, meta.strides))
 
 
 _BATCH_NORMS = {aten.native_batch_norm.default, aten.cudnn_batch_norm.default, aten.miopen_batch_norm.default}

@@ -3,7 +3,7 @@
     gm.meta[OUTPUTS_KEY]    one OutputInfo per graph output. Outputs with role "user" come first and
                             are what the caller gets; after them come the new values of mutated inputs
                             (role "mutation") and bases that aliased outputs view (role "base").
-    gm.meta[MUTATIONS_KEY]  InputMutation(input_index, output_index, layout), in program order:
+    gm.meta[MUTATIONS_KEY]  InputMutation(input_index, output_index, layout, storage), in program order:
                             after the graph runs, that input takes that output's value in place
                             (`copy_`); inputs whose metadata changed (t_, unsqueeze_) are then
                             restrided (`as_strided_`) once every output view is made.
@@ -22,6 +22,7 @@ import torch.fx as fx
 
 from .builder import ARG_METAS_KEY
 from .eager_strides import preserved_strides
+from .write_on_copy import copy_into
 
 OUTPUTS_KEY = "kiln_outputs"
 MUTATIONS_KEY = "kiln_mutations"
@@ -58,15 +59,20 @@ def view_of_storage(base: torch.Tensor, shape, strides, offset: int, dtype=None)
 @dataclass(frozen=True)
 class InputMutation:
     """Input `input_index` takes the value of graph output `output_index` (if any), copied in place;
-    then, if `layout` is set ((shape, strides, storage offset): t_, unsqueeze_, ...), it is restrided."""
+    then, if `layout` is set ((shape, strides, storage offset): t_, unsqueeze_, ...), it is restrided;
+    with `storage` (`x.set_(y)`), it becomes that view of another output's storage (after every other
+    output is made: views of its old storage are views of what it was)."""
     input_index: int
     output_index: int | None
     layout: tuple | None = None
+    storage: ViewOf | None = None
 
     def __repr__(self):
         parts = [] if self.output_index is None else [f"<- output {self.output_index}"]
         if self.layout is not None:
             parts.append("restrided to size {}, stride {}, offset {}".format(*map(list, self.layout[:2]), self.layout[2]))
+        if self.storage is not None:
+            parts.append(f"set_ to the {self.storage!r}")
         return f"input {self.input_index} " + ", then ".join(parts)
 
 
@@ -128,7 +134,7 @@ def call_with_effects(gm, inputs) -> list:
     # A new value may be an input itself (say, a clone of one): take it before any copy-back lands.
     new_values = [(i, v.clone() if v.untyped_storage()._cdata in storages else v) for i, v in new_values]
     for i, v in new_values:
-        inputs[i].copy_(v)
+        copy_into(inputs[i], v)
     for j, info in enumerate(infos):  # computed outputs (and bases of views) in eager's layout
         if info.role in ("user", "base") and isinstance(flat[j], torch.Tensor) and info.view_of is None and \
                 info.input_index is None and info.same_as is None:
@@ -151,6 +157,10 @@ def call_with_effects(gm, inputs) -> list:
     for m in mutations:  # after the views above, which are relative to the inputs' original offsets
         if m.layout is not None:
             inputs[m.input_index].as_strided_(*m.layout)
+    for m in mutations:
+        if m.storage is not None:
+            v = m.storage
+            inputs[m.input_index].set_(view_of_storage(flat[v.index], v.shape, v.strides, v.offset, v.dtype))
     return out
 
 

@@ -151,9 +151,33 @@ def scatter(step: ViewStep, parent, parent_shape, child):
         return aten.as_strided_scatter.default, (parent, child, b["size"], b["stride"], b["storage_offset"]), {}
     if op in _REINTERPRET_BACK:  # complex <-> (real, imag) pairs: the same bytes
         return _REINTERPRET_BACK[op], (child,), {}
+    if op is aten.expand.default and not broadcasts(parent_shape, b["size"]):  # only adds leading 1s
+        return aten.reshape.default, (child, list(parent_shape)), {}
     if op is aten.expand.default:
         raise UnsupportedGraph("a write through an expanded (broadcast) view")
     raise UnsupportedGraph(f"a write through view op {op} (no inverse known)")
+
+
+_INVERTIBLE = _SAME_AS_CHILD | _RESHAPE_BACK | set(_REINTERPRET_BACK) | {
+    aten.t.default, aten.transpose.int, aten.permute.default, aten.slice.Tensor, aten.select.int,
+    aten.diagonal.default, aten.as_strided.default}
+
+
+def invertible(step: ViewStep, parent_shape) -> bool:
+    """Whether `scatter` can write a value through this step: each element of the view is its own
+    element of the parent (a broadcasting expand or an overlapping unfold maps several to one)."""
+    if step.op is aten.expand.default:
+        return not broadcasts(parent_shape, bind(step.op, (None, *step.args), step.kwargs)["size"])
+    return step.op in _INVERTIBLE
+
+
+def broadcasts(parent_shape, sizes) -> bool:
+    """Whether expand(parent, sizes) repeats an element (or drops all of them: a size 0 from 1): it
+    is a plain alias only when it adds leading dims of size 1 and keeps every other size."""
+    lead = len(sizes) - len(parent_shape)
+    if any(n != 1 for n in sizes[:lead]):
+        return True
+    return any(n not in (-1, p) for p, n in zip(parent_shape, sizes[lead:]))
 
 
 # -- in-place and out= ops -> their functional twins ------------------------------------------

@@ -1,7 +1,6 @@
 """Programs with in-place ops, writes through views, out= ops and outputs that alias: shared by the
 functionalization tests (tests/prims) and the back-end tests (tests/codegen). Each case is
 (fn, make_inputs); make_inputs() builds fresh, equal inputs on every call (seeded)."""
-import operator
 
 import torch
 
@@ -314,6 +313,45 @@ def broadcast_of_intermediate(x):
     return (x + 1).expand(2, 3, 4)
 
 
+def write_into_expanded_input(x):
+    x[0].add_(1)
+
+
+def write_through_expand(x):
+    x.expand(3, 4)[0, 0] = 1.0
+    return x
+
+
+def fill_through_overlapping_unfold(x):
+    u = x.unfold(0, 3, 2)
+    u[:, 1].fill_(-1.0)
+    return u + 0, x
+
+
+def index_put_into_expanded_intermediate(x, idx, v):
+    e = (x + 1).expand(3, 3)
+    e.index_put_((idx,), v)  # rows 0 and 2 written, all rows are one: the last write wins
+    return e * 1
+
+
+def aliased_inputs_written(x, y):
+    x.add_(1)
+    return y * 1
+
+
+def overlapping_input_slices_written(a, b, c):
+    a.mul_(2)
+    b[0] = c[1] + 1  # c[1] is the base's element 2, which is a[1]: read after a's write
+    return a + b.sum(), c * 1
+
+
+def aliased_inputs_written_through_each(t, row, col):
+    row.add_(1)
+    col.mul_(-2)
+    t[0, 0] = 9.0
+    return row * 1, col + t.sum()
+
+
 def _offset_input():
     base = torch.randn(4, 4)
     return [base[1:]]
@@ -372,6 +410,18 @@ CASES = {
     "split_intermediate": (split_intermediate, lambda: [_r(5, 3)]),
     "lone_view_of_intermediate": (lone_view_of_intermediate, lambda: [_r(3, 4)]),
     "broadcast_of_intermediate": (broadcast_of_intermediate, lambda: [_r(3, 4)]),
+    # writes to memory several elements share, or through a view with no inverse (write_on_copy.py)
+    "write_into_expanded_input": (write_into_expanded_input, lambda: [_r(4).expand(3, 4)]),
+    "write_through_expand": (write_through_expand, lambda: [_r(1, 4)]),
+    "fill_through_overlapping_unfold": (fill_through_overlapping_unfold, lambda: [_r(7)]),
+    "index_put_into_expanded_intermediate": (index_put_into_expanded_intermediate,
+                                             lambda: [_r(3), torch.tensor([2, 0, 2]), _r(3, 3)]),
+    # graph inputs sharing memory the graph writes: views of one synthetic base
+    "aliased_inputs_written": (aliased_inputs_written, lambda: (lambda b: [b, b.view(-1)])(_r(2, 3))),
+    "overlapping_input_slices_written": (overlapping_input_slices_written,
+                                         lambda: (lambda b: [b[1:5], b[3:], b[::2]])(_r(8))),
+    "aliased_inputs_written_through_each": (aliased_inputs_written_through_each,
+                                            lambda: (lambda b: [b.t(), b[1], b[:, 0]])(_r(3, 3))),
 }
 CASES = {name: (fn, _seeded(make)) for name, (fn, make) in CASES.items()}
 
@@ -379,11 +429,6 @@ CASES = {name: (fn, _seeded(make)) for name, (fn, make) in CASES.items()}
 REFUSED = {
     "resize_": (lambda x: x.resize_(6), lambda: [_r(2, 3)], "storage"),
     "resize_intermediate": (lambda x: (x * 1).resize_(6) + 1, lambda: [_r(2, 3)], "storage"),
-    "aliased_inputs_written": (lambda x, y: (x.add_(1), y * 1),
-                               lambda: (lambda b: [b, b.view(-1)])(_r(2, 3)), "hidden alias"),
-    "write_into_expanded_input": (lambda x: (x[0].add_(1), None)[1], lambda: [_r(4).expand(3, 4)], "share memory"),
-    "write_through_expand": (lambda x: operator.setitem(x.expand(3, 4), (0, 0), 1.0) or x, lambda: [_r(1, 4)],
-                             "expanded"),
 }
 REFUSED = {name: (fn, _seeded(make), why) for name, (fn, make, why) in REFUSED.items()}
 
