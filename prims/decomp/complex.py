@@ -130,11 +130,21 @@ def _filled(v, shape, dtype, device):
     return PRIMS["full"](tuple(shape), v, dtype=dtype, device=device)
 
 
+def stack_pair(re: Value, im: Value) -> Value:
+    """The (..., 2) pair of two same-shaped parts, as `where(lane == 0, re, im)` over the pair's
+    shape: pointwise, so it fuses with what computes the parts (a cat would realize each part)."""
+    n, shape = re.ndim, tuple(re.shape) + (2,)
+    lane = PRIMS["iota"](2, start=0, step=1, dtype=torch.int64, device=re.device)
+    first = PRIMS["eq"](PRIMS["broadcast_in_dim"](lane, shape, (n,)), 0)
+    spread = [PRIMS["broadcast_in_dim"](v, shape, tuple(range(n))) for v in (re, im)]
+    return PRIMS["where"](first, *spread)
+
+
 def from_parts(re, im, meta: TensorMeta) -> Value:
     """The complex Value of result `meta` from its parts (Values or floats, broadcast to its shape)."""
     dtype = PAIR_DTYPE[meta.dtype]
     re, im = (_filled(v, meta.shape, dtype, meta.device) for v in (re, im))
-    return to_complex(call_aten(aten.stack.default, [re, im], -1))
+    return to_complex(stack_pair(re, im))
 
 
 def _covered(meta) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..builder import Value
-from .complex import PAIR_DTYPE, _covered, pair_of, parts, register, to_complex
+from .complex import PAIR_DTYPE, _covered, pair_of, parts, register, stack_pair, to_complex
 from .registry import call_aten
 
 aten = torch.ops.aten
@@ -86,7 +86,7 @@ def cat(meta, tensors, dim=0):
         else:
             re, im = parts(t, dtype)
             im = im if isinstance(im, Value) else call_aten(aten.full_like.default, re, im)
-            pairs.append(call_aten(aten.stack.default, [re, im], -1))
+            pairs.append(stack_pair(re, im))
     return to_complex(call_aten(aten.cat.default, pairs, _d(dim, len(meta.shape))))
 
 
