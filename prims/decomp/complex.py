@@ -186,6 +186,11 @@ def sub(meta, a, b, *, alpha=1):
     return _add_alpha(meta, a, b, alpha, -1)
 
 
+@register(aten.rsub.Tensor, aten.rsub.Scalar)
+def rsub(meta, a, b, *, alpha=1):
+    return _add_alpha(meta, b, a, alpha, -1)
+
+
 @register(aten.neg.default)
 def neg(meta, z):
     if not _covered(meta):
