@@ -2,6 +2,7 @@
 
 The pair's trailing dim never moves: each op gets its dims normalized against the complex
 tensor's rank (so -1 names the last complex dim, not the pair dim) and its sizes extended by 2.
+A 0-d complex tensor's dim 0 (or -1) is the number itself, never the pair dim.
 """
 from __future__ import annotations
 
@@ -36,8 +37,6 @@ def _sized(ndim, size, *rest, **kw):
     return (list(size) + [2], *rest), kw
 
 
-_SAME_ARGS = lambda ndim, *a, **kw: (a, kw)  # noqa: E731
-
 # ATen overload -> how its arguments change on the pair
 _PAIR_ARGS = {
     aten.view.default: _sized,
@@ -52,9 +51,8 @@ _PAIR_ARGS = {
     aten.squeeze.dims: lambda n, dims: (([_d(d, n) for d in dims] if n else [],), {}),
     aten.slice.Tensor: lambda n, dim=0, *rest: ((_d(dim, n), *rest), {}),
     aten.select.int: lambda n, dim, index: ((_d(dim, n), index), {}),
-    aten.flip.default: lambda n, dims: (([_d(d, n) for d in dims],), {}),
-    aten.index_select.default: lambda n, dim, index: ((_d(dim, n), index), {}),
-    aten.index.Tensor: _SAME_ARGS,  # indices address leading dims; the pair dim stays last
+    aten.flip.default: lambda n, dims: (([_d(d, n) for d in dims] if n else [],), {}),
+    aten.index.Tensor: lambda n, *a: (a, {}) if n else None,  # indices address leading dims; the pair's stays last
 }
 
 # ops whose pair form is another overload (t of the pair would swap the wrong dims)
@@ -63,6 +61,18 @@ _PAIR_OP = {aten.t.default: aten.transpose.int, aten.reshape.default: aten.view.
 
 for _op, _args in _PAIR_ARGS.items():
     register(_op)(_on_pair(_PAIR_OP.get(_op, _op), _args))
+
+
+@register(aten.index_select.default)
+def index_select(meta, z, dim, index):
+    """A 0-d tensor is indexed as the 1-element tensor it views (its index checks included)."""
+    if not _covered(meta):
+        return None
+    pair = pair_of(z)
+    if not z.ndim:
+        pair = call_aten(aten.unsqueeze.default, pair, 0)
+    out = call_aten(aten.index_select.default, pair, _d(dim, max(z.ndim, 1)), index)
+    return to_complex(call_aten(aten.view.default, out, list(meta.shape) + [2]))
 
 
 @register(aten.squeeze.default)
@@ -98,7 +108,7 @@ def sum_(meta, z, dim=None, keepdim=False, *, dtype=None):
     pair = pair_of(z)
     if meta.dtype != z.dtype:
         pair = call_aten(aten._to_copy.default, pair, dtype=PAIR_DTYPE[meta.dtype])
-    dims = list(range(z.ndim)) if not dim else [_d(d, z.ndim) for d in dim]
-    if not dims:  # a 0-d tensor
+    dims = list(range(z.ndim)) if not dim or not z.ndim else [_d(d, z.ndim) for d in dim]
+    if not dims:  # a 0-d tensor: dim 0 (or -1) is the number itself
         return to_complex(pair)
     return to_complex(call_aten(aten.sum.dim_IntList, pair, dims, keepdim))
