@@ -9,7 +9,7 @@ import torch.fx as fx
 from . import decomp  # noqa: F401  (fills the registry)
 from . import op_fallback
 from .builder import META_KEY, GraphBuilder, Value, current_builder, metas_of
-from .decomp.complex import COMPLEX_DECOMPOSITIONS, in_eager_layout
+from .decomp.complex import COMPLEX_DECOMPOSITIONS, complex_output
 from .decomp.extern import EXTERN_PRIMS
 from .decomp.movement import OWN_STORAGE_DECOMPOSITIONS
 from .decomp.registry import DECOMPOSITIONS, call_aten, fallback_call
@@ -49,11 +49,11 @@ def decompose(aten_gm: fx.GraphModule, *, renderable=None, target: str = "this t
                 _check_result(node, out, meta)
                 env[node] = out
             elif node.op == "output":
-                metas = [info.meta for info in aten_gm.meta[OUTPUTS_KEY]]
+                infos = aten_gm.meta[OUTPUTS_KEY]
                 outs = value_of(node.args[0])
-                if len(outs) == len(metas):
-                    outs = [in_eager_layout(v, m) for v, m in zip(outs, metas)]
-                builder.output(outs, metas)
+                if len(outs) == len(infos):
+                    outs = [complex_output(v, info) for v, info in zip(outs, infos)]
+                builder.output(outs, [info.meta for info in infos])
             else:
                 raise UnsupportedGraph(f"unexpected {node.op} node {node.name} in an ATen graph")
     gm = fx.GraphModule(root, builder.graph)

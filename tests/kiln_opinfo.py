@@ -107,7 +107,8 @@ NEW_CASES = selected(NEW_OPS)
 # run in (polar, complex and view_as_complex take real tensors and make complex ones).
 COMPLEX_OPS = {
     **{key: (torch.complex64, torch.complex128) for key in [
-        ("add", ""), ("sub", ""), ("mul", ""), ("rsub", ""), ("neg", ""), ("conj", ""), ("conj_physical", ""),
+        ("add", ""), ("sub", ""), ("mul", ""), ("rsub", ""), ("div", "no_rounding_mode"), ("true_divide", ""),
+        ("reciprocal", ""), ("neg", ""), ("conj", ""), ("conj_physical", ""),
         ("resolve_conj", ""), ("abs", ""), ("angle", ""), ("real", ""), ("imag", ""), ("view_as_real", ""),
         ("sum", ""), ("view", ""), ("reshape", ""), ("permute", ""), ("transpose", ""), ("t", ""),
         ("unsqueeze", ""), ("squeeze", ""), ("expand", ""), ("select", ""), ("narrow", ""), ("flip", ""),

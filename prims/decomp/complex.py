@@ -11,7 +11,8 @@ wrapper (resolve_conj copies only a conjugate-bit input).
 
 The arithmetic is eager's (c10::complex and its vectorised CPU kernels), so special values match:
 a real operand is (x, +0.0), products are the plain (ac - bd, ad + bc), and add/sub are
-`a + alpha * b` with a full complex product (eager's fmadd: (1+2j) + (inf+0j) is inf+nanj).
+`a + alpha * b` with a full complex product (eager's fmadd: (1+2j) + (inf+0j) is inf+nanj);
+division is c10::complex's (Smith's scaling), which both of eager's CPU loops call.
 Ops decline (return None) for inputs they do not cover; decompose then falls back as before.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from ..builder import META_KEY, Value, current_builder
+from ..builder import FRESH_ARGS_KEY, META_KEY, Value, current_builder
 from ..eager_strides import is_dense
 from ..meta import TensorMeta
 from ..prim import PRIMS
@@ -58,27 +59,34 @@ def pair_of(z: Value) -> Value:
     return PRIMS["view_as_real"](PRIMS["resolve_conj"](z))
 
 
-def to_complex(pair: Value, strides=None) -> Value:
+def to_complex(pair: Value, strides=None, fresh=False) -> Value:
     """The complex Value of a pair: view_as_complex of it, laid out row-major (stride 1, size 2), or
-    with the complex `strides` given (dense ones: the pair is then laid out with twice them)."""
+    with the complex `strides` given (dense ones: the pair is then laid out with twice them).
+    `fresh`: a node of its own whose pair the lowering copies into a buffer of its own."""
     shape = tuple(pair.shape[:-1])
     meta = TensorMeta.contiguous(shape, COMPLEX_OF[pair.dtype], pair.device)
     arg = TensorMeta.contiguous(tuple(pair.shape), pair.dtype, pair.device)
     if strides is not None:
         meta = TensorMeta(shape, meta.dtype, tuple(strides), meta.device)
         arg = TensorMeta(tuple(pair.shape), pair.dtype, tuple(2 * s for s in strides) + (1,), arg.device)
-    return current_builder().emit(PRIMS["view_as_complex"], (pair,), {}, meta=meta, arg_metas=((arg,), {}))
+    out = current_builder().emit(PRIMS["view_as_complex"], (pair,), {}, meta=meta, arg_metas=((arg,), {}),
+                                 cse=not fresh)
+    if fresh:
+        out.node.meta[FRESH_ARGS_KEY] = True
+    return out
 
 
-def in_eager_layout(value, meta):
-    """A complex graph output made from a pair, re-made with eager's strides when they are dense
-    (`z.t() * 2` is column-major in eager): no kernel can write a complex buffer, so the pair is
-    written in that order and viewed as complex, instead of copying the complex result."""
+def complex_output(value, info):
+    """A complex graph output made from a pair (graph_io.OutputInfo `info`: a fresh tensor in eager),
+    as a view of a pair a kernel writes for it alone: no kernel can copy a complex buffer, and the
+    pair may be an input's view or another output's. The pair is written in eager's strides when
+    they are dense (`z.t() * 2` is column-major)."""
+    meta = info.meta
     if not isinstance(value, Value) or value.node.target is not PRIMS["view_as_complex"] \
-            or not isinstance(meta, TensorMeta) or tuple(meta.strides) == tuple(value.stride()) \
-            or not is_dense(meta.shape, meta.strides):
+            or not isinstance(meta, TensorMeta) or info.view_of is not None or info.same_as is not None:
         return value
-    return to_complex(pair_of(value), meta.strides)
+    strides = tuple(meta.strides) if is_dense(meta.shape, meta.strides) else None
+    return to_complex(pair_of(value), strides, fresh=True)
 
 
 def _round(v: float, dtype) -> float:
@@ -99,22 +107,58 @@ def parts(x, dtype):
     return _round(float(x), dtype), 0.0
 
 
-def _binary(aten_op, py, swap_ok):
+def _scalar_op(py, dtype, *xs):
+    """`py` on Python floats as the dtype computes it (0-d tensors: float32 rounding, 1/0 = inf)."""
+    out = py(*(torch.tensor(x, dtype=dtype) for x in xs))
+    return out.item()
+
+
+def _binary(aten_op, py, swap):
+    """An op on two parts, each a Value or a Python float. `swap`: how to put a Python float first
+    (ATen ops take a tensor first): mul, add, comparisons swap; s - v is s + (-v); s / v is a full
+    tensor of s divided by v."""
     def fn(a, b, dtype):
         if not isinstance(a, Value) and not isinstance(b, Value):
-            return _round(py(a, b), dtype)
+            return _scalar_op(py, dtype, a, b)
         if not isinstance(a, Value):
-            if swap_ok:
-                return call_aten(aten_op, b, a)
-            return call_aten(aten.add.Tensor, call_aten(aten.neg.default, b), a)  # s - v is s + (-v)
+            return swap(a, b, dtype)
         return call_aten(aten_op, a, b)
 
     return fn
 
 
-_mul = _binary(aten.mul.Tensor, operator.mul, True)
-_add = _binary(aten.add.Tensor, operator.add, True)
-_sub = _binary(aten.sub.Tensor, operator.sub, False)
+_mul = _binary(aten.mul.Tensor, operator.mul, lambda s, v, dt: call_aten(aten.mul.Tensor, v, s))
+_add = _binary(aten.add.Tensor, operator.add, lambda s, v, dt: call_aten(aten.add.Tensor, v, s))
+_sub = _binary(aten.sub.Tensor, operator.sub,
+               lambda s, v, dt: call_aten(aten.add.Tensor, call_aten(aten.neg.default, v), s))
+_div = _binary(aten.div.Tensor, operator.truediv,
+               lambda s, v, dt: call_aten(aten.div.Tensor, _filled(s, v.shape, dt, v.device), v))
+_ge = _binary(aten.ge.Tensor, operator.ge, lambda s, v, dt: call_aten(aten.le.Tensor, v, s))
+_eq = _binary(aten.eq.Tensor, operator.eq, lambda s, v, dt: call_aten(aten.eq.Tensor, v, s))
+
+
+def _abs(x, dtype):
+    return call_aten(aten.abs.default, x) if isinstance(x, Value) else _scalar_op(torch.abs, dtype, x)
+
+
+def _and(p, q):
+    if isinstance(p, Value) and isinstance(q, Value):
+        return call_aten(aten.logical_and.default, p, q)
+    if isinstance(p, Value):
+        p, q = q, p
+    return q if bool(p) else False
+
+
+def _where(cond, x, y, dtype):
+    """cond ? x : y; cond a bool Value or a Python bool, x and y parts."""
+    if not isinstance(cond, Value):
+        return x if bool(cond) else y
+    shape = cond.shape
+    for v in (x, y):
+        if isinstance(v, Value):
+            shape = torch.broadcast_shapes(shape, v.shape)
+    x, y = (_filled(v, shape, dtype, cond.device) for v in (x, y))
+    return call_aten(aten.where.self, cond, x, y)
 
 
 def _cmul(a, b, dtype):
@@ -164,6 +208,43 @@ def mul(meta, a, b):
         return None
     dtype = PAIR_DTYPE[meta.dtype]
     return from_parts(*_cmul(parts(a, dtype), parts(b, dtype), dtype), meta)
+
+
+def _cdiv(a, b, dtype):
+    """c10::complex's division (numpy's, Smith's scaling), which eager's scalar and vectorised CPU
+    kernels both call: branch on |c| >= |d| (false for NaN), 0/0 divides each part by zero."""
+    (ar, ai), (br, bi) = a, b
+    abs_c, abs_d = _abs(br, dtype), _abs(bi, dtype)
+    wide = _ge(abs_c, abs_d, dtype)
+    rat = _div(bi, br, dtype)  # |c| >= |d|
+    scl = _div(1.0, _add(br, _mul(bi, rat, dtype), dtype), dtype)
+    re1 = _mul(_add(ar, _mul(ai, rat, dtype), dtype), scl, dtype)
+    im1 = _mul(_sub(ai, _mul(ar, rat, dtype), dtype), scl, dtype)
+    rat2 = _div(br, bi, dtype)  # |c| < |d|
+    scl2 = _div(1.0, _add(bi, _mul(br, rat2, dtype), dtype), dtype)
+    re2 = _mul(_add(_mul(ar, rat2, dtype), ai, dtype), scl2, dtype)
+    im2 = _mul(_sub(_mul(ai, rat2, dtype), ar, dtype), scl2, dtype)
+    zero = _and(_eq(abs_c, 0.0, dtype), _eq(abs_d, 0.0, dtype))
+    re = _where(wide, _where(zero, _div(ar, abs_c, dtype), re1, dtype), re2, dtype)
+    im = _where(wide, _where(zero, _div(ai, abs_d, dtype), im1, dtype), im2, dtype)
+    return re, im
+
+
+@register(aten.div.Tensor, aten.div.Scalar)
+def div(meta, a, b):
+    if not _covered(meta) or not _operands_covered(a, b):
+        return None
+    dtype = PAIR_DTYPE[meta.dtype]
+    return from_parts(*_cdiv(parts(a, dtype), parts(b, dtype), dtype), meta)
+
+
+@register(aten.reciprocal.default)
+def reciprocal(meta, z):
+    """complex(1) / z, as eager's scalar and vectorised kernels."""
+    if not _covered(meta) or not _operands_covered(z):
+        return None
+    dtype = PAIR_DTYPE[meta.dtype]
+    return from_parts(*_cdiv((1.0, 0.0), parts(z, dtype), dtype), meta)
 
 
 def _add_alpha(meta, a, b, alpha, sign):
