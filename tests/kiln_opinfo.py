@@ -108,7 +108,7 @@ NEW_CASES = selected(NEW_OPS)
 COMPLEX_OPS = {
     **{key: (torch.complex64, torch.complex128) for key in [
         ("add", ""), ("sub", ""), ("mul", ""), ("rsub", ""), ("div", "no_rounding_mode"), ("true_divide", ""),
-        ("reciprocal", ""), ("neg", ""), ("conj", ""), ("conj_physical", ""),
+        ("reciprocal", ""), ("eq", ""), ("ne", ""), ("neg", ""), ("conj", ""), ("conj_physical", ""),
         ("resolve_conj", ""), ("abs", ""), ("angle", ""), ("real", ""), ("imag", ""), ("view_as_real", ""),
         ("sum", ""), ("view", ""), ("reshape", ""), ("permute", ""), ("transpose", ""), ("t", ""),
         ("unsqueeze", ""), ("squeeze", ""), ("expand", ""), ("select", ""), ("narrow", ""), ("flip", ""),

@@ -26,7 +26,7 @@ from ..builder import FRESH_ARGS_KEY, META_KEY, Value, current_builder
 from ..eager_strides import is_dense
 from ..meta import TensorMeta
 from ..prim import PRIMS
-from .promote import convert
+from .promote import convert, result_type
 from .registry import call_aten
 
 aten = torch.ops.aten
@@ -270,6 +270,26 @@ def sub(meta, a, b, *, alpha=1):
 @register(aten.rsub.Tensor, aten.rsub.Scalar)
 def rsub(meta, a, b, *, alpha=1):
     return _add_alpha(meta, b, a, alpha, -1)
+
+
+def _compare(both):
+    """eq/ne as c10::complex's ==, part by part (eager promotes a real operand to (x, 0))."""
+    def fn(meta, a, b):
+        if not isinstance(meta, TensorMeta) or not _operands_covered(a, b):
+            return None
+        dtype = PAIR_DTYPE.get(result_type(a, b))
+        if dtype is None:
+            return None
+        (ar, ai), (br, bi) = parts(a, dtype), parts(b, dtype)
+        same = [_filled(_eq(x, y, dtype), meta.shape, torch.bool, meta.device) for x, y in ((ar, br), (ai, bi))]
+        eq = call_aten(aten.logical_and.default, *same)
+        return eq if both else call_aten(aten.logical_not.default, eq)
+
+    return fn
+
+
+register(aten.eq.Tensor, aten.eq.Scalar)(_compare(True))
+register(aten.ne.Tensor, aten.ne.Scalar)(_compare(False))
 
 
 @register(aten.neg.default)
