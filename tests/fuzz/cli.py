@@ -72,6 +72,12 @@ def summary(results: list[dict], entry: str, target: str, seconds: float | None,
                  "ran (part) eagerly; by reason (a program may have several):")
     reasons = Counter(reason for r in fell_back for reason in {reason_class(m) for m in r["fallbacks"]})
     lines += [f"  {c:5d}  {reason}" for reason, c in reasons.most_common()]
+    graphs = sum(r.get("graphs", 0) for r in results)
+    if graphs:
+        eager_whole = sum(r.get("graphs_eager", 0) for r in results)
+        op_level = sum(r.get("graphs_op_fallback", 0) for r in results)
+        lines.append(f"back-end graphs: {graphs}; run eagerly whole: {eager_whole} ({100 * eager_whole / graphs:.1f}%); "
+                     f"compiled with op-level fallbacks: {op_level} ({100 * op_level / graphs:.1f}%)")
     aten = Counter(op for r in results for op in r.get("aten_fallback_ops", ()))
     if aten:
         lines.append("compiled with ATen fallback ops inside the graph: "

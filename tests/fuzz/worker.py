@@ -77,6 +77,8 @@ def run_case(case: dict, compile_fn, front_end_only=None) -> dict:
         "detail": mismatch.detail if mismatch else "",
         "fallbacks": sorted({str(w.message)[:600] for w in kiln_warnings}),  # reasons.reason_class groups them
         "graphs": len(backend),
+        "graphs_eager": sum(1 for r in backend if not r.compiled),  # whole-graph fallbacks in the back end
+        "graphs_op_fallback": sum(1 for r in backend if r.compiled and r.fallbacks),
         "aten_fallback_ops": sorted({op for r in backend for op in r.fallback_ops}),
         "strides": stride_differs(first_eager, first) if mismatch is None else [],
         **counts,  # rescued_by_reference, dead_error_dropped
