@@ -26,7 +26,9 @@ CASES = {
     "float8 round trip, 1M": (lambda x: x.to(F8).to(torch.float32), lambda: (torch.randn(1 << 20),)),
     "x*2 -> float8 round trip -> +1, 1M": (lambda x: (x * 2).to(F8).to(torch.float32) + 1,
                                           lambda: (torch.randn(1 << 20),)),
-    # an FFT (a library call) and a complex op that is not generated
+    # an FFT (a library call) and a complex op that is not generated (complex abs is: real pairs)
+    "rfft + exp + abs + sum, 256x1024": (lambda x: torch.fft.rfft(x).exp().abs().sum(-1),
+                                         lambda: (torch.randn(256, 1024) * 0.01,)),
     "rfft + abs + sum, 256x1024": (lambda x: torch.fft.rfft(x).abs().sum(-1), lambda: (torch.randn(256, 1024),)),
     # library calls between kernels
     "sort values * 2, 1024x1024": (lambda x: x.sort(-1).values * 2, lambda: (torch.randn(1024, 1024),)),

@@ -15,6 +15,9 @@ META_KEY = "kiln_meta"  # node.meta[META_KEY]: TensorMeta (or tuple of them) of 
 # graph: (args, kwargs) with each tensor argument replaced by eager's TensorMeta of it (None elsewhere),
 # the layout the library must see it in.
 ARG_METAS_KEY = "kiln_arg_metas"
+# node.meta[FRESH_ARGS_KEY] = True on a library call whose tensor arguments must be fresh copies (a
+# complex graph output viewing its (real, imag) pair must not view an input or another output).
+FRESH_ARGS_KEY = "kiln_fresh_args"
 
 
 class Value:
@@ -84,10 +87,11 @@ class GraphBuilder:
         node.meta[META_KEY] = meta
         return Value(node, meta)
 
-    def emit(self, prim, args, kwargs, meta=None, arg_metas=None):
-        """`arg_metas`: see ARG_METAS_KEY (calls on the same values in other layouts stay apart)."""
+    def emit(self, prim, args, kwargs, meta=None, arg_metas=None, cse=True):
+        """`arg_metas`: see ARG_METAS_KEY (calls on the same values in other layouts stay apart).
+        `cse=False`: a node of its own even if an equal one exists."""
         args, kwargs = _to_nodes(args), _to_nodes(kwargs)
-        key = _cse_key(prim, args, kwargs, arg_metas)
+        key = _cse_key(prim, args, kwargs, arg_metas) if cse else None
         if key is not None and key in self._seen:
             return self._seen[key]
         result = self._emit(prim, args, kwargs, meta, arg_metas)

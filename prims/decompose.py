@@ -9,6 +9,7 @@ import torch.fx as fx
 from . import decomp  # noqa: F401  (fills the registry)
 from . import op_fallback
 from .builder import META_KEY, GraphBuilder, Value, current_builder, metas_of
+from .decomp.complex import COMPLEX_DECOMPOSITIONS, complex_output
 from .decomp.extern import EXTERN_PRIMS
 from .decomp.movement import OWN_STORAGE_DECOMPOSITIONS
 from .decomp.registry import DECOMPOSITIONS, call_aten, fallback_call
@@ -48,8 +49,11 @@ def decompose(aten_gm: fx.GraphModule, *, renderable=None, target: str = "this t
                 _check_result(node, out, meta)
                 env[node] = out
             elif node.op == "output":
-                metas = [info.meta for info in aten_gm.meta[OUTPUTS_KEY]]
-                builder.output(value_of(node.args[0]), metas)
+                infos = aten_gm.meta[OUTPUTS_KEY]
+                outs = value_of(node.args[0])
+                if len(outs) == len(infos):
+                    outs = [complex_output(v, info) for v, info in zip(outs, infos)]
+                builder.output(outs, [info.meta for info in infos])
             else:
                 raise UnsupportedGraph(f"unexpected {node.op} node {node.name} in an ATen graph")
     gm = fx.GraphModule(root, builder.graph)
@@ -61,6 +65,9 @@ def decompose(aten_gm: fx.GraphModule, *, renderable=None, target: str = "this t
 
 def _decompose_node(builder, node, value_of, renderable, target):
     """One ATen node as prims, or as a kiln.fallback when a dtype it needs cannot be rendered."""
+    out = _complex_decomposition(builder, node, value_of, renderable, target)
+    if out is not None:
+        return out
     if node.target in EXTERN_PRIMS or renderable is None:  # extern prims are library calls: any dtype
         return _decompose_plain(node, value_of)
     reason = op_fallback.aten_node_reason(node, renderable, target)
@@ -77,6 +84,21 @@ def _decompose_node(builder, node, value_of, renderable, target):
                                    "a fallback would see a row-major copy, not eager's storage")
         return _own_storage_decomposition(node, value_of)
     return _library_call(node, value_of, reason=reason)
+
+
+def _complex_decomposition(builder, node, value_of, renderable, target):
+    """A complex op as real prims on (real, imag) pairs (decomp/complex.py), or None: no such
+    decomposition, it declined these arguments, or what it emitted cannot be rendered either."""
+    fn = COMPLEX_DECOMPOSITIONS.get(node.target)
+    if fn is None or not op_fallback.involves_complex(node):
+        return None
+    mark = builder.mark()
+    out = fn(node.meta.get(META_KEY), *value_of(node.args), **value_of(node.kwargs))
+    if out is not None and (renderable is None or
+                            op_fallback.emitted_reason(builder.new_nodes(mark), renderable, target) is None):
+        return out
+    builder.rollback(mark)
+    return None
 
 
 def _decompose_plain(node, value_of):

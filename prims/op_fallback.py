@@ -19,6 +19,8 @@ from .prim import Prim
 
 FALLBACK_REASON_KEY = "kiln_fallback_reason"  # node.meta of a kiln.fallback node: why it is one
 NO_DECOMPOSITION = "no decomposition"
+# Extern prims at the edge of the complex pair representation (decomp/complex.py): views of bytes.
+PAIR_BOUNDARY = frozenset({"view_as_complex", "view_as_real", "resolve_conj"})
 
 
 
@@ -50,11 +52,21 @@ def aten_node_reason(node: fx.Node, renderable, target: str) -> str | None:
     return None if bad is None else _reason(bad, target)
 
 
+def involves_complex(node: fx.Node) -> bool:
+    """A tensor argument or result of the ATen node is complex."""
+    metas = (metas_of(node.args), metas_of(node.kwargs), node.meta.get(META_KEY))
+    return any(d.is_complex for d in _dtypes(metas))
+
+
 def emitted_reason(new_nodes, renderable, target: str) -> str | None:
     """Why a decomposition's prims cannot be rendered, or None. Their inputs are the ATen node's
     arguments (checked already) or results of prims it emitted, so the results' dtypes decide: one
-    outside the table (even a library prim's, since a prim reads it next) means the op runs as is."""
+    outside the table (even a library prim's, since a prim reads it next) means the op runs as is.
+    The complex-pair boundary prims (view_as_complex and back) are library views that only kernels'
+    real pairs or other library calls read."""
     for n in new_nodes:
+        if isinstance(n.target, Prim) and n.target.name in PAIR_BOUNDARY:
+            continue
         meta = n.meta.get(META_KEY)
         metas = meta if isinstance(meta, tuple) else (meta,)
         for m in metas:

@@ -102,6 +102,30 @@ def selected(ops=OPS):
 
 CASES = selected()
 NEW_CASES = selected(NEW_OPS)
+
+# Complex ops computed on (real, imag) pairs (prims/decomp/complex.py): op -> the dtypes its samples
+# run in (polar, complex and view_as_complex take real tensors and make complex ones).
+COMPLEX_OPS = {
+    **{key: (torch.complex64, torch.complex128) for key in [
+        ("add", ""), ("sub", ""), ("mul", ""), ("rsub", ""), ("div", "no_rounding_mode"), ("true_divide", ""),
+        ("reciprocal", ""), ("eq", ""), ("ne", ""), ("neg", ""), ("conj", ""), ("conj_physical", ""),
+        ("resolve_conj", ""), ("abs", ""), ("angle", ""), ("real", ""), ("imag", ""), ("view_as_real", ""),
+        ("sum", ""), ("view", ""), ("reshape", ""), ("permute", ""), ("transpose", ""), ("t", ""),
+        ("unsqueeze", ""), ("squeeze", ""), ("expand", ""), ("select", ""), ("narrow", ""), ("flip", ""),
+        ("cat", ""), ("clone", ""), ("contiguous", ""), ("index_select", "")]},
+    **{key: (torch.float32, torch.float64) for key in [("polar", ""), ("complex", ""), ("view_as_complex", "")]},
+}
+
+
+def complex_cases():
+    by_key = {(op.name, op.variant_test_name): op for op in op_db}
+    missing = [k for k in COMPLEX_OPS if k not in by_key]
+    assert not missing, f"OpInfos not in op_db: {missing}"
+    return [pytest.param(by_key[key], dtype, id=f"{key[0]}-{str(dtype)[6:]}")
+            for key, dtypes in COMPLEX_OPS.items() for dtype in dtypes if dtype in by_key[key].supported_dtypes("cpu")]
+
+
+COMPLEX_CASES = complex_cases()
 ALL_CASES = CASES + NEW_CASES
 BATCH_OPS = 24  # ops per batched graph
 BATCH_SAMPLES = 3  # first samples of each op in a batched graph

@@ -3,7 +3,7 @@
 Written with core triton.language ops only, so the same kernels run on GPUs and under
 TRITON_INTERPRET=1. Formulations are the accurate ones (Kahan's log1p/expm1 tricks), and each
 gives C's (eager's) special values: inf, -inf, NaN, the sign of zero. Float constants that must
-keep float64 precision are added to a tensor (`tl.zeros_like(x) + c`): a bare Python float in
+keep float64 precision are added to a tensor (`tl.full(x.shape, 0, x.dtype) + c`): a bare Python float in
 Triton is a float32 constant.
 """
 import triton
@@ -271,7 +271,7 @@ def _atan_pos(x):  # arctangent of x >= 0 (Cephes' rational approximation, range
     mid = (x > 0.66) & (x <= 2.414213562373095)
     safe = tl.where(x == 0, 1.0, x)
     z0 = tl.where(big, -1.0 / safe, tl.where(mid, (x - 1.0) / (x + 1.0), x))
-    zero = tl.zeros_like(x)
+    zero = tl.full(x.shape, 0, x.dtype)  # tl.zeros_like is a jit function the interpreter cannot nest
     y0 = tl.where(big, zero + 1.5707963267948966, tl.where(mid, zero + 0.7853981633974483, zero))
     z = z0 * z0
     p = ((((-8.750608600031904e-1 * z - 1.6157537187333652e1) * z - 7.50085579231470e1) * z

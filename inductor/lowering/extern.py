@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 
 from kiln.prims import PRIMS, Category
-from kiln.prims.builder import ARG_METAS_KEY, META_KEY, metas_of
+from kiln.prims.builder import ARG_METAS_KEY, FRESH_ARGS_KEY, META_KEY, metas_of
 from kiln.prims.eager_strides import preserved_strides
 
 from ..ir.buffers import Layout, TensorArg
@@ -19,22 +19,22 @@ def matmul(graph, a, b):
     return graph.extern("matmul", args, {}, shape, a.dtype, a.device)
 
 
-def _laid_out(graph, value, meta):
+def _laid_out(graph, value, meta, fresh=False):
     """A library call gets each tensor in the layout `meta` promises (eager's, or the prims graph's):
     a strided view of a buffer when that is the layout, with the very strides of `meta` (size-1 dims'
     included: memory-format checks read them), else a copy into it (dense, in `meta`'s dim order,
-    when `meta` itself has gaps or overlaps)."""
+    when `meta` itself has gaps or overlaps). `fresh` (FRESH_ARGS_KEY): always a copy of its own."""
     if isinstance(value, TensorValue):
-        view = graph.strided_view(value)
+        view = None if fresh else graph.strided_view(value)
         if view is not None and all(a == b for a, b, n in zip(view.strides, meta.strides, meta.shape) if n != 1):
             return TensorArg(view.buffer, view.shape, tuple(meta.strides), view.offset)
         strides = preserved_strides(tuple(meta.shape), tuple(meta.strides))
         layout = Layout(tuple(meta.shape), strides, value.dtype, value.device)
         return TensorArg(graph.realize(value, layout).buffer, tuple(meta.shape), strides, 0)
     if isinstance(value, (list, tuple)):
-        return type(value)(_laid_out(graph, v, m) for v, m in zip(value, meta))
+        return type(value)(_laid_out(graph, v, m, fresh) for v, m in zip(value, meta))
     if isinstance(value, dict):
-        return {k: _laid_out(graph, v, meta[k]) for k, v in value.items()}
+        return {k: _laid_out(graph, v, meta[k], fresh) for k, v in value.items()}
     return value
 
 
@@ -42,8 +42,9 @@ def _call(graph, kind, fn, args, kwargs):
     node = graph.current_node
     first = 1 if kind == "fallback" else 0  # a fallback's first argument is the ATen op
     arg_metas, kwarg_metas = node.meta.get(ARG_METAS_KEY) or (metas_of(node.args), metas_of(node.kwargs))
-    args = _laid_out(graph, tuple(args), tuple(arg_metas[first:]))
-    kwargs = _laid_out(graph, dict(kwargs), dict(kwarg_metas))
+    fresh = bool(node.meta.get(FRESH_ARGS_KEY))
+    args = _laid_out(graph, tuple(args), tuple(arg_metas[first:]), fresh)
+    kwargs = _laid_out(graph, dict(kwargs), dict(kwarg_metas), fresh)
     return graph.extern_call(kind, fn, args, kwargs, node.meta[META_KEY])
 
 

@@ -85,9 +85,9 @@ EXTERN = {
         "special_hermite_polynomial_h.default", "special_hermite_polynomial_he.default",
         "special_laguerre_polynomial_l.default", "special_legendre_polynomial_p.default", "frexp.Tensor",
         "nextafter.default"],
-    "complex numbers: Kiln's prims and loop IR have no complex dtype": [
-        "view_as_complex.default", "complex.default", "polar.default", "_conj.default",
-        "_conj_physical.default", "angle.default"],
+    "complex numbers: the views between a complex tensor and its (real, imag) pairs, which decomp/complex.py "
+    "computes on; angle of a real tensor": [
+        "view_as_complex.default", "view_as_real.default", "resolve_conj.default", "angle.default"],
     "fused attention: ATen's flash-attention kernel (a decomposition into matmul/softmax is the next step)": [
         "_scaled_dot_product_flash_attention_for_cpu.default"],
     "loss kernels with data-dependent gathers and per-class weights": [

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from kiln.backend import compile_graph
-from kiln_opinfo import (ALL_CASES, BATCHES, CASES, batched_samples, check_effects, check_effects_spans, clones,
+from kiln_opinfo import (ALL_CASES, BATCHES, CASES, COMPLEX_CASES, batched_samples, check_effects, check_effects_spans, clones,
                          combined_graph, graph_of, run_samples, unspecified_outputs)
 from kiln.prims import UnsupportedGraph
 from half_compare import assert_close_16_bit, float64_run, half_cases
@@ -85,3 +85,14 @@ def test_opinfo_triton_bfloat16_fast(op, dtype):
 @pytest.mark.parametrize("op, dtype", half_cases(ALL_CASES))
 def test_opinfo_16_bit_full(op, dtype, target):
     run_samples(op, dtype, None, _half_checker(dtype, target))
+
+
+@pytest.mark.parametrize("target", ["cpp", "triton"])
+@pytest.mark.parametrize("op, dtype", COMPLEX_CASES)
+def test_opinfo_complex_on_pairs(op, dtype, target, monkeypatch):
+    """Complex ops' OpInfo samples compile with no op-level fallback (KILN_STRICT=ops raises on one):
+    their complex values are (real, imag) pairs in the kernels."""
+    from kiln import config
+
+    monkeypatch.setattr(config, "strict", "ops")
+    run_samples(op, dtype, FAST_SAMPLES[target] if dtype in (torch.complex64, torch.float32) else 2, _checker(target))
