@@ -13,6 +13,7 @@ REASONS = [
     (r"g\+\+ failed", "g++ rejected the generated C++ (a codegen bug)"),
     (r"decomposition of \S+ gave", "a decomposition gave another shape or dtype than the op (a Kiln bug)"),
     # not supported (yet)
+    (r"[Cc]omplex|view_as_real", "complex dtypes on this target"),
     (r"Half|BFloat16|float16|bfloat16", "float16/bfloat16 on this target"),
     (r"SymInt|SymFloat|SymBool|symbolic|sympy", "symbolic (SymInt/SymFloat) inputs or sizes"),
     (r"item\(\)|_local_scalar_dense", "a value read from a tensor (.item(), x[0-dim integer tensor])"),
