@@ -13,7 +13,9 @@ a compiled graph that fails when called and reruns eagerly is a call-time fallba
 warning). When the compiled model raises, it is run again with `backend="eager"`: if TorchDynamo
 fails alone too, the failure is TorchDynamo's (DYNAMO), not Kiln's.
 
-Outcomes (`class`), worst first: SKIP (cannot be built small or run eagerly offline), DYNAMO,
+Outcomes (`class`), worst first: SKIP (cannot be built small or run eagerly offline, or within
+the worker's memory), DYNAMO (TorchDynamo fails alone too, or its own answer with backend="eager"
+differs from eager and Kiln gives that answer),
 CRASH (raises where eager does not), WRONG, REFUSED (some graph ran eagerly: a whole-graph
 fallback), FALLBACK (every graph compiled, some with op-level fallbacks), OK (compiled, kernels
 and library calls only), NO_GRAPH (TorchDynamo handed Kiln nothing). DEAD (the worker died or
@@ -38,6 +40,11 @@ except ImportError:  # python -m tests.models
     from tests.fuzz.reasons import reason_class
 
 OUTCOMES = ("OK", "FALLBACK", "REFUSED", "WRONG", "CRASH", "DYNAMO", "DEAD", "NO_GRAPH", "SKIP", "EAGER_OK")
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """Over the worker's address-space limit (--memory-gb): the model is too big to try, not Kiln's fault."""
+    return isinstance(e, MemoryError) or "can't allocate memory" in str(e)
 
 
 def _first_line(e: BaseException) -> str:
@@ -83,11 +90,17 @@ def run_model(name: str) -> dict:
         return result
     model, inputs = built.model, built.inputs
     result.update(tier=built.tier, params=built.params, inputs=built.describe())
-    state0 = snapshot(model)
-    expected = run_eager(model, inputs)
-    state1 = snapshot(model)
-    again = run_eager(model, inputs)
-    other_seed = run_eager(model, inputs, seed=1)
+    try:
+        state0 = snapshot(model)
+        expected = run_eager(model, inputs)
+        state1 = snapshot(model)
+        again = run_eager(model, inputs)
+        other_seed = run_eager(model, inputs, seed=1)
+    except Exception as e:  # noqa: BLE001
+        if not _out_of_memory(e):
+            raise
+        result.update({"class": "SKIP", "skip": f"memory: {_first_line(e)}"})
+        return result
     random = mismatch(again, expected) is not None or mismatch(other_seed, expected) is not None
     result.update(random=random, eager_s=round(time.perf_counter() - start, 2))
     if os.environ.get("KILN_MODELS_EAGER_ONLY"):  # --eager-only
@@ -101,6 +114,9 @@ def run_model(name: str) -> dict:
     try:
         first, second, after, messages, handed = _compiled_run(model, inputs, state0)
     except Exception as e:  # noqa: BLE001 - the compiled model raised where eager did not
+        if _out_of_memory(e):
+            result.update({"class": "SKIP", "skip": f"memory (compiled run): {_first_line(e)}"})
+            return result
         result.update(compile_s=round(time.perf_counter() - start, 2), error=_first_line(e),
                       traceback=traceback.format_exc()[-3000:])
         result.update(_records(records.backend_records(), ()))
@@ -117,10 +133,22 @@ def run_model(name: str) -> dict:
     wrong = mismatch(first, expected, values=not random) or mismatch(second, expected, values=not random)
     if wrong and not random:  # rounding, or a wrong answer? Kiln's distance from a float64 run decides
         reference = float64_run(model, inputs, state0)
-        result["float64_checked"] = reference is not None
-        wrong = (mismatch(first, expected, reference=reference) or mismatch(second, expected, reference=reference))
+        result["float64_checked"] = "model" if reference is not None else None
+        if reference is not None:
+            wrong = mismatch(first, expected, reference=reference) or mismatch(second, expected, reference=reference)
+        else:  # the model casts to float32 inside: each graph against its own float64 run
+            far = graphs_far_from_float64(model, inputs, state0)
+            result["float64_checked"] = "per graph" if far is not None else None
+            wrong = (f"{wrong}; per graph: {far}" if far else None) if far is not None else wrong
     if wrong is None and not random:
         wrong = state_mismatch(model, state1)
+    if wrong and not state_mismatch(model, state1):  # TorchDynamo's own answer (backend="eager") may differ
+        dynamo_first = _compiled_run(model, inputs, state0, backend="eager")[0]
+        if mismatch(dynamo_first, expected, values=not random) and not mismatch(first, dynamo_first, values=not random):
+            result.update({"class": "DYNAMO", "wrong": None,
+                           "dynamo_error": f"backend='eager' differs from eager too, Kiln gives its answer: {wrong}"})
+            restore(model, state0)
+            return result
     restore(model, state0)
     result["wrong"] = wrong
     if wrong:
@@ -146,6 +174,42 @@ def float64_run(model, inputs, state0):
         return run_eager(double, {k: v.double() if v.is_floating_point() else v for k, v in inputs.items()})
     except Exception:  # noqa: BLE001 - some models insist on float32 somewhere
         return None
+
+
+def graphs_far_from_float64(model, inputs, state0) -> str | None:
+    """Each graph TorchDynamo hands over, compiled by Kiln and run eagerly on the same inputs, both
+    compared with the graph run on its float inputs upcast to float64: '' when Kiln is about as close
+    to it as eager everywhere (check.close_to_reference), else which graph output is not; None when
+    some graph cannot run in float64."""
+    import kiln
+
+    from .compare import close_to_reference
+
+    found, unusable = [], []
+
+    def checking(gm, example_inputs):
+        compiled = kiln.compile_fx(gm, example_inputs)
+
+        def run(*args):
+            got, expected = compiled(*args), gm(*args)
+            try:
+                ref = gm(*[a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args])
+            except Exception:  # noqa: BLE001
+                unusable.append(gm)
+                return got
+            for i, (g, e, r) in enumerate(zip(got, expected, ref)):
+                if isinstance(e, torch.Tensor) and e.is_floating_point() and not torch.equal(g, e) \
+                        and not close_to_reference(g, e, r):
+                    found.append(f"graph {len(found)} output {i} {list(e.shape)}")
+            return got
+        return run
+
+    torch._dynamo.reset()
+    restore(model, state0)
+    run_eager(torch.compile(model, backend=checking), inputs)
+    restore(model, state0)
+    torch._dynamo.reset()
+    return None if unusable else ", ".join(found)
 
 
 def _records(recs, handed) -> dict:

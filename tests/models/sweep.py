@@ -53,7 +53,7 @@ def line(r: dict) -> str:
     if o == "EAGER_OK":
         return f"{r['id']:32s} EAGER_OK  tier {r['tier']}, {r['params']} params, {r['eager_s']:.1f}s, {r['inputs']}"
     if o in ("DEAD", "ERROR", "DYNAMO", "CRASH"):
-        return f"{r['id']:32s} {o:9s} {(r.get('dynamo_error') or r.get('error') or '')[:140]}"
+        return f"{r['id']:32s} {o:9s} {(r.get('dynamo_error') or r.get('error') or r.get('detail') or '')[:140]}"
     text = (f"{r['id']:32s} {o:9s} graphs {r['graphs']}, compiled {r['compiled']}, "
             f"kernels {r.get('kernels', 0)}, {r.get('compile_s', 0):.0f}s")
     if r.get("fallbacks"):
