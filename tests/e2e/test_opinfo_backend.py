@@ -21,6 +21,9 @@ REGRESSIONS = [
     "native_batch_norm|bfloat16",
     "_native_batch_norm_legit|float16",     # eval mode: new running stats not in torch's meta dtype
     "nn.functional.instance_norm|bfloat16",  # training: float32 running stats written back without a cast
+    "nn.functional.linear|bfloat16",        # 16-bit GEMM + bias rounded twice: 0.0078 off where they cancel
+    "baddbmm|float16",
+    "addr|bfloat16",
 ]
 # pair -> why its graph still runs eagerly where eager does not raise (docs/refusals.md)
 KNOWN_REFUSED = {}
