@@ -216,6 +216,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=600, help="seconds per (op, dtype)")
     ap.add_argument("--part", help="K/N: every N-th pair from the K-th (1-based)")
+    ap.add_argument("--pairs", help='a JSON file listing "op|dtype" pairs to run (a rerun of some)')
     ap.add_argument("--json", help="write every result to this file")
     ap.add_argument("--merge", nargs="+", metavar="FILE", help="report on these result files instead of running")
     ap.add_argument("--markdown", help="also write the table as markdown to this file")
@@ -223,12 +224,15 @@ def main(argv=None) -> int:
     seconds = None
     if args.merge:
         loaded = [_load(path) for path in args.merge]
-        results = [r for data in loaded for r in data["results"]]
+        results = list({r["id"]: r for data in loaded for r in data["results"]}.values())  # a later file's rerun wins
         seconds = sum(data.get("seconds") or 0 for data in loaded) or None
         command = "python tests/backend_coverage.py " + " ".join(_without(loaded[0].get("args", []),
                                                                             ("--part", "--json", "--jobs")))
     else:
         names = pairs(set(filter(None, args.ops.split(","))), args.dtypes.split(","))
+        if args.pairs:
+            wanted = set(json.load(open(args.pairs)))
+            names = [n for n in names if n in wanted]
         if args.part:
             k, n = map(int, args.part.split("/"))
             names = names[k - 1::n]

@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     ap.add_argument("--eager-only", action="store_true", help="build and run eagerly only")
     args = ap.parse_args(argv)
     if args.merge:
-        results = [r for path in args.merge for r in _load(path)]
+        results = list({r["id"]: r for path in args.merge for r in _load(path)}.values())  # a later file's rerun wins
         seconds = None
     else:
         names = args.only or [t.name for t in model_types()]
