@@ -16,9 +16,17 @@ except ImportError:  # python -m tests.models
 def main() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    from .check import run_model
+    from .check import _first_line, _out_of_memory, run_model
 
-    serve(lambda case: run_model(case["id"]))
+    def handle(case):
+        try:
+            return run_model(case["id"])
+        except Exception as e:  # noqa: BLE001 - anything else is the sweep's own bug (ERROR, from serve)
+            if not _out_of_memory(e):
+                raise
+            return {"id": case["id"], "class": "SKIP", "skip": f"memory: {_first_line(e)}"}
+
+    serve(handle)
 
 
 if __name__ == "__main__":
