@@ -400,8 +400,8 @@ class _Functionalizer:
         names = ("input", "weight", "bias", "running_mean", "running_var", "training", "momentum", "eps")
         args = tuple(fx.node.map_arg(b[n], self.read) for n in names)
         result = self.emit(aten._native_batch_norm_legit_functional.default, args)
-        self._write(b["running_mean"], self._getitem(result, 3))
-        self._write(b["running_var"], self._getitem(result, 4))
+        for k, name in ((3, "running_mean"), (4, "running_var")):  # new stats in float32 for 16-bit ones: fit
+            self._write(b[name], self._fit(self._getitem(result, k), b[name], node.target))
         self.results[node] = [("fresh", result, k) for k in range(3)]
 
     def _functional_call(self, op, bound, writes):

@@ -14,18 +14,36 @@ def mm(a, b):
     return P["matmul"](a, b)
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _float_math(fn):
+    """16-bit operands: the product and its epilogue in float32, rounded once at the end, as eager's
+    GEMM does (rounding the product before `+ beta * bias` is a second rounding, far off where the
+    two nearly cancel)."""
+    def wrapped(bias, a, b, **kw):
+        if a.dtype not in _HALF:
+            return fn(bias, a, b, **kw)
+        return convert(fn(convert(bias, torch.float32), convert(a, torch.float32), convert(b, torch.float32), **kw),
+                       a.dtype)
+    return wrapped
+
+
 @register(aten.addmm.default, aten.baddbmm.default)
+@_float_math
 def addmm(bias, a, b, *, beta=1, alpha=1):
     return _epilogue(P["matmul"](a, b), bias, beta, alpha)
 
 
 @register(aten.addmv.default)
+@_float_math
 def addmv(bias, mat, vec, *, beta=1, alpha=1):
     prod = P["reshape"](P["matmul"](mat, P["reshape"](vec, (vec.shape[0], 1))), (mat.shape[0],))
     return _epilogue(prod, bias, beta, alpha)
 
 
 @register(aten.addr.default)
+@_float_math
 def addr(bias, v1, v2, *, beta=1, alpha=1):
     shape = (v1.shape[0], v2.shape[0])
     prod = P["mul"](P["broadcast_in_dim"](v1, shape, (0,)), P["broadcast_in_dim"](v2, shape, (1,))) \
@@ -35,6 +53,7 @@ def addr(bias, v1, v2, *, beta=1, alpha=1):
 
 
 @register(aten.addbmm.default)
+@_float_math
 def addbmm(bias, b1, b2, *, beta=1, alpha=1):
     b, n, k = b1.shape
     m = b2.shape[2]

@@ -8,7 +8,7 @@ import torch
 
 from ..builder import is_tensor_like
 from .elementwise import _binary, _to_bool, _unary
-from .promote import P, Promotion, convert, elementwise_args, elementwise_dtypes
+from .promote import P, Promotion, convert, elementwise_args, elementwise_dtypes, scalar_of
 from .registry import register
 
 aten = torch.ops.aten
@@ -213,9 +213,11 @@ def heaviside(x, values):
 
 @register(aten.lerp.Scalar, aten.lerp.Tensor)
 def lerp(start, end, weight):
-    (start, end, weight), result, shape = elementwise_args(start, end, weight)
-    if not is_tensor_like(weight):
-        weight = P["full"](shape, weight, dtype=start.dtype, device=start.device)
+    if is_tensor_like(weight):
+        (start, end, weight), result, shape = elementwise_args(start, end, weight)
+    else:  # eager reads a Scalar weight in the compute dtype: 0.4 stays 0.4 for float16 operands, not 0.39990
+        (start, end), result, shape = elementwise_args(start, end)
+        weight = P["full"](shape, scalar_of(weight, start.dtype), dtype=start.dtype, device=start.device)
     diff = P["sub"](end, start)
     small = P["lt"](P["abs"](weight), 0.5)  # eager's two-sided formula keeps lerp exact at both ends
     lo = P["add"](start, P["mul"](weight, diff))

@@ -326,6 +326,8 @@ def safe_softmax(x, dim, dtype=None):
 
 @register(aten._softmax_backward_data.default)
 def softmax_backward(grad, out, dim, input_dtype):
+    compute, _ = elementwise_dtypes(grad, out, how=Promotion.INT_TO_FLOAT)  # 16-bit: float math, one rounding
+    grad, out = convert(grad, compute), convert(out, compute)
     dims = _dims(out, dim)
     gy = P["mul"](grad, out)
     s = broadcast_to(_keep(P["sum"](gy, dims), out, dims), out.shape)
@@ -355,6 +357,7 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum, e
         raise UnsupportedGraph("batch_norm in training mode updates its running stats in place "
                                "(functionalization is not implemented here)")
     compute, result = elementwise_dtypes(x, how=Promotion.INT_TO_FLOAT)
+    stats = result if x.device.type == "cpu" else compute  # eager's saved mean/rstd: the input's dtype on CPU only
     xc = convert(x, compute)
     c = x.shape[1]
     dims = tuple(d for d in range(x.ndim) if d != 1)
@@ -362,11 +365,11 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum, e
         var, mean_kept = _var(xc, dims, 0, keepdim=True)
         mean = P["reshape"](mean_kept, (c,))
         rstd = P["rsqrt"](P["add"](P["reshape"](var, (c,)), float(eps)))
-        save_mean, save_rstd = mean, rstd
+        save_mean, save_rstd = convert(mean, stats), convert(rstd, stats)
     else:
         mean = convert(running_mean, compute)
         rstd = P["rsqrt"](P["add"](convert(running_var, compute), float(eps)))
-        save_mean = save_rstd = P["full"]((0,), 0, dtype=compute, device=x.device)
+        save_mean = save_rstd = P["full"]((0,), 0, dtype=stats, device=x.device)
     per_c = lambda v: P["broadcast_in_dim"](v, tuple(x.shape), (1,))  # noqa: E731
     y = P["mul"](P["sub"](xc, per_c(mean)), per_c(rstd))
     if weight is not None:
@@ -381,15 +384,23 @@ def batch_norm_functional(x, weight, bias, running_mean, running_var, training, 
     """batch_norm with its running-stat updates as results (functionalization's form of it)."""
     if not training:
         out, save_mean, save_rstd = batch_norm(x, weight, bias, running_mean, running_var, False, momentum, eps)
-        return out, save_mean, save_rstd, running_mean, running_var
+        compute, _ = elementwise_dtypes(x, how=Promotion.INT_TO_FLOAT)  # torch's meta: the stats in float32
+        return out, save_mean, save_rstd, convert(running_mean, compute), convert(running_var, compute)
     out, mean, rstd = batch_norm(x, weight, bias, None, None, True, momentum, eps)
     n = numel([s for d, s in enumerate(x.shape) if d != 1])
     dims = tuple(d for d in range(x.ndim) if d != 1)
-    var_unbiased = P["reshape"](_var(convert(x, mean.dtype), dims, 1, keepdim=True)[0], (x.shape[1],)) if n > 1 else \
-        P["full"]((x.shape[1],), float("nan"), dtype=mean.dtype, device=x.device)
-    new_mean = P["add"](P["mul"](convert(running_mean, mean.dtype), 1.0 - momentum), P["mul"](mean, float(momentum)))
-    new_var = P["add"](P["mul"](convert(running_var, mean.dtype), 1.0 - momentum), P["mul"](var_unbiased, float(momentum)))
-    return out, mean, rstd, convert(new_mean, running_mean.dtype), convert(new_var, running_var.dtype)
+    compute, _ = elementwise_dtypes(x, how=Promotion.INT_TO_FLOAT)
+    # the running stats follow the float32 mean and variance (16-bit inputs), as eager's do
+    var_kept, mean_kept = _var(convert(x, compute), dims, 1, keepdim=True)
+    var_unbiased = P["reshape"](var_kept, (x.shape[1],)) if n > 1 else \
+        P["full"]((x.shape[1],), float("nan"), dtype=compute, device=x.device)
+    mean_c = P["reshape"](mean_kept, (x.shape[1],))
+    new_mean = P["add"](P["mul"](convert(running_mean, compute), 1.0 - momentum), P["mul"](mean_c, float(momentum)))
+    new_var = P["add"](P["mul"](convert(running_var, compute), 1.0 - momentum), P["mul"](var_unbiased, float(momentum)))
+    # the updated stats in torch's meta dtypes (float32 for 16-bit stats; eager's are 16-bit, but the copy
+    # back into the running stats rounds them the same)
+    return (out, mean, rstd, convert(new_mean, torch.promote_types(compute, running_mean.dtype)),
+            convert(new_var, torch.promote_types(compute, running_var.dtype)))
 
 
 @register(aten.embedding_renorm.default)

@@ -13,6 +13,7 @@ REASONS = [
     (r"g\+\+ failed", "g++ rejected the generated C++ (a codegen bug)"),
     (r"decomposition of \S+ gave", "a decomposition gave another shape or dtype than the op (a Kiln bug)"),
     # not supported (yet)
+    (r"[Cc]omplex|view_as_real", "complex dtypes on this target"),
     (r"Half|BFloat16|float16|bfloat16", "float16/bfloat16 on this target"),
     (r"SymInt|SymFloat|SymBool|symbolic|sympy", "symbolic (SymInt/SymFloat) inputs or sizes"),
     (r"item\(\)|_local_scalar_dense", "a value read from a tensor (.item(), x[0-dim integer tensor])"),
@@ -23,6 +24,9 @@ REASONS = [
     (r"no inverse known", "a write through a view op with no known inverse (unfold)"),
     (r"hidden alias", "an input aliased in a way the op schemas do not say (hidden alias)"),
     (r"recompile_limit|recompil", "recompile limit"),
+    (r"changes a tensor's storage|resize_|\bset_\b", "resize_/set_: a write to a tensor's storage, not its values"),
+    (r"has no functional variant", "an in-place op with no functional variant (normal_)"),
+    (r"data is not allocated yet", "an op that reads tensor data while tracing (fake tensors cannot)"),
     (r"no lowering|has no lowering", "prim without a lowering"),
     (r"dtype", "unsupported dtype"),
 ]

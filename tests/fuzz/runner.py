@@ -6,6 +6,10 @@ abort, an exit) or misses the deadline (then it is killed, with the compilers it
 case is classified DEAD with the signal or "timeout" and the tail of the worker's stderr, and the
 next case gets a fresh worker. Workers are also replaced every `recycle` cases, so memory held by
 torch's and Kiln's caches cannot build up over a long run.
+
+The model and OpInfo sweeps (tests/models, tests/backend_coverage.py) use the same workers with a
+module of their own: `Pool(module=..., args=..., dead=...)`; a worker module's `main` hands its
+per-case function to `serve`, which keeps the protocol on its own file descriptor.
 """
 from __future__ import annotations
 
@@ -23,25 +27,64 @@ from pathlib import Path
 
 _PACKAGE = __package__  # "tests.fuzz" (python -m tests.fuzz) or "fuzz" (pytest, tests/ on sys.path)
 _ROOT = Path(__file__).resolve().parents[len(_PACKAGE.split("."))]
+_TESTS = Path(__file__).resolve().parents[1]  # shared test modules (kiln_opinfo, ...) import from here
+FUZZ_DEAD = {"fallbacks": [], "graphs": 0, "aten_fallback_ops": [], "strides": []}
+
+
+def serve(handle, describe=lambda e: f"{type(e).__name__}: {e}"[:500]) -> None:
+    """A worker's loop: one JSON case a line on stdin, `handle(case)`'s JSON result a line on the
+    protocol; prints from torch, compilers and kernels go to stderr. A case whose handler raises is
+    ERROR (the harness's own bug, reported, never hidden)."""
+    import traceback
+
+    protocol = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    if os.environ.get("KILN_WORKER_MEMORY_GB"):  # a case that needs more fails (MemoryError), not the machine
+        import resource
+
+        limit = int(float(os.environ["KILN_WORKER_MEMORY_GB"]) * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    for line in sys.stdin:
+        case = json.loads(line)
+        try:
+            result = handle(case)
+        except Exception as e:  # noqa: BLE001
+            result = {"id": case["id"], "class": "ERROR", "kind": "harness", "detail": describe(e),
+                      "traceback": traceback.format_exc()[-3000:]}
+        protocol.write(json.dumps(result, default=str) + "\n")
+        protocol.flush()
 
 
 class Worker:
-    def __init__(self, entry: str, target: str, timeout: float, threads: int | None = None):
+    """`python -m MODULE *ARGS` (default: the fuzzer's worker for `entry` and `target`); `dead`: the
+    fields a DEAD result carries besides id, class, kind, detail and stderr; `memory_gb`: the
+    worker's address-space limit (a case needing more raises MemoryError instead of swapping or
+    waking the OOM killer on a shared machine)."""
+
+    def __init__(self, entry: str, target: str, timeout: float, threads: int | None = None, *,
+                 module: str | None = None, args: list[str] | None = None, dead: dict | None = None,
+                 memory_gb: float | None = None):
         self.entry, self.target, self.timeout, self.threads = entry, target, timeout, threads
+        self.module = module or f"{_PACKAGE}.worker"
+        self.args = args if module else ["--entry", entry, "--target", target]
+        self.dead = FUZZ_DEAD if dead is None else dead
+        self.memory_gb = memory_gb  # address-space limit of the worker (serve applies it)
         self.proc: subprocess.Popen | None = None
         self.stderr = None
         self.served = 0
 
     def _start(self) -> None:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), str(_TESTS), env.get("PYTHONPATH")]))
         if self.target == "triton":
             env.setdefault("TRITON_INTERPRET", "1")
         if self.threads:
             env["OMP_NUM_THREADS"] = str(self.threads)
+        if self.memory_gb:
+            env["KILN_WORKER_MEMORY_GB"] = str(self.memory_gb)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"{_PACKAGE}.worker", "--entry", self.entry, "--target", self.target],
+            [sys.executable, "-m", self.module, *self.args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env=env, cwd=_ROOT,
             start_new_session=True)  # its own process group: a timeout kills g++ too
         self.served = 0
@@ -80,8 +123,8 @@ class Worker:
             tail = self.stderr.read().decode(errors="replace")
         self.close()
         key = why.split(" after ")[0].split(" (")[0]
-        return {"id": case["id"], "class": "DEAD", "kind": key, "detail": f"worker {why}",
-                "stderr": tail, "fallbacks": [], "graphs": 0, "aten_fallback_ops": [], "strides": []}
+        return {**self.dead, "id": case["id"], "class": "DEAD", "kind": key, "detail": f"worker {why}",
+                "stderr": tail}
 
     def _kill(self) -> None:
         try:
@@ -117,10 +160,10 @@ def _exit_text(code: int) -> str:
 class Pool:
     """`jobs` workers for one entry point and target; `map` yields results as they finish."""
 
-    def __init__(self, entry: str, target: str, *, jobs: int = 1, timeout: float = 120.0):
+    def __init__(self, entry: str, target: str, *, jobs: int = 1, timeout: float = 120.0, **worker):
         cores = os.cpu_count() or 1
         threads = max(1, cores // jobs) if "OMP_NUM_THREADS" not in os.environ else None
-        self.workers = [Worker(entry, target, timeout, threads) for _ in range(jobs)]
+        self.workers = [Worker(entry, target, timeout, threads, **worker) for _ in range(jobs)]
 
     def run_one(self, case: dict) -> dict:
         return self.workers[0].run(case)

@@ -14,14 +14,11 @@ compiler prints goes to stderr.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 import time
-import traceback
 import warnings
 
 from .check import compare, describe, run, stride_differs
+from .runner import serve
 from .program import aliasing_variant_source, namespace, upcast_source, without_dead_statements
 
 
@@ -159,22 +156,16 @@ def main(argv=None) -> None:
     parser.add_argument("--entry", choices=("dynamo", "capture"), required=True)
     parser.add_argument("--target", choices=("cpp", "triton"), required=True)
     args = parser.parse_args(argv)
-    protocol = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # prints from compilers and kernels must not corrupt the protocol
     import kiln
 
     kiln.config.target = args.target
     compile_fn, front_end_only = compile_with(args.entry), compile_with(args.entry, interpret)
-    for line in sys.stdin:
-        case = json.loads(line)
+
+    def handle(case):
         case.setdefault("entry", args.entry)
-        try:
-            result = run_case(case, compile_fn, front_end_only)
-        except Exception as e:  # noqa: BLE001  (the fuzzer's own bug: reported, never hidden)
-            result = {"id": case["id"], "class": "ERROR", "kind": "harness", "detail": describe(e),
-                      "traceback": traceback.format_exc()[-3000:]}
-        protocol.write(json.dumps(result) + "\n")
-        protocol.flush()
+        return run_case(case, compile_fn, front_end_only)
+
+    serve(handle, describe)
 
 
 if __name__ == "__main__":
