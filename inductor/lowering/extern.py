@@ -26,9 +26,11 @@ def _laid_out(graph, value, meta, fresh=False):
     when `meta` itself has gaps or overlaps). `fresh` (FRESH_ARGS_KEY): always a copy of its own."""
     if isinstance(value, TensorValue):
         view = None if fresh else graph.strided_view(value)
-        if view is not None and all(a == b for a, b, n in zip(view.strides, meta.strides, meta.shape) if n != 1):
+        if view is not None and _same_strides(view.strides, meta.strides, meta.shape):
             return TensorArg(view.buffer, view.shape, tuple(meta.strides), view.offset)
         strides = preserved_strides(tuple(meta.shape), tuple(meta.strides))
+        if view is not None and _same_strides(view.strides, strides, meta.shape):
+            return TensorArg(view.buffer, view.shape, strides, view.offset)  # already laid out as the copy would be
         layout = Layout(tuple(meta.shape), strides, value.dtype, value.device)
         return TensorArg(graph.realize(value, layout).buffer, tuple(meta.shape), strides, 0)
     if isinstance(value, (list, tuple)):
@@ -36,6 +38,10 @@ def _laid_out(graph, value, meta, fresh=False):
     if isinstance(value, dict):
         return {k: _laid_out(graph, v, meta[k], fresh) for k, v in value.items()}
     return value
+
+
+def _same_strides(strides, wanted, shape) -> bool:
+    return all(a == b for a, b, n in zip(strides, wanted, shape) if n != 1)
 
 
 def _call(graph, kind, fn, args, kwargs):

@@ -250,6 +250,17 @@ def test_complex_ops_without_a_pair_decomposition_fall_back_with_a_reason(entry,
 
 
 @pytest.mark.parametrize("entry", _entry_points())
+def test_a_sliced_complex_view_reaches_a_library_call_without_a_complex_copy(entry, monkeypatch):
+    """A library call's complex argument that is a slice of a pair (OpInfo's fft.fft2 with `s`): the
+    pair is already laid out as the call's dense copy would be, so no complex kernel is needed (one
+    was, and refused the graph)."""
+    monkeypatch.setattr(config, "strict", True)
+    x = torch.randn(5, 6, 7, dtype=torch.complex64)
+    run(entry, lambda x: torch.fft.fft2(x, s=(3, 10), dim=(1, 2), norm="ortho"), x)
+    run(entry, lambda x: torch.nn.functional.pad(x[:, :3], (0, 3)) * 2, x)
+
+
+@pytest.mark.parametrize("entry", _entry_points())
 def test_fft_is_a_library_call_and_its_spectrum_math_compiles(entry, strict_ops):
     def spectrum(x):
         f = torch.fft.rfft(x)
