@@ -12,6 +12,7 @@ import torch
 import kiln
 from kiln import config, records
 from kiln_effects import check_effects
+from kiln_entries import ENTRY_POINTS
 
 NAN, INF = float("nan"), float("inf")
 
@@ -25,7 +26,7 @@ def _fresh(monkeypatch):
     torch._dynamo.reset()
 
 
-ENTRIES = {"kiln.compile": lambda fn: kiln.compile(fn), "torch.compile": lambda fn: torch.compile(fn, backend="kiln")}
+ENTRIES = ENTRY_POINTS
 
 
 def _seeded(factory):

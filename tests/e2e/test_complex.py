@@ -12,14 +12,14 @@ import torch
 import kiln
 from kiln import config, records
 from kiln.fallback import KilnCompileWarning
+from kiln_entries import ENTRY_POINTS
 
 NAN, INF = float("nan"), float("inf")
 PARTS = [0.0, -0.0, 1.5, -2.0, INF, -INF, NAN, 3e38]
 
 
 def _entry_points():
-    return {"kiln.compile": lambda fn: kiln.compile(fn),
-            "torch.compile": lambda fn: torch.compile(fn, backend="kiln")}
+    return ENTRY_POINTS
 
 
 @pytest.fixture(autouse=True)

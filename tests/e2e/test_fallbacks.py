@@ -14,11 +14,11 @@ from kiln.backend import KilnCompileWarning, compile_fx, compile_graph
 from kiln.eager_graph import eager_runner
 from kiln.fallback import EagerGraph, guarded_call
 from kiln.input_storage import storage_check
+from kiln_entries import ENTRY_POINTS
 
 
 def _entry_points():
-    return {"kiln.compile": lambda fn: kiln.compile(fn),
-            "torch.compile": lambda fn: torch.compile(fn, backend="kiln")}
+    return ENTRY_POINTS
 
 
 @pytest.fixture(autouse=True)

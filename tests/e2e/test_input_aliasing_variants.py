@@ -11,6 +11,7 @@ import kiln
 from kiln import config, fallback
 from kiln.backend import compile_fx
 from kiln_effects import check_effects, clone_inputs
+from kiln_entries import ENTRY_POINTS
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +23,7 @@ def _fresh(monkeypatch):
     torch._dynamo.reset()
 
 
-ENTRIES = {"kiln.compile": lambda fn: kiln.compile(fn), "torch.compile": lambda fn: torch.compile(fn, backend="kiln")}
+ENTRIES = ENTRY_POINTS
 
 
 def writes_a_reads_b(a, b):

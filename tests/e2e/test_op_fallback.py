@@ -13,13 +13,13 @@ from kiln.fallback import KilnCompileWarning
 from kiln.backend import compile_graph
 from kiln.inductor.ir.buffers import ExternBuffer
 from kiln.inductor.ir.schedule import FusedKernel, Run
+from kiln_entries import ENTRY_POINTS
 
 NAN, INF = float("nan"), float("inf")
 
 
 def _entry_points():
-    return {"kiln.compile": lambda fn: kiln.compile(fn),
-            "torch.compile": lambda fn: torch.compile(fn, backend="kiln")}
+    return ENTRY_POINTS
 
 
 @pytest.fixture(autouse=True)
