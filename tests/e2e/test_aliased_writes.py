@@ -3,7 +3,6 @@ expanded input written in place, a write through a broadcasting `expand` or an `
 as is on a copy of its storage (prims/write_on_copy.py), inside the compiled graph: no whole-graph
 fallback (KILN_STRICT=1). Both entry points; outputs, every input's final state and aliasing equal
 eager's (kiln_effects.check_effects), zero-size and 0-dim tensors included."""
-import operator
 import warnings
 
 import pytest

@@ -11,7 +11,6 @@ import kiln
 from kiln import config, records
 from kiln.fallback import KilnCompileWarning
 from kiln.backend import compile_graph
-from kiln.inductor.ir.buffers import ExternBuffer
 from kiln.inductor.ir.schedule import FusedKernel, Run
 from kiln_entries import ENTRY_POINTS
 
