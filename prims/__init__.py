@@ -15,6 +15,7 @@ from .functionalize import functionalize
 from .graph_io import MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf, call_with_effects, describe
 from .meta import TensorMeta
 from .op_fallback import fallback_reason
+from .partition import Partition, partition
 from .prim import PRIMS, Category, Prim, PrimMetaError
 
 
