@@ -21,6 +21,8 @@ VARIABLES = {
     "dump_dir": ("KILN_DUMP_DIR", "write every stage of every compiled graph under this folder (`kiln dump` sets it)"),
     "target": ("KILN_TARGET", "`cpp` or `triton`: force a code generator (default: by the inputs' device)"),
     "cxx": ("KILN_CXX", "the C++ compiler for kernels"),
+    "partition": ("KILN_PARTITION", "how training graphs choose what the forward saves for the backward: `mincut` "
+                                    "(default: fewest saved bytes, cheap work recomputed) or `save_all`"),
 }
 
 
@@ -55,6 +57,13 @@ def _target(variable: str) -> str | None:
     return value
 
 
+def _partition(variable: str) -> str:
+    value = os.environ.get(variable, "").strip().lower() or "mincut"
+    if value not in ("mincut", "save_all"):
+        raise ValueError(f"{variable}={value!r}: expected 'mincut' or 'save_all'")
+    return value
+
+
 def _path(variable: str) -> Path | None:
     value = os.environ.get(variable, "").strip()
     return Path(value).expanduser() if value else None
@@ -66,6 +75,7 @@ cache_dir: Path = _path("KILN_CACHE_DIR") or Path.home() / ".cache" / "kiln"
 dump_dir: Path | None = _path("KILN_DUMP_DIR")
 target: str | None = _target("KILN_TARGET")
 cxx: str = os.environ.get("KILN_CXX", "").strip() or "g++"
+partition: str = _partition("KILN_PARTITION")
 
 # Settings with no environment variable.
 recompile_limit: int = 8  # cache entries per function before it is left to run eagerly
