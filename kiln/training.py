@@ -34,6 +34,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from kiln import inductor, prims
 from kiln.codegen.index_check import no_eager_graph
 
+from .build import build_kernels, to_prims, with_io
 from .dump import GraphDump
 from .fallback import EagerGraph
 
@@ -58,6 +59,10 @@ class CompiledTraining:
         return self.forward.schedule.kernels + self.backward.schedule.kernels
 
     @property
+    def backward_kernels(self) -> int:
+        return len(self.backward.schedule.kernels)
+
+    @property
     def mutated_inputs(self) -> list[int]:
         return sorted({m.input_index for m in self.graphs.forward.meta[prims.MUTATIONS_KEY]})
 
@@ -67,20 +72,18 @@ class CompiledTraining:
 
 
 def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: EagerGraph) -> CompiledTraining:
-    from .backend import _with_io, build_kernels, to_prims  # backend imports this module
-
     start = time.perf_counter()
     dump = GraphDump()
     dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
     joint = prims.trace_joint(gm, example_inputs)
     dump.write("1_joint_graph.py", lambda: joint.gm.print_readable(print_output=False))
     aten_joint = prims.functionalize(joint.gm)
-    dump.write("1_joint_functional.py", lambda: _with_io(aten_joint))
+    dump.write("1_joint_functional.py", lambda: with_io(aten_joint))
     prims_joint = to_prims(aten_joint, target, dump)
     graphs = prims.split_joint(prims_joint, joint)
     dump.write("2_partition.txt", repr(graphs.partition))
-    dump.write("2_forward_graph.py", lambda: _with_io(graphs.forward))
-    dump.write("2_backward_graph.py", lambda: _with_io(graphs.backward))
+    dump.write("2_forward_graph.py", lambda: with_io(graphs.forward))
+    dump.write("2_backward_graph.py", lambda: with_io(graphs.backward))
     peak = inductor.eager_peak_bytes(joint.gm)
     inputs = [*example_inputs, *joint.lifted]
     forward = build_kernels(graphs.forward, inputs, target, dump, peak, on_index_error=no_eager_graph,
