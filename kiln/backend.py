@@ -18,17 +18,15 @@ import torch.fx as fx
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from kiln import inductor, prims
-from kiln.codegen.wrapper import build_wrapper
 
-from . import config, records, split
+from . import config, records, split, training
+from .build import OpFallbackError, build_kernels, to_prims, with_io
 from .dump import GraphDump
 from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
 from .fallback import EagerGraph, eager_first, guarded_call, warn
 from .input_storage import storage_check
 from .logs import get_logger
 
-log_code = get_logger("output_code")
-log_schedule = get_logger("schedule")
 log_fallbacks = get_logger("op_fallbacks")
 
 
@@ -77,6 +75,11 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
     eager = EagerGraph(gm)
     try:
         try:
+            if prims.needs_joint(gm, example_inputs):  # grad mode on, something requires grad: forward + backward
+                compiled = training.compile_training(gm, example_inputs, target=pick_target(target, example_inputs),
+                                                     eager=eager)
+                records.add_backend_record(gm, compiled=compiled)
+                return guarded_call(compiled.call, eager, storage_check(example_inputs, compiled.mutated_inputs))
             compiled = compile_graph(gm, example_inputs, target=target, eager=eager)
         except prims.DataDependentOp as e:
             if e.node is None:
@@ -126,82 +129,26 @@ def _may_be_the_programs_error(e: Exception) -> bool:
 
 
 def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: EagerGraph | None = None) -> CompiledGraph:
+    """An inference graph compiled (a graph that needs a backward goes to kiln/training.py)."""
     start = time.perf_counter()
-    if torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad for x in example_inputs):
-        raise prims.UnsupportedGraph("inputs require grad: Kiln compiles inference graphs only for now "
-                                     "(run under torch.no_grad() or torch.inference_mode())")
+    if prims.needs_joint(gm, example_inputs):
+        raise prims.UnsupportedGraph("inputs require grad: compile_graph compiles inference graphs; compile_fx "
+                                     "compiles training graphs (kiln/training.py)")
     target = pick_target(target, example_inputs)
     dump = GraphDump()
     dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
     traced_gm = prims.trace_aten(gm, example_inputs)
     dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
     aten_gm = prims.functionalize(traced_gm)
-    dump.write("1_aten_functional.py", lambda: _with_io(aten_gm))
-    prims_gm = prims.decompose(aten_gm, renderable=renderable_dtypes(target), target=TARGET_NAMES[target])
-    dump.write("2_prims_graph.py", lambda: _with_io(prims_gm))
-    _report_op_fallbacks(prims_gm, dump)
-    graph = inductor.lower(prims_gm, example_inputs)
-    dump.write("3_loop_ir.txt", repr(graph))
-    schedule = inductor.schedule(graph, inductor.eager_peak_bytes(traced_gm), scratch=target == "cpp")
-    dump.write("4_schedule.txt", schedule.text)
-    log_schedule.debug("%s", schedule.text)
-    backend = _make_backend(target, schedule.kernels, graph.buffers)
-    call, wrapper_source = build_wrapper(graph, schedule.steps, backend, on_index_error=(eager or EagerGraph(gm)).flat)
-    for fname, src in backend.sources().items():
-        dump.write(f"5_{fname}", src)
-    dump.write("6_wrapper.py", wrapper_source)
-    log_code.debug("kernels:\n%s\nwrapper:\n%s", "\n".join(backend.sources().values()), wrapper_source)
-    call = _restore_structure(call, aten_gm.meta["out_spec"], len(graph.outputs))
+    dump.write("1_aten_functional.py", lambda: with_io(aten_gm))
+    prims_gm = to_prims(aten_gm, target, dump)
+    kernels = build_kernels(prims_gm, example_inputs, target, dump, inductor.eager_peak_bytes(traced_gm),
+                            on_index_error=(eager or EagerGraph(gm)).flat)
+    call = _restore_structure(kernels.call, aten_gm.meta["out_spec"], len(kernels.graph.outputs))
     return CompiledGraph(call=call, target=target, traced_gm=traced_gm, aten_gm=aten_gm, prims_gm=prims_gm,
-                         graph=graph, schedule=schedule, backend=backend, wrapper_source=wrapper_source,
-                         dump_dir=dump.dir, compile_s=time.perf_counter() - start)
-
-
-class OpFallbackError(RuntimeError):
-    """KILN_STRICT=ops: an ATen op would run as is inside a compiled graph."""
-
-
-def _report_op_fallbacks(prims_gm, dump) -> None:
-    """Each ATen op the graph runs as is: logged, dumped, and an error under KILN_STRICT=ops."""
-    nodes = prims.fallback_nodes(prims_gm)
-    if not nodes:
-        return
-    lines = [f"{n.name}: {n.args[0]}: {prims.fallback_reason(n)}" for n in nodes]
-    dump.write("2_fallbacks.txt", "\n".join(lines))
-    for line in lines:
-        log_fallbacks.debug("%s", line)
-    if config.strict == "ops":
-        raise OpFallbackError("KILN_STRICT=ops: ATen op(s) would run as is inside the compiled graph: "
-                              + "; ".join(map(str, records.op_fallbacks(prims_gm))))
-
-
-TARGET_NAMES = {"cpp": "C++", "triton": "Triton"}
-
-
-def renderable_dtypes(target: str) -> frozenset:
-    """The dtypes `target`'s kernels compute in (its type table); ops in others run as is."""
-    if target == "cpp":
-        from kiln.codegen.cpp.ops import CTYPES
-
-        return frozenset(CTYPES)
-    from kiln.codegen.triton.ops import TL_DTYPES  # the table only: triton itself is not imported
-
-    return frozenset(TL_DTYPES)
-
-
-def _with_io(gm) -> str:
-    """The graph's code, then what its outputs mean to the caller (aliasing, input copy-backs)."""
-    return gm.print_readable(print_output=False) + "\n" + prims.describe(gm)
-
-
-def _make_backend(target, kernels, buffers):
-    if target == "cpp":
-        from kiln.codegen.cpp import CppBackend
-
-        return CppBackend(kernels)
-    from kiln.codegen.triton import TritonBackend  # imports triton: only when asked for
-
-    return TritonBackend(kernels, buffers)
+                         graph=kernels.graph, schedule=kernels.schedule, backend=kernels.backend,
+                         wrapper_source=kernels.wrapper_source, dump_dir=dump.dir,
+                         compile_s=time.perf_counter() - start)
 
 
 def _restore_structure(call, spec, n):
