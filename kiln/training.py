@@ -81,7 +81,7 @@ def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: 
     dump.write("1_joint_functional.py", lambda: with_io(aten_joint))
     prims_joint = to_prims(aten_joint, target, dump)
     graphs = prims.split_joint(prims_joint, joint)
-    dump.write("2_partition.txt", repr(graphs.partition))
+    dump.write("2_partition.txt", graphs.partition.text)  # saved values with sizes, recomputed nodes, bytes
     dump.write("2_forward_graph.py", lambda: with_io(graphs.forward))
     dump.write("2_backward_graph.py", lambda: with_io(graphs.backward))
     peak = inductor.eager_peak_bytes(joint.gm)
