@@ -37,6 +37,7 @@ from kiln.codegen.index_check import no_eager_graph
 from .build import build_kernels, to_prims, with_io
 from .dump import GraphDump
 from .fallback import EagerGraph
+from .training_stats import eager_saved_bytes_on_fakes
 
 META_KEY = prims.META_KEY
 
@@ -81,7 +82,7 @@ def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: 
     dump.write("1_joint_functional.py", lambda: with_io(aten_joint))
     prims_joint = to_prims(aten_joint, target, dump)
     graphs = prims.split_joint(prims_joint, joint)
-    dump.write("2_partition.txt", graphs.partition.text)  # saved values with sizes, recomputed nodes, bytes
+    dump.write("2_partition.txt", lambda: _partition_text(graphs.partition, gm, example_inputs))
     dump.write("2_forward_graph.py", lambda: with_io(graphs.forward))
     dump.write("2_backward_graph.py", lambda: with_io(graphs.backward))
     peak = inductor.eager_peak_bytes(joint.gm)
@@ -99,6 +100,16 @@ def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: 
         return tree_unflatten(list(flat), spec)
 
     return CompiledTraining(call, target, joint, prims_joint, graphs, forward, backward, dump.dir, time.perf_counter() - start)
+
+
+def _partition_text(part, gm, example_inputs) -> str:
+    """The partition for `kiln dump`: saved values with sizes, recomputed nodes, bytes against
+    save_all and against eager's saved tensors (measured on fakes: nothing runs, nothing is written)."""
+    try:
+        eager = eager_saved_bytes_on_fakes(gm, example_inputs)
+    except Exception as e:  # noqa: BLE001  (a dump never breaks a compile)
+        return part.text() + f"# eager's saved tensors: not measured ({type(e).__name__}: {e})\n"
+    return part.text(eager)
 
 
 def _placeholders(gm):
