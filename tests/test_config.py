@@ -30,9 +30,19 @@ def test_bad_values_are_errors_that_say_what_is_valid():
     assert "or ops" in out.stderr
     out = _run("import kiln", KILN_TARGET="cuda")
     assert out.returncode != 0 and "'cpp' or 'triton'" in out.stderr
+    out = _run("import kiln", KILN_PARTITION="greedy")
+    assert out.returncode != 0 and "'mincut' or 'save_all'" in out.stderr
     out = _run("import kiln", KILN_LOGS="graph,grpah")
     assert out.returncode != 0
     assert "unknown Kiln log artifact(s) 'grpah'" in out.stderr and "recompiles" in out.stderr and "all" in out.stderr
+
+
+@pytest.mark.parametrize("value, partition", [("", "mincut"), ("mincut", "mincut"), ("save_all", "save_all"),
+                                              ("SAVE_ALL", "save_all")])
+def test_partition_strategy(value, partition):
+    out = _run("from kiln import config; print(config.partition)", KILN_PARTITION=value)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == partition
 
 
 def test_logs_all_turns_on_every_artifact():
