@@ -151,7 +151,10 @@ def _joint_node(part, name) -> fx.Node:
 @pytest.mark.parametrize("case", CASES)
 def test_never_recomputes_random_extern_fallback_or_reductions(case):
     _, _, _, parts = _both(case)
-    part = parts["mincut"]
+    assert_recomputes_only_cheap_work(parts["mincut"])
+
+
+def assert_recomputes_only_cheap_work(part):
     for name in part.recomputed:
         node = _joint_node(part, name)
         assert node.op == "call_function"
@@ -297,4 +300,6 @@ def test_gpt2(n_layer):
     part = partition(joint.gm, num_primals=joint.num_primals, grad_outputs=joint.grad_outputs, strategy="mincut")
     assert part.strategy == "mincut"
     assert part.saved_bytes < part.save_all_bytes and part.saved_bytes < eager_saved_bytes(fn, *params)
+    assert part.recomputed
+    assert_recomputes_only_cheap_work(part)
     check_against_eager(fn, params, part, joint)
