@@ -183,3 +183,26 @@ def batch_norm_backward(grad_out, x, weight, running_mean, running_var, save_mea
     if output_mask[2]:
         d_bias = convert(g_sum, x.dtype if weight is None else weight.dtype)
     return d_input, d_weight, d_bias
+
+
+@register(aten.nll_loss_backward.default)
+def nll_loss_backward(grad, x, target, weight, reduction, ignore_index, total_weight):
+    """grad_input[i, target[i]] = weight[target[i]] * -(grad / total_weight for a mean), else 0, as
+    eager's CPU kernel; a one-hot select, pointwise over the (N, C) result."""
+    if _unusual(grad, x, weight) or x.ndim not in (1, 2) or numel(x.shape) == 0:
+        return fallback_call(aten.nll_loss_backward.default, grad, x, target, weight, reduction, ignore_index,
+                             total_weight)
+    shape = tuple(x.shape)
+    classes = shape[-1]
+    g = P["div"](grad, total_weight) if reduction == 1 else grad
+    d = P["neg"](g)
+    if reduction == 0 and x.ndim == 2:
+        d = P["broadcast_in_dim"](d, shape, (0,))
+    else:
+        d = broadcast_to(P["reshape"](d, ()) if d.ndim else d, shape)
+    t = P["broadcast_in_dim"](target, shape, (0,)) if x.ndim == 2 else broadcast_to(target, shape)
+    cls = P["broadcast_in_dim"](P["iota"](classes, start=0, step=1, dtype=target.dtype, device=x.device), shape,
+                                (x.ndim - 1,))
+    hit = P["logical_and"](P["eq"](t, cls), P["ne"](t, ignore_index))
+    value = d if weight is None else P["mul"](P["broadcast_in_dim"](convert(weight, d.dtype), shape, (x.ndim - 1,)), d)
+    return convert(P["where"](hit, value, convert(0, d.dtype)), x.dtype)

@@ -114,3 +114,24 @@ def test_batch_norm_backward(train):
     g = torch.randn(4, 3, 5)
     check(lambda g, x, w, rm, rv, sm, si: aten.native_batch_norm_backward.default(
         g, x, w, rm, rv, sm, si, train, 1e-5, [True, True, True]), [g, x, w, rm, rv, save_mean, save_invstd])
+
+
+@pytest.mark.parametrize("reduction", [0, 1, 2])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_loss_backward(reduction, weighted):
+    x = torch.randn(5, 4).log_softmax(-1)
+    t = torch.tensor([0, 3, -100, 1, 3])
+    w = torch.tensor([1.0, 0.5, 2.0, -1.0]) if weighted else None
+    _, total = aten.nll_loss_forward.default(x, t, w, reduction, -100)
+    g = torch.randn(5) if reduction == 0 else torch.tensor(1.5)
+    if weighted:
+        check(lambda g, x, t, w, tw: aten.nll_loss_backward.default(g, x, t, w, reduction, -100, tw), [g, x, t, w, total])
+    else:
+        check(lambda g, x, t, tw: aten.nll_loss_backward.default(g, x, t, None, reduction, -100, tw), [g, x, t, total])
+    x1, t1 = x[0], torch.tensor(2)  # one sample: 1-D input, 0-dim target
+    _, total = aten.nll_loss_forward.default(x1, t1, None, 1, -100)
+    check(lambda g, x, t, tw: aten.nll_loss_backward.default(g, x, t, None, 1, -100, tw),
+          [torch.tensor(0.7), x1, t1, total])
+    zero = torch.tensor(0.0)  # every target ignored: a mean divides by zero, as eager
+    check(lambda g, x, t, tw: aten.nll_loss_backward.default(g, x, t, None, 1, -100, tw),
+          [torch.tensor(1.0), x, torch.full((5,), -100), zero])
