@@ -372,3 +372,41 @@ def test_dump_writes_forward_and_backward_kernels_apart(tmp_path, monkeypatch):
     assert {"1_joint_graph.py", "2_forward_graph.py", "2_backward_graph.py", "2_partition.txt",
             "forward_6_wrapper.py", "backward_6_wrapper.py"} <= names, names
     assert any(n.startswith("forward_5_") for n in names) and any(n.startswith("backward_5_") for n in names)
+
+
+class Mixed(torch.nn.Module):
+    """The ops whose backward ATen ops prims/decomp/backward.py decomposes, in one model."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.ln, self.lin = torch.nn.Embedding(10, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 8)
+        self.bn, self.conv = torch.nn.BatchNorm1d(8), torch.nn.Conv1d(8, 8, 3, padding=1)
+
+    def forward(self, i, t):
+        x = self.ln(self.emb(i))
+        x = torch.nn.functional.gelu(self.lin(x)) + x.tanh() + x.sigmoid() + x.relu() + torch.nn.functional.silu(x)
+        x = self.conv(self.bn(x.transpose(1, 2))).transpose(1, 2)
+        x = x.softmax(-1) + x.log_softmax(-1)
+        return (torch.nn.functional.cross_entropy(x.reshape(-1, 8), t) + torch.nn.functional.mse_loss(x, x.detach() * 0.5)
+                + torch.nn.functional.gelu(x, approximate="tanh").mean())
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_backward_ops_compile_to_kernels(entry):
+    torch.manual_seed(0)
+    model, twin = Mixed(), None
+    twin = copy.deepcopy(model)
+    i, t = torch.randint(0, 10, (2, 6)), torch.randint(0, 8, (12,))
+    loss = ENTRY_POINTS[entry](model)(i, t)
+    loss.backward()
+    expected = twin(i, t)
+    expected.backward()
+    _close(loss, expected)
+    for (name, p1), p2 in zip(model.named_parameters(), twin.parameters()):
+        _close(p1.grad, p2.grad)
+    for b1, b2 in zip(model.buffers(), twin.buffers()):
+        _close(b1, b2)
+    records = kiln.records.backend_records()
+    assert any(r.backward_kernels for r in records)
+    ops = {f.op for r in records for f in r.fallbacks}
+    assert ops <= {"aten.convolution_backward.default", "aten.embedding_dense_backward.default"}, ops
