@@ -14,9 +14,10 @@ The compiled callable calls `TrainingFunction.apply(runtime, *inputs, *lifted)`:
   layout the backward was compiled for; a missing one is zeros, autograd's materialized grad). It
   may run several times (`retain_graph=True`): the saved values are only read.
 - With `create_graph=True` (grad mode on inside backward) the compiled backward is not
-  differentiable, so the graph's original torch-level code runs again eagerly on the same inputs and
-  autograd differentiates that, building a graph for higher-order gradients. A graph with random ops
-  or input mutations cannot be run again to the same values: there, create_graph raises.
+  differentiable, so the graph's original torch-level code runs again eagerly on the same inputs
+  (weak references: still alive, unchanged) and autograd differentiates that, building a graph for
+  higher-order gradients. A graph with random ops or input mutations cannot be run again to the same
+  values: there, create_graph raises.
 
 Random ops: the forward draws one seed per call from torch's default generator, as any Kiln graph
 does (docs/prims.md); the backward reads the values the forward drew (dropout masks are saved, never
@@ -25,6 +26,7 @@ recomputed: the partition never recomputes a random prim), so forward and backwa
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -134,8 +136,8 @@ class TrainingFunction(torch.autograd.Function):
         outs, saved = tuple(flat[:runtime.num_forward]), flat[runtime.num_forward:]
         ctx.runtime = runtime
         ctx.save_for_backward(*saved)
-        if runtime.rerunnable:  # for create_graph=True: the inputs, and their versions to check they are unchanged
-            ctx.inputs = inputs
+        if runtime.rerunnable:  # for create_graph=True: the inputs (not kept alive), and their versions
+            ctx.inputs = [weakref.ref(x) for x in inputs]
             ctx.versions = [x._version for x in inputs]
         differentiable = set(runtime.tangent_of)
         ctx.mark_non_differentiable(*[o for i, o in enumerate(outs) if i not in differentiable
@@ -171,7 +173,10 @@ def _rerun_backward(ctx, grads) -> list:
         raise RuntimeError("kiln: create_graph=True (double backward) through a compiled training graph that "
                            "draws random numbers or writes its inputs is not supported; run this function eagerly "
                            "for higher-order gradients")
-    inputs = ctx.inputs
+    inputs = [ref() for ref in ctx.inputs]
+    if any(x is None for x in inputs):
+        raise RuntimeError("kiln: create_graph=True through a compiled training graph needs its inputs, and one "
+                           "of them was freed since its forward ran (Kiln does not keep them alive)")
     if any(x._version != v for x, v in zip(inputs, ctx.versions)):
         raise RuntimeError("kiln: create_graph=True: an input of the compiled graph was modified in place "
                            "since its forward ran")

@@ -253,6 +253,22 @@ def block(x, w):
     return (x @ w).tanh().sin()
 
 
+def test_create_graph_with_a_freed_input_raises_clearly():
+    """Kiln keeps no input alive for a rerun: an intermediate passed in and dropped cannot be rerun."""
+    from kiln.backend import compile_fx
+
+    def exp_sum(a, w):
+        return ((a + w).exp() * w).sum()  # its backward reads exp's result and w, not a
+
+    x, w = torch.randn(5, requires_grad=True), torch.randn(5, requires_grad=True)
+    call = compile_fx(torch.fx.symbolic_trace(exp_sum), [x * 1, w])
+    y = call(x * 1, w)  # its first input, x * 1, is freed once the call returns
+    gx, = torch.autograd.grad(y, x, retain_graph=True)  # a first-order gradient needs no rerun
+    _close(gx, ((x + w).exp() * w).detach())
+    with pytest.raises(RuntimeError, match="freed"):
+        torch.autograd.grad(y, x, create_graph=True)
+
+
 def checkpointed(x, w):
     # TorchDynamo traces the checkpointed region; Kiln's capture breaks the graph around it
     return torch.utils.checkpoint.checkpoint(block, x * 2, w, use_reentrant=False).sum()
