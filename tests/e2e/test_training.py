@@ -190,6 +190,21 @@ def test_input_mutation_applied_once_in_forward(entry):
     check_training(entry, writes_a_buffer, [torch.randn(3, requires_grad=True), torch.zeros(3)])
 
 
+def returns_inputs_and_views(w, x, buf):
+    buf.add_(1)
+    return x @ w, w.t(), w, x.view(-1), buf, w[1]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_outputs_that_are_or_view_inputs_keep_identity_and_gradients(entry):
+    w, x, buf = torch.randn(4, 4, requires_grad=True), torch.randn(2, 4), torch.zeros(3)
+    check_training(entry, returns_inputs_and_views, [w, x, buf])
+    out = ENTRY_POINTS[entry](returns_inputs_and_views)(w, x, buf)
+    assert out[2] is w and out[4] is buf  # the inputs themselves, as eager returns them
+    assert out[1]._base is w and out[3]._base is x and out[5]._base is w  # views of them
+    assert out[1].data_ptr() == w.data_ptr() and out[5].data_ptr() == w[1].data_ptr()
+
+
 def grads_through_no_grad_region(x, w):
     with torch.no_grad():
         scale = w.abs().sum()
