@@ -100,7 +100,8 @@ def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: 
         primals = (*args, *joint.lifted)
         return tree_unflatten(runtime.with_aliases(TrainingFunction.apply(runtime, *primals), primals), spec)
 
-    return CompiledTraining(call, target, joint, prims_joint, graphs, forward, backward, dump.dir, time.perf_counter() - start)
+    return CompiledTraining(call, target, joint, prims_joint, graphs, forward, backward, dump.dir,
+                            time.perf_counter() - start)
 
 
 def _placeholders(gm):

@@ -24,7 +24,7 @@ import torch.fx as fx
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from .aten_trace import AtenTracer, TorchLevelRunner, _Recorder, fake_inputs, output_infos, \
+from .aten_trace import AtenTracer, TorchLevelRunner, _first_non_placeholder, _Recorder, fake_inputs, output_infos, \
     run_on_fakes
 from .builder import META_KEY
 from .errors import FakeRunError, UnsupportedGraph
@@ -97,8 +97,8 @@ class _JointTracer(AtenTracer):
             self._consts[id(x)] = fake
             self.lifted.append(x)
             self.lifted_fakes.append(fake)
-            last = [n for n in self.graph.nodes if n.op == "placeholder"][-1]
-            with self.graph.inserting_after(last):
+            first_op = _first_non_placeholder(self.graph)  # after every primal (at the end while there are no ops)
+            with self.graph.inserting_before(first_op) if first_op is not None else self.graph.inserting_after(None):
                 node = self.graph.placeholder(f"lifted_{len(self.lifted) - 1}")
             self.bind(fake, node)
         return fake

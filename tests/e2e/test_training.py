@@ -418,7 +418,8 @@ class Mixed(torch.nn.Module):
         x = torch.nn.functional.gelu(self.lin(x)) + x.tanh() + x.sigmoid() + x.relu() + torch.nn.functional.silu(x)
         x = self.conv(self.bn(x.transpose(1, 2))).transpose(1, 2)
         x = x.softmax(-1) + x.log_softmax(-1)
-        return (torch.nn.functional.cross_entropy(x.reshape(-1, 8), t) + torch.nn.functional.mse_loss(x, x.detach() * 0.5)
+        return (torch.nn.functional.cross_entropy(x.reshape(-1, 8), t)
+                + torch.nn.functional.mse_loss(x, x.detach() * 0.5)
                 + torch.nn.functional.gelu(x, approximate="tanh").mean())
 
 

@@ -125,7 +125,8 @@ def test_nll_loss_backward(reduction, weighted):
     _, total = aten.nll_loss_forward.default(x, t, w, reduction, -100)
     g = torch.randn(5) if reduction == 0 else torch.tensor(1.5)
     if weighted:
-        check(lambda g, x, t, w, tw: aten.nll_loss_backward.default(g, x, t, w, reduction, -100, tw), [g, x, t, w, total])
+        check(lambda g, x, t, w, tw: aten.nll_loss_backward.default(g, x, t, w, reduction, -100, tw),
+              [g, x, t, w, total])
     else:
         check(lambda g, x, t, tw: aten.nll_loss_backward.default(g, x, t, None, reduction, -100, tw), [g, x, t, total])
     x1, t1 = x[0], torch.tensor(2)  # one sample: 1-D input, 0-dim target
