@@ -442,3 +442,20 @@ def test_backward_ops_compile_to_kernels(entry):
     assert any(r.backward_kernels for r in records)
     ops = {f.op for r in records for f in r.fallbacks}
     assert ops <= {"aten.convolution_backward.default", "aten.embedding_dense_backward.default"}, ops
+
+
+def gelu_softmax(x, w):
+    return torch.nn.functional.gelu(x @ w).softmax(-1).sum(0)
+
+
+def test_triton_target():
+    """Forward and backward as Triton kernels (Triton's interpreter on CPU tensors: small shapes)."""
+    from kiln.backend import compile_fx
+
+    x, w = torch.randn(3, 4, requires_grad=True), torch.randn(4, 5, requires_grad=True)
+    call = compile_fx(torch.fx.symbolic_trace(gelu_softmax), [x, w], target="triton")
+    g = torch.randn(5)
+    y = call(x, w)
+    _close(y, gelu_softmax(x, w))
+    for a, b in zip(torch.autograd.grad(y, (x, w), g), torch.autograd.grad(gelu_softmax(x, w), (x, w), g)):
+        _close(a, b)
