@@ -1,6 +1,7 @@
 """Backward ATen ops (what autograd's derivative formulas call, met in training's joint graph) ->
-prims, with eager's CPU formulas (`_softmax_backward_data` lives with softmax, in reductions.py): computed in float32 for 16-bit floats and rounded once.
-Complex, empty and otherwise unusual inputs run as they are (an op-level fallback)."""
+prims, with eager's CPU formulas, computed in float32 for 16-bit floats and rounded once
+(`_softmax_backward_data` lives with softmax, in reductions.py). Complex, empty and otherwise unusual
+inputs run as they are (an op-level fallback)."""
 from __future__ import annotations
 
 import math
