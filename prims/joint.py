@@ -249,15 +249,16 @@ def _forward_with_meta(gm, infos, mutations, n_fwd, n_grad, n_saved) -> fx.Graph
         return info.replace(same_as=moved(info.same_as), view_of=view)
 
     placeholders = {n: i for i, n in enumerate(n for n in gm.graph.nodes if n.op == "placeholder")}
-    first = {}
+    first = {}  # node -> the first output position holding it in the node's own layout
     for pos, v in enumerate(user):
-        if isinstance(v, fx.Node) and infos[pos].view_of is None:
+        if isinstance(v, fx.Node) and infos[pos].view_of is None and infos[pos].meta == v.meta.get(META_KEY):
             first.setdefault(v, pos)
     saved_infos = []
     for k, s in enumerate(saved):
         meta = s.meta.get(META_KEY)
         if not isinstance(meta, TensorMeta):
             raise UnsupportedGraph(f"saved value {s.name} is not a tensor")
+        # in the node's layout, which the backward is compiled for (a user output has eager's)
         saved_infos.append(OutputInfo(meta, placeholders.get(s), first.get(s)))
         first.setdefault(s, n_fwd + k)
     new_infos = [remap(i) for i in infos[:n_fwd]] + saved_infos + [remap(i) for i in infos[n_fwd + n_grad:]]
