@@ -190,6 +190,21 @@ def test_input_mutation_applied_once_in_forward(entry):
     check_training(entry, writes_a_buffer, [torch.randn(3, requires_grad=True), torch.zeros(3)])
 
 
+def returns_inputs_and_views(w, x, buf):
+    buf.add_(1)
+    return x @ w, w.t(), w, x.view(-1), buf, w[1]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_outputs_that_are_or_view_inputs_keep_identity_and_gradients(entry):
+    w, x, buf = torch.randn(4, 4, requires_grad=True), torch.randn(2, 4), torch.zeros(3)
+    check_training(entry, returns_inputs_and_views, [w, x, buf])
+    out = ENTRY_POINTS[entry](returns_inputs_and_views)(w, x, buf)
+    assert out[2] is w and out[4] is buf  # the inputs themselves, as eager returns them
+    assert out[1]._base is w and out[3]._base is x and out[5]._base is w  # views of them
+    assert out[1].data_ptr() == w.data_ptr() and out[5].data_ptr() == w[1].data_ptr()
+
+
 def grads_through_no_grad_region(x, w):
     with torch.no_grad():
         scale = w.abs().sum()
@@ -251,6 +266,22 @@ def test_create_graph_with_random_ops_raises_clearly(entry):
 
 def block(x, w):
     return (x @ w).tanh().sin()
+
+
+def test_create_graph_with_a_freed_input_raises_clearly():
+    """Kiln keeps no input alive for a rerun: an intermediate passed in and dropped cannot be rerun."""
+    from kiln.backend import compile_fx
+
+    def exp_sum(a, w):
+        return ((a + w).exp() * w).sum()  # its backward reads exp's result and w, not a
+
+    x, w = torch.randn(5, requires_grad=True), torch.randn(5, requires_grad=True)
+    call = compile_fx(torch.fx.symbolic_trace(exp_sum), [x * 1, w])
+    y = call(x * 1, w)  # its first input, x * 1, is freed once the call returns
+    gx, = torch.autograd.grad(y, x, retain_graph=True)  # a first-order gradient needs no rerun
+    _close(gx, ((x + w).exp() * w).detach())
+    with pytest.raises(RuntimeError, match="freed"):
+        torch.autograd.grad(y, x, create_graph=True)
 
 
 def checkpointed(x, w):
@@ -372,3 +403,59 @@ def test_dump_writes_forward_and_backward_kernels_apart(tmp_path, monkeypatch):
     assert {"1_joint_graph.py", "2_forward_graph.py", "2_backward_graph.py", "2_partition.txt",
             "forward_6_wrapper.py", "backward_6_wrapper.py"} <= names, names
     assert any(n.startswith("forward_5_") for n in names) and any(n.startswith("backward_5_") for n in names)
+
+
+class Mixed(torch.nn.Module):
+    """The ops whose backward ATen ops prims/decomp/backward.py decomposes, in one model."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.ln, self.lin = torch.nn.Embedding(10, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 8)
+        self.bn, self.conv = torch.nn.BatchNorm1d(8), torch.nn.Conv1d(8, 8, 3, padding=1)
+
+    def forward(self, i, t):
+        x = self.ln(self.emb(i))
+        x = torch.nn.functional.gelu(self.lin(x)) + x.tanh() + x.sigmoid() + x.relu() + torch.nn.functional.silu(x)
+        x = self.conv(self.bn(x.transpose(1, 2))).transpose(1, 2)
+        x = x.softmax(-1) + x.log_softmax(-1)
+        return (torch.nn.functional.cross_entropy(x.reshape(-1, 8), t)
+                + torch.nn.functional.mse_loss(x, x.detach() * 0.5)
+                + torch.nn.functional.gelu(x, approximate="tanh").mean())
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_backward_ops_compile_to_kernels(entry):
+    torch.manual_seed(0)
+    model, twin = Mixed(), None
+    twin = copy.deepcopy(model)
+    i, t = torch.randint(0, 10, (2, 6)), torch.randint(0, 8, (12,))
+    loss = ENTRY_POINTS[entry](model)(i, t)
+    loss.backward()
+    expected = twin(i, t)
+    expected.backward()
+    _close(loss, expected)
+    for (name, p1), p2 in zip(model.named_parameters(), twin.parameters()):
+        _close(p1.grad, p2.grad)
+    for b1, b2 in zip(model.buffers(), twin.buffers()):
+        _close(b1, b2)
+    records = kiln.records.backend_records()
+    assert any(r.backward_kernels for r in records)
+    ops = {f.op for r in records for f in r.fallbacks}
+    assert ops <= {"aten.convolution_backward.default", "aten.embedding_dense_backward.default"}, ops
+
+
+def gelu_softmax(x, w):
+    return torch.nn.functional.gelu(x @ w).softmax(-1).sum(0)
+
+
+def test_triton_target():
+    """Forward and backward as Triton kernels (Triton's interpreter on CPU tensors: small shapes)."""
+    from kiln.backend import compile_fx
+
+    x, w = torch.randn(3, 4, requires_grad=True), torch.randn(4, 5, requires_grad=True)
+    call = compile_fx(torch.fx.symbolic_trace(gelu_softmax), [x, w], target="triton")
+    g = torch.randn(5)
+    y = call(x, w)
+    _close(y, gelu_softmax(x, w))
+    for a, b in zip(torch.autograd.grad(y, (x, w), g), torch.autograd.grad(gelu_softmax(x, w), (x, w), g)):
+        _close(a, b)

@@ -139,9 +139,17 @@ def test_tensor_requiring_grad_met_past_autograd_is_refused():
         prims.trace_joint(fx.GraphModule(torch.nn.Module(), g), [torch.randn(3, requires_grad=True)])
 
 
-def test_output_viewing_an_input_is_refused():
+def test_outputs_that_are_or_view_inputs_are_left_to_the_caller():
     def fn(w, x):
-        return x @ w, w.t()
+        return x @ w, w.t(), x, w[1]
     joint = prims.trace_joint(fx.symbolic_trace(fn), [torch.randn(3, 3, requires_grad=True), torch.randn(2, 3)])
-    with pytest.raises(prims.UnsupportedGraph, match="view"):
-        prims.split_joint(prims.decompose(prims.functionalize(joint.gm)), joint)
+    graphs = prims.split_joint(prims.decompose(prims.functionalize(joint.gm)), joint)
+    assert graphs.input_aliases == (1, 2, 3)
+
+
+def test_input_requiring_grad_written_in_place_is_refused():
+    def fn(a):
+        a.mul_(2)
+        return a.sum()
+    with pytest.raises(prims.UnsupportedGraph, match="written in place"):  # a non-leaf: eager allows the write
+        prims.trace_joint(fx.symbolic_trace(fn), [torch.randn(3, requires_grad=True) * 1])
