@@ -78,9 +78,21 @@ def zero_size_and_0_dim():
     return (lambda x, s: (torch.sin(x * s) * s, torch.exp(s) * torch.cos(s))), [x, s]
 
 
+def gradient_is_a_tangent():
+    x, y = torch.randn(3, requires_grad=True), torch.randn(3, requires_grad=True)
+    return (lambda x, y: (x.clone(), y * 2, (x + y).sum())), [x, y]
+
+
+def where_mask():
+    """The backward of where reads only its condition: a bool is all the min-cut saves."""
+    x, y = torch.randn(4, 5, requires_grad=True), torch.randn(4, 5, requires_grad=True)
+    return (lambda x, y: (torch.where(x > 0, x, y) * 3,)), [x, y]
+
+
 CASES = {"mlp_layernorm_gelu": mlp, "conv_batchnorm_relu": conv_bn_relu, "attention_softmax": attention,
          "gelu_matmul": gelu_matmul, "nothing_saved": nothing_saved, "special_values": special_values,
-         "zero_size_and_0_dim": zero_size_and_0_dim}
+         "zero_size_and_0_dim": zero_size_and_0_dim, "gradient_is_a_tangent": gradient_is_a_tangent,
+         "where_mask": where_mask}
 
 
 def tangents_for(outs):
@@ -186,6 +198,13 @@ def test_nothing_saved():
     for part in parts.values():
         assert part.saved == () and part.saved_bytes == 0
         assert [n.name for n in part.backward.graph.nodes if n.op == "placeholder"] == ["tangents_0", "tangents_1"]
+
+
+def test_where_saves_only_its_condition():
+    _, _, _, parts = _both("where_mask")
+    part = parts["mincut"]
+    assert [_joint_node(part, n).meta[META_KEY].dtype for n in part.saved] == [torch.bool]
+    assert part.saved_bytes == 20 < parts["save_all"].saved_bytes
 
 
 def test_dropout_mask_saved_never_redrawn():
