@@ -78,8 +78,9 @@ def partition(joint: fx.GraphModule, *, num_primals: int, grad_outputs: Sequence
     order = {n: i for i, n in enumerate(nodes)}
     default = _read_by_backward(nodes, on_tangents, bwd_outs, order)
     saved, banned = default, {}
+    fw_roots = [o for o in fwd_outs if isinstance(o, fx.Node)] + _impure(nodes, on_tangents, False)
     if strategy == "mincut":
-        required_fw = _ancestors([o for o in fwd_outs if isinstance(o, fx.Node)] + _impure(nodes, on_tangents, False))
+        required_fw = _ancestors(fw_roots)
         try:
             saved, banned = min_cut_saved(nodes, required_fw=required_fw, on_tangents=on_tangents,
                                           bwd_outs={o for o in bwd_outs if isinstance(o, fx.Node)})
@@ -88,8 +89,7 @@ def partition(joint: fx.GraphModule, *, num_primals: int, grad_outputs: Sequence
             _log.debug("min-cut partition failed (%s); saving every value the backward reads", e)
             strategy, saved, banned = "save_all", default, {}
     saved_set = set(saved)
-    fw_nodes = _ancestors([o for o in fwd_outs if isinstance(o, fx.Node)] + saved + _impure(nodes, on_tangents, False),
-                          stop=set(primals))
+    fw_nodes = _ancestors(fw_roots + saved, stop=set(primals))
     bw_nodes = _ancestors([o for o in bwd_outs if isinstance(o, fx.Node)] + _impure(nodes, on_tangents, True),
                           stop=saved_set | set(tangents))
     forward_list = [n for n in nodes if n in fw_nodes and n.op != "placeholder"]
