@@ -216,7 +216,7 @@ def _input_aliases(infos, mutations) -> tuple[int, ...]:
     the runtime makes them outside the autograd.Function, from the inputs, so they keep eager's
     identity and autograd's view tracking."""
     restrided = {m.input_index for m in mutations if m.layout is not None or m.storage is not None}
-    aliases: list[int] = []
+    aliases: dict[int, None] = {}  # ordered set
     for pos, info in enumerate(infos):
         view = info.view_of
         if info.same_as in aliases or info.input_index is not None or (view is not None and view.base == "input"):
@@ -224,7 +224,7 @@ def _input_aliases(infos, mutations) -> tuple[int, ...]:
             if index in restrided or (view is not None and view.dtype is not None):
                 raise UnsupportedGraph("an output of a training graph views an input whose layout the graph "
                                        "changes, or views it as another dtype")
-            aliases.append(pos)
+            aliases[pos] = None
     return tuple(aliases)
 
 
