@@ -245,7 +245,8 @@ def bench_workload(name, quick, rounds, log, collector):
             samples[m].append(time_steps(r, steps))
     row["times"] = {m: statistics.median(s) for m, s in samples.items()}
     row["ratios"] = {(m, base): statistics.median(b / k for b, k in zip(samples[base], samples[m]))
-                     for m in ("kiln", "dynamo+kiln") if m in samples for base in ("eager", "inductor") if base in samples}
+                     for m in ("kiln", "dynamo+kiln") if m in samples
+                     for base in ("eager", "inductor") if base in samples}
     row["spread"] = {m: max(s) / min(s) for m, s in samples.items()}
     row["steps"] = steps
     for m, r in runners.items():
@@ -357,7 +358,8 @@ def compile_table(names, quick, log):
             lines.append("| " + " | ".join(cells + [fmt_x(r) for r in row]) + " |")
     lines.append(f"\nGeomean cold-compile speed-up over inductor: kiln **{fmt_x(geomean([r[0] for r in ratios]))}x**, "
                  f"dynamo-kiln **{fmt_x(geomean([r[1] for r in ratios]))}x** "
-                 "(first training step in a fresh process: compile of forward and backward + one step; imports excluded).")
+                 "(first training step in a fresh process: compile of forward and backward + one step; "
+                 "imports excluded).")
     return "\n".join(lines)
 
 
@@ -389,7 +391,8 @@ def main(argv=None):
             print(msg, file=sys.stderr, flush=True)
 
     collector = PartitionCollector()
-    report = [f"## Kiln training benchmark{' (--quick sizes)' if a.quick else ''}", "", f"Machine: {machine_line()}", "",
+    report = [f"## Kiln training benchmark{' (--quick sizes)' if a.quick else ''}", "",
+              f"Machine: {machine_line()}", "",
               "Workloads (training step = forward + loss + backward + AdamW step):"]
     report += [f"- `{n}`: {WORKLOADS[n][1]}" + (" (smaller with --quick)" if a.quick else "") for n in names]
     rows = []

@@ -91,7 +91,8 @@ def distances_to_backward(nodes, on_tangents: set, read_by_backward: set) -> dic
 
 def min_cut_saved(nodes, *, required_fw: set, on_tangents: set, bwd_outs: set) -> tuple[list, dict]:
     """The forward nodes to save (joint order), and why each banned node may not be recomputed."""
-    read_by_backward = {n for n in nodes if n not in on_tangents and (n in bwd_outs or any(u in on_tangents for u in n.users))}
+    read_by_backward = {n for n in nodes if n not in on_tangents
+                        and (n in bwd_outs or any(u in on_tangents for u in n.users))}
     dist = distances_to_backward(nodes, on_tangents, read_by_backward)
     banned: dict[fx.Node, str] = {}
     for n in nodes:

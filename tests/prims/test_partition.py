@@ -56,7 +56,8 @@ def attention():
 def gelu_matmul():
     """Recomputing gelu(x @ w1) from x @ w1 beats saving both."""
     torch.manual_seed(0)
-    x, w1, w2 = torch.randn(4, 8, requires_grad=True), torch.randn(8, 16, requires_grad=True), torch.randn(16, 8, requires_grad=True)
+    x, w1 = torch.randn(4, 8, requires_grad=True), torch.randn(8, 16, requires_grad=True)
+    w2 = torch.randn(16, 8, requires_grad=True)
     return (lambda x, w1, w2: (F.gelu(x @ w1) @ w2,)), [x, w1, w2]
 
 
@@ -283,7 +284,8 @@ def test_text_and_dump():
     assert f"eager's saved tensors: {human_bytes(eager)}" in text
     assert "float32[4, 16]" in text and "extern" in text  # the saved matmul, and why it is not recomputed
     dump = part.dump(eager)
-    assert dump.index("# joint graph") < dump.index("# partition") < dump.index("# forward graph") < dump.index("# backward graph")
+    heads = ["# joint graph", "# partition", "# forward graph", "# backward graph"]
+    assert [dump.index(h) for h in heads] == sorted(dump.index(h) for h in heads)
 
 
 def test_eager_saved_bytes_counts_each_storage_once():
