@@ -20,7 +20,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from kiln import inductor, prims
 from kiln.codegen.wrapper import build_wrapper
 
-from . import config, records, split
+from . import config, records, split, training
 from .dump import GraphDump
 from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
 from .fallback import EagerGraph, eager_first, guarded_call, warn
@@ -77,6 +77,11 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
     eager = EagerGraph(gm)
     try:
         try:
+            if prims.needs_joint(gm, example_inputs):  # grad mode on, something requires grad: forward + backward
+                compiled = training.compile_training(gm, example_inputs, target=pick_target(target, example_inputs),
+                                                     eager=eager)
+                records.add_backend_record(gm, compiled=compiled)
+                return guarded_call(compiled.call, eager, storage_check(example_inputs, compiled.mutated_inputs))
             compiled = compile_graph(gm, example_inputs, target=target, eager=eager)
         except prims.DataDependentOp as e:
             if e.node is None:
@@ -126,10 +131,8 @@ def _may_be_the_programs_error(e: Exception) -> bool:
 
 
 def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: EagerGraph | None = None) -> CompiledGraph:
+    """An inference graph compiled (a graph that needs a backward goes to kiln/training.py)."""
     start = time.perf_counter()
-    if torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad for x in example_inputs):
-        raise prims.UnsupportedGraph("inputs require grad: Kiln compiles inference graphs only for now "
-                                     "(run under torch.no_grad() or torch.inference_mode())")
     target = pick_target(target, example_inputs)
     dump = GraphDump()
     dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
@@ -137,24 +140,50 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: Eag
     dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
     aten_gm = prims.functionalize(traced_gm)
     dump.write("1_aten_functional.py", lambda: _with_io(aten_gm))
+    prims_gm = to_prims(aten_gm, target, dump)
+    kernels = build_kernels(prims_gm, example_inputs, target, dump, inductor.eager_peak_bytes(traced_gm),
+                            on_index_error=(eager or EagerGraph(gm)).flat)
+    call = _restore_structure(kernels.call, aten_gm.meta["out_spec"], len(kernels.graph.outputs))
+    return CompiledGraph(call=call, target=target, traced_gm=traced_gm, aten_gm=aten_gm, prims_gm=prims_gm,
+                         graph=kernels.graph, schedule=kernels.schedule, backend=kernels.backend,
+                         wrapper_source=kernels.wrapper_source, dump_dir=dump.dir,
+                         compile_s=time.perf_counter() - start)
+
+
+def to_prims(aten_gm: fx.GraphModule, target: str, dump: GraphDump) -> fx.GraphModule:
+    """A functional ATen graph decomposed for `target`, its op-level fallbacks reported."""
     prims_gm = prims.decompose(aten_gm, renderable=renderable_dtypes(target), target=TARGET_NAMES[target])
     dump.write("2_prims_graph.py", lambda: _with_io(prims_gm))
     _report_op_fallbacks(prims_gm, dump)
+    return prims_gm
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """One prims graph lowered, scheduled and generated: `call(*inputs)` returns its flat outputs."""
+    call: Callable
+    graph: inductor.GraphLowering
+    schedule: inductor.Schedule
+    backend: Any
+    wrapper_source: str
+
+
+def build_kernels(prims_gm, example_inputs, target: str, dump: GraphDump, eager_peak: int, *, on_index_error,
+                  prefix: str = "") -> Kernels:
+    """prims graph -> loop IR -> fused schedule + memory plan -> kernels + wrapper. `prefix` names
+    this graph's dump files apart from another's of the same compile (a forward's, a backward's)."""
     graph = inductor.lower(prims_gm, example_inputs)
-    dump.write("3_loop_ir.txt", repr(graph))
-    schedule = inductor.schedule(graph, inductor.eager_peak_bytes(traced_gm), scratch=target == "cpp")
-    dump.write("4_schedule.txt", schedule.text)
+    dump.write(f"{prefix}3_loop_ir.txt", repr(graph))
+    schedule = inductor.schedule(graph, eager_peak, scratch=target == "cpp")
+    dump.write(f"{prefix}4_schedule.txt", schedule.text)
     log_schedule.debug("%s", schedule.text)
     backend = _make_backend(target, schedule.kernels, graph.buffers)
-    call, wrapper_source = build_wrapper(graph, schedule.steps, backend, on_index_error=(eager or EagerGraph(gm)).flat)
+    call, wrapper_source = build_wrapper(graph, schedule.steps, backend, on_index_error=on_index_error)
     for fname, src in backend.sources().items():
-        dump.write(f"5_{fname}", src)
-    dump.write("6_wrapper.py", wrapper_source)
+        dump.write(f"{prefix}5_{fname}", src)
+    dump.write(f"{prefix}6_wrapper.py", wrapper_source)
     log_code.debug("kernels:\n%s\nwrapper:\n%s", "\n".join(backend.sources().values()), wrapper_source)
-    call = _restore_structure(call, aten_gm.meta["out_spec"], len(graph.outputs))
-    return CompiledGraph(call=call, target=target, traced_gm=traced_gm, aten_gm=aten_gm, prims_gm=prims_gm,
-                         graph=graph, schedule=schedule, backend=backend, wrapper_source=wrapper_source,
-                         dump_dir=dump.dir, compile_s=time.perf_counter() - start)
+    return Kernels(call, graph, schedule, backend, wrapper_source)
 
 
 class OpFallbackError(RuntimeError):

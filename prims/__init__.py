@@ -13,6 +13,7 @@ from .decompose import decompose, fallback_nodes, prim_nodes
 from .errors import DataDependentOp, FakeRunError, UnsupportedGraph
 from .functionalize import functionalize
 from .graph_io import MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf, call_with_effects, describe
+from .joint import JointGraph, TrainingGraphs, needs_joint, split_joint, trace_joint
 from .meta import TensorMeta
 from .op_fallback import fallback_reason
 from .partition import Partition, partition

@@ -151,7 +151,7 @@ def _first_non_placeholder(graph: fx.Graph):
     return None
 
 
-class _TorchLevelRunner(fx.Interpreter):
+class TorchLevelRunner(fx.Interpreter):
     """Runs the torch-level graph on fakes; placeholders and outputs map onto the ATen graph."""
 
     def __init__(self, gm, tracer: AtenTracer, fake_inputs):
@@ -175,16 +175,32 @@ class _TorchLevelRunner(fx.Interpreter):
 
 def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
     """ATen-level GraphModule of `gm` for inputs like `example_inputs` (static shapes)."""
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    fakes = fake_inputs(fake_mode, example_inputs)
+    tracer = AtenTracer(fake_mode)
+    result = run_on_fakes(TorchLevelRunner(gm, tracer, fakes), fakes)
+    flat, spec = tree_flatten(result)
+    outputs = output_infos(flat, fakes)
+    tracer.graph.output(tuple(tracer.node_of(o) for o in flat))
+    aten_gm = fx.GraphModule(tracer.root, tracer.graph)
+    aten_gm.meta[OUTPUTS_KEY] = outputs
+    aten_gm.meta["out_spec"] = spec
+    return aten_gm
+
+
+def fake_inputs(fake_mode: FakeTensorMode, example_inputs) -> list:
     for i, x in enumerate(example_inputs):
         if not isinstance(x, torch.Tensor):
             raise UnsupportedGraph(f"graph input {i} is a {type(x).__name__}; only tensor inputs are supported")
-    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-    fakes = [fake_mode.from_tensor(x, static_shapes=True) for x in example_inputs]
-    tracer = AtenTracer(fake_mode)
-    runner = _TorchLevelRunner(gm, tracer, fakes)
+    return [fake_mode.from_tensor(x, static_shapes=True) for x in example_inputs]
+
+
+def run_on_fakes(runner: "TorchLevelRunner", fakes):
+    """The torch-level graph run on fakes under the recorder; failures as Kiln's errors."""
+    tracer = runner.tracer
     try:
-        with fake_mode, _Recorder(tracer):
-            result = runner.run(*fakes)
+        with tracer.fake_mode, _Recorder(tracer):
+            return runner.run(*fakes)
     except (DataDependentOutputException, DynamicOutputShapeException) as e:
         raise DataDependentOp(f"an op's output depends on tensor values ({type(e).__name__}: {e}); "
                               "static-shape graphs only for now", getattr(runner, "current", None)) from e
@@ -192,7 +208,10 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
         raise UnsupportedGraph(f"no fake-tensor support for {e}") from e
     except (RuntimeError, TypeError, ValueError, IndexError) as e:  # the program's error, or a fake kernel's
         raise FakeRunError(f"running the graph on fake tensors failed: {type(e).__name__}: {e}") from e
-    flat, spec = tree_flatten(result)
+
+
+def output_infos(flat, fakes) -> list:
+    """One OutputInfo per flat output: its meta, which input it is, which earlier output it is."""
     input_pos = {id(f): i for i, f in enumerate(fakes)}
     first_pos: dict[int, int] = {}
     outputs = []
@@ -203,11 +222,7 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
         # Aliasing beyond identity (views of inputs or of each other) is worked out by functionalize.
         outputs.append(OutputInfo(TensorMeta.of(out), input_pos.get(id(out)), first_pos.get(id(out))))
         first_pos.setdefault(id(out), pos)
-    tracer.graph.output(tuple(tracer.node_of(o) for o in flat))
-    aten_gm = fx.GraphModule(tracer.root, tracer.graph)
-    aten_gm.meta[OUTPUTS_KEY] = outputs
-    aten_gm.meta["out_spec"] = spec
-    return aten_gm
+    return outputs
 
 
 def _storage(t: torch.Tensor) -> int:

@@ -1,0 +1,184 @@
+"""Training graphs: a forward and a backward compiled from one joint graph, run as an autograd.Function.
+
+    joint = prims.trace_joint(gm, inputs)        forward + autograd's backward, one ATen graph
+    functionalize, decompose                      as any graph (backend.to_prims)
+    prims.split_joint -> prims.partition          forward graph (outputs + saved), backward graph
+    backend.build_kernels, twice                  each half lowered, scheduled, generated
+
+The compiled callable calls `TrainingFunction.apply(runtime, *inputs, *lifted)`:
+- forward runs the compiled forward (input copy-backs, such as BatchNorm's running stats, happen
+  there, once, as in eager), saves its saved values with `ctx.save_for_backward` (so an in-place
+  change to one before the backward raises autograd's own error), and marks outputs autograd cannot
+  differentiate (integers, detached values, no path to a primal) non-differentiable.
+- backward runs the compiled backward on the saved values and the incoming gradients (given the
+  layout the backward was compiled for; a missing one is zeros, autograd's materialized grad). It
+  may run several times (`retain_graph=True`): the saved values are only read.
+- With `create_graph=True` (grad mode on inside backward) the compiled backward is not
+  differentiable, so the graph's original torch-level code runs again eagerly on the same inputs and
+  autograd differentiates that, building a graph for higher-order gradients. A graph with random ops
+  or input mutations cannot be run again to the same values: there, create_graph raises.
+
+Random ops: the forward draws one seed per call from torch's default generator, as any Kiln graph
+does (docs/prims.md); the backward reads the values the forward drew (dropout masks are saved, never
+recomputed: the partition never recomputes a random prim), so forward and backward agree.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.fx as fx
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+from kiln import inductor, prims
+from kiln.codegen.index_check import no_eager_graph
+
+from .dump import GraphDump
+from .fallback import EagerGraph
+
+META_KEY = prims.META_KEY
+
+
+@dataclass(frozen=True)
+class CompiledTraining:
+    """What one training compile produced; `call(*inputs)` runs it (outputs with autograd history)."""
+    call: object
+    target: str
+    joint: prims.JointGraph
+    prims_gm: fx.GraphModule      # the joint graph in prims, before the partition
+    graphs: prims.TrainingGraphs
+    forward: object               # backend.Kernels
+    backward: object              # backend.Kernels
+    dump_dir: object
+    compile_s: float
+
+    @property
+    def kernels(self) -> list:
+        return self.forward.schedule.kernels + self.backward.schedule.kernels
+
+    @property
+    def mutated_inputs(self) -> list[int]:
+        return sorted({m.input_index for m in self.graphs.forward.meta[prims.MUTATIONS_KEY]})
+
+    def __repr__(self):
+        return (f"CompiledTraining(target={self.target}, forward kernels={len(self.forward.schedule.kernels)}, "
+                f"backward kernels={len(self.backward.schedule.kernels)}, compile_s={self.compile_s:.3f})")
+
+
+def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: EagerGraph) -> CompiledTraining:
+    from .backend import _with_io, build_kernels, to_prims  # backend imports this module
+
+    start = time.perf_counter()
+    dump = GraphDump()
+    dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
+    joint = prims.trace_joint(gm, example_inputs)
+    dump.write("1_joint_graph.py", lambda: joint.gm.print_readable(print_output=False))
+    aten_joint = prims.functionalize(joint.gm)
+    dump.write("1_joint_functional.py", lambda: _with_io(aten_joint))
+    prims_joint = to_prims(aten_joint, target, dump)
+    graphs = prims.split_joint(prims_joint, joint)
+    dump.write("2_partition.txt", repr(graphs.partition))
+    dump.write("2_forward_graph.py", lambda: _with_io(graphs.forward))
+    dump.write("2_backward_graph.py", lambda: _with_io(graphs.backward))
+    peak = inductor.eager_peak_bytes(joint.gm)
+    inputs = [*example_inputs, *joint.lifted]
+    forward = build_kernels(graphs.forward, inputs, target, dump, peak, on_index_error=no_eager_graph,
+                            prefix="forward_")
+    backward = build_kernels(graphs.backward, [_example(n) for n in _placeholders(graphs.backward)], target, dump,
+                             peak, on_index_error=no_eager_graph, prefix="backward_")
+    runtime = _Runtime(forward.call, backward.call, joint, graphs, eager, len(example_inputs),
+                       rerunnable=not _has_random(prims_joint) and not graphs.forward.meta[prims.MUTATIONS_KEY])
+    spec = joint.gm.meta["out_spec"]
+
+    def call(*args):
+        flat = TrainingFunction.apply(runtime, *args, *joint.lifted)
+        return tree_unflatten(list(flat), spec)
+
+    return CompiledTraining(call, target, joint, prims_joint, graphs, forward, backward, dump.dir, time.perf_counter() - start)
+
+
+def _placeholders(gm):
+    return [n for n in gm.graph.nodes if n.op == "placeholder"]
+
+
+def _example(node) -> torch.Tensor:
+    m = node.meta[META_KEY]
+    return torch.empty_strided(m.shape, m.strides, dtype=m.dtype, device=m.device)
+
+
+def _has_random(prims_gm) -> bool:
+    return any(isinstance(n.target, prims.Prim) and n.target.category is prims.Category.RANDOM
+               for n in prims_gm.graph.nodes)
+
+
+class _Runtime:
+    """The compiled halves and what the Function needs to know about their inputs and outputs."""
+
+    def __init__(self, forward, backward, joint, graphs, eager, num_inputs, rerunnable):
+        self.forward, self.backward, self.eager = forward, backward, eager
+        self.num_forward, self.num_primals, self.num_inputs = graphs.num_forward, joint.num_primals, num_inputs
+        self.tangent_of, self.grad_of = joint.tangent_of, joint.grad_of
+        self.lifted = joint.lifted
+        self.tangent_metas = [n.meta[META_KEY] for n in _placeholders(graphs.backward)[graphs.num_saved:]]
+        self.rerunnable = rerunnable
+
+
+class TrainingFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, runtime: _Runtime, *inputs):
+        flat = runtime.forward(*inputs)
+        outs, saved = tuple(flat[:runtime.num_forward]), flat[runtime.num_forward:]
+        ctx.runtime = runtime
+        ctx.save_for_backward(*saved)
+        if runtime.rerunnable:  # for create_graph=True: the inputs, and their versions to check they are unchanged
+            ctx.inputs = inputs
+            ctx.versions = [x._version for x in inputs]
+        differentiable = set(runtime.tangent_of)
+        ctx.mark_non_differentiable(*[o for i, o in enumerate(outs) if i not in differentiable
+                                      and isinstance(o, torch.Tensor)])
+        return outs
+
+    @staticmethod
+    def backward(ctx, *grads):
+        runtime: _Runtime = ctx.runtime
+        saved = ctx.saved_tensors  # raises autograd's error when freed (a second backward without retain_graph)
+        if torch.is_grad_enabled():
+            return (None, *_rerun_backward(ctx, grads))
+        tangents = [_in_layout(grads[i], meta) for i, meta in zip(runtime.tangent_of, runtime.tangent_metas)]
+        result = [None] * runtime.num_primals
+        for pos, g in zip(runtime.grad_of, runtime.backward(*saved, *tangents)):
+            result[pos] = g
+        return (None, *result)
+
+
+def _in_layout(g: torch.Tensor, meta) -> torch.Tensor:
+    """An incoming gradient in the layout the backward was compiled for (autograd hands over any:
+    expanded from a sum, channels-last...)."""
+    if tuple(g.shape) == meta.shape and all(a == b for a, b, n in zip(g.stride(), meta.strides, meta.shape) if n != 1):
+        return g
+    return torch.empty_strided(meta.shape, meta.strides, dtype=meta.dtype, device=meta.device).copy_(g)
+
+
+def _rerun_backward(ctx, grads) -> list:
+    """create_graph=True: the original graph run again eagerly on the same inputs, differentiated by
+    autograd with a graph of its own."""
+    runtime: _Runtime = ctx.runtime
+    if not runtime.rerunnable:
+        raise RuntimeError("kiln: create_graph=True (double backward) through a compiled training graph that "
+                           "draws random numbers or writes its inputs is not supported; run this function eagerly "
+                           "for higher-order gradients")
+    inputs = ctx.inputs
+    if any(x._version != v for x, v in zip(inputs, ctx.versions)):
+        raise RuntimeError("kiln: create_graph=True: an input of the compiled graph was modified in place "
+                           "since its forward ran")
+    primals = [*inputs]
+    outs = tree_flatten(runtime.eager(*inputs[:runtime.num_inputs]))[0]
+    diff = [(outs[i], grads[i]) for i in runtime.tangent_of if outs[i].requires_grad]
+    wanted = [primals[i] for i in runtime.grad_of]
+    got = torch.autograd.grad([o for o, _ in diff], wanted, [g for _, g in diff], create_graph=True,
+                              allow_unused=True) if diff and wanted else [None] * len(wanted)
+    result = [None] * runtime.num_primals
+    for pos, g in zip(runtime.grad_of, got):
+        result[pos] = g
+    return result
