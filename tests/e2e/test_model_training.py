@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import kiln
+import kiln.training
 import kiln_models as models
 from kiln import records
 from kiln.backend import KilnCompileWarning
@@ -29,6 +30,8 @@ STEPS = 5
 # not on that amplification. (Calibrated: torch.compile's inductor passes this file's comparisons.)
 ADAMW = {"lr": 1e-2, "eps": 1e-4, "weight_decay": 0.01}
 
+DRIFT = 2e-4
+
 
 class WithLoss(nn.Module):
     """model(*inputs) -> a scalar loss against `target`, computed inside the compiled forward."""
@@ -40,7 +43,7 @@ class WithLoss(nn.Module):
     def forward(self, *args):
         *inputs, target = args
         out = self.model(*inputs, **self.call_kwargs)
-        return self.loss(models.flat_tensors(out)[0], target)
+        return self.loss(out if isinstance(out, torch.Tensor) else out.last_hidden_state, target)
 
 
 def _mse(out, target):
@@ -104,28 +107,54 @@ def _cases():
 
 
 def _compare_tensors(got: dict, expected: dict, what: str, step: int):
+    """assert_close's defaults on step 0 (same weights, same batch). Later steps start from weights that
+    already differ by rounding, and two float32 runs drift apart: an absolute tolerance of DRIFT times
+    the tensor's largest magnitude (torch.compile's inductor drifts 5.4e-5 of it by step 4 on LLaMA)."""
     assert got.keys() == expected.keys()
     for key, e in expected.items():
         g = got[key]
         assert (g is None) == (e is None), f"step {step} {what} {key}: {g is None=} {e is None=}"
-        if e is not None:
-            torch.testing.assert_close(g, e, msg=lambda m: f"step {step} {what} {key}: {m}")
+        if e is None:
+            continue
+        tol = {}
+        if step and e.is_floating_point() and e.numel():
+            tol = {"rtol": 1.3e-6, "atol": max(1e-5, DRIFT * e.abs().max().item())}
+        torch.testing.assert_close(g, e, **tol, msg=lambda m: f"step {step} {what} {key}: {m}")
 
 
 def _kiln_warnings(caught):
     return [str(w.message) for w in caught if issubclass(w.category, (FallbackWarning, KilnCompileWarning))]
 
 
-def assert_compiled(recs):
-    """Every graph the back end got compiled, with kernels (forward and backward are records of their own)."""
+class TrainingCompiles:
+    """Keeps every CompiledTraining (forward + backward) the back end builds."""
+
+    def __init__(self, monkeypatch):
+        self.compiled = []
+        real = kiln.training.compile_training
+
+        def recording(*args, **kwargs):
+            self.compiled.append(real(*args, **kwargs))
+            return self.compiled[-1]
+
+        monkeypatch.setattr(kiln.training, "compile_training", recording)
+        monkeypatch.setattr(kiln.config, "strict", True)
+
+
+def assert_compiled(recs, trainings):
+    """Every graph the back end got compiled; those needing a backward have backward kernels."""
     assert recs, "no graph reached Kiln's back end"
     refused = [str(r) for r in recs if not r.compiled]
     assert not refused, refused
     assert sum(r.kernels for r in recs) > 0, [str(r) for r in recs]
+    assert trainings.compiled, "no graph was compiled for training (forward + backward)"
+    for t in trainings.compiled:
+        assert t.backward.schedule.steps, f"{t}: an empty backward"
+    assert sum(len(t.backward.schedule.kernels) for t in trainings.compiled) > 0, trainings.compiled
 
 
 def train(name, entry, monkeypatch, steps=STEPS):
-    monkeypatch.setattr(kiln.config, "strict", True)
+    trainings = TrainingCompiles(monkeypatch)
     torch._dynamo.reset()
     kiln.capture.reset()
     records.clear()
@@ -152,7 +181,7 @@ def train(name, entry, monkeypatch, steps=STEPS):
         eager_opt.step()
         kiln_opt.step()
         _compare_tensors(kiln_model.state_dict(), eager_model.state_dict(), "state", step)
-    assert_compiled(records.backend_records())
+    assert_compiled(records.backend_records(), trainings)
     return records.backend_records()
 
 
@@ -188,9 +217,14 @@ class DropoutNet(nn.Module):
         return y, self.lin(torch.tanh(y)).square().mean()
 
 
+def _dropped(x, mask, p):
+    """Eager's dropout (aten/native/Dropout.cpp) with a given mask: x * (mask / (1 - p))."""
+    return x * mask.to(x.dtype).div_(1 - p)
+
+
 @pytest.mark.parametrize("entry", list(ENTRY_POINTS))
 def test_dropout_forward_is_a_mask_and_backward_uses_it(entry, monkeypatch):
-    monkeypatch.setattr(kiln.config, "strict", True)
+    trainings = TrainingCompiles(monkeypatch)
     torch._dynamo.reset()
     kiln.capture.reset()
     records.clear()
@@ -208,18 +242,18 @@ def test_dropout_forward_is_a_mask_and_backward_uses_it(entry, monkeypatch):
         assert not _kiln_warnings(caught), _kiln_warnings(caught)
         mask = y.detach() != 0  # 2 * x is never 0 here: a zero is a dropped element
         assert bool((x.detach() != 0).all())
-        # forward: every element is dropped or eager's 2x / (1 - p), exactly as dropout scales
-        torch.testing.assert_close(y.detach(), torch.where(mask, 2 * x.detach() / (1 - p), 0.0), rtol=0, atol=0)
+        # forward: every element is dropped or eager's 2x scaled by 1 / (1 - p)
+        torch.testing.assert_close(y.detach(), _dropped(2 * x.detach(), mask, p))
         # the drop rate is p: 2048 draws, 6 standard deviations
         rate, sd = 1 - mask.float().mean().item(), (p * (1 - p) / mask.numel()) ** 0.5
         assert abs(rate - p) < 6 * sd, rate
         # backward: eager's gradients with Kiln's mask
         xe = x.detach().clone().requires_grad_()
-        ye = torch.where(mask, 2 * xe / (1 - p), 0.0)
+        ye = _dropped(2 * xe, mask, p)
         le = net.lin(torch.tanh(ye)).square().mean()
         ge, gwe = torch.autograd.grad(le, [xe, net.lin.weight])
         torch.testing.assert_close(gx, ge)
         torch.testing.assert_close(gw, gwe)
         masks.append(mask)
     assert not torch.equal(masks[0], masks[1]), "two calls drew the same mask: the random stream did not advance"
-    assert_compiled(records.backend_records())
+    assert_compiled(records.backend_records(), trainings)
