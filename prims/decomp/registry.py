@@ -28,6 +28,10 @@ FALLBACK_REASONS = {
     "aten.as_strided_copy.default": "as aten.as_strided",
 }
 
+# ATen op -> output positions whose dtype eager's CPU kernel gives otherwise than the op's meta function
+# (fake tensors); the decomposition gives eager's (prims/decompose.py checks the other outputs' dtypes).
+CPU_DTYPE_DIFFERS: dict[OpOverload, tuple[int, ...]] = {}
+
 
 def register(*ops) -> Callable:
     """Decorator: `@register(aten.add.Tensor, aten.add.Scalar)`; a packet registers all its overloads."""
