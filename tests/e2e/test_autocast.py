@@ -1,0 +1,138 @@
+"""Mixed precision on the C++ target, on both entry points, under KILN_STRICT=1: `torch.autocast("cpu",
+bfloat16)` regions and bfloat16/float16 models, inference and training (loss, every gradient), compared
+with eager. Kiln must compile (every graph the back end got compiled, kernels produced) and give eager's
+dtypes: autocast's casts and its float32 ops (eager accumulates 16-bit matmuls and norms in float32).
+Values compare at assert_close's defaults for each dtype."""
+import copy
+import warnings
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import kiln
+from kiln import records
+from kiln.backend import KilnCompileWarning
+from kiln.capture.exc import FallbackWarning
+from kiln_entries import ENTRY_POINTS
+
+CAPTURE_AUTOCAST = "capture traces no `with torch.autocast(...)` block yet: the frame runs eagerly with one warning"
+
+
+class Block(nn.Module):
+    """Linear, GELU, LayerNorm, attention-style softmax and a residual: autocast casts the matmuls to
+    bfloat16, keeps layer_norm's float32 weights (mixed-dtype kernel) and runs softmax in bfloat16."""
+
+    def __init__(self, d=32):
+        super().__init__()
+        self.up, self.down = nn.Linear(d, 2 * d), nn.Linear(2 * d, d)
+        self.norm = nn.LayerNorm(2 * d)
+
+    def forward(self, x):
+        h = self.norm(F.gelu(self.up(x)))
+        attn = torch.softmax(h @ h.transpose(-1, -2) / 8.0, dim=-1)
+        return self.down(attn @ h) + x
+
+
+class AutocastLoss(nn.Module):
+    def __init__(self, dtype=torch.bfloat16):
+        super().__init__()
+        self.block, self.head, self.dtype = Block(), nn.Linear(32, 10), dtype
+
+    def forward(self, x, target):
+        with torch.autocast("cpu", dtype=self.dtype):
+            logits = self.head(self.block(x))
+        return F.cross_entropy(logits.float().flatten(0, 1), target), logits
+
+
+def _inputs():
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(2, 8, 32, generator=g), torch.randint(0, 10, (16,), generator=g)
+
+
+def _entries():
+    return [pytest.param(e, marks=[pytest.mark.xfail(strict=True, reason=CAPTURE_AUTOCAST)] if e == "kiln.compile" else [])
+            for e in ENTRY_POINTS]
+
+
+def _compiled(entry, module, monkeypatch):
+    monkeypatch.setattr(kiln.config, "strict", True)
+    torch._dynamo.reset()
+    kiln.capture.reset()
+    records.clear()
+    return ENTRY_POINTS[entry](module)
+
+
+def _no_kiln_warnings(caught):
+    bad = [str(w.message) for w in caught if issubclass(w.category, (FallbackWarning, KilnCompileWarning))]
+    assert not bad, bad
+
+
+def _assert_compiled():
+    recs = records.backend_records()
+    assert recs and all(r.compiled for r in recs), [str(r) for r in recs]
+    assert sum(r.kernels for r in recs) > 0
+
+
+def _same(got, expected, what):
+    assert got.dtype == expected.dtype, (what, got.dtype, expected.dtype)
+    torch.testing.assert_close(got, expected, msg=lambda m: f"{what}: {m}")
+
+
+@pytest.mark.parametrize("entry", _entries())
+def test_autocast_region_inference(entry, monkeypatch):
+    torch.manual_seed(0)
+    model = AutocastLoss().eval()
+    compiled = _compiled(entry, copy.deepcopy(model), monkeypatch)
+    x, t = _inputs()
+    with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (loss, logits), (e_loss, e_logits) = compiled(x, t), model(x, t)
+    _no_kiln_warnings(caught)
+    assert e_logits.dtype == torch.bfloat16
+    _same(logits, e_logits, "logits")
+    _same(loss, e_loss, "loss")
+    _assert_compiled()
+
+
+def _train_and_compare(entry, model, inputs, monkeypatch):
+    kiln_model = copy.deepcopy(model)
+    compiled = _compiled(entry, kiln_model, monkeypatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        e_loss = model(*inputs)[0]
+        e_loss.backward()
+        loss = compiled(*inputs)[0]
+        loss.backward()
+    _no_kiln_warnings(caught)
+    _same(loss, e_loss, "loss")
+    for (name, p), (_, e) in zip(kiln_model.named_parameters(), model.named_parameters()):
+        _same(p.grad, e.grad, f"grad {name}")
+    _assert_compiled()
+
+
+@pytest.mark.parametrize("entry", _entries())
+def test_autocast_region_training(entry, monkeypatch):
+    torch.manual_seed(0)
+    _train_and_compare(entry, AutocastLoss().train(), _inputs(), monkeypatch)
+
+
+class HalfLoss(nn.Module):
+    """A model whose parameters are 16-bit, the loss taken in float32."""
+
+    def __init__(self, dtype):
+        super().__init__()
+        self.block = Block().to(dtype)
+
+    def forward(self, x, target):
+        out = self.block(x.to(self.block.up.weight.dtype))
+        return F.mse_loss(out.float(), target), out
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_16_bit_model_training(entry, dtype, monkeypatch):
+    torch.manual_seed(0)
+    x, _ = _inputs()
+    _train_and_compare(entry, HalfLoss(dtype).train(), (x, torch.randn(2, 8, 32)), monkeypatch)
