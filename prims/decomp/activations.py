@@ -107,9 +107,10 @@ def mish(x):
 @register(aten.log_sigmoid_forward.default)
 def log_sigmoid_forward(x):
     x, result = _float_compute(x)
-    # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))
-    y = P["sub"](P["minimum"](x, 0.0), P["log1p"](P["exp"](P["neg"](P["abs"](x)))))
-    return convert(y, result), P["full"](tuple(x.shape), 0, dtype=result, device=x.device)  # buffer: for backward only
+    # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); the buffer is exp(-|x|), as eager's CPU kernel
+    # writes it: its log_sigmoid_backward reads it (a training graph saves it)
+    z = P["exp"](P["neg"](P["abs"](x)))
+    return convert(P["sub"](P["minimum"](x, 0.0), P["log1p"](z)), result), convert(z, result)
 
 
 @register(aten.threshold.default)
