@@ -18,17 +18,15 @@ import torch.fx as fx
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from kiln import inductor, prims
-from kiln.codegen.wrapper import build_wrapper
 
 from . import config, records, split, training
+from .build import OpFallbackError, build_kernels, to_prims, with_io
 from .dump import GraphDump
 from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
 from .fallback import EagerGraph, eager_first, guarded_call, warn
 from .input_storage import storage_check
 from .logs import get_logger
 
-log_code = get_logger("output_code")
-log_schedule = get_logger("schedule")
 log_fallbacks = get_logger("op_fallbacks")
 
 
@@ -133,13 +131,16 @@ def _may_be_the_programs_error(e: Exception) -> bool:
 def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: EagerGraph | None = None) -> CompiledGraph:
     """An inference graph compiled (a graph that needs a backward goes to kiln/training.py)."""
     start = time.perf_counter()
+    if prims.needs_joint(gm, example_inputs):
+        raise prims.UnsupportedGraph("inputs require grad: compile_graph compiles inference graphs; compile_fx "
+                                     "compiles training graphs (kiln/training.py)")
     target = pick_target(target, example_inputs)
     dump = GraphDump()
     dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
     traced_gm = prims.trace_aten(gm, example_inputs)
     dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
     aten_gm = prims.functionalize(traced_gm)
-    dump.write("1_aten_functional.py", lambda: _with_io(aten_gm))
+    dump.write("1_aten_functional.py", lambda: with_io(aten_gm))
     prims_gm = to_prims(aten_gm, target, dump)
     kernels = build_kernels(prims_gm, example_inputs, target, dump, inductor.eager_peak_bytes(traced_gm),
                             on_index_error=(eager or EagerGraph(gm)).flat)
@@ -148,89 +149,6 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: Eag
                          graph=kernels.graph, schedule=kernels.schedule, backend=kernels.backend,
                          wrapper_source=kernels.wrapper_source, dump_dir=dump.dir,
                          compile_s=time.perf_counter() - start)
-
-
-def to_prims(aten_gm: fx.GraphModule, target: str, dump: GraphDump) -> fx.GraphModule:
-    """A functional ATen graph decomposed for `target`, its op-level fallbacks reported."""
-    prims_gm = prims.decompose(aten_gm, renderable=renderable_dtypes(target), target=TARGET_NAMES[target])
-    dump.write("2_prims_graph.py", lambda: _with_io(prims_gm))
-    _report_op_fallbacks(prims_gm, dump)
-    return prims_gm
-
-
-@dataclass(frozen=True)
-class Kernels:
-    """One prims graph lowered, scheduled and generated: `call(*inputs)` returns its flat outputs."""
-    call: Callable
-    graph: inductor.GraphLowering
-    schedule: inductor.Schedule
-    backend: Any
-    wrapper_source: str
-
-
-def build_kernels(prims_gm, example_inputs, target: str, dump: GraphDump, eager_peak: int, *, on_index_error,
-                  prefix: str = "") -> Kernels:
-    """prims graph -> loop IR -> fused schedule + memory plan -> kernels + wrapper. `prefix` names
-    this graph's dump files apart from another's of the same compile (a forward's, a backward's)."""
-    graph = inductor.lower(prims_gm, example_inputs)
-    dump.write(f"{prefix}3_loop_ir.txt", repr(graph))
-    schedule = inductor.schedule(graph, eager_peak, scratch=target == "cpp")
-    dump.write(f"{prefix}4_schedule.txt", schedule.text)
-    log_schedule.debug("%s", schedule.text)
-    backend = _make_backend(target, schedule.kernels, graph.buffers)
-    call, wrapper_source = build_wrapper(graph, schedule.steps, backend, on_index_error=on_index_error)
-    for fname, src in backend.sources().items():
-        dump.write(f"{prefix}5_{fname}", src)
-    dump.write(f"{prefix}6_wrapper.py", wrapper_source)
-    log_code.debug("kernels:\n%s\nwrapper:\n%s", "\n".join(backend.sources().values()), wrapper_source)
-    return Kernels(call, graph, schedule, backend, wrapper_source)
-
-
-class OpFallbackError(RuntimeError):
-    """KILN_STRICT=ops: an ATen op would run as is inside a compiled graph."""
-
-
-def _report_op_fallbacks(prims_gm, dump) -> None:
-    """Each ATen op the graph runs as is: logged, dumped, and an error under KILN_STRICT=ops."""
-    nodes = prims.fallback_nodes(prims_gm)
-    if not nodes:
-        return
-    lines = [f"{n.name}: {n.args[0]}: {prims.fallback_reason(n)}" for n in nodes]
-    dump.write("2_fallbacks.txt", "\n".join(lines))
-    for line in lines:
-        log_fallbacks.debug("%s", line)
-    if config.strict == "ops":
-        raise OpFallbackError("KILN_STRICT=ops: ATen op(s) would run as is inside the compiled graph: "
-                              + "; ".join(map(str, records.op_fallbacks(prims_gm))))
-
-
-TARGET_NAMES = {"cpp": "C++", "triton": "Triton"}
-
-
-def renderable_dtypes(target: str) -> frozenset:
-    """The dtypes `target`'s kernels compute in (its type table); ops in others run as is."""
-    if target == "cpp":
-        from kiln.codegen.cpp.ops import CTYPES
-
-        return frozenset(CTYPES)
-    from kiln.codegen.triton.ops import TL_DTYPES  # the table only: triton itself is not imported
-
-    return frozenset(TL_DTYPES)
-
-
-def _with_io(gm) -> str:
-    """The graph's code, then what its outputs mean to the caller (aliasing, input copy-backs)."""
-    return gm.print_readable(print_output=False) + "\n" + prims.describe(gm)
-
-
-def _make_backend(target, kernels, buffers):
-    if target == "cpp":
-        from kiln.codegen.cpp import CppBackend
-
-        return CppBackend(kernels)
-    from kiln.codegen.triton import TritonBackend  # imports triton: only when asked for
-
-    return TritonBackend(kernels, buffers)
 
 
 def _restore_structure(call, spec, n):

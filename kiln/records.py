@@ -44,6 +44,7 @@ class BackendRecord:
     fallbacks: tuple[OpFallback, ...] = ()  # ATen ops run as they are inside the compiled graph
     reason: str | None = None         # why the graph runs eagerly
     split: bool = False               # split at a data-dependent op; its parts have records of their own
+    backward_kernels: int | None = None  # a training graph: kernels of its backward (`kernels`: its forward's)
 
     @property
     def fallback_ops(self) -> tuple[str, ...]:
@@ -59,6 +60,8 @@ class BackendRecord:
             return f"{where}: {self.ops} ops, ran eagerly\n    reason: {self.reason}"
         text = f"{where}: {self.ops} ops, " + ("split in parts compiled apart (listed as graphs of their own)"
                                               if self.split else f"compiled to {self.kernels} kernel(s)")
+        if self.backward_kernels is not None:
+            text += f" (forward + backward: {self.backward_kernels} backward kernel(s))"
         return text + fallback_lines(self.fallbacks, "\n    ")
 
 
@@ -95,8 +98,10 @@ def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseExceptio
     if split is not None:
         record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, 0, (split,), split=True)
     elif compiled is not None:
-        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, len(compiled.kernels),
-                               op_fallbacks(compiled.prims_gm))
+        backward = getattr(compiled, "backward_kernels", None)  # a CompiledTraining
+        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True,
+                               len(compiled.kernels) - (backward or 0), op_fallbacks(compiled.prims_gm),
+                               backward_kernels=backward)
     else:
         record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), False,
                                reason=f"{type(error).__name__}: {error}")

@@ -14,9 +14,10 @@ The compiled callable calls `TrainingFunction.apply(runtime, *inputs, *lifted)`:
   layout the backward was compiled for; a missing one is zeros, autograd's materialized grad). It
   may run several times (`retain_graph=True`): the saved values are only read.
 - With `create_graph=True` (grad mode on inside backward) the compiled backward is not
-  differentiable, so the graph's original torch-level code runs again eagerly on the same inputs and
-  autograd differentiates that, building a graph for higher-order gradients. A graph with random ops
-  or input mutations cannot be run again to the same values: there, create_graph raises.
+  differentiable, so the graph's original torch-level code runs again eagerly on the same inputs
+  (weak references: still alive, unchanged) and autograd differentiates that, building a graph for
+  higher-order gradients. A graph with random ops or input mutations cannot be run again to the same
+  values: there, create_graph raises.
 
 Random ops: the forward draws one seed per call from torch's default generator, as any Kiln graph
 does (docs/prims.md); the backward reads the values the forward drew (dropout masks are saved, never
@@ -25,6 +26,7 @@ recomputed: the partition never recomputes a random prim), so forward and backwa
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +36,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from kiln import inductor, prims
 from kiln.codegen.index_check import no_eager_graph
 
+from .build import build_kernels, to_prims, with_io
 from .dump import GraphDump
 from .fallback import EagerGraph
 
@@ -58,6 +61,10 @@ class CompiledTraining:
         return self.forward.schedule.kernels + self.backward.schedule.kernels
 
     @property
+    def backward_kernels(self) -> int:
+        return len(self.backward.schedule.kernels)
+
+    @property
     def mutated_inputs(self) -> list[int]:
         return sorted({m.input_index for m in self.graphs.forward.meta[prims.MUTATIONS_KEY]})
 
@@ -67,20 +74,18 @@ class CompiledTraining:
 
 
 def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: EagerGraph) -> CompiledTraining:
-    from .backend import _with_io, build_kernels, to_prims  # backend imports this module
-
     start = time.perf_counter()
     dump = GraphDump()
     dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
     joint = prims.trace_joint(gm, example_inputs)
     dump.write("1_joint_graph.py", lambda: joint.gm.print_readable(print_output=False))
     aten_joint = prims.functionalize(joint.gm)
-    dump.write("1_joint_functional.py", lambda: _with_io(aten_joint))
+    dump.write("1_joint_functional.py", lambda: with_io(aten_joint))
     prims_joint = to_prims(aten_joint, target, dump)
     graphs = prims.split_joint(prims_joint, joint)
     dump.write("2_partition.txt", repr(graphs.partition))
-    dump.write("2_forward_graph.py", lambda: _with_io(graphs.forward))
-    dump.write("2_backward_graph.py", lambda: _with_io(graphs.backward))
+    dump.write("2_forward_graph.py", lambda: with_io(graphs.forward))
+    dump.write("2_backward_graph.py", lambda: with_io(graphs.backward))
     peak = inductor.eager_peak_bytes(joint.gm)
     inputs = [*example_inputs, *joint.lifted]
     forward = build_kernels(graphs.forward, inputs, target, dump, peak, on_index_error=no_eager_graph,
@@ -92,10 +97,11 @@ def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: 
     spec = joint.gm.meta["out_spec"]
 
     def call(*args):
-        flat = TrainingFunction.apply(runtime, *args, *joint.lifted)
-        return tree_unflatten(list(flat), spec)
+        primals = (*args, *joint.lifted)
+        return tree_unflatten(runtime.with_aliases(TrainingFunction.apply(runtime, *primals), primals), spec)
 
-    return CompiledTraining(call, target, joint, prims_joint, graphs, forward, backward, dump.dir, time.perf_counter() - start)
+    return CompiledTraining(call, target, joint, prims_joint, graphs, forward, backward, dump.dir,
+                            time.perf_counter() - start)
 
 
 def _placeholders(gm):
@@ -122,22 +128,52 @@ class _Runtime:
         self.lifted = joint.lifted
         self.tangent_metas = [n.meta[META_KEY] for n in _placeholders(graphs.backward)[graphs.num_saved:]]
         self.rerunnable = rerunnable
+        infos = graphs.forward.meta[prims.OUTPUTS_KEY]
+        self.aliases = {pos: infos[pos] for pos in graphs.input_aliases}
+        self.returned = [pos for pos in range(self.num_forward) if pos not in self.aliases]  # by the Function
+
+    def with_aliases(self, returned, primals) -> list:
+        """All forward outputs: the Function's, and the inputs (or views of them) made here, with grad
+        mode on, so autograd tracks them as eager does (an input itself, a view of it)."""
+        if not self.aliases:
+            return list(returned)
+        out, it = [], iter(returned)
+        for pos in range(self.num_forward):
+            info = self.aliases.get(pos)
+            if info is None:
+                out.append(next(it))
+            elif info.same_as is not None:
+                out.append(out[info.same_as])
+            elif info.input_index is not None:
+                out.append(primals[info.input_index])
+            else:
+                v = info.view_of
+                out.append(torch.as_strided(primals[v.index], v.shape, v.strides,
+                                            primals[v.index].storage_offset() + v.offset))
+        return out
+
+    def tangents(self, grads) -> list:
+        """The backward's tangents from the Function's incoming gradients: an output made outside the
+        Function gets zeros here (autograd sends its gradient through the view it is instead)."""
+        by_pos = dict(zip(self.returned, grads))
+        return [_in_layout(by_pos[i], meta) if by_pos.get(i) is not None else _zeros(meta)
+                for i, meta in zip(self.tangent_of, self.tangent_metas)]
 
 
 class TrainingFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, runtime: _Runtime, *inputs):
         flat = runtime.forward(*inputs)
-        outs, saved = tuple(flat[:runtime.num_forward]), flat[runtime.num_forward:]
+        outs, saved = [flat[i] for i in runtime.returned], flat[runtime.num_forward:]
         ctx.runtime = runtime
         ctx.save_for_backward(*saved)
-        if runtime.rerunnable:  # for create_graph=True: the inputs, and their versions to check they are unchanged
-            ctx.inputs = inputs
+        if runtime.rerunnable:  # for create_graph=True: the inputs (not kept alive), and their versions
+            ctx.inputs = [weakref.ref(x) for x in inputs]
             ctx.versions = [x._version for x in inputs]
         differentiable = set(runtime.tangent_of)
-        ctx.mark_non_differentiable(*[o for i, o in enumerate(outs) if i not in differentiable
+        ctx.mark_non_differentiable(*[o for i, o in zip(runtime.returned, outs) if i not in differentiable
                                       and isinstance(o, torch.Tensor)])
-        return outs
+        return tuple(outs)
 
     @staticmethod
     def backward(ctx, *grads):
@@ -145,7 +181,7 @@ class TrainingFunction(torch.autograd.Function):
         saved = ctx.saved_tensors  # raises autograd's error when freed (a second backward without retain_graph)
         if torch.is_grad_enabled():
             return (None, *_rerun_backward(ctx, grads))
-        tangents = [_in_layout(grads[i], meta) for i, meta in zip(runtime.tangent_of, runtime.tangent_metas)]
+        tangents = runtime.tangents(grads)
         result = [None] * runtime.num_primals
         for pos, g in zip(runtime.grad_of, runtime.backward(*saved, *tangents)):
             result[pos] = g
@@ -160,6 +196,10 @@ def _in_layout(g: torch.Tensor, meta) -> torch.Tensor:
     return torch.empty_strided(meta.shape, meta.strides, dtype=meta.dtype, device=meta.device).copy_(g)
 
 
+def _zeros(meta) -> torch.Tensor:
+    return torch.empty_strided(meta.shape, meta.strides, dtype=meta.dtype, device=meta.device).zero_()
+
+
 def _rerun_backward(ctx, grads) -> list:
     """create_graph=True: the original graph run again eagerly on the same inputs, differentiated by
     autograd with a graph of its own."""
@@ -168,13 +208,17 @@ def _rerun_backward(ctx, grads) -> list:
         raise RuntimeError("kiln: create_graph=True (double backward) through a compiled training graph that "
                            "draws random numbers or writes its inputs is not supported; run this function eagerly "
                            "for higher-order gradients")
-    inputs = ctx.inputs
+    inputs = [ref() for ref in ctx.inputs]
+    if any(x is None for x in inputs):
+        raise RuntimeError("kiln: create_graph=True through a compiled training graph needs its inputs, and one "
+                           "of them was freed since its forward ran (Kiln does not keep them alive)")
     if any(x._version != v for x, v in zip(inputs, ctx.versions)):
         raise RuntimeError("kiln: create_graph=True: an input of the compiled graph was modified in place "
                            "since its forward ran")
     primals = [*inputs]
     outs = tree_flatten(runtime.eager(*inputs[:runtime.num_inputs]))[0]
-    diff = [(outs[i], grads[i]) for i in runtime.tangent_of if outs[i].requires_grad]
+    by_pos = dict(zip(runtime.returned, grads))  # outputs made outside the Function: autograd's own path
+    diff = [(outs[i], by_pos[i]) for i in runtime.tangent_of if i in by_pos and outs[i].requires_grad]
     wanted = [primals[i] for i in runtime.grad_of]
     got = torch.autograd.grad([o for o, _ in diff], wanted, [g for _, g in diff], create_graph=True,
                               allow_unused=True) if diff and wanted else [None] * len(wanted)

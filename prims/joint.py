@@ -24,10 +24,10 @@ import torch.fx as fx
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from .aten_trace import AtenTracer, TorchLevelRunner, _Recorder, fake_inputs, output_infos, \
+from .aten_trace import AtenTracer, TorchLevelRunner, _first_non_placeholder, _Recorder, fake_inputs, output_infos, \
     run_on_fakes
 from .builder import META_KEY
-from .errors import UnsupportedGraph
+from .errors import FakeRunError, UnsupportedGraph
 from .graph_io import FUNCTIONAL_KEY, MUTATIONS_KEY, OUTPUTS_KEY, OutputInfo
 from .meta import TensorMeta
 from .partition import Partition, partition
@@ -97,8 +97,8 @@ class _JointTracer(AtenTracer):
             self._consts[id(x)] = fake
             self.lifted.append(x)
             self.lifted_fakes.append(fake)
-            last = [n for n in self.graph.nodes if n.op == "placeholder"][-1]
-            with self.graph.inserting_after(last):
+            first_op = _first_non_placeholder(self.graph)  # after every primal (at the end while there are no ops)
+            with self.graph.inserting_before(first_op) if first_op is not None else self.graph.inserting_after(None):
                 node = self.graph.placeholder(f"lifted_{len(self.lifted) - 1}")
             self.bind(fake, node)
         return fake
@@ -130,8 +130,15 @@ def trace_joint(gm: fx.GraphModule, example_inputs) -> JointGraph:
     with fake_mode:  # the primals are leaves, requiring grad as the real inputs do
         fakes = [f.detach().requires_grad_(x.requires_grad) for f, x in zip(fakes, example_inputs)]
     tracer = _JointTracer(fake_mode)
-    with torch.enable_grad():
-        result = run_on_fakes(_JointRunner(gm, tracer, fakes), fakes)
+    try:
+        with torch.enable_grad():
+            result = run_on_fakes(_JointRunner(gm, tracer, fakes), fakes)
+    except FakeRunError as e:
+        # The primals are leaves; an input that is not one may be written in place where a leaf may not.
+        if "leaf Variable that requires grad" in str(e) and any(
+                x.requires_grad and not x.is_leaf for x in example_inputs):
+            raise UnsupportedGraph("a graph input that requires grad is written in place") from e
+        raise
     flat, spec = tree_flatten(result)
     primals = fakes + tracer.lifted_fakes
     tangent_of = tuple(i for i, o in enumerate(flat) if _differentiable(o))
@@ -183,6 +190,7 @@ class TrainingGraphs:
     partition: Partition
     num_forward: int
     num_saved: int
+    input_aliases: tuple[int, ...] = ()  # forward outputs that are (views of) inputs: made by the caller
 
 
 def split_joint(prims_joint: fx.GraphModule, joint: JointGraph) -> TrainingGraphs:
@@ -191,10 +199,7 @@ def split_joint(prims_joint: fx.GraphModule, joint: JointGraph) -> TrainingGraph
     mutations = tuple(prims_joint.meta.get(MUTATIONS_KEY, ()))
     n_fwd, n_grad = joint.num_forward, len(joint.grad_of)
     grads = range(n_fwd, n_fwd + n_grad)
-    for info in infos[:n_fwd]:
-        if info.input_index is not None or (info.view_of is not None and info.view_of.base == "input"):
-            raise UnsupportedGraph("an output of a training graph is (a view of) one of its inputs; "
-                                   "compiled autograd functions return new tensors")
+    aliases = _input_aliases(infos[:n_fwd], mutations)
     for m in mutations:
         if m.output_index in grads or (m.storage is not None and m.storage.index in grads):
             raise UnsupportedGraph("an input mutation depends on the backward")
@@ -203,7 +208,24 @@ def split_joint(prims_joint: fx.GraphModule, joint: JointGraph) -> TrainingGraph
     part = partition(prims_joint, num_primals=joint.num_primals, grad_outputs=joint.grad_outputs)
     forward = _forward_with_meta(part.forward, infos, mutations, n_fwd, n_grad, len(part.saved))
     backward = _backward_with_meta(part.backward, infos[n_fwd:n_fwd + n_grad])
-    return TrainingGraphs(forward, backward, part, n_fwd, len(part.saved))
+    return TrainingGraphs(forward, backward, part, n_fwd, len(part.saved), aliases)
+
+
+def _input_aliases(infos, mutations) -> tuple[int, ...]:
+    """Forward outputs that are a graph input, or view one (or are the same tensor as such an output):
+    the runtime makes them outside the autograd.Function, from the inputs, so they keep eager's
+    identity and autograd's view tracking."""
+    restrided = {m.input_index for m in mutations if m.layout is not None or m.storage is not None}
+    aliases: list[int] = []
+    for pos, info in enumerate(infos):
+        view = info.view_of
+        if info.same_as in aliases or info.input_index is not None or (view is not None and view.base == "input"):
+            index = info.input_index if info.input_index is not None else (view.index if view else None)
+            if index in restrided or (view is not None and view.dtype is not None):
+                raise UnsupportedGraph("an output of a training graph views an input whose layout the graph "
+                                       "changes, or views it as another dtype")
+            aliases.append(pos)
+    return tuple(aliases)
 
 
 def _forward_with_meta(gm, infos, mutations, n_fwd, n_grad, n_saved) -> fx.GraphModule:

@@ -49,14 +49,19 @@ def captured(x):
 def dynamo_ok(x):
     return torch.relu(x) + 1
 
-def dynamo_grad(w, x):
-    return (x @ w).sum()
+def dynamo_refused(x):
+    return (x * 2)[1:].as_strided((2, 2), (1, 2), 1)
 
 captured(torch.randn(4))
 with torch.no_grad():
     torch.compile(dynamo_ok, backend="kiln")(torch.randn(8))
+torch.compile(dynamo_refused, backend="kiln")(torch.randn(4, 4))  # the back end runs this one eagerly
+
+def dynamo_train(w, x):
+    return (x @ w).sum()
+
 w = torch.randn(4, 4, requires_grad=True)
-torch.compile(dynamo_grad, backend="kiln")(w, torch.randn(2, 4))   # the back end runs this one eagerly
+torch.compile(dynamo_train, backend="kiln")(w, torch.randn(2, 4)).backward()  # forward + backward compiled
 """
 
 
@@ -65,14 +70,15 @@ def test_explain_sees_torch_compile_graphs_and_their_fallbacks(tmp_path):
     out = _kiln("explain", "s.py", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     text = out.stdout
-    assert ("kiln explain: 3 graph(s) captured (2 by TorchDynamo), 1 of them ran eagerly in the back end, "
+    assert ("kiln explain: 4 graph(s) captured (3 by TorchDynamo), 1 of them ran eagerly in the back end, "
             "0 graph break(s), 0 function(s) fell back to eager") in text, text
     assert "captured (s.py:4): 1 graph, 2 ops" in text and "1 kernel(s)" in text
     assert "graphs from TorchDynamo" in text
     assert "dynamo_ok (" in text and "compiled to 1 kernel(s)" in text
-    assert "dynamo_grad (" in text and "ran eagerly" in text and "inference graphs only" in text
+    assert "dynamo_refused (" in text and "ran eagerly" in text and "as_strided" in text
     # the one warning points at the user's line that compiled the graph, not at torch's internals
-    assert "s.py:18: KilnCompileWarning" in out.stderr, out.stderr
+    assert "dynamo_train (" in text and "forward + backward" in text
+    assert "s.py:17: KilnCompileWarning" in out.stderr, out.stderr
 
 
 def test_demo_writes_to_a_temp_dir_by_default(tmp_path):

@@ -65,22 +65,39 @@ def test_torch_compile_module_with_kiln_in_inference():
         torch.testing.assert_close(torch.compile(model, backend="kiln")(x), model(x))
 
 
-def test_training_graph_falls_back_with_one_warning_and_strict_raises(monkeypatch):
+def test_training_graph_compiles_forward_and_backward():
     torch._dynamo.reset()
     lin = torch.nn.Linear(4, 4)
     x = torch.randn(2, 4)
-    with pytest.warns(KilnCompileWarning, match="inference graphs only") as record:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", KilnCompileWarning)
         out = torch.compile(lin, backend="kiln")(x)
-    assert len([r for r in record if issubclass(r.category, KilnCompileWarning)]) == 1
+    assert type(out.grad_fn).__name__ == "TrainingFunctionBackward"  # Kiln's compiled backward
     torch.testing.assert_close(out, lin(x))
-    out.sum().backward()  # eager fallback keeps autograd working
-    assert lin.weight.grad is not None
+    out.sum().backward()
+    torch.testing.assert_close(lin.weight.grad, x.sum(0).expand(4, 4))
+
+
+def refused_training_graph(a, x):
+    a.mul_(2)  # an input requiring grad written in place: refused in training (docs/training.md)
+    return x @ a
+
+
+def test_refused_training_graph_falls_back_with_one_warning_and_strict_raises(monkeypatch):
+    torch._dynamo.reset()
+    w, x = torch.randn(4, 4, requires_grad=True), torch.randn(2, 4)
+    with pytest.warns(KilnCompileWarning, match="written in place") as record:
+        out = torch.compile(refused_training_graph, backend="kiln")(w * 1, x)  # a non-leaf: eager allows it
+    assert len([r for r in record if issubclass(r.category, KilnCompileWarning)]) == 1
+    torch.testing.assert_close(out, x @ (w * 2))
+    out.sum().backward()  # the eager fallback keeps autograd working
+    torch.testing.assert_close(w.grad, 2 * x.sum(0)[:, None].expand(4, 4))
     monkeypatch.setattr(config, "strict", True)
     from kiln.backend import compile_fx
 
-    gm = torch.fx.symbolic_trace(lambda w, x: x @ w)
-    with pytest.raises(Exception, match="inference graphs only"):
-        compile_fx(gm, [torch.randn(4, 4, requires_grad=True), x])
+    gm = torch.fx.symbolic_trace(refused_training_graph)
+    with pytest.raises(Exception, match="written in place"):
+        compile_fx(gm, [torch.randn(4, 4, requires_grad=True) * 1, x])
 
 
 def _kiln(*args, cwd, env=None):
