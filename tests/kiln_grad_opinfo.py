@@ -15,8 +15,9 @@ tests/gradient_coverage.py (the table) and tests/e2e/test_opinfo_grad.py (CI's s
 - "CRASH": Kiln raised where eager did not (in the forward or in `torch.autograd.grad`).
 
 Gradients compare at assert_close's defaults; where they differ there, Kiln must be at least as
-close as eager to the gradients of the same sample computed in float64 (an accumulation order
-differs, not the formula). A gradient eager leaves None (the input does not reach a differentiable
+close as eager to the gradients of the same sample computed in float64, or differ from eager's by
+no more than 8 float32 rounding steps of the tensor's largest magnitude (an accumulation order
+differs, not the formula: see _order_noise). A gradient eager leaves None (the input does not reach a differentiable
 output) matches Kiln's None or an all-zero tensor.
 """
 from __future__ import annotations
@@ -112,6 +113,19 @@ def _no_closer(g, e, r) -> bool:
     return bool(((kiln_err <= eager_err + 1e-5 + 1.3e-6 * r.abs()) | (g.isnan() & e.isnan())).all())
 
 
+def _order_noise(g, e) -> bool:
+    """Differences no larger than 8 float32 rounding steps of the tensor's largest magnitude: a sum whose
+    terms cancel (a broadcast's gradient, say) differs by summation order at the scale of its terms,
+    where both eager and Kiln may be far from float64 (pow's exponent gradient: 2e6 off)."""
+    if g.shape != e.shape or g.dtype != e.dtype or e.numel() == 0 or e.dtype != torch.float32:
+        return False
+    finite = e.isfinite() & g.isfinite()
+    if not bool((finite | (g == e) | (g.isnan() & e.isnan())).all()):
+        return False
+    scale = e[finite].abs().max().item() if bool(finite.any()) else 0.0
+    return bool(((g - e).abs()[finite] <= 1e-5 + 1.3e-6 * e[finite].abs() + 8 * 1.1920929e-07 * scale).all())
+
+
 def mismatch(got, expected, reference) -> str | None:
     """None when Kiln's (outputs, gradients) are eager's (see the module's docstring)."""
     (outs, grads), (e_outs, e_grads) = got, expected
@@ -136,7 +150,7 @@ def mismatch(got, expected, reference) -> str | None:
                 return f"{what} {i}: differs (exact)"
             continue
         detail = _close(g, e)
-        if detail and not (g.shape == e.shape and g.dtype == e.dtype and _no_closer(g, e, r)):
+        if detail and not _order_noise(g, e) and not (g.shape == e.shape and g.dtype == e.dtype and _no_closer(g, e, r)):
             return f"{what} {i}: {detail}"[:400]
     return None
 
