@@ -177,7 +177,7 @@ class OutputGraph:
         self.graph.erase_node(node)
         raise Unsupported(f"{description}() returned a {type(result).__name__}")
 
-    # -- global grad mode --
+    # -- global state --
     def set_grad_mode(self, mode: bool) -> None:
         """Switch grad mode from here on: in the graph (so the backend computes requires_grad
         as eager does) and in the tracer (so fake tensors do too)."""
@@ -206,6 +206,8 @@ class OutputGraph:
         self._add_mutation_alias_guards()
         self._add_storage_guards()
         self.guards.add(Guard(None, "GRAD_MODE", self.initial_grad_mode, noun="grad mode"))
+        for query in autocast_state():  # the graph's ops were traced under (and cast by) the caller's autocast
+            self.guards.add(Guard(None, "GLOBAL_QUERY", query, noun="autocast state"))
         self.graph.lint()
         has_ops = any(node.op not in ("placeholder", "output") and node.target is not torch._C._set_grad_enabled
                       for node in self.graph.nodes)
@@ -372,3 +374,18 @@ def _as_graph_arg(value: VariableTracker, description: str) -> tuple[Any, Any]:
     if value.is_python_constant() and isinstance(value.as_python_constant(), (torch.dtype, type)):
         return value.as_python_constant(), value.as_python_constant()
     raise Unsupported(f"passing {value!r} to {description}()")
+
+
+AUTOCAST_DEVICES = ("cpu", "cuda")
+
+
+def autocast_state() -> list[tuple]:
+    """GLOBAL_QUERY guards' (function, args, kwargs, value) for the autocast state the frame runs
+    under: a graph traced outside `torch.autocast` must not run inside one, nor the other way round."""
+    out = []
+    for device in AUTOCAST_DEVICES:
+        enabled = torch.is_autocast_enabled(device)
+        out.append((torch.is_autocast_enabled, (device,), (), enabled))
+        if enabled:
+            out.append((torch.get_autocast_dtype, (device,), (), torch.get_autocast_dtype(device)))
+    return out

@@ -152,3 +152,25 @@ def test_16_bit_model_training(entry, dtype, monkeypatch):
     torch.manual_seed(0)
     x, _ = _inputs()
     _train_and_compare(entry, HalfLoss(dtype).train(), (x, torch.randn(2, 8, 32)), monkeypatch)
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_compiled_function_called_inside_and_outside_autocast(entry, monkeypatch):
+    """The caller's autocast state decides the graph's dtypes: a graph compiled outside autocast is not
+    reused inside it (capture guarded grad mode only: it returned float32 where eager gives bfloat16)."""
+    w, x = torch.randn(8, 8), torch.randn(4, 8)
+
+    def f(x):
+        return F.linear(x, w).relu()
+
+    compiled = _compiled(entry, f, monkeypatch)
+    states = [None, torch.bfloat16, torch.float16, None, torch.bfloat16]
+    with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for dtype in states:
+            with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                got, expected = compiled(x), f(x)
+            assert expected.dtype == (dtype or torch.float32)
+            _same(got, expected, f"under autocast {dtype}")
+    _no_kiln_warnings(caught)
+    _assert_compiled()
