@@ -21,9 +21,6 @@ from kiln.backend import KilnCompileWarning
 from kiln.capture.exc import FallbackWarning
 from kiln_entries import ENTRY_POINTS
 
-CAPTURE_AUTOCAST = "capture traces no `with torch.autocast(...)` block yet: the frame runs eagerly with one warning"
-
-
 class Block(nn.Module):
     """Linear, GELU, LayerNorm, attention-style softmax and a residual: autocast casts the matmuls to
     bfloat16, keeps layer_norm's float32 weights (mixed-dtype kernel) and runs softmax in bfloat16."""
@@ -56,8 +53,7 @@ def _inputs():
 
 
 def _entries():
-    return [pytest.param(e, marks=[pytest.mark.xfail(strict=True, reason=CAPTURE_AUTOCAST)] if e == "kiln.compile" else [])
-            for e in ENTRY_POINTS]
+    return list(ENTRY_POINTS)
 
 
 def _compiled(entry, module, monkeypatch):
