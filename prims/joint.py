@@ -216,7 +216,7 @@ def _input_aliases(infos, mutations) -> tuple[int, ...]:
     the runtime makes them outside the autograd.Function, from the inputs, so they keep eager's
     identity and autograd's view tracking."""
     restrided = {m.input_index for m in mutations if m.layout is not None or m.storage is not None}
-    aliases: list[int] = []
+    aliases: dict[int, None] = {}  # ordered set
     for pos, info in enumerate(infos):
         view = info.view_of
         if info.same_as in aliases or info.input_index is not None or (view is not None and view.base == "input"):
@@ -224,7 +224,7 @@ def _input_aliases(infos, mutations) -> tuple[int, ...]:
             if index in restrided or (view is not None and view.dtype is not None):
                 raise UnsupportedGraph("an output of a training graph views an input whose layout the graph "
                                        "changes, or views it as another dtype")
-            aliases.append(pos)
+            aliases[pos] = None
     return tuple(aliases)
 
 
@@ -249,15 +249,16 @@ def _forward_with_meta(gm, infos, mutations, n_fwd, n_grad, n_saved) -> fx.Graph
         return info.replace(same_as=moved(info.same_as), view_of=view)
 
     placeholders = {n: i for i, n in enumerate(n for n in gm.graph.nodes if n.op == "placeholder")}
-    first = {}
+    first = {}  # node -> the first output position holding it in the node's own layout
     for pos, v in enumerate(user):
-        if isinstance(v, fx.Node) and infos[pos].view_of is None:
+        if isinstance(v, fx.Node) and infos[pos].view_of is None and infos[pos].meta == v.meta.get(META_KEY):
             first.setdefault(v, pos)
     saved_infos = []
     for k, s in enumerate(saved):
         meta = s.meta.get(META_KEY)
         if not isinstance(meta, TensorMeta):
             raise UnsupportedGraph(f"saved value {s.name} is not a tensor")
+        # in the node's layout, which the backward is compiled for (a user output has eager's)
         saved_infos.append(OutputInfo(meta, placeholders.get(s), first.get(s)))
         first.setdefault(s, n_fwd + k)
     new_infos = [remap(i) for i in infos[:n_fwd]] + saved_infos + [remap(i) for i in infos[n_fwd + n_grad:]]

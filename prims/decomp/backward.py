@@ -1,6 +1,7 @@
 """Backward ATen ops (what autograd's derivative formulas call, met in training's joint graph) ->
-prims, with eager's CPU formulas: computed in float32 for 16-bit floats and rounded once.
-Complex, empty and otherwise unusual inputs run as they are (an op-level fallback)."""
+prims, with eager's CPU formulas, computed in float32 for 16-bit floats and rounded once
+(`_softmax_backward_data` lives with softmax, in reductions.py). Complex, empty and otherwise unusual
+inputs run as they are (an op-level fallback)."""
 from __future__ import annotations
 
 import math
@@ -82,17 +83,6 @@ def _dim(x, dim):
     return dim + x.ndim if dim < 0 else dim
 
 
-@register(aten._softmax_backward_data.default)
-def softmax_backward(grad, out, dim, input_dtype):
-    if _unusual(grad, out) or grad.ndim == 0 or numel(grad.shape) == 0:
-        return fallback_call(aten._softmax_backward_data.default, grad, out, dim, input_dtype)
-    _, (g, y) = _compute(grad, out)
-    dims = (_dim(g, dim),)
-    gy = P["mul"](g, y)
-    s = broadcast_to(_keep(P["sum"](gy, dims), g, dims), g.shape)
-    return convert(P["sub"](gy, P["mul"](y, s)), input_dtype)
-
-
 @register(aten._log_softmax_backward_data.default)
 def log_softmax_backward(grad, out, dim, input_dtype):
     if _unusual(grad, out) or grad.ndim == 0 or numel(grad.shape) == 0:
@@ -129,11 +119,16 @@ def layer_norm_backward(grad_out, x, normalized_shape, mean, rstd, weight, bias,
     w = None if weight is None else broadcast_to(convert(weight, g.dtype), shape)
     g_hat = g if w is None else P["mul"](g, w)
     d_input = d_weight = d_bias = None
-    if output_mask[0]:
-        b = broadcast_to(_keep(P["sum"](g_hat, inner), xc, inner), shape)
-        c = P["mul"](x_hat, broadcast_to(_keep(P["sum"](P["mul"](x_hat, g_hat), inner), xc, inner), shape))
-        d = P["sub"](P["sub"](P["mul"](g_hat, n), b), c)
-        d_input = convert(P["mul"](P["div"](broadcast_to(rstd, shape), n), d), x.dtype)
+    if output_mask[0]:  # eager's CPU formulation (LayerNormKernel.cpp): dx = rstd * g_hat + b * x + c
+        ds = _keep(P["sum"](P["mul"](g_hat, xc), inner), xc, inner)
+        db = _keep(P["sum"](g_hat, inner), xc, inner)
+        a = rstd if tuple(rstd.shape) == tuple(ds.shape) else P["reshape"](rstd, tuple(ds.shape))
+        m = mean if tuple(mean.shape) == tuple(ds.shape) else P["reshape"](mean, tuple(ds.shape))
+        b = P["mul"](P["mul"](P["mul"](P["mul"](P["sub"](P["mul"](db, m), ds), a), a), a), 1.0 / n)
+        c = P["sub"](P["mul"](P["neg"](b), m), P["mul"](P["mul"](db, a), 1.0 / n))
+        d = P["add"](P["add"](P["mul"](broadcast_to(a, shape), g_hat), P["mul"](broadcast_to(b, shape), xc)),
+                     broadcast_to(c, shape))
+        d_input = convert(d, x.dtype)
     if output_mask[1] and weight is not None:
         d_weight = convert(_sum_to(P["mul"](g, x_hat), outer), weight.dtype)
     if output_mask[2] and bias is not None:

@@ -272,16 +272,16 @@ def test_create_graph_with_a_freed_input_raises_clearly():
     """Kiln keeps no input alive for a rerun: an intermediate passed in and dropped cannot be rerun."""
     from kiln.backend import compile_fx
 
-    def exp_sum(a, w):
-        return ((a + w).exp() * w).sum()  # its backward reads exp's result and w, not a
+    def exp_scaled(a, w):
+        return (w.exp() * a.detach().sum()).sum()  # its backward reads a 0-dim sum and w, not a itself
 
-    x, w = torch.randn(5, requires_grad=True), torch.randn(5, requires_grad=True)
-    call = compile_fx(torch.fx.symbolic_trace(exp_sum), [x * 1, w])
-    y = call(x * 1, w)  # its first input, x * 1, is freed once the call returns
-    gx, = torch.autograd.grad(y, x, retain_graph=True)  # a first-order gradient needs no rerun
-    _close(gx, ((x + w).exp() * w).detach())
+    a, w = torch.randn(5), torch.randn(5, requires_grad=True)
+    call = compile_fx(torch.fx.symbolic_trace(exp_scaled), [a, w])
+    y = call(a * 1, w)  # its first input, a * 1, is freed once the call returns
+    gw, = torch.autograd.grad(y, w, retain_graph=True)  # a first-order gradient needs no rerun
+    _close(gw, (w.exp() * a.sum()).detach())
     with pytest.raises(RuntimeError, match="freed"):
-        torch.autograd.grad(y, x, create_graph=True)
+        torch.autograd.grad(y, w, create_graph=True)
 
 
 def checkpointed(x, w):
@@ -442,3 +442,20 @@ def test_backward_ops_compile_to_kernels(entry):
     assert any(r.backward_kernels for r in records)
     ops = {f.op for r in records for f in r.fallbacks}
     assert ops <= {"aten.convolution_backward.default", "aten.embedding_dense_backward.default"}, ops
+
+
+def gelu_softmax(x, w):
+    return torch.nn.functional.gelu(x @ w).softmax(-1).sum(0)
+
+
+def test_triton_target():
+    """Forward and backward as Triton kernels (Triton's interpreter on CPU tensors: small shapes)."""
+    from kiln.backend import compile_fx
+
+    x, w = torch.randn(3, 4, requires_grad=True), torch.randn(4, 5, requires_grad=True)
+    call = compile_fx(torch.fx.symbolic_trace(gelu_softmax), [x, w], target="triton")
+    g = torch.randn(5)
+    y = call(x, w)
+    _close(y, gelu_softmax(x, w))
+    for a, b in zip(torch.autograd.grad(y, (x, w), g), torch.autograd.grad(gelu_softmax(x, w), (x, w), g)):
+        _close(a, b)

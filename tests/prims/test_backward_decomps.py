@@ -39,11 +39,13 @@ def check(op, inputs, consts=(), decomposed=True):
             assert a is None
             continue
         assert a.dtype == b.dtype and a.shape == b.shape
-        tol = {} if b.dtype == torch.float32 else dict(rtol=1.6e-2, atol=1e-2)
+        # 16-bit: float math rounded once, as eager; its vectorised exp and sum order differ, which a
+        # norm's cancelling terms can turn into a few ulps of the result
+        tol = {torch.float16: dict(rtol=4e-3, atol=1e-3), torch.bfloat16: dict(rtol=1.6e-2, atol=1e-2)}.get(b.dtype, {})
         torch.testing.assert_close(a, b, equal_nan=True, **tol)
 
 
-DTYPES = [torch.float32, torch.bfloat16]
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 UNARY = {
     "tanh": (aten.tanh_backward.default, lambda x: x.tanh()),
     "sigmoid": (aten.sigmoid_backward.default, lambda x: x.sigmoid()),
@@ -86,6 +88,7 @@ def test_softmax_backwards(dtype, dim):
 
 @pytest.mark.parametrize("reduction", [0, 1, 2])
 def test_mse_loss_backward(reduction):
+    torch.manual_seed(0)
     x, t = _special((3, 4)), torch.randn(3, 4)
     g = torch.randn(3, 4) if reduction == 0 else torch.tensor(1.5)
     check(aten.mse_loss_backward.default, [g, x, t], (reduction,))
@@ -94,6 +97,7 @@ def test_mse_loss_backward(reduction):
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_layer_norm_backward(affine, dtype):
+    torch.manual_seed(0)
     x = torch.randn(3, 4, 5).to(dtype)
     w, b = (torch.randn(4, 5).to(dtype), torch.randn(4, 5).to(dtype)) if affine else (None, None)
     _, mean, rstd = aten.native_layer_norm.default(x, [4, 5], w, b, 1e-5)
@@ -108,6 +112,7 @@ def test_layer_norm_backward(affine, dtype):
 
 @pytest.mark.parametrize("train", [True, False])
 def test_batch_norm_backward(train):
+    torch.manual_seed(0)
     x, w = torch.randn(4, 3, 5), torch.randn(3)
     rm, rv = torch.randn(3), torch.rand(3) + 0.5
     _, save_mean, save_invstd = aten.native_batch_norm.default(x, w, None, rm.clone(), rv.clone(), train, 0.1, 1e-5)
@@ -119,6 +124,7 @@ def test_batch_norm_backward(train):
 @pytest.mark.parametrize("reduction", [0, 1, 2])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_nll_loss_backward(reduction, weighted):
+    torch.manual_seed(0)
     x = torch.randn(5, 4).log_softmax(-1)
     t = torch.tensor([0, 3, -100, 1, 3])
     w = torch.tensor([1.0, 0.5, 2.0, -1.0]) if weighted else None
