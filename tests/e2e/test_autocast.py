@@ -20,6 +20,7 @@ from kiln import records
 from kiln.backend import KilnCompileWarning
 from kiln.capture.exc import FallbackWarning
 from kiln_entries import ENTRY_POINTS
+from kiln_training import BUILDERS
 
 class Block(nn.Module):
     """Linear, GELU, LayerNorm, attention-style softmax and a residual: autocast casts the matmuls to
@@ -170,3 +171,36 @@ def test_compiled_function_called_inside_and_outside_autocast(entry, monkeypatch
             _same(got, expected, f"under autocast {dtype}")
     _no_kiln_warnings(caught)
     _assert_compiled()
+
+
+class UnderAutocast(nn.Module):
+    """A test_model_training model (its loss inside) run in a bfloat16 autocast region."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return (self.module(*args),)
+
+
+def _model_cases():
+    import kiln_models
+
+    out = []
+    for name in ("mlp", "resnet", "gpt2"):
+        for entry in ENTRY_POINTS:
+            marks = [pytest.mark.slow] if name == "gpt2" else []
+            if entry == "kiln.compile" and name in kiln_models.CAPTURE_GAPS:
+                marks.append(pytest.mark.xfail(strict=True, reason=kiln_models.CAPTURE_GAPS[name]))
+            out.append(pytest.param(name, entry, marks=marks, id=f"{name}-{entry}"))
+    return out
+
+
+@pytest.mark.parametrize("name,entry", _model_cases())
+def test_model_training_step_under_autocast(name, entry, monkeypatch):
+    """One training step of test_model_training's models in an autocast region: the loss and every
+    gradient (BatchNorm's running stats: test_model_training; here the region's casts and float32 ops)."""
+    module, inputs, target = BUILDERS[name]()
+    _train_and_compare(entry, UnderAutocast(module).train(), (*inputs, target), monkeypatch)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 import kiln
 import kiln.training
 import kiln_models as models
+from kiln_training import BUILDERS
 from kiln import records
 from kiln.backend import KilnCompileWarning
 from kiln.capture.exc import FallbackWarning
@@ -33,31 +34,6 @@ ADAMW = {"lr": 1e-2, "eps": 1e-4, "weight_decay": 0.01}
 DRIFT = 2e-4
 
 
-class WithLoss(nn.Module):
-    """model(*inputs) -> a scalar loss against `target`, computed inside the compiled forward."""
-
-    def __init__(self, model, loss, **call_kwargs):
-        super().__init__()
-        self.model, self.loss, self.call_kwargs = model, loss, call_kwargs
-
-    def forward(self, *args):
-        *inputs, target = args
-        out = self.model(*inputs, **self.call_kwargs)
-        return self.loss(out if isinstance(out, torch.Tensor) else out.last_hidden_state, target)
-
-
-def _mse(out, target):
-    return F.mse_loss(out, target)
-
-
-def _classes(out, target):
-    return F.cross_entropy(out, target)
-
-
-def _nll(out, target):
-    return F.nll_loss(out, target)
-
-
 def _batch(step, inputs, target):
     """Step `step`'s batch: the builder's shapes, new floats; ids and classes shuffled (they stay valid)."""
     g = torch.Generator().manual_seed(100 + step)
@@ -70,28 +46,6 @@ def _batch(step, inputs, target):
     return tuple(like(x) for x in inputs), like(target)
 
 
-def _mlp():
-    model, (x,) = models.mlp()
-    return WithLoss(model, _nll), (x,), torch.randint(0, 10, (x.shape[0],))
-
-
-def _resnet():
-    model, (x,) = models.resnet(size=8)
-    return WithLoss(model, _classes), (x,), torch.randint(0, 10, (x.shape[0],))
-
-
-def _hf(build):
-    def built():
-        model, (ids,) = build()
-        kwargs = {} if build is models.bert else {"use_cache": False}
-        target = torch.randn(*ids.shape, model.config.hidden_size)
-        return WithLoss(model, _mse, **kwargs), (ids,), target
-    built.__name__ = build.__name__
-    return built
-
-
-BUILDERS = {"mlp": _mlp, "resnet": _resnet, "gpt2": _hf(models.gpt2), "bert": _hf(models.bert),
-            "llama": _hf(models.llama)}
 SLOW = {"bert", "llama"}  # larger graphs: KILN_FULL=1 runs them (CI: the MLP, the convnet, GPT-2)
 
 
@@ -193,7 +147,7 @@ def test_five_adamw_steps_match_eager(name, entry, monkeypatch):
 
 def test_batchnorm_running_stats_move():
     """The convnet's comparison means something: train mode updates BatchNorm's running stats."""
-    module, (x,), t = _resnet()
+    module, (x,), t = BUILDERS["resnet"]()
     before = module.model.stem[1].running_mean.clone()
     module.train()
     module(x, t).backward()
