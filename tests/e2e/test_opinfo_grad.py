@@ -22,7 +22,8 @@ REGRESSIONS = [
 # backward ops autograd emits, decomposed to prims (prims/decomp/backward.py): these compile with no
 # op-level fallback (an ATen backward kernel run as is)
 DECOMPOSED_BACKWARD = ["nn.functional.gelu", "tanh", "sigmoid", "nn.functional.silu", "nn.functional.logsigmoid",
-                       "log_softmax", "nn.functional.mse_loss", "nn.functional.relu"]
+                       "log_softmax", "nn.functional.mse_loss", "nn.functional.relu", "nn.functional.leaky_relu",
+                       "nn.functional.hardsigmoid"]
 KNOWN_REFUSED: dict[str, str] = {}  # "op|float32" -> why its graph still runs eagerly
 
 
