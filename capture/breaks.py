@@ -46,6 +46,7 @@ from .sources import Frame
 from .variables import NullVariable, TupleVariable, VariableTracker
 from .variables.containers import IteratorVariable, ListIteratorVariable
 from .variables.functions import UserFunctionVariable
+from .variables.autocast import AutocastContextVariable
 from .variables.grad_mode import GradModeContextVariable, WithExitVariable
 from .variables.iterators import GeneratorVariable
 from .variables.nested import NestedFunctionVariable
@@ -389,6 +390,8 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
         check_frame_point(facts, group_at(facts.flow, instruction.offset).start)
         if instruction.opname == "BEFORE_WITH":  # the block could not be re-entered by resume functions
             raise Unsupported("a `with` block on a context manager capture does not trace")
+        if any(isinstance(block.context, AutocastContextVariable) for block in tracer.block_stack):
+            raise Unsupported("a graph break inside a `with torch.autocast(...)` block")
         stack, local_items, values = _layout(tracer, instruction, params, compile_function)
         if tracer.block_stack:  # the break entry re-enters the with blocks: leave them here
             output.set_grad_mode(tracer.block_stack[0].context.prev)

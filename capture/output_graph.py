@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 import torch.fx
+from torch.amp.autocast_mode import _enter_autocast, _exit_autocast
 from torch._subclasses.fake_tensor import (DataDependentOutputException, DynamicOutputShapeException,
                                            FakeTensorMode, UnsupportedFakeTensorException)
 
@@ -71,6 +72,7 @@ class OutputGraph:
         self.side_effects = SideEffects()
         self.effects_plan: EffectsPlan | None = None  # set by finish()
         self.initial_grad_mode = torch.is_grad_enabled()
+        self.autocast_entered: list = []  # real autocast contexts the trace is inside (variables/autocast.py)
         # Mutable Python objects read from outside (lists, plain objects): one variable per
         # object, with every source it was reached by, so mutations through one name are seen
         # through the others (and guarded when they matter).
@@ -117,6 +119,8 @@ class OutputGraph:
                 yield
             finally:
                 self.fake_mode_held = False
+                while self.autocast_entered:  # a trace that stopped inside `with torch.autocast(...)`
+                    _exit_autocast(self.autocast_entered.pop())
 
     def _run_fake(self, kind: str, target, fake_args: list, fake_kwargs: dict):
         if kind == "call_method":
@@ -177,7 +181,7 @@ class OutputGraph:
         self.graph.erase_node(node)
         raise Unsupported(f"{description}() returned a {type(result).__name__}")
 
-    # -- global grad mode --
+    # -- global state --
     def set_grad_mode(self, mode: bool) -> None:
         """Switch grad mode from here on: in the graph (so the backend computes requires_grad
         as eager does) and in the tracer (so fake tensors do too)."""
@@ -206,8 +210,10 @@ class OutputGraph:
         self._add_mutation_alias_guards()
         self._add_storage_guards()
         self.guards.add(Guard(None, "GRAD_MODE", self.initial_grad_mode, noun="grad mode"))
+        for query in autocast_state():  # the graph's ops were traced under (and cast by) the caller's autocast
+            self.guards.add(Guard(None, "GLOBAL_QUERY", query, noun="autocast state"))
         self.graph.lint()
-        has_ops = any(node.op not in ("placeholder", "output") and node.target is not torch._C._set_grad_enabled
+        has_ops = any(node.op not in ("placeholder", "output") and node.target not in STATE_SWITCHES
                       for node in self.graph.nodes)
         graph_module = torch.fx.GraphModule(torch.nn.Module(), self.graph, class_name="CapturedGraph")
         return (graph_module if has_ops else None), plan
@@ -372,3 +378,19 @@ def _as_graph_arg(value: VariableTracker, description: str) -> tuple[Any, Any]:
     if value.is_python_constant() and isinstance(value.as_python_constant(), (torch.dtype, type)):
         return value.as_python_constant(), value.as_python_constant()
     raise Unsupported(f"passing {value!r} to {description}()")
+
+
+STATE_SWITCHES = (torch._C._set_grad_enabled, _enter_autocast, _exit_autocast)  # graph nodes that compute nothing
+AUTOCAST_DEVICES = ("cpu", "cuda")
+
+
+def autocast_state() -> list[tuple]:
+    """GLOBAL_QUERY guards' (function, args, kwargs, value) for the autocast state the frame runs
+    under: a graph traced outside `torch.autocast` must not run inside one, nor the other way round."""
+    out = []
+    for device in AUTOCAST_DEVICES:
+        enabled = torch.is_autocast_enabled(device)
+        out.append((torch.is_autocast_enabled, (device,), (), enabled))
+        if enabled:
+            out.append((torch.get_autocast_dtype, (device,), (), torch.get_autocast_dtype(device)))
+    return out

@@ -72,14 +72,16 @@ def worker(target: str, samples: str) -> None:
     serve(handle)
 
 
-def run(names, target: str, samples: int | None, jobs: int, timeout: float, progress=None) -> list[dict]:
+def run(names, target: str, samples: int | None, jobs: int, timeout: float, progress=None,
+        module: str = "backend_coverage") -> list[dict]:
     """Every pair's result (kiln_backend_opinfo.check_pair), in the order of `names`; each runs in a
-    worker process (the fuzzer's runner): one that dies or runs past `timeout` is DEAD."""
+    worker process (the fuzzer's runner): one that dies or runs past `timeout` is DEAD. `module`
+    serves the pairs (`python -m MODULE --worker TARGET SAMPLES`: tests/gradient_coverage.py's too)."""
     from fuzz.runner import Pool
 
     results = {}
     args = ["--worker", target, "all" if samples is None else str(samples)]
-    with Pool("dynamo", target, jobs=jobs, timeout=timeout, module="backend_coverage", args=args, dead={},
+    with Pool("dynamo", target, jobs=jobs, timeout=timeout, module=module, args=args, dead={},
               memory_gb=8.0) as pool:
         for r in pool.map({"id": n} for n in names):
             if "status" not in r:  # DEAD or ERROR from the runner: its record carries only the pair

@@ -1,4 +1,5 @@
-"""`with` blocks. Only grad-mode context managers are traced (variables/grad_mode.py).
+"""`with` blocks. Grad-mode context managers (variables/grad_mode.py) and torch.autocast
+(variables/autocast.py) are traced.
 
 BEFORE_WITH enters the context and pushes its `__exit__` (a WithExitVariable) and the
 `__enter__` result; the normal exit path, the same normalised bytecode on 3.11-3.13, is a
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from ..exc import Unsupported
 from ..variables import ConstantVariable
+from ..variables.autocast import AutocastContextVariable
 from ..variables.grad_mode import CONTEXT_HINT, GradModeContextVariable, WithExitVariable
 from .table import handles
 
@@ -28,7 +30,7 @@ class WithBlock:
 @handles("BEFORE_WITH")
 def before_with(tx, inst):
     context = tx.pop()
-    if not isinstance(context, GradModeContextVariable):
+    if not isinstance(context, (GradModeContextVariable, AutocastContextVariable)):
         raise Unsupported(f"`with` on {context!r}", hint=CONTEXT_HINT)
     body = tx.instructions[tx.ip] if tx.ip < len(tx.instructions) else None
     entry = tx.decoded.handler_at(body.offset) if body is not None else None
@@ -36,4 +38,5 @@ def before_with(tx, inst):
     context.enter(tx)
     tx.block_stack.append(block)
     tx.push(WithExitVariable(context, block))
-    tx.push(ConstantVariable(None))  # what the grad-mode classes' __enter__ returns
+    # what __enter__ returns: None for the grad-mode classes, the autocast object itself
+    tx.push(context if isinstance(context, AutocastContextVariable) else ConstantVariable(None))

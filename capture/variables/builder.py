@@ -23,6 +23,7 @@ from .constant_values import wrap_constant
 from .containers import ListVariable, TupleVariable
 from .dicts import ConstDictVariable, SetVariable, _Unread, is_source_key
 from .functions import BuiltinVariable, UserFunctionVariable
+from .autocast import AUTOCAST_CLASSES, AutocastClassVariable
 from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable, GradModeContextVariable
 from .nested import CodeVariable, PartialVariable
 from .nn_module import BoundMethodVariable, NNModuleVariable
@@ -143,6 +144,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: isinstance(v, types.ModuleType), _other_module),
     (lambda v: isinstance(v, torch.nn.Module), _by_identity(NNModuleVariable)),
     (lambda v: isinstance(v, type) and v in GRAD_MODE_CLASSES, _by_identity(GradModeClassVariable)),
+    (lambda v: isinstance(v, type) and v in AUTOCAST_CLASSES, _by_identity(AutocastClassVariable)),
     (lambda v: isinstance(v, type), _by_identity(PythonTypeVariable)),
     (is_torch_callable, _by_identity(TorchFunctionVariable)),
     (lambda v: isinstance(v, types.BuiltinFunctionType) and getattr(builtins, getattr(v, "__name__", ""), None) is v,

@@ -18,7 +18,7 @@ from .base import VariableTracker
 from .constant_values import wrap_constant
 
 GRAD_MODE_CLASSES = (torch.no_grad, torch.enable_grad, torch.set_grad_enabled)
-CONTEXT_HINT = ("only torch.no_grad(), torch.enable_grad() and torch.set_grad_enabled(b) are traced; "
+CONTEXT_HINT = ("only torch.no_grad(), torch.enable_grad(), torch.set_grad_enabled(b) and torch.autocast(...) are traced; "
                 "move other `with` blocks out of the compiled function")
 
 

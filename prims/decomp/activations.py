@@ -7,7 +7,7 @@ import torch
 
 from .promote import P, Promotion, convert, elementwise_dtypes
 from .elementwise import clamp_high, clamp_low
-from .registry import register
+from .registry import fallback_call, register
 
 aten = torch.ops.aten
 
@@ -107,9 +107,23 @@ def mish(x):
 @register(aten.log_sigmoid_forward.default)
 def log_sigmoid_forward(x):
     x, result = _float_compute(x)
-    # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))
-    y = P["sub"](P["minimum"](x, 0.0), P["log1p"](P["exp"](P["neg"](P["abs"](x)))))
-    return convert(y, result), P["full"](tuple(x.shape), 0, dtype=result, device=x.device)  # buffer: for backward only
+    # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); the buffer is exp(-|x|), as eager's CPU kernel
+    # writes it: its log_sigmoid_backward reads it (a training graph saves it)
+    z = P["exp"](P["neg"](P["abs"](x)))
+    return convert(P["sub"](P["minimum"](x, 0.0), P["log1p"](z)), result), convert(z, result)
+
+
+@register(aten.log_sigmoid_backward.default)
+def log_sigmoid_backward(grad, x, buffer):
+    """Eager's CPU kernel: grad * ((x < 0 ? 1 : 0) - (x < 0 ? 1 : -1) * z / (1 + z)), z the buffer."""
+    if x.dtype.is_complex or tuple(buffer.shape) != tuple(x.shape):
+        return fallback_call(aten.log_sigmoid_backward.default, grad, x, buffer)
+    compute, result = elementwise_dtypes(grad, x)
+    g, x, z = convert(grad, compute), convert(x, compute), convert(buffer, compute)
+    max_deriv = convert(P["lt"](x, 0.0), compute)  # 1 or 0
+    sign = P["sub"](P["mul"](max_deriv, 2.0), 1.0)  # 1 or -1
+    d = P["sub"](max_deriv, P["mul"](sign, P["div"](z, P["add"](z, 1.0))))
+    return convert(P["mul"](d, g), result)
 
 
 @register(aten.threshold.default)

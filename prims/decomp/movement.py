@@ -526,6 +526,13 @@ def channel_shuffle(x, groups):
     return P["reshape"](y, tuple(x.shape))
 
 
+@register(aten.slice_backward.default)
+def slice_backward(grad, input_sizes, dim, start, end, step):
+    """The gradient of x[start:end:step] along dim: grad placed in zeros of the input's shape."""
+    zeros = P["full"](tuple(input_sizes), convert(0, grad.dtype), dtype=grad.dtype, device=grad.device)
+    return slice_scatter(zeros, grad, dim, start, end, step)
+
+
 @register(aten.slice_scatter.default)
 def slice_scatter(x, src, dim=0, start=None, end=None, step=1):
     dim = _dim(dim, x.ndim)

@@ -6,7 +6,7 @@ import torch
 from ..meta import numel
 from .promote import P, Promotion, broadcast_to, convert, elementwise_dtypes
 from ..errors import UnsupportedGraph
-from .registry import register
+from .registry import CPU_DTYPE_DIFFERS, register
 
 aten = torch.ops.aten
 
@@ -182,7 +182,19 @@ def layer_norm(x, normalized_shape, weight, bias, eps):
         y = P["mul"](y, broadcast_to(convert(weight, compute), x.shape))
     if bias is not None:
         y = P["add"](y, broadcast_to(convert(bias, compute), x.shape))
-    return convert(y, result), convert(mean_kept, result), convert(rstd, result)
+    stats = compute if _mixed_layer_norm(x, result, weight, bias) else result
+    return convert(y, result), convert(mean_kept, stats), convert(rstd, stats)
+
+
+CPU_DTYPE_DIFFERS[aten.native_layer_norm.default] = (1, 2)  # mean, rstd: see _mixed_layer_norm
+
+
+def _mixed_layer_norm(x, result, weight, bias) -> bool:
+    """A 16-bit input with float32 weight or bias (autocast's layer_norm): eager's CPU kernel keeps
+    mean and rstd in float32 (its native_layer_norm_backward then requires them so), where the meta
+    function says the input's dtype."""
+    return x.device.type == "cpu" and result in (torch.float16, torch.bfloat16) and \
+        any(p is not None and p.dtype == torch.float32 for p in (weight, bias))
 
 
 @register(aten.std.correction)

@@ -6,6 +6,7 @@ explicit `kiln.fallback` node that runs the ATen op as is.
 """
 from __future__ import annotations
 
+import dataclasses
 import operator
 from typing import Callable
 
@@ -27,6 +28,10 @@ FALLBACK_REASONS = {
                                "result, which owns its storage: prims/decompose.py)",
     "aten.as_strided_copy.default": "as aten.as_strided",
 }
+
+# ATen op -> output positions whose dtype eager's CPU kernel gives otherwise than the op's meta function
+# (fake tensors); the decomposition gives eager's (prims/decompose.py checks the other outputs' dtypes).
+CPU_DTYPE_DIFFERS: dict[OpOverload, tuple[int, ...]] = {}
 
 
 def register(*ops) -> Callable:
@@ -68,14 +73,24 @@ def fallback_call(op: OpOverload, *args, _meta=None, _arg_metas=None, _reason=No
 
 
 def _meta_by_running(op, args, kwargs):
+    """The op's result metadata, run on meta tensors: on the device it names, else its first tensor
+    argument's (not "meta": a later decomposition compares devices); None for an undefined result."""
+    values = []
+
     def to_meta(x):
         if isinstance(x, Value):
+            values.append(x)
             return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
         if isinstance(x, (list, tuple)):
             return type(x)(to_meta(a) for a in x)
         return x
 
-    out = op(*to_meta(args), **{k: to_meta(v) for k, v in kwargs.items()})
-    if isinstance(out, (tuple, list)):
-        return tuple(TensorMeta.of(o) for o in out)
-    return TensorMeta.of(out)
+    meta_args = to_meta(args)
+    meta_kwargs = {k: "meta" if k == "device" and v is not None else to_meta(v) for k, v in kwargs.items()}
+    out = op(*meta_args, **meta_kwargs)
+    device = torch.device(kwargs.get("device") or (values[0].device if values else "cpu"))
+
+    def meta_of(o):
+        return None if o is None else dataclasses.replace(TensorMeta.of(o), device=device)
+
+    return tuple(map(meta_of, out)) if isinstance(out, (tuple, list)) else meta_of(out)

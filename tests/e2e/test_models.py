@@ -25,16 +25,7 @@ ENTRY_POINTS = {
 }
 RESULTS = {}
 
-# capture cannot yet trace these models' forwards: it falls back to eager with one warning (exact cause).
-_TRANSFORMERS_WRAPPER = ("capture: transformers' capture_outputs wrapper (utils/output_capturing.py) calls a dict subclass with Python "
-                         "methods and sets a ContextVar, and makes a closure, so the whole forward runs eagerly with one warning")
-CAPTURE_GAPS = {
-    "gpt2_padded": _TRANSFORMERS_WRAPPER,
-    "gpt2": _TRANSFORMERS_WRAPPER,
-    "bert_padded": _TRANSFORMERS_WRAPPER,
-    "bert": _TRANSFORMERS_WRAPPER,
-    "llama": _TRANSFORMERS_WRAPPER,
-}
+CAPTURE_GAPS = models.CAPTURE_GAPS
 
 
 def _assert_same(got, expected, what):
