@@ -195,9 +195,10 @@ class TrainingGraphs:
 
 def split_joint(prims_joint: fx.GraphModule, joint: JointGraph) -> TrainingGraphs:
     """Partition the functional, decomposed joint graph and give each half its output meta."""
+    n_fwd, n_grad = joint.num_forward, len(joint.grad_of)
+    _drop_gradient_bases(prims_joint, n_fwd, n_grad)
     infos = list(prims_joint.meta[OUTPUTS_KEY])
     mutations = tuple(prims_joint.meta.get(MUTATIONS_KEY, ()))
-    n_fwd, n_grad = joint.num_forward, len(joint.grad_of)
     grads = range(n_fwd, n_fwd + n_grad)
     aliases = _input_aliases(infos[:n_fwd], mutations)
     for m in mutations:
@@ -209,6 +210,42 @@ def split_joint(prims_joint: fx.GraphModule, joint: JointGraph) -> TrainingGraph
     forward = _forward_with_meta(part.forward, infos, mutations, n_fwd, n_grad, len(part.saved))
     backward = _backward_with_meta(part.backward, infos[n_fwd:n_fwd + n_grad])
     return TrainingGraphs(forward, backward, part, n_fwd, len(part.saved), aliases)
+
+
+def _drop_gradient_bases(gm, n_fwd: int, n_grad: int) -> None:
+    """Gradients that view one buffer (`diff`'s input gradients are slices of one tensor) come out
+    of functionalize as views of an extra "base" output, which reads the tangents: no forward output.
+    Each gradient is returned as a computed tensor anyway (`_backward_with_meta`), so such bases
+    leave the graph's outputs, and every later output position moves up."""
+    infos = list(gm.meta[OUTPUTS_KEY])
+    mutations = tuple(gm.meta.get(MUTATIONS_KEY, ()))
+    grads = range(n_fwd, n_fwd + n_grad)
+
+    def base(info):
+        view = info.view_of
+        return view.index if view is not None and view.base == "output" else None
+
+    kept_by_forward = {base(info) for pos, info in enumerate(infos) if pos not in grads}
+    kept_by_forward |= {m.output_index for m in mutations}
+    kept_by_forward |= {m.storage.index for m in mutations if m.storage is not None and m.storage.base == "output"}
+    drop = {base(infos[g]) for g in grads} - kept_by_forward - {None} - set(range(n_fwd + n_grad))
+    if not drop:
+        return
+    keep = [pos for pos in range(len(infos)) if pos not in drop]
+    moved = {old: new for new, old in enumerate(keep)}
+
+    def remap_view(view):
+        if view is None or view.base != "output":
+            return view
+        return None if view.index in drop else replace(view, index=moved[view.index])
+
+    out = _output_node(gm)
+    out.args = (tuple(out.args[0][pos] for pos in keep),)
+    gm.meta[OUTPUTS_KEY] = [infos[pos].replace(view_of=remap_view(infos[pos].view_of),
+                                               same_as=moved.get(infos[pos].same_as)) for pos in keep]
+    gm.meta[MUTATIONS_KEY] = tuple(replace(m, output_index=moved.get(m.output_index), storage=remap_view(m.storage))
+                                   for m in mutations)
+    gm.recompile()
 
 
 def _input_aliases(infos, mutations) -> tuple[int, ...]:

@@ -347,6 +347,17 @@ def test_special_values(entry, name):
     check_training(entry, fn, inputs)
 
 
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_gradients_that_view_one_buffer(entry):
+    """diff's input gradients are slices of one tensor: functionalize makes that tensor an extra
+    'base' output, which reads the tangents and belongs to no forward output."""
+    def fn(x, before, after):
+        return torch.diff(x, n=1, dim=0, prepend=before, append=after)
+
+    check_training(entry, fn, [torch.randn(5, 5, requires_grad=True), torch.randn(1, 5, requires_grad=True),
+                               torch.randn(2, 5, requires_grad=True)])
+
+
 # -- entry-point behaviour -----------------------------------------------------------------------
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_grad_mode_without_inputs_requiring_grad_is_an_inference_compile(entry):
