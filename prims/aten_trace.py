@@ -190,7 +190,13 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
                               "static-shape graphs only for now", getattr(runner, "current", None)) from e
     except UnsupportedOperatorException as e:
         raise UnsupportedGraph(f"no fake-tensor support for {e}") from e
-    except (RuntimeError, TypeError, ValueError, IndexError) as e:  # the program's error, or a fake kernel's
+    except RuntimeError as e:
+        if not _read_tensor_data(e):
+            raise FakeRunError(f"running the graph on fake tensors failed: {type(e).__name__}: {e}") from e
+        # a composite op read tensor values in C++ (tensor_split's tensor indices): data-dependent
+        raise DataDependentOp(f"an op reads tensor values while tracing ({_first_line(e)})",
+                              getattr(runner, "current", None)) from e
+    except (TypeError, ValueError, IndexError) as e:  # the program's error, or a fake kernel's
         raise FakeRunError(f"running the graph on fake tensors failed: {type(e).__name__}: {e}") from e
     flat, spec = tree_flatten(result)
     input_pos = {id(f): i for i, f in enumerate(fakes)}
@@ -208,6 +214,18 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
     aten_gm.meta[OUTPUTS_KEY] = outputs
     aten_gm.meta["out_spec"] = spec
     return aten_gm
+
+
+# what a fake tensor raises when a kernel reads its data (c10's "data is not allocated" check)
+_DATA_READ = "but its data is not allocated yet"
+
+
+def _read_tensor_data(e: RuntimeError) -> bool:
+    return _DATA_READ in str(e)
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [""])[0][:200]
 
 
 def _storage(t: torch.Tensor) -> int:
