@@ -9,7 +9,7 @@ import torch.fx as fx
 from . import decomp  # noqa: F401  (fills the registry)
 from . import op_fallback
 from .builder import META_KEY, GraphBuilder, Value, current_builder, metas_of
-from .decomp.complex import COMPLEX_DECOMPOSITIONS, complex_output
+from .decomp.complex import COMPLEX_DECOMPOSITIONS, complex_output, pair_of, to_complex
 from .decomp.extern import EXTERN_PRIMS
 from .decomp.movement import OWN_STORAGE_DECOMPOSITIONS
 from .decomp.registry import DECOMPOSITIONS, call_aten, fallback_call
@@ -80,6 +80,9 @@ def _decompose_node(builder, node, value_of, renderable, target):
         builder.rollback(mark)
     if node.target in OWN_STORAGE_DECOMPOSITIONS:
         if _whole_storage_root(node.args[0]).op not in ("placeholder", "get_attr"):
+            out = _complex_own_storage(node, value_of)
+            if out is not None:
+                return out
             raise UnsupportedGraph(f"{node.target} of an op result in a dtype the target cannot render ({reason}): "
                                    "a fallback would see a row-major copy, not eager's storage")
         return _own_storage_decomposition(node, value_of)
@@ -132,6 +135,22 @@ def _own_storage_decomposition(node, value_of):
         raise UnsupportedGraph(f"{node.target} of {src.name} reads storage outside its elements' row-major "
                                "order (a view or a non-dense result), which Kiln's buffers do not keep")
     return out
+
+
+def _complex_own_storage(node, value_of):
+    """as_strided of a complex tensor that owns its storage, on its (..., 2) pair: the pair's storage
+    is the same bytes (strides and offset twice the complex ones, the pair dim last with stride 1),
+    so the real as_strided of the pair, viewed as complex, is eager's. None when it does not apply."""
+    src = node.args[0]
+    meta = src.meta[META_KEY]
+    if not meta.dtype.is_complex or not _is_fresh(_whole_storage_root(src)):
+        return None
+    size, stride, *offset = value_of(node.args[1:])
+    offset = (offset[0] if offset else None) or 0
+    pair = pair_of(value_of(src))
+    out = OWN_STORAGE_DECOMPOSITIONS[node.target](pair, tuple(2 * st for st in meta.strides) + (1,), [*size, 2],
+                                                  [2 * st for st in stride] + [1], 2 * offset)
+    return None if out is None else to_complex(out)
 
 
 def _library_call(node, value_of, reason=None):
