@@ -82,8 +82,13 @@ def complex_output(value, info):
     pair may be an input's view or another output's. The pair is written in eager's strides when
     they are dense (`z.t() * 2` is column-major)."""
     meta = info.meta
-    if not isinstance(value, Value) or value.node.target is not PRIMS["view_as_complex"] \
-            or not isinstance(meta, TensorMeta) or info.view_of is not None or info.same_as is not None:
+    if not isinstance(value, Value) or not isinstance(meta, TensorMeta) or info.view_of is not None \
+            or info.same_as is not None or info.input_index is not None:
+        return value
+    # a pair's view, or a graph input or constant the output must be a fresh copy of
+    # (`zeros_like(z).copy_(z)`): copied as its pair, as no kernel can copy a complex buffer
+    if value.node.target is not PRIMS["view_as_complex"] and not (
+            value.node.op in ("placeholder", "get_attr") and value.dtype in PAIR_DTYPE):
         return value
     strides = tuple(meta.strides) if is_dense(meta.shape, meta.strides) else None
     return to_complex(pair_of(value), strides, fresh=True)

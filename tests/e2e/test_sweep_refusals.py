@@ -232,3 +232,17 @@ def test_as_strided_of_a_complex_result(fn):
     compiled = kiln.compile_fx(torch.fx.symbolic_trace(fn), [z.clone()])
     _run(compiled, fn, z)
     assert all(r.compiled for r in records.backend_records())
+
+
+# -- a complex output that is a fresh copy of a graph input ------------------------------------------
+def copy_of_input(z):
+    return torch.zeros_like(z).copy_(z), torch.diff(z, 0)
+
+
+def test_complex_output_copied_from_an_input():
+    """The kernel copying it works on its pair (no kernel can copy a complex buffer)."""
+    z = torch.tensor([[1 + 2j, complex(NAN, -0.0)], [complex(-INF, INF), -0.0j]], dtype=torch.complex64).t()
+    compiled = kiln.compile_fx(torch.fx.symbolic_trace(copy_of_input), [z.clone()])
+    mine = z.clone()
+    got = _run(compiled, copy_of_input, z)
+    assert all(g is not mine and g.untyped_storage().data_ptr() != mine.untyped_storage().data_ptr() for g in got)
