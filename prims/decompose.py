@@ -9,13 +9,15 @@ import torch.fx as fx
 from . import decomp  # noqa: F401  (fills the registry)
 from . import op_fallback
 from .builder import META_KEY, GraphBuilder, Value, current_builder, metas_of
-from .decomp.complex import COMPLEX_DECOMPOSITIONS, complex_output, pair_of, to_complex
+from .decomp.complex import COMPLEX_DECOMPOSITIONS, PAIR_DTYPE, complex_output, pair_of, to_complex
 from .decomp.extern import EXTERN_PRIMS
 from .decomp.movement import OWN_STORAGE_DECOMPOSITIONS
 from .decomp.registry import DECOMPOSITIONS, call_aten, fallback_call
+from .eager_strides import preserved_strides
 from .errors import UnsupportedGraph
 from .functionalize import functionalize
 from .graph_io import OUTPUTS_KEY
+from .meta import TensorMeta, contiguous_strides
 from .prim import PRIMS, Prim
 
 aten = torch.ops.aten
@@ -163,10 +165,27 @@ def _library_call(node, value_of, reason=None):
     if prim is None and reason is None and node.target in DECOMPOSITIONS:
         return None
     meta, arg_metas = node.meta[META_KEY], (metas_of(node.args), metas_of(node.kwargs))  # the ATen graph's: eager's
-    args, kwargs = value_of(node.args), value_of(node.kwargs)
+    args, kwargs = _pairs_laid_out(value_of(node.args), arg_metas[0]), _pairs_laid_out(value_of(node.kwargs), arg_metas[1])
     if prim is None:
         return fallback_call(node.target, *args, _meta=meta, _arg_metas=arg_metas, _reason=reason, **kwargs)
     return current_builder().emit(prim, args, kwargs, meta=meta, arg_metas=arg_metas)
+
+
+def _pairs_laid_out(value, meta):
+    """A complex argument computed as a pair, laid out as the library call gets it (eager's strides,
+    or their dense copy's): the pair's kernel writes it so (twice the strides), since the lowering
+    could copy a complex buffer into that layout only with a complex kernel."""
+    if isinstance(value, Value) and isinstance(meta, TensorMeta) and value.dtype in PAIR_DTYPE \
+            and value.node.target is PRIMS["view_as_complex"]:
+        strides = preserved_strides(tuple(meta.shape), tuple(meta.strides))
+        if strides != contiguous_strides(tuple(meta.shape)):
+            return to_complex(pair_of(value), strides)
+        return value
+    if isinstance(value, (list, tuple)) and isinstance(meta, (list, tuple)):
+        return type(value)(_pairs_laid_out(v, m) for v, m in zip(value, meta))
+    if isinstance(value, dict) and isinstance(meta, dict):
+        return {k: _pairs_laid_out(v, meta.get(k)) for k, v in value.items()}
+    return value
 
 
 # Views that keep all of their input's storage and its offset (only the strides change).

@@ -31,6 +31,7 @@ REGRESSIONS = [
     "normal.in_place|float16",              # refused whole: normal_'s functional twin is normal_functional
     "stft|complex64",                       # refused whole: as_strided of a complex op result (now on its pair)
     "diff|complex64",                       # refused whole: a complex output copied from an input (now its pair)
+    "fft.hfft2|complex64",                  # refused whole: a pair copied into eager's layout by a complex kernel
 ]
 # pair -> why its graph still runs eagerly where eager does not raise (docs/refusals.md)
 KNOWN_REFUSED = {}

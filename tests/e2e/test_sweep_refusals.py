@@ -246,3 +246,19 @@ def test_complex_output_copied_from_an_input():
     mine = z.clone()
     got = _run(compiled, copy_of_input, z)
     assert all(g is not mine and g.untyped_storage().data_ptr() != mine.untyped_storage().data_ptr() for g in got)
+
+
+# -- a complex argument of a library call in another layout than its pair's -------------------------
+def hfft2_of_a_product(z):
+    return torch.fft.hfft2(z * (1 + 1j)), torch.fft.hfftn(z.conj() + 1, s=(4, 6))
+
+
+def test_library_call_gets_a_pair_laid_out_as_eager():
+    """hfft2 hands c2r its conjugate in eager's (transposed) layout: the pair kernel writes it so,
+    where a copy of the complex value would need a complex kernel (the graph was refused whole)."""
+    z = torch.randn(5, 6, dtype=torch.complex64, generator=torch.Generator().manual_seed(2))
+    z[0, 0] = complex(INF, -0.0)
+    z[1, 2] = complex(NAN, 1)
+    compiled = kiln.compile_fx(torch.fx.symbolic_trace(hfft2_of_a_product), [z.clone()])
+    _run(compiled, hfft2_of_a_product, z)
+    assert all(r.compiled for r in records.backend_records())
