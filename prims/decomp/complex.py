@@ -263,17 +263,17 @@ def _add_alpha(meta, a, b, alpha, sign):
 
 
 @register(aten.add.Tensor, aten.add.Scalar)
-def add(meta, a, b, *, alpha=1):
+def add(meta, a, b, alpha=1):  # .Scalar overloads take alpha positionally
     return _add_alpha(meta, a, b, alpha, 1)
 
 
 @register(aten.sub.Tensor, aten.sub.Scalar)
-def sub(meta, a, b, *, alpha=1):
+def sub(meta, a, b, alpha=1):  # .Scalar overloads take alpha positionally
     return _add_alpha(meta, a, b, alpha, -1)
 
 
 @register(aten.rsub.Tensor, aten.rsub.Scalar)
-def rsub(meta, a, b, *, alpha=1):
+def rsub(meta, a, b, alpha=1):  # .Scalar overloads take alpha positionally
     return _add_alpha(meta, b, a, alpha, -1)
 
 

@@ -262,3 +262,17 @@ def test_library_call_gets_a_pair_laid_out_as_eager():
     compiled = kiln.compile_fx(torch.fx.symbolic_trace(hfft2_of_a_product), [z.clone()])
     _run(compiled, hfft2_of_a_product, z)
     assert all(r.compiled for r in records.backend_records())
+
+
+def test_complex_scalar_add_with_positional_alpha():
+    """aten.add.Scalar / sub.Scalar / rsub.Scalar take alpha positionally (rms_norm's `+ eps` on a
+    complex mean): the pair decomposition raised TypeError and the graph was refused whole."""
+    aten = torch.ops.aten
+
+    def fn(z):
+        return aten.add.Scalar(z, 2.5, 2), aten.sub.Scalar(z, 1 - 1j, 3), aten.rsub.Scalar(z, INF, 2), \
+            torch.nn.functional.rms_norm(z, (3,))
+
+    z = torch.tensor([[1 + 2j, complex(NAN, -0.0), -0.0j], [complex(-INF, 1), 3e38 + 0j, 1e-45j]],
+                     dtype=torch.complex64)
+    _run(kiln.compile_fx(torch.fx.symbolic_trace(fn), [z.clone()]), fn, z)
