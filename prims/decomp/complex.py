@@ -27,7 +27,7 @@ from ..eager_strides import is_dense
 from ..meta import TensorMeta
 from ..prim import PRIMS
 from .promote import convert, result_type
-from .registry import call_aten
+from .registry import call_aten, fallback_call
 
 aten = torch.ops.aten
 
@@ -56,6 +56,13 @@ def pair_of(z: Value) -> Value:
     if node.target is PRIMS["view_as_complex"]:
         src = node.args[0]
         return Value(src, src.meta[META_KEY])
+    m = z.meta
+    if isinstance(m, TensorMeta) and not is_dense(m.shape, m.strides) and node.op == "call_function":
+        # a library result with gaps (empty_strided; inputs are viewed as they are): a library copy makes it dense, where the view's
+        # argument would otherwise be copied by a kernel, which cannot be complex
+        z = fallback_call(aten.clone.default, z, memory_format=torch.contiguous_format,
+                          _meta=TensorMeta.contiguous(tuple(m.shape), m.dtype, m.device), _arg_metas=((m,), {}),
+                          _reason="a complex tensor with gaps, made dense for its real pair")
     return PRIMS["view_as_real"](PRIMS["resolve_conj"](z))
 
 

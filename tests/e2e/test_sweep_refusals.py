@@ -276,3 +276,17 @@ def test_complex_scalar_add_with_positional_alpha():
     z = torch.tensor([[1 + 2j, complex(NAN, -0.0), -0.0j], [complex(-INF, 1), 3e38 + 0j, 1e-45j]],
                      dtype=torch.complex64)
     _run(kiln.compile_fx(torch.fx.symbolic_trace(fn), [z.clone()]), fn, z)
+
+
+def test_complex_library_result_with_gaps_read_as_a_pair():
+    """A complex library result with gaps (empty_strided) is made dense by a library copy before its
+    pair is taken; its view's argument was copied by a complex kernel (the graph was refused whole)."""
+    def fn(z):
+        e = torch.empty_strided((5,), (4,), dtype=torch.complex64).detach()
+        return e, z * 2
+
+    z = torch.tensor([1 + 2j, complex(NAN, -0.0), complex(-INF, 1)], dtype=torch.complex64)
+    got = kiln.compile_fx(torch.fx.symbolic_trace(fn), [z.clone()])(z.clone())
+    want = fn(z.clone())
+    assert got[0].shape == want[0].shape and got[0].dtype == want[0].dtype  # uninitialised values
+    torch.testing.assert_close(got[1], want[1], equal_nan=True)
