@@ -280,13 +280,11 @@ def test_complex_scalar_add_with_positional_alpha():
 
 def test_complex_library_result_with_gaps_read_as_a_pair():
     """A complex library result with gaps (empty_strided) is made dense by a library copy before its
-    pair is taken; its view's argument was copied by a complex kernel (the graph was refused whole)."""
-    def fn(z):
-        e = torch.empty_strided((5,), (4,), dtype=torch.complex64).detach()
-        return e, z * 2
+    pair is taken; its view's argument was copied by a complex kernel (the graph was refused whole).
+    (A graph with no inputs: with one, the tracer folds the op into a constant.)"""
+    def fn():
+        return torch.empty_strided((5,), (4,), dtype=torch.complex64).detach()
 
-    z = torch.tensor([1 + 2j, complex(NAN, -0.0), complex(-INF, 1)], dtype=torch.complex64)
-    got = kiln.compile_fx(torch.fx.symbolic_trace(fn), [z.clone()])(z.clone())
-    want = fn(z.clone())
-    assert got[0].shape == want[0].shape and got[0].dtype == want[0].dtype  # uninitialised values
-    torch.testing.assert_close(got[1], want[1], equal_nan=True)
+    got = kiln.compile_fx(torch.fx.symbolic_trace(fn), [])()
+    want = fn()
+    assert got.shape == want.shape and got.dtype == want.dtype  # uninitialised values
