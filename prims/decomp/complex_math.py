@@ -1,5 +1,5 @@
-"""Complex exp, log, where, mean and constants on (real, imag) pairs (decomp/complex.py), with eager's special
-values: eager's CPU kernels call C99's cexp/clog (glibc), whose Annex G cases are spelled out here.
+"""Complex exp, log, sqrt, where, mean and constants on (real, imag) pairs (decomp/complex.py), with eager's special
+values: eager's CPU kernels call C99's cexp/clog/csqrt (glibc), whose Annex G cases are spelled out here.
 complex64 computes in float64 and rounds once (glibc scales cexpf/clogf near overflow: exp(89+1.57j)
 and log(3e38+3e38j) are finite), complex128 in float64 with the same scaling for |z| past 2^1000.
 """
@@ -128,3 +128,53 @@ register(aten.full.default)(_constant(lambda size, value: value))
 register(aten.full_like.default)(_constant(lambda x, value: value))
 register(aten.zeros.default, aten.zeros_like.default)(_constant(lambda *_: 0.0))
 register(aten.ones.default, aten.ones_like.default)(_constant(lambda *_: 1.0))
+
+
+@register(aten.sqrt.default)
+def sqrt(meta, z):
+    """glibc's csqrt: y = ±0 (x not nan) gives (sqrt(x), y) or (0, ±sqrt(-x)); otherwise, with d = |z|,
+    x > 0: r = sqrt((d + x) / 2), s = y / 2r; x <= 0: s = sqrt((d - x) / 2), r = |y / 2s|; the
+    result (r, copysign(s, y)). C99's cases: y = ±inf gives (inf, y); x = -inf gives (0 or nan,
+    ±inf); x = +inf gives (inf, ±0 or nan); other nans give (nan, nan). |z| past 2^1000 is
+    computed on z/4 and doubled."""
+    xy = _unary_parts(meta, z)
+    if xy is None:
+        return None
+    x, y = xy
+    f64 = torch.float64
+    big = _op(aten.gt.Scalar, _op(aten.maximum.default, _op(aten.abs.default, x), _op(aten.abs.default, y)), _BIG)
+    sx, sy = (_where(big, _op(aten.mul.Tensor, v, 0.25), v, f64) for v in (x, y))
+    d = _op(aten.hypot.default, sx, sy)
+    half = lambda v: _op(aten.mul.Tensor, v, 0.5)  # noqa: E731
+    r_pos = _op(aten.sqrt.default, half(_op(aten.add.Tensor, d, sx)))
+    s_pos = half(_op(aten.div.Tensor, sy, r_pos))
+    s_neg = _op(aten.sqrt.default, half(_op(aten.sub.Tensor, d, sx)))
+    r_neg = _op(aten.abs.default, half(_op(aten.div.Tensor, sy, s_neg)))
+    pos = _op(aten.gt.Scalar, sx, 0.0)
+    r = _where(big, _op(aten.mul.Tensor, _where(pos, r_pos, r_neg, f64), 2.0), _where(pos, r_pos, r_neg, f64), f64)
+    s = _where(big, _op(aten.mul.Tensor, _where(pos, s_pos, s_neg, f64), 2.0), _where(pos, s_pos, s_neg, f64), f64)
+    # y = ±0 (x finite or not): exact square roots of the real part
+    zero_y = _op(aten.logical_and.default, _op(aten.eq.Scalar, y, 0.0),
+                 _op(aten.logical_not.default, _op(aten.isnan.default, x)))  # sqrt(nan+0j) is nan+nanj
+    neg_x = _op(aten.lt.Scalar, x, 0.0)
+    root = _op(aten.sqrt.default, _op(aten.abs.default, x))
+    r = _where(zero_y, _where(neg_x, 0.0, root, f64), r, f64)
+    s = _where(zero_y, _where(neg_x, root, 0.0, f64), s, f64)
+    im = _op(aten.copysign.Tensor, s, y)
+    # x = ±inf with finite or nan y
+    nan_y = _op(aten.isnan.default, y)
+    inf_x = _op(aten.isinf.default, x)
+    r = _where(inf_x, _where(neg_x, _where(nan_y, NAN, 0.0, f64), INF, f64), r, f64)
+    im = _where(inf_x, _where(neg_x, _op(aten.copysign.Tensor, _filled_like(y, INF), y),
+                              _where(nan_y, NAN, _op(aten.copysign.Tensor, _op(aten.zeros_like.default, y), y), f64),
+                              f64), im, f64)
+    # y = ±inf wins over everything, nan x included
+    inf_y = _op(aten.isinf.default, y)
+    r = _where(inf_y, INF, r, f64)
+    im = _where(inf_y, y, im, f64)
+    dtype = PAIR_DTYPE[meta.dtype]
+    return from_parts(convert(r, dtype), convert(im, dtype), meta)
+
+
+def _filled_like(v, value):
+    return _op(aten.full_like.default, v, value)

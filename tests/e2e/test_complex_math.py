@@ -1,4 +1,4 @@
-"""Complex exp, log, where and mean compiled as real-pair kernels (prims/decomp/complex_math.py), not
+"""Complex exp, log, sqrt, where, mean and constant fills compiled as real-pair kernels (prims/decomp/complex_math.py), not
 op-level fallbacks (KILN_STRICT=ops raises on those), with eager's values: special parts (inf, nan,
 -0.0, overflow, underflow) bit for bit where eager's are exact, else within rounding; both widths,
 both targets (Triton in its interpreter), 0-d and empty tensors."""
@@ -13,10 +13,13 @@ VALUES = [complex(INF, 0), complex(-INF, 0), complex(INF, 1), complex(-INF, 1), 
           complex(1, NAN), complex(-0.0, -0.0), complex(0, -0.0), complex(-1, -0.0), complex(-1, 0), complex(1, 1e-4),
           complex(3e38, 3e38), complex(1e-45, 0), complex(-INF, INF), complex(NAN, INF), complex(INF, INF),
           complex(INF, NAN), complex(-INF, NAN), complex(-INF, -INF), complex(100, 3), complex(89, 1.5707),
-          complex(0.5, -2), complex(1.7e308, 1.7e308), complex(-3, 0.25), complex(0.6, 0.8)]
+          complex(0.5, -2), complex(1.7e308, 1.7e308), complex(-3, 0.25), complex(0.6, 0.8), complex(-4, 0),
+          complex(-4, -0.0), complex(NAN, -INF), complex(-INF, -2), complex(INF, -2), complex(-0.0, 2), complex(3, -4),
+          complex(1e-40, 1e-40), complex(-1e-45, 1e-45), complex(-1, 1e-30)]
 FNS = {
     "exp": lambda z: torch.exp(z) * 1,
     "log": lambda z: torch.log(z),
+    "sqrt": lambda z: torch.sqrt(z),
     "where": lambda z: torch.where(z.real > 0, z, -z),
     "where_scalar": lambda z: torch.where(z.imag < 0, z, 2.0),
     "mean": lambda z: z.mean(),
@@ -53,7 +56,7 @@ def test_complex_math_matches_eager(name, dtype, monkeypatch):
     _same(got, fn(z.clone()), dtype)
 
 
-@pytest.mark.parametrize("name", ["exp", "log", "where", "mean_dim"])
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "where", "mean_dim"])
 def test_complex_math_on_triton(name, monkeypatch):
     monkeypatch.setattr(config, "target", "triton")
     z = torch.tensor(VALUES, dtype=torch.complex64)
