@@ -68,7 +68,7 @@ def pair_of(z: Value) -> Value:
 
 def to_complex(pair: Value, strides=None, fresh=False) -> Value:
     """The complex Value of a pair: view_as_complex of it, laid out row-major (stride 1, size 2), or
-    with the complex `strides` given (dense ones: the pair is then laid out with twice them).
+    with the complex `strides` given (any: the pair is then laid out with twice them).
     `fresh`: a node of its own whose pair the lowering copies into a buffer of its own."""
     shape = tuple(pair.shape[:-1])
     meta = TensorMeta.contiguous(shape, COMPLEX_OF[pair.dtype], pair.device)
@@ -86,8 +86,8 @@ def to_complex(pair: Value, strides=None, fresh=False) -> Value:
 def complex_output(value, info):
     """A complex graph output made from a pair (graph_io.OutputInfo `info`: a fresh tensor in eager),
     as a view of a pair a kernel writes for it alone: no kernel can copy a complex buffer, and the
-    pair may be an input's view or another output's. The pair is written in eager's strides when
-    they are dense (`z.t() * 2` is column-major)."""
+    pair may be an input's view or another output's. The pair is written in eager's strides
+    (`z.t() * 2` is column-major; an as_strided result may have gaps or overlap)."""
     meta = info.meta
     if not isinstance(value, Value) or not isinstance(meta, TensorMeta) or info.view_of is not None \
             or info.same_as is not None or info.input_index is not None:
@@ -97,7 +97,7 @@ def complex_output(value, info):
     if value.node.target is not PRIMS["view_as_complex"] and not (
             value.node.op in ("placeholder", "get_attr") and value.dtype in PAIR_DTYPE):
         return value
-    strides = tuple(meta.strides) if is_dense(meta.shape, meta.strides) else None
+    strides = tuple(meta.strides)  # overlapping ones too: equal elements write equal values, as real outputs
     return to_complex(pair_of(value), strides, fresh=True)
 
 

@@ -218,11 +218,18 @@ def complex_as_strided(z):
     return w.as_strided((3, 2), (1, 3), 1), w.t().contiguous().as_strided((2, 2), (2, 1), 4)
 
 
+def complex_as_strided_with_gaps(z):
+    """Outputs whose eager strides have gaps or overlap: their pairs are written in twice them."""
+    return (z * (1 - 2j)).as_strided((2, 2), (1, 3), 1), (z + 1).as_strided((2,), (4,)), \
+        (z * 1).as_strided((2, 2), (1, 1), 1)
+
+
 def stft_complex(z):
     return torch.stft(z, n_fft=10, return_complex=True)
 
 
-@pytest.mark.parametrize("fn", [complex_as_strided, stft_complex], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("fn", [complex_as_strided, complex_as_strided_with_gaps, stft_complex],
+                         ids=lambda f: f.__name__)
 def test_as_strided_of_a_complex_result(fn):
     if fn is stft_complex:
         z = torch.randn(100, dtype=torch.complex64, generator=torch.Generator().manual_seed(1))
