@@ -206,7 +206,13 @@ def run_on_fakes(runner: "TorchLevelRunner", fakes):
                               "static-shape graphs only for now", getattr(runner, "current", None)) from e
     except UnsupportedOperatorException as e:
         raise UnsupportedGraph(f"no fake-tensor support for {e}") from e
-    except (RuntimeError, TypeError, ValueError, IndexError) as e:  # the program's error, or a fake kernel's
+    except RuntimeError as e:
+        if not _read_tensor_data(e):
+            raise FakeRunError(f"running the graph on fake tensors failed: {type(e).__name__}: {e}") from e
+        # a composite op read tensor values in C++ (tensor_split's tensor indices): data-dependent
+        raise DataDependentOp(f"an op reads tensor values while tracing ({_first_line(e)})",
+                              getattr(runner, "current", None)) from e
+    except (TypeError, ValueError, IndexError) as e:  # the program's error, or a fake kernel's
         raise FakeRunError(f"running the graph on fake tensors failed: {type(e).__name__}: {e}") from e
 
 
@@ -223,6 +229,18 @@ def output_infos(flat, fakes) -> list:
         outputs.append(OutputInfo(TensorMeta.of(out), input_pos.get(id(out)), first_pos.get(id(out))))
         first_pos.setdefault(id(out), pos)
     return outputs
+
+
+# what a fake tensor raises when a kernel reads its data (c10's "data is not allocated" check)
+_DATA_READ = "but its data is not allocated yet"
+
+
+def _read_tensor_data(e: RuntimeError) -> bool:
+    return _DATA_READ in str(e)
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [""])[0][:200]
 
 
 def _storage(t: torch.Tensor) -> int:

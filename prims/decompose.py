@@ -9,13 +9,15 @@ import torch.fx as fx
 from . import decomp  # noqa: F401  (fills the registry)
 from . import op_fallback
 from .builder import META_KEY, GraphBuilder, Value, current_builder, metas_of
-from .decomp.complex import COMPLEX_DECOMPOSITIONS, complex_output
+from .decomp.complex import COMPLEX_DECOMPOSITIONS, PAIR_DTYPE, complex_output, pair_of, to_complex
 from .decomp.extern import EXTERN_PRIMS
 from .decomp.movement import OWN_STORAGE_DECOMPOSITIONS
 from .decomp.registry import CPU_DTYPE_DIFFERS, DECOMPOSITIONS, call_aten, fallback_call
+from .eager_strides import preserved_strides
 from .errors import UnsupportedGraph
 from .functionalize import functionalize
 from .graph_io import OUTPUTS_KEY
+from .meta import TensorMeta, contiguous_strides
 from .prim import PRIMS, Prim
 
 aten = torch.ops.aten
@@ -80,6 +82,9 @@ def _decompose_node(builder, node, value_of, renderable, target):
         builder.rollback(mark)
     if node.target in OWN_STORAGE_DECOMPOSITIONS:
         if _whole_storage_root(node.args[0]).op not in ("placeholder", "get_attr"):
+            out = _complex_own_storage(node, value_of)
+            if out is not None:
+                return out
             raise UnsupportedGraph(f"{node.target} of an op result in a dtype the target cannot render ({reason}): "
                                    "a fallback would see a row-major copy, not eager's storage")
         return _own_storage_decomposition(node, value_of)
@@ -134,6 +139,22 @@ def _own_storage_decomposition(node, value_of):
     return out
 
 
+def _complex_own_storage(node, value_of):
+    """as_strided of a complex tensor that owns its storage, on its (..., 2) pair: the pair's storage
+    is the same bytes (strides and offset twice the complex ones, the pair dim last with stride 1),
+    so the real as_strided of the pair, viewed as complex, is eager's. None when it does not apply."""
+    src = node.args[0]
+    meta = src.meta[META_KEY]
+    if not meta.dtype.is_complex or not _is_fresh(_whole_storage_root(src)):
+        return None
+    size, stride, *offset = value_of(node.args[1:])
+    offset = (offset[0] if offset else None) or 0
+    pair = pair_of(value_of(src))
+    out = OWN_STORAGE_DECOMPOSITIONS[node.target](pair, tuple(2 * st for st in meta.strides) + (1,), [*size, 2],
+                                                  [2 * st for st in stride] + [1], 2 * offset)
+    return None if out is None else to_complex(out)
+
+
 def _library_call(node, value_of, reason=None):
     """An ATen op a library runs (an extern prim, or a fallback: no decomposition) gets each tensor
     argument in eager's layout, the ATen trace's, so that what depends on layout (resize_as keeps
@@ -144,10 +165,27 @@ def _library_call(node, value_of, reason=None):
     if prim is None and reason is None and node.target in DECOMPOSITIONS:
         return None
     meta, arg_metas = node.meta[META_KEY], (metas_of(node.args), metas_of(node.kwargs))  # the ATen graph's: eager's
-    args, kwargs = value_of(node.args), value_of(node.kwargs)
+    args, kwargs = _pairs_laid_out(value_of(node.args), arg_metas[0]), _pairs_laid_out(value_of(node.kwargs), arg_metas[1])
     if prim is None:
         return fallback_call(node.target, *args, _meta=meta, _arg_metas=arg_metas, _reason=reason, **kwargs)
     return current_builder().emit(prim, args, kwargs, meta=meta, arg_metas=arg_metas)
+
+
+def _pairs_laid_out(value, meta):
+    """A complex argument computed as a pair, laid out as the library call gets it (eager's strides,
+    or their dense copy's): the pair's kernel writes it so (twice the strides), since the lowering
+    could copy a complex buffer into that layout only with a complex kernel."""
+    if isinstance(value, Value) and isinstance(meta, TensorMeta) and value.dtype in PAIR_DTYPE \
+            and value.node.target is PRIMS["view_as_complex"]:
+        strides = preserved_strides(tuple(meta.shape), tuple(meta.strides))
+        if strides != contiguous_strides(tuple(meta.shape)):
+            return to_complex(pair_of(value), strides)
+        return value
+    if isinstance(value, (list, tuple)) and isinstance(meta, (list, tuple)):
+        return type(value)(_pairs_laid_out(v, m) for v, m in zip(value, meta))
+    if isinstance(value, dict) and isinstance(meta, dict):
+        return {k: _pairs_laid_out(v, meta.get(k)) for k, v in value.items()}
+    return value
 
 
 # Views that keep all of their input's storage and its offset (only the strides change).

@@ -34,7 +34,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from . import view_replay as V
 from .aten_trace import IDENTITY_KEY, Identity
 from .builder import META_KEY
-from .eager_strides import restride_like_eager
+from .eager_strides import is_dense, restride_like_eager
 from .errors import UnsupportedGraph
 from .graph_io import FUNCTIONAL_KEY, MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf
 from .meta import TensorMeta, contiguous_strides
@@ -318,6 +318,8 @@ class _Functionalizer:
         name = op._schema.name.split("::")[1]
         if op is aten.set_.source_Tensor:
             return self._set_storage(node)
+        if name in V.RESIZES:
+            return self._resize(node)
         if name in V.STORAGE_MUTATIONS:
             raise UnsupportedGraph(f"{op} changes a tensor's storage, not just its values")
         view = V.metadata_view(op)
@@ -358,6 +360,33 @@ class _Functionalizer:
                 self._new_root(node, self._getitem(fresh, 0) if isinstance(fresh.meta[META_KEY], tuple) else fresh)
         else:
             self.results[node] = per_item
+
+    def _resize(self, node: fx.Node):
+        """resize_ / resize_as_ / _resize_output_ that keep the tensor within its own elements: a
+        metadata change. Its new self is the first numel(new size) elements of its storage from its
+        offset, laid out in the new (dense) strides; when the old layout is row-major those are its own
+        first elements, so the new self is a chain of views (flatten, slice, view, permute) whose writes
+        scatter back as any view's. Growing past its elements (eager's new ones are uninitialised memory,
+        or storage beyond the tensor that Kiln does not model) stays refused."""
+        target = node.args[0]
+        old, new = target.meta[META_KEY], node.meta[META_KEY]
+        old_offset, new_offset = target.meta[IDENTITY_KEY].offset, node.meta[IDENTITY_KEY].offset
+        if (old.shape, old.strides, old_offset) == (new.shape, new.strides, new_offset):
+            self.read(target)  # raises on a stale storage (hidden alias)
+            return self._alias_of(node, target)
+        n = _numel(new.shape)
+        if n > _numel(old.shape) or new_offset != old_offset or not _row_major(old) or not is_dense(new.shape, new.strides):
+            raise UnsupportedGraph(f"{node.target} from {list(old.shape)} to {list(new.shape)} (strides "
+                                   f"{list(new.strides)}) reaches storage beyond the tensor's own elements")
+        order = sorted(range(len(new.shape)), key=lambda d: -new.strides[d])  # storage order of the new dims
+        steps = [V.ViewStep(aten.view.default, ([-1],)), V.ViewStep(aten.slice.Tensor, (0, 0, n)),
+                 V.ViewStep(aten.view.default, ([new.shape[d] for d in order],))]
+        if order != sorted(order):
+            steps.append(V.ViewStep(aten.permute.default, ([order.index(d) for d in range(len(order))],)))
+        a = self.aliases[target]
+        self.read(target)
+        chain = a.chain + tuple(steps)
+        self.aliases[node] = _Alias(a.storage, chain, self._view_value(a.storage, chain), a.storage.version)
 
     def _set_storage(self, node: fx.Node):
         """`x.set_(src)` (what `x.data = src` traces to): from here on x is src's alias. A graph input
@@ -627,6 +656,19 @@ def _updates_running_stats(node: fx.Node) -> bool:
         return False
     b = V.bind(node.target, node.args, node.kwargs, defaults=True)
     return bool(b["training"]) and (b["running_mean"] is not None or b["running_var"] is not None)
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _row_major(meta) -> bool:
+    """Elements in storage order from the offset (contiguous; size-1 dims' strides do not count)."""
+    return all(st == want for n, st, want in zip(meta.shape, meta.strides, contiguous_strides(meta.shape)) if n > 1) \
+        or 0 in meta.shape
 
 
 def _overlapping(meta) -> bool:

@@ -183,6 +183,7 @@ def broadcasts(parent_shape, sizes) -> bool:
 # -- in-place and out= ops -> their functional twins ------------------------------------------
 # In-place ops that change which storage a tensor uses or how much of it: beyond functionalization.
 STORAGE_MUTATIONS = {"resize_", "resize_as_", "set_", "_resize_output_"}
+RESIZES = {"resize_", "resize_as_", "_resize_output_"}  # a metadata change while the tensor keeps its elements
 
 
 def metadata_view(op: OpOverload) -> OpOverload | None:
@@ -215,13 +216,17 @@ def functional_variant(op: OpOverload) -> tuple[OpOverload, str]:
     name = schema.name.split("::")[1]
     writes = written_args(op)
     if name.endswith("_") and writes == [schema.arguments[0]]:
-        kind, packet_name, want = "inplace", name[:-1], _signature(schema)
+        # foo_ -> foo; or foo_functional where the name foo is taken by other ops (normal_ ->
+        # normal_functional: aten.normal's overloads draw from mean/std tensors, not into self)
+        kind, packet_names, want = "inplace", (name[:-1], name[:-1] + "_functional"), _signature(schema)
     elif writes and all(a.kwarg_only for a in writes):
-        kind, packet_name, want = "out", name, _signature(schema, {a.name for a in writes})
+        kind, packet_names, want = "out", (name,), _signature(schema, {a.name for a in writes})
     else:
-        kind, packet_name, want = "functional", name + "_functional", _signature(schema)
-    packet = getattr(getattr(torch.ops, op.namespace), packet_name, None)
-    if packet is not None:
+        kind, packet_names, want = "functional", (name + "_functional",), _signature(schema)
+    for packet_name in packet_names:
+        packet = getattr(getattr(torch.ops, op.namespace), packet_name, None)
+        if packet is None:
+            continue
         names = [op._overloadname] + [o for o in packet.overloads() if o != op._overloadname]
         candidates = [c for c in (getattr(packet, o, None) for o in names) if c is not None and not c._schema.is_mutable]
         for same in (lambda sig: sig == want, lambda sig: sorted(sig) == sorted(want)):  # polygamma_ reorders

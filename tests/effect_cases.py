@@ -422,13 +422,19 @@ CASES = {
                                          lambda: (lambda b: [b[1:5], b[3:], b[::2]])(_r(8))),
     "aliased_inputs_written_through_each": (aliased_inputs_written_through_each,
                                             lambda: (lambda b: [b.t(), b[1], b[:, 0]])(_r(3, 3))),
+    # resize_ within the tensor's own elements: a view of its old self (the input is restrided after)
+    "resize_": (lambda x: x.resize_(6), lambda: [_r(2, 3)]),
+    "resize_intermediate": (lambda x: (x * 1).resize_(6) + 1, lambda: [_r(2, 3)]),
+    "resize_shrink_then_write": (lambda x: x.resize_(2, 2).mul_(3), lambda: [_r(2, 3)]),
 }
 CASES = {name: (fn, _seeded(make)) for name, (fn, make) in CASES.items()}
 
 # Programs Kiln refuses (UnsupportedGraph), with the reason they must give; eager still runs them.
 REFUSED = {
-    "resize_": (lambda x: x.resize_(6), lambda: [_r(2, 3)], "storage"),
-    "resize_intermediate": (lambda x: (x * 1).resize_(6) + 1, lambda: [_r(2, 3)], "storage"),
+    "resize_grow": (lambda x: x.resize_(8), lambda: [_r(2, 3)], "beyond the tensor's own elements"),
+    "resize_grow_intermediate": (lambda x: (x * 1).resize_(8)[:6] + 1, lambda: [_r(2, 3)],
+                                 "beyond the tensor's own elements"),
+    "resize_transposed": (lambda x: x.t().resize_(6), lambda: [_r(2, 3)], "beyond the tensor's own elements"),
 }
 REFUSED = {name: (fn, _seeded(make), why) for name, (fn, make, why) in REFUSED.items()}
 

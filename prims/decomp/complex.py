@@ -27,7 +27,7 @@ from ..eager_strides import is_dense
 from ..meta import TensorMeta
 from ..prim import PRIMS
 from .promote import convert, result_type
-from .registry import call_aten
+from .registry import call_aten, fallback_call
 
 aten = torch.ops.aten
 
@@ -56,12 +56,19 @@ def pair_of(z: Value) -> Value:
     if node.target is PRIMS["view_as_complex"]:
         src = node.args[0]
         return Value(src, src.meta[META_KEY])
+    m = z.meta
+    if isinstance(m, TensorMeta) and not is_dense(m.shape, m.strides) and node.op == "call_function":
+        # a library result with gaps (empty_strided; inputs are viewed as they are): a library copy makes it dense, where the view's
+        # argument would otherwise be copied by a kernel, which cannot be complex
+        z = fallback_call(aten.clone.default, z, memory_format=torch.contiguous_format,
+                          _meta=TensorMeta.contiguous(tuple(m.shape), m.dtype, m.device), _arg_metas=((m,), {}),
+                          _reason="a complex tensor with gaps, made dense for its real pair")
     return PRIMS["view_as_real"](PRIMS["resolve_conj"](z))
 
 
 def to_complex(pair: Value, strides=None, fresh=False) -> Value:
     """The complex Value of a pair: view_as_complex of it, laid out row-major (stride 1, size 2), or
-    with the complex `strides` given (dense ones: the pair is then laid out with twice them).
+    with the complex `strides` given (any: the pair is then laid out with twice them).
     `fresh`: a node of its own whose pair the lowering copies into a buffer of its own."""
     shape = tuple(pair.shape[:-1])
     meta = TensorMeta.contiguous(shape, COMPLEX_OF[pair.dtype], pair.device)
@@ -79,13 +86,18 @@ def to_complex(pair: Value, strides=None, fresh=False) -> Value:
 def complex_output(value, info):
     """A complex graph output made from a pair (graph_io.OutputInfo `info`: a fresh tensor in eager),
     as a view of a pair a kernel writes for it alone: no kernel can copy a complex buffer, and the
-    pair may be an input's view or another output's. The pair is written in eager's strides when
-    they are dense (`z.t() * 2` is column-major)."""
+    pair may be an input's view or another output's. The pair is written in eager's strides
+    (`z.t() * 2` is column-major; an as_strided result may have gaps or overlap)."""
     meta = info.meta
-    if not isinstance(value, Value) or value.node.target is not PRIMS["view_as_complex"] \
-            or not isinstance(meta, TensorMeta) or info.view_of is not None or info.same_as is not None:
+    if not isinstance(value, Value) or not isinstance(meta, TensorMeta) or info.view_of is not None \
+            or info.same_as is not None or info.input_index is not None:
         return value
-    strides = tuple(meta.strides) if is_dense(meta.shape, meta.strides) else None
+    # a pair's view, or a graph input or constant the output must be a fresh copy of
+    # (`zeros_like(z).copy_(z)`): copied as its pair, as no kernel can copy a complex buffer
+    if value.node.target is not PRIMS["view_as_complex"] and not (
+            value.node.op in ("placeholder", "get_attr") and value.dtype in PAIR_DTYPE):
+        return value
+    strides = tuple(meta.strides)  # overlapping ones too: equal elements write equal values, as real outputs
     return to_complex(pair_of(value), strides, fresh=True)
 
 
@@ -258,17 +270,17 @@ def _add_alpha(meta, a, b, alpha, sign):
 
 
 @register(aten.add.Tensor, aten.add.Scalar)
-def add(meta, a, b, *, alpha=1):
+def add(meta, a, b, alpha=1):  # .Scalar overloads take alpha positionally
     return _add_alpha(meta, a, b, alpha, 1)
 
 
 @register(aten.sub.Tensor, aten.sub.Scalar)
-def sub(meta, a, b, *, alpha=1):
+def sub(meta, a, b, alpha=1):  # .Scalar overloads take alpha positionally
     return _add_alpha(meta, a, b, alpha, -1)
 
 
 @register(aten.rsub.Tensor, aten.rsub.Scalar)
-def rsub(meta, a, b, *, alpha=1):
+def rsub(meta, a, b, alpha=1):  # .Scalar overloads take alpha positionally
     return _add_alpha(meta, b, a, alpha, -1)
 
 

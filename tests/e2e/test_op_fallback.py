@@ -64,7 +64,7 @@ def rope(x, freqs_cis, w):
     it to eager), then attention-like scores: real kernels on both sides of complex math."""
     x = x * 0.5
     xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
-    y = torch.view_as_real(xc.sqrt() * freqs_cis).flatten(3)
+    y = torch.view_as_real(xc.cos() * freqs_cis).flatten(3)
     return torch.softmax(y @ w, -1)
 
 
@@ -83,8 +83,8 @@ def polar(a, b):
     return torch.polar(a, b) * 2
 
 
-def polar_exp(a, b):
-    return torch.polar(a, b).exp()
+def polar_sin(a, b):
+    return torch.polar(a, b).sin()
 
 
 def _special(n):
@@ -96,14 +96,14 @@ def _special(n):
 def test_rope_compiles_with_kernels_around_the_complex_op(entry, target):
     _run(entry, rope, *_rope_inputs())
     (r,) = _compiled_records()
-    assert r.kernels >= 2 and "aten.sqrt.default" in r.fallback_ops
+    assert r.kernels >= 2 and "aten.cos.default" in r.fallback_ops
     assert "aten.view_as_complex.default" not in r.fallback_ops  # an extern prim: a library call by design
 
 
 def test_rope_schedule_runs_kernels_before_and_after_the_fallback():
     def rope_fixed(x, freqs_cis, w):  # symbolic_trace cannot unpack x.shape
         xc = torch.view_as_complex((x * 0.5).reshape(1, 4, 2, 4, 2))
-        return torch.softmax(torch.view_as_real(xc.sqrt() * freqs_cis).flatten(3) @ w, -1)
+        return torch.softmax(torch.view_as_real(xc.cos() * freqs_cis).flatten(3) @ w, -1)
 
     gm = torch.fx.symbolic_trace(rope_fixed)
     cg = compile_graph(gm, list(_rope_inputs()), target="cpp")
@@ -139,9 +139,9 @@ def test_fft_of_no_rows_raises_eagers_error(entry):
 @pytest.mark.parametrize("n", [8, 0])
 def test_polar_special_values_and_empty(entry, target, n):
     a, b = _special(n).abs(), _special(n).flip(0)
-    _run(entry, polar_exp, a, b)
+    _run(entry, polar_sin, a, b)
     (r,) = _compiled_records()
-    assert r.fallback_ops == ("aten.exp.default",)
+    assert r.fallback_ops == ("aten.sin.default",)
 
 
 def complex_views(z, x):
@@ -233,8 +233,8 @@ def test_a_library_view_keeps_its_base_from_reuse(entry):
 @pytest.mark.parametrize("entry", _entry_points())
 def test_strict_ops_raises_naming_the_op_and_reason(entry, monkeypatch):
     monkeypatch.setattr(config, "strict", "ops")
-    with pytest.raises(Exception, match=r"KILN_STRICT=ops.*aten\.exp\.default.*complex64 has no C\+\+ rendering"):
-        _entry_points()[entry](polar_exp)(torch.rand(3), torch.randn(3))
+    with pytest.raises(Exception, match=r"KILN_STRICT=ops.*aten\.sin\.default.*complex64 has no C\+\+ rendering"):
+        _entry_points()[entry](polar_sin)(torch.rand(3), torch.randn(3))
 
 
 @pytest.mark.parametrize("entry", _entry_points())
@@ -247,20 +247,20 @@ def test_strict_ops_compiles_a_graph_with_no_fallback(entry, monkeypatch):
 
 def test_records_count_fallbacks_with_reasons():
     def twice(z):
-        return torch.view_as_real(z.sqrt().sqrt()).sum()
+        return torch.view_as_real(z.cos().cos()).sum()
     _run("kiln.compile", twice, torch.complex(torch.randn(3), torch.randn(3)))
     (r,) = _compiled_records()
-    sqrt = [f for f in r.fallbacks if f.op == "aten.sqrt.default"]
+    sqrt = [f for f in r.fallbacks if f.op == "aten.cos.default"]
     assert sqrt and sqrt[0].count == 2 and sqrt[0].reason == "dtype complex64 has no C++ rendering"
     assert r.fallback_count == sum(f.count for f in r.fallbacks) == 2  # view_as_real reads the pair
-    assert "op-level fallback(s)" in str(r) and "aten.sqrt.default x2: dtype complex64 has no C++ rendering" in str(r)
+    assert "op-level fallback(s)" in str(r) and "aten.cos.default x2: dtype complex64 has no C++ rendering" in str(r)
 
 
 def test_op_fallbacks_are_logged(caplog):
     import logging
     with caplog.at_level(logging.DEBUG, logger="kiln.op_fallbacks"):
-        _run("torch.compile", polar_exp, torch.rand(3), torch.randn(3))
-    assert any("aten.exp.default: dtype complex64 has no C++ rendering" in m for m in caplog.messages), caplog.messages
+        _run("torch.compile", polar_sin, torch.rand(3), torch.randn(3))
+    assert any("aten.sin.default: dtype complex64 has no C++ rendering" in m for m in caplog.messages), caplog.messages
 
 
 SCRIPT = """
@@ -268,10 +268,10 @@ import torch, kiln
 
 @kiln.compile
 def rot(x, f):
-    return torch.view_as_real(torch.view_as_complex(x.reshape(4, 2)).sqrt() * f).relu()
+    return torch.view_as_real(torch.view_as_complex(x.reshape(4, 2)).cos() * f).relu()
 
 def spectrum(x):
-    return torch.fft.rfft(x * 2).exp().abs() + 1
+    return torch.fft.rfft(x * 2).sin().abs() + 1
 
 rot(torch.randn(8), torch.polar(torch.ones(4), torch.randn(4)))
 torch.compile(spectrum, backend="kiln")(torch.randn(8))
@@ -292,13 +292,13 @@ def test_explain_and_dump_show_each_fallback_op_and_reason(tmp_path):
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "0 of them ran eagerly in the back end" in text and "op-level fallback(s) inside compiled graphs" in text
-    assert "aten.sqrt.default: dtype complex64 has no C++ rendering" in text, text
-    assert "aten.exp.default: dtype complex64 has no C++ rendering" in text, text
+    assert "aten.cos.default: dtype complex64 has no C++ rendering" in text, text
+    assert "aten.sin.default: dtype complex64 has no C++ rendering" in text, text
     out = _kiln("dump", "s.py", "-o", str(tmp_path / "d"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     listed = sorted((tmp_path / "d").glob("graph_*/2_fallbacks.txt"))
     text = "\n".join(p.read_text() for p in listed)
-    assert len(listed) == 2 and "aten.sqrt.default: dtype complex64 has no C++ rendering" in text, text
+    assert len(listed) == 2 and "aten.cos.default: dtype complex64 has no C++ rendering" in text, text
 
 
 # -- data-dependent ops: the graph is split there -----------------------------------------------------
