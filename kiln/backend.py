@@ -19,7 +19,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from kiln import inductor, prims
 
-from . import config, records, split, training
+from . import config, records, sizes, split, training
 from .build import OpFallbackError, build_kernels, to_prims, with_io
 from .dump import GraphDump
 from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
@@ -75,6 +75,10 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
     eager = EagerGraph(gm)
     try:
         try:
+            if sizes.has_symbolic_inputs(example_inputs):  # one static build per concrete size (kiln/sizes.py)
+                call = sizes.SizeVersions(gm, example_inputs, lambda g, inputs: compile_fx(g, inputs, target=target))
+                records.add_backend_record(gm, per_size=True)
+                return call
             if prims.needs_joint(gm, example_inputs):  # grad mode on, something requires grad: forward + backward
                 compiled = training.compile_training(gm, example_inputs, target=pick_target(target, example_inputs),
                                                      eager=eager)

@@ -45,6 +45,7 @@ class BackendRecord:
     reason: str | None = None         # why the graph runs eagerly
     split: bool = False               # split at a data-dependent op; its parts have records of their own
     backward_kernels: int | None = None  # a training graph: kernels of its backward (`kernels`: its forward's)
+    per_size: bool = False            # symbolic sizes: compiled per concrete size; versions have records of their own
 
     @property
     def fallback_ops(self) -> tuple[str, ...]:
@@ -58,6 +59,9 @@ class BackendRecord:
         where = f"{self.function} ({self.location})" if self.location else self.function
         if not self.compiled:
             return f"{where}: {self.ops} ops, ran eagerly\n    reason: {self.reason}"
+        if self.per_size:
+            return (f"{where}: {self.ops} ops, symbolic sizes: compiled once per concrete size "
+                    "(each size listed as a graph of its own)")
         text = f"{where}: {self.ops} ops, " + ("split in parts compiled apart (listed as graphs of their own)"
                                               if self.split else f"compiled to {self.kernels} kernel(s)")
         if self.backward_kernels is not None:
@@ -92,10 +96,13 @@ def _op_count(gm: fx.GraphModule) -> int:
 
 
 def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseException | None = None,
-                       split: OpFallback | None = None) -> None:
-    """`split`: the graph was split at a data-dependent op, which runs eagerly (its parts have records of their own)."""
+                       split: OpFallback | None = None, per_size: bool = False) -> None:
+    """`split`: the graph was split at a data-dependent op, which runs eagerly (its parts have records of their own).
+    `per_size`: a graph of symbolic sizes, compiled per concrete size (kiln/sizes.py; each version has its own)."""
     function, location = _origin(gm)
-    if split is not None:
+    if per_size:
+        record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, per_size=True)
+    elif split is not None:
         record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, 0, (split,), split=True)
     elif compiled is not None:
         backward = getattr(compiled, "backward_kernels", None)  # a CompiledTraining
