@@ -19,7 +19,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from kiln import inductor, prims
 
-from . import config, records, sizes, split, training
+from . import config, constants, records, sizes, split, training
 from .build import OpFallbackError, build_kernels, to_prims, with_io
 from .dump import GraphDump
 from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
@@ -89,6 +89,11 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
             if e.node is None:
                 raise
             return _split(gm, e, example_inputs, target)
+        except prims.WrittenConstants as e:
+            lifted = constants.lift_written(gm, e.tensors)
+            if lifted is None:
+                raise
+            return _with_constants(*lifted, example_inputs, target)
         records.add_backend_record(gm, compiled=compiled)
         return guarded_call(compiled.call, eager, _storage_check(compiled, example_inputs),
                             recompile=lambda inputs: _recompile(gm, inputs, target, eager))
@@ -124,6 +129,12 @@ def _split(gm, error, example_inputs, target):
     call = split.split_at(gm, error.node, example_inputs, lambda part, inputs: compile_fx(part, inputs, target=target))
     records.add_backend_record(gm, split=fallback)
     return call
+
+
+def _with_constants(lifted_gm, tensors, example_inputs, target):
+    """gm with the constants it writes as trailing inputs (kiln/constants.py), called with them."""
+    call = compile_fx(lifted_gm, [*example_inputs, *tensors], target=target)
+    return lambda *inputs: call(*inputs, *tensors)
 
 
 def _may_be_the_programs_error(e: Exception) -> bool:

@@ -10,7 +10,7 @@ if __name__ != "kiln.prims":  # one copy of each module, one set of registries
 from .aten_trace import trace_aten
 from .builder import META_KEY, Value
 from .decompose import decompose, fallback_nodes, prim_nodes
-from .errors import DataDependentOp, FakeRunError, UnsupportedGraph
+from .errors import DataDependentOp, FakeRunError, UnsupportedGraph, WrittenConstants
 from .functionalize import functionalize
 from .graph_io import MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf, call_with_effects, describe
 from .joint import JointGraph, TrainingGraphs, needs_joint, split_joint, trace_joint

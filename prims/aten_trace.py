@@ -19,6 +19,7 @@ from torch._subclasses.fake_tensor import (DataDependentOutputException, Dynamic
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
+from .foreach import is_foreach, run_per_element
 from .builder import META_KEY
 from .eager_strides import restride_like_eager
 from .errors import DataDependentOp, FakeRunError, UnsupportedGraph
@@ -45,6 +46,9 @@ class _Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         if func.namespace == "prim":  # metadata queries such as prim.device
             return func(*args, **kwargs)
+        if is_foreach(func):  # a list of tensors at once: traced element by element (prims/foreach.py)
+            with self:
+                return run_per_element(func, args, kwargs)
         if torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), "CompositeImplicitAutograd"):
             # Reached only when autograd was skipped (inference mode, inference tensors), where such ops
             # would otherwise decompose: decompose here, so the graph is the same as under no_grad.

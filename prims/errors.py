@@ -11,6 +11,15 @@ class FakeRunError(UnsupportedGraph):
     eagerly to find out which, so a wrong program raises eager's own error."""
 
 
+class WrittenConstants(UnsupportedGraph):
+    """The graph writes tensors it holds as constants (get_attr: optimizer state TorchDynamo keeps
+    on the graph): `tensors` are them, so the back end can make them graph inputs instead."""
+
+    def __init__(self, message: str, tensors: list):
+        super().__init__(message)
+        self.tensors = tensors
+
+
 class DataDependentOp(UnsupportedGraph):
     """An op of the torch-level graph whose result's shape or value depends on tensor values
     (nonzero, unique, item): `node` names it, so the back end can split the graph there."""

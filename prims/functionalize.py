@@ -35,7 +35,7 @@ from . import view_replay as V
 from .aten_trace import IDENTITY_KEY, Identity
 from .builder import META_KEY
 from .eager_strides import is_dense, restride_like_eager
-from .errors import UnsupportedGraph
+from .errors import UnsupportedGraph, WrittenConstants
 from .graph_io import FUNCTIONAL_KEY, MUTATIONS_KEY, OUTPUTS_KEY, InputMutation, OutputInfo, ViewOf
 from .meta import TensorMeta, contiguous_strides
 from .write_on_copy import WRITE_ON_COPY, WRITTEN, broadcast_only_overlap, plan
@@ -121,6 +121,7 @@ class _Functionalizer:
         self.latest: dict[int, fx.Node] = {}  # eager tensor -> the last node that is it (its final metadata)
         self.fake_mode: FakeTensorMode | None = None
         self.fakes: dict[fx.Node, torch.Tensor] = {}
+        self.written_constants: list[str] = []  # get_attr targets written in place (refused at the end)
 
     # -- values ---------------------------------------------------------------------------
     def read(self, old: fx.Node) -> fx.Node:
@@ -246,6 +247,10 @@ class _Functionalizer:
                 self._outputs(node)
             else:
                 raise UnsupportedGraph(f"unexpected node {node.format_node()} in an ATen graph")
+        if self.written_constants:
+            names = ", ".join(self.written_constants)
+            raise WrittenConstants(f"in-place write to the constant tensor(s) {names} (module attributes)",
+                                   [getattr(self.old, t) for t in self.written_constants])
         gm = fx.GraphModule(self.old, self.graph)
         gm.meta.update(self.old.meta)
         gm.meta[OUTPUTS_KEY], gm.meta[MUTATIONS_KEY] = self.infos, tuple(self.mutations)
@@ -481,8 +486,9 @@ class _Functionalizer:
         self.views[(id(s), s.version, a.chain)] = value
 
     def _check_writable(self, s: _Storage):
-        if s.root.op == "get_attr":
-            raise UnsupportedGraph(f"in-place write to the constant tensor {s.root.target} (a module attribute)")
+        """A write to a constant is collected (every one of them, for the error `run` raises at the end)."""
+        if s.root.op == "get_attr" and s.root.target not in self.written_constants:
+            self.written_constants.append(s.root.target)
 
     def _commit(self, s: _Storage, new: fx.Node):
         """The storage's root now holds `new`: every other view of it is stale until replayed."""

@@ -154,3 +154,19 @@ def test_op_without_decomposition_becomes_a_fallback_that_runs():
 def test_data_dependent_ops_raise_unsupported(fn):
     with pytest.raises(prims.UnsupportedGraph):
         _trace(fn, torch.randn(4))
+
+
+def test_foreach_ops_trace_element_by_element():
+    """An in-place foreach op writes a list of tensors: traced as one in-place op per tensor
+    (prims/foreach.py), which functionalization turns into input writes."""
+    def step(a, b, c, d):
+        torch._foreach_addcmul_([a, b], [c, d], [c, d], value=0.5)
+        return torch._foreach_norm([a, b])
+
+    inputs = [torch.randn(3, 4), torch.randn(()), torch.randn(3, 4), torch.randn(())]
+    gm = _trace(step, *inputs)
+    targets = [n.target for n in _calls(gm)]
+    assert not any("_foreach" in str(t) for t in targets), targets
+    assert targets.count(aten.addcmul.default) == 2 and targets.count(aten.copy_.default) == 2
+    functional = prims.functionalize(gm)
+    assert [m.input_index for m in functional.meta[prims.MUTATIONS_KEY]] == [0, 1]
