@@ -206,11 +206,12 @@ def test_log1p_and_atanh_of_the_infinities_and_one(target):
 @pytest.mark.parametrize("target", ["cpp", "triton"])
 def test_gelu_of_the_infinities_follows_eager(target):
     """Decided: gelu(-inf) is NaN, as eager's kernels give (x * Phi(x) at -inf is -inf * 0), and
-    gelu(inf) is inf; the same for the tanh approximation."""
+    gelu(inf) is inf, as eager's scalar loop gives (its vectorised exact gelu gives NaN on some
+    machines: this VM's AVX-512 EPYC, not the AVX2 one before it); the same for the tanh approximation."""
     x = torch.tensor([INF, -INF, NAN, -0.0, 0.0, 3.0, -3.0] * 3)  # some in full vectors, some in eager's tail
     for approximate in ("none", "tanh"):
-        expected = torch.nn.functional.gelu(x, approximate=approximate)
-        assert expected[1].isnan() and expected[0] == INF
+        scalar = torch.stack([torch.nn.functional.gelu(v.reshape(1), approximate=approximate)[0] for v in x[:2]])
+        assert scalar[1].isnan() and scalar[0] == INF
         _check_special_values(lambda x: torch.nn.functional.gelu(x, approximate=approximate), x, target)
 
 
