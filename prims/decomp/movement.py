@@ -533,6 +533,14 @@ def slice_backward(grad, input_sizes, dim, start, end, step):
     return slice_scatter(zeros, grad, dim, start, end, step)
 
 
+@register(aten.select_backward.default)
+def select_backward(grad, input_sizes, dim, index):
+    """The gradient of x.select(dim, index) (and of `a, b, c = x` unpacking): grad placed in zeros
+    of the input's shape, so it fuses with its consumer instead of filling a buffer."""
+    zeros = P["full"](tuple(input_sizes), convert(0, grad.dtype), dtype=grad.dtype, device=grad.device)
+    return select_scatter(zeros, grad, dim, index)
+
+
 @register(aten.slice_scatter.default)
 def slice_scatter(x, src, dim=0, start=None, end=None, step=1):
     dim = _dim(dim, x.ndim)

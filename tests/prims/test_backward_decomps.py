@@ -142,3 +142,13 @@ def test_nll_loss_backward(reduction, weighted):
     zero = torch.tensor(0.0)  # every target ignored: a mean divides by zero, as eager
     check(lambda g, x, t, tw: aten.nll_loss_backward.default(g, x, t, None, 1, -100, tw),
           [torch.tensor(1.0), x, torch.full((5,), -100), zero])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64])
+@pytest.mark.parametrize("sizes,dim,index", [((3, 2, 4), 0, 1), ((3, 2, 4), -1, -1), ((5,), 0, 4), ((2, 0, 3), 2, 0),
+                                             ((1, 3), 0, 0)])
+def test_select_backward(sizes, dim, index, dtype):
+    """The gradient of `x.select(dim, index)` (q, k, v = qkv unpacking): grad in zeros of the input's shape."""
+    grad_shape = sizes[:dim % len(sizes)] + sizes[dim % len(sizes) + 1:]
+    grad = _special(grad_shape, dtype) if dtype.is_floating_point else torch.arange(math.prod(grad_shape)).view(grad_shape) - 3
+    check(aten.select_backward.default, [grad], (list(sizes), dim, index))
