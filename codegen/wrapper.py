@@ -4,6 +4,7 @@ with eager's strides, identity and aliasing."""
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
@@ -12,7 +13,7 @@ from kiln.inductor.ir.schedule import Alloc, Free, FusedKernel
 from kiln.prims.graph_io import view_of_storage
 from kiln.prims.write_on_copy import copy_into
 
-from . import alloc, index_check
+from . import alloc, index_check, profile
 from .wrapper_check import check_names
 
 
@@ -31,8 +32,9 @@ def in_layout(t: torch.Tensor, shape, strides) -> torch.Tensor:
 class WrapperCode:
     """Python source of `call(*inputs)` plus the globals it runs with."""
 
-    def __init__(self, graph, steps, backend):
+    def __init__(self, graph, steps, backend, profile=None):
         self.graph, self.steps, self.backend = graph, steps, backend
+        self.profile = profile  # a codegen.profile.GraphProfile: each kernel and library call timed
         self.globals: dict = {"torch": torch, "empty_strided": alloc.BufferPool().empty_strided,
                               "as_strided": torch.as_strided, "in_layout": in_layout, "view_of_storage": view_of_storage,
                               "copy_into": copy_into}
@@ -80,9 +82,13 @@ class WrapperCode:
             elif isinstance(step, Free):
                 self.lines.append(f"    del {step.name}")
             elif isinstance(step.item, FusedKernel):
+                start = self._time_start()
                 self.lines.append("    " + self.backend.call_kernel(step.item, self._var))
+                self._time_end(start, step.item)
             else:
+                start = self._time_start()
                 self._extern(step.item)
+                self._time_end(start, step.item)
         self.lines.extend(index_check.wrapper_lines(self.backend, params))
         for index, name in g.mutations:  # after every kernel, in program order, into the caller's tensors
             dst, lay = self._var(g.inputs[index].name), g.inputs[index].layout
@@ -98,6 +104,32 @@ class WrapperCode:
             self.lines.append(f"    {self._var(g.inputs[index].name)}.set_({self._output(view)})")
         self.lines.append(f"    return ({''.join(r + ', ' for r in returned)})")
         return "\n".join(self.lines) + "\n"
+
+    def _time_start(self) -> int:
+        if self.profile is not None:
+            self.globals.setdefault("_clock", time.perf_counter)
+            self.globals.setdefault("_record", self.profile.record)
+            self.lines.append("    _t = _clock()")
+        return len(self.lines)
+
+    def _time_end(self, start: int, item) -> None:
+        if self.profile is None or len(self.lines) == start:  # nothing emitted (a later result of a call)
+            return
+        index = self.profile.add_step(*self._describe(item))
+        self.lines.append(f"    _record({index}, _clock() - _t)")
+
+    def _describe(self, item) -> tuple[str, str, str, int]:
+        """(label, kind, detail, bytes touched) of a kernel or a library call, for the profile."""
+        buffers = self.graph.buffers
+        if isinstance(item, FusedKernel):
+            names = item.reads() | set(item.writes())
+            loops = f"outer {list(item.outer)}" + (f", inner {list(item.inner)}" if item.inner else "")
+            return item.name, "kernel", loops, sum(_nbytes(buffers[n].layout) for n in names if n in buffers)
+        names = item.reads() | {n for n in (*item.outputs, item.name) if n}
+        shapes = ", ".join(str(list(a.shape)) for a in item.args if isinstance(a, TensorArg))
+        label = "matmul" if item.kind == "matmul" else str(item.op)
+        kind = "matmul" if item.kind == "matmul" else "library"
+        return label, kind, f"({shapes})", sum(_nbytes(buffers[n].layout) for n in names if n in buffers)
 
     def _alloc(self, a: Alloc):
         lay = a.layout
@@ -156,10 +188,16 @@ class WrapperCode:
         return name
 
 
-def build_wrapper(graph, steps, backend, on_index_error=None):
+def _nbytes(layout) -> int:
+    return layout.storage_size() * torch.empty((), dtype=layout.dtype).element_size()
+
+
+def build_wrapper(graph, steps, backend, on_index_error=None, profile_name: str | None = None):
     """(call function, its source). `on_index_error(*inputs)`: what to return instead when a kernel
-    met an out-of-range index (compile_fx runs the graph eagerly, which raises eager's error)."""
-    code = WrapperCode(graph, steps, backend)
+    met an out-of-range index (compile_fx runs the graph eagerly, which raises eager's error).
+    `profile_name`: time every step and the whole call into a codegen.profile.GraphProfile."""
+    graph_profile = profile.new_graph_profile(profile_name) if profile_name is not None else None
+    code = WrapperCode(graph, steps, backend, graph_profile)
     source = code.generate()
     namespace = dict(code.globals)
     namespace.update(backend.globals())
@@ -167,4 +205,5 @@ def build_wrapper(graph, steps, backend, on_index_error=None):
     namespace[index_check.ON_ERROR] = on_index_error
     check_names(source, namespace)  # a name the plan never bound fails here, not when called
     exec(compile(source, "<kiln wrapper>", "exec"), namespace)
-    return index_check.guard(namespace["call"], backend, on_index_error), source
+    call = index_check.guard(namespace["call"], backend, on_index_error)
+    return (call if graph_profile is None else graph_profile.timed(call)), source

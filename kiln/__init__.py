@@ -21,6 +21,7 @@ _enable_logs()
 from . import capture, records  # noqa: E402
 from .backend import CompiledGraph, KilnCompileWarning, compile_fx, compile_graph  # noqa: E402
 from .capture import FallbackWarning, Unsupported, allow_in_graph, compile, disable, explain  # noqa: E402
+from .profiling import profile_report  # noqa: E402
 
 
 def reset() -> None:
@@ -30,4 +31,4 @@ def reset() -> None:
 
 
 __all__ = ["__version__", "compile", "explain", "disable", "allow_in_graph", "reset", "compile_fx", "compile_graph",
-           "CompiledGraph", "KilnCompileWarning", "FallbackWarning", "Unsupported", "config"]
+           "CompiledGraph", "KilnCompileWarning", "FallbackWarning", "Unsupported", "config", "profile_report"]

@@ -48,7 +48,8 @@ def build_kernels(prims_gm, example_inputs, target: str, dump: GraphDump, eager_
     dump.write(f"{prefix}4_schedule.txt", schedule.text)
     log_schedule.debug("%s", schedule.text)
     backend = _make_backend(target, schedule.kernels, graph.buffers)
-    call, wrapper_source = build_wrapper(graph, schedule.steps, backend, on_index_error=on_index_error)
+    call, wrapper_source = build_wrapper(graph, schedule.steps, backend, on_index_error=on_index_error,
+                                         profile_name=prefix.rstrip("_") if config.profile else None)
     for fname, src in backend.sources().items():
         dump.write(f"{prefix}5_{fname}", src)
     dump.write(f"{prefix}6_wrapper.py", wrapper_source)

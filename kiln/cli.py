@@ -1,8 +1,9 @@
-"""The `kiln` command: demo, dump and explain.
+"""The `kiln` command: demo, dump, explain and profile.
 
     kiln demo [--target cpp|triton] [-o DIR]
     kiln dump SCRIPT.py [--target cpp|triton] [-o DIR] [-- ARGS]
     kiln explain SCRIPT.py [-- ARGS]
+    kiln profile SCRIPT.py [--top N] [-- ARGS]
     kiln --version
 """
 from __future__ import annotations
@@ -89,11 +90,18 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    config.profile = True
+    _run_script(args.script, args.script_args)
+    print(kiln.profile_report(args.top))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiln", description="Kiln: a small graph-capture compiler for PyTorch.",
                                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"kiln {kiln.__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,dump,explain}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,dump,explain,profile}")
     p = sub.add_parser("demo", help="compile a small model-like function, check it against eager and time it")
     p.add_argument("--target", choices=["cpp", "triton"], default=None)
     p.add_argument("-o", "--out", default=None, help="where the generated code is written (default: a new temp dir)")
@@ -108,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
                        usage="kiln explain SCRIPT.py [-- ARGS]", epilog=EPILOG)
     p.add_argument("script", metavar="SCRIPT.py")
     p.set_defaults(fn=cmd_explain)
+    p = sub.add_parser("profile", help="run a script and print where its compiled graphs spend their time",
+                       usage="kiln profile SCRIPT.py [--top N] [-- ARGS]", epilog=EPILOG)
+    p.add_argument("script", metavar="SCRIPT.py")
+    p.add_argument("--top", type=int, default=30, help="how many steps to list (default 30)")
+    p.set_defaults(fn=cmd_profile)
     return parser
 
 

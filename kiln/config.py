@@ -21,6 +21,8 @@ VARIABLES = {
     "dump_dir": ("KILN_DUMP_DIR", "write every stage of every compiled graph under this folder (`kiln dump` sets it)"),
     "target": ("KILN_TARGET", "`cpp` or `triton`: force a code generator (default: by the inputs' device)"),
     "cxx": ("KILN_CXX", "the C++ compiler for kernels"),
+    "profile": ("KILN_PROFILE", "time every kernel and library call of graphs compiled from now on; the "
+                                "report (`kiln.profile_report()`) is printed at exit (`kiln profile SCRIPT.py`)"),
     "partition": ("KILN_PARTITION", "how training graphs choose what the forward saves for the backward: `mincut` "
                                     "(default: fewest saved bytes, cheap work recomputed) or `save_all`"),
 }
@@ -76,6 +78,7 @@ dump_dir: Path | None = _path("KILN_DUMP_DIR")
 target: str | None = _target("KILN_TARGET")
 cxx: str = os.environ.get("KILN_CXX", "").strip() or "g++"
 partition: str = _partition("KILN_PARTITION")
+profile: bool = _flag("KILN_PROFILE")
 
 # Settings with no environment variable.
 recompile_limit: int = 8  # cache entries per function before it is left to run eagerly

@@ -1,6 +1,7 @@
 """The `kiln` command's own behaviour: --version, --help, missing scripts, explain over both entry
 points, and where demo writes."""
 import os
+import re
 import subprocess
 import sys
 
@@ -90,3 +91,24 @@ def test_demo_writes_to_a_temp_dir_by_default(tmp_path):
     written = next(line for line in out.stdout.splitlines() if "were written to" in line)
     folder = written.rsplit(" ", 1)[1].rstrip(":")
     assert os.path.isdir(folder) and "kiln_demo_" in folder
+
+
+PROFILED = """
+import torch
+model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.Linear(64, 8))
+compiled = torch.compile(model, backend="kiln")
+for _ in range(3):
+    compiled(torch.randn(16, 32)).sum().backward()
+"""
+
+
+def test_profile_times_forward_and_backward_steps(tmp_path):
+    (tmp_path / "s.py").write_text(PROFILED)
+    out = _kiln("profile", "s.py", "--top", "3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert text.startswith("kiln profile: 2 graph(s)"), text
+    assert "graph 0 (forward): 3 calls" in text and "graph 1 (backward): 3 calls" in text, text
+    steps = [line for line in text.splitlines() if " graph " in line and "[" in line]
+    assert len(steps) == 3 and all(re.search(r"\[(matmul|kernel|library)\]", line) for line in steps), text
+    assert "more step(s)" in text  # --top 3 of more
