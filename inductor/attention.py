@@ -32,13 +32,17 @@ attention = Attention()
 
 
 def fuse_attention(graph) -> int:
-    """Rewrite every matched attention in graph.buffers; returns how many."""
+    """Rewrite every matched attention in graph.buffers whose scores, softmax and probabilities
+    nothing else reads (a training forward saves the probabilities for the backward: then they are
+    computed anyway, and the fused call would only repeat their work); returns how many."""
     count = 0
+    readers = _readers(graph)
+    kept = graph.output_buffers()
     for name, buf in list(graph.buffers.items()):
         if isinstance(buf, ExternBuffer) and buf.kind == "matmul" and buf.layout.dtype == torch.float32:
             match = _match(graph, buf)
-            if match is not None:
-                q, k, scale = match
+            if match is not None and _dies(match[3], name, readers, kept):
+                q, k, scale, _ = match
                 graph.buffers[name] = ExternBuffer(name, buf.layout, "fallback", (q, k, buf.args[1]),
                                                    {"scale": scale}, op=attention)
                 count += 1
@@ -68,7 +72,8 @@ def _computed(graph, name, kind):
 
 
 def _match(graph, out):
-    """(q, k, scale) if `out` = softmax(q @ k^T * scale) @ v over contiguous 3-d buffers, else None."""
+    """(q, k, scale, the intermediate buffers' names) if `out` = softmax(q @ k^T * scale) @ v over
+    contiguous 3-d buffers, else None."""
     p_arg, v_arg = out.args
     p = _computed(graph, p_arg.buffer, Pointwise) if isinstance(p_arg, TensorArg) else None
     if p is None or len(out.layout.shape) != 3 or not _is_whole(p_arg, p) or not isinstance(v_arg, TensorArg):
@@ -107,7 +112,20 @@ def _match(graph, out):
         return None
     k_arg = TensorArg(kt_arg.buffer, (kt_arg.shape[0], kt_arg.shape[2], kt_arg.shape[1]),
                       (kt_arg.strides[0], kt_arg.strides[2], kt_arg.strides[1]), kt_arg.offset)
-    return q_arg, k_arg, scale
+    return q_arg, k_arg, scale, {s_buf.name, m_buf.name, e_buf.name, z_buf.name, p.name}
+
+
+def _readers(graph) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for name, buf in graph.buffers.items():
+        for read in buf.reads():
+            found.setdefault(read, set()).add(name)
+    return found
+
+
+def _dies(chain: set, out: str, readers, kept) -> bool:
+    """Whether the attention's intermediate buffers are read only by each other and its output."""
+    return not (chain & kept) and all(readers.get(b, set()) <= chain | {out} for b in chain)
 
 
 def _loads(node, index) -> bool:

@@ -45,7 +45,7 @@ def gelu(x, approximate="none"):
         inner = P["mul"](P["add"](x, P["mul"](P["mul"](P["mul"](x, x), x), 0.044715)), math.sqrt(2 / math.pi))
         y = P["mul"](P["mul"](x, 0.5), P["add"](P["tanh"](inner), 1.0))
     else:
-        y = P["mul"](P["mul"](x, 0.5), P["add"](P["erf"](P["mul"](x, 1 / math.sqrt(2))), 1.0))
+        y = P["mul"](P["mul"](x, 0.5), P["add"](P["erf"](P["mul"](x, math.sqrt(0.5))), 1.0))  # M_SQRT1_2, as eager and gelu_backward
     return convert(y, result)
 
 

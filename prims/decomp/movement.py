@@ -564,9 +564,17 @@ def slice_scatter(x, src, dim=0, start=None, end=None, step=1):
 
 @register(aten.select_scatter.default)
 def select_scatter(x, src, dim, index):
+    """x with src at `index` along dim: where(position == index, src broadcast along dim, x). Every
+    load of src is in bounds, so the kernel needs no padding checks (slice_scatter's general form)."""
     dim = _dim(dim, x.ndim)
-    index = index + x.shape[dim] if index < 0 else index
-    return slice_scatter(x, unsqueeze(src, dim), dim, index, index + 1)
+    n = x.shape[dim]
+    index = index + n if index < 0 else index
+    if numel(x.shape) == 0:
+        return x
+    spread = P["broadcast_in_dim"](convert(src, x.dtype), tuple(x.shape), tuple(d for d in range(x.ndim) if d != dim))
+    pos = P["iota"](n, start=0, step=1, dtype=torch.int64, device=x.device)
+    mask = P["broadcast_in_dim"](P["eq"](pos, index), tuple(x.shape), (dim,))
+    return P["where"](mask, spread, x)
 
 
 def _empty(shape, dtype, device):

@@ -50,13 +50,29 @@ def test_masked_attention_stays_general():
     torch.testing.assert_close(c.call(*inputs), _masked(*inputs))
 
 
-def test_scores_still_returned_are_computed_too():
+def test_probabilities_still_returned_stay_general():
+    """The probabilities are computed anyway (returned, or saved for a backward): a fused call would
+    repeat the scores and softmax work, so the last matmul stays a matmul of them."""
     def f(q, k, v):
         p = torch.softmax(q @ k.transpose(-2, -1), -1)
         return p @ v, p
 
     inputs = [torch.randn(2, 12, 4, generator=g) for _ in range(3)]
     c = compile_graph(fx.symbolic_trace(f), inputs, target="cpp")
+    assert not _fused(c)
     out, p = c.call(*inputs)
     torch.testing.assert_close(out, f(*inputs)[0])
     torch.testing.assert_close(p, f(*inputs)[1])
+
+
+def test_training_forward_keeps_its_probabilities_and_fuses_nothing():
+    """In a training forward the backward needs softmax's output: no fused call next to it."""
+    from kiln import training
+
+    inputs = [torch.randn(6, 20, 8, generator=g, requires_grad=True) for _ in range(3)]
+    compiled = training.compile_training(fx.symbolic_trace(_attn), inputs, target="cpp", eager=None)
+    assert not _fused(compiled.forward) and not _fused(compiled.backward)
+    out = compiled.call(*inputs)
+    expected = _attn(*inputs)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(torch.autograd.grad(out.sum(), inputs), torch.autograd.grad(expected.sum(), inputs))
