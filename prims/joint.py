@@ -21,13 +21,14 @@ from dataclasses import dataclass, replace
 
 import torch
 import torch.fx as fx
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from torch._subclasses.fake_tensor import (DataDependentOutputException, DynamicOutputShapeException, FakeTensor,
+                                           FakeTensorMode)
 from torch.utils._pytree import tree_flatten, tree_map
 
-from .aten_trace import AtenTracer, TorchLevelRunner, _first_non_placeholder, _Recorder, fake_inputs, output_infos, \
-    run_on_fakes
+from .aten_trace import AtenTracer, TorchLevelRunner, _first_line, _first_non_placeholder, _Recorder, fake_inputs, \
+    output_infos, run_on_fakes
 from .builder import META_KEY
-from .errors import FakeRunError, UnsupportedGraph
+from .errors import DataDependentOp, FakeRunError, UnsupportedGraph
 from .graph_io import FUNCTIONAL_KEY, MUTATIONS_KEY, OUTPUTS_KEY, OutputInfo
 from .meta import TensorMeta
 from .partition import Partition, partition
@@ -115,6 +116,15 @@ class _JointRunner(TorchLevelRunner):
         args, kwargs = super().fetch_args_kwargs_from_env(n)
         return tree_map(self.tracer.lift_primal, (args, kwargs))
 
+    def run_node(self, n):
+        """Each autograd node the torch-level node made is tagged with its name, so a backward that
+        cannot be traced names the node to split the graph at."""
+        result = super().run_node(n)
+        for t in tree_flatten(result)[0]:
+            if isinstance(t, torch.Tensor) and t.grad_fn is not None:
+                _tag_autograd_nodes(t.grad_fn, n.name)
+        return result
+
     def call_module(self, target, args, kwargs):
         """A submodule runs on its tensors lifted (fakes), not on the real ones."""
         module = self.fetch_attr(target)
@@ -153,6 +163,36 @@ def trace_joint(gm: fx.GraphModule, example_inputs) -> JointGraph:
     return JointGraph(joint, len(primals), tuple(tracer.lifted), len(flat), tangent_of, grad_of)
 
 
+NODE_TAG = "kiln_node"  # grad_fn.metadata key: the torch-level node whose forward made it
+
+
+def _tag_autograd_nodes(grad_fn, name: str) -> None:
+    """Tag grad_fn and the untagged autograd nodes behind it (made by the same torch-level node:
+    the nodes of earlier ones are tagged already, so each node is visited once)."""
+    stack = [grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or NODE_TAG in node.metadata:
+            continue
+        node.metadata[NODE_TAG] = name
+        stack.extend(next_fn for next_fn, _ in node.next_functions)
+
+
+class _BackwardRecorder(_Recorder):
+    """The recorder of the backward: an op whose output depends on values names the torch-level
+    node whose backward it belongs to."""
+
+    failed_node: str | None = None
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        try:
+            return super().__torch_dispatch__(func, types, args, kwargs)
+        except (DataDependentOutputException, DynamicOutputShapeException):
+            node = torch._C._current_autograd_node()
+            self.failed_node = None if node is None else node.metadata.get(NODE_TAG)
+            raise
+
+
 def _differentiable(out) -> bool:
     return isinstance(out, torch.Tensor) and out.requires_grad and (out.is_floating_point() or out.is_complex())
 
@@ -168,10 +208,14 @@ def _trace_backward(tracer: _JointTracer, outputs, primals) -> list:
             tangents.append(torch.empty(o.shape, dtype=o.dtype, device=o.device))
     for j, t in enumerate(tangents):
         tracer.bind(t, tracer.graph.placeholder(f"tangents_{j}"))
-    with fake_mode, _Recorder(tracer):
+    recorder = _BackwardRecorder(tracer)
+    with fake_mode, recorder:
         try:
             grads = torch.autograd.grad(outputs, primals, tangents, allow_unused=True)
         except (RuntimeError, TypeError, ValueError) as e:
+            if recorder.failed_node is not None:  # split there: that op runs eagerly, with its eager backward
+                raise DataDependentOp(f"the backward of an op depends on tensor values ({type(e).__name__}: "
+                                      f"{_first_line(e)})", recorder.failed_node) from e
             raise UnsupportedGraph(f"tracing the backward failed: {type(e).__name__}: {e}") from e
     return [None if g is None else g for g in grads]
 

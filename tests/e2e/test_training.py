@@ -9,7 +9,7 @@ import torch
 import torch.utils.checkpoint
 
 import kiln
-from kiln import config
+from kiln import config, records
 from kiln_entries import ENTRY_POINTS
 
 ENTRIES = sorted(ENTRY_POINTS)
@@ -356,6 +356,23 @@ def test_gradients_that_view_one_buffer(entry):
 
     check_training(entry, fn, [torch.randn(5, 5, requires_grad=True), torch.randn(1, 5, requires_grad=True),
                                torch.randn(2, 5, requires_grad=True)])
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_backward_that_depends_on_values_splits_the_graph_there(entry):
+    """index_put with a boolean mask: its backward indexes by the mask (a shape from values), which
+    no static graph can trace; the graph is split at that op (it runs eagerly, with its own
+    backward) and the parts before and after it compile with their backward."""
+    records.clear()
+
+    def fn(x, mask, v):
+        y = (x * 2).index_put((mask,), v.exp())
+        return (y.sin() + 1).sum(0)
+
+    mask = torch.tensor([True, False, True, False, False, True])
+    check_training(entry, fn, [torch.randn(6, 3, requires_grad=True), mask, torch.randn(3, requires_grad=True)])
+    split = [r for r in records.backend_records() if r.split]
+    assert split and "index_put" in split[0].fallbacks[0].op, [str(r) for r in records.backend_records()]
 
 
 # -- entry-point behaviour -----------------------------------------------------------------------
