@@ -112,3 +112,32 @@ def sum_(meta, z, dim=None, keepdim=False, *, dtype=None):
     if not dims:  # a 0-d tensor: dim 0 (or -1) is the number itself
         return to_complex(pair)
     return to_complex(call_aten(aten.sum.dim_IntList, pair, dims, keepdim))
+
+
+# ATen overloads whose pair form only needs its sizes or padding extended (FFT gradients use them)
+_PAIR_ARGS_MORE = {
+    aten.slice_backward.default: lambda n, sizes, dim, start, end, step: (
+        (list(sizes) + [2], _d(dim, n), start, end, step), {}),
+    aten.constant_pad_nd.default: lambda n, pad, value=0: (
+        ([0, 0, *pad], 0), {}) if value == 0 else None,  # pad names the last dims first: the pair's, unpadded
+}
+for _op, _args in _PAIR_ARGS_MORE.items():
+    register(_op)(_on_pair(_op, _args))
+
+
+@register(aten.slice_scatter.default)
+def slice_scatter(meta, z, src, dim=0, start=None, end=None, step=1):
+    """Both operands as pairs; dim counted on the complex rank."""
+    if not _covered(meta) or not all(isinstance(t, Value) and t.dtype == meta.dtype for t in (z, src)):
+        return None
+    out = call_aten(aten.slice_scatter.default, pair_of(z), pair_of(src), _d(dim, z.ndim), start, end, step)
+    return to_complex(out)
+
+
+@register(aten.new_zeros.default, aten.zeros.default)
+def zeros(meta, *args, **kwargs):
+    """Complex zeros are a pair of zeros."""
+    if not _covered(meta):
+        return None
+    return to_complex(call_aten(aten.zeros.default, list(meta.shape) + [2], dtype=PAIR_DTYPE[meta.dtype],
+                                device=meta.device))
