@@ -13,7 +13,7 @@ from kiln.inductor.ir.schedule import Alloc, Free, FusedKernel
 from kiln.prims.graph_io import view_of_storage
 from kiln.prims.write_on_copy import copy_into
 
-from . import alloc, index_check, profile
+from . import alloc, in_place, index_check, profile
 from .wrapper_check import check_names
 
 
@@ -74,6 +74,7 @@ class WrapperCode:
         for buf in g.buffers.values():
             if isinstance(buf, ConstantBuffer):
                 self.globals[buf.name] = buf.value
+        self.in_place = in_place.written_in_place(g, self.steps)  # buffer -> the input it is written into
         params = ", ".join(f"in_{b.name}" for b in g.inputs)
         self.lines.append(f"def call({params}):")
         for step in self.steps:
@@ -91,6 +92,8 @@ class WrapperCode:
                 self._time_end(start, step.item)
         self.lines.extend(index_check.wrapper_lines(self.backend, params))
         for index, name in g.mutations:  # after every kernel, in program order, into the caller's tensors
+            if name in self.in_place:  # its kernel wrote it there already
+                continue
             dst, lay = self._var(g.inputs[index].name), g.inputs[index].layout
             if any(st == 0 and n > 1 for n, st in zip(lay.shape, lay.strides)):  # an expanded input: its memory
                 self.lines.append(f"    copy_into({dst}, {self._var(name)})")
@@ -132,6 +135,10 @@ class WrapperCode:
         return label, kind, f"({shapes})", sum(_nbytes(buffers[n].layout) for n in names if n in buffers)
 
     def _alloc(self, a: Alloc):
+        bound = in_place.allocation_line(a, self.in_place, self._var)
+        if bound is not None:
+            self.lines.append(bound)
+            return
         lay = a.layout
         if a.reuse is None:
             dev = repr(str(lay.device))
