@@ -9,8 +9,13 @@ input itself and drops the copy-back. That holds when
 - the buffer has the input's shape, strides and dtype, is stored by a pointwise kernel, is not
   also a graph output (the output would become the input object), and is the input's one new value;
 - the input shares memory with no other input (the call-time storage check keeps that true);
-- inside that kernel, every load of the input reads the element being stored, in a node before or
-  at the store (each iteration reads its element, then overwrites it); and no later step reads it.
+- inside that kernel, every load of the input reads the element being stored and feeds the stored
+  value; and no later step reads it;
+- nothing can run the graph again on the caller's inputs once they are overwritten: the target is
+  C++ (Triton's autotuning runs a kernel several times), no kernel checks indices (a bad index
+  reruns the whole graph eagerly), the kernel has no fast path to redo exactly (sin/cos/tan: an
+  input outside the fast path's domain reruns the kernel), and no library call comes after it
+  (one that raises makes the back end rerun the graph eagerly).
 """
 from __future__ import annotations
 
@@ -18,9 +23,13 @@ from kiln.inductor.ir.buffers import ComputedBuffer, InputBuffer
 from kiln.inductor.ir.loop import LOADS, LoopOp, walk
 from kiln.inductor.ir.schedule import Alloc, FusedKernel, Run
 
+from .cpp.ops import DOMAIN
 
-def written_in_place(graph, steps) -> dict[str, str]:
+
+def written_in_place(graph, steps, backend) -> dict[str, str]:
     """Mutation buffer name -> the input buffer name it may be written into."""
+    if getattr(backend, "name", None) != "cpp" or getattr(backend, "checks_indices", False):
+        return {}
     counts: dict[int, int] = {}
     for index, _ in graph.mutations:
         counts[index] = counts.get(index, 0) + 1
@@ -36,9 +45,9 @@ def written_in_place(graph, steps) -> dict[str, str]:
         position = next((i for i, k in enumerate(runs) if isinstance(k, FusedKernel) and name in k.writes()), None)
         if position is None or runs[position].inner:
             continue
-        kernel = runs[position]
-        if _safe_in_kernel(kernel, name, source.name) and not any(source.name in item.reads()
-                                                                   for item in runs[position + 1:]):
+        kernel, later = runs[position], runs[position + 1:]
+        if _safe_in_kernel(kernel, name, source.name) and not _redone(kernel) \
+                and not any(not isinstance(item, FusedKernel) or source.name in item.reads() for item in later):
             found[name] = source.name
     return found
 
@@ -91,6 +100,11 @@ def _safe_in_kernel(kernel: FusedKernel, name: str, source: str) -> bool:
                 if n.op is not LoopOp.LOAD or n.attr[1] != store or node.name not in cone:
                     return False
     return True
+
+
+def _redone(kernel: FusedKernel) -> bool:
+    """Whether the kernel may run a second time (a fast-path op whose input left its domain)."""
+    return any(n.op in DOMAIN for node in kernel.nodes for n in walk(node.body))
 
 
 def _cone(kernel: FusedKernel, name: str) -> set[str]:

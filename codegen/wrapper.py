@@ -74,7 +74,7 @@ class WrapperCode:
         for buf in g.buffers.values():
             if isinstance(buf, ConstantBuffer):
                 self.globals[buf.name] = buf.value
-        self.in_place = in_place.written_in_place(g, self.steps)  # buffer -> the input it is written into
+        self.in_place = in_place.written_in_place(g, self.steps, self.backend)  # buffer -> the input it is written into
         params = ", ".join(f"in_{b.name}" for b in g.inputs)
         self.lines.append(f"def call({params}):")
         for step in self.steps:

@@ -113,3 +113,45 @@ def test_inputs_sharing_memory_keep_the_copy_back():
     expected = f(expected_base[:10], expected_base[5:15])
     torch.testing.assert_close(got, expected)
     torch.testing.assert_close(shared, expected_base)
+
+
+def test_fast_path_kernel_redone_exactly_keeps_its_copy_back():
+    """sin's fast path flags an input out of its domain and reruns the kernel with libm: the rerun
+    must read the old values (fuzzer seed 338)."""
+    def f(x):
+        x.sin_()
+        return ()
+
+    x = torch.tensor([0.5, 3.4028234663852886e38, -2.0, 1e30])
+    source, _, _ = _run(f, [x])
+    assert _copy_backs(source), source
+
+
+def _eager_error_after_the_write(fn, inputs, error):
+    """The compiled call fails after the write; the back end reruns the graph eagerly, which must see
+    the caller's values: the input ends written once, as eager leaves it."""
+    from kiln.backend import compile_fx
+
+    call = compile_fx(fx.symbolic_trace(fn), [t.clone() for t in inputs])
+    ours, theirs = [t.clone() for t in inputs], [t.clone() for t in inputs]
+    with pytest.raises(error):
+        fn(*theirs)
+    with pytest.raises(error):
+        call(*ours)
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_bad_index_after_the_write_sees_the_callers_values():
+    def f(x, idx):
+        x.mul_(2).add_(1)
+        return (torch.gather(x, 0, idx),)
+
+    _eager_error_after_the_write(f, [torch.randn(5), torch.tensor([0, 7])], RuntimeError)
+
+
+def test_library_call_raising_after_the_write_sees_the_callers_values():
+    def f(x, w):
+        x.add_(1)
+        return (torch.linalg.cholesky(w * x[0]),)
+
+    _eager_error_after_the_write(f, [torch.ones(3), -torch.eye(3)], torch.linalg.LinAlgError)
