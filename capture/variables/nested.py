@@ -65,10 +65,13 @@ class CellVariable(VariableTracker):
             raise Unsupported(f"variable {name!r} read before assignment (closure cell is empty)")
         return tx.resolve_local(name, self.contents)
 
+    def cell_source(self):
+        """The source of the real cell object itself (self.source reads its contents)."""
+        return self.source.base if isinstance(self.source, AttrSource) else ClosureCellSource(self.source.index)
+
     def store(self, tx, name: str, value: VariableTracker) -> None:
         if self.real_cell is not None:  # `nonlocal x; x = ...` on a cell from outside: a side effect
-            cell_source = self.source.base if isinstance(self.source, AttrSource) else ClosureCellSource(self.source.index)
-            tx.output.side_effects.write(self.real_cell, cell_source, "cell_contents", value)
+            tx.output.side_effects.write(self.real_cell, self.cell_source(), "cell_contents", value)
             return
         self.contents = value
 
