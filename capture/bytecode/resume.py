@@ -201,9 +201,9 @@ def _check_cells(code: types.CodeType) -> None:
                                "(a comprehension whose variable a closure captures): its cells cannot "
                                "be passed to a resume function",
                                hint="write the comprehension as a for loop, or build the closures in a helper")
-        elif instr.name in _FAST_OPS:
+        elif instr.name in _FAST_OPS and not _loads_cell(instr, cells):
             names = instr.arg if isinstance(instr.arg, tuple) else (instr.arg,)
-            shared = cells.intersection(names)
+            shared = cells.intersection(name for name in names if isinstance(name, str))
             if shared:
                 raise CannotResume(f"{code.co_name} reads the cell slot of {sorted(shared)} as a local (a "
                                    "comprehension whose variable a closure captures): its cells cannot be "
@@ -223,7 +223,7 @@ def _build(facts: CodeFacts, offset: int, stack: tuple[SlotKind, ...],
     body = Bytecode.from_code(original, conserve_exception_block_stackdepth=True)
     target = Label()
     body.insert(instruction_positions(body, facts.flow)[offset], target)
-    instructions = _checking_loads(_cells_to_free(list(body)), set(local_names))
+    instructions = _checking_loads(_cells_to_free(list(body), set(original.co_cellvars)), set(local_names))
     cell_names = tuple(original.co_cellvars)
     freevars = list(cell_names) + list(original.co_freevars)
 
@@ -256,16 +256,25 @@ def _build(facts: CodeFacts, offset: int, stack: tuple[SlotKind, ...],
     return resume
 
 
-def _cells_to_free(instructions: list) -> list:
+def _loads_cell(instr: Instr, cells: set[str]) -> bool:
+    """3.13 spells LOAD_CLOSURE (push the cell itself) as LOAD_FAST of the cell's slot; `bytecode`
+    names the slot by a CellVar, or by the plain name when the cell is also an argument."""
+    if emit.VERSION < (3, 13) or instr.name != "LOAD_FAST":
+        return False
+    return isinstance(instr.arg, CellVar) or (isinstance(instr.arg, str) and instr.arg in cells)
+
+
+def _cells_to_free(instructions: list, cells: set[str]) -> list:
     """The original's cells are the resume code's free variables: no MAKE_CELL, FreeVar args."""
     result = []
     for item in instructions:
         if isinstance(item, Instr):
             if item.name == "MAKE_CELL":
                 continue
-            if isinstance(item.arg, CellVar):
+            if isinstance(item.arg, CellVar) or _loads_cell(item, cells):
+                name = item.arg.name if isinstance(item.arg, CellVar) else item.arg
                 item = item.copy()
-                item.arg = FreeVar(item.arg.name)
+                item.arg = FreeVar(name)
         result.append(item)
     return result
 
@@ -277,7 +286,8 @@ def _checking_loads(instructions: list, passed: set[str]) -> list:
         return instructions
     result = []
     for item in instructions:
-        if not isinstance(item, Instr) or item.name not in _UNCHECKED_LOADS:
+        if not isinstance(item, Instr) or item.name not in _UNCHECKED_LOADS or \
+                isinstance(item.arg, (CellVar, FreeVar)):  # (3.13's LOAD_CLOSURE: a cell, always bound)
             result.append(item)
             continue
         if item.name == "LOAD_FAST":
