@@ -1,5 +1,6 @@
 """Graph breaks beyond the corpus: explain, logs, caching of resume functions, policies
 (loops, inlined calls, whole-frame fallbacks), capture.disable / allow_in_graph, errors."""
+import inspect
 import logging
 import warnings
 
@@ -195,3 +196,21 @@ def test_exception_from_the_native_instruction_leaves_grad_mode_alone(no_warning
     with pytest.raises(RuntimeError, match="native failure"):
         compiled(torch.randn(3, requires_grad=True))
     assert torch.is_grad_enabled()
+
+
+def test_a_function_with_a_signature_attribute_binds_its_own_parameters(counter):
+    # transformers' deprecate_kwarg sets the wrapped function's signature on its (*args, **kwargs)
+    # wrapper: the frame's locals are the code's parameters, not the ones the signature shows.
+    def wrapped(x, scale=2.0):
+        return x * scale
+
+    def wrapper(*args, **kwargs):
+        print("wrapper")
+        return wrapped(*args, **kwargs) + len(kwargs)
+
+    wrapper.__signature__ = inspect.signature(wrapped)
+    compiled = capture.compile(wrapper, backend=counter)
+    x = torch.randn(3)
+    for call in (lambda f: f(x), lambda f: f(x, scale=3.0)):
+        torch.testing.assert_close(call(compiled), call(wrapper))
+    assert counter.count >= 1
