@@ -2,7 +2,6 @@
 with eager, graphs counted. Small configs (2 layers, hidden 64) so each test takes about a second.
 Builders from tests/kiln_models.py."""
 import copy
-import sys
 import warnings
 
 import pytest
@@ -66,11 +65,13 @@ def test_transformer_encoder_layer_fast_path(backend):
 
 @pytest.mark.parametrize("build", [gpt2, bert, llama], ids=lambda b: b.__name__)
 def test_transformers_models_match_eager(build):
-    # Not captured yet (see the report): transformers' capture_outputs decorator calls a dict
-    # subclass's Python `get` and sets a ContextVar in a frame with cells, where no graph break is
-    # possible, so that frame runs eagerly. What runs must still be eager's answer, with no graph.
-    # The graph count differs by Python version: on 3.11 and 3.13 the wrapper's frame runs eagerly
-    # (0 graphs); on 3.12 capture breaks its way through it (e.g. BERT: 5 graphs, 29 breaks).
+    # Not captured whole yet: transformers' capture_outputs wrapper calls a dict subclass's Python
+    # `get` and sets a ContextVar (graph breaks; on 3.11 its frame has cell variables, which now
+    # resume), and the model body calls torch.cuda.is_current_stream_capturing() inside a
+    # try/except (transformers.utils.import_utils.is_cuda_stream_capturing). On a CPU-only torch
+    # build that call raises, which capture cannot trace as caught, so that piece runs eagerly.
+    # What runs must still be eager's answer; the graph count depends on the Python version and
+    # the model (3.11: GPT-2 0, BERT 6, LLaMA 5 graphs), so it is not asserted.
     pytest.importorskip("transformers")
-    run_model(build, "eager", graphs=0 if sys.version_info[:2] != (3, 12) else None, fullgraph=False,
+    run_model(build, "eager", graphs=None, fullgraph=False,
               allow_fallback=True)
