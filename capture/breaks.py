@@ -319,6 +319,8 @@ def trampoline(target: Any, compile_function: Callable) -> Any:
     """What the break entry calls instead of `target`: Python functions, methods and modules
     compiled as their own frames; anything else (builtins, C functions, disabled ones) as is."""
     def compiled(function):
+        if function.__closure__:  # a closure may be new on every call (its code's cache is shared): not kept
+            return compile_function(function)
         key = (function, compile_function)  # (holding compile_function keeps it, and its options, apart)
         if key not in _COMPILED:
             _COMPILED[key] = compile_function(function)
@@ -397,7 +399,7 @@ def _layout(tracer: InstructionTranslator, instruction, params: tuple[str, ...],
     symbolic = list(tracer.stack)
     callee = _callable_slot(symbolic, instruction)
     if callee is not None and isinstance(symbolic[callee], (UserFunctionVariable, BoundMethodVariable,
-                                                             NNModuleVariable)):
+                                                             NNModuleVariable, NestedFunctionVariable)):
         symbolic[callee] = _Trampolined(symbolic[callee], compile_function)
     stack = []
     for variable in _real_order(symbolic):

@@ -214,3 +214,24 @@ def test_a_function_with_a_signature_attribute_binds_its_own_parameters(counter)
     for call in (lambda f: f(x), lambda f: f(x, scale=3.0)):
         torch.testing.assert_close(call(compiled), call(wrapper))
     assert counter.count >= 1
+
+
+def test_a_new_closure_each_call_breaking_inside_compiles_once(counter):
+    # The caller makes a new closure per call and the break is inside it: the closure's frame
+    # is compiled once per code (guarded by code), and no trampoline is kept per function object.
+    def caller(x):
+        y = x * 2
+
+        def inner(t):
+            u = t + y
+            print("inside the closure")
+            return u * 3
+
+        return inner(x) - 1
+
+    compiled = capture.compile(caller, backend=counter)
+    kept = len(breaks._COMPILED)
+    for _ in range(4):
+        x = torch.randn(3)
+        torch.testing.assert_close(compiled(x), caller(x))
+    assert counter.count == 4 and len(breaks._COMPILED) == kept  # caller, inner (two pieces), caller again

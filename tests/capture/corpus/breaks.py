@@ -912,7 +912,7 @@ CASES = [
     cases_at(argument_cell_rebound_after_break, XW, (1, 1, 2), 1),
     cases_at(recursive_closure, X, (1, 1, 2), 1),
     cases_at(break_in_loop_with_closure, X, (1, 1, 2), 2),
-    cases_at(closure_reads_frame_closure, X, (2, 2, 4), 2),
+    cases_at(closure_reads_frame_closure, X, (3, 3, 6), 3),
     cases_at(generator_over_cell, X, (1, 1, 2), 3),
     cases_at(cell_deleted_before_break, X, (0, 0, 0), 0, fallback="DELETE_DEREF"),
     cases_at(None, X, (3, 3, 6), 4, module=WrappedForward, name="wrapper_with_cells_breaks"),
