@@ -296,6 +296,19 @@ REBUILDERS: dict[type, Callable] = {
 }
 
 
+def _held_by_function(value: NestedFunctionVariable) -> list:
+    return [item for item in (value.defaults, value.kwdefaults, *value.closure) if isinstance(item, VariableTracker)]
+
+
+# What a value a break carries holds: containers reached through these and elsewhere too are
+# rebuilt once, shared (a list in a local and in a cell stays one list).
+HELD_VALUES: dict[type, Callable] = {
+    _CellSlot: lambda value: [value.cell],
+    CellVariable: lambda value: [value.contents] if isinstance(value.contents, VariableTracker) else [],
+    NestedFunctionVariable: _held_by_function,
+}
+
+
 def _rebuilders(cells: _CellPlanner) -> dict[type, Callable]:
     """REBUILDERS, with the kinds that hold cells planned by this break's `cells`."""
     return {**REBUILDERS,
@@ -486,6 +499,7 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
         lazy_names = {id(tracer.locals.get(name)): name for name in code.co_cellvars}
         cell_planner = _CellPlanner(lazy_names)
         output.rebuilders = _rebuilders(cell_planner)
+        output.held_values = HELD_VALUES
         if tracer.block_stack:  # the break entry re-enters the with blocks: leave them here
             output.set_grad_mode(tracer.block_stack[0].context.prev)
         try:

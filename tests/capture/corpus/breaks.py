@@ -749,6 +749,24 @@ def generator_over_cell(x):
     return tuple(items)
 
 
+def list_in_a_local_and_a_cell(x):
+    items = [x]
+    kept = items
+    get = lambda: kept  # noqa: E731
+    print("one list, two names")
+    items.append(x * 2)
+    return len(get()), get()[-1], kept is items
+
+
+def list_from_a_closure_across_break(x):
+    items = [x]
+    get = lambda: items  # noqa: E731
+    same = get()
+    print("same list")
+    same.append(x + 1)
+    return len(items), get() is same, items
+
+
 def cell_deleted_before_break(x):
     y = x + 1
     get = lambda: y  # noqa: E731
@@ -914,6 +932,8 @@ CASES = [
     cases_at(break_in_loop_with_closure, X, (1, 1, 2), 2),
     cases_at(closure_reads_frame_closure, X, (3, 3, 6), 3),
     cases_at(generator_over_cell, X, (1, 1, 2), 3),
+    cases_at(list_in_a_local_and_a_cell, X, (1, 1, 2), 2),
+    cases_at(list_from_a_closure_across_break, X, (1, 1, 2), 2),
     cases_at(cell_deleted_before_break, X, (0, 0, 0), 0, fallback="DELETE_DEREF"),
     cases_at(None, X, (3, 3, 6), 4, module=WrappedForward, name="wrapper_with_cells_breaks"),
     cases_at(None, X, (3, 3, 6), 6, module=CallsWrappedForward, name="wrapper_with_cells_breaks_inlined"),
