@@ -49,7 +49,7 @@ from .exc import DEFAULT_HINT, Unsupported
 from .inline import InliningTranslator
 from .interpreter import PUSHED_NULL, BreakHere, InstructionTranslator, _LazyLocal
 from .output_graph import OutputGraph
-from .plans import Constant, FromSource, OutputPlan, Rebuild, WithAliases, alias_memo
+from .plans import FromSource, OutputPlan, Rebuild, WithAliases, alias_memo
 from .sources import Frame, LocalSource
 from .variables import NullVariable, TupleVariable, VariableTracker
 from .variables.containers import IteratorVariable, ListIteratorVariable
@@ -180,9 +180,6 @@ class _Trampolined(VariableTracker):
         self.inner, self.compile_function = inner, compile_function
 
 
-_MADE: dict[types.CodeType, types.FunctionType] = {}
-
-
 @dataclass(frozen=True, eq=False)
 class MakeCell(OutputPlan):
     """A cell the frame made: a new cell per call of the break entry, one object however many
@@ -213,11 +210,11 @@ class _CellPlanner:
         self.kept: list = []  # (the CellVariables, so their ids stay unique while planning)
         self.lazy_names = lazy_names  # id(cell) -> the argument whose unread value it holds
 
-    def plan(self, cell, plan_item) -> OutputPlan:
-        if not isinstance(cell, CellVariable):  # a real cell of an inlined, identity-guarded function
-            return Constant(cell)
-        if cell.real_cell is not None:  # exists natively: pass the same cell on
-            return Constant(cell.real_cell) if cell.source is None else FromSource(cell.cell_source())
+    def plan(self, cell: CellVariable, plan_item) -> OutputPlan:
+        if cell.real_cell is not None:  # exists natively: pass the same cell on (read through its source)
+            if cell.source is None:
+                raise Unsupported("carrying a closure cell with no source across a graph break")
+            return FromSource(cell.cell_source())
         spec = self.specs.get(id(cell))
         if spec is None:
             spec = self.specs[id(cell)] = MakeCell(len(self.specs), [None])
