@@ -767,6 +767,20 @@ def list_from_a_closure_across_break(x):
     return len(items), get() is same, items
 
 
+def closure_break_inside_no_grad(x):
+    total = x * 0
+
+    def add(t):
+        nonlocal total
+        total = total + t
+
+    with torch.no_grad():
+        add(x * 2)
+        print("inside no_grad")
+        add(x)
+    return total, total.requires_grad, x * 3
+
+
 def cell_deleted_before_break(x):
     y = x + 1
     get = lambda: y  # noqa: E731
@@ -934,6 +948,7 @@ CASES = [
     cases_at(generator_over_cell, X, (1, 1, 2), 3),
     cases_at(list_in_a_local_and_a_cell, X, (1, 1, 2), 2),
     cases_at(list_from_a_closure_across_break, X, (1, 1, 2), 2),
+    cases_at(closure_break_inside_no_grad, args(t(3, 4, requires_grad=True)), (2, 2, 4), 2),
     cases_at(cell_deleted_before_break, X, (0, 0, 0), 0, fallback="DELETE_DEREF"),
     cases_at(None, X, (3, 3, 6), 4, module=WrappedForward, name="wrapper_with_cells_breaks"),
     cases_at(None, X, (3, 3, 6), 6, module=CallsWrappedForward, name="wrapper_with_cells_breaks_inlined"),
