@@ -383,8 +383,12 @@ def _real_order(stack: list) -> list:
 def _callable_slot(stack: list, instruction) -> int | None:
     """Index of the callable of the CALL (or CALL_FUNCTION_EX) about to run (symbolic order: NULL below it)."""
     if instruction.opname == "CALL_FUNCTION_EX":  # [NULL, callable, args tuple, kwargs dict if flag 1]
-        first = len(stack) - 3 - (instruction.arg & 1)
-        return first + 1 if first >= 0 and isinstance(stack[first], NullVariable) else None
+        first = len(stack) - 3 - (instruction.arg & 1)  # (3.13's PUSH_NULL after the callable: swapped)
+        if first < 0:
+            return None
+        if isinstance(stack[first], NullVariable):
+            return first + 1
+        return first if isinstance(stack[first + 1], NullVariable) else None
     if instruction.opname != "CALL":
         return None
     first = len(stack) - instruction.arg - 2
