@@ -781,6 +781,27 @@ def closure_break_inside_no_grad(x):
     return total, total.requires_grad, x * 3
 
 
+def view_or_flatten(t):
+    try:
+        return t.view(5)
+    except RuntimeError:  # the op raises for these shapes: the break runs it natively
+        return t.flatten()
+
+
+def caught_op_error_in_callee(x):
+    y = x.sin()
+    return view_or_flatten(y) * 2
+
+
+def caught_op_error_in_frame(x):
+    y = x.cos()
+    try:
+        z = y.view(5)
+    except RuntimeError:
+        z = y + 1
+    return z * 2
+
+
 def cell_deleted_before_break(x):
     y = x + 1
     get = lambda: y  # noqa: E731
@@ -950,6 +971,9 @@ CASES = [
     cases_at(list_from_a_closure_across_break, X, (1, 1, 2), 2),
     cases_at(closure_break_inside_no_grad, args(t(3, 4, requires_grad=True)), (2, 2, 4), 2),
     cases_at(cell_deleted_before_break, X, (0, 0, 0), 0, fallback="DELETE_DEREF"),
+    # a torch call that raises inside a `try` block breaks there; its `except` runs eagerly
+    cases_at(caught_op_error_in_callee, args(t(2, 3, grows=False)), (2, 2, 2), 2),
+    cases_at(caught_op_error_in_frame, args(t(2, 3, grows=False)), (1, 1, 1), 1),
     cases_at(None, X, (3, 3, 6), 4, module=WrappedForward, name="wrapper_with_cells_breaks"),
     cases_at(None, X, (3, 3, 6), 6, module=CallsWrappedForward, name="wrapper_with_cells_breaks_inlined"),
 ]
