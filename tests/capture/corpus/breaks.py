@@ -802,6 +802,21 @@ def caught_op_error_in_frame(x):
     return z * 2
 
 
+def two_breaks_with_cells(x):
+    acc = x * 0
+
+    def add(t):
+        nonlocal acc
+        acc = acc + t
+
+    add(x)
+    print("one")
+    add(x * 2)
+    print("two")
+    add(x * 3)
+    return acc, add is not None
+
+
 def cell_deleted_before_break(x):
     y = x + 1
     get = lambda: y  # noqa: E731
@@ -970,6 +985,7 @@ CASES = [
     cases_at(list_in_a_local_and_a_cell, X, (1, 1, 2), 2),
     cases_at(list_from_a_closure_across_break, X, (1, 1, 2), 2),
     cases_at(closure_break_inside_no_grad, args(t(3, 4, requires_grad=True)), (2, 2, 4), 2),
+    cases_at(two_breaks_with_cells, X, (3, 3, 6), 4),
     cases_at(cell_deleted_before_break, X, (0, 0, 0), 0, fallback="DELETE_DEREF"),
     # a torch call that raises inside a `try` block breaks there; its `except` runs eagerly
     cases_at(caught_op_error_in_callee, args(t(2, 3, grows=False)), (2, 2, 2), 2),
