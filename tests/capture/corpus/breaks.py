@@ -822,7 +822,16 @@ def cell_deleted_before_break(x):
     get = lambda: y  # noqa: E731
     del y
     print("deleted")
-    return get()
+    return get()  # NameError, as eager's (the lambda runs eagerly)
+
+
+def cell_deleted_then_rebound(x):
+    y = x + 1
+    get = lambda: y  # noqa: E731
+    del y
+    print("deleted")
+    y = x * 5
+    return get(), y
 
 
 def return_tuple_wrapper(func):
@@ -986,7 +995,8 @@ CASES = [
     cases_at(list_from_a_closure_across_break, X, (1, 1, 2), 2),
     cases_at(closure_break_inside_no_grad, args(t(3, 4, requires_grad=True)), (2, 2, 4), 2),
     cases_at(two_breaks_with_cells, X, (3, 3, 6), 4),
-    cases_at(cell_deleted_before_break, X, (0, 0, 0), 0, fallback="DELETE_DEREF"),
+    cases_at(cell_deleted_before_break, X, (1, 1, 2), 3, fallback="free variable 'y' read before assignment"),
+    cases_at(cell_deleted_then_rebound, X, (2, 2, 4), 2),
     # a torch call that raises inside a `try` block breaks there; its `except` runs eagerly
     cases_at(caught_op_error_in_callee, args(t(2, 3, grows=False)), (2, 2, 2), 2),
     cases_at(caught_op_error_in_frame, args(t(2, 3, grows=False)), (1, 1, 1), 1),
