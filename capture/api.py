@@ -78,7 +78,7 @@ def _compiled_function(fn: Callable, options: CompileOptions) -> Callable:
     decorated = decorated_grad_mode(fn)
     if decorated is not None:  # @torch.no_grad() & co: run the real context around the compiled body
         return _with_grad_mode(fn, decorated[1], options)
-    signature = inspect.signature(fn, follow_wrapped=False)
+    signature = _code_signature(fn)
 
     @functools.wraps(fn)
     def compiled(*args, **kwargs):
@@ -87,6 +87,26 @@ def _compiled_function(fn: Callable, options: CompileOptions) -> Callable:
     compiled._kiln_options = options
     compiled._kiln_original = fn
     return compiled
+
+
+_SIGNATURES: dict[types.CodeType, inspect.Signature] = {}  # of functions with no defaults or annotations
+
+
+def _code_signature(fn: Callable) -> inspect.Signature:
+    """The parameters of `fn`'s code, which name the frame's locals. A `__signature__` set on the
+    function (transformers' deprecate_kwarg exposes the wrapped function's) describes what callers
+    see, not the frame: it is left out. Functions that add nothing to their code (resume
+    functions, made again over new cells on every call) share one signature per code."""
+    if "__signature__" not in getattr(fn, "__dict__", {}):
+        if fn.__defaults__ is None and fn.__kwdefaults__ is None and not fn.__annotations__:
+            signature = _SIGNATURES.get(fn.__code__)
+            if signature is None:
+                signature = _SIGNATURES[fn.__code__] = inspect.signature(fn, follow_wrapped=False)
+            return signature
+        return inspect.signature(fn, follow_wrapped=False)
+    bare = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    bare.__kwdefaults__ = fn.__kwdefaults__
+    return inspect.signature(bare, follow_wrapped=False)
 
 
 def _with_grad_mode(decorated: Callable, inner: Callable, options: CompileOptions) -> Callable:

@@ -16,8 +16,16 @@ state is clean: nothing of the failed instruction has run. Then:
 
 Breaks inside an inlined call break at the caller's call site: the callable on the stack is
 replaced by a *call trampoline* that compiles the callee as its own frame (which may break
-again, in the same way). Values the plans below cannot rebuild (closures made in the frame,
-started generators) make the whole frame run eagerly, as do `CannotResume` cases.
+again, in the same way). Values the plans below cannot rebuild (started generators) make the
+whole frame run eagerly, as do `CannotResume` cases.
+
+Cells: a frame with cell variables passes its cells to the resume function as its closure
+(bytecode/resume.py). Each cell the frame made (MAKE_CELL, or an inlined callee's cell a
+function made there still holds) is made again once per call of the break entry (`MakeCell`,
+filled with its traced contents), and every function made in the frame that closes over it
+is made again over that same cell object (`MakeFunction`), so writes through either side are
+seen by both, as in eager Python. Cells that exist natively (the compiled function's own
+closure, a resume function's cells from an earlier piece) are passed on as they are.
 """
 from __future__ import annotations
 
@@ -41,15 +49,15 @@ from .exc import DEFAULT_HINT, Unsupported
 from .inline import InliningTranslator
 from .interpreter import PUSHED_NULL, BreakHere, InstructionTranslator, _LazyLocal
 from .output_graph import OutputGraph
-from .plans import OutputPlan, Rebuild
-from .sources import Frame
+from .plans import FromSource, OutputPlan, Rebuild, WithAliases, alias_memo
+from .sources import Frame, LocalSource
 from .variables import NullVariable, TupleVariable, VariableTracker
 from .variables.containers import IteratorVariable, ListIteratorVariable
 from .variables.functions import UserFunctionVariable
 from .variables.autocast import AutocastContextVariable
 from .variables.grad_mode import GradModeContextVariable, WithExitVariable
 from .variables.iterators import GeneratorVariable
-from .variables.nested import NestedFunctionVariable
+from .variables.nested import CellVariable, NestedFunctionVariable
 from .variables.nn_module import BoundMethodVariable, NNModuleVariable
 from .variables.tensor import TensorMethodVariable
 
@@ -145,11 +153,12 @@ class StartGenerator(OutputPlan):
     """A generator the frame made but has not started: made again from its code."""
     code: types.CodeType
     f_globals: dict
-    closure: tuple
+    closure: tuple[OutputPlan, ...]  # its cells
     args: tuple[OutputPlan, ...]
 
     def build(self, graph_outputs, frame):
-        function = types.FunctionType(self.code, self.f_globals, self.code.co_name, None, self.closure or None)
+        closure = tuple(cell.build(graph_outputs, frame) for cell in self.closure)
+        function = types.FunctionType(self.code, self.f_globals, self.code.co_name, None, closure or None)
         return function(*(arg.build(graph_outputs, frame) for arg in self.args))
 
 
@@ -171,45 +180,107 @@ class _Trampolined(VariableTracker):
         self.inner, self.compile_function = inner, compile_function
 
 
+@dataclass(frozen=True, eq=False)
+class MakeCell(OutputPlan):
+    """A cell the frame made: a new cell per call of the break entry, one object however many
+    plans reach it (the frame's cell variable, the closures of the functions made over it).
+    `contents` is a one-item list, filled after planning (a cell may hold a function over itself)."""
+    slot: int
+    contents: list
+
+    def build(self, graph_outputs, frame):
+        memo = alias_memo()
+        key = ("cell", self.slot)
+        cell = memo.get(key)
+        if cell is None:
+            cell = memo[key] = types.CellType()  # (in the memo before its contents: cycles end here)
+            if self.contents[0] is not None:
+                cell.cell_contents = self.contents[0].build(graph_outputs, frame)
+        return cell
+
+    def __repr__(self) -> str:
+        return f"cell{self.slot}"
+
+
+class _CellPlanner:
+    """Plans the cells of one graph break, each CellVariable once."""
+
+    def __init__(self, lazy_names: dict[int, str]):
+        self.specs: dict[int, MakeCell] = {}
+        self.kept: list = []  # (the CellVariables, so their ids stay unique while planning)
+        self.lazy_names = lazy_names  # id(cell) -> the argument whose unread value it holds
+
+    def plan(self, cell: CellVariable, plan_item) -> OutputPlan:
+        if cell.real_cell is not None:  # exists natively: pass the same cell on (read through its source)
+            if cell.source is None:
+                raise Unsupported("carrying a closure cell with no source across a graph break")
+            return FromSource(cell.cell_source())
+        spec = self.specs.get(id(cell))
+        if spec is None:
+            spec = self.specs[id(cell)] = MakeCell(len(self.specs), [None])
+            self.kept.append(cell)
+            contents = cell.contents
+            if isinstance(contents, _LazyLocal):  # an argument made a cell, not read yet: the same object
+                if id(cell) not in self.lazy_names:
+                    raise Unsupported(f"carrying {cell!r} across a graph break")
+                spec.contents[0] = FromSource(LocalSource(self.lazy_names[id(cell)]))
+            elif contents is not CellVariable.EMPTY:
+                spec.contents[0] = plan_item(contents)
+        return spec
+
+
+class _CellSlot(VariableTracker):
+    """One of the frame's cell variables, as the break passes it: the cell, not its contents."""
+
+    def __init__(self, cell: CellVariable):
+        super().__init__(None)
+        self.cell = cell
+
+
 _MADE: dict[types.CodeType, types.FunctionType] = {}
 
 
 @dataclass(frozen=True)
 class MakeFunction(OutputPlan):
-    """A function (lambda, nested def without cells) the frame made: made again."""
+    """A function (lambda, nested def) the frame made: made again, over the same cells as the
+    other values the break carries (MakeCell)."""
     code: types.CodeType
     f_globals: dict
     defaults: OutputPlan | None
     kwdefaults: OutputPlan | None
+    closure: tuple[OutputPlan, ...] = ()
 
     def build(self, graph_outputs, frame):
-        if self.defaults is None and self.kwdefaults is None:
+        if self.defaults is None and self.kwdefaults is None and not self.closure:
             # One function object for every call, so the resume function's identity guard holds.
             if self.code not in _MADE:
                 _MADE[self.code] = types.FunctionType(self.code, self.f_globals, self.code.co_name)
             return _MADE[self.code]
         defaults = None if self.defaults is None else self.defaults.build(graph_outputs, frame)
-        function = types.FunctionType(self.code, self.f_globals, self.code.co_name, defaults)
+        closure = tuple(cell.build(graph_outputs, frame) for cell in self.closure) or None
+        function = types.FunctionType(self.code, self.f_globals, self.code.co_name, defaults, closure)
         if self.kwdefaults is not None:
             function.__kwdefaults__ = self.kwdefaults.build(graph_outputs, frame)
         return function
 
 
-def _function_plan(value: NestedFunctionVariable, plan_item):
-    if value.closure:
-        raise Unsupported(f"carrying {value!r}, a closure made in the frame, across a graph break")
+def _function_plan(value: NestedFunctionVariable, plan_item, cells: _CellPlanner):
+    closure = tuple(cells.plan(cell, plan_item) for cell in value.closure)
     return MakeFunction(value.code, value.f_globals, value.defaults and plan_item(value.defaults),
-                        value.kwdefaults and plan_item(value.kwdefaults))
+                        value.kwdefaults and plan_item(value.kwdefaults), closure)
 
 
-def _generator_plan(value: GeneratorVariable, plan_item):
+def _generator_plan(value: GeneratorVariable, plan_item, cells: _CellPlanner):
     tx = value.translator
     code = tx.code
-    if tx.ip != 0 or value.finished or code.co_flags & 0x0C or code.co_kwonlyargcount or code.co_cellvars:
+    if tx.ip != 0 or value.finished or code.co_flags & 0x0C or code.co_kwonlyargcount:
         raise Unsupported(f"carrying {value!r} across a graph break (already started, or *args/**kwargs)")
     names = code.co_varnames[:code.co_argcount]
     args = tuple(plan_item(tx.resolve_local(name, tx.locals[name])) for name in names)
-    return StartGenerator(code, tx.f_globals, tuple(tx.closure), args)
+    closure = tuple(cells.plan(cell if isinstance(cell, CellVariable) else
+                               CellVariable(real_cell=cell, source=tx.closure_source(name, index)), plan_item)
+                    for index, (name, cell) in enumerate(zip(code.co_freevars, tx.closure)))
+    return StartGenerator(code, tx.f_globals, closure, args)
 
 
 # Variable kinds a break carries to the resume function but a return value never has.
@@ -219,9 +290,28 @@ REBUILDERS: dict[type, Callable] = {
     IteratorVariable: lambda value, plan_item: IterFrom(Rebuild(tuple, tuple(map(plan_item, value.items)))),
     ListIteratorVariable: lambda value, plan_item: IterFrom(plan_item(value.lst), value.index),
     GradModeContextVariable: lambda value, plan_item: GradContext(value.mode, value.set_on_construction, value.prev),
-    GeneratorVariable: _generator_plan,
-    NestedFunctionVariable: _function_plan,
 }
+
+
+def _held_by_function(value: NestedFunctionVariable) -> list:
+    return [item for item in (value.defaults, value.kwdefaults, *value.closure) if isinstance(item, VariableTracker)]
+
+
+# What a value a break carries holds: containers reached through these and elsewhere too are
+# rebuilt once, shared (a list in a local and in a cell stays one list).
+HELD_VALUES: dict[type, Callable] = {
+    _CellSlot: lambda value: [value.cell],
+    CellVariable: lambda value: [value.contents] if isinstance(value.contents, VariableTracker) else [],
+    NestedFunctionVariable: _held_by_function,
+}
+
+
+def _rebuilders(cells: _CellPlanner) -> dict[type, Callable]:
+    """REBUILDERS, with the kinds that hold cells planned by this break's `cells`."""
+    return {**REBUILDERS,
+            GeneratorVariable: functools.partial(_generator_plan, cells=cells),
+            NestedFunctionVariable: functools.partial(_function_plan, cells=cells),
+            _CellSlot: lambda value, plan_item: cells.plan(value.cell, plan_item)}
 
 
 # -- call trampolines --------------------------------------------------------------------------
@@ -239,6 +329,8 @@ def trampoline(target: Any, compile_function: Callable) -> Any:
     """What the break entry calls instead of `target`: Python functions, methods and modules
     compiled as their own frames; anything else (builtins, C functions, disabled ones) as is."""
     def compiled(function):
+        if function.__closure__:  # a closure may be new on every call (its code's cache is shared): not kept
+            return compile_function(function)
         key = (function, compile_function)  # (holding compile_function keeps it, and its options, apart)
         if key not in _COMPILED:
             _COMPILED[key] = compile_function(function)
@@ -270,7 +362,8 @@ class BreakCacheEntry:
     graph_break: GraphBreak
 
     def run(self, frame: Frame) -> Any:
-        return self.entry.function(*[frame.L[name] for name in self.params])
+        # (the closure is the running function's: closures of one code share this entry)
+        return self.entry.function(*[frame.L[name] for name in self.params], frame.C)
 
 
 def _real_order(stack: list) -> list:
@@ -290,8 +383,12 @@ def _real_order(stack: list) -> list:
 def _callable_slot(stack: list, instruction) -> int | None:
     """Index of the callable of the CALL (or CALL_FUNCTION_EX) about to run (symbolic order: NULL below it)."""
     if instruction.opname == "CALL_FUNCTION_EX":  # [NULL, callable, args tuple, kwargs dict if flag 1]
-        first = len(stack) - 3 - (instruction.arg & 1)
-        return first + 1 if first >= 0 and isinstance(stack[first], NullVariable) else None
+        first = len(stack) - 3 - (instruction.arg & 1)  # (3.13's PUSH_NULL after the callable: swapped)
+        if first < 0:
+            return None
+        if isinstance(stack[first], NullVariable):
+            return first + 1
+        return first if isinstance(stack[first + 1], NullVariable) else None
     if instruction.opname != "CALL":
         return None
     first = len(stack) - instruction.arg - 2
@@ -316,7 +413,7 @@ def _layout(tracer: InstructionTranslator, instruction, params: tuple[str, ...],
     symbolic = list(tracer.stack)
     callee = _callable_slot(symbolic, instruction)
     if callee is not None and isinstance(symbolic[callee], (UserFunctionVariable, BoundMethodVariable,
-                                                             NNModuleVariable)):
+                                                             NNModuleVariable, NestedFunctionVariable)):
         symbolic[callee] = _Trampolined(symbolic[callee], compile_function)
     stack = []
     for variable in _real_order(symbolic):
@@ -329,15 +426,23 @@ def _layout(tracer: InstructionTranslator, instruction, params: tuple[str, ...],
     live = facts_of(tracer.code).liveness.live_at(instruction.offset)
     local_items = []
     for name in tracer.code.co_varnames:
-        if name not in live or name not in tracer.locals:
+        if name not in live or name not in tracer.locals or name in tracer.code.co_cellvars:
             continue
         value = tracer.locals[name]
         if isinstance(value, _LazyLocal) and name in params:
             local_items.append((name, Local(name)))
         else:
             local_items.append((name, slot(tracer.resolve_local(name, value))))
-    return tuple(stack), tuple(local_items), values
+    cells = []
+    for name in tracer.code.co_cellvars:  # MAKE_CELL ran before RESUME: each is a CellVariable
+        cell = tracer.locals.get(name)
+        if not isinstance(cell, CellVariable):
+            raise Unsupported(f"the cell of {name!r} at a graph break")
+        cells.append(slot(_CellSlot(cell)))
+    return tuple(stack), tuple(local_items), tuple(cells), values
 
+
+CLOSURE_PARAM = ".closure"  # the break entry's last parameter (no Python name can clash with it)
 
 LOOP_NOTE = " (inside a loop: the rest of the frame runs eagerly)"
 
@@ -374,7 +479,6 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
         raise Unsupported(f"{error.reason} (not at an instruction of {code.co_name})")
     output = OutputGraph(code.co_name)
     output.break_at = error.break_count
-    output.rebuilders = REBUILDERS
     tracer = InliningTranslator(code, frame, output)
     params = tuple(frame.L)
     try:
@@ -392,7 +496,11 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
             raise Unsupported("a `with` block on a context manager capture does not trace")
         if any(isinstance(block.context, AutocastContextVariable) for block in tracer.block_stack):
             raise Unsupported("a graph break inside a `with torch.autocast(...)` block")
-        stack, local_items, values = _layout(tracer, instruction, params, compile_function)
+        stack, local_items, cells, values = _layout(tracer, instruction, params, compile_function)
+        lazy_names = {id(tracer.locals.get(name)): name for name in code.co_cellvars}
+        cell_planner = _CellPlanner(lazy_names)
+        output.rebuilders = _rebuilders(cell_planner)
+        output.held_values = HELD_VALUES
         if tracer.block_stack:  # the break entry re-enters the with blocks: leave them here
             output.set_grad_mode(tracer.block_stack[0].context.prev)
         try:
@@ -402,19 +510,24 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
             if reason.startswith("returning "):
                 reason = f"carrying {reason.removeprefix('returning ')} across the graph break"
             raise Unsupported(reason, hint=error_carrying.hint) from None
+        if cell_planner.specs and output.effects_plan is None and not isinstance(plan, WithAliases):
+            plan = WithAliases(plan)  # (MakeCell's memo: EffectsPlan.run opens one itself)
     finally:
         torch._C._set_grad_enabled(output.initial_grad_mode)
     output.guards.compile()
     compiled = None if graph_module is None else backend(graph_module, list(output.example_inputs))
     prefix = cache.CacheEntry(output.guards, compiled, output.input_sources, plan, graph_module, output.effects_plan)
-    f_globals, builtins_, closure = frame.G, frame.B, frame.C
+    f_globals, builtins_ = frame.G, frame.B
 
     def graph_then_replay(*args):  # the break entry's "graph": run it, replay effects, build values
-        return prefix.run(Frame(dict(zip(params, args)), f_globals, builtins_, closure))
+        *values, closure = args
+        return prefix.run(Frame(dict(zip(params, values)), f_globals, builtins_, closure))
 
     graph_then_replay.__qualname__ = f"graph_before_{code.co_name}_break"
-    break_plan = BreakPlan(code, instruction.offset, params, stack, local_items,
-                           graph=graph_then_replay, graph_inputs=tuple(Local(name) for name in params))
+    entry_params = params + (CLOSURE_PARAM,)
+    break_plan = BreakPlan(code, instruction.offset, entry_params, stack, local_items, graph=graph_then_replay,
+                           graph_inputs=tuple(Local(name) for name in entry_params), cells=cells,
+                           closure=Local(CLOSURE_PARAM))
     in_loop = _inside_loop(tracer.decoded, instruction.offset)
     # In a loop, each iteration would break again into one more resume function: the rest of
     # the frame runs uncompiled instead (as TorchDynamo skips such frames).

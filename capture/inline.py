@@ -16,6 +16,7 @@ from .guards import Guard
 from .interpreter import MAX_INLINE_DEPTH, InstructionTranslator
 from .sources import AttrSource, GetItemSource, GlobalSource
 from .variables import TupleVariable, UserFunctionVariable, VariableTracker
+from .variables.functions import ClosureFunctionVariable
 from .variables.builder import wrap_value
 from .variables.dicts import ConstDictVariable
 from .variables.iterators import GeneratorVariable
@@ -141,6 +142,7 @@ def inline_nested_function(tx, function: NestedFunctionVariable, args, kwargs):
 
 
 INLINERS: dict[type, Callable] = {UserFunctionVariable: inline_user_function,
+                                  ClosureFunctionVariable: inline_user_function,
                                   NestedFunctionVariable: inline_nested_function}
 
 

@@ -6,6 +6,7 @@ here, the rest live by concern in opcodes/. Anything not in the table is Unsuppo
 from __future__ import annotations
 
 import builtins
+import dis
 import functools
 import linecache
 import operator
@@ -13,6 +14,7 @@ import types
 from typing import Any
 
 from .bytecode import Instruction, decode
+from .bytecode.decode import exception_table
 from .exc import TorchOpError, Unsupported
 from .opcodes import context, effects, functions, imports  # noqa: F401  (they fill the handler table)
 from .opcodes.containers import inplace_container_op
@@ -39,6 +41,23 @@ class _LazyLocal:
 
 class BreakHere(Exception):
     """The re-trace of a frame reached the instruction where it graph-breaks."""
+
+
+_TRY_COVERED: dict[types.CodeType, frozenset[int]] = {}
+
+
+def _caught_by_try(code: types.CodeType, offset: int) -> bool:
+    """Whether an exception at `offset` goes to a `try` statement's handler (`except` or
+    `finally`) rather than a `with` block's cleanup or nowhere."""
+    covered = _TRY_COVERED.get(code)
+    if covered is None:
+        instructions = list(dis.get_instructions(code))
+        after = {a.offset: b.opname for a, b in zip(instructions, instructions[1:])}
+        tries = [entry for entry in exception_table(code) if not entry.lasti
+                 and after.get(entry.target) != "WITH_EXCEPT_START"]
+        covered = _TRY_COVERED[code] = frozenset(i.offset for i in instructions
+                                                  if any(e.start <= i.offset < e.end for e in tries))
+    return offset in covered
 
 
 class _Returned(Exception):
@@ -104,12 +123,18 @@ class InstructionTranslator:
         except _Returned as returned:
             return returned.value
         except (Unsupported, TorchOpError) as error:
+            if isinstance(error, TorchOpError) and self.current is not None and \
+                    _caught_by_try(self.code, self.current.offset):
+                # The code catches what it raises (e.g. a query that raises on this machine): a
+                # graph break runs it for real there, and the `except` handles its exception.
+                error = Unsupported(f"{error}, inside a `try` block",
+                                    hint="the call runs natively at a graph break; its `except` runs eagerly")
             if isinstance(error, Unsupported):
                 if self.depth == 0 and error.break_count is None:
                     error.break_count = self.started
                 lineno = self.current.lineno if self.current else self.code.co_firstlineno
                 error.locate(self.code.co_filename, lineno, linecache.getline(self.code.co_filename, lineno or 0))
-            raise
+            raise error
 
     def _stack_trace(self, instruction: Instruction) -> str:
         return _stack_trace(self.code.co_filename, self.code.co_name, instruction.lineno)

@@ -68,6 +68,9 @@ class OutputGraph:
         self.instruction_count = 0  # across the frame and every inlined callee (capped)
         self.break_at: int | None = None  # instruction count where a graph break stops the trace
         self.rebuilders: dict[type, Any] = {}  # type -> (variable, plan_item) -> OutputPlan, for breaks
+        # type -> variable -> the values a rebuilt one holds (closure cells, their contents), so
+        # a container reached through them and elsewhere is rebuilt once (breaks.py)
+        self.held_values: dict[type, Any] = {}
         self.location = ""  # "file:line" of the instruction being traced, for node metadata
         self.side_effects = SideEffects()
         self.effects_plan: EffectsPlan | None = None  # set by finish()
@@ -223,6 +226,7 @@ class OutputGraph:
         """Plan the return value; containers reached twice (here or from `stored`, the values
         side effects write) become Remember/Recall. Call WithAliases (or EffectsPlan.run)."""
         counts: dict[int, int] = {}
+        self._walked: set[int] = set()
         for root in (value, *stored):
             self._count_references(root, counts)
         self._shared = {key: None for key, count in counts.items() if count > 1}  # id -> slot once planned
@@ -234,6 +238,11 @@ class OutputGraph:
         if children is None and isinstance(value, BaseListVariable):
             children = value.items
         if children is None:
+            held = self.held_values.get(type(value))
+            if held is not None and id(value) not in self._walked:  # (cells can hold functions over themselves)
+                self._walked.add(id(value))
+                for child in held(value):
+                    self._count_references(child, counts)
             return
         key = id(value)
         counts[key] = counts.get(key, 0) + 1

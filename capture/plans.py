@@ -125,6 +125,12 @@ def aliases():
         _BUILD_MEMO.values = saved
 
 
+def alias_memo() -> dict:
+    """The memo of the build in progress (inside `aliases()`): Remember/Recall use int keys;
+    other plans that must build one object per build (breaks.MakeCell) use their own keys."""
+    return _BUILD_MEMO.values
+
+
 @dataclass(frozen=True)
 class WithAliases(OutputPlan):
     plan: OutputPlan

@@ -13,6 +13,14 @@ instruction capture cannot trace.
         fall through: exit the with blocks; return resume_at_<next>(stack..., results..., live locals...)
         jump:         exit the with blocks; return resume_at_<target>(...)
 
+A frame with cell variables (it makes closures over its locals) passes them on as cells: the
+plan's `cells` are the cell objects (one per co_cellvars name, made by the caller's rebuild and
+shared with the functions it re-made over them), and each call of the entry makes the resume
+function over those cells followed by the original closure (`_OverCells`). The original
+closure is the plan's `closure` value when it has one (the function compiled is one of many
+closures of its code, which share one cache: each call passes its own), else the fixed
+`closure` given to build_break_entry.
+
 The with blocks are exited before calling a resume function because its prologue re-enters
 them (BEFORE_WITH), so a context is entered once per piece of the frame, as Dynamo does.
 `__exit__` is called as (None, None, None) on both paths, so context managers that suppress
@@ -48,6 +56,10 @@ class BreakPlan:
     locals: the frame's bound fast locals. params: the generated function's parameters,
       which `Local` values read. graph: the compiled graph (called with graph_inputs), or None.
     effects: values evaluated for their side effects after the graph, before the instruction.
+    cells: one value per code.co_cellvars name, each a real cell object (the resume function's
+      closure starts with them).
+    closure: the running function's closure tuple (usually a parameter), or None: the fixed
+      closure given to build_break_entry.
     """
     code: types.CodeType
     offset: int
@@ -57,6 +69,8 @@ class BreakPlan:
     graph: Any = None
     graph_inputs: tuple[Value, ...] = ()
     effects: tuple[Value, ...] = ()
+    cells: tuple[Value, ...] = ()
+    closure: Value | None = None
 
     def __repr__(self) -> str:
         lines = [f"BreakPlan({self.code.co_qualname} at offset {self.offset}, params={list(self.params)})",
@@ -65,6 +79,9 @@ class BreakPlan:
         lines += [f"  effect: {effect!r}" for effect in self.effects]
         lines.append(f"  stack: {list(self.stack)!r}")
         lines.append("  locals: " + ", ".join(f"{name}={value!r}" for name, value in self.locals))
+        if self.cells:
+            lines.append("  cells: " + ", ".join(f"{name}={value!r}" for name, value in
+                                                  zip(self.code.co_cellvars, self.cells)))
         return "\n".join(lines)
 
 
@@ -112,6 +129,31 @@ def build_break_entry(plan: BreakPlan, f_globals: dict, closure: tuple | None = 
     return entry
 
 
+@dataclass(eq=False)
+class _OverCells:
+    """What a break entry calls with the running function's closure and the frame's cells to
+    get the resume function over them (cells first), wrapped like the others. Without cells
+    of its own the function is kept while the closure stays the same tuple."""
+    resume: ResumeCode
+    f_globals: dict
+    wrap: Callable
+    _last: tuple | None = None  # (closure, wrapped function) of the last call without cells
+
+    def __call__(self, closure, *cells) -> Callable:
+        closure = closure or ()
+        if cells:
+            return self.wrap(self.resume.make_function(self.f_globals, cells + closure))
+        last = self._last
+        if last is not None and last[0] is closure:
+            return last[1]
+        function = self.wrap(self.resume.make_function(self.f_globals, closure))
+        self._last = (closure, function)
+        return function
+
+    def __repr__(self) -> str:
+        return f"<{self.resume.code.co_qualname} over the running closure>"
+
+
 _LITERALS = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis))
 
 
@@ -155,6 +197,13 @@ def _check_plan(plan: BreakPlan) -> None:
             check_value(item, "stack item")
     for name, value in plan.locals:
         check_value(value, f"local {name}")
+    if len(plan.cells) != len(plan.code.co_cellvars):
+        raise BytecodeError(f"{plan.code.co_name} has cell variables {plan.code.co_cellvars}, "
+                            f"the plan passes {len(plan.cells)} cells")
+    for name, value in zip(plan.code.co_cellvars, plan.cells):
+        check_value(value, f"cell {name}")
+    if plan.closure is not None:
+        check_value(plan.closure, "closure")
 
 
 class _EntryBuilder:
@@ -269,7 +318,16 @@ class _EntryBuilder:
     def call_resume(self, how: str, offset: int, items: list, result_temps: list[str]) -> list:
         kinds = tuple(slot_kind(item) for item in items) + (SlotKind.VALUE,) * len(result_temps)
         resume = resume_code(self.plan.code, offset, kinds, self.locals)
-        function = self.wrap_resume(resume.make_function(self.f_globals, self.closure))
+        if resume.cell_names or (resume.code.co_freevars and self.plan.closure is not None):
+            # a function over this call's cells and closure
+            function = _OverCells(resume, self.f_globals, self.wrap_resume)
+            closure = self.load(self.plan.closure) if self.plan.closure is not None else \
+                self.load_object(tuple(self.closure or ()))
+            load_function = emit.call_function(self.load_object(function),
+                                               [closure] + [self.load(cell) for cell in self.plan.cells])
+        else:
+            function = self.wrap_resume(resume.make_function(self.f_globals, self.closure))
+            load_function = self.load_object(function)
         self.successors.append(Successor(how, resume, function))
         args = []
         for item in items:
@@ -279,7 +337,7 @@ class _EntryBuilder:
                 args.append(self.load(item))
         args += [emit.load_fast(temp) for temp in result_temps]
         args += [self.load(self.locals[name]) for name in resume.local_names]
-        return emit.call_function(self.load_object(function), args) + emit.return_value()
+        return emit.call_function(load_function, args) + emit.return_value()
 
     def exit_contexts(self, slots: list[int]) -> list:
         code = []
@@ -308,7 +366,7 @@ class _EntryBuilder:
             code += self.compute(effect) + emit.pop_top()
         values = [item.context if isinstance(item, WithExit) else item
                   for item in plan.stack if not isinstance(item, Null)]
-        code += self.materialise(values + [value for _, value in plan.locals])
+        code += self.materialise(values + [value for _, value in plan.locals] + list(plan.cells))
         for slot in with_slots:
             code += self.load(plan.stack[slot].context) + emit.enter_with() + emit.store_fast(f"{_TEMP}exit{slot}")
 

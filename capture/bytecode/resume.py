@@ -13,6 +13,16 @@ The exception table is copied with its stack depths unchanged: the prologue rebu
 the stack the original had at `offset`, which the verifier checks. Locals the caller does
 not pass stay unbound, so loads of them are made checking (LOAD_FAST_CHECK) instead of
 trusting the compiler's proof, which held only for the original entry.
+
+Cell variables (the original makes a closure over some of its locals) become free variables:
+the resume code has no cellvars, its co_freevars are the original's cellvars then the
+original's freevars, its MAKE_CELLs are dropped and every CellVar argument (LOAD_DEREF,
+STORE_DEREF, DELETE_DEREF, LOAD_CLOSURE...) names the free variable instead. The caller
+passes the cells as the closure (`ResumeCode.cell_names` first, then the original closure),
+so a function the frame made before the break and the resumed frame share each cell, as
+TorchDynamo's resume functions do. A cell made again inside the code (3.12+ inlined
+comprehensions whose variable a closure captures: MAKE_CELL after RESUME, or the cell's slot
+read as a fast local) cannot be passed this way: CannotResume.
 """
 from __future__ import annotations
 
@@ -20,7 +30,7 @@ import types
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from bytecode import Bytecode, CompilerFlags, Instr, Label
+from bytecode import Bytecode, CellVar, CompilerFlags, FreeVar, Instr, Label
 
 from . import emit
 from .assemble import assemble, instruction_positions, log_generated
@@ -66,13 +76,15 @@ class ResumeCode:
     stack_args: tuple[str, ...]        # one per non-NULL slot, in stack order
     local_names: tuple[str, ...]       # live locals it takes, after the stack args
     code: types.CodeType
+    cell_names: tuple[str, ...] = ()   # the original's cellvars: their cells come first in the closure
 
     @property
     def arg_names(self) -> tuple[str, ...]:
         return self.stack_args + self.local_names
 
     def make_function(self, f_globals: dict, closure: tuple | None = None) -> types.FunctionType:
-        """A function over this code: globals and closure cells are the original function's."""
+        """A function over this code: globals are the original function's; `closure` is the
+        cells of `cell_names` (made by the caller) followed by the original function's closure."""
         needed = len(self.code.co_freevars)
         if len(closure or ()) != needed:
             raise BytecodeError(f"{self.code.co_name} needs {needed} closure cells, got {len(closure or ())}")
@@ -110,7 +122,7 @@ def _taken_locals(facts: CodeFacts, offset: int, available: Iterable[str]) -> tu
     if offset not in facts.flow.index_of:
         raise BytecodeError(f"{facts.code.co_name}: no instruction at offset {offset}")
     live = facts.liveness.live_at(offset)
-    available = set(available)
+    available = set(available) - set(facts.code.co_cellvars)  # (cells are passed in the closure)
     return tuple(name for name in facts.code.co_varnames if name in live and name in available)
 
 
@@ -162,13 +174,41 @@ def check_frame_point(facts: CodeFacts, offset: int) -> None:
         raise BytecodeError(f"{code.co_name}: offset {offset} is skipped by FOR_ITER at run time")
 
 
+_FAST_OPS = ("LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR", "STORE_FAST", "DELETE_FAST",
+             "LOAD_FAST_LOAD_FAST", "STORE_FAST_LOAD_FAST", "STORE_FAST_STORE_FAST")
+
+
 def _check_code(code: types.CodeType) -> None:
     if code.co_cellvars:
-        raise CannotResume(f"{code.co_name} has cell variables {code.co_cellvars} (a closure is "
-                           "created inside it): resuming cannot re-create the shared cells")
+        _check_cells(code)
     if emit.HAS_PRECALL and "__class__" in code.co_freevars and "super" in code.co_names:
         raise CannotResume(f"{code.co_name} uses zero-argument super(), which on 3.11 reads the "
                            "frame's first argument", hint="write super(Class, self)")
+
+
+def _check_cells(code: types.CodeType) -> None:
+    """Each cell must be made once, at the frame's start (MAKE_CELL before RESUME), and used
+    only through the *_DEREF/LOAD_CLOSURE ops: then the caller's cells can stand for it."""
+    cells = set(code.co_cellvars)
+    started = False
+    for instr in Bytecode.from_code(code):
+        if not isinstance(instr, Instr):
+            continue
+        if instr.name == "RESUME":
+            started = True
+        elif instr.name == "MAKE_CELL" and started:
+            raise CannotResume(f"{code.co_name} makes the cell of {instr.arg.name!r} again inside its code "
+                               "(a comprehension whose variable a closure captures): its cells cannot "
+                               "be passed to a resume function",
+                               hint="write the comprehension as a for loop, or build the closures in a helper")
+        elif instr.name in _FAST_OPS and not _loads_cell(instr, cells):
+            names = instr.arg if isinstance(instr.arg, tuple) else (instr.arg,)
+            shared = cells.intersection(name for name in names if isinstance(name, str))
+            if shared:
+                raise CannotResume(f"{code.co_name} reads the cell slot of {sorted(shared)} as a local (a "
+                                   "comprehension whose variable a closure captures): its cells cannot be "
+                                   "passed to a resume function",
+                                   hint="write the comprehension as a for loop, or build the closures in a helper")
 
 
 def _build(facts: CodeFacts, offset: int, stack: tuple[SlotKind, ...],
@@ -183,9 +223,11 @@ def _build(facts: CodeFacts, offset: int, stack: tuple[SlotKind, ...],
     body = Bytecode.from_code(original, conserve_exception_block_stackdepth=True)
     target = Label()
     body.insert(instruction_positions(body, facts.flow)[offset], target)
-    instructions = _checking_loads(list(body), set(local_names))
+    instructions = _checking_loads(_cells_to_free(list(body), set(original.co_cellvars)), set(local_names))
+    cell_names = tuple(original.co_cellvars)
+    freevars = list(cell_names) + list(original.co_freevars)
 
-    prologue = emit.copy_free_vars(len(original.co_freevars)) + emit.resume_start()
+    prologue = emit.copy_free_vars(len(freevars)) + emit.resume_start()
     for index, kind in enumerate(stack):
         if kind is SlotKind.NULL:
             prologue += emit.push_null()
@@ -205,11 +247,36 @@ def _build(facts: CodeFacts, offset: int, stack: tuple[SlotKind, ...],
     generated.posonlyargcount = 0
     generated.kwonlyargcount = 0
     generated.flags = body.flags & ~(CompilerFlags.VARARGS | CompilerFlags.VARKEYWORDS)
+    generated.cellvars = []
+    generated.freevars = freevars
     code, analysis = assemble(generated)
     _check_target_depth(code, analysis, len(stack), offset)
-    resume = ResumeCode(original, offset, stack, stack_args, local_names, code)
+    resume = ResumeCode(original, offset, stack, stack_args, local_names, code, cell_names)
     log_generated(f"generated {resume!r}", code)
     return resume
+
+
+def _loads_cell(instr: Instr, cells: set[str]) -> bool:
+    """3.13 spells LOAD_CLOSURE (push the cell itself) as LOAD_FAST of the cell's slot; `bytecode`
+    names the slot by a CellVar, or by the plain name when the cell is also an argument."""
+    if emit.VERSION < (3, 13) or instr.name != "LOAD_FAST":
+        return False
+    return isinstance(instr.arg, CellVar) or (isinstance(instr.arg, str) and instr.arg in cells)
+
+
+def _cells_to_free(instructions: list, cells: set[str]) -> list:
+    """The original's cells are the resume code's free variables: no MAKE_CELL, FreeVar args."""
+    result = []
+    for item in instructions:
+        if isinstance(item, Instr):
+            if item.name == "MAKE_CELL":
+                continue
+            if isinstance(item.arg, CellVar) or _loads_cell(item, cells):
+                name = item.arg.name if isinstance(item.arg, CellVar) else item.arg
+                item = item.copy()
+                item.arg = FreeVar(name)
+        result.append(item)
+    return result
 
 
 def _checking_loads(instructions: list, passed: set[str]) -> list:
@@ -219,7 +286,8 @@ def _checking_loads(instructions: list, passed: set[str]) -> list:
         return instructions
     result = []
     for item in instructions:
-        if not isinstance(item, Instr) or item.name not in _UNCHECKED_LOADS:
+        if not isinstance(item, Instr) or item.name not in _UNCHECKED_LOADS or \
+                isinstance(item.arg, (CellVar, FreeVar)):  # (3.13's LOAD_CLOSURE: a cell, always bound)
             result.append(item)
             continue
         if item.name == "LOAD_FAST":

@@ -48,6 +48,11 @@ def store_deref(tx, inst):
     find_cell(tx, inst.argval).store(tx, inst.argval, tx.pop())
 
 
+@handles("DELETE_DEREF")
+def delete_deref(tx, inst):
+    find_cell(tx, inst.argval).delete(tx, inst.argval)
+
+
 @handles("LOAD_FAST_AND_CLEAR")
 def load_fast_and_clear(tx, inst):
     # 3.12+ inlined comprehensions save the outer binding (NULL if unbound); STORE_FAST restores it

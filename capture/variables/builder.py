@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
+import torch.utils._contextlib as torch_contextlib
 
 from ..exc import Unsupported
 from ..guards import Guard, tensor_guards
@@ -22,7 +23,7 @@ from .constant import ConstantVariable, is_constant_value
 from .constant_values import wrap_constant
 from .containers import ListVariable, TupleVariable
 from .dicts import ConstDictVariable, SetVariable, _Unread, is_source_key
-from .functions import BuiltinVariable, UserFunctionVariable
+from .functions import BuiltinVariable, ClosureFunctionVariable, UserFunctionVariable
 from .autocast import AUTOCAST_CLASSES, AutocastClassVariable
 from .grad_mode import GRAD_MODE_CLASSES, GradModeClassVariable, GradModeContextVariable
 from .nested import CodeVariable, PartialVariable
@@ -106,6 +107,23 @@ def _by_identity(variable_type: Callable) -> Callable:
     return wrap
 
 
+def _is_closure(value) -> bool:
+    """A plain function with a closure (not a grad-mode decorator's wrapper, whose cells decide
+    what a call does)."""
+    code = value.__code__
+    return bool(value.__closure__) and not (code.co_name == "decorate_context" and
+                                            code.co_filename == torch_contextlib.__file__)
+
+
+def _wrap_closure(tx, value, source):
+    noun = _noun(source, "function")
+    tx.output.guards.add(Guard(source, "TYPE_MATCH", types.FunctionType, noun=noun))
+    tx.output.guards.add(Guard(AttrSource(source, "__code__"), "ID_MATCH", value.__code__, noun="function code"))
+    tx.output.guards.add(Guard(AttrSource(source, "__globals__"), "ID_MATCH", value.__globals__,
+                               noun="function globals"))
+    return ClosureFunctionVariable(value, source)
+
+
 def _other_module(tx, value, source):
     """A module other than torch's (time, numpy...): carried as is; using it breaks the graph."""
     return OpaqueVariable(value, source, f"module {value.__name__} ({source.name()}), not a torch module",
@@ -152,6 +170,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: isinstance(v, types.BuiltinFunctionType) and getattr(v, "__module__", "") == "math",
      _by_identity(BuiltinVariable)),
     (is_special_callable, _by_identity(BuiltinVariable)),   # functools.reduce & co
+    (lambda v: type(v) is types.FunctionType and _is_closure(v), _wrap_closure),
     (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
     (lambda v: isinstance(v, types.CodeType), _by_identity(CodeVariable)),
     (lambda v: isinstance(v, logging.Logger), lambda tx, value, source: opaque(tx, value, source)),  # logging breaks

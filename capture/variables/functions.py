@@ -175,6 +175,20 @@ class UserFunctionVariable(VariableTracker):
         return f"UserFunctionVariable({getattr(self.fn, '__qualname__', self.fn)})"
 
 
+class ClosureFunctionVariable(UserFunctionVariable):
+    """A Python function with a closure, read through a source and guarded by its code and
+    globals rather than its identity (TorchDynamo's CLOSURE_MATCH): a frame that makes a
+    closure makes a new function object on each call (a decorator's wrapper, a lambda a graph
+    break passes to the resume function), all of one code. Calls read the cells, defaults
+    and attributes through the source, so the object itself is never a Python constant."""
+
+    def as_python_constant(self):
+        raise Unsupported(f"{self!r} is not a Python constant (a closure, guarded by its code)")
+
+    def __repr__(self) -> str:
+        return f"ClosureFunctionVariable({getattr(self.fn, '__qualname__', self.fn)})"
+
+
 def call_decorated(tx, function_variable, mode: bool, inner_fn, args, kwargs) -> VariableTracker:
     """Inline `inner_fn(*args, **kwargs)` inside the decorator's grad mode."""
     if function_variable.source is None or getattr(function_variable.fn, "__wrapped__", None) is not inner_fn:

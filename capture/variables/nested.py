@@ -55,6 +55,8 @@ class CellVariable(VariableTracker):
         if self.real_cell is not None:
             written = tx.output.side_effects.read(self.real_cell, "cell_contents")  # nonlocal write earlier
             if written is not None:
+                if written.value is None:  # deleted earlier in the trace
+                    raise Unsupported(f"free variable {name!r} read after `del`")
                 return written.value
             try:
                 value = self.real_cell.cell_contents
@@ -65,12 +67,23 @@ class CellVariable(VariableTracker):
             raise Unsupported(f"variable {name!r} read before assignment (closure cell is empty)")
         return tx.resolve_local(name, self.contents)
 
+    def cell_source(self):
+        """The source of the real cell object itself (self.source reads its contents)."""
+        return self.source.base if isinstance(self.source, AttrSource) else ClosureCellSource(self.source.index)
+
     def store(self, tx, name: str, value: VariableTracker) -> None:
         if self.real_cell is not None:  # `nonlocal x; x = ...` on a cell from outside: a side effect
-            cell_source = self.source.base if isinstance(self.source, AttrSource) else ClosureCellSource(self.source.index)
-            tx.output.side_effects.write(self.real_cell, cell_source, "cell_contents", value)
+            tx.output.side_effects.write(self.real_cell, self.cell_source(), "cell_contents", value)
             return
         self.contents = value
+
+    def delete(self, tx, name: str) -> None:
+        """`del name` of a cell variable: unbound afterwards (a real cell's deletion is replayed)."""
+        self.load(tx, name)  # (deleting an unbound variable raises: capture leaves that to eager)
+        if self.real_cell is not None:
+            tx.output.side_effects.write(self.real_cell, self.cell_source(), "cell_contents", None)
+            return
+        self.contents = CellVariable.EMPTY
 
     def __repr__(self) -> str:
         return f"CellVariable({'real' if self.real_cell is not None else self.contents!r})"

@@ -1,6 +1,7 @@
 """The bytecode-generation layer's own guarantees: the verifier rejects malformed code objects
 before they can run, resume functions are cached and take only live locals, unsupported
 frames raise CannotResume, and generated code is logged as dis text."""
+import dis
 import logging
 import sys
 import types
@@ -128,12 +129,51 @@ def makes_closure(n):
     return lambda: n
 
 
-def test_generators_and_cell_variables_cannot_resume():
+def test_generators_cannot_resume():
     with pytest.raises(CannotResume, match="generator"):
         resume_points(generator.__code__)
-    offset = resume_points(makes_closure.__code__)[0]
-    with pytest.raises(CannotResume, match="cell variables"):
-        resume_code(makes_closure.__code__, offset, (), ["n"])
+
+
+def closure_counter(start, step):
+    total = start
+
+    def add():
+        nonlocal total
+        total = total + step
+
+    add()
+    add()
+    return total
+
+
+def test_cell_variables_become_free_variables_of_the_resume_code():
+    code = closure_counter.__code__
+    # resume at the second `add()` statement: `add` is the only live local, the cells come in the closure
+    second_add = code.co_firstlineno + 8
+    offset = min(i.offset for i in dis.get_instructions(code) if i.positions.lineno == second_add)
+    resume = resume_code(code, offset, (), ["start", "step", "total", "add"])
+    assert resume.cell_names == ("step", "total") and resume.local_names == ("add",)
+    assert resume.code.co_cellvars == () and resume.code.co_freevars == ("step", "total")
+    assert "MAKE_CELL" not in render(resume.code)
+    step, total = types.CellType(10), types.CellType(1)
+    add = types.FunctionType(code.co_consts[1], {}, "add", None, (step, total))
+    add()  # the frame's first add(), run before the break
+    function = resume.make_function({}, (step, total))
+    assert function(add) == 21 == closure_counter(1, 10)
+    assert total.cell_contents == 21  # the resume function wrote the caller's cell
+    with pytest.raises(BytecodeError, match="needs 2 closure cells"):
+        resume.make_function({}, (step,))
+
+
+def closure_comprehension(xs):
+    return [lambda: x for x in xs]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="3.11 runs comprehensions in their own code object")
+def test_comprehension_cells_cannot_resume():
+    offset = resume_points(closure_comprehension.__code__)[0]
+    with pytest.raises(CannotResume, match="comprehension whose variable a closure captures"):
+        resume_code(closure_comprehension.__code__, offset, (), ["xs"])
 
 
 def handler_code(x):

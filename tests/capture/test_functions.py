@@ -36,6 +36,28 @@ def nested_keyword_only(x, y):
     return inner(x, shift=y), inner(x, scale=3, shift=1.0)
 
 
+def cell_deleted_and_rebound(x):
+    y = x + 1
+    get = lambda: y  # noqa: E731
+    first = get()
+    del y
+    y = x * 3
+    return first, get()
+
+
+def outer_cell_deleted_and_rebound(x):
+    state = x.sum()
+
+    def step(t):
+        nonlocal state
+        old = state
+        del state
+        state = old + t.sum()
+        return old
+
+    return step(x), step(x * 2), state
+
+
 def nonlocal_counter(x):
     count = 0
 
@@ -422,6 +444,8 @@ FUNCTION_CASES = [
     rows_case(lambda_with_defaults, tensors(1)),
     rows_case(nested_keyword_only, tensors(2)),
     rows_case(nonlocal_counter, tensors(1)),
+    rows_case(cell_deleted_and_rebound, tensors(1)),
+    rows_case(outer_cell_deleted_and_rebound, tensors(1)),
     rows_case(closure_over_argument, tensors(2)),
     rows_case(late_binding_closures, tensors(1)),
     rows_case(default_argument_capture, tensors(1)),
@@ -521,3 +545,28 @@ def test_module_hasattr_generator_over_layers(with_extra, counter, no_warnings):
         module.extra = torch.nn.Parameter(torch.full((4,), 2.0))
         torch.testing.assert_close(compiled(x)[0], module(x)[0])
         assert counter.count == 2
+
+
+def test_del_of_the_compiled_closures_own_cell_is_replayed():
+    def make():
+        state = torch.zeros(3)
+
+        def step(x, rebind):
+            nonlocal state
+            old = state
+            del state
+            if rebind:
+                state = x * 2
+            return old + x
+
+        return step
+
+    eager, original = make(), make()
+    compiled = capture.compile(original, backend="eager", fullgraph=True)
+    x = torch.randn(3)
+    torch.testing.assert_close(compiled(x, True), eager(x, True))
+    torch.testing.assert_close(original.__closure__[0].cell_contents, eager.__closure__[0].cell_contents)
+    torch.testing.assert_close(compiled(x, False), eager(x, False))
+    for fn in (original, eager):  # deleted: the replay emptied the real cell
+        with pytest.raises(ValueError, match="empty"):
+            fn.__closure__[0].cell_contents

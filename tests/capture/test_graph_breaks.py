@@ -1,5 +1,6 @@
 """Graph breaks beyond the corpus: explain, logs, caching of resume functions, policies
 (loops, inlined calls, whole-frame fallbacks), capture.disable / allow_in_graph, errors."""
+import inspect
 import logging
 import warnings
 
@@ -39,6 +40,7 @@ def test_explain_counts_graphs_and_breaks_with_reason_location_and_hint():
 
 def test_explain_of_a_compiled_function_and_of_a_fallback():
     def gen(x):
+        print("generator")
         yield x
 
     def uses_closure(x):
@@ -48,9 +50,11 @@ def test_explain_of_a_compiled_function_and_of_a_fallback():
         return inner(x)
 
     assert capture.explain(capture.compile(two_graphs))(torch.randn(4)).graph_count == 2
-    out = capture.explain(uses_closure)(torch.randn(4))
+    out = capture.explain(gen)(torch.randn(4))
     assert (out.graph_count, out.graph_break_count) == (0, 0)
-    assert len(out.eager_frames) == 1 and "closure made in the frame" in out.eager_frames[0]
+    assert len(out.eager_frames) == 1 and "graph breaks in generators are not supported" in out.eager_frames[0]
+    out = capture.explain(uses_closure)(torch.randn(4))  # a frame with cells resumes after its break
+    assert (out.graph_count, out.graph_break_count, out.eager_frames) == (1, 1, [])
 
 
 def test_graph_breaks_and_bytecode_logs(caplog):
@@ -167,7 +171,7 @@ def test_internal_error_while_breaking_falls_back_with_one_warning(monkeypatch, 
         capture.compile(two_graphs, backend=counter)(torch.randn(4))
 
 
-def test_generator_functions_and_cell_variables_fall_back_whole_frame(counter):
+def test_generator_functions_fall_back_whole_frame(counter):
     def gen(x):
         print("generator")
         yield x + 1
@@ -192,3 +196,42 @@ def test_exception_from_the_native_instruction_leaves_grad_mode_alone(no_warning
     with pytest.raises(RuntimeError, match="native failure"):
         compiled(torch.randn(3, requires_grad=True))
     assert torch.is_grad_enabled()
+
+
+def test_a_function_with_a_signature_attribute_binds_its_own_parameters(counter):
+    # transformers' deprecate_kwarg sets the wrapped function's signature on its (*args, **kwargs)
+    # wrapper: the frame's locals are the code's parameters, not the ones the signature shows.
+    def wrapped(x, scale=2.0):
+        return x * scale
+
+    def wrapper(*args, **kwargs):
+        print("wrapper")
+        return wrapped(*args, **kwargs) + len(kwargs)
+
+    wrapper.__signature__ = inspect.signature(wrapped)
+    compiled = capture.compile(wrapper, backend=counter)
+    x = torch.randn(3)
+    for call in (lambda f: f(x), lambda f: f(x, scale=3.0)):
+        torch.testing.assert_close(call(compiled), call(wrapper))
+    assert counter.count >= 1
+
+
+def test_a_new_closure_each_call_breaking_inside_compiles_once(counter):
+    # The caller makes a new closure per call and the break is inside it: the closure's frame
+    # is compiled once per code (guarded by code), and no trampoline is kept per function object.
+    def caller(x):
+        y = x * 2
+
+        def inner(t):
+            u = t + y
+            print("inside the closure")
+            return u * 3
+
+        return inner(x) - 1
+
+    compiled = capture.compile(caller, backend=counter)
+    kept = len(breaks._COMPILED)
+    for _ in range(4):
+        x = torch.randn(3)
+        torch.testing.assert_close(compiled(x), caller(x))
+    assert counter.count == 4 and len(breaks._COMPILED) == kept  # caller, inner (two pieces), caller again

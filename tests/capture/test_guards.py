@@ -232,3 +232,37 @@ def test_mutated_list_must_stay_apart_from_other_inputs(counter, recompiles):
     assert "object 'a' is now the same object as 'b'" in recompiles.text
     torch.testing.assert_close(compiled([], [], x), x * 0)  # apart again: the first entry
     assert counter.count == 2
+
+
+def _scaler(scale, shift):
+    return lambda t: t * scale + shift
+
+
+def applies(fn, x):
+    return fn(x) + 1
+
+
+def test_closures_of_one_code_share_an_entry_and_read_their_own_cells(counter, recompiles):
+    # A closure is guarded by its code (and globals), not its identity: a frame that makes a
+    # closure makes a new function object each call. Its cells are read through the source.
+    compiled = capture.compile(applies, backend=counter)
+    x = torch.randn(3)
+    for scale in (torch.full((3,), 2.0), torch.full((3,), -1.0)):
+        torch.testing.assert_close(compiled(_scaler(scale, 0.5), x), applies(_scaler(scale, 0.5), x))
+    assert counter.count == 1
+    # a different constant in a cell, or a different code, recompiles
+    torch.testing.assert_close(compiled(_scaler(torch.ones(3), 2.0), x), x + 3)
+    assert counter.count == 2 and "cell_contents" in recompiles.text
+    torch.testing.assert_close(compiled(lambda t: t - 1, x), x)
+    assert counter.count == 3 and "function code 'fn.__code__' was rebound" in recompiles.text
+
+
+def test_a_closure_is_not_a_python_constant(counter):
+    def same(fn, other, x):
+        return x + 1 if fn is other else x - 1
+
+    compiled = capture.compile(same, backend=counter)
+    first, second = _scaler(1.0, 0.0), _scaler(1.0, 0.0)
+    x = torch.zeros(2)
+    assert torch.equal(compiled(first, first, x), x + 1)
+    assert torch.equal(compiled(first, second, x), x - 1)

@@ -59,9 +59,10 @@ def plan_from_snapshot(fn, offset: int, snap, effects_log: list) -> tuple[BreakP
         else:
             stack.append(maker.value(value))
     local_items = tuple((name, maker.value(value)) for name, value in snap.locals.items())
+    cells = tuple(maker.value(cell) for cell in snap.cells)
     plan = BreakPlan(fn.__code__, offset, tuple(maker.params), tuple(stack), local_items,
                      graph=fake_graph, graph_inputs=tuple(maker.graph_inputs),
-                     effects=(Call(Constant(effects_log.append), (Constant("effect"),)),))
+                     effects=(Call(Constant(effects_log.append), (Constant("effect"),)),), cells=cells)
     return plan, maker.param_values
 
 

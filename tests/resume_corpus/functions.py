@@ -238,6 +238,42 @@ def deletes(x):
     return z, "y" in dir()
 
 
+def cell_counter(start, step):
+    total = start
+
+    def add():
+        nonlocal total
+        total = total + step
+
+    for _ in range(2):
+        add()
+    add()
+    return total, step
+
+
+def cell_lambda(values):
+    scale = 3
+    f = lambda v: v * scale  # noqa: E731
+    out = [f(v) for v in values]
+    scale = 10
+    out.append(f(1))
+    return out, scale
+
+
+def cell_argument(x, y):
+    def get():
+        return x + y
+    first = get()
+    x = x * 10
+    return first, get(), x
+
+
+def cell_recursive(n):
+    def fact(k):
+        return 1 if k <= 1 else k * fact(k - 1)
+    return fact(n), fact(n - 1)
+
+
 # (function, make_args) pairs; make_args returns fresh (args, kwargs) for each run.
 CASES = {
     "straight_line": (straight_line, lambda: ((3, 4), {})),
@@ -266,5 +302,9 @@ CASES = {
     "unpacking": (unpacking, lambda: (([(1, (2, 3)), (4, (5, 6))],), {})),
     "string_building": (string_building, lambda: (("v", 3), {})),
     "deletes": (deletes, lambda: ((1,), {})),
+    "cell_counter": (cell_counter, lambda: ((1, 10), {})),
+    "cell_lambda": (cell_lambda, lambda: (([1, 2, 3],), {})),
+    "cell_argument": (cell_argument, lambda: ((2, 3), {})),
+    "cell_recursive": (cell_recursive, lambda: ((5,), {})),
 }
 

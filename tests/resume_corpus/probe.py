@@ -6,7 +6,9 @@ resume functions against the interpreter itself. Torch-free: also run on 3.12/3.
 deep copies of the values (with the call's arguments, so their identities stay consistent),
 pushes them back (PUSH_NULL for the unbound ones) and aborts the call with a BaseException,
 which unwinds through the frame's own `with`/`finally` handlers as usual (the copies are
-taken first because those handlers may mutate the originals).
+taken first because those handlers may mutate the originals). The frame's cells (one per
+co_cellvars name) are recorded as the cell objects themselves, not copied: the functions the
+frame made hold them, and a resume function gets them as its closure.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import sys
 import types
 from dataclasses import dataclass
 
-from bytecode import Bytecode, Label
+from bytecode import Bytecode, CellVar, Instr, Label
 
 from kiln.capture.bytecode import emit
 from kiln.capture.bytecode.assemble import instruction_positions
@@ -35,6 +37,7 @@ class Snapshot:
     locals: dict         # bound fast locals
     args: tuple          # the call's arguments, copied together with the values above
     kwargs: dict
+    cells: list = None   # the frame's cells (co_cellvars order), the real objects
 
     def kinds(self) -> tuple[SlotKind, ...]:
         return tuple(_kind(value) for value in self.stack)
@@ -71,11 +74,12 @@ class _Recorder:
             names = set(self.code.co_varnames)
             bound = {name: value for name, value in frame_locals.items() if name in names}
             args, kwargs = self.call_args
+            cells = [frame_locals[f"__probe_cell_{name}"] for name in self.code.co_cellvars]
             try:
                 stack, bound, args, kwargs = copy.deepcopy((stack, bound, args, kwargs))
             except TypeError:  # e.g. a generator on the stack: keep the originals
                 pass
-            self.snapshot = Snapshot(stack, bound, args, kwargs)
+            self.snapshot = Snapshot(stack, bound, args, kwargs, cells)
         except BaseException as error:  # pragma: no cover - reported by the caller
             self.snapshot = error
 
@@ -114,6 +118,9 @@ def _build_probe(fn: types.FunctionType, offset: int) -> tuple[types.FunctionTyp
     probe = _call_method(recorder.should_record) + emit.pop_jump_if("false", skip)
     for index in reversed(range(depth)):
         probe += emit.store_fast(f"__probe{index}")
+    for name in code.co_cellvars:  # the cell itself (3.13 spells LOAD_CLOSURE as LOAD_FAST of the cell)
+        probe.append(Instr("LOAD_FAST" if emit.VERSION >= (3, 13) else "LOAD_CLOSURE", CellVar(name)))
+        probe += emit.store_fast(f"__probe_cell_{name}")
     probe += _call_method(recorder.record) + emit.pop_top()
     for index in range(depth):
         is_null, done = Label(), Label()

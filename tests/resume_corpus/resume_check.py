@@ -40,7 +40,7 @@ def check_case(name: str, hits=(1, 2)) -> dict:
             except CannotResume as error:
                 unsupported.append(f"{offset}: {error.reason}")
                 continue
-            function = resume.make_function(fn.__globals__, fn.__closure__)
+            function = resume.make_function(fn.__globals__, tuple(snap.cells) + (fn.__closure__ or ()))
             call_args = snap.stack_args() + [snap.locals[local] for local in resume.local_names]
             got = outcome(lambda: (function(*call_args), snap.args, snap.kwargs))
             checked += 1
