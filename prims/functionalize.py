@@ -403,6 +403,11 @@ class _Functionalizer:
             raise UnsupportedGraph(f"{node.target} on {target.name}, which is not a graph input")
         self.read(src)  # raises on a stale storage (hidden alias)
         self._alias_of(node, src)
+        if self.allocation.get(src.meta[IDENTITY_KEY].storage) is placeholder:
+            # its own storage (`p.data = p.data.to(p.dtype)`, as `Module.to` does): at most a new
+            # layout of the same memory, which the input's final metadata gives as a restride
+            self.storage_sets.pop(placeholder, None)
+            return
         self.storage_sets[placeholder] = node
 
     def _storage_mutations(self, olds, infos, values) -> list[InputMutation]:

@@ -114,3 +114,36 @@ def test_set_to_another_inputs_storage_is_still_refused():
     with pytest.warns(kiln.KilnCompileWarning, match="set_"):
         call = compile_fx(fx.symbolic_trace(fn), [torch.zeros(2), torch.ones(3)])
     check_effects(call, fn, lambda: clone_inputs([torch.zeros(2), torch.ones(3)]))
+
+
+class ConvertsItself(torch.nn.Module):
+    """switch_transformers' router: `self.classifier = self.classifier.to(self.dtype)` in forward,
+    which sets each parameter's data to itself (`Module._apply`: `p.data = p.to(dtype)`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.classifier = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        self.classifier = self.classifier.to(torch.float32)
+        return self.classifier(x).softmax(-1)
+
+
+def test_set_to_its_own_storage_is_a_no_op_or_a_restride():
+    model, twin = ConvertsItself(), ConvertsItself()
+    twin.load_state_dict(model.state_dict())
+    x = torch.randn(5, 4)
+    x[0, 0] = NAN
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(model, backend="kiln")(x), twin(x), equal_nan=True)
+    assert all(r.compiled for r in records.backend_records())
+
+    def transposes_itself(w, y):
+        w.data = w.data.t()  # its own storage, another layout: a restride of the input
+        return w * 2 + y
+
+    w, y = torch.randn(3, 4), torch.randn(4, 3)
+    ours, theirs = w.clone(), w.clone()
+    torch.testing.assert_close(torch.compile(transposes_itself, backend="kiln")(ours, y), transposes_itself(theirs, y))
+    assert ours.shape == theirs.shape and ours.stride() == theirs.stride()
+    torch.testing.assert_close(ours, theirs)
