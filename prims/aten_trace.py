@@ -37,6 +37,15 @@ class Identity:
     offset: int  # storage offset, in elements
 
 
+# ops whose results are views although their schemas say they are fresh (gru_cell's and lstm_cell's
+# decompositions split gates with unsafe_split, then write them in place): recorded as the op whose
+# schema says so, so functionalization sees the aliasing eager has
+RECORDED_AS = {
+    torch.ops.aten.unsafe_split.Tensor: torch.ops.aten.split.Tensor,
+    torch.ops.aten.unsafe_split_with_sizes.default: torch.ops.aten.split_with_sizes.default,
+}
+
+
 class _Recorder(TorchDispatchMode):
     def __init__(self, tracer: "AtenTracer"):
         super().__init__()
@@ -60,7 +69,7 @@ class _Recorder(TorchDispatchMode):
         args, kwargs = tree_map(t.lift_constant, (args, kwargs))
         args = self._number_operand_as_tensor(func, args, kwargs)
         out = restride_like_eager(func, args, kwargs, func(*args, **kwargs))
-        node = t.graph.call_function(func, *tree_map(t.node_of, (args, kwargs)))
+        node = t.graph.call_function(RECORDED_AS.get(func, func), *tree_map(t.node_of, (args, kwargs)))
         t.bind(out, node)
         return out
 

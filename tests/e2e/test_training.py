@@ -375,6 +375,19 @@ def test_backward_that_depends_on_values_splits_the_graph_there(entry):
     assert split and "index_put" in split[0].fallbacks[0].op, [str(r) for r in records.backend_records()]
 
 
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_recurrent_cell_gates_written_in_place(entry):
+    """gru_cell writes gates that unsafe_split cut from one matmul (views its schema does not say)."""
+    torch.manual_seed(0)
+    cell = torch.nn.GRUCell(5, 3)
+    weights = [p.detach().clone().requires_grad_() for p in cell.parameters()]
+
+    def fn(x, h, w_ih, w_hh, b_ih, b_hh):
+        return torch.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
+
+    check_training(entry, fn, [torch.randn(4, 5, requires_grad=True), torch.randn(4, 3, requires_grad=True), *weights])
+
+
 # -- entry-point behaviour -----------------------------------------------------------------------
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_grad_mode_without_inputs_requiring_grad_is_an_inference_compile(entry):
