@@ -122,9 +122,13 @@ class KernelWriter:
         return lines
 
     def _pointwise(self, ind, parallel: bool):
-        """Outer loops in parallel (all but the innermost when there are enough), innermost vectorized."""
+        """Outer loops in parallel (all but the innermost when there are enough), innermost vectorized.
+        Work no loop variable touches (an optimizer's bias correction: pow of a 0-dim step) is done
+        once, before the loops and their parallel region, instead of per element."""
         k, lines = self.kernel, self.lines
         xs = k.xsyms
+        start, before = len(lines), []
+        outside = Scope(before, ind)
         head = xs[:-1] if _numel(k.outer[:-1]) >= 16 or not parallel else ()
         if head and parallel:
             collapse = f" collapse({len(head)})" if len(head) > 1 else ""
@@ -140,13 +144,14 @@ class KernelWriter:
         for s in tail:
             lines.append(f"{ind}for (int64_t {s.name} = 0; {s.name} < {s.extent}; ++{s.name}) {{")
             ind += "  "
-        scope = Scope(lines, ind)
+        scope = outside.child(lines, ind, xs, loop_locals={n.name for n in k.nodes})
         for g in k.groups:
             for n in g.nodes:
                 finish_value(scope, n, scope.emit(n.body))
         for _ in xs:
             ind = ind[:-2]
             lines.append(f"{ind}}}")
+        lines[start:start] = before
 
     def _streamed(self, ind, streamed: set[str]):
         """A pointwise kernel whose innermost loop runs in chunks of STREAM_CHUNK: the streamed

@@ -9,7 +9,7 @@ import torch
 from ..builder import is_tensor_like
 from .elementwise import _binary, _to_bool, _unary
 from .promote import P, Promotion, convert, elementwise_args, elementwise_dtypes, scalar_of
-from .registry import register
+from .registry import fallback_call, register, register_by_name
 
 aten = torch.ops.aten
 D, F, B = Promotion.DEFAULT, Promotion.INT_TO_FLOAT, Promotion.ALWAYS_BOOL
@@ -342,3 +342,16 @@ def round_decimals(x, *, decimals=0):
 @register(aten.true_divide.Tensor)
 def true_divide(a, b):
     return _binary("div", F)(a, b)
+
+
+@register_by_name("prims::fma")
+def fma(a, b, c):
+    """a * b + c rounded once (inductor's prim, in the graphs of compiled optimizer steps): for
+    float32 and 16-bit operands the product is exact in float64 and the sum rounds there, then to
+    the result dtype (a double rounding, which can differ from one rounding only at an exact tie of
+    the final rounding). Other dtypes run the op as is."""
+    (a, b, c), result, shape = elementwise_args(a, b, c)
+    if result not in (torch.float32, torch.float16, torch.bfloat16):
+        return fallback_call(torch.ops.prims.fma.default, a, b, c)
+    wide = [convert(t, torch.float64) for t in (a, b, c)]
+    return convert(P["add"](P["mul"](wide[0], wide[1]), wide[2]), result)

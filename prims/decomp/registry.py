@@ -19,7 +19,38 @@ from ..ops.extern import fallback
 from ..errors import UnsupportedGraph
 from ..op_fallback import FALLBACK_REASON_KEY
 
-DECOMPOSITIONS: dict[OpOverload, Callable] = {}
+class _Decompositions(dict):
+    """ATen overload -> decomposition. Ops that exist only once another library defines them
+    (inductor's `prims.fma`, which graphs TorchDynamo traces through torch.optim call once torch
+    has imported inductor) are registered by schema name (`register_by_name`) and found on first use."""
+
+    by_name: dict[str, Callable] = {}
+
+    def _late(self, op):
+        fn = self.by_name.get(op._schema.name) if isinstance(op, OpOverload) else None
+        if fn is not None:
+            self[op] = fn
+        return fn
+
+    def get(self, op, default=None):
+        found = dict.get(self, op)
+        return found if found is not None else (self._late(op) or default)
+
+    def __contains__(self, op) -> bool:
+        return dict.__contains__(self, op) or self._late(op) is not None
+
+
+DECOMPOSITIONS: dict[OpOverload, Callable] = _Decompositions()
+
+
+def register_by_name(name: str) -> Callable:
+    """Decorator for an op defined by a library Kiln does not import (`"prims::fma"`)."""
+
+    def wrap(fn):
+        _Decompositions.by_name[name] = fn
+        return fn
+
+    return wrap
 
 # ATen ops deliberately left to kiln.fallback, and why (printed by tests/prims_coverage.py).
 FALLBACK_REASONS = {

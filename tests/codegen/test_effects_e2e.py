@@ -3,6 +3,7 @@ wrapper copies new values into the caller's inputs after the kernels and returns
 returns views. Compared with eager on outputs, every input's final state, and aliasing (storage
 sharing and offsets), for the C++ and Triton targets, through compile_fx, torch.compile and
 capture.compile."""
+import re
 import warnings
 
 import pytest
@@ -36,9 +37,12 @@ def test_triton_matches_eager_effects(name):
 def test_wrapper_copies_back_after_the_kernels_and_views_inputs():
     compiled, fn, make = _compiled("mutated_input_returned_with_views", "cpp")
     lines = compiled.wrapper_source.splitlines()
-    copy = next(i for i, l in enumerate(lines) if ".copy_(" in l)
-    assert copy > max(i for i, l in enumerate(lines) if "kernel" in l)
-    assert "in_x0.copy_(" in lines[copy]
+    copy = next((i for i, l in enumerate(lines) if ".copy_(" in l), None)
+    if copy is None:  # the kernel writes the new value into the input itself (codegen/in_place.py)
+        assert any(re.match(r"\s+buf\d+ = in_x0$", line) for line in lines), compiled.wrapper_source
+    else:
+        assert copy > max(i for i, l in enumerate(lines) if "kernel" in l)
+        assert "in_x0.copy_(" in lines[copy]
     assert "as_strided(in_x0, (4, 3), (1, 4), in_x0.storage_offset() + 0)" in compiled.wrapper_source
     x = make()[0]
     out = compiled.call(x)
@@ -64,7 +68,8 @@ def test_dump_shows_copy_backs_and_aliases(tmp_path, monkeypatch):
     assert "aten.mul_" not in functional and "input 0 (x0) <- output 3" in functional
     assert "view of input 0: size [4, 3], stride [1, 4]" in (d / "2_prims_graph.py").read_text()
     assert "input mutations: x0 <- buf" in (d / "3_loop_ir.txt").read_text()
-    assert "in_x0.copy_(" in (d / "6_wrapper.py").read_text()
+    wrapper = (d / "6_wrapper.py").read_text()
+    assert "in_x0.copy_(" in wrapper or re.search(r"buf\d+ = in_x0\n", wrapper), wrapper  # copied back, or written in place
 
 
 @pytest.mark.parametrize("name", REFUSED)

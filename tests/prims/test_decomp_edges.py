@@ -127,3 +127,25 @@ def test_edge_case_matches_eager(name):
     pg = _check(fn, x)
     fallbacks = [str(n.args[0]) for n in pg.graph.nodes if n.target is PRIMS["fallback"]]
     assert not fallbacks, fallbacks
+
+
+def test_inductor_fma_decomposes_for_float32_and_runs_as_is_for_float64():
+    """prims.fma exists once torch imports inductor (TorchDynamo does, tracing torch.optim): found by
+    schema name, computed in float64 and rounded once more; float64 operands run the op as is."""
+    import torch._inductor.inductor_prims  # noqa: F401  (defines prims.fma)
+    import torch.fx as fx
+
+    from kiln import prims
+
+    fma = torch.ops.prims.fma.default
+    g = fx.Graph()
+    a, b, c = (g.placeholder(n) for n in "abc")
+    g.output(g.call_function(fma, (a, b, c)))
+    gm = fx.GraphModule(torch.nn.Module(), g)
+    special = torch.tensor([1.0, -0.0, float("inf"), float("nan"), 3e38, 1e-40, -2.5, 0.1])
+    for dtype in (torch.float32, torch.bfloat16, torch.float64):
+        inputs = [special.to(dtype), special.flip(0).to(dtype), torch.full((8,), 0.3, dtype=dtype)]
+        pg = prims.lower(gm, inputs)
+        assert bool(prims.fallback_nodes(pg)) == (dtype == torch.float64)
+        (got,) = pg(*inputs)
+        torch.testing.assert_close(got, fma(*inputs), equal_nan=True)
