@@ -116,10 +116,9 @@ def test_more_sizes_than_the_limit_run_eagerly_with_one_warning(monkeypatch):
     assert kiln_warnings[0].filename == __file__  # the warning points at the user's line
 
 
-def test_unspecialized_float_input(monkeypatch):
-    """TorchDynamo passes a float it does not specialise on as a graph input (a 0-dim tensor)."""
-    monkeypatch.setattr(torch._dynamo.config, "specialize_float", False)
-
+def test_float_argument_that_changes():
+    """A Python float argument: TorchDynamo guards on it (or passes it as a 0-dim tensor); every
+    value gives eager's result and nothing runs eagerly."""
     def f(x, scale):
         return x * scale + scale
 
