@@ -9,20 +9,14 @@ import pytest
 import torch
 
 import kiln
-from kiln import config, records
+from kiln import records
 from kiln_effects import check_effects
 from kiln_entries import ENTRY_POINTS
 
 NAN, INF = float("nan"), float("inf")
 
 
-@pytest.fixture(autouse=True)
-def _fresh(monkeypatch):
-    torch._dynamo.reset()
-    kiln.reset()
-    monkeypatch.setattr(config, "strict", True)
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("strict")
 
 
 ENTRIES = ENTRY_POINTS

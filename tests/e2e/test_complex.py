@@ -9,7 +9,6 @@ import warnings
 import pytest
 import torch
 
-import kiln
 from kiln import config, records
 from kiln.fallback import KilnCompileWarning
 from kiln_entries import ENTRY_POINTS
@@ -22,12 +21,7 @@ def _entry_points():
     return ENTRY_POINTS
 
 
-@pytest.fixture(autouse=True)
-def _fresh():
-    torch._dynamo.reset()
-    kiln.reset()
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("fresh")
 
 
 @pytest.fixture(params=["cpp", "triton"])

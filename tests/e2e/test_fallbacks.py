@@ -21,12 +21,7 @@ def _entry_points():
     return ENTRY_POINTS
 
 
-@pytest.fixture(autouse=True)
-def _fresh():
-    torch._dynamo.reset()
-    kiln.reset()
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("fresh")
 
 
 def _same(got, expected):

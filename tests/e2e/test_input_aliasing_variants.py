@@ -8,19 +8,13 @@ import torch
 import torch.fx as fx
 
 import kiln
-from kiln import config, fallback
+from kiln import fallback
 from kiln.backend import compile_fx
 from kiln_effects import check_effects, clone_inputs
 from kiln_entries import ENTRY_POINTS
 
 
-@pytest.fixture(autouse=True)
-def _fresh(monkeypatch):
-    torch._dynamo.reset()
-    kiln.reset()
-    monkeypatch.setattr(config, "strict", True)
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("strict")
 
 
 ENTRIES = ENTRY_POINTS

@@ -18,13 +18,7 @@ from kiln_entries import ENTRY_POINTS
 NAN, INF = float("nan"), float("inf")
 
 
-@pytest.fixture(autouse=True)
-def _fresh(monkeypatch):
-    torch._dynamo.reset()
-    kiln.reset()
-    monkeypatch.setattr(config, "strict", True)
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("strict")
 
 
 def _layout(t):

@@ -6,19 +6,11 @@ import warnings
 import pytest
 import torch
 
-import kiln
 from kiln import config, records
 from kiln.backend import KilnCompileWarning
 
 
-@pytest.fixture(autouse=True)
-def _strict(monkeypatch):
-    torch._dynamo.reset()
-    kiln.reset()
-    records.clear()
-    monkeypatch.setattr(config, "strict", True)
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("strict")
 
 
 def _per_size_graphs() -> int:

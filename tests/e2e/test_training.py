@@ -15,13 +15,7 @@ from kiln_entries import ENTRY_POINTS
 ENTRIES = sorted(ENTRY_POINTS)
 
 
-@pytest.fixture(autouse=True)
-def _strict(monkeypatch):
-    torch._dynamo.reset()
-    kiln.reset()
-    monkeypatch.setattr(config, "strict", True)
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("strict")
 
 
 def _close(got, expected):

@@ -5,20 +5,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-import kiln
 from kiln import config
 from kiln.prims.partition_text import human_bytes
 from kiln.training_stats import eager_saved_bytes
 from kiln_entries import ENTRY_POINTS
 
 
-@pytest.fixture(autouse=True)
-def _strict(monkeypatch):
-    torch._dynamo.reset()
-    kiln.reset()
-    monkeypatch.setattr(config, "strict", True)
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("strict")
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))

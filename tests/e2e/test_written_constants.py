@@ -8,17 +8,10 @@ import torch
 import torch.fx as fx
 
 import kiln
-from kiln import config, records
+from kiln import records
 
 
-@pytest.fixture(autouse=True)
-def _strict(monkeypatch):
-    torch._dynamo.reset()
-    kiln.reset()
-    records.clear()
-    monkeypatch.setattr(config, "strict", True)
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("strict")
 
 
 def _accumulating_graph() -> fx.GraphModule:
