@@ -33,7 +33,7 @@ def written_in_place(graph, steps, backend) -> dict[str, str]:
     counts: dict[int, int] = {}
     for index, _ in graph.mutations:
         counts[index] = counts.get(index, 0) + 1
-    kept = _output_names(graph)
+    kept = graph.returned_buffers()
     runs = [s.item for s in steps if isinstance(s, Run)]
     found = {}
     for index, name in graph.mutations:
@@ -59,16 +59,6 @@ def allocation_line(step: Alloc, in_place: dict, var) -> str | None:
         return None
     line = f"    {step.name} = {var(source)}"
     return line + (f"; del {step.reuse}" if step.reuse else "")
-
-
-def _output_names(graph) -> set[str]:
-    names = set()
-    for o in graph.outputs + graph.bases:
-        while o.kind == "alias":
-            o = o.value[0]
-        if o.kind in ("buffer", "view"):
-            names.add(o.value if o.kind == "buffer" else o.value[0])
-    return names
 
 
 def _same_layout(source: InputBuffer, buf: ComputedBuffer) -> bool:

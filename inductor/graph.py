@@ -250,7 +250,11 @@ class GraphLowering:
     def output_buffers(self) -> set[str]:
         """Buffers the wrapper reads after the last kernel: outputs, bases of views, inputs' new values;
         and buffers computed only for their checks, which must run although nothing reads them."""
-        names = {name for _, name in self.mutations} | set(self.checks)
+        return {name for _, name in self.mutations} | set(self.checks) | self.returned_buffers()
+
+    def returned_buffers(self) -> set[str]:
+        """Buffers the caller gets (or views): outputs and bases of aliased outputs."""
+        names = set()
         for o in self.outputs + self.bases:
             while o.kind == "alias":
                 o = o.value[0]

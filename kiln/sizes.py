@@ -23,7 +23,7 @@ import torch.fx as fx
 
 from . import config
 from .fallback import EagerGraph, warn
-from .split import _key as tensor_key
+from .split import value_key
 
 SYMBOLIC = (torch.SymInt, torch.SymFloat, torch.SymBool)
 
@@ -71,7 +71,7 @@ class SizeVersions:
 
     def _key(self, inputs) -> tuple:
         return (tuple((type(inputs[i]).__name__, repr(inputs[i])) for i in self.symbols)
-                + tuple(tensor_key(inputs[i]) for i in self.keyed))
+                + tuple(value_key(inputs[i]) for i in self.keyed))
 
     def _compile(self, inputs) -> Callable:
         static = specialize(self.gm, self.symbols, [inputs[i] for i in self.symbols])

@@ -78,7 +78,7 @@ class _SplitGraph:
         env.update(zip(self.crossing, self.head_call(*args)))
         env[self.op] = _run_node(self.gm, self.op, env)
         values = [env[n] for n in self.tail_inputs]
-        key = tuple(_key(v) for v in values)
+        key = tuple(value_key(v) for v in values)
         tail = self.tails.get(key)
         if tail is None:
             with self.lock:
@@ -128,12 +128,12 @@ def _tensors(value):
     return []
 
 
-def _key(value):
+def value_key(value):
     if isinstance(value, torch.Tensor):
         return ("tensor", tuple(value.shape), value.stride(), value.storage_offset(), value.dtype, value.device,
                 value.requires_grad)
     if isinstance(value, (list, tuple)) and not isinstance(value, torch.Size):
-        return (type(value).__name__,) + tuple(_key(v) for v in value)
+        return (type(value).__name__,) + tuple(value_key(v) for v in value)
     return (type(value).__name__, repr(value))  # repr keeps -0.0 and nan apart from 0.0
 
 
