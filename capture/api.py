@@ -1,6 +1,7 @@
 """`compile`: the wrapper that, on each call, checks the cache, traces, compiles or falls back."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import linecache
@@ -15,7 +16,7 @@ import torch
 from kiln import config
 from kiln.logs import get_logger
 
-from . import breaks, cache, records
+from . import breaks, cache, distributed, records
 from .backends import lookup_backend
 from .bytecode import decode, disassemble
 from .bytecode.errors import CannotResume
@@ -55,21 +56,53 @@ def compile(fn_or_module=None, *, backend="kiln", fullgraph: bool = False, dynam
 
 
 class CompiledModule(torch.nn.Module):
-    """Holds the original module; its forward runs the original's forward compiled."""
+    """Holds the original module; calling it calls the original, whose forward runs compiled.
+
+    The module's own `__call__` runs as it is, so its hooks (FSDP's all-gathers, user hooks) run
+    eagerly around the compiled forward. A DistributedDataParallel module's forward runs as it is
+    too; the module it wraps is the one compiled, its graphs split at DDP's buckets
+    (capture/distributed.py)."""
 
     def __init__(self, module: torch.nn.Module, options: CompileOptions):
         super().__init__()
         self._orig_mod = module
-        self._compiled_forward = _compiled_function(type(module).forward, options)
+        self._compiled_target = module.module if distributed.is_ddp(module) else module
+        if self._compiled_target is not module:
+            options = dataclasses.replace(options, backend=distributed.BucketedBackend(module, options.backend))
+        self._compiled_forward = _compiled_function(type(self._compiled_target).forward, options)
 
     def forward(self, *args, **kwargs):
-        return self._compiled_forward(self._orig_mod, *args, **kwargs)
+        target = self._compiled_target
+        if target is self._orig_mod and not _has_hooks(target):
+            return self._compiled_forward(target, *args, **kwargs)
+        # the compiled forward stands in for the module's own for this call: an instance
+        # attribute, which nn.Module.__call__ reads before the class's
+        saved = target.__dict__.get("forward", _MISSING)
+        target.__dict__["forward"] = functools.partial(self._compiled_forward, target)
+        try:
+            return self._orig_mod(*args, **kwargs)
+        finally:
+            if saved is _MISSING:
+                target.__dict__.pop("forward", None)
+            else:
+                target.__dict__["forward"] = saved
 
     def __getattr__(self, name: str):
         try:
             return super().__getattr__(name)
         except AttributeError:
             return getattr(self._orig_mod, name)
+
+
+_MISSING = object()
+
+
+def _has_hooks(module: torch.nn.Module) -> bool:
+    """Whether calling `module` would run any hook (its own or global) besides its forward."""
+    hooks = torch.nn.modules.module
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+                or module._backward_pre_hooks or hooks._global_forward_hooks or hooks._global_forward_pre_hooks
+                or hooks._global_backward_hooks or hooks._global_backward_pre_hooks)
 
 
 def _compiled_function(fn: Callable, options: CompileOptions) -> Callable:
@@ -252,6 +285,7 @@ def reset() -> None:
     cache.clear()
     records.RECORDS.clear()
     breaks.clear()
+    distributed.clear()
     clear_resume_cache()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import kiln
 from kiln import capture, config, records
+from kiln.capture import distributed
 from kiln.capture.explain import op_count
 
 EPILOG = "Everything after `--` is passed to SCRIPT.py as its own arguments (sys.argv[1:])."
@@ -46,12 +47,18 @@ def cmd_dump(args) -> int:
     return 0
 
 
+def _backend_result(done, indent: str) -> str:
+    text = f", {done.kernels} kernel(s)" if done.compiled else f"; Kiln's back end ran it eagerly{indent}reason: {done.reason}"
+    return text + records.fallback_lines(done.fallbacks, indent)
+
+
 def explain_report() -> str:
     """What `kiln explain` prints: capture's records (kiln.compile) with what the back end did with
     each graph, then the graphs TorchDynamo handed to the back end (torch.compile(backend="kiln"))."""
     captured = capture.compiled_records()
     backend = records.backend_records()
     by_graph = {id(r.graph()): r for r in backend if r.graph() is not None}
+    splits = {id(s.graph()): s for s in distributed.ddp_splits()}
     seen = set()
     lines = []
     for r in captured:
@@ -61,10 +68,16 @@ def explain_report() -> str:
         what = "no ops" if r.graph is None else f"1 graph, {op_count(r.graph)} ops"
         line = f"  {r.name} ({r.location}): {what}, {len(r.guards.splitlines())} guards"
         done = by_graph.get(id(r.graph)) if r.graph is not None else None
-        if done is not None:
+        split = splits.get(id(r.graph))
+        if split is not None and len(split.buckets) > 1:
+            line += "\n    " + str(split).replace("\n", "\n    ")
+            for i, piece in enumerate(split.pieces):
+                if id(piece) in by_graph:
+                    seen.add(id(by_graph[id(piece)]))
+                    line += f"\n    piece {i}: {op_count(piece)} ops" + _backend_result(by_graph[id(piece)], "\n      ")
+        elif done is not None:
             seen.add(id(done))
-            line += f", {done.kernels} kernel(s)" if done.compiled else f"; Kiln's back end ran it eagerly\n    reason: {done.reason}"
-            line += records.fallback_lines(done.fallbacks, "\n    ")
+            line += _backend_result(done, "\n    ")
         lines.append(line)
         if r.graph_break is not None:
             lines.append(f"    graph break at {r.graph_break.location}: {r.graph_break.reason}\n"

@@ -30,6 +30,8 @@ from .nested import CodeVariable, PartialVariable
 from .nn_module import BoundMethodVariable, NNModuleVariable
 from .opaque import AllowedFunctionVariable, OpaqueVariable, opaque
 from .read_through import ReadThroughObjectVariable, is_read_through, read_through_guards
+from .collectives import (DistributedFunctionVariable, DistributedValueVariable, is_distributed_callable,
+                          is_distributed_value)
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
 from .user_objects import (NamedTupleVariable, PythonTypeVariable, UserObjectVariable, is_namedtuple_class,
                            is_user_object)
@@ -164,6 +166,8 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: isinstance(v, type) and v in GRAD_MODE_CLASSES, _by_identity(GradModeClassVariable)),
     (lambda v: isinstance(v, type) and v in AUTOCAST_CLASSES, _by_identity(AutocastClassVariable)),
     (lambda v: isinstance(v, type), _by_identity(PythonTypeVariable)),
+    (is_distributed_callable, _by_identity(DistributedFunctionVariable)),  # before torch's: a subset
+    (is_distributed_value, _by_identity(DistributedValueVariable)),
     (is_torch_callable, _by_identity(TorchFunctionVariable)),
     (lambda v: isinstance(v, types.BuiltinFunctionType) and getattr(builtins, getattr(v, "__name__", ""), None) is v,
      _by_identity(BuiltinVariable)),

@@ -19,6 +19,7 @@ from ..exc import TorchOpError, Unsupported
 from ..guards import Guard
 from ..sources import AttrSource, GetItemSource, Source
 from .base import VariableTracker
+from .collectives import is_distributed_value
 from .constant_values import wrap_constant
 from .containers import TupleVariable
 from .functions import PURE_BUILTINS, SEQUENCE_BUILTINS, BuiltinVariable, UserFunctionVariable, special_call
@@ -154,6 +155,8 @@ def class_getattr(tx, cls_variable, name: str) -> VariableTracker:
         return wrap_constant(cls.__members__[name])
     if cls is object and name == "__setattr__":  # frozen dataclasses' __init__ assigns through it
         return BuiltinVariable(object.__setattr__)
+    if is_distributed_value(getattr(cls, name, None)):  # dist.group.WORLD, dist.ReduceOp.MAX
+        return tx.wrap(getattr(cls, name), AttrSource(cls_variable.source, name) if cls_variable.source else None)
     if not is_user_class(cls) and not is_namedtuple_class(cls):
         raise Unsupported(f"attribute {name!r} of class {cls.__qualname__}")
     descriptor, source = find_class_attribute(tx, cls, cls_variable.source, name)

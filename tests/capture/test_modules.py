@@ -67,3 +67,33 @@ def test_hook_added_later_recompiles_and_breaks_at_the_hooked_call(counter, no_w
     assert counter.count == 1
     (graph_break,) = capture.breaks.BREAKS
     assert "_forward_hooks" in graph_break.reason and "inside a loop" in graph_break.reason
+
+
+def test_hooks_of_the_compiled_module_itself_run(counter, no_warnings):
+    """kiln.compile(module) calls the module as eager does: its own forward pre-hooks, forward hooks
+    and backward hooks run around the compiled forward (FSDP's all-gathers are such hooks)."""
+    calls = []
+    model = torch.nn.Linear(4, 3)
+    model.register_forward_pre_hook(lambda module, args: (args[0] * 3,))
+    model.register_forward_hook(lambda module, args, out: calls.append("forward") or out + 1)
+    model.register_full_backward_hook(lambda module, grad_in, grad_out: calls.append("backward"))
+    compiled = capture.compile(model, backend=counter)
+    x = torch.randn(2, 4, requires_grad=True)
+    got = compiled(x)
+    torch.testing.assert_close(got, model(x))
+    assert calls == ["forward", "forward"]
+    got.sum().backward()
+    assert calls[-1] == "backward" and "forward" not in model.__dict__  # the stand-in forward is gone
+    compiled(x)
+    assert counter.count == 1
+
+
+def test_global_hooks_run_around_the_compiled_module(counter, no_warnings):
+    seen = []
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda m, a, out: seen.append(type(m).__name__))
+    try:
+        model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
+        torch.testing.assert_close(capture.compile(model, backend=counter)(torch.ones(1, 4)), model(torch.ones(1, 4)))
+    finally:
+        handle.remove()
+    assert "Sequential" in seen
