@@ -66,10 +66,11 @@ class CompiledModule(torch.nn.Module):
     def __init__(self, module: torch.nn.Module, options: CompileOptions):
         super().__init__()
         self._orig_mod = module
-        self._compiled_target = module.module if distributed.is_ddp(module) else module
-        if self._compiled_target is not module:
+        target = module.module if distributed.is_ddp(module) else module
+        object.__setattr__(self, "_compiled_target", target)  # not a second submodule (state_dict keys)
+        if target is not module:
             options = dataclasses.replace(options, backend=distributed.BucketedBackend(module, options.backend))
-        self._compiled_forward = _compiled_function(type(self._compiled_target).forward, options)
+        self._compiled_forward = _compiled_function(type(target).forward, options)
 
     def forward(self, *args, **kwargs):
         target = self._compiled_target

@@ -97,3 +97,10 @@ def test_global_hooks_run_around_the_compiled_module(counter, no_warnings):
     finally:
         handle.remove()
     assert "Sequential" in seen
+
+
+def test_compiled_module_state_dict_is_the_wrapped_modules():
+    model = torch.nn.Linear(4, 3)
+    compiled = capture.compile(model, backend="eager")
+    assert list(compiled.state_dict()) == ["_orig_mod.weight", "_orig_mod.bias"]
+    assert len(list(compiled.parameters())) == 2
