@@ -95,11 +95,11 @@ def _rank(rank, world, port, names, quick, rounds, queue):
                       torch.randint(0, int(b.max()) + 1, b.shape, generator=g) for b in batch)
         row = {"name": name, "first": {}, "times": {}, "failed": {}, "pieces": {}}
         runners = {}
+        import kiln
+        torch._dynamo.reset()  # once per workload: a reset between methods makes the compiled ones recompile
+        kiln.reset()
         for method in METHODS:
             try:
-                torch._dynamo.reset()
-                import kiln
-                kiln.reset()
                 runner = Runner(method, module, batch, loss_fn)
                 dist.barrier()
                 with warnings.catch_warnings(record=True) as caught:
