@@ -5,7 +5,7 @@ from ..index_check import FLAG_READER, checks_indices
 from ..kernel_args import kernel_args
 from . import build
 from .index_check import flag_reader
-from .render import render_source
+from .render import render_parts
 
 
 class CppBackend:
@@ -14,19 +14,21 @@ class CppBackend:
     def __init__(self, kernels):
         self.kernels = kernels
         self.args = {k.name: kernel_args(k) for k in kernels}
-        self.source = render_source(kernels) if kernels else ""
+        rendered = render_parts(kernels) if kernels else None
+        self.source = rendered.text if rendered else ""
+        self.same_as = rendered.same_as if rendered else {}  # kernel -> the function it calls
         self.library = None
         self._fns = {}
         self.checks_indices = checks_indices(kernels)
         if kernels:
-            self.library = build.build(self.source)
-            self._fns = build.load(self.library, {k: len(a) for k, a in self.args.items()})
+            self.library = build.build(self.source, rendered)
+            self._fns = build.load(self.library, {k: len(self.args[k]) for k in rendered.kernels})
         if self.checks_indices:
             self._fns[FLAG_READER] = flag_reader(self.library)
 
     def call_kernel(self, kernel, var) -> str:
         ptrs = ", ".join(f"{var(a.buffer)}.data_ptr()" for a in self.args[kernel.name])
-        return f"{kernel.name}({ptrs})"
+        return f"{self.same_as[kernel.name]}({ptrs})"
 
     def globals(self) -> dict:
         return dict(self._fns)

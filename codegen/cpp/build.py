@@ -56,7 +56,8 @@ def source_key(source: str) -> str:
 
 
 class BuildStats:
-    builds = 0  # g++ runs in this process (the cache test reads it)
+    builds = 0  # libraries built in this process (the cache test reads it)
+    units = 0   # translation units of the last one
 
 
 KEY_SYMBOL = "kiln_cache_key"
@@ -80,41 +81,155 @@ def _entry(d: Path, key: str) -> tuple[Path, Path, Path]:
     return d / f"{key}.so", d / f"{key}.sha256", d / f"{key}.cpp"
 
 
-def build(source: str) -> Path:
-    """Path of a shared library built from `source`: from the cache when it holds a valid one."""
+def build(source: str, parts=None) -> Path:
+    """Path of a shared library built from `source`: from the cache when it holds a valid one.
+    `parts` (a render.CppSource whose text is `source`) lets a large graph build as several
+    translation units at once, each starting from the precompiled prelude."""
     key = source_key(source)
     lib, check, _ = _entry(cache_dir(), key)
     if _valid(lib, check, key):
         return lib
     try:
-        return _build_locked(source, key, cache_files.writable_dir("cpp"))
+        return _build_locked(source, parts, key, cache_files.writable_dir("cpp"))
     except OSError:  # a lock or entry file we may not write (read-only, full disk): build where we may
-        return _build_locked(source, key, cache_files.private_dir("cpp"))
+        return _build_locked(source, parts, key, cache_files.private_dir("cpp"))
 
 
-def _build_locked(source: str, key: str, d: Path) -> Path:
+def _build_locked(source: str, parts, key: str, d: Path) -> Path:
     lib, check, src = _entry(d, key)
     with open(d / f"{key}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per entry; others wait, then find it built
         if _valid(lib, check, key):
             return lib
         # the key symbol goes into the file g++ reads, after the key (a hash of `source`) is known
-        cache_files.atomic_write(src, (source + f'\nextern "C" const char {KEY_SYMBOL}[] = "{key}";\n').encode())
+        key_symbol = f'\nextern "C" const char {KEY_SYMBOL}[] = "{key}";\n'
+        cache_files.atomic_write(src, (source + key_symbol).encode())
         fd, tmp_name = tempfile.mkstemp(dir=d, prefix=f"{key}.", suffix=".so")
         os.close(fd)
         tmp_path = Path(tmp_name)
         try:
             with _progress(f"kiln: building C++ kernels ({src.name})"):
-                proc = subprocess.run([config.cxx, *FLAGS, str(src), "-o", str(tmp_path)], capture_output=True, text=True)
+                units = _units(parts, key_symbol, d) if parts is not None else None
+                try:
+                    if units is not None:
+                        _build_units(units, key, d, tmp_path)
+                        BuildStats.units = len(units)
+                except RuntimeError:  # e.g. a damaged precompiled header: once more as one plain unit
+                    _forget_prelude_header(parts.prelude)
+                    units = None
+                if units is None:
+                    _run([config.cxx, *FLAGS, str(src), "-o", str(tmp_path)], src)
+                    BuildStats.units = 1
             BuildStats.builds += 1
-            if proc.returncode != 0:
-                raise RuntimeError(f"g++ failed on {src}:\n{proc.stderr[-4000:]}")
             record = _record(key, tmp_path.read_bytes())
             os.replace(tmp_path, lib)
             cache_files.atomic_write(check, record.encode())
         finally:
             tmp_path.unlink(missing_ok=True)
     return lib
+
+
+def _run(command: list[str], src) -> None:
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"g++ failed on {src}:\n{proc.stderr[-4000:]}")
+
+
+# A graph's kernels go into several translation units, built at once, when there is enough code to
+# keep more than one core busy (below this many characters of kernels, one unit: a unit costs a g++
+# start and the precompiled prelude's load, about 40 ms here).
+UNIT_MIN_CHARS = 6000
+
+
+def _units(parts, key_symbol: str, d: Path) -> list[str] | None:
+    """The texts of the translation units, each including the precompiled prelude; None where one
+    plain unit is as good (a small graph, one core, no precompiled header)."""
+    header = prelude_header(parts.prelude)
+    kernels = list(parts.kernels.values())
+    size = sum(map(len, kernels))
+    n = min(len(kernels), os.cpu_count() or 1, max(1, size // UNIT_MIN_CHARS))
+    if header is None:
+        return None
+    groups = [[] for _ in range(n)]
+    loads = [0] * n
+    for text in sorted(kernels, key=len, reverse=True):  # largest first, into the lightest unit
+        i = loads.index(min(loads))
+        groups[i].append(text)
+        loads[i] += len(text)
+    head = f'#include "{header}"\n' + parts.shared
+    return [head + (parts.defined_once + key_symbol if i == 0 else "") + "\n\n".join(g) + "\n"
+            for i, g in enumerate(groups)]
+
+
+def _build_units(units: list[str], key: str, d: Path, out: Path) -> None:
+    if len(units) == 1:
+        unit = d / f"{key}.unit0.cpp"
+        cache_files.atomic_write(unit, units[0].encode())
+        try:
+            _run([config.cxx, *FLAGS, str(unit), "-o", str(out)], unit)
+        finally:
+            unit.unlink(missing_ok=True)
+        return
+    sources = [d / f"{key}.unit{i}.cpp" for i in range(len(units))]
+    objects = [s.with_suffix(".o") for s in sources]
+    try:
+        for path, text in zip(sources, units):
+            cache_files.atomic_write(path, text.encode())
+        compile_flags = [f for f in FLAGS if f != "-shared"]
+        procs = [(s, subprocess.Popen([config.cxx, *compile_flags, "-c", str(s), "-o", str(o)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                 for s, o in zip(sources, objects)]
+        errors = [(s, p.communicate()[1]) for s, p in procs]
+        failed = [(s, err) for (s, err), (_, p) in zip(errors, procs) if p.returncode != 0]
+        if failed:
+            raise RuntimeError(f"g++ failed on {failed[0][0]}:\n{failed[0][1][-4000:]}")
+        _run([config.cxx, "-shared", "-fopenmp", *map(str, objects), "-o", str(out)], sources[0])
+    finally:
+        for path in (*sources, *objects):
+            path.unlink(missing_ok=True)
+
+
+_PCH_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=None)
+def _prelude_header_cached(prelude: str, d: str) -> str | None:
+    key = source_key(prelude)
+    header, gch = Path(d) / f"prelude-{key}.h", Path(d) / f"prelude-{key}.h.gch"
+    with open(Path(d) / f"prelude-{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (header.exists() and gch.exists() and (Path(d) / f"prelude-{key}.ok").exists()):
+            cache_files.atomic_write(header, prelude.encode())
+            tmp = Path(tempfile.mkstemp(dir=d, prefix=f"prelude-{key}.", suffix=".gch")[1])
+            try:
+                compile_flags = [f for f in FLAGS if f != "-shared"]
+                proc = subprocess.run([config.cxx, *compile_flags, "-x", "c++-header", str(header), "-o", str(tmp)],
+                                      capture_output=True, text=True)
+                if proc.returncode != 0:
+                    return None
+                os.replace(tmp, gch)
+                cache_files.atomic_write(Path(d) / f"prelude-{key}.ok", b"")
+            finally:
+                tmp.unlink(missing_ok=True)
+    return str(header)
+
+
+def _forget_prelude_header(prelude: str) -> None:
+    """The precompiled prelude failed a build: rebuilt on next use, in this process and others."""
+    with _PCH_LOCK:
+        _prelude_header_cached.cache_clear()
+        (cache_files.writable_dir("cpp") / f"prelude-{source_key(prelude)}.ok").unlink(missing_ok=True)
+
+
+def prelude_header(prelude: str) -> str | None:
+    """Path of the prelude as a header with its precompiled form (.gch) beside it, built once per
+    prelude, flags and compiler; None if it cannot be built (the units then build without it).
+    g++ uses the .gch only when the flags match, and reads the header itself otherwise: never wrong."""
+    with _PCH_LOCK:
+        try:
+            return _prelude_header_cached(prelude, str(cache_files.writable_dir("cpp")))
+        except OSError:
+            return None
 
 
 class _progress:

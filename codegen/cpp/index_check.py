@@ -15,9 +15,13 @@ import ctypes
 from ..index_check import kernel_checks_indices
 
 BAD = "kiln_bad"
-SOURCE = r"""
-static thread_local int kiln_index_error_flag = 0;
-static inline int64_t kiln_check_index(int64_t i, int64_t n, int& bad) {
+# One flag per library, defined in the library's first unit and declared in the others (a graph's
+# kernels may build as several translation units: codegen/cpp/build.py); hidden, so that each
+# loaded library's references bind to its own flag.
+FLAG_DEFINITION = 'extern "C" __attribute__((visibility("hidden"))) thread_local int kiln_index_error_flag = 0;\n'
+FLAG_DECLARATION = 'extern "C" __attribute__((visibility("hidden"))) thread_local int kiln_index_error_flag;\n'
+TAKE_FLAG = 'extern "C" int kiln_take_index_error(void) { return __atomic_exchange_n(&kiln_index_error_flag, 0, __ATOMIC_RELAXED); }\n'
+SOURCE = FLAG_DECLARATION + r"""static inline int64_t kiln_check_index(int64_t i, int64_t n, int& bad) {
   const bool out = static_cast<uint64_t>(i) >= static_cast<uint64_t>(n);  // also i < 0
   bad |= out;
   return out ? 0 : i;
@@ -27,7 +31,6 @@ template <typename T> static inline T kiln_check_divisor(T b, int& bad) {
   bad |= zero;
   return zero ? T(1) : b;
 }
-extern "C" int kiln_take_index_error(void) { return __atomic_exchange_n(&kiln_index_error_flag, 0, __ATOMIC_RELAXED); }
 """
 
 

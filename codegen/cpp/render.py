@@ -17,6 +17,9 @@ Kernels never write a buffer they read, so running one twice gives the same resu
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import torch
 
 from kiln.inductor.ir import loop as L
@@ -222,9 +225,51 @@ def render_kernel(kernel) -> str:
         "}"])
 
 
+def canonical_text(kernel, text: str) -> str:
+    """`text` (the kernel rendered) with its own names (function, arguments, locals, accumulators)
+    replaced by positional ones: two kernels with the same canonical text are the same machine code.
+    A name matches as a whole identifier or as the start of one before `_` (acc_buf7_0)."""
+    names = [kernel.name] + [f"p_{a.buffer}" for a in kernel_args(kernel)] + \
+        [f"{prefix}_{n.name}" for n in kernel.nodes for prefix in ("p", "v", "acc")]
+    index = {name: f"kiln_n{i}" for i, name in enumerate(dict.fromkeys(names))}
+    pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(index, key=len, reverse=True)) + r")(?=\b|_)")
+    return pattern.sub(lambda m: index[m.group(1)], text)
+
+
+@dataclass
+class CppSource:
+    """A graph's C++: the prelude, the declarations every unit needs (index checks), what only one
+    unit defines (the error flag), and one text per distinct kernel; `same_as` maps each kernel to
+    the one whose code it runs (a repeated layer's kernels are built once). `text` is the whole
+    program as one unit: what `kiln dump` shows and what the build cache is keyed by."""
+    prelude: str
+    shared: str
+    defined_once: str
+    kernels: dict[str, str]           # kernel name -> its text, for the kernels rendered
+    same_as: dict[str, str]           # every kernel name -> the name of the function it calls
+
+    @property
+    def text(self) -> str:
+        aliases = [f"// {k}: the code of {v}" for k, v in self.same_as.items() if k != v]
+        return self.prelude + self.shared + self.defined_once + "\n" + "\n".join(aliases) + \
+            ("\n" if aliases else "") + "\n\n".join(self.kernels.values()) + "\n"
+
+
 def render_source(kernels) -> str:
-    from .index_check import SOURCE as INDEX_CHECK
+    """The graph's kernels as one C++ program."""
+    return render_parts(kernels).text
+
+
+def render_parts(kernels) -> CppSource:
     from .prelude import PRELUDE
 
-    checks = INDEX_CHECK if checks_indices(kernels) else ""
-    return PRELUDE + checks + "\n" + "\n\n".join(render_kernel(k) for k in kernels) + "\n"
+    checks = checks_indices(kernels)
+    texts, same_as, seen = {}, {}, {}
+    for k in kernels:
+        text = render_kernel(k)
+        first = seen.setdefault(canonical_text(k, text), k.name)
+        same_as[k.name] = first
+        if first == k.name:
+            texts[k.name] = text
+    return CppSource(PRELUDE, index_check.SOURCE if checks else "",
+                     index_check.FLAG_DEFINITION + index_check.TAKE_FLAG if checks else "", texts, same_as)
