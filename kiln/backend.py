@@ -25,7 +25,7 @@ from .dump import GraphDump
 from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
 from .fallback import EagerGraph, eager_first, guarded_call, warn
 from .input_storage import storage_check
-from .logs import get_logger
+from .logs import get_logger, graph_stages, stage
 
 log_fallbacks = get_logger("op_fallbacks")
 
@@ -73,6 +73,12 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
     reaches the caller (`config.strict` raises them instead)."""
     example_inputs = list(example_inputs)
     eager = EagerGraph(gm)
+    function, location = records.origin(gm)
+    with graph_stages(f"{function} ({location})"):
+        return _compile_fx(gm, example_inputs, eager, target)
+
+
+def _compile_fx(gm, example_inputs, eager, target):
     try:
         try:
             if sizes.has_symbolic_inputs(example_inputs):  # one static build per concrete size (kiln/sizes.py)
@@ -152,9 +158,11 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: Eag
     target = pick_target(target, example_inputs)
     dump = GraphDump()
     dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
-    traced_gm = prims.trace_aten(gm, example_inputs)
+    with stage("trace_aten"):
+        traced_gm = prims.trace_aten(gm, example_inputs)
     dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
-    aten_gm = prims.functionalize(traced_gm)
+    with stage("functionalize"):
+        aten_gm = prims.functionalize(traced_gm)
     dump.write("1_aten_functional.py", lambda: with_io(aten_gm))
     prims_gm = to_prims(aten_gm, target, dump)
     kernels = build_kernels(prims_gm, example_inputs, target, dump, inductor.eager_peak_bytes(traced_gm),

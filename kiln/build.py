@@ -13,7 +13,7 @@ from kiln.codegen.wrapper import build_wrapper
 
 from . import config, records
 from .dump import GraphDump
-from .logs import get_logger
+from .logs import get_logger, stage
 
 log_code = get_logger("output_code")
 log_schedule = get_logger("schedule")
@@ -22,7 +22,8 @@ log_fallbacks = get_logger("op_fallbacks")
 
 def to_prims(aten_gm: fx.GraphModule, target: str, dump: GraphDump) -> fx.GraphModule:
     """A functional ATen graph decomposed for `target`, its op-level fallbacks reported."""
-    prims_gm = prims.decompose(aten_gm, renderable=renderable_dtypes(target), target=TARGET_NAMES[target])
+    with stage("decompose"):
+        prims_gm = prims.decompose(aten_gm, renderable=renderable_dtypes(target), target=TARGET_NAMES[target])
     dump.write("2_prims_graph.py", lambda: with_io(prims_gm))
     _report_op_fallbacks(prims_gm, dump)
     return prims_gm
@@ -42,14 +43,17 @@ def build_kernels(prims_gm, example_inputs, target: str, dump: GraphDump, eager_
                   prefix: str = "") -> Kernels:
     """prims graph -> loop IR -> fused schedule + memory plan -> kernels + wrapper. `prefix` names
     this graph's dump files apart from another's of the same compile (a forward's, a backward's)."""
-    graph = inductor.lower(prims_gm, example_inputs)
+    with stage("lower"):
+        graph = inductor.lower(prims_gm, example_inputs)
     dump.write(f"{prefix}3_loop_ir.txt", repr(graph))
-    schedule = inductor.schedule(graph, eager_peak, scratch=target == "cpp")
+    with stage("schedule"):
+        schedule = inductor.schedule(graph, eager_peak, scratch=target == "cpp")
     dump.write(f"{prefix}4_schedule.txt", schedule.text)
     log_schedule.debug("%s", schedule.text)
     backend = _make_backend(target, schedule.kernels, graph.buffers)
-    call, wrapper_source = build_wrapper(graph, schedule.steps, backend, on_index_error=on_index_error,
-                                         profile_name=prefix.rstrip("_") if config.profile else None)
+    with stage("wrapper"):
+        call, wrapper_source = build_wrapper(graph, schedule.steps, backend, on_index_error=on_index_error,
+                                             profile_name=prefix.rstrip("_") if config.profile else None)
     for fname, src in backend.sources().items():
         dump.write(f"{prefix}5_{fname}", src)
     dump.write(f"{prefix}6_wrapper.py", wrapper_source)

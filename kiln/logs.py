@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
+from contextlib import contextmanager
 
 from . import config
 
@@ -22,6 +25,7 @@ ARTIFACTS = {
     "partition": "back end: each training graph's forward/backward partition (saved values, recomputed nodes)",
     "schedule": "back end: the fused schedule and memory plan",
     "output_code": "back end: the generated kernels and wrapper",
+    "compile_time": "back end: seconds per stage of each compiled graph (trace, functionalize, ..., C++ build)",
 }
 _enabled: set[str] = set()
 
@@ -54,3 +58,51 @@ def enable(*artifacts: str) -> None:
 
 def enable_from_config() -> None:
     enable(*config.logs)
+
+
+# -- compile time per stage (KILN_LOGS=compile_time; stage_totals() for benchmarks) -----------------
+
+_stage_totals: dict[str, float] = {}
+_graph_stages = threading.local()  # the stages of the graph this thread compiles
+
+
+@contextmanager
+def stage(name: str):
+    """Time a back-end stage: added to the process's totals and to the graph being compiled."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds = time.perf_counter() - start
+        _stage_totals[name] = _stage_totals.get(name, 0.0) + seconds
+        stages = getattr(_graph_stages, "stages", None)
+        if stages is not None:
+            stages[name] = stages.get(name, 0.0) + seconds
+
+
+@contextmanager
+def graph_stages(label: str):
+    """Collect the stages of one graph's compile; logged on `kiln.compile_time` at the end."""
+    outer = getattr(_graph_stages, "stages", None)
+    _graph_stages.stages = stages = {}
+    start = time.perf_counter()
+    try:
+        yield stages
+    finally:
+        _graph_stages.stages = outer
+        if outer is not None:  # a graph compiled inside another's compile (split graphs)
+            for name, seconds in stages.items():
+                outer[name] = outer.get(name, 0.0) + seconds
+        total = time.perf_counter() - start
+        parts = ", ".join(f"{name} {seconds:.3f}" for name, seconds in stages.items())
+        get_logger("compile_time").debug("%s: %.3f s (%s; other %.3f)", label, total, parts,
+                                         total - sum(stages.values()))
+
+
+def stage_totals() -> dict[str, float]:
+    """Seconds per back-end stage in this process since the last reset_stage_totals()."""
+    return dict(_stage_totals)
+
+
+def reset_stage_totals() -> None:
+    _stage_totals.clear()

@@ -81,7 +81,7 @@ _lock = threading.Lock()
 RECORDS: list[BackendRecord] = []
 
 
-def _origin(gm: fx.GraphModule) -> tuple[str, str]:
+def origin(gm: fx.GraphModule) -> tuple[str, str]:
     """The user frame of the graph's first op that carries a stack trace (both front ends set one)."""
     for node in gm.graph.nodes:
         frames = _FRAME.findall(node.meta.get("stack_trace") or "")
@@ -99,7 +99,7 @@ def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseExceptio
                        split: OpFallback | None = None, per_size: bool = False) -> None:
     """`split`: the graph was split at a data-dependent op, which runs eagerly (its parts have records of their own).
     `per_size`: a graph of symbolic sizes, compiled per concrete size (kiln/sizes.py; each version has its own)."""
-    function, location = _origin(gm)
+    function, location = origin(gm)
     if per_size:
         record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True, per_size=True)
     elif split is not None:

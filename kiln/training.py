@@ -39,6 +39,7 @@ from kiln.codegen.index_check import no_eager_graph
 from .build import build_kernels, to_prims, with_io
 from .dump import GraphDump
 from .fallback import EagerGraph
+from .logs import stage
 from .training_stats import eager_saved_bytes_on_fakes
 
 META_KEY = prims.META_KEY
@@ -78,12 +79,15 @@ def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: 
     start = time.perf_counter()
     dump = GraphDump()
     dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
-    joint = prims.trace_joint(gm, example_inputs)
+    with stage("trace_joint"):
+        joint = prims.trace_joint(gm, example_inputs)
     dump.write("1_joint_graph.py", lambda: joint.gm.print_readable(print_output=False))
-    aten_joint = prims.functionalize(joint.gm)
+    with stage("functionalize"):
+        aten_joint = prims.functionalize(joint.gm)
     dump.write("1_joint_functional.py", lambda: with_io(aten_joint))
     prims_joint = to_prims(aten_joint, target, dump)
-    graphs = prims.split_joint(prims_joint, joint)
+    with stage("partition"):
+        graphs = prims.split_joint(prims_joint, joint)
     dump.write("2_partition.txt", lambda: _partition_text(graphs.partition, gm, example_inputs))
     dump.write("2_forward_graph.py", lambda: with_io(graphs.forward))
     dump.write("2_backward_graph.py", lambda: with_io(graphs.backward))

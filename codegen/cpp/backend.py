@@ -1,6 +1,8 @@
 """The C++ backend object the wrapper generator talks to."""
 from __future__ import annotations
 
+from kiln.logs import stage
+
 from ..index_check import FLAG_READER, checks_indices
 from ..kernel_args import kernel_args
 from . import build
@@ -14,15 +16,17 @@ class CppBackend:
     def __init__(self, kernels):
         self.kernels = kernels
         self.args = {k.name: kernel_args(k) for k in kernels}
-        rendered = render_parts(kernels) if kernels else None
+        with stage("render"):
+            rendered = render_parts(kernels) if kernels else None
         self.source = rendered.text if rendered else ""
         self.same_as = rendered.same_as if rendered else {}  # kernel -> the function it calls
         self.library = None
         self._fns = {}
         self.checks_indices = checks_indices(kernels)
         if kernels:
-            self.library = build.build(self.source, rendered)
-            self._fns = build.load(self.library, {k: len(self.args[k]) for k in rendered.kernels})
+            with stage("cxx_build"):
+                self.library = build.build(self.source, rendered)
+                self._fns = build.load(self.library, {k: len(self.args[k]) for k in rendered.kernels})
         if self.checks_indices:
             self._fns[FLAG_READER] = flag_reader(self.library)
 
