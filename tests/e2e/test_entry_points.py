@@ -149,3 +149,17 @@ def test_output_code_log(tmp_path):
                          env={**os.environ, "KILN_LOGS": "output_code,graph"})
     assert out.returncode == 0, out.stderr
     assert "extern \"C\" void kernel0" in out.stderr and "def call(" in out.stderr
+
+
+def test_compile_time_log_and_stage_totals(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import torch, kiln\nfrom kiln import logs\n"
+                      "f = kiln.compile(lambda x: (x.exp() * 2).sum(-1))\nf(torch.randn(4, 8))\n"
+                      "print(sorted(logs.stage_totals()))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "KILN_LOGS": "compile_time", "KILN_CACHE_DIR": str(tmp_path / "cache")})
+    assert out.returncode == 0, out.stderr
+    (line,) = [line for line in out.stderr.splitlines() if line.startswith("[kiln.compile_time]")]
+    assert "<lambda> (" in line and "trace_aten" in line and "cxx_build" in line, line
+    stages = eval(out.stdout.strip().splitlines()[-1])
+    assert {"trace_aten", "functionalize", "decompose", "lower", "schedule", "render", "cxx_build", "wrapper"} <= set(stages)
