@@ -7,15 +7,18 @@ from typing import Any, Callable
 
 import torch
 
-from .guards import GuardSet
+from .guards import GuardSet, SharedReads
 from .plans import EffectsPlan, OutputPlan
 from .sources import Frame, Source
 
 
 def make_input_extractor(sources: list[Source]) -> Callable:
-    """Generate `extract(L, G, B, C) -> [graph inputs]` from the input sources."""
-    body = ", ".join(source.expr() for source in sources)
-    text = f"def extract_inputs(L, G, B, C):\n    return [{body}]\n"
+    """Generate `extract(L, G, B, C) -> [graph inputs]` from the input sources; a value several
+    inputs are read through (a module holding many parameters) is fetched once."""
+    lines: list[str] = []
+    read = SharedReads([(source, None) for source in sources], lines, indent="    ")
+    body = ", ".join(read(source) for source in sources)
+    text = "def extract_inputs(L, G, B, C):\n" + "".join(line + "\n" for line in lines) + f"    return [{body}]\n"
     namespace: dict[str, Any] = {}
     exec(compile(text, "<kiln inputs>", "exec"), namespace)
     return namespace["extract_inputs"]

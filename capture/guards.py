@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import torch
 
-from .sources import Frame, Source
+from .sources import AttrSource, Frame, GetItemSource, Source
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,8 @@ class GuardKind:
 
     check: a Python expression template; {v} is the guarded value's expression,
     {e} the name bound to the expected value in the guard function's namespace,
-    {other} the expression of an expected source; or a function guard -> expression.
+    {other} the expression of an expected source; or a function (guard, read) -> expression,
+    where read(source) gives a source's expression.
     explain: (guard, actual value) -> words, used only on failure.
     """
     name: str
@@ -74,16 +75,16 @@ def _storages_apart(mutated: tuple, others: tuple) -> bool:
 SMALL_GROUP = 4  # up to this many objects, a few `is not`s are faster than building a set per call
 
 
-def _check_distinct_objects(guard: "Guard") -> str:
-    exprs = [guard.source.expr(), *(source.expr() for source in guard.expected)]
+def _check_distinct_objects(guard: "Guard", read) -> str:
+    exprs = [read(guard.source), *(read(source) for source in guard.expected)]
     if len(exprs) <= SMALL_GROUP:
         return " and ".join(f"{a} is not {b}" for a, b in itertools.combinations(exprs, 2))
     return f"distinct_objects(({', '.join(exprs)},))"
 
 
-def _check_storages_apart(guard: "Guard") -> str:
-    mutated = [guard.source.expr(), *(source.expr() for source in guard.expected[0])]
-    rest = "".join(f"{source.expr()}, " for source in guard.expected[1])
+def _check_storages_apart(guard: "Guard", read) -> str:
+    mutated = [read(guard.source), *(read(source) for source in guard.expected[0])]
+    rest = "".join(f"{read(source)}, " for source in guard.expected[1])
     return f"storages_apart(({', '.join(mutated)},), ({rest}))"
 
 
@@ -93,9 +94,9 @@ def _objects_apart(mutated: tuple, others: tuple) -> bool:
     return len(ids) == len(mutated) and ids.isdisjoint(id(value) for value in others)
 
 
-def _check_objects_apart(guard: "Guard") -> str:
-    mutated = [guard.source.expr(), *(source.expr() for source in guard.expected[0])]
-    rest = "".join(f"{source.expr()}, " for source in guard.expected[1])
+def _check_objects_apart(guard: "Guard", read) -> str:
+    mutated = [read(guard.source), *(read(source) for source in guard.expected[0])]
+    rest = "".join(f"{read(source)}, " for source in guard.expected[1])
     return f"objects_apart(({', '.join(mutated)},), ({rest}))"
 
 
@@ -212,6 +213,42 @@ def tensor_guards(source: Source, tensor: torch.Tensor) -> list[Guard]:
     return [Guard(source, kind, expected, noun="tensor") for kind, expected in meta]
 
 
+class SharedReads:
+    """Expressions for guard sources in which every value more than one guard reads (a module
+    deep in a model, read by dozens of guards) is fetched once, into a local, just before the first
+    guard that needs it: linear in the number of guards, not in guards times attribute depth.
+    A read that raises fails the check, as the full expression would have at its guard."""
+
+    def __init__(self, reads, lines: list[str], indent: str = "        "):
+        """reads: (source, expected) pairs; an expected value that is a source or a tuple of
+        sources is read too."""
+        counts: dict[Source, int] = {}
+        for first, expected in reads:
+            for source in (first, *_sources(expected)):
+                while source is not None:
+                    counts[source] = counts.get(source, 0) + 1
+                    source = getattr(source, "base", None) if isinstance(source, (AttrSource, GetItemSource)) else None
+        # roots (L['x'], G['name']) are one dict lookup: only attribute and item reads are shared
+        self.shared = {source for source, n in counts.items() if n > 1 and isinstance(source, (AttrSource, GetItemSource))}
+        self.names: dict[Source, str] = {}
+        self.lines, self.indent = lines, indent
+
+    def __call__(self, source: Source) -> str:
+        if source in self.names:
+            return self.names[source]
+        if isinstance(source, AttrSource):
+            text = f"{self(source.base)}.{source.attr}"
+        elif isinstance(source, GetItemSource):
+            text = f"{self(source.base)}[{source.index!r}]"
+        else:
+            text = source.expr()
+        if source not in self.shared:
+            return text
+        name = self.names[source] = f"s{len(self.names)}"
+        self.lines.append(f"{self.indent}{name} = {text}  # {source.name()}")
+        return name
+
+
 class GuardSet:
     """An ordered, de-duplicated set of guards compiled into one check function."""
 
@@ -243,14 +280,15 @@ class GuardSet:
         namespace: dict[str, Any] = {"is_grad_enabled": torch.is_grad_enabled, "distinct_objects": _distinct_objects,
                                      "storages_apart": _storages_apart, "objects_apart": _objects_apart}
         lines = ["def check_guards(L, G, B, C):", "    try:"]
+        read = SharedReads([(g.source, g.expected) for g in self.guards], lines)
         for number, guard in enumerate(self.guards):
             expected_name = f"expected_{number}"
             namespace[expected_name] = guard.expected
             check = GUARD_KINDS[guard.kind].check
-            condition = check(guard) if callable(check) else check.format(
-                v=guard.source.expr() if guard.source is not None else "None",
+            condition = check(guard, read) if callable(check) else check.format(
+                v=read(guard.source) if guard.source is not None else "None",
                 e=expected_name,
-                other=guard.expected.expr() if isinstance(guard.expected, Source) else "None")
+                other=read(guard.expected) if isinstance(guard.expected, Source) else "None")
             lines.append(f"        if not ({condition}):  # {guard.kind}")
             lines.append("            return False")
         lines += ["    except Exception:", "        return False", "    return True"]

@@ -7,7 +7,7 @@ import torch
 
 from kiln import capture, config
 from kiln.capture.guards import Guard, GuardSet, tensor_guards
-from kiln.capture.sources import Frame, LocalSource
+from kiln.capture.sources import AttrSource, Frame, GetItemSource, LocalSource
 
 OFFSET = 1.0
 ACTIVATION = torch.relu
@@ -266,3 +266,39 @@ def test_a_closure_is_not_a_python_constant(counter):
     x = torch.zeros(2)
     assert torch.equal(compiled(first, first, x), x + 1)
     assert torch.equal(compiled(first, second, x), x - 1)
+
+
+def test_values_many_guards_read_are_fetched_once():
+    """A deep module read by many guards: each attribute chain is walked once per check, into a
+    local named after the source; a missing link still fails the check, and the slow path names it."""
+    class Node:
+        pass
+
+    root = Node()
+    root.child = Node()
+    root.child.leaf = Node()
+    root.child.leaf.a, root.child.leaf.b, root.child.leaf.c = 1, 2.0, "s"
+    leaf = AttrSource(AttrSource(LocalSource("m"), "child"), "leaf")
+    guards = GuardSet()
+    for name, value in (("a", 1), ("b", 2.0), ("c", "s")):
+        guards.add(Guard(AttrSource(leaf, name), "CONSTANT_MATCH", value))
+    guards.compile()
+    assert guards.source_text.count("L['m'].child") == 1, guards.source_text
+    assert "s1 = s0.leaf  # m.child.leaf" in guards.source_text
+    assert guards.check(Frame({"m": root}, {}, {}, ()))
+    root.child.leaf.b = 3.0
+    assert not guards.check(Frame({"m": root}, {}, {}, ()))
+    del root.child.leaf
+    frame = Frame({"m": root}, {}, {}, ())
+    assert not guards.check(frame) and "could not be read" in guards.explain_failure(frame)
+
+
+def test_input_extractor_reads_shared_modules_once():
+    from kiln.capture.cache import make_input_extractor
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    base = AttrSource(LocalSource("self"), "_modules")
+    sources = [AttrSource(GetItemSource(base, str(i)), p) for i in range(2) for p in ("weight", "bias")]
+    extract = make_input_extractor(sources)
+    got = extract({"self": model}, {}, {}, ())
+    assert all(a is b for a, b in zip(got, [model[0].weight, model[0].bias, model[1].weight, model[1].bias]))
