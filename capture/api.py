@@ -143,6 +143,29 @@ def _code_signature(fn: Callable) -> inspect.Signature:
     return inspect.signature(bare, follow_wrapped=False)
 
 
+# id(signature) -> (signature, its parameter names when all are plain positional ones, else None);
+# by id (a default value may be unhashable), the signature kept alive beside its names
+_POSITIONAL: dict[int, tuple[inspect.Signature, tuple[str, ...] | None]] = {}
+
+
+def _arguments(signature: inspect.Signature, args, kwargs) -> dict:
+    """The frame's arguments by name. A call giving every parameter of a signature of plain
+    positional parameters (a module's forward(self, x)) is zipped with the names: Signature.bind
+    costs several microseconds per call."""
+    known = _POSITIONAL.get(id(signature))
+    if known is None or known[0] is not signature:
+        if len(_POSITIONAL) > 4096:  # signatures made per call (functions made per call): no unbounded growth
+            _POSITIONAL.clear()
+        plain = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in signature.parameters.values())
+        known = _POSITIONAL[id(signature)] = (signature, tuple(signature.parameters) if plain else None)
+    names = known[1]
+    if names is not None and not kwargs and len(args) == len(names):
+        return dict(zip(names, args))
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
 def _with_grad_mode(decorated: Callable, inner: Callable, options: CompileOptions) -> Callable:
     context_factory = decorated.__closure__[decorated.__code__.co_freevars.index("ctx_factory")].cell_contents
     compiled_inner = _compiled_function(inner, options)
@@ -174,9 +197,7 @@ def _call(fn, signature: inspect.Signature, options: CompileOptions, args, kwarg
     code_cache = cache.cache_for(code, _backend_key(options.backend))
     if code_cache.fallback_reason is not None:
         return fn(*args, **kwargs)
-    bound = signature.bind(*args, **kwargs)
-    bound.apply_defaults()
-    frame = Frame(dict(bound.arguments), fn.__globals__, builtins_of(fn.__globals__), fn.__closure__ or ())
+    frame = Frame(_arguments(signature, args, kwargs), fn.__globals__, builtins_of(fn.__globals__), fn.__closure__ or ())
     for entry in code_cache.entries:
         if entry.guards.check(frame):
             return entry.run(frame)

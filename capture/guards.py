@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import torch
 
-from .sources import AttrSource, Frame, GetItemSource, Source
+from .sources import AttrSource, Frame, GetItemSource, ModuleEntrySource, Source
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,9 @@ class SharedReads:
     def __call__(self, source: Source) -> str:
         if source in self.names:
             return self.names[source]
-        if isinstance(source, AttrSource):
+        if isinstance(source, ModuleEntrySource):
+            text = f"{self(source.base)}.{source.table}[{source.attr!r}]"
+        elif isinstance(source, AttrSource):
             text = f"{self(source.base)}.{source.attr}"
         elif isinstance(source, GetItemSource):
             text = f"{self(source.base)}[{source.index!r}]"

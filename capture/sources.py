@@ -121,6 +121,20 @@ class AttrSource(Source):
 
 
 @dataclass(frozen=True, repr=False)
+class ModuleEntrySource(AttrSource):
+    """`module.name` for a parameter, buffer or submodule, fetched from its table
+    (`module._parameters['name']`): one dict read instead of nn.Module.__getattr__, which the
+    guards and the input extractor would otherwise call for every parameter on every call."""
+    table: str = "_parameters"
+
+    def expr(self) -> str:
+        return f"{self.base.expr()}.{self.table}[{self.attr!r}]"
+
+    def placeholder_name(self) -> str:  # the same names as the attribute spelling gives
+        return AttrSource(self.base, self.attr).placeholder_name()
+
+
+@dataclass(frozen=True, repr=False)
 class GetItemSource(Source):
     base: Source
     index: int | str

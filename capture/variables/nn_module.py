@@ -8,7 +8,7 @@ import torch
 
 from ..exc import TorchOpError, Unsupported
 from ..guards import Guard
-from ..sources import AttrSource, GetItemSource, Source
+from ..sources import AttrSource, GetItemSource, ModuleEntrySource, Source
 from .base import VariableTracker
 from .constant import is_constant_value
 from .constant_values import wrap_constant
@@ -40,7 +40,7 @@ class NNModuleVariable(VariableTracker):
         for table in ("_parameters", "_buffers", "_modules"):
             entries = module.__dict__.get(table, {})
             if name in entries:
-                return tx.wrap(entries[name], AttrSource(self.source, name))
+                return tx.wrap(entries[name], ModuleEntrySource(self.source, name, table))
         if name in module.__dict__:
             return tx.wrap(module.__dict__[name], AttrSource(self.source, name))
         class_attribute = inspect.getattr_static(type(module), name, None)

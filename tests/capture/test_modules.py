@@ -104,3 +104,18 @@ def test_compiled_module_state_dict_is_the_wrapped_modules():
     compiled = capture.compile(model, backend="eager")
     assert list(compiled.state_dict()) == ["_orig_mod.weight", "_orig_mod.bias"]
     assert len(list(compiled.parameters())) == 2
+
+
+def test_parameters_are_read_from_their_tables(counter):
+    """Guards and inputs read module._parameters['weight'] (one dict read, not nn.Module.__getattr__);
+    placeholders keep the attribute spelling's names; a replaced parameter is seen."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    compiled = capture.compile(model, backend=counter)
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(compiled(x), model(x))
+    (entry,) = [e for c in capture.cache._CACHES.values() for e in c.entries]
+    assert "._parameters['weight']" in entry.guards.source_text
+    names = [n.name for n in counter.graphs[-1].graph.nodes if n.op == "placeholder"]
+    assert "l_self_modules_0_weight_" in names, names
+    model[2].weight = torch.nn.Parameter(torch.randn(2, 4))
+    torch.testing.assert_close(compiled(x), model(x))
