@@ -48,6 +48,8 @@ class NNModuleVariable(VariableTracker):
             return ModuleTreeMethodVariable(self, name)
         if isinstance(class_attribute, types.FunctionType):
             return BoundMethodVariable(self, self._method(tx, name))
+        if isinstance(class_attribute, staticmethod):  # self.helper(...) of a @staticmethod (T5's position buckets)
+            return tx.wrap(class_attribute.__func__, AttrSource(AttrSource(self.source, "__class__"), name))
         if is_constant_value(class_attribute):
             return tx.wrap(getattr(module, name), AttrSource(self.source, name))
         raise Unsupported(f"module attribute {type(module).__name__}.{name}")

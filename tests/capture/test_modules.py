@@ -119,3 +119,18 @@ def test_parameters_are_read_from_their_tables(counter):
     assert "l_self_modules_0_weight_" in names, names
     model[2].weight = torch.nn.Parameter(torch.randn(2, 4))
     torch.testing.assert_close(compiled(x), model(x))
+
+
+def test_static_method_called_through_self(counter, no_warnings):
+    class Bucketed(torch.nn.Module):
+        @staticmethod
+        def _bucket(x, n):
+            return (x * n).floor().clamp(0, n - 1)
+
+        def forward(self, x):
+            return self._bucket(x, 8) + 1
+
+    model = Bucketed()
+    x = torch.rand(5)
+    torch.testing.assert_close(capture.compile(model, backend=counter)(x), model(x))
+    assert counter.count == 1
