@@ -119,3 +119,45 @@ def test_ignored_and_frozen_parameters_take_no_bucket_space():
     bucketed = [name for b in split.buckets for name in b.params]
     assert not any("0_weight" in n or "2_weight" in n for n in bucketed), bucketed
     assert len(bucketed) == 6
+
+
+class _Branchy(nn.Module):
+    """A layer used only on some calls: DDP's find_unused_parameters must mark it ready."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.unused = nn.Linear(16, 32), nn.Linear(32, 4), nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.a(x)))
+
+
+@pytest.mark.parametrize("kwargs", [{"find_unused_parameters": True}, {"static_graph": True}, {"gradient_as_bucket_view": True}])
+def test_ddp_options_match_eager(kwargs, monkeypatch):
+    monkeypatch.setattr(kiln.config, "strict", True)
+    torch.manual_seed(0)
+    module = _mlp() if kwargs.get("gradient_as_bucket_view") else _Branchy()  # unused parameters need the others
+    eager = DDP(copy.deepcopy(module), bucket_cap_mb=0.004, **kwargs)
+    compiled_ddp = DDP(module, bucket_cap_mb=0.004, **kwargs)
+    compiled = kiln.compile(compiled_ddp)
+    for step in range(3):
+        x = torch.randn(8, 16, generator=torch.Generator().manual_seed(step))
+        torch.testing.assert_close(_train_step(compiled, x), _train_step(eager, x))
+        for p, q in zip(compiled_ddp.parameters(), eager.parameters()):
+            torch.testing.assert_close(p.grad, q.grad)
+            p.grad = q.grad = None
+
+
+def test_no_sync_accumulates_like_eager():
+    torch.manual_seed(0)
+    eager = DDP(_mlp(), bucket_cap_mb=0.004)
+    ddp = DDP(copy.deepcopy(eager.module), bucket_cap_mb=0.004)
+    compiled = kiln.compile(ddp)
+    xs = [torch.randn(8, 16, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    for model, target in ((eager, eager), (compiled, ddp)):
+        with target.no_sync():
+            _train_step(model, xs[0])
+            _train_step(model, xs[1])
+        _train_step(model, xs[2])
+    for p, q in zip(ddp.parameters(), eager.parameters()):
+        torch.testing.assert_close(p.grad, q.grad)
