@@ -124,6 +124,13 @@ def _len(tx, args, kwargs):
     return wrap_constant(length(tx))
 
 
+def _bool(tx, args, kwargs):
+    """bool(obj) of a container or object: its truth value, as `if obj:` takes it."""
+    if len(args) != 1 or kwargs or isinstance(args[0], TensorVariable) or args[0].is_python_constant():
+        return None
+    return wrap_constant(tx.truthiness(args[0]))
+
+
 def _type(tx, args, kwargs):
     if len(args) != 1 or kwargs:
         raise Unsupported("type() with more than one argument (making a class)")
@@ -289,7 +296,7 @@ SPECIAL_CALLS.update({  # the table BuiltinVariable.call tries first (variables/
     builtins.dict: _dict, builtins.set: _set, collections.OrderedDict: _ordered_dict,
     collections.namedtuple: _namedtuple_factory, builtins.frozenset: _frozenset, functools.partial: _partial,
     builtins.super: _super, object.__setattr__: _object_setattr,
-    builtins.isinstance: _isinstance, builtins.len: _len, builtins.type: _type, builtins.callable: _callable,
+    builtins.isinstance: _isinstance, builtins.len: _len, builtins.bool: _bool, builtins.type: _type, builtins.callable: _callable,
     builtins.hasattr: _hasattr, builtins.getattr: _getattr,
     builtins.iter: _iter, builtins.next: _next, builtins.sum: _sum, builtins.any: _any_all(True),
     builtins.all: _any_all(False), builtins.sorted: _sorted, builtins.map: _map,

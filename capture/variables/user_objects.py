@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import enum
 import inspect
+import operator
 import types
 
 from ..exc import TorchOpError, Unsupported
@@ -177,8 +178,10 @@ class UserObjectVariable(VariableTracker):
         return self.cls
 
     def truth(self, tx) -> bool:
-        if any(hasattr(self.cls, special) for special in ("__bool__", "__len__")):
-            raise Unsupported(f"truth value of a {self.cls.__qualname__} (defines __bool__ or __len__)")
+        if hasattr(self.cls, "__bool__"):
+            raise Unsupported(f"truth value of a {self.cls.__qualname__} (defines __bool__)")
+        if hasattr(self.cls, "__len__"):
+            return self.length(tx) > 0
         return True
 
     def _instance_dict(self) -> dict:
@@ -245,11 +248,25 @@ class UserObjectVariable(VariableTracker):
         return False
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        descriptor, source = find_class_attribute(tx, self.cls, self.cls_source, "__call__")
+        return self._call_special(tx, "__call__", args, "object is not callable")
+
+    # -- the protocols a Python class defines (Mapping & co): its methods, inlined --
+    def _call_special(self, tx, name: str, args: list, missing: str) -> VariableTracker:
+        descriptor, source = find_class_attribute(tx, self.cls, self.cls_source, name)
         if descriptor is None:
-            raise TorchOpError("call", TypeError(f"{self.cls.__qualname__!r} object is not callable"))
-        return bind_class_attribute(tx, self, self._class_variable(), "__call__", descriptor, source).call(
-            tx, args, kwargs)
+            raise TorchOpError(name, TypeError(f"{self.cls.__qualname__!r} {missing}"))
+        return bind_class_attribute(tx, self, self._class_variable(), name, descriptor, source).call(tx, args, {})
+
+    def getitem(self, tx, index: VariableTracker) -> VariableTracker:
+        return self._call_special(tx, "__getitem__", [index], "object is not subscriptable")
+
+    def contains(self, tx, item: VariableTracker) -> bool:
+        if find_class_attribute(tx, self.cls, self.cls_source, "__contains__")[0] is None:
+            raise Unsupported(f"`in` on a {self.cls.__qualname__} without __contains__ (iterates it)")
+        return _constant_answer(self._call_special(tx, "__contains__", [item], ""), bool, "__contains__")
+
+    def length(self, tx) -> int:
+        return _constant_answer(self._call_special(tx, "__len__", [], "has no len()"), int, "__len__")
 
     def _class_variable(self) -> VariableTracker:
         return class_variable_of(self.cls, self.cls_source)
@@ -301,6 +318,17 @@ class UserObjectVariable(VariableTracker):
     def __repr__(self) -> str:
         where = self.source.name() if self.source is not None else "built here"
         return f"UserObjectVariable({self.cls.__qualname__}, {where})"
+
+
+def _constant_answer(answer: VariableTracker, kind: type, method: str):
+    """What `in` and len() make of a Python __contains__/__len__'s result (bool(), index())."""
+    if not answer.is_python_constant():
+        raise Unsupported(f"{method} returned {answer!r}, not a constant")
+    value = answer.as_python_constant()
+    try:
+        return bool(value) if kind is bool else operator.index(value)
+    except TypeError as error:
+        raise TorchOpError(method, error) from error
 
 
 def construct_user_object(tx, cls_variable, args, kwargs) -> VariableTracker:

@@ -96,3 +96,85 @@ def test_zero_argument_super_in_a_bound_method(counter):
         compiled = capture.compile(holder.get, backend=counter)
         torch.testing.assert_close(compiled(x), holder.get(x))
         torch.testing.assert_close(compiled(x), holder.get(x))
+
+
+# -- Mapping subclasses with Python methods (transformers' AttentionInterface) ----------------
+
+import collections.abc  # noqa: E402
+
+
+def _double(x):
+    return x * 2
+
+
+def _halve(x):
+    return x / 2
+
+
+class _Registry(collections.abc.MutableMapping):
+    """Like transformers' GeneralInterface: a class-wide mapping plus a local one."""
+    _global_mapping = {"double": _double}
+
+    def __init__(self):
+        self._local_mapping = {}
+
+    def __getitem__(self, key):
+        if key in self._local_mapping:
+            return self._local_mapping[key]
+        return self._global_mapping[key]
+
+    def __setitem__(self, key, value):
+        self._local_mapping.update({key: value})
+
+    def __delitem__(self, key):
+        del self._local_mapping[key]
+
+    def __iter__(self):
+        return iter({**self._global_mapping, **self._local_mapping})
+
+    def __len__(self):
+        return len(self._global_mapping.keys() | self._local_mapping.keys())
+
+
+class _Interface(_Registry):
+    def get_interface(self, name, default):
+        if name != "eager" and name not in self:
+            raise KeyError(name)
+        return super().get(name, default)
+
+
+REGISTRY = _Interface()
+REGISTRY["halve"] = _halve
+
+
+def _uses_registry(x, name):
+    function = REGISTRY[name]
+    fallback = REGISTRY.get_interface(name, None)
+    return function(x) + fallback(x) + len(REGISTRY) + ("double" in REGISTRY) + bool(REGISTRY)
+
+
+@pytest.mark.parametrize("name", ["double", "halve"])
+def test_mapping_subclass_protocol(name, counter, no_warnings):
+    _run(_uses_registry, torch.randn(4), name, backend=counter, fullgraph=True)
+    assert counter.count == 1
+
+
+def test_mapping_subclass_is_guarded(counter, no_warnings):
+    compiled = _run(_uses_registry, torch.randn(4), "halve", backend=counter, fullgraph=True)
+    REGISTRY["halve"] = _double
+    try:
+        x = torch.randn(4)
+        torch.testing.assert_close(compiled(x, "halve"), _uses_registry(x, "halve"))
+    finally:
+        REGISTRY["halve"] = _halve
+    assert counter.count == 2
+
+
+def _missing_key(x):
+    return x + ("absent" in REGISTRY)  # Mapping.__contains__ catches the KeyError: eager decides
+
+
+def test_mapping_subclass_missing_key_is_a_clean_break(counter):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", capture.FallbackWarning)
+        _run(_missing_key, torch.randn(4), backend=counter)
