@@ -31,6 +31,7 @@ from .nn_module import BoundMethodVariable, NNModuleVariable
 from .opaque import AllowedFunctionVariable, OpaqueVariable, opaque
 from .read_through import ReadThroughObjectVariable, is_read_through, read_through_guards
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
+from .user_dicts import UserDictVariable, is_user_dict
 from .user_objects import (NamedTupleVariable, PythonTypeVariable, UserObjectVariable, is_namedtuple_class,
                            is_user_object)
 
@@ -70,6 +71,14 @@ def _wrap_dict(tx, value, source):
     tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "dict")))
     tx.output.guards.add(Guard(source, "KEYS", tuple(value), noun=_noun(source, "dict")))
     return ConstDictVariable({key: _Unread(item) for key, item in value.items()}, source, type(value))
+
+
+def _wrap_user_dict(tx, value, source):
+    if not all(is_source_key(key) for key in value):
+        raise Unsupported(f"dict {source.name()} with keys other than str, int, bool or None")
+    tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "dict")))
+    tx.output.guards.add(Guard(source, "KEYS", tuple(value), noun=_noun(source, "dict")))
+    return UserDictVariable({key: _Unread(item) for key, item in value.items()}, source, type(value), value)
 
 
 def _wrap_set(tx, value, source):
@@ -155,6 +164,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: type(v) in (tuple, list), _wrap_sequence),
     (lambda v: is_namedtuple_class(type(v)), _wrap_namedtuple),
     (lambda v: type(v) in (dict, collections.OrderedDict), _wrap_dict),
+    (is_user_dict, _wrap_user_dict),                        # dict subclasses with Python methods
     (lambda v: type(v) is set and all(is_constant_value(item) for item in v), _wrap_set),
     (lambda v: type(v) is functools.partial, _wrap_partial),
     (lambda v: type(v) is types.MethodType and isinstance(v.__func__, types.FunctionType), _wrap_bound_method),
@@ -189,7 +199,8 @@ class MutableObject:
 
 # Objects a function can mutate: one variable per object however it is reached (see
 # OutputGraph.mutable_objects).
-_is_mutable_object = lambda v: type(v) in (list, dict, collections.OrderedDict) or is_user_object(v)  # noqa: E731
+_is_mutable_object = lambda v: (type(v) in (list, dict, collections.OrderedDict) or is_user_object(v)  # noqa: E731
+                                or is_user_dict(v))
 
 
 def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> VariableTracker:

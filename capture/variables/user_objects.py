@@ -11,6 +11,7 @@ a dict of symbolic attributes and are rebuilt when returned.
 from __future__ import annotations
 
 import abc
+import collections
 import enum
 import inspect
 import operator
@@ -22,6 +23,7 @@ from ..sources import AttrSource, GetItemSource, Source
 from .base import VariableTracker
 from .constant_values import wrap_constant
 from .containers import TupleVariable
+from .dicts import ConstDictVariable
 from .functions import PURE_BUILTINS, SEQUENCE_BUILTINS, BuiltinVariable, UserFunctionVariable, special_call
 from .grad_mode import CONTEXT_HINT
 from .nested import CellVariable, find_cell
@@ -414,6 +416,8 @@ def _type_and_source(obj: VariableTracker) -> tuple[type, Source | None]:
         return type(obj.module), AttrSource(obj.source, "__class__") if obj.source is not None else None
     if isinstance(obj, NamedTupleVariable):
         return obj.python_container, obj.cls_source
+    if isinstance(obj, ConstDictVariable) and getattr(obj, "cls_source", None) is not None:  # a dict subclass
+        return obj.user_cls, obj.cls_source
     raise Unsupported(f"super() with self = {obj!r}")
 
 
@@ -442,6 +446,8 @@ class SuperVariable(VariableTracker):
             descriptor = klass.__dict__[name]
             if descriptor is object.__init__:
                 return _NoOpInit()
+            if klass in (dict, collections.OrderedDict) and isinstance(self.obj, ConstDictVariable):
+                return tx.container_method(self.obj, name, klass)  # dict's own method on the items
             if klass is object or type_source is None:
                 raise Unsupported(f"super().{name} resolving to {klass.__qualname__}")
             source = GetItemSource(_mro_dict_source(type_source, index), name)

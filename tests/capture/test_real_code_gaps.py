@@ -178,3 +178,71 @@ def test_mapping_subclass_missing_key_is_a_clean_break(counter):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", capture.FallbackWarning)
         _run(_missing_key, torch.randn(4), backend=counter)
+
+
+# -- dict subclasses with Python methods (transformers' _CanRecordRegistry) --------------------
+
+class _KeyedRegistry(dict):
+    """Like transformers' _CanRecordRegistry: writes and `get` keyed on the model's class."""
+
+    def __setitem__(self, model, flags):
+        super().__setitem__(type(model).__name__, flags)
+
+    def get(self, model):
+        return super().get(type(model).__name__) or {}
+
+    def scaled(self, name, x):
+        return x * self["scale"] if name in self else x
+
+
+class _Owner:
+    pass
+
+
+RECORDS = _KeyedRegistry()
+RECORDS[_Owner()] = {"hidden": 1.5}
+dict.__setitem__(RECORDS, "scale", 3.0)
+
+
+def _uses_dict_subclass(x, owner):
+    flags = RECORDS.get(owner)
+    total = x * flags.get("hidden", 0.0)
+    for key, value in RECORDS.items():
+        if key == "scale":
+            total = total + value
+    return RECORDS.scaled("scale", total) + len(RECORDS) + isinstance(RECORDS, dict) + RECORDS["scale"]
+
+
+def test_dict_subclass_methods(counter, no_warnings):
+    _run(_uses_dict_subclass, torch.randn(4), _Owner(), backend=counter, fullgraph=True)
+    _run(_uses_dict_subclass, torch.randn(4), _Owner(), backend=counter, fullgraph=True)
+    assert counter.count == 1
+
+
+def test_dict_subclass_keys_are_guarded(counter, no_warnings):
+    compiled = _run(_uses_dict_subclass, torch.randn(4), _Owner(), backend=counter, fullgraph=True)
+    dict.__setitem__(RECORDS, "_Owner", {"hidden": -2.0})
+    try:
+        x = torch.randn(4)
+        torch.testing.assert_close(compiled(x, _Owner()), _uses_dict_subclass(x, _Owner()))
+        dict.__setitem__(RECORDS, "extra", 1)
+        torch.testing.assert_close(compiled(x, _Owner()), _uses_dict_subclass(x, _Owner()))
+    finally:
+        dict.__setitem__(RECORDS, "_Owner", {"hidden": 1.5})
+        dict.pop(RECORDS, "extra", None)
+    assert counter.count == 3  # a new float (a constant) and a new key: each recompiles
+
+
+def _writes_dict_subclass(x, owner):
+    RECORDS[owner] = {"hidden": 2.0}  # the class's own __setitem__: eager runs it
+    return x + 1
+
+
+def test_dict_subclass_write_is_a_clean_break(counter):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", capture.FallbackWarning)
+            _run(_writes_dict_subclass, torch.randn(4), _Owner(), backend=counter)
+        assert RECORDS["_Owner"] == {"hidden": 2.0} and "owner" not in RECORDS
+    finally:
+        dict.__setitem__(RECORDS, "_Owner", {"hidden": 1.5})
