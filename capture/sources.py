@@ -132,6 +132,21 @@ class GetItemSource(Source):
         return f"{self.base.name()}[{self.index!r}]"
 
 
+@dataclass(frozen=True, repr=False)
+class ContextVarValueSource(Source):
+    """`var.get()` (or `var.get(default)`, default a constant's repr) of a contextvars.ContextVar:
+    the value in the context of each call. It raises LookupError when unset with no default:
+    a guard that raises fails."""
+    base: Source
+    default: str = ""
+
+    def expr(self) -> str:
+        return f"{self.base.expr()}.get({self.default})"
+
+    def name(self) -> str:
+        return f"{self.base.name()}.get({self.default})"
+
+
 @dataclass(frozen=True)
 class Frame:
     """The values sources are evaluated against on one call."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import contextvars
 import functools
 import logging
 import types
@@ -20,6 +21,7 @@ from ..sources import AttrSource, GetItemSource, GlobalSource, Source
 from .base import VariableTracker
 from .builtin_calls import is_special_callable
 from .constant import ConstantVariable, is_constant_value
+from .context_vars import ContextVarVariable
 from .constant_values import wrap_constant
 from .containers import ListVariable, TupleVariable
 from .dicts import ConstDictVariable, SetVariable, _Unread, is_source_key
@@ -183,6 +185,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: type(v) is types.FunctionType and _is_closure(v), _wrap_closure),
     (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
     (lambda v: isinstance(v, types.CodeType), _by_identity(CodeVariable)),
+    (lambda v: type(v) is contextvars.ContextVar, _by_identity(ContextVarVariable)),
     (lambda v: isinstance(v, logging.Logger), lambda tx, value, source: opaque(tx, value, source)),  # logging breaks
     (is_user_object, _wrap_user_object),                    # instances of plain Python classes
     (is_read_through, _wrap_read_through),                  # transformers' configs

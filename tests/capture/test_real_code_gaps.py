@@ -246,3 +246,88 @@ def test_dict_subclass_write_is_a_clean_break(counter):
         assert RECORDS["_Owner"] == {"hidden": 2.0} and "owner" not in RECORDS
     finally:
         dict.__setitem__(RECORDS, "_Owner", {"hidden": 1.5})
+
+
+# -- contextvars.ContextVar reads (transformers' output collector, kernels' active kernels) ----
+
+import contextvars  # noqa: E402
+
+SCALE = contextvars.ContextVar("scale", default=None)
+UNSET = contextvars.ContextVar("unset")
+
+
+class _Collector:
+    def __init__(self, factor):
+        self.factor = factor
+
+
+COLLECTOR = contextvars.ContextVar("collector", default=None)
+
+
+def _reads_context(x):
+    scale = SCALE.get()
+    y = x + 1 if scale is None else x * scale
+    collector = COLLECTOR.get()
+    if collector is not None:
+        y = y * collector.factor
+    return y + UNSET.get(0.5)
+
+
+def test_context_var_reads_are_guarded(counter, no_warnings):
+    compiled = _run(_reads_context, torch.randn(4), backend=counter, fullgraph=True)
+    x = torch.randn(4)
+    torch.testing.assert_close(compiled(x), _reads_context(x))
+    assert counter.count == 1
+    token = SCALE.set(3.0)
+    try:
+        torch.testing.assert_close(compiled(x), _reads_context(x))  # a new value: recompiled
+        collector_token = COLLECTOR.set(_Collector(-2.0))
+        try:
+            torch.testing.assert_close(compiled(x), _reads_context(x))
+            COLLECTOR.get().factor = 4.0  # read through COLLECTOR.get() on every call
+            torch.testing.assert_close(compiled(x), _reads_context(x))
+        finally:
+            COLLECTOR.reset(collector_token)
+    finally:
+        SCALE.reset(token)
+    torch.testing.assert_close(compiled(x), _reads_context(x))
+    assert counter.count == 4
+
+
+def test_context_var_in_another_context(counter, no_warnings):
+    compiled = capture.compile(_reads_context, backend=counter, fullgraph=True)
+    x = torch.randn(4)
+    compiled(x)
+
+    def in_context():
+        SCALE.set(5.0)
+        return compiled(x)
+
+    torch.testing.assert_close(contextvars.copy_context().run(in_context), x * 5.0 + 0.5)
+    torch.testing.assert_close(compiled(x), x + 1.5)
+
+
+def _sets_context(x):
+    token = SCALE.set(2.0)
+    y = x * SCALE.get()
+    SCALE.reset(token)
+    return y + 1
+
+
+def test_context_var_set_is_a_clean_break(counter):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", capture.FallbackWarning)
+        _run(_sets_context, torch.randn(4), backend=counter)
+    assert SCALE.get() is None
+
+
+def _reads_unset(x):
+    return x + UNSET.get()
+
+
+def test_context_var_unset_raises_like_eager(counter):
+    compiled = capture.compile(_reads_unset, backend=counter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", capture.FallbackWarning)
+        with pytest.raises(LookupError):
+            compiled(torch.randn(4))
