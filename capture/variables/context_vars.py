@@ -8,9 +8,10 @@ from __future__ import annotations
 import math
 
 from ..exc import TorchOpError, Unsupported
-from ..sources import ContextVarValueSource
+from ..sources import AttrSource, ContextVarValueSource
 from .base import VariableTracker
 from .constant_values import wrap_constant
+from .opaque import OpaqueVariable
 
 _HINT = "the graph breaks where the context changes; reads (var.get()) are captured and guarded"
 
@@ -37,7 +38,8 @@ class ContextVarVariable(VariableTracker):
             return _ContextVarGet(self)
         if name == "name":
             return wrap_constant(self.value.name)
-        raise Unsupported(f"ContextVar.{name} ({self.value.name!r})", hint=_HINT)
+        source = AttrSource(self.source, name)  # set/reset: the graph breaks at the call, not here
+        return OpaqueVariable(None, source, f"{source.name()} (ContextVar.{name} changes the context)", _HINT)
 
     def read(self, tx, args: list, kwargs: dict) -> VariableTracker:
         if kwargs or len(args) > 1 or not all(arg.is_python_constant() for arg in args):

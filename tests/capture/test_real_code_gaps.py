@@ -314,10 +314,28 @@ def _sets_context(x):
     return y + 1
 
 
-def test_context_var_set_is_a_clean_break(counter):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", capture.FallbackWarning)
-        _run(_sets_context, torch.randn(4), backend=counter)
+def _sets_context_in_a_method(x):
+    collector = _Scoped()
+    token = collector.set(2.0)
+    y = x * SCALE.get()
+    collector.reset(token)
+    return y + 1
+
+
+class _Scoped:
+    """Like transformers' CompileableContextVar: set/reset through a method."""
+
+    def set(self, value):
+        return SCALE.set(value)
+
+    def reset(self, token):
+        SCALE.reset(token)
+
+
+@pytest.mark.parametrize("fn", [_sets_context, _sets_context_in_a_method], ids=lambda fn: fn.__name__)
+def test_context_var_set_is_a_clean_break(fn, counter, no_warnings):
+    _run(fn, torch.randn(4), backend=counter)
+    assert counter.count >= 2
     assert SCALE.get() is None
 
 
