@@ -139,6 +139,8 @@ def _type(tx, args, kwargs):
                                   else torch.Tensor)
     cls = python_type_of(args[0])
     source = getattr(args[0], "cls_source", None)
+    if isinstance(args[0], NNModuleVariable) and args[0].source is not None:
+        source = AttrSource(args[0].source, "__class__")  # (the module is guarded by identity)
     return PythonTypeVariable(cls, source)
 
 

@@ -17,6 +17,8 @@ import inspect
 import operator
 import types
 
+import torch
+
 from ..exc import TorchOpError, Unsupported
 from ..guards import Guard
 from ..sources import AttrSource, GetItemSource, Source
@@ -157,12 +159,26 @@ def class_getattr(tx, cls_variable, name: str) -> VariableTracker:
         return wrap_constant(cls.__members__[name])
     if cls is object and name == "__setattr__":  # frozen dataclasses' __init__ assigns through it
         return BuiltinVariable(object.__setattr__)
+    if issubclass(cls, torch.nn.Module) and cls_variable.source is not None:
+        return _module_class_function(tx, cls_variable, name)
     if not is_user_class(cls) and not is_namedtuple_class(cls):
         raise Unsupported(f"attribute {name!r} of class {cls.__qualname__}")
     descriptor, source = find_class_attribute(tx, cls, cls_variable.source, name)
     if descriptor is None:
         raise TorchOpError(f"{cls.__qualname__}.{name}", AttributeError(name))
     return bind_class_attribute(tx, None, cls_variable, name, descriptor, source)
+
+
+def _module_class_function(tx, cls_variable, name: str) -> VariableTracker:
+    """`type(module).name` (transformers' checkpointing wrapper compares type(self).forward with
+    itself): a Python function, guarded by identity as module methods are (nn_module.py)."""
+    cls = cls_variable.value
+    function = inspect.getattr_static(cls, name, None)
+    if not isinstance(function, types.FunctionType):
+        raise Unsupported(f"attribute {name!r} of class {cls.__qualname__}")
+    source = AttrSource(cls_variable.source, name)
+    tx.output.guards.add(Guard(source, "ID_MATCH", function, noun="method"))
+    return UserFunctionVariable(function, source)
 
 
 class UserObjectVariable(VariableTracker):

@@ -349,3 +349,59 @@ def test_context_var_unset_raises_like_eager(counter):
         warnings.simplefilter("ignore", capture.FallbackWarning)
         with pytest.raises(LookupError):
             compiled(torch.randn(4))
+
+
+# -- type(module).forward (transformers' GradientCheckpointingLayer wraps forward per class) ---
+
+import functools  # noqa: E402
+
+
+class _CheckpointingLayer(torch.nn.Module):
+    gradient_checkpointing = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        forward = cls.forward
+
+        @functools.wraps(forward)
+        def forward_with_checkpointing(self, *args, **kwargs):
+            is_outermost = type(self).forward is forward_with_checkpointing
+            if self.gradient_checkpointing and self.training and is_outermost:
+                raise AssertionError("not in these tests")
+            return forward(self, *args, **kwargs) + is_outermost
+
+        cls.forward = forward_with_checkpointing
+
+
+class _Block(_CheckpointingLayer):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.linear(x).relu()
+
+
+class _Stack(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList([_Block(), _Block()])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def test_module_class_method_read_through_type(counter, no_warnings):
+    model = _Stack().eval()
+    compiled = capture.compile(model, backend=counter, fullgraph=True)
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x))
+        _Block.forward = _Block.forward.__wrapped__  # no longer the wrapper: a guard fails, recompiled
+        try:
+            torch.testing.assert_close(compiled(x), model(x))
+        finally:
+            _Block.__init_subclass__()
+    assert counter.count == 2
