@@ -152,6 +152,13 @@ class BoundMethodVariable(VariableTracker):
     def call(self, tx, args, kwargs) -> VariableTracker:
         return self.function.call(tx, [self.obj, *args], kwargs)
 
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        if name == "__func__":
+            return self.function
+        if name == "__self__":
+            return self.obj
+        return super().var_getattr(tx, name)
+
     def __repr__(self) -> str:
         return f"BoundMethodVariable({self.function!r})"
 

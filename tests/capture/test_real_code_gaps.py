@@ -405,3 +405,13 @@ def test_module_class_method_read_through_type(counter, no_warnings):
         finally:
             _Block.__init_subclass__()
     assert counter.count == 2
+
+
+def _bound_method_parts(x, holder):
+    method = holder.get
+    return method.__func__(method.__self__, x) + (method.__self__ is holder)
+
+
+def test_bound_method_func_and_self(counter, no_warnings):
+    _run(_bound_method_parts, torch.randn(4), _Holder(2.0), backend=counter, fullgraph=True)
+    assert counter.count == 1
