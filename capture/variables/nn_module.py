@@ -18,6 +18,9 @@ from .iterators import get_iter
 from .tensor import TensorVariable
 
 
+_CONTAINER_LENS = (torch.nn.Sequential.__len__, torch.nn.ModuleList.__len__, torch.nn.ModuleDict.__len__)
+
+
 class NNModuleVariable(VariableTracker):
     def __init__(self, module: torch.nn.Module, source=None):
         super().__init__(source)
@@ -113,6 +116,19 @@ class NNModuleVariable(VariableTracker):
             raise Unsupported(f"call to module {type(self.module).__name__} with no source")
         self._check_hooks(tx)
         return self._method(tx, "forward").call(tx, [self, *args], kwargs)
+
+    def length(self, tx) -> int:
+        """len() of a ModuleList, Sequential or ModuleDict (their __len__ counts _modules)."""
+        if type(self.module).__len__ not in _CONTAINER_LENS or self.source is None:
+            raise Unsupported(f"len() of {type(self.module).__name__}")
+        tx.output.guards.add(Guard(AttrSource(self.source, "_modules"), "LENGTH", len(self.module._modules)))
+        return len(self.module._modules)
+
+    def truth(self, tx) -> bool:
+        cls = type(self.module)
+        if hasattr(cls, "__bool__") or (hasattr(cls, "__len__") and cls.__len__ not in _CONTAINER_LENS):
+            raise Unsupported(f"truth value of {cls.__name__} (defines __bool__ or __len__)")
+        return self.length(tx) > 0 if hasattr(cls, "__len__") else True  # an empty ModuleList is false
 
     def unpack(self, tx) -> list[VariableTracker]:
         if not isinstance(self.module, (torch.nn.Sequential, torch.nn.ModuleList)):

@@ -415,3 +415,28 @@ def _bound_method_parts(x, holder):
 def test_bound_method_func_and_self(counter, no_warnings):
     _run(_bound_method_parts, torch.randn(4), _Holder(2.0), backend=counter, fullgraph=True)
     assert counter.count == 1
+
+
+# -- truth of a module container (an empty ModuleList is false) --------------------------------
+
+class _MaybeLayers(torch.nn.Module):
+    def __init__(self, count):
+        super().__init__()
+        self.layers = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(count)])
+
+    def forward(self, x):
+        if self.layers:
+            x = self.layers[0](x)
+        return x + bool(self.layers) + len(self.layers) + bool(self)
+
+
+@pytest.mark.parametrize("count", [0, 2])
+def test_module_container_truth(count, counter, no_warnings):
+    model = _MaybeLayers(count)
+    compiled = capture.compile(model, backend=counter, fullgraph=True)
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x))
+        model.layers.append(torch.nn.Linear(4, 4))  # the length is guarded
+        torch.testing.assert_close(compiled(x), model(x))
+    assert counter.count == 2
