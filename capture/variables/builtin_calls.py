@@ -131,6 +131,16 @@ def _bool(tx, args, kwargs):
     return wrap_constant(tx.truthiness(args[0]))
 
 
+def _id(tx, args, kwargs):
+    """id(obj) of an object read through a source: its identity is guarded, so the id is too.
+    (A tensor's id would recompile on every new tensor; objects built here have no id yet.)"""
+    if len(args) != 1 or kwargs or args[0].source is None or isinstance(args[0], TensorVariable):
+        return None
+    value = tx.frame.fetch(args[0].source)
+    tx.output.guards.add(Guard(args[0].source, "ID_MATCH", value, noun="object"))
+    return wrap_constant(id(value))
+
+
 def _type(tx, args, kwargs):
     if len(args) != 1 or kwargs:
         raise Unsupported("type() with more than one argument (making a class)")
@@ -298,7 +308,7 @@ SPECIAL_CALLS.update({  # the table BuiltinVariable.call tries first (variables/
     builtins.dict: _dict, builtins.set: _set, collections.OrderedDict: _ordered_dict,
     collections.namedtuple: _namedtuple_factory, builtins.frozenset: _frozenset, functools.partial: _partial,
     builtins.super: _super, object.__setattr__: _object_setattr,
-    builtins.isinstance: _isinstance, builtins.len: _len, builtins.bool: _bool, builtins.type: _type, builtins.callable: _callable,
+    builtins.isinstance: _isinstance, builtins.len: _len, builtins.bool: _bool, builtins.id: _id, builtins.type: _type, builtins.callable: _callable,
     builtins.hasattr: _hasattr, builtins.getattr: _getattr,
     builtins.iter: _iter, builtins.next: _next, builtins.sum: _sum, builtins.any: _any_all(True),
     builtins.all: _any_all(False), builtins.sorted: _sorted, builtins.map: _map,

@@ -440,3 +440,19 @@ def test_module_container_truth(count, counter, no_warnings):
         model.layers.append(torch.nn.Linear(4, 4))  # the length is guarded
         torch.testing.assert_close(compiled(x), model(x))
     assert counter.count == 2
+
+
+# -- id() of objects read through a source (kernels' wrapper keys a dict on id(fn)) -----------
+
+def _keyed_by_id(x, fn, other):
+    table = {id(fn): 2.0, id(other): 3.0}
+    return x * table[id(fn)] + (id(fn) == id(other))
+
+
+def test_id_of_an_input_object_is_guarded(counter, no_warnings):
+    compiled = _run(_keyed_by_id, torch.randn(4), _double, _halve, backend=counter, fullgraph=True)
+    x = torch.randn(4)
+    torch.testing.assert_close(compiled(x, _double, _double), _keyed_by_id(x, _double, _double))
+    torch.testing.assert_close(compiled(x, _halve, _double), _keyed_by_id(x, _halve, _double))
+    torch.testing.assert_close(compiled(x, _double, _halve), _keyed_by_id(x, _double, _halve))
+    assert counter.count == 3
