@@ -138,6 +138,8 @@ class NNModuleVariable(VariableTracker):
 
     def getitem(self, tx, index: VariableTracker) -> VariableTracker:
         key = index.as_python_constant()
+        if isinstance(key, slice) and type(self.module).__getitem__ in _SLICEABLE:
+            return ModuleSliceVariable(type(self.module), self.unpack(tx)[key])
         if isinstance(self.module, (torch.nn.Sequential, torch.nn.ModuleList)) and isinstance(key, int):
             names = list(self.module._modules)
             tx.output.guards.add(Guard(AttrSource(self.source, "_modules"), "LENGTH", len(names)))
@@ -151,6 +153,43 @@ class NNModuleVariable(VariableTracker):
 
     def __repr__(self) -> str:
         return f"NNModuleVariable({type(self.module).__name__})"
+
+
+_SLICEABLE = (torch.nn.Sequential.__getitem__, torch.nn.ModuleList.__getitem__)
+
+
+class ModuleSliceVariable(VariableTracker):
+    """`module_list[a:b]`: eager makes a new ModuleList (or Sequential) of the same children. Here
+    it is those children, for iterating, len(), truth and indexing; any other use graph-breaks."""
+
+    def __init__(self, cls: type, children: list[VariableTracker]):
+        super().__init__(None)
+        self.cls, self.children = cls, children
+
+    def python_type(self) -> type:
+        return self.cls
+
+    def unpack(self, tx) -> list[VariableTracker]:
+        return list(self.children)
+
+    def length(self, tx) -> int:
+        return len(self.children)
+
+    def truth(self, tx) -> bool:
+        return bool(self.children)
+
+    def getitem(self, tx, index: VariableTracker) -> VariableTracker:
+        key = index.as_python_constant()
+        if isinstance(key, slice):
+            return ModuleSliceVariable(self.cls, self.children[key])
+        if not isinstance(key, int):
+            raise Unsupported(f"indexing a {self.cls.__name__} slice with {key!r}")
+        if not -len(self.children) <= key < len(self.children):
+            raise TorchOpError(f"{self.cls.__name__}[{key}]", IndexError(f"index {key} is out of range"))
+        return self.children[key]
+
+    def __repr__(self) -> str:
+        return f"ModuleSliceVariable({self.cls.__name__}, {len(self.children)} modules)"
 
 
 HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")

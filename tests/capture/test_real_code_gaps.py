@@ -456,3 +456,48 @@ def test_id_of_an_input_object_is_guarded(counter, no_warnings):
     torch.testing.assert_close(compiled(x, _halve, _double), _keyed_by_id(x, _halve, _double))
     torch.testing.assert_close(compiled(x, _double, _halve), _keyed_by_id(x, _double, _halve))
     assert counter.count == 3
+
+
+# -- ModuleList slices (LLaMA loops over self.layers[: config.num_hidden_layers]) -------------
+
+class _SlicedLayers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(3)])
+        self.count = 2
+
+    def forward(self, x):
+        for layer in self.layers[: self.count]:
+            x = layer(x).relu()
+        tail = self.layers[1:]
+        return x + tail[-1](x) + len(tail) + isinstance(tail, torch.nn.ModuleList) + len(self.layers[5:])
+
+
+def test_module_list_slice(counter, no_warnings):
+    model = _SlicedLayers()
+    compiled = capture.compile(model, backend=counter, fullgraph=True)
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x))
+        model.count = 3
+        torch.testing.assert_close(compiled(x), model(x))
+    assert counter.count == 2
+
+
+class _SliceAcrossBreak(_SlicedLayers):
+    def forward(self, x):
+        tail = self.layers[1:]
+        x = _opaque(x)
+        return tail[0](x)
+
+
+def test_module_list_slice_across_a_graph_break(counter):
+    # Not carried across a break (a rebuilt ModuleList would be a new module on every call): the
+    # frame runs eagerly, with one warning.
+    model = _SliceAcrossBreak()
+    compiled = capture.compile(model, backend=counter)
+    x = torch.randn(2, 4)
+    with torch.no_grad(), pytest.warns(capture.FallbackWarning, match="ModuleSliceVariable"):
+        torch.testing.assert_close(compiled(x), model(x))
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x))
