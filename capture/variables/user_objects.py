@@ -266,14 +266,15 @@ class UserObjectVariable(VariableTracker):
         return False
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        return self._call_special(tx, "__call__", args, "object is not callable")
+        return self._call_special(tx, "__call__", args, "object is not callable", kwargs)
 
     # -- the protocols a Python class defines (Mapping & co): its methods, inlined --
-    def _call_special(self, tx, name: str, args: list, missing: str) -> VariableTracker:
+    def _call_special(self, tx, name: str, args: list, missing: str, kwargs: dict | None = None) -> VariableTracker:
         descriptor, source = find_class_attribute(tx, self.cls, self.cls_source, name)
         if descriptor is None:
             raise TorchOpError(name, TypeError(f"{self.cls.__qualname__!r} {missing}"))
-        return bind_class_attribute(tx, self, self._class_variable(), name, descriptor, source).call(tx, args, {})
+        return bind_class_attribute(tx, self, self._class_variable(), name, descriptor, source).call(
+            tx, args, kwargs or {})
 
     def getitem(self, tx, index: VariableTracker) -> VariableTracker:
         return self._call_special(tx, "__getitem__", [index], "object is not subscriptable")
@@ -344,9 +345,12 @@ def _constant_answer(answer: VariableTracker, kind: type, method: str):
         raise Unsupported(f"{method} returned {answer!r}, not a constant")
     value = answer.as_python_constant()
     try:
-        return bool(value) if kind is bool else operator.index(value)
+        result = bool(value) if kind is bool else operator.index(value)
     except TypeError as error:
         raise TorchOpError(method, error) from error
+    if kind is int and result < 0:
+        raise TorchOpError(method, ValueError("__len__() should return >= 0"))
+    return result
 
 
 def construct_user_object(tx, cls_variable, args, kwargs) -> VariableTracker:

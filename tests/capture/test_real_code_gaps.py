@@ -501,3 +501,20 @@ def test_module_list_slice_across_a_graph_break(counter):
         torch.testing.assert_close(compiled(x), model(x))
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x))
+
+
+class _Scaler:
+    def __init__(self, factor):
+        self.factor = factor
+
+    def __call__(self, x, *, shift=0.0):
+        return x * self.factor + shift
+
+
+def _calls_with_keywords(x, scaler):
+    return scaler(x, shift=2.0) + scaler(x)
+
+
+def test_calling_an_object_passes_keywords(counter, no_warnings):
+    _run(_calls_with_keywords, torch.randn(4), _Scaler(3.0), backend=counter, fullgraph=True)
+    assert counter.count == 1
