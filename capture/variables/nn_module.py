@@ -118,17 +118,20 @@ class NNModuleVariable(VariableTracker):
         return self._method(tx, "forward").call(tx, [self, *args], kwargs)
 
     def length(self, tx) -> int:
-        """len() of a ModuleList, Sequential or ModuleDict (their __len__ counts _modules)."""
-        if type(self.module).__len__ not in _CONTAINER_LENS or self.source is None:
+        """len(): ModuleList, Sequential and ModuleDict count _modules (guarded); another
+        module's Python __len__ is inlined."""
+        if self.source is None or not hasattr(type(self.module), "__len__"):
             raise Unsupported(f"len() of {type(self.module).__name__}")
-        tx.output.guards.add(Guard(AttrSource(self.source, "_modules"), "LENGTH", len(self.module._modules)))
-        return len(self.module._modules)
+        if type(self.module).__len__ in _CONTAINER_LENS:
+            tx.output.guards.add(Guard(AttrSource(self.source, "_modules"), "LENGTH", len(self.module._modules)))
+            return len(self.module._modules)
+        return _constant(self._method(tx, "__len__").call(tx, [self], {}), int)
 
     def truth(self, tx) -> bool:
-        cls = type(self.module)
-        if hasattr(cls, "__bool__") or (hasattr(cls, "__len__") and cls.__len__ not in _CONTAINER_LENS):
-            raise Unsupported(f"truth value of {cls.__name__} (defines __bool__ or __len__)")
-        return self.length(tx) > 0 if hasattr(cls, "__len__") else True  # an empty ModuleList is false
+        """As Python takes it: __bool__, else len() > 0 (an empty ModuleList is false), else true."""
+        if hasattr(type(self.module), "__bool__"):
+            return bool(_constant(self._method(tx, "__bool__").call(tx, [self], {}), bool))
+        return self.length(tx) > 0 if hasattr(type(self.module), "__len__") else True
 
     def unpack(self, tx) -> list[VariableTracker]:
         if not isinstance(self.module, (torch.nn.Sequential, torch.nn.ModuleList)):
@@ -153,6 +156,12 @@ class NNModuleVariable(VariableTracker):
 
     def __repr__(self) -> str:
         return f"NNModuleVariable({type(self.module).__name__})"
+
+
+def _constant(answer: VariableTracker, kind: type):
+    if not answer.is_python_constant() or not isinstance(answer.as_python_constant(), kind):
+        raise Unsupported(f"a module's __len__/__bool__ returned {answer!r}")
+    return answer.as_python_constant()
 
 
 _SLICEABLE = (torch.nn.Sequential.__getitem__, torch.nn.ModuleList.__getitem__)

@@ -518,3 +518,24 @@ def _calls_with_keywords(x, scaler):
 def test_calling_an_object_passes_keywords(counter, no_warnings):
     _run(_calls_with_keywords, torch.randn(4), _Scaler(3.0), backend=counter, fullgraph=True)
     assert counter.count == 1
+
+
+class _SizedModule(torch.nn.Module):
+    def __init__(self, size):
+        super().__init__()
+        self.size = size
+
+    def __len__(self):
+        return self.size
+
+    def forward(self, x):
+        return x + len(self) + (1 if self else -1)
+
+
+@pytest.mark.parametrize("size", [0, 3])
+def test_module_with_python_len(size, counter, no_warnings):
+    model = _SizedModule(size)
+    compiled = capture.compile(model, backend=counter, fullgraph=True)
+    x = torch.randn(2)
+    torch.testing.assert_close(compiled(x), model(x))
+    assert counter.count == 1
