@@ -171,7 +171,7 @@ def has_attribute(tx, value: VariableTracker, name: str) -> bool:
     if isinstance(value, TensorVariable):
         if name in METADATA_ATTRIBUTES or name in TENSOR_ATTRIBUTES or hasattr(torch.Tensor, name):
             return True
-        raise Unsupported(f"hasattr(tensor, {name!r}) (tensors can carry Python attributes)")
+        return _tensor_has_python_attribute(tx, value, name)
     if isinstance(value, NNModuleVariable):
         return _module_has_attribute(tx, value, name)
     if _is_constant(value):
@@ -181,6 +181,18 @@ def has_attribute(tx, value: VariableTracker, name: str) -> bool:
         return True
     except TorchOpError:
         return False
+
+
+def _tensor_has_python_attribute(tx, value: TensorVariable, name: str) -> bool:
+    """hasattr(tensor, name) for a name torch.Tensor lacks (transformers asks `hasattr(x, "jax")`):
+    a tensor an op made here has no Python attributes (the trace cannot set them); an input's
+    __dict__ is checked now and guarded."""
+    if value.source is None:
+        return False
+    if name in getattr(tx.frame.fetch(value.source), "__dict__", {}):
+        raise Unsupported(f"hasattr(tensor, {name!r}) of a tensor carrying a Python attribute {name!r}")
+    tx.output.guards.add(Guard(AttrSource(value.source, "__dict__"), "NOT_IN", name, noun="tensor"))
+    return False
 
 
 def _module_has_attribute(tx, module_variable, name: str) -> bool:

@@ -539,3 +539,25 @@ def test_module_with_python_len(size, counter, no_warnings):
     x = torch.randn(2)
     torch.testing.assert_close(compiled(x), model(x))
     assert counter.count == 1
+
+
+# -- hasattr(tensor, name) for a name torch.Tensor lacks (transformers' is_jax_jitting) -------
+
+def _asks_tensor_attribute(x):
+    y = x * 2
+    return y + hasattr(y, "jax") + hasattr(x, "jax")
+
+
+def test_hasattr_of_a_python_attribute_on_tensors(counter, no_warnings):
+    _run(_asks_tensor_attribute, torch.randn(4), backend=counter, fullgraph=True)
+    assert counter.count == 1
+
+
+def test_hasattr_of_an_attribute_the_input_carries(counter):
+    compiled = capture.compile(_asks_tensor_attribute, backend=counter)
+    x = torch.randn(4)
+    torch.testing.assert_close(compiled(x), _asks_tensor_attribute(x))
+    x.jax = "an attribute"  # the input's __dict__ is guarded: traced again, and that is a break
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", capture.FallbackWarning)
+        torch.testing.assert_close(compiled(x), _asks_tensor_attribute(x))
