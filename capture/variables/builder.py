@@ -33,7 +33,7 @@ from .nn_module import BoundMethodVariable, NNModuleVariable
 from .opaque import AllowedFunctionVariable, OpaqueVariable, opaque
 from .read_through import ReadThroughObjectVariable, is_read_through, read_through_guards
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
-from .user_dicts import UserDictVariable, is_user_dict
+from .user_dicts import UserDictVariable, is_dict_object, is_user_dict
 from .user_objects import (NamedTupleVariable, PythonTypeVariable, UserObjectVariable, is_namedtuple_class,
                            is_user_object)
 
@@ -188,6 +188,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: type(v) is contextvars.ContextVar, _by_identity(ContextVarVariable)),
     (lambda v: isinstance(v, logging.Logger), lambda tx, value, source: opaque(tx, value, source)),  # logging breaks
     (is_user_object, _wrap_user_object),                    # instances of plain Python classes
+    (is_dict_object, _wrap_user_object),                    # and of dict subclasses read their own way
     (is_read_through, _wrap_read_through),                  # transformers' configs
 ]
 
@@ -203,7 +204,7 @@ class MutableObject:
 # Objects a function can mutate: one variable per object however it is reached (see
 # OutputGraph.mutable_objects).
 _is_mutable_object = lambda v: (type(v) in (list, dict, collections.OrderedDict) or is_user_object(v)  # noqa: E731
-                                or is_user_dict(v))
+                                or is_user_dict(v) or is_dict_object(v))
 
 
 def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> VariableTracker:

@@ -41,6 +41,22 @@ def is_user_dict(value) -> bool:
     return isinstance(value, dict) and builtin_base(type(value)) is not None
 
 
+def is_dict_object(value) -> bool:
+    """An instance of a Python dict subclass that redefines how it is read (transformers'
+    ModelOutput: items by name or position): read as a plain object (UserObjectVariable), its
+    attributes through its source and its Python methods inlined; dict's own methods graph-break."""
+    cls = type(value)
+    if not isinstance(value, dict) or cls in _DICT_BASES or builtin_base(cls) is not None:
+        return False
+    for klass in cls.__mro__:
+        if klass in _DICT_BASES:
+            return True
+        if not klass.__flags__ & HEAPTYPE or klass.__module__.split(".")[0] == "torch" or \
+                {"__getattribute__", "__getattr__"}.intersection(klass.__dict__):
+            return False
+    return False
+
+
 class UserDictVariable(ConstDictVariable):
     """An instance of a Python dict subclass read through `source` (its keys guarded)."""
 

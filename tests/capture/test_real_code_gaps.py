@@ -561,3 +561,59 @@ def test_hasattr_of_an_attribute_the_input_carries(counter):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", capture.FallbackWarning)
         torch.testing.assert_close(compiled(x), _asks_tensor_attribute(x))
+
+
+# -- dict subclasses that read their own way (transformers' ModelOutput), passed in ----------
+
+import dataclasses  # noqa: E402
+
+
+class _Output(collections.OrderedDict):
+    """Like transformers' ModelOutput: fields are attributes and items; [] takes a name or a position."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        super().__setattr__(key, value)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return dict(self.items())[key]
+        return tuple(self.values())[key]
+
+
+@dataclasses.dataclass
+class _FieldsOutput(_Output):
+    hidden: torch.Tensor = None
+    extra: torch.Tensor = None
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            if getattr(self, field.name) is not None:
+                self[field.name] = getattr(self, field.name)
+
+    @property
+    def doubled(self):
+        return self.hidden * 2
+
+
+def _reads_output(out):
+    return out.hidden + out.doubled + (out.extra if out.extra is not None else 0)
+
+
+@pytest.mark.parametrize("extra", [None, 1.0], ids=["no_extra", "extra"])
+def test_dict_subclass_output_attributes(extra, counter, no_warnings):
+    x = torch.randn(4)
+    out = _FieldsOutput(hidden=x, extra=None if extra is None else x + extra)
+    _run(_reads_output, out, backend=counter, fullgraph=True)
+    assert counter.count == 1
+
+
+def _indexes_output(out):
+    return out["hidden"] + out[0] + out.hidden
+
+
+def test_dict_subclass_output_items_are_a_clean_break(counter):
+    out = _FieldsOutput(hidden=torch.randn(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", capture.FallbackWarning)
+        _run(_indexes_output, out, backend=counter)
