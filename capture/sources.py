@@ -147,6 +147,23 @@ class ContextVarValueSource(Source):
         return f"{self.base.name()}.get({self.default})"
 
 
+@dataclass(frozen=True, repr=False)
+class DictStorageSource(Source):
+    """The items of a dict subclass instance as dict itself holds them, whatever the class
+    redefines: `dict.keys(obj)` (key None), or `dict.__getitem__(obj, key)`."""
+    base: Source
+    key: int | str | bool | None = None
+    keys: bool = True
+
+    def expr(self) -> str:
+        if self.keys:
+            return f"B['dict'].keys({self.base.expr()})"
+        return f"B['dict'].__getitem__({self.base.expr()}, {self.key!r})"
+
+    def name(self) -> str:
+        return f"dict.keys({self.base.name()})" if self.keys else f"dict.__getitem__({self.base.name()}, {self.key!r})"
+
+
 @dataclass(frozen=True)
 class Frame:
     """The values sources are evaluated against on one call."""

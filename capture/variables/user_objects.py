@@ -25,7 +25,7 @@ from ..sources import AttrSource, GetItemSource, Source
 from .base import VariableTracker
 from .constant_values import wrap_constant
 from .containers import TupleVariable
-from .dicts import ConstDictVariable
+from .dicts import ConstDictVariable, DictStorageVariable
 from .functions import PURE_BUILTINS, SEQUENCE_BUILTINS, BuiltinVariable, UserFunctionVariable, special_call
 from .grad_mode import CONTEXT_HINT
 from .nested import CellVariable, find_cell
@@ -191,6 +191,7 @@ class UserObjectVariable(VariableTracker):
         self.cls_source = cls_source if cls_source is not None else (
             AttrSource(source, "__class__") if source is not None else None)
         self.attrs: dict[str, VariableTracker] = {}  # attributes of an object built here
+        self._storage: DictStorageVariable | None = None  # a dict subclass's items (dict's methods)
 
     def python_type(self) -> type:
         return self.cls
@@ -238,6 +239,9 @@ class UserObjectVariable(VariableTracker):
         else:
             self._guard_not_in_instance(tx, name)
         if descriptor is not None:
+            base = self._defined_by_dict(name)
+            if base is not None:  # dict's own method: it acts on the items dict holds
+                return tx.container_method(self.dict_storage(tx), name, base)
             return bind_class_attribute(tx, self, self._class_variable(), name, descriptor, source)
         if hasattr(self.cls, "__getattr__"):
             raise Unsupported(f"{self.cls.__qualname__}.__getattr__ (attribute {name!r})")
@@ -273,8 +277,29 @@ class UserObjectVariable(VariableTracker):
         descriptor, source = find_class_attribute(tx, self.cls, self.cls_source, name)
         if descriptor is None:
             raise TorchOpError(name, TypeError(f"{self.cls.__qualname__!r} {missing}"))
+        if self._defined_by_dict(name) is not None and name in _STORAGE_SPECIALS:
+            return _STORAGE_SPECIALS[name](tx, self.dict_storage(tx), args)
         return bind_class_attribute(tx, self, self._class_variable(), name, descriptor, source).call(
             tx, args, kwargs or {})
+
+    def unpack(self, tx) -> list[VariableTracker]:
+        if self._defined_by_dict("__iter__") is None:
+            raise Unsupported(f"iterating over {self!r} (a Python __iter__)")
+        return self.dict_storage(tx).unpack(tx)
+
+    # -- dict subclasses read through a source (variables/user_dicts.py: is_dict_object) --
+    def _defined_by_dict(self, name: str) -> type | None:
+        """dict or OrderedDict when `name` comes from it (not from a Python class) and this is a
+        dict subclass instance read through a source; else None."""
+        if self.source is None or not isinstance(self.value, dict):
+            return None
+        owner = next((klass for klass in self.cls.__mro__ if name in klass.__dict__), None)
+        return owner if owner in (dict, collections.OrderedDict) else None
+
+    def dict_storage(self, tx) -> DictStorageVariable:
+        if self._storage is None:
+            self._storage = DictStorageVariable.of(tx, self.value, self.source)
+        return self._storage
 
     def getitem(self, tx, index: VariableTracker) -> VariableTracker:
         return self._call_special(tx, "__getitem__", [index], "object is not subscriptable")
@@ -337,6 +362,14 @@ class UserObjectVariable(VariableTracker):
     def __repr__(self) -> str:
         where = self.source.name() if self.source is not None else "built here"
         return f"UserObjectVariable({self.cls.__qualname__}, {where})"
+
+
+# dict's own special methods on a dict subclass instance: answered from its items.
+_STORAGE_SPECIALS = {
+    "__getitem__": lambda tx, storage, args: storage.getitem(tx, args[0]),
+    "__contains__": lambda tx, storage, args: wrap_constant(storage.contains(tx, args[0])),
+    "__len__": lambda tx, storage, args: wrap_constant(storage.length(tx)),
+}
 
 
 def _constant_answer(answer: VariableTracker, kind: type, method: str):
@@ -468,6 +501,9 @@ class SuperVariable(VariableTracker):
                 return _NoOpInit()
             if klass in (dict, collections.OrderedDict) and isinstance(self.obj, ConstDictVariable):
                 return tx.container_method(self.obj, name, klass)  # dict's own method on the items
+            if klass in (dict, collections.OrderedDict) and isinstance(self.obj, UserObjectVariable) and \
+                    self.obj.source is not None and isinstance(self.obj.value, dict):
+                return tx.container_method(self.obj.dict_storage(tx), name, klass)
             if klass is object or type_source is None:
                 raise Unsupported(f"super().{name} resolving to {klass.__qualname__}")
             source = GetItemSource(_mro_dict_source(type_source, index), name)

@@ -609,11 +609,35 @@ def test_dict_subclass_output_attributes(extra, counter, no_warnings):
 
 
 def _indexes_output(out):
-    return out["hidden"] + out[0] + out.hidden
+    total = out["hidden"] + out[0] + out.hidden + len(out) + ("extra" in out)
+    for key, value in out.items():
+        total = total + value * len(key)
+    return total + sum(1 for _ in out) + len(out.keys())
 
 
-def test_dict_subclass_output_items_are_a_clean_break(counter):
+def test_dict_subclass_output_items(counter, no_warnings):
     out = _FieldsOutput(hidden=torch.randn(4))
+    compiled = _run(_indexes_output, out, backend=counter, fullgraph=True)
+    out["hidden"] = torch.randn(4)  # read through dict.__getitem__(out, 'hidden') on every call
+    torch.testing.assert_close(compiled(out), _indexes_output(out))
+    assert counter.count == 1
+    out["extra"] = torch.randn(4)  # a new key: the keys dict holds are guarded
+    torch.testing.assert_close(compiled(out), _indexes_output(out))
+    assert counter.count == 2
+
+
+def _writes_output_item(out):
+    out["extra"] = out.hidden * 2  # the class's own __setitem__: eager runs it
+    return out.hidden + 1
+
+
+def test_dict_subclass_output_item_write_is_a_clean_break(counter):
+    out, expected = _FieldsOutput(hidden=torch.randn(4)), None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", capture.FallbackWarning)
-        _run(_indexes_output, out, backend=counter)
+        got = capture.compile(_writes_output_item, backend=counter)(out)
+    expected_out = _FieldsOutput(hidden=out.hidden)
+    expected = _writes_output_item(expected_out)
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(out["extra"], expected_out["extra"])
+    torch.testing.assert_close(out.extra, expected_out.extra)
