@@ -71,7 +71,7 @@ def test_transformers_models_match_eager(build):
     # cache reads config.per_layer_config (a Sequence subclass) by iterating it. BERT's
     # apply_chunking_to_forward calls inspect.signature; LLaMA's attention, wrapped by the kernels
     # package, sets a ContextVar in each layer. (3.11, no CUDA driver, transformers 5.25: GPT-2
-    # 2 graphs and 15 breaks, its layers in one graph; BERT 4/17; LLaMA 7/21.) A query that raises
+    # 2 graphs and 15 breaks, its layers in one graph; BERT 4/16; LLaMA 7/21.) A query that raises
     # inside a `try` (torch.cuda.is_current_stream_capturing) is a break. What runs must be eager's
     # answer; the graph count depends on the Python and transformers versions.
     pytest.importorskip("transformers")
