@@ -194,6 +194,9 @@ class _KeyedRegistry(dict):
     def scaled(self, name, x):
         return x * self["scale"] if name in self else x
 
+    def lookup(self, name):
+        return super().__getitem__(name)
+
 
 class _Owner:
     pass
@@ -210,7 +213,8 @@ def _uses_dict_subclass(x, owner):
     for key, value in RECORDS.items():
         if key == "scale":
             total = total + value
-    return RECORDS.scaled("scale", total) + len(RECORDS) + isinstance(RECORDS, dict) + RECORDS["scale"]
+    return (RECORDS.scaled("scale", total) + len(RECORDS) + isinstance(RECORDS, dict) + RECORDS["scale"]
+            + RECORDS.lookup("scale"))
 
 
 def test_dict_subclass_methods(counter, no_warnings):
@@ -231,6 +235,27 @@ def test_dict_subclass_keys_are_guarded(counter, no_warnings):
         dict.__setitem__(RECORDS, "_Owner", {"hidden": 1.5})
         dict.pop(RECORDS, "extra", None)
     assert counter.count == 3  # a new float (a constant) and a new key: each recompiles
+
+
+class _RenamingRegistry(_KeyedRegistry):
+    """Redefines `in` (transformers' ModelOutput renames old keys): read as an object whose dict
+    methods act on the items dict holds."""
+
+    def __contains__(self, name):
+        return super().__contains__("scale" if name == "old_scale" else name) and super().__len__() > 0
+
+
+RENAMING = _RenamingRegistry()
+dict.__setitem__(RENAMING, "scale", 2.0)
+
+
+def _uses_renaming(x):
+    return x * RENAMING.lookup("scale") + ("old_scale" in RENAMING) + ("absent" in RENAMING) + len(RENAMING)
+
+
+def test_dict_subclass_redefining_contains(counter, no_warnings):
+    _run(_uses_renaming, torch.randn(4), backend=counter, fullgraph=True)
+    assert counter.count == 1
 
 
 def _writes_dict_subclass(x, owner):
