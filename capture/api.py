@@ -132,7 +132,8 @@ def _code_signature(fn: Callable) -> inspect.Signature:
     see, not the frame: it is left out. Functions that add nothing to their code (resume
     functions, made again over new cells on every call) share one signature per code."""
     if "__signature__" not in getattr(fn, "__dict__", {}):
-        if fn.__defaults__ is None and fn.__kwdefaults__ is None and not fn.__annotations__:
+        if type(fn) is types.FunctionType and fn.__defaults__ is None and fn.__kwdefaults__ is None \
+                and not fn.__annotations__:  # (a bound method's signature has no `self`)
             signature = _SIGNATURES.get(fn.__code__)
             if signature is None:
                 signature = _SIGNATURES[fn.__code__] = inspect.signature(fn, follow_wrapped=False)

@@ -146,6 +146,38 @@ class GetItemSource(Source):
         return f"{self.base.name()}[{self.index!r}]"
 
 
+@dataclass(frozen=True, repr=False)
+class ContextVarValueSource(Source):
+    """`var.get()` (or `var.get(default)`, default a constant's repr) of a contextvars.ContextVar:
+    the value in the context of each call. It raises LookupError when unset with no default:
+    a guard that raises fails."""
+    base: Source
+    default: str = ""
+
+    def expr(self) -> str:
+        return f"{self.base.expr()}.get({self.default})"
+
+    def name(self) -> str:
+        return f"{self.base.name()}.get({self.default})"
+
+
+@dataclass(frozen=True, repr=False)
+class DictStorageSource(Source):
+    """The items of a dict subclass instance as dict itself holds them, whatever the class
+    redefines: `dict.keys(obj)` (key None), or `dict.__getitem__(obj, key)`."""
+    base: Source
+    key: int | str | bool | None = None
+    keys: bool = True
+
+    def expr(self) -> str:
+        if self.keys:
+            return f"B['dict'].keys({self.base.expr()})"
+        return f"B['dict'].__getitem__({self.base.expr()}, {self.key!r})"
+
+    def name(self) -> str:
+        return f"dict.keys({self.base.name()})" if self.keys else f"dict.__getitem__({self.base.name()}, {self.key!r})"
+
+
 @dataclass(frozen=True)
 class Frame:
     """The values sources are evaluated against on one call."""

@@ -10,11 +10,10 @@ import torch.nn.functional as F
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # model -> why capture (kiln.compile) cannot yet trace its forward as one graph without a warning.
-_TRANSFORMERS_WRAPPER = ("capture: transformers' capture_outputs wrapper (utils/output_capturing.py) calls a dict "
-                         "subclass with Python methods and sets a ContextVar, and AttentionInterface (a MutableMapping "
-                         "subclass) is unpacked: the forward graph-breaks into several graphs (its frames with cell "
-                         "variables resume), and on 3.11 AttentionInterface.get_interface (zero-argument super()) "
-                         "runs eagerly with one warning")
+_TRANSFORMERS_WRAPPER = ("capture: transformers' capture_outputs wrapper (utils/output_capturing.py) sets and resets a "
+                         "ContextVar around the forward, and the model builds its ModelOutput (a dataclass dict "
+                         "subclass) inside the trace: the forward graph-breaks into several graphs (no frame runs "
+                         "eagerly; GPT-2's layers trace into one graph)")
 CAPTURE_GAPS = {name: _TRANSFORMERS_WRAPPER for name in ("gpt2_padded", "gpt2", "bert_padded", "bert", "llama")}
 
 

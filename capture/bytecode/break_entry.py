@@ -40,6 +40,7 @@ from .assemble import assemble, instruction_positions, log_generated
 from .blocks import active_blocks
 from .errors import BytecodeError, CannotResume
 from .groups import OR_POP_JUMPS, Group, group_at
+from .liveness import super_reads
 from .layout import Build, Call, Constant, GraphOutput, Local, Null, SlotKind, StackItem, Value, WithExit, slot_kind
 from .resume import CodeFacts, ResumeCode, check_frame_point, facts_of, resume_code
 
@@ -120,6 +121,9 @@ def build_break_entry(plan: BreakPlan, f_globals: dict, closure: tuple | None = 
     _check_plan(plan)
     group = group_at(facts.flow, plan.offset)
     check_frame_point(facts, group.start)
+    if super_reads(facts.flow.steps).intersection(step.offset for step in group.steps):
+        raise CannotResume("graph break at a zero-argument super(): run natively outside its method's frame, "
+                           "it would not find `self` in the first slot", hint="write super(Class, self)")
     builder = _EntryBuilder(plan, facts, group, f_globals, closure, wrap_resume or (lambda f: f))
     generated = builder.bytecode()
     code, _analysis = assemble(generated)
@@ -329,7 +333,7 @@ class _EntryBuilder:
             function = self.wrap_resume(resume.make_function(self.f_globals, self.closure))
             load_function = self.load_object(function)
         self.successors.append(Successor(how, resume, function))
-        args = []
+        args = [self.load(self.locals[name]) for name in resume.leading]  # zero-argument super()'s self
         for item in items:
             if isinstance(item, WithExit):
                 args.append(self.load(item.context))

@@ -2,7 +2,10 @@
 the dis-level flow, exception edges included). Resume functions take only these as arguments.
 
 Reads: LOAD_FAST* (and the 3.13 pairs), DELETE_FAST (it raises on an unbound local).
-Writes: STORE_FAST*. Code that reads locals by name (`locals()`, `exec`) is not seen.
+Writes: STORE_FAST*. Code that reads locals by name (`locals()`, `exec`) is not seen, except
+zero-argument super(), which reads the first argument from the frame's first slot: 3.11's
+super() call, and 3.12+'s LOAD_SUPER_ATTR (its generic path calls super() with no arguments
+even though `self` is on the stack) read that argument.
 """
 from __future__ import annotations
 
@@ -11,6 +14,33 @@ import types
 from .flow import Flow, Step
 
 _READS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR", "DELETE_FAST"})
+
+
+def super_reads(steps: list[Step]) -> frozenset[int]:
+    """Offsets of the instructions that run zero-argument super(), which reads the frame's first
+    slot: 3.12+'s LOAD_SUPER_ATTR without its two-argument bit (oparg & 2), and the CALL of a
+    bare `super()` (every 3.11 super(); on 3.12+ one not followed by an attribute)."""
+    reads = set()
+    for index, step in enumerate(steps):
+        if step.opname == "LOAD_SUPER_ATTR" and not step.arg & 2:
+            reads.add(step.offset)
+            continue
+        following = steps[index + 1] if index + 1 < len(steps) else None
+        if step.opname != "LOAD_GLOBAL" or step.argval != "super" or (
+                following is not None and following.opname == "LOAD_DEREF" and following.argval == "__class__"):
+            continue
+        call = next((later for later in steps[index + 1:] if later.opname == "CALL"), None)
+        if call is not None:
+            reads.add(call.offset)
+    return frozenset(reads)
+
+
+def super_argument(code: types.CodeType, flow: Flow | None = None) -> tuple[str, ...]:
+    """(the first argument's name,) when `code` is a method that runs zero-argument super(),
+    which reads that argument from the frame's first slot; else ()."""
+    if "__class__" not in code.co_freevars or "super" not in code.co_names or not code.co_argcount:
+        return ()
+    return code.co_varnames[:1] if super_reads((flow or Flow(code)).steps) else ()
 
 
 def _transfer(step: Step, live_after: frozenset[str]) -> frozenset[str]:
@@ -51,6 +81,7 @@ class Liveness:
             successors.append(indices)
             for successor in indices:
                 predecessors[successor].append(index)
+        super_self, super_calls = set(super_argument(code, self.flow)), super_reads(steps)
         live_before: list[frozenset[str]] = [frozenset()] * len(steps)
         work = list(range(len(steps)))
         queued = set(work)
@@ -59,6 +90,8 @@ class Liveness:
             queued.discard(index)
             after = frozenset().union(*(live_before[s] for s in successors[index]))
             before = _transfer(steps[index], after)
+            if steps[index].offset in super_calls:
+                before |= super_self
             if before != live_before[index]:
                 live_before[index] = before
                 for predecessor in predecessors[index]:

@@ -2,7 +2,7 @@
 of `original` stopped at `offset`, then jumps there in a full copy of the original
 instructions (loops may jump backwards past the resume point).
 
-    resume_at_<offset>(__stack0, ..., __stackN-1, <live locals>)
+    resume_at_<offset>([self,] __stack0, ..., __stackN-1, <live locals>)
         [COPY_FREE_VARS n]  RESUME 0
         push each stack slot: VALUE -> LOAD_FAST __stacki, NULL -> PUSH_NULL,
                               WITH  -> LOAD_FAST __stacki; BEFORE_WITH; POP_TOP (re-enters ctx)
@@ -23,6 +23,11 @@ so a function the frame made before the break and the resumed frame share each c
 TorchDynamo's resume functions do. A cell made again inside the code (3.12+ inlined
 comprehensions whose variable a closure captures: MAKE_CELL after RESUME, or the cell's slot
 read as a fast local) cannot be passed this way: CannotResume.
+
+Zero-argument super() reads the frame's first local and its `__class__` cell (3.11's super()
+call; 3.12+'s LOAD_SUPER_ATTR too, on its generic path): the resume code of such a method,
+while a super() may follow, takes the original's first argument first, under its own name,
+where super() finds it.
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ from .assemble import assemble, instruction_positions, log_generated
 from .errors import BytecodeError, CannotResume
 from .flow import Flow
 from .layout import SlotKind
-from .liveness import Liveness
+from .liveness import Liveness, super_argument
 from .verify import StackAnalysis, analyse, is_generator
 
 _UNCHECKED_LOADS = ("LOAD_FAST", "LOAD_FAST_LOAD_FAST", "STORE_FAST_LOAD_FAST")
@@ -77,10 +82,11 @@ class ResumeCode:
     local_names: tuple[str, ...]       # live locals it takes, after the stack args
     code: types.CodeType
     cell_names: tuple[str, ...] = ()   # the original's cellvars: their cells come first in the closure
+    leading: tuple[str, ...] = ()      # the first argument, for zero-argument super(): before the stack
 
     @property
     def arg_names(self) -> tuple[str, ...]:
-        return self.stack_args + self.local_names
+        return self.leading + self.stack_args + self.local_names
 
     def make_function(self, f_globals: dict, closure: tuple | None = None) -> types.FunctionType:
         """A function over this code: globals are the original function's; `closure` is the
@@ -105,11 +111,18 @@ def resume_code(original: types.CodeType, offset: int, stack: Sequence[SlotKind]
     locals bound at that point; the function takes those that are live. Cached per
     (code, offset, stack kinds, locals taken)."""
     facts = facts_of(original)
-    local_names = _taken_locals(facts, offset, available_locals)
+    available_locals = set(available_locals)
+    taken = _taken_locals(facts, offset, available_locals)
+    leading = tuple(name for name in super_argument(original, facts.flow)
+                    if name in facts.liveness.live_at(offset))  # a super() call may follow
+    if any(name not in taken for name in leading):
+        raise CannotResume(f"{original.co_name} calls zero-argument super() after a graph break, and its "
+                           f"first argument {leading[0]!r} is unbound there", hint="write super(Class, self)")
+    local_names = tuple(name for name in taken if name not in leading)
     key = (original, offset, tuple(stack), local_names)
     cached = _CACHE.get(key)
     if cached is None:
-        cached = _CACHE[key] = _build(facts, offset, tuple(stack), local_names)
+        cached = _CACHE[key] = _build(facts, offset, tuple(stack), local_names, leading)
     return cached
 
 
@@ -181,9 +194,10 @@ _FAST_OPS = ("LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR", "STORE_FAST"
 def _check_code(code: types.CodeType) -> None:
     if code.co_cellvars:
         _check_cells(code)
-    if emit.HAS_PRECALL and "__class__" in code.co_freevars and "super" in code.co_names:
-        raise CannotResume(f"{code.co_name} uses zero-argument super(), which on 3.11 reads the "
-                           "frame's first argument", hint="write super(Class, self)")
+    first = super_argument(code, facts_of(code).flow)
+    if first and first[0] in code.co_cellvars:  # super() reads the cell in that slot: not passed
+        raise CannotResume(f"{code.co_name} uses zero-argument super() and a closure captures its first "
+                           f"argument {first[0]!r}", hint="write super(Class, self)")
 
 
 def _check_cells(code: types.CodeType) -> None:
@@ -212,18 +226,19 @@ def _check_cells(code: types.CodeType) -> None:
 
 
 def _build(facts: CodeFacts, offset: int, stack: tuple[SlotKind, ...],
-           local_names: tuple[str, ...]) -> ResumeCode:
+           local_names: tuple[str, ...], leading: tuple[str, ...] = ()) -> ResumeCode:
     original = facts.code
     check_resumable(facts, offset, len(stack))
     stack_args = tuple(f"__stack{i}" for i, kind in enumerate(stack) if kind is not SlotKind.NULL)
-    clash = set(stack_args) & set(local_names)
+    clash = set(stack_args) & set(local_names + leading)
     if clash:
         raise CannotResume(f"{original.co_name}: locals named {sorted(clash)} clash with resume arguments")
 
     body = Bytecode.from_code(original, conserve_exception_block_stackdepth=True)
     target = Label()
     body.insert(instruction_positions(body, facts.flow)[offset], target)
-    instructions = _checking_loads(_cells_to_free(list(body), set(original.co_cellvars)), set(local_names))
+    instructions = _checking_loads(_cells_to_free(list(body), set(original.co_cellvars)),
+                                   set(local_names + leading))
     cell_names = tuple(original.co_cellvars)
     freevars = list(cell_names) + list(original.co_freevars)
 
@@ -242,7 +257,7 @@ def _build(facts: CodeFacts, offset: int, stack: tuple[SlotKind, ...],
     generated._copy_attr_from(body)
     generated.name = f"resume_at_{offset}"
     generated.qualname = f"{original.co_qualname}.resume_at_{offset}"
-    generated.argnames = list(stack_args + local_names)
+    generated.argnames = list(leading + stack_args + local_names)
     generated.argcount = len(generated.argnames)
     generated.posonlyargcount = 0
     generated.kwonlyargcount = 0
@@ -251,7 +266,7 @@ def _build(facts: CodeFacts, offset: int, stack: tuple[SlotKind, ...],
     generated.freevars = freevars
     code, analysis = assemble(generated)
     _check_target_depth(code, analysis, len(stack), offset)
-    resume = ResumeCode(original, offset, stack, stack_args, local_names, code, cell_names)
+    resume = ResumeCode(original, offset, stack, stack_args, local_names, code, cell_names, leading)
     log_generated(f"generated {resume!r}", code)
     return resume
 

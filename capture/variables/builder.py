@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import contextvars
 import functools
 import logging
 import types
@@ -20,6 +21,7 @@ from ..sources import AttrSource, GetItemSource, GlobalSource, Source
 from .base import VariableTracker
 from .builtin_calls import is_special_callable
 from .constant import ConstantVariable, is_constant_value
+from .context_vars import ContextVarVariable
 from .constant_values import wrap_constant
 from .containers import ListVariable, TupleVariable
 from .dicts import ConstDictVariable, SetVariable, _Unread, is_source_key
@@ -33,6 +35,7 @@ from .read_through import ReadThroughObjectVariable, is_read_through, read_throu
 from .collectives import (DistributedFunctionVariable, DistributedValueVariable, is_distributed_callable,
                           is_distributed_value)
 from .torch import ModuleVariable, TorchFunctionVariable, is_allowed_module, is_torch_callable
+from .user_dicts import UserDictVariable, is_dict_object, is_user_dict
 from .user_objects import (NamedTupleVariable, PythonTypeVariable, UserObjectVariable, is_namedtuple_class,
                            is_user_object)
 
@@ -72,6 +75,14 @@ def _wrap_dict(tx, value, source):
     tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "dict")))
     tx.output.guards.add(Guard(source, "KEYS", tuple(value), noun=_noun(source, "dict")))
     return ConstDictVariable({key: _Unread(item) for key, item in value.items()}, source, type(value))
+
+
+def _wrap_user_dict(tx, value, source):
+    if not all(is_source_key(key) for key in value):
+        raise Unsupported(f"dict {source.name()} with keys other than str, int, bool or None")
+    tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "dict")))
+    tx.output.guards.add(Guard(source, "KEYS", tuple(value), noun=_noun(source, "dict")))
+    return UserDictVariable({key: _Unread(item) for key, item in value.items()}, source, type(value), value)
 
 
 def _wrap_set(tx, value, source):
@@ -157,6 +168,7 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: type(v) in (tuple, list), _wrap_sequence),
     (lambda v: is_namedtuple_class(type(v)), _wrap_namedtuple),
     (lambda v: type(v) in (dict, collections.OrderedDict), _wrap_dict),
+    (is_user_dict, _wrap_user_dict),                        # dict subclasses with Python methods
     (lambda v: type(v) is set and all(is_constant_value(item) for item in v), _wrap_set),
     (lambda v: type(v) is functools.partial, _wrap_partial),
     (lambda v: type(v) is types.MethodType and isinstance(v.__func__, types.FunctionType), _wrap_bound_method),
@@ -177,8 +189,10 @@ WRAPPERS: list[tuple[Callable[[Any], bool], Callable]] = [
     (lambda v: type(v) is types.FunctionType and _is_closure(v), _wrap_closure),
     (lambda v: isinstance(v, types.FunctionType), _by_identity(UserFunctionVariable)),
     (lambda v: isinstance(v, types.CodeType), _by_identity(CodeVariable)),
+    (lambda v: type(v) is contextvars.ContextVar, _by_identity(ContextVarVariable)),
     (lambda v: isinstance(v, logging.Logger), lambda tx, value, source: opaque(tx, value, source)),  # logging breaks
     (is_user_object, _wrap_user_object),                    # instances of plain Python classes
+    (is_dict_object, _wrap_user_object),                    # and of dict subclasses read their own way
     (is_read_through, _wrap_read_through),                  # transformers' configs
 ]
 
@@ -193,7 +207,8 @@ class MutableObject:
 
 # Objects a function can mutate: one variable per object however it is reached (see
 # OutputGraph.mutable_objects).
-_is_mutable_object = lambda v: type(v) in (list, dict, collections.OrderedDict) or is_user_object(v)  # noqa: E731
+_is_mutable_object = lambda v: (type(v) in (list, dict, collections.OrderedDict) or is_user_object(v)  # noqa: E731
+                                or is_user_dict(v) or is_dict_object(v))
 
 
 def wrap_value(tx, value: Any, source: Source | None, guard: bool = True) -> VariableTracker:

@@ -124,6 +124,23 @@ def _len(tx, args, kwargs):
     return wrap_constant(length(tx))
 
 
+def _bool(tx, args, kwargs):
+    """bool(obj) of a container or object: its truth value, as `if obj:` takes it."""
+    if len(args) != 1 or kwargs or isinstance(args[0], TensorVariable) or args[0].is_python_constant():
+        return None
+    return wrap_constant(tx.truthiness(args[0]))
+
+
+def _id(tx, args, kwargs):
+    """id(obj) of an object read through a source: its identity is guarded, so the id is too.
+    (A tensor's id would recompile on every new tensor; objects built here have no id yet.)"""
+    if len(args) != 1 or kwargs or args[0].source is None or isinstance(args[0], TensorVariable):
+        return None
+    value = tx.frame.fetch(args[0].source)
+    tx.output.guards.add(Guard(args[0].source, "ID_MATCH", value, noun="object"))
+    return wrap_constant(id(value))
+
+
 def _type(tx, args, kwargs):
     if len(args) != 1 or kwargs:
         raise Unsupported("type() with more than one argument (making a class)")
@@ -132,6 +149,8 @@ def _type(tx, args, kwargs):
                                   else torch.Tensor)
     cls = python_type_of(args[0])
     source = getattr(args[0], "cls_source", None)
+    if isinstance(args[0], NNModuleVariable) and args[0].source is not None:
+        source = AttrSource(args[0].source, "__class__")  # (the module is guarded by identity)
     return PythonTypeVariable(cls, source)
 
 
@@ -152,7 +171,7 @@ def has_attribute(tx, value: VariableTracker, name: str) -> bool:
     if isinstance(value, TensorVariable):
         if name in METADATA_ATTRIBUTES or name in TENSOR_ATTRIBUTES or hasattr(torch.Tensor, name):
             return True
-        raise Unsupported(f"hasattr(tensor, {name!r}) (tensors can carry Python attributes)")
+        return _tensor_has_python_attribute(tx, value, name)
     if isinstance(value, NNModuleVariable):
         return _module_has_attribute(tx, value, name)
     if _is_constant(value):
@@ -162,6 +181,18 @@ def has_attribute(tx, value: VariableTracker, name: str) -> bool:
         return True
     except TorchOpError:
         return False
+
+
+def _tensor_has_python_attribute(tx, value: TensorVariable, name: str) -> bool:
+    """hasattr(tensor, name) for a name torch.Tensor lacks (transformers asks `hasattr(x, "jax")`):
+    a tensor an op made here has no Python attributes (the trace cannot set them); an input's
+    __dict__ is checked now and guarded."""
+    if value.source is None:
+        return False
+    if name in getattr(tx.frame.fetch(value.source), "__dict__", {}):
+        raise Unsupported(f"hasattr(tensor, {name!r}) of a tensor carrying a Python attribute {name!r}")
+    tx.output.guards.add(Guard(AttrSource(value.source, "__dict__"), "NOT_IN", name, noun="tensor"))
+    return False
 
 
 def _module_has_attribute(tx, module_variable, name: str) -> bool:
@@ -289,7 +320,8 @@ SPECIAL_CALLS.update({  # the table BuiltinVariable.call tries first (variables/
     builtins.dict: _dict, builtins.set: _set, collections.OrderedDict: _ordered_dict,
     collections.namedtuple: _namedtuple_factory, builtins.frozenset: _frozenset, functools.partial: _partial,
     builtins.super: _super, object.__setattr__: _object_setattr,
-    builtins.isinstance: _isinstance, builtins.len: _len, builtins.type: _type, builtins.callable: _callable,
+    builtins.isinstance: _isinstance, builtins.len: _len, builtins.bool: _bool, builtins.id: _id,
+    builtins.type: _type, builtins.callable: _callable,
     builtins.hasattr: _hasattr, builtins.getattr: _getattr,
     builtins.iter: _iter, builtins.next: _next, builtins.sum: _sum, builtins.any: _any_all(True),
     builtins.all: _any_all(False), builtins.sorted: _sorted, builtins.map: _map,

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..exc import TorchOpError, Unsupported
 from ..plans import FromSource, RebuildDict, ReplaceDict
-from ..sources import GetItemSource
+from ..guards import Guard
+from ..sources import DictStorageSource, GetItemSource
 from .base import VariableTracker
 from .constant import is_constant_value
 from .containers import TupleVariable
@@ -144,6 +145,39 @@ class ConstDictVariable(VariableTracker):
 
     def __repr__(self) -> str:
         return f"ConstDictVariable({list(self.items)!r})"
+
+
+class DictStorageVariable(ConstDictVariable):
+    """What dict's own methods see of a dict subclass instance read through `source` whose class
+    redefines how it is read (transformers' ModelOutput): its items as dict holds them, guarded on
+    their keys (dict.keys(obj)) and read through dict.__getitem__(obj, key). Read-only here."""
+
+    @staticmethod
+    def of(tx, value: dict, source) -> "DictStorageVariable":
+        keys = tuple(dict.keys(value))
+        if not all(is_source_key(key) for key in keys):
+            raise Unsupported(f"dict {source.name()} with keys other than str, int, bool or None")
+        tx.output.guards.add(Guard(DictStorageSource(source), "KEYS", keys, noun="dict"))
+        return DictStorageVariable({key: _Unread(dict.__getitem__(value, key)) for key in keys}, source,
+                                   type(value))
+
+    def value_of(self, tx, key) -> VariableTracker:
+        value = self.items[key]
+        if isinstance(value, _Unread):
+            value = self.items[key] = tx.wrap(value.value, DictStorageSource(self.source, key, keys=False))
+        return value
+
+    def as_python_constant(self) -> Any:
+        raise Unsupported(f"{self!r} is not a Python constant")
+
+    def check_mutable(self, tx, what: str) -> None:
+        raise Unsupported(f"{what} on a {self.user_cls.__qualname__} (a dict subclass) from outside the function")
+
+    def copy(self, tx, user_cls: type | None = None) -> ConstDictVariable:
+        return super().copy(tx, user_cls or dict)  # dict.copy() makes a plain dict
+
+    def __repr__(self) -> str:
+        return f"DictStorageVariable({self.user_cls.__qualname__}, {self.source.name()})"
 
 
 def pairs_of(tx, other: VariableTracker) -> list[tuple[Any, VariableTracker]]:

@@ -230,9 +230,18 @@ def _setdefault(tx, d, key, default=None):
     return d.value_of(tx, python_key)
 
 
+def _dict_setitem(tx, d, key, value):
+    d.setitem(tx, key, value)
+    return _none()
+
+
 DICT_METHODS = {"get": _get, "keys": _view("keys"), "values": _view("values"), "items": _view("items"),
                 "copy": _dict_copy, "update": _update, "pop": _dict_pop, "setdefault": _setdefault,
-                "clear": _clear}
+                "clear": _clear,
+                # what super().__getitem__(k) & co in a dict subclass's methods reach
+                "__getitem__": lambda tx, d, key: d.getitem(tx, key), "__setitem__": _dict_setitem,
+                "__contains__": lambda tx, d, key: wrap_constant(d.contains(tx, key)),
+                "__len__": lambda tx, d: wrap_constant(d.length(tx))}
 
 
 # -- sets ------------------------------------------------------------------------------------

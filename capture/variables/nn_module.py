@@ -18,6 +18,9 @@ from .iterators import get_iter
 from .tensor import TensorVariable
 
 
+_CONTAINER_LENS = (torch.nn.Sequential.__len__, torch.nn.ModuleList.__len__, torch.nn.ModuleDict.__len__)
+
+
 class NNModuleVariable(VariableTracker):
     def __init__(self, module: torch.nn.Module, source=None):
         super().__init__(source)
@@ -116,6 +119,22 @@ class NNModuleVariable(VariableTracker):
         self._check_hooks(tx)
         return self._method(tx, "forward").call(tx, [self, *args], kwargs)
 
+    def length(self, tx) -> int:
+        """len(): ModuleList, Sequential and ModuleDict count _modules (guarded); another
+        module's Python __len__ is inlined."""
+        if self.source is None or not hasattr(type(self.module), "__len__"):
+            raise Unsupported(f"len() of {type(self.module).__name__}")
+        if type(self.module).__len__ in _CONTAINER_LENS:
+            tx.output.guards.add(Guard(AttrSource(self.source, "_modules"), "LENGTH", len(self.module._modules)))
+            return len(self.module._modules)
+        return _constant(self._method(tx, "__len__").call(tx, [self], {}), int)
+
+    def truth(self, tx) -> bool:
+        """As Python takes it: __bool__, else len() > 0 (an empty ModuleList is false), else true."""
+        if hasattr(type(self.module), "__bool__"):
+            return bool(_constant(self._method(tx, "__bool__").call(tx, [self], {}), bool))
+        return self.length(tx) > 0 if hasattr(type(self.module), "__len__") else True
+
     def unpack(self, tx) -> list[VariableTracker]:
         if not isinstance(self.module, (torch.nn.Sequential, torch.nn.ModuleList)):
             raise Unsupported(f"iterating over {type(self.module).__name__}")
@@ -124,6 +143,8 @@ class NNModuleVariable(VariableTracker):
 
     def getitem(self, tx, index: VariableTracker) -> VariableTracker:
         key = index.as_python_constant()
+        if isinstance(key, slice) and type(self.module).__getitem__ in _SLICEABLE:
+            return ModuleSliceVariable(type(self.module), self.unpack(tx)[key])
         if isinstance(self.module, (torch.nn.Sequential, torch.nn.ModuleList)) and isinstance(key, int):
             names = list(self.module._modules)
             tx.output.guards.add(Guard(AttrSource(self.source, "_modules"), "LENGTH", len(names)))
@@ -137,6 +158,49 @@ class NNModuleVariable(VariableTracker):
 
     def __repr__(self) -> str:
         return f"NNModuleVariable({type(self.module).__name__})"
+
+
+def _constant(answer: VariableTracker, kind: type):
+    if not answer.is_python_constant() or not isinstance(answer.as_python_constant(), kind):
+        raise Unsupported(f"a module's __len__/__bool__ returned {answer!r}")
+    return answer.as_python_constant()
+
+
+_SLICEABLE = (torch.nn.Sequential.__getitem__, torch.nn.ModuleList.__getitem__)
+
+
+class ModuleSliceVariable(VariableTracker):
+    """`module_list[a:b]`: eager makes a new ModuleList (or Sequential) of the same children. Here
+    it is those children, for iterating, len(), truth and indexing; any other use graph-breaks."""
+
+    def __init__(self, cls: type, children: list[VariableTracker]):
+        super().__init__(None)
+        self.cls, self.children = cls, children
+
+    def python_type(self) -> type:
+        return self.cls
+
+    def unpack(self, tx) -> list[VariableTracker]:
+        return list(self.children)
+
+    def length(self, tx) -> int:
+        return len(self.children)
+
+    def truth(self, tx) -> bool:
+        return bool(self.children)
+
+    def getitem(self, tx, index: VariableTracker) -> VariableTracker:
+        key = index.as_python_constant()
+        if isinstance(key, slice):
+            return ModuleSliceVariable(self.cls, self.children[key])
+        if not isinstance(key, int):
+            raise Unsupported(f"indexing a {self.cls.__name__} slice with {key!r}")
+        if not -len(self.children) <= key < len(self.children):
+            raise TorchOpError(f"{self.cls.__name__}[{key}]", IndexError(f"index {key} is out of range"))
+        return self.children[key]
+
+    def __repr__(self) -> str:
+        return f"ModuleSliceVariable({self.cls.__name__}, {len(self.children)} modules)"
 
 
 HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
@@ -153,6 +217,13 @@ class BoundMethodVariable(VariableTracker):
 
     def call(self, tx, args, kwargs) -> VariableTracker:
         return self.function.call(tx, [self.obj, *args], kwargs)
+
+    def var_getattr(self, tx, name: str) -> VariableTracker:
+        if name == "__func__":
+            return self.function
+        if name == "__self__":
+            return self.obj
+        return super().var_getattr(tx, name)
 
     def __repr__(self) -> str:
         return f"BoundMethodVariable({self.function!r})"

@@ -11,9 +11,13 @@ a dict of symbolic attributes and are rebuilt when returned.
 from __future__ import annotations
 
 import abc
+import collections
 import enum
 import inspect
+import operator
 import types
+
+import torch
 
 from ..exc import TorchOpError, Unsupported
 from ..guards import Guard
@@ -22,6 +26,7 @@ from .base import VariableTracker
 from .collectives import is_distributed_value
 from .constant_values import wrap_constant
 from .containers import TupleVariable
+from .dicts import ConstDictVariable, DictStorageVariable
 from .functions import PURE_BUILTINS, SEQUENCE_BUILTINS, BuiltinVariable, UserFunctionVariable, special_call
 from .grad_mode import CONTEXT_HINT
 from .nested import CellVariable, find_cell
@@ -157,12 +162,26 @@ def class_getattr(tx, cls_variable, name: str) -> VariableTracker:
         return BuiltinVariable(object.__setattr__)
     if is_distributed_value(getattr(cls, name, None)):  # dist.group.WORLD, dist.ReduceOp.MAX
         return tx.wrap(getattr(cls, name), AttrSource(cls_variable.source, name) if cls_variable.source else None)
+    if issubclass(cls, torch.nn.Module) and cls_variable.source is not None:
+        return _module_class_function(tx, cls_variable, name)
     if not is_user_class(cls) and not is_namedtuple_class(cls):
         raise Unsupported(f"attribute {name!r} of class {cls.__qualname__}")
     descriptor, source = find_class_attribute(tx, cls, cls_variable.source, name)
     if descriptor is None:
         raise TorchOpError(f"{cls.__qualname__}.{name}", AttributeError(name))
     return bind_class_attribute(tx, None, cls_variable, name, descriptor, source)
+
+
+def _module_class_function(tx, cls_variable, name: str) -> VariableTracker:
+    """`type(module).name` (transformers' checkpointing wrapper compares type(self).forward with
+    itself): a Python function, guarded by identity as module methods are (nn_module.py)."""
+    cls = cls_variable.value
+    function = inspect.getattr_static(cls, name, None)
+    if not isinstance(function, types.FunctionType):
+        raise Unsupported(f"attribute {name!r} of class {cls.__qualname__}")
+    source = AttrSource(cls_variable.source, name)
+    tx.output.guards.add(Guard(source, "ID_MATCH", function, noun="method"))
+    return UserFunctionVariable(function, source)
 
 
 class UserObjectVariable(VariableTracker):
@@ -175,13 +194,16 @@ class UserObjectVariable(VariableTracker):
         self.cls_source = cls_source if cls_source is not None else (
             AttrSource(source, "__class__") if source is not None else None)
         self.attrs: dict[str, VariableTracker] = {}  # attributes of an object built here
+        self._storage: DictStorageVariable | None = None  # a dict subclass's items (dict's methods)
 
     def python_type(self) -> type:
         return self.cls
 
     def truth(self, tx) -> bool:
-        if any(hasattr(self.cls, special) for special in ("__bool__", "__len__")):
-            raise Unsupported(f"truth value of a {self.cls.__qualname__} (defines __bool__ or __len__)")
+        if hasattr(self.cls, "__bool__"):
+            raise Unsupported(f"truth value of a {self.cls.__qualname__} (defines __bool__)")
+        if hasattr(self.cls, "__len__"):
+            return self.length(tx) > 0
         return True
 
     def _instance_dict(self) -> dict:
@@ -220,6 +242,9 @@ class UserObjectVariable(VariableTracker):
         else:
             self._guard_not_in_instance(tx, name)
         if descriptor is not None:
+            base = self._defined_by_dict(name)
+            if base is not None:  # dict's own method: it acts on the items dict holds
+                return tx.container_method(self.dict_storage(tx), name, base)
             return bind_class_attribute(tx, self, self._class_variable(), name, descriptor, source)
         if hasattr(self.cls, "__getattr__"):
             raise Unsupported(f"{self.cls.__qualname__}.__getattr__ (attribute {name!r})")
@@ -248,11 +273,47 @@ class UserObjectVariable(VariableTracker):
         return False
 
     def call(self, tx, args, kwargs) -> VariableTracker:
-        descriptor, source = find_class_attribute(tx, self.cls, self.cls_source, "__call__")
+        return self._call_special(tx, "__call__", args, "object is not callable", kwargs)
+
+    # -- the protocols a Python class defines (Mapping & co): its methods, inlined --
+    def _call_special(self, tx, name: str, args: list, missing: str, kwargs: dict | None = None) -> VariableTracker:
+        descriptor, source = find_class_attribute(tx, self.cls, self.cls_source, name)
         if descriptor is None:
-            raise TorchOpError("call", TypeError(f"{self.cls.__qualname__!r} object is not callable"))
-        return bind_class_attribute(tx, self, self._class_variable(), "__call__", descriptor, source).call(
-            tx, args, kwargs)
+            raise TorchOpError(name, TypeError(f"{self.cls.__qualname__!r} {missing}"))
+        if self._defined_by_dict(name) is not None and name in _STORAGE_SPECIALS:
+            return _STORAGE_SPECIALS[name](tx, self.dict_storage(tx), args)
+        return bind_class_attribute(tx, self, self._class_variable(), name, descriptor, source).call(
+            tx, args, kwargs or {})
+
+    def unpack(self, tx) -> list[VariableTracker]:
+        if self._defined_by_dict("__iter__") is None:
+            raise Unsupported(f"iterating over {self!r} (a Python __iter__)")
+        return self.dict_storage(tx).unpack(tx)
+
+    # -- dict subclasses read through a source (variables/user_dicts.py: is_dict_object) --
+    def _defined_by_dict(self, name: str) -> type | None:
+        """dict or OrderedDict when `name` comes from it (not from a Python class) and this is a
+        dict subclass instance read through a source; else None."""
+        if self.source is None or not isinstance(self.value, dict):
+            return None
+        owner = next((klass for klass in self.cls.__mro__ if name in klass.__dict__), None)
+        return owner if owner in (dict, collections.OrderedDict) else None
+
+    def dict_storage(self, tx) -> DictStorageVariable:
+        if self._storage is None:
+            self._storage = DictStorageVariable.of(tx, self.value, self.source)
+        return self._storage
+
+    def getitem(self, tx, index: VariableTracker) -> VariableTracker:
+        return self._call_special(tx, "__getitem__", [index], "object is not subscriptable")
+
+    def contains(self, tx, item: VariableTracker) -> bool:
+        if find_class_attribute(tx, self.cls, self.cls_source, "__contains__")[0] is None:
+            raise Unsupported(f"`in` on a {self.cls.__qualname__} without __contains__ (iterates it)")
+        return _constant_answer(self._call_special(tx, "__contains__", [item], ""), bool, "__contains__")
+
+    def length(self, tx) -> int:
+        return _constant_answer(self._call_special(tx, "__len__", [], "has no len()"), int, "__len__")
 
     def _class_variable(self) -> VariableTracker:
         return class_variable_of(self.cls, self.cls_source)
@@ -304,6 +365,28 @@ class UserObjectVariable(VariableTracker):
     def __repr__(self) -> str:
         where = self.source.name() if self.source is not None else "built here"
         return f"UserObjectVariable({self.cls.__qualname__}, {where})"
+
+
+# dict's own special methods on a dict subclass instance: answered from its items.
+_STORAGE_SPECIALS = {
+    "__getitem__": lambda tx, storage, args: storage.getitem(tx, args[0]),
+    "__contains__": lambda tx, storage, args: wrap_constant(storage.contains(tx, args[0])),
+    "__len__": lambda tx, storage, args: wrap_constant(storage.length(tx)),
+}
+
+
+def _constant_answer(answer: VariableTracker, kind: type, method: str):
+    """What `in` and len() make of a Python __contains__/__len__'s result (bool(), index())."""
+    if not answer.is_python_constant():
+        raise Unsupported(f"{method} returned {answer!r}, not a constant")
+    value = answer.as_python_constant()
+    try:
+        result = bool(value) if kind is bool else operator.index(value)
+    except TypeError as error:
+        raise TorchOpError(method, error) from error
+    if kind is int and result < 0:
+        raise TorchOpError(method, ValueError("__len__() should return >= 0"))
+    return result
 
 
 def construct_user_object(tx, cls_variable, args, kwargs) -> VariableTracker:
@@ -389,6 +472,8 @@ def _type_and_source(obj: VariableTracker) -> tuple[type, Source | None]:
         return type(obj.module), AttrSource(obj.source, "__class__") if obj.source is not None else None
     if isinstance(obj, NamedTupleVariable):
         return obj.python_container, obj.cls_source
+    if isinstance(obj, ConstDictVariable) and getattr(obj, "cls_source", None) is not None:  # a dict subclass
+        return obj.user_cls, obj.cls_source
     raise Unsupported(f"super() with self = {obj!r}")
 
 
@@ -417,6 +502,11 @@ class SuperVariable(VariableTracker):
             descriptor = klass.__dict__[name]
             if descriptor is object.__init__:
                 return _NoOpInit()
+            if klass in (dict, collections.OrderedDict) and isinstance(self.obj, ConstDictVariable):
+                return tx.container_method(self.obj, name, klass)  # dict's own method on the items
+            if klass in (dict, collections.OrderedDict) and isinstance(self.obj, UserObjectVariable) and \
+                    self.obj.source is not None and isinstance(self.obj.value, dict):
+                return tx.container_method(self.obj.dict_storage(tx), name, klass)
             if klass is object or type_source is None:
                 raise Unsupported(f"super().{name} resolving to {klass.__qualname__}")
             source = GetItemSource(_mro_dict_source(type_source, index), name)

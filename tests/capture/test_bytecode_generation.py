@@ -212,8 +212,9 @@ def test_layout_reprs_are_readable():
     assert repr(list(SlotKind)) == "[VALUE, NULL, WITH]"
 
 
-@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="3.11 reads super()'s argument from the frame")
-def test_zero_argument_super_cannot_resume_on_311():
+def test_zero_argument_super_resume_takes_self_first():
+    # super() reads the frame's first slot (3.11's call; 3.12+'s LOAD_SUPER_ATTR on its generic
+    # path), so the resume code takes `self` first, and cannot resume without it.
     class Base:
         def f(self):
             return 1
@@ -223,5 +224,9 @@ def test_zero_argument_super_cannot_resume_on_311():
             return super().f() + 1
 
     code = Child.f.__code__
+    point = resume_points(code)[0]
+    resume = resume_code(code, point, (), ["self"])
+    assert resume.leading == ("self",)
+    assert resume.code.co_varnames[0] == "self"
     with pytest.raises(CannotResume, match="super"):
-        resume_code(code, resume_points(code)[0], (), ["self"])
+        resume_code(code, point, (), [])

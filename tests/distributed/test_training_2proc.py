@@ -7,22 +7,14 @@ graph split into several pieces. FSDP2: each block sharded with fully_shard and 
 """
 import pytest
 
-import kiln_models as models
 from kiln_distributed import spawn, train
 
 ENTRIES = ("torch.compile", "kiln.compile")
 
 
 def _cases(names):
-    out = []
-    for wrapper in ("ddp", "fsdp"):
-        for name in names:
-            for entry in ENTRIES:
-                marks = []
-                if entry == "kiln.compile" and name in models.CAPTURE_GAPS:
-                    marks.append(pytest.mark.xfail(strict=True, reason=models.CAPTURE_GAPS[name]))
-                out.append(pytest.param(wrapper, name, entry, marks=marks, id=f"{wrapper}-{name}-{entry}"))
-    return out
+    return [pytest.param(wrapper, name, entry, id=f"{wrapper}-{name}-{entry}")
+            for wrapper in ("ddp", "fsdp") for name in names for entry in ENTRIES]
 
 
 @pytest.mark.parametrize("wrapper,name,entry", _cases(["mlp", "gpt2"]))

@@ -18,7 +18,6 @@ import torch.nn.functional as F
 
 import kiln
 import kiln.training
-import kiln_models as models
 from kiln_training import ADAMW, BUILDERS, STEPS, batch as _batch, compare_tensors as _compare_tensors, kiln_warnings as _kiln_warnings
 from kiln import records
 from kiln_entries import ENTRY_POINTS
@@ -30,9 +29,9 @@ def _cases():
     out = []
     for name in BUILDERS:
         for entry in ENTRY_POINTS:
+            # kiln.compile graph-breaks through transformers models (kiln_models.CAPTURE_GAPS) but runs
+            # no frame eagerly, so their training steps match eager with no Kiln warning.
             marks = [pytest.mark.slow] if name in SLOW else []
-            if entry == "kiln.compile" and name in models.CAPTURE_GAPS:
-                marks.append(pytest.mark.xfail(strict=True, reason=models.CAPTURE_GAPS[name]))
             out.append(pytest.param(name, entry, marks=marks, id=f"{name}-{entry}"))
     return out
 

@@ -274,6 +274,34 @@ def cell_recursive(n):
     return fact(n), fact(n - 1)
 
 
+class _Counter:
+    def __init__(self, start):
+        self.start = start
+
+    def step(self, k):
+        return self.start + k
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.start})"
+
+
+class _SuperCalls(_Counter):
+    """Zero-argument super(): 3.11 reads `self` from the frame's first slot, and so does a bare
+    super() call on 3.12+ (super().name is LOAD_SUPER_ATTR there, which loads self itself)."""
+
+    def attribute_form(self, k):
+        first = super().step(k)
+        other = self.start
+        return first + super().step(first) + other
+
+    def bare_form(self, k):
+        total = 0
+        for index in range(k):
+            parent = super()
+            total += parent.step(index)
+        return total
+
+
 # (function, make_args) pairs; make_args returns fresh (args, kwargs) for each run.
 CASES = {
     "straight_line": (straight_line, lambda: ((3, 4), {})),
@@ -306,5 +334,7 @@ CASES = {
     "cell_lambda": (cell_lambda, lambda: (([1, 2, 3],), {})),
     "cell_argument": (cell_argument, lambda: ((2, 3), {})),
     "cell_recursive": (cell_recursive, lambda: ((5,), {})),
+    "super_attribute": (_SuperCalls.attribute_form, lambda: ((_SuperCalls(2), 3), {})),
+    "super_bare": (_SuperCalls.bare_form, lambda: ((_SuperCalls(1), 3), {})),
 }
 

@@ -41,7 +41,8 @@ def check_case(name: str, hits=(1, 2)) -> dict:
                 unsupported.append(f"{offset}: {error.reason}")
                 continue
             function = resume.make_function(fn.__globals__, tuple(snap.cells) + (fn.__closure__ or ()))
-            call_args = snap.stack_args() + [snap.locals[local] for local in resume.local_names]
+            call_args = [snap.locals[local] for local in resume.leading] + snap.stack_args() + \
+                [snap.locals[local] for local in resume.local_names]
             got = outcome(lambda: (function(*call_args), snap.args, snap.kwargs))
             checked += 1
             if repr(got) != repr(expected):
