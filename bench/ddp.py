@@ -80,7 +80,7 @@ def _steps(runner, n):
     return statistics.median(times)
 
 
-def _rank(rank, world, port, names, quick, rounds, queue):
+def _rank(rank, world, port, names, quick, rounds, queue, methods=METHODS):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -98,7 +98,7 @@ def _rank(rank, world, port, names, quick, rounds, queue):
         import kiln
         torch._dynamo.reset()  # once per workload: a reset between methods makes the compiled ones recompile
         kiln.reset()
-        for method in METHODS:
+        for method in [m for m in METHODS if m in methods]:
             try:
                 runner = Runner(method, module, batch, loss_fn)
                 dist.barrier()
@@ -116,6 +116,12 @@ def _rank(rank, world, port, names, quick, rounds, queue):
                 runners[method] = runner
             except Exception as e:  # noqa: BLE001  (a failing method is a result)
                 row["failed"][method] = f"{type(e).__name__}: {str(e)[:200]}"
+                print(f"rank {rank}: {name}/{method} FAILED: {row['failed'][method]}", file=sys.stderr, flush=True)
+        failed = [None] * world
+        dist.all_gather_object(failed, sorted(row["failed"]))
+        for m in set().union(*map(set, failed)):  # a method that failed on any rank is dropped on all
+            runners.pop(m, None)
+            row["failed"].setdefault(m, "failed on another rank")
         probe = _steps(runners["eager"], 1)
         steps = max(1, min(10, int((0.05 if quick else 0.3) / max(probe, 1e-6))))
         samples = {m: [] for m in runners}
@@ -157,18 +163,47 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", action="append", choices=sorted(training.WORKLOADS))
     parser.add_argument("--rounds", type=int)
+    parser.add_argument("--method", action="append", choices=METHODS, help="only these methods (eager always runs)")
     args = parser.parse_args(argv)
     names = args.only or ["gelu_mlp", "gpt2_tiny"]
     rounds = args.rounds or (2 if args.quick else 5)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    queue = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(_rank, args=(2, port, names, args.quick, rounds, queue), nprocs=2, join=True)
+    methods = ("eager", *(args.method or METHODS[1:]))
+    crashed = []
+    for workload in names:  # one spawn per workload: a method that kills a rank costs only its row
+        _spawn(workload, args, rounds, methods, crashed)
     from cpu_bench import machine_line
 
     print(f"bench/ddp.py: 2 ranks (gloo, loopback), 1 thread each; {machine_line()}")
-    print(_table(queue.get()))
+    print(_table(ROWS))
+    for name, method in crashed:
+        print(f"\n{name}/{method}: the ranks died (a native abort, no Python error) with it in the run; "
+              "the row was measured again without it")
+
+
+ROWS = []
+
+
+def _spawn(name, args, rounds, methods, crashed):
+    """Measure one workload; if a rank dies (gloo aborts on a crashed peer), measure it again
+    without each compiled method in turn until the ranks live, and name the one left out."""
+    for left_out in (None, *methods[1:]):
+        run = tuple(m for m in methods if m != left_out)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        queue = mp.get_context("spawn").SimpleQueue()
+        try:
+            mp.spawn(_rank, args=(2, port, [name], args.quick, rounds, queue, run), nprocs=2, join=True)
+        except (mp.ProcessExitedException, mp.ProcessRaisedException):
+            continue
+        row = queue.get()[0]
+        if left_out is not None:
+            row["failed"][left_out] = "the ranks died with it in the run (native abort)"
+            crashed.append((name, left_out))
+        ROWS.append(row)
+        return
+    ROWS.append({"name": name, "first": {}, "times": {}, "failed": {"eager": "the ranks died"}, "pieces": {},
+                 "ratios": {}})
 
 
 if __name__ == "__main__":
