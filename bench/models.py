@@ -39,7 +39,7 @@ import warnings
 
 os.environ.setdefault("KILN_STRICT", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-if "--keep-caches" not in sys.argv:  # cold first calls: fresh cache folders for this run
+if __name__ == "__main__" and "--keep-caches" not in sys.argv:  # cold first calls: fresh cache folders (not when imported)
     os.environ["KILN_CACHE_DIR"] = tempfile.mkdtemp(prefix="kiln-models-")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-models-")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
