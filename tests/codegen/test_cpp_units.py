@@ -13,10 +13,21 @@ from kiln.codegen.wrapper import build_wrapper
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
+    """A fresh cache folder, with the precompiled prelude made from the first build on."""
     monkeypatch.setattr(config, "cache_dir", str(tmp_path))
+    monkeypatch.setattr(build, "PCH_AFTER_LIBRARIES", 0)
     build._prelude_header_cached.cache_clear()
     yield tmp_path / "cpp"
     build._prelude_header_cached.cache_clear()
+
+
+def test_a_new_cache_builds_without_a_precompiled_prelude(cache, monkeypatch):
+    """Making the .gch costs more than one build saves: a cache's first libraries go without it."""
+    monkeypatch.setattr(build, "PCH_AFTER_LIBRARIES", 10 ** 6)
+    monkeypatch.setattr(build, "UNIT_MIN_CHARS", 500)
+    monkeypatch.setattr(build.os, "cpu_count", lambda: 2)
+    _compiled(*_layers(3))
+    assert build.BuildStats.units == 2 and not list(cache.glob("prelude-*"))
 
 
 def _layers(n):
