@@ -10,10 +10,9 @@ import torch.nn.functional as F
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # model -> why capture (kiln.compile) cannot yet trace its forward as one graph without a warning.
-_TRANSFORMERS_WRAPPER = ("capture: transformers' capture_outputs wrapper (utils/output_capturing.py) sets and resets a "
-                         "ContextVar around the forward, and the model builds its ModelOutput (a dataclass dict "
-                         "subclass) inside the trace: the forward graph-breaks into several graphs (no frame runs "
-                         "eagerly; GPT-2's layers trace into one graph)")
+_TRANSFORMERS_WRAPPER = ("capture: the model builds its ModelOutput (a dataclass dict subclass) inside the trace, and "
+                         "LLaMA's attention goes through the kernels package's wrapper: the forward graph-breaks into "
+                         "several graphs (no frame runs eagerly; GPT-2's layers trace into one graph)")
 CAPTURE_GAPS = {name: _TRANSFORMERS_WRAPPER for name in ("gpt2_padded", "gpt2", "bert_padded", "bert", "llama")}
 
 

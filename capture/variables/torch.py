@@ -25,6 +25,12 @@ GLOBAL_STATE_FUNCTIONS = {
 }
 
 
+# torch.compiler.is_compiling(): true in the code capture traces (libraries take their
+# compile-friendly paths there, e.g. transformers skips its ContextVar bookkeeping), false when the
+# same code runs eagerly (between graphs, or on a fallback), as with TorchDynamo.
+COMPILING_QUERIES = {torch.compiler.is_compiling, getattr(torch._utils, "is_compiling", None)} - {None}
+
+
 def is_allowed_module(module: types.ModuleType) -> bool:
     return module.__name__.split(".")[0] in ALLOWED_MODULE_ROOTS
 
@@ -93,6 +99,8 @@ class TorchFunctionVariable(VariableTracker):
             raise Unsupported(f"call to {_qualified_name(self.fn)} (changes global state)")
         if self.fn is torch.is_grad_enabled:
             return wrap_constant(torch.is_grad_enabled())  # grad mode is always guarded
+        if self.fn in COMPILING_QUERIES:  # traced code is being compiled, as under TorchDynamo
+            return wrap_constant(True)
         if self.fn is torch._C._set_grad_enabled:
             GradModeClassVariable(torch.set_grad_enabled).call(tx, args, kwargs)
             return wrap_constant(None)

@@ -277,3 +277,19 @@ def test_hasattr_on_a_function_is_guarded(counter, no_warnings):
     target.__wrapped__ = lambda x: x - 1  # now present: recompiles and calls it
     _run(fn, x, backend=counter)
     assert counter.count == 2
+
+
+def test_is_compiling_is_true_in_traced_code(counter, no_warnings):
+    """torch.compiler.is_compiling() answers as under torch.compile: true in the traced code (libraries
+    take their compile paths: transformers skips its ContextVar bookkeeping), false when run eagerly."""
+    def f(x):
+        if torch.compiler.is_compiling():
+            return x + 1
+        return x - 1
+
+    x = torch.randn(3)
+    expected = torch.compile(f, backend="eager")(x)
+    torch.testing.assert_close(expected, x + 1)
+    got = capture.compile(f, backend=counter, fullgraph=True)(x)
+    torch.testing.assert_close(got, expected)
+    assert not torch.compiler.is_compiling() and f(x).equal(x - 1)
