@@ -34,8 +34,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
-import warnings
 
 os.environ.setdefault("KILN_STRICT", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -50,6 +48,7 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from cpu_bench import _short, geomean, machine_line, preimport  # noqa: E402
+from training import first_step, time_steps  # noqa: E402  (bench/training.py: the same timing)
 
 METHODS = ("eager", "inductor", "kiln", "dynamo+kiln")
 
@@ -267,7 +266,7 @@ class Runner:
         self.compiled = compile_module(method, self.module)
         self.inputs = inputs
 
-    def call(self):
+    def step(self):
         if not self.training:
             with torch.no_grad():
                 return self.compiled(*self.inputs)
@@ -276,27 +275,6 @@ class Runner:
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
         return loss.detach()
-
-
-def _first_call(runner):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        t0 = time.perf_counter()
-        out = runner.call()
-        elapsed = time.perf_counter() - t0
-    for w in caught:
-        if type(w.message).__name__ in ("KilnCompileWarning", "FallbackWarning"):
-            raise RuntimeError(f"Kiln fell back to eager: {w.message}")
-    return out, elapsed
-
-
-def _time(runner, n):
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        runner.call()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def bench_model(name, quick, rounds, training, log):
@@ -310,22 +288,22 @@ def bench_model(name, quick, rounds, training, log):
     for method in METHODS:
         try:
             runner = Runner(method, module, inputs, training)
-            out, row["first"][method] = _first_call(runner)
+            out, row["first"][method] = first_step(runner)
             if reference is None:
                 reference = out
             else:
                 row["err"][method] = (out.float() - reference.float()).abs().max().item()
-            runner.call()
+            runner.step()
             runners[method] = runner
         except Exception as e:  # noqa: BLE001  (a failing method is a result, not a crash)
             row["failed"][method] = _short(e, 160).replace("BackendCompilerFailed: backend='kiln' raised: ", "")
             log(f"  {name}/{method}: FAILED: {_short(e, 300)}")
-    probe = _time(runners["eager"], 1)
+    probe = time_steps(runners["eager"], 1)
     steps = max(1, min(20, int((0.05 if quick else 0.4) / max(probe, 1e-6))))
     samples = {m: [] for m in runners}
     for _ in range(rounds):
         for m, r in runners.items():
-            samples[m].append(_time(r, steps))
+            samples[m].append(time_steps(r, steps))
     row["times"] = {m: statistics.median(s) for m, s in samples.items()}
     row["ratios"] = {(m, base): statistics.median(b / k for b, k in zip(samples[base], samples[m]))
                      for m in METHODS[1:] if m in samples for base in ("eager", "inductor")
@@ -365,7 +343,7 @@ def profile_one(name, quick):
     module, inputs = make(name, quick)
     runner = Runner("kiln", module, inputs, training=False)
     for _ in range(20):
-        runner.call()
+        runner.step()
     print(kiln.profile_report(15))
 
 
