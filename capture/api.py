@@ -113,10 +113,11 @@ def _compiled_function(fn: Callable, options: CompileOptions) -> Callable:
     if decorated is not None:  # @torch.no_grad() & co: run the real context around the compiled body
         return _with_grad_mode(fn, decorated[1], options)
     signature = _code_signature(fn)
+    names = _positional_names(signature)
 
     @functools.wraps(fn)
     def compiled(*args, **kwargs):
-        return _call(fn, signature, options, args, kwargs)
+        return _call(fn, signature, names, options, args, kwargs)
 
     compiled._kiln_options = options
     compiled._kiln_original = fn
@@ -144,22 +145,16 @@ def _code_signature(fn: Callable) -> inspect.Signature:
     return inspect.signature(bare, follow_wrapped=False)
 
 
-# id(signature) -> (signature, its parameter names when all are plain positional ones, else None);
-# by id (a default value may be unhashable), the signature kept alive beside its names
-_POSITIONAL: dict[int, tuple[inspect.Signature, tuple[str, ...] | None]] = {}
+def _positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:
+    """The parameter names of a signature of plain positional parameters (a module's
+    forward(self, x)), else None."""
+    plain = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in signature.parameters.values())
+    return tuple(signature.parameters) if plain else None
 
 
-def _arguments(signature: inspect.Signature, args, kwargs) -> dict:
-    """The frame's arguments by name. A call giving every parameter of a signature of plain
-    positional parameters (a module's forward(self, x)) is zipped with the names: Signature.bind
-    costs several microseconds per call."""
-    known = _POSITIONAL.get(id(signature))
-    if known is None or known[0] is not signature:
-        if len(_POSITIONAL) > 4096:  # signatures made per call (functions made per call): no unbounded growth
-            _POSITIONAL.clear()
-        plain = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in signature.parameters.values())
-        known = _POSITIONAL[id(signature)] = (signature, tuple(signature.parameters) if plain else None)
-    names = known[1]
+def _arguments(signature: inspect.Signature, names, args, kwargs) -> dict:
+    """The frame's arguments by name. A call giving every parameter of a plain positional
+    signature is zipped with the names: Signature.bind costs several microseconds per call."""
     if names is not None and not kwargs and len(args) == len(names):
         return dict(zip(names, args))
     bound = signature.bind(*args, **kwargs)
@@ -193,12 +188,12 @@ def _location(code: types.CodeType) -> str:
     return f"{code.co_filename}:{code.co_firstlineno}"
 
 
-def _call(fn, signature: inspect.Signature, options: CompileOptions, args, kwargs):
+def _call(fn, signature: inspect.Signature, names, options: CompileOptions, args, kwargs):
     code = fn.__code__
     code_cache = cache.cache_for(code, _backend_key(options.backend))
     if code_cache.fallback_reason is not None:
         return fn(*args, **kwargs)
-    frame = Frame(_arguments(signature, args, kwargs), fn.__globals__, builtins_of(fn.__globals__), fn.__closure__ or ())
+    frame = Frame(_arguments(signature, names, args, kwargs), fn.__globals__, builtins_of(fn.__globals__), fn.__closure__ or ())
     for entry in code_cache.entries:
         if entry.guards.check(frame):
             return entry.run(frame)
