@@ -11,6 +11,7 @@ import torch
 from kiln.inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, TensorArg
 from kiln.inductor.ir.schedule import Alloc, Free, FusedKernel
 from kiln.prims.graph_io import view_of_storage
+from kiln.prims.symbolic import NotConcrete, is_symbolic, size_hint
 from kiln.prims.write_on_copy import copy_into
 
 from . import alloc, in_place, index_check, profile
@@ -75,8 +76,9 @@ class WrapperCode:
             if isinstance(buf, ConstantBuffer):
                 self.globals[buf.name] = buf.value
         self.in_place = in_place.written_in_place(g, self.steps, self.backend)  # buffer -> the input it is written into
-        params = ", ".join(f"in_{b.name}" for b in g.inputs)
+        params = ", ".join([f"in_{b.name}" for b in g.inputs] + list(getattr(g, "size_inputs", ())))
         self.lines.append(f"def call({params}):")
+        self.lines.extend(size_lines(g))
         for step in self.steps:
             if isinstance(step, Alloc):
                 self._alloc(step)
@@ -106,7 +108,9 @@ class WrapperCode:
         for index, view in g.storage_sets:  # x.set_(y): last, after every view of its old storage
             self.lines.append(f"    {self._var(g.inputs[index].name)}.set_({self._output(view)})")
         self.lines.append(f"    return ({''.join(r + ', ' for r in returned)})")
-        return "\n".join(self.lines) + "\n"
+        text = "\n".join(self.lines) + "\n"
+        check_sizes_defined(text)
+        return text
 
     def _time_start(self) -> int:
         if self.profile is not None:
@@ -195,8 +199,34 @@ class WrapperCode:
         return name
 
 
+def size_lines(g) -> list[str]:
+    """`ks0 = in_x.size(0)`: each size symbol read once from the first input dim (or stride) that is
+    that symbol alone; symbols given as size inputs are parameters already."""
+    defined = set(getattr(g, "size_inputs", ()))
+    lines = []
+    for b in g.inputs:
+        for what, values in (("size", b.layout.shape), ("stride", b.layout.strides)):
+            for d, v in enumerate(values):
+                if is_symbolic(v) and len(v.terms) == 1 and v.terms[0][1] == 1 and len(v.terms[0][0]) == 1:
+                    name = v.terms[0][0][0]
+                    if name not in defined:
+                        defined.add(name)
+                        lines.append(f"    {name} = in_{b.name}.{what}({d})")
+    return lines
+
+
+def check_sizes_defined(text: str) -> None:
+    """Every size symbol the wrapper or a kernel call reads has a value."""
+    import re
+
+    defined = set(re.findall(r"\b(ks\d+) = ", text)) | set(re.findall(r"def call\(([^)]*)\)", text)[0].replace(" ", "").split(","))
+    missing = set(re.findall(r"\bks\d+\b", text)) - defined
+    if missing:
+        raise NotConcrete(f"size symbol(s) {sorted(missing)} are neither an input's size nor a size input")
+
+
 def _nbytes(layout) -> int:
-    return layout.storage_size() * torch.empty((), dtype=layout.dtype).element_size()
+    return size_hint(layout.storage_size()) * torch.empty((), dtype=layout.dtype).element_size()
 
 
 def build_wrapper(graph, steps, backend, on_index_error=None, profile_name: str | None = None):

@@ -8,7 +8,7 @@ import torch.fx as fx
 
 from kiln.prims import MUTATIONS_KEY, OUTPUTS_KEY, Prim, UnsupportedGraph
 from kiln.prims.view_replay import is_view
-from kiln.prims.meta import contiguous_strides
+from kiln.prims.meta import TensorMeta, contiguous_strides
 
 from .ir import loop as L
 from .ir.buffers import (Buffer, ComputedBuffer, ConstantBuffer, ExternBuffer, InputBuffer, Layout, Pointwise,
@@ -66,6 +66,7 @@ class GraphLowering:
         self.checks: list[str] = []  # buffers computed for their index checks alone (check_index_all)
         self.constant_names: dict[str, str] = {}  # get_attr target -> ConstantBuffer name
         self.current_node: fx.Node | None = None
+        self.size_inputs: list[str] = []  # size symbols the caller passes after the tensors (kiln/dynamic.py)
 
     # -- buffers -------------------------------------------------------------------------
     def _new_name(self) -> str:
@@ -167,8 +168,8 @@ class GraphLowering:
         for node in self.gm.graph.nodes:
             self.current_node = node
             if node.op == "placeholder":
-                x = next(inputs)
-                layout = Layout(tuple(x.shape), tuple(x.stride()), x.dtype, x.device)
+                m = TensorMeta.of(next(inputs))  # sizes may be symbolic
+                layout = Layout(m.shape, m.strides, m.dtype, m.device)
                 buf = InputBuffer(node.name, layout, index=len(self.inputs))
                 self.inputs.append(buf)
                 env[node] = self._register(buf)

@@ -2,6 +2,8 @@
 reader, and hand freed storage of the same size and dtype to the next allocation."""
 from __future__ import annotations
 
+from kiln.prims.symbolic import size_hint
+
 from .ir.buffers import ComputedBuffer, ExternBuffer
 from .ir.schedule import Alloc, Free, FusedKernel, Run
 
@@ -127,7 +129,7 @@ def peak_bytes(steps) -> int:
 
 
 def _nbytes(layout) -> int:
-    return layout.storage_size() * layout.dtype.itemsize
+    return size_hint(layout.storage_size()) * layout.dtype.itemsize  # a symbolic size at its example value
 
 
 def eager_peak_bytes(aten_gm) -> int:
@@ -173,4 +175,4 @@ def _meta_nbytes(m) -> int:
         return 0
     if any(d == 0 for d in m.shape):
         return 0
-    return (1 + sum((d - 1) * st for d, st in zip(m.shape, m.strides))) * m.dtype.itemsize
+    return size_hint(1 + sum((d - 1) * st for d, st in zip(m.shape, m.strides))) * m.dtype.itemsize

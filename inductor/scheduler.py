@@ -227,7 +227,8 @@ def output_names(graph) -> set[str]:
 
 def _scratch_ok(kernel, n) -> bool:
     """An r-level pointwise value read by a later inner loop of its kernel: a stack row if small enough."""
-    return n.level == "r" and not n.reduction and _numel(kernel.inner) * n.buffer.layout.dtype.itemsize <= SCRATCH_BYTES
+    size = _numel(kernel.inner)  # a symbolic row has no bound: its values are recomputed where read
+    return n.level == "r" and not n.reduction and isinstance(size, int) and size * n.buffer.layout.dtype.itemsize <= SCRATCH_BYTES
 
 
 def _use_locals(body: LoopNode, n: KernelNode, mine: dict, inline: set, rflat) -> LoopNode:

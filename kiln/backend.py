@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +20,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from kiln import inductor, prims
 
-from . import config, constants, records, sizes, split, training
+from . import config, constants, dynamic, records, sizes, split, training
 from .build import OpFallbackError, build_kernels, to_prims, with_io
 from .dump import GraphDump
 from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
@@ -81,7 +82,11 @@ def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
 def _compile_fx(gm, example_inputs, eager, target):
     try:
         try:
-            if sizes.has_symbolic_inputs(example_inputs):  # one static build per concrete size (kiln/sizes.py)
+            if sizes.has_symbolic_inputs(example_inputs):
+                call = _compile_dynamic(gm, example_inputs, target, eager)  # one build for all sizes (kiln/dynamic.py)
+                if call is not None:
+                    return call
+                # else one static build per concrete size (kiln/sizes.py)
                 call = sizes.SizeVersions(gm, example_inputs, lambda g, inputs: compile_fx(g, inputs, target=target))
                 records.add_backend_record(gm, per_size=True)
                 return call
@@ -112,6 +117,22 @@ def _compile_fx(gm, example_inputs, eager, target):
             raise
         warn(f"could not compile this graph ({what}); running it eagerly")
         return eager
+
+
+def _compile_dynamic(gm, example_inputs, target, eager):
+    """The size-generic build of a graph of symbolic sizes, or None where it cannot be one (then the
+    reason is logged under KILN_LOGS=dynamic and the graph compiles per size)."""
+    try:
+        call, kernels, aten_gm, prims_gm = dynamic.compile_dynamic(gm, example_inputs, pick_target(target, example_inputs), eager)
+    except Exception as e:  # noqa: BLE001  (whatever fails here gets its answer from the per-size path)
+        if config.strict_dynamic:
+            raise
+        dynamic.log.debug("compiled per size, not size-generic: %s: %s", type(e).__name__, e)
+        return None
+    records.add_backend_record(gm, compiled=SimpleNamespace(kernels=kernels.schedule.kernels, prims_gm=prims_gm),
+                               dynamic=True)
+    call = _restore_structure(call, aten_gm.meta["out_spec"], len(kernels.graph.outputs))
+    return guarded_call(call, eager, storage_check(example_inputs, sorted({i for i, _ in kernels.graph.mutations})))
 
 
 def _storage_check(compiled, inputs):

@@ -40,11 +40,12 @@ class Kernels:
 
 
 def build_kernels(prims_gm, example_inputs, target: str, dump: GraphDump, eager_peak: int, *, on_index_error,
-                  prefix: str = "") -> Kernels:
+                  prefix: str = "", size_inputs=()) -> Kernels:
     """prims graph -> loop IR -> fused schedule + memory plan -> kernels + wrapper. `prefix` names
     this graph's dump files apart from another's of the same compile (a forward's, a backward's)."""
     with stage("lower"):
         graph = inductor.lower(prims_gm, example_inputs)
+    graph.size_inputs = list(size_inputs)  # symbols given as trailing arguments (kiln/dynamic.py)
     dump.write(f"{prefix}3_loop_ir.txt", repr(graph))
     with stage("schedule"):
         schedule = inductor.schedule(graph, eager_peak, scratch=target == "cpp")

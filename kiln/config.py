@@ -23,6 +23,8 @@ VARIABLES = {
     "cxx": ("KILN_CXX", "the C++ compiler for kernels"),
     "profile": ("KILN_PROFILE", "time every kernel and library call of graphs compiled from now on; the "
                                 "report (`kiln.profile_report()`) is printed at exit (`kiln profile SCRIPT.py`)"),
+    "strict_dynamic": ("KILN_STRICT_DYNAMIC", "raise where a graph of symbolic sizes cannot be compiled once for every "
+                                              "size (default: it compiles per concrete size)"),
     "partition": ("KILN_PARTITION", "how training graphs choose what the forward saves for the backward: `mincut` "
                                     "(default: fewest saved bytes, cheap work recomputed) or `save_all`"),
 }
@@ -79,6 +81,7 @@ target: str | None = _target("KILN_TARGET")
 cxx: str = os.environ.get("KILN_CXX", "").strip() or "g++"
 partition: str = _partition("KILN_PARTITION")
 profile: bool = _flag("KILN_PROFILE")
+strict_dynamic: bool = _flag("KILN_STRICT_DYNAMIC")
 
 # Settings with no environment variable.
 recompile_limit: int = 8  # cache entries per function before it is left to run eagerly

@@ -25,6 +25,7 @@ ARTIFACTS = {
     "partition": "back end: each training graph's forward/backward partition (saved values, recomputed nodes)",
     "schedule": "back end: the fused schedule and memory plan",
     "output_code": "back end: the generated kernels and wrapper",
+    "dynamic": "back end: graphs of symbolic sizes: why one compiled per size, guards the back end added",
     "compile_time": "back end: seconds per stage of each compiled graph (trace, functionalize, ..., C++ build)",
 }
 _enabled: set[str] = set()

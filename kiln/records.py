@@ -46,6 +46,7 @@ class BackendRecord:
     split: bool = False               # split at a data-dependent op; its parts have records of their own
     backward_kernels: int | None = None  # a training graph: kernels of its backward (`kernels`: its forward's)
     per_size: bool = False            # symbolic sizes: compiled per concrete size; versions have records of their own
+    dynamic: bool = False             # symbolic sizes: one size-generic build (kiln/dynamic.py)
 
     @property
     def fallback_ops(self) -> tuple[str, ...]:
@@ -64,6 +65,8 @@ class BackendRecord:
                     "(each size listed as a graph of its own)")
         text = f"{where}: {self.ops} ops, " + ("split in parts compiled apart (listed as graphs of their own)"
                                               if self.split else f"compiled to {self.kernels} kernel(s)")
+        if self.dynamic:
+            text += " (symbolic sizes: one build for every size)"
         if self.backward_kernels is not None:
             text += f" (forward + backward: {self.backward_kernels} backward kernel(s))"
         return text + fallback_lines(self.fallbacks, "\n    ")
@@ -96,7 +99,7 @@ def _op_count(gm: fx.GraphModule) -> int:
 
 
 def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseException | None = None,
-                       split: OpFallback | None = None, per_size: bool = False) -> None:
+                       split: OpFallback | None = None, per_size: bool = False, dynamic: bool = False) -> None:
     """`split`: the graph was split at a data-dependent op, which runs eagerly (its parts have records of their own).
     `per_size`: a graph of symbolic sizes, compiled per concrete size (kiln/sizes.py; each version has its own)."""
     function, location = origin(gm)
@@ -108,7 +111,7 @@ def add_backend_record(gm: fx.GraphModule, *, compiled=None, error: BaseExceptio
         backward = getattr(compiled, "backward_kernels", None)  # a CompiledTraining
         record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), True,
                                len(compiled.kernels) - (backward or 0), op_fallbacks(compiled.prims_gm),
-                               backward_kernels=backward)
+                               backward_kernels=backward, dynamic=dynamic)
     else:
         record = BackendRecord(weakref.ref(gm), function, location, _op_count(gm), False,
                                reason=f"{type(error).__name__}: {error}")

@@ -18,6 +18,7 @@ from .meta import TensorMeta
 from .op_fallback import fallback_reason
 from .partition import Partition, partition
 from .prim import PRIMS, Category, Prim, PrimMetaError
+from .symbolic import NotConcrete
 
 
 def lower(gm, example_inputs):

@@ -25,6 +25,10 @@ from .eager_strides import restride_like_eager
 from .errors import DataDependentOp, FakeRunError, UnsupportedGraph
 from .graph_io import OUTPUTS_KEY, OutputInfo
 from .meta import TensorMeta
+from .symbolic import from_sym
+
+SYM_OPS = (torch.ops.aten.sym_size.int, torch.ops.aten.sym_stride.int, torch.ops.aten.sym_numel.default,
+           torch.ops.aten.sym_storage_offset.default)  # size queries: Python values, not graph nodes
 
 IDENTITY_KEY = "kiln_identity"  # node.meta[IDENTITY_KEY]: Identity of the node's tensor result
 
@@ -53,7 +57,7 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func.namespace == "prim":  # metadata queries such as prim.device
+        if func.namespace == "prim" or func in SYM_OPS:  # metadata queries such as prim.device
             return func(*args, **kwargs)
         if is_foreach(func):  # a list of tensors at once: traced element by element (prims/foreach.py)
             with self:
@@ -69,7 +73,7 @@ class _Recorder(TorchDispatchMode):
         args, kwargs = tree_map(t.lift_constant, (args, kwargs))
         args = self._number_operand_as_tensor(func, args, kwargs)
         out = restride_like_eager(func, args, kwargs, func(*args, **kwargs))
-        node = t.graph.call_function(RECORDED_AS.get(func, func), *tree_map(t.node_of, (args, kwargs)))
+        node = t.graph.call_function(RECORDED_AS.get(func, func), *tree_map(_node_arg(t), (args, kwargs)))
         t.bind(out, node)
         return out
 
@@ -89,6 +93,12 @@ class _Recorder(TorchDispatchMode):
                                                  {"dtype": _NUMBER_DTYPES[type(value)]()})
                 return (*args[:i], tensor, *args[i + 1:])
         return args
+
+
+def _node_arg(tracer):
+    def arg(x):
+        return from_sym(x) if isinstance(x, torch.SymInt) else tracer.node_of(x)
+    return arg
 
 
 _NUMBER_DTYPES = {bool: lambda: torch.bool, int: lambda: torch.int64, float: torch.get_default_dtype,
@@ -113,7 +123,7 @@ class AtenTracer:
             self._storage_ids[key] = len(self._storage_ids)
             self._storages.append(t.untyped_storage())  # kept alive: set_ may free it, and its address be reused
         storage = self._storage_ids[key]
-        return Identity(tensor, storage, int(t.storage_offset()))
+        return Identity(tensor, storage, from_sym(t.storage_offset()))
 
     def bind(self, value, node: fx.Node) -> None:
         if isinstance(value, torch.Tensor):
@@ -174,6 +184,8 @@ class TorchLevelRunner(fx.Interpreter):
 
     def placeholder(self, target, args, kwargs):
         fake = next(self.fake_inputs)
+        if isinstance(fake, torch.SymInt):  # a size symbol: its uses carry it (prims/symbolic.py)
+            return fake
         node = self.tracer.graph.placeholder(target)
         self.tracer.bind(fake, node)
         return fake
@@ -187,9 +199,16 @@ class TorchLevelRunner(fx.Interpreter):
 
 
 def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
-    """ATen-level GraphModule of `gm` for inputs like `example_inputs` (static shapes)."""
-    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-    fakes = fake_inputs(fake_mode, example_inputs)
+    """ATen-level GraphModule of `gm` for inputs like `example_inputs`. With symbolic inputs
+    (TorchDynamo's SymInts), it traces over the placeholders' own symbolic fake tensors, in their
+    fake mode: sizes in the graph are SizeExprs (prims/symbolic.py), size inputs have no placeholder,
+    and every decision on a size is a guard in TorchDynamo's ShapeEnv."""
+    symbolic = symbolic_fakes(gm, example_inputs)
+    if symbolic is None:
+        fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+        fakes = fake_inputs(fake_mode, example_inputs)
+    else:
+        fake_mode, fakes = symbolic
     tracer = AtenTracer(fake_mode)
     result = run_on_fakes(TorchLevelRunner(gm, tracer, fakes), fakes)
     flat, spec = tree_flatten(result)
@@ -199,6 +218,23 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
     aten_gm.meta[OUTPUTS_KEY] = outputs
     aten_gm.meta["out_spec"] = spec
     return aten_gm
+
+
+def symbolic_fakes(gm, example_inputs):
+    """(fake mode, the placeholders' symbolic values) for a graph with SymInt inputs, else None."""
+    if not any(isinstance(x, torch.SymInt) for x in example_inputs):
+        return None
+    fakes = [n.meta.get("example_value") for n in gm.graph.nodes if n.op == "placeholder"]
+    modes = {id(f.fake_mode): f.fake_mode for f in fakes if isinstance(f, FakeTensor)}
+    if len(fakes) != len(example_inputs) or len(modes) > 1 or any(
+            not isinstance(f, (FakeTensor, torch.SymInt)) for f in fakes):
+        raise UnsupportedGraph("symbolic inputs without one fake mode's example values")
+    if not modes:  # only size inputs
+        from torch.fx.experimental.symbolic_shapes import ShapeEnv  # noqa: F401
+        fake_mode = FakeTensorMode(allow_non_fake_inputs=True, shape_env=fakes[0].node.shape_env)
+    else:
+        fake_mode = next(iter(modes.values()))
+    return fake_mode, fakes
 
 
 def fake_inputs(fake_mode: FakeTensorMode, example_inputs) -> list:

@@ -12,6 +12,7 @@ from kiln.inductor.ir import loop as L
 from kiln.inductor.ir.index import FloorDiv, Mod, Sym, affine, strided_index
 from kiln.inductor.ir.loop import LoopOp
 from kiln.prims.meta import contiguous_strides
+from kiln.prims.symbolic import size_hint
 
 from .ops import REDUCTION, ctype, store_value
 from .scope import Scope, index_str, reduction_result
@@ -23,7 +24,7 @@ CASCADE_BLOCK = 64
 
 def columns_fit(kernel) -> bool:
     """Do the kernel's reductions walk memory along the last outer loop rather than along r?"""
-    if not kernel.inner or not kernel.outer or kernel.outer[-1] < MIN_ROWS or any(n.scratch for n in kernel.nodes):
+    if not kernel.inner or not kernel.outer or size_hint(kernel.outer[-1]) < MIN_ROWS or any(n.scratch for n in kernel.nodes):
         return False
     xl, rl = kernel.xsyms[-1], kernel.rsyms[-1]
     rsyms = set(kernel.rsyms)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from kiln.inductor.ir.loop import LoopOp, ReductionType
+from kiln.prims.symbolic import NotConcrete, is_symbolic
 
 # The C type a value of each dtype has inside a kernel: 16-bit floats compute in float.
 CTYPES = {
@@ -141,6 +142,10 @@ def value_itemsize(dtype) -> int:
 
 def literal(value, dtype) -> str:
     t = ctype(dtype)
+    if is_symbolic(value):  # a size as a value (x * x.shape[1]): computed from the size arguments
+        if dtype in HALF_FLOATS or dtype == torch.bool:
+            raise NotConcrete(f"size {value!r} as a {dtype} value")
+        return f"static_cast<{t}>({value!r})"
     if dtype == torch.bool:
         return "true" if value else "false"
     if dtype.is_floating_point:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from kiln.inductor.ir import loop as L
 from kiln.inductor.ir.index import Sym, affine, strided_index, substitute
 from kiln.inductor.ir.loop import LoopOp
+from kiln.prims.symbolic import size_hint
 
 from kiln.prims.meta import contiguous_strides
 
@@ -39,6 +40,15 @@ def lanes_for(nodes, extent) -> int:
     while kl > extent:
         kl //= 2
     return kl if kl >= MIN_LANES else 0
+
+
+def _whole_lanes(extent, kl: int) -> str:
+    """Where the vector loop over a row of `extent` ends: its largest multiple of kl."""
+    if not kl:
+        return "0"
+    if isinstance(extent, int):
+        return str(extent // kl * kl)
+    return f"({extent}) / {kl} * {kl}"
 
 
 def _prefetch_next_row(kernel, gi, split, last, kl, ind) -> list[str]:
@@ -69,7 +79,7 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
     rs = kernel.rsyms
     reductions = [n for n in group.nodes if n.reduction]
     last = rs[-1]
-    kl = lanes_for(reductions, last.extent) if reductions else 0
+    kl = lanes_for(reductions, size_hint(last.extent)) if reductions else 0  # a symbolic row: always a tail loop
     ind = outer.indent
     out = outer.lines
     flag = writer.flag
@@ -147,7 +157,7 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
         body(inner_lines, lind + "  ", 0)
         inner_lines.append(f"{lind}}}")
     else:
-        main_end = f"{lo} + ({hi} - {lo}) / {kl} * {kl}" if (kl and split) else str(last.extent // kl * kl if kl else 0)
+        main_end = f"{lo} + ({hi} - {lo}) / {kl} * {kl}" if (kl and split) else _whole_lanes(last.extent, kl)
         if kl:
             inner_lines.append(f"{lind}for (int64_t {last.name}_o = {lo}; {last.name}_o < {main_end}; "
                                f"{last.name}_o += {kl}) {{")
@@ -171,7 +181,7 @@ def render_inner_group(writer, group, outer: Scope, split: bool):
                                        f"{{ {h}[kiln_l] += {a}[kiln_l]; {a}[kiln_l] = 0; }}")
                 inner_lines.append(f"{lind}  }}")
             inner_lines.append(f"{lind}}}")
-        if not kl or split or last.extent % kl:
+        if not kl or split or not isinstance(last.extent, int) or last.extent % kl:
             start = main_end if kl else lo
             inner_lines.append(f"{lind}for (int64_t {last.name} = {start}; {last.name} < {hi}; ++{last.name}) {{")
             if counted:

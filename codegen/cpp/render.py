@@ -33,6 +33,7 @@ from .ops import CTYPES, storage_ctype
 from .columns import columns_fit, render_columns
 from .reduce import render_inner_group
 from .scope import Scope, finish_value, index_str, uses_domain_ops
+from kiln.prims.symbolic import size_hint
 
 PARALLEL_MIN_WORK = 1 << 15  # below this many elements, threads cost more than they give
 MIN_PARALLEL_ROWS = 64  # fewer rows than this cannot keep the cores busy ...
@@ -41,18 +42,21 @@ STREAM_MIN_BYTES = 16 << 20  # pointwise kernels storing this much (past any cac
 STREAM_CHUNK = 64  # floats per streamed chunk (kiln_stream64)
 
 
-def _numel(shape):
+def _numel(shape) -> int:
+    """Elements of a loop nest, at the example sizes when symbolic: for choosing a loop structure
+    (every structure is right for every size), never for what a loop computes."""
     n = 1
     for s in shape:
         n *= s
-    return n
+    return size_hint(n)
 
 
 def streamed_nodes(kernel) -> set[str]:
     """The stored buffers a pointwise kernel streams: float32 ones written contiguously along its
     innermost loop, when that loop runs in whole chunks, they add up to more than any cache holds,
     and the kernel is memory-bound (no transcendental math: with it, streaming gains nothing)."""
-    if kernel.inner or not kernel.xsyms or kernel.xsyms[-1].extent % STREAM_CHUNK:
+    if kernel.inner or not kernel.xsyms or not isinstance(kernel.xsyms[-1].extent, int) \
+            or kernel.xsyms[-1].extent % STREAM_CHUNK:  # whole chunks only
         return set()
     if any(m.op in L.TRANSCENDENTAL for n in kernel.nodes for m in L.walk(n.body)):
         return set()
@@ -206,6 +210,15 @@ class KernelWriter:
                 scope.lines.append(f"{scope.indent}alignas(64) {storage_ctype(n.buffer.layout.dtype)} p_{n.name}[{size}];")
 
 
+SIZE_SYMBOL = re.compile(r"\bks\d+\b")
+
+
+def size_params(text: str) -> list[str]:
+    """The size symbols a kernel's code reads (prims/symbolic.py), in a fixed order: its int64_t
+    arguments after the buffers."""
+    return sorted(set(SIZE_SYMBOL.findall(text)), key=lambda s: int(s[2:]))
+
+
 def render_kernel(kernel) -> str:
     for n in kernel.nodes:
         for m in L.walk(n.body):
@@ -215,9 +228,12 @@ def render_kernel(kernel) -> str:
     params = ", ".join(f"{'' if a.written else 'const '}{storage_ctype(a.dtype)}* __restrict__ p_{a.buffer}" for a in args)
     writer = KernelWriter(kernel)
     body = writer.body() + index_check.epilogue(kernel)
+    sizes = size_params("\n".join(body))
+    if sizes:
+        params += "".join(f", const int64_t {s}" for s in sizes)
     if not writer.domain:
         return "\n".join([f'extern "C" void {kernel.name}({params}) {{', *body, "}"])
-    names = ", ".join(f"p_{a.buffer}" for a in args)
+    names = ", ".join([f"p_{a.buffer}" for a in args] + sizes)
     return "\n".join([
         f"template <bool KILN_EXACT> static int {kernel.name}_impl({params}) {{", *body, "  return kiln_big;", "}",
         f'extern "C" void {kernel.name}({params}) {{',
@@ -247,6 +263,7 @@ class CppSource:
     defined_once: str
     kernels: dict[str, str]           # kernel name -> its text, for the kernels rendered
     same_as: dict[str, str]           # every kernel name -> the name of the function it calls
+    sizes: dict[str, list]            # every kernel name -> the size symbols it takes after its buffers
 
     @property
     def text(self) -> str:
@@ -264,12 +281,13 @@ def render_parts(kernels) -> CppSource:
     from .prelude import PRELUDE
 
     checks = checks_indices(kernels)
-    texts, same_as, seen = {}, {}, {}
+    texts, same_as, seen, sizes = {}, {}, {}, {}
     for k in kernels:
         text = render_kernel(k)
+        sizes[k.name] = size_params(text)
         first = seen.setdefault(canonical_text(k, text), k.name)
         same_as[k.name] = first
         if first == k.name:
             texts[k.name] = text
     return CppSource(PRELUDE, index_check.SOURCE if checks else "",
-                     index_check.FLAG_DEFINITION + index_check.TAKE_FLAG if checks else "", texts, same_as)
+                     index_check.FLAG_DEFINITION + index_check.TAKE_FLAG if checks else "", texts, same_as, sizes)

@@ -6,6 +6,7 @@ import torch
 from kiln.inductor.ir import loop as L
 from kiln.inductor.ir.index import syms_of
 from kiln.inductor.ir.loop import LoopNode, LoopOp
+from kiln.prims.symbolic import is_symbolic
 
 from ..index_text import index_text
 from .ops import (BY_DTYPE, DOMAIN, EXACT_ON_HALF, EXPR, HALF_FLOATS, ctype, literal, load_value, rounded,
@@ -25,7 +26,7 @@ class Scope:
         self.loop_syms, self.loop_locals = loop_syms, loop_locals  # what varies inside this block
         # nothing is hoisted out of an OpenMP parallel region, nor out of a loop that runs zero
         # times: a read hoisted from an empty loop reads past an empty (maybe null) buffer
-        self.barrier = barrier or any(s.extent == 0 for s in self.loop_syms)
+        self.barrier = barrier or any(s.extent == 0 or is_symbolic(s.extent) for s in self.loop_syms)
         # how a kernel's own values are read: `v_buf3`, or `v_buf3[kiln_l]` when they are per lane
         self.local_suffix = local_suffix if local_suffix is not None else (parent.local_suffix if parent else "")
         self.names: dict[LoopNode, str] = {}

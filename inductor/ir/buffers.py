@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+from kiln.prims.symbolic import SizeExpr
+
 from .index import Sym, strided_index
 from .loop import LoopNode, ReductionType, format_body
 
@@ -31,7 +33,7 @@ class Layout:
 
 
 def loop_syms(prefix: str, shape) -> tuple[Sym, ...]:
-    return tuple(Sym(f"{prefix}{d}", int(s)) for d, s in enumerate(shape))
+    return tuple(Sym(f"{prefix}{d}", s if isinstance(s, SizeExpr) else int(s)) for d, s in enumerate(shape))
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from kiln.prims.symbolic import NotConcrete, SizeExpr, divides, exact_div, nonneg, nonpos, provably_le, provably_lt
+from kiln.prims.symbolic import gcd as size_gcd
+
+# Extents, coefficients, divisors and constants are ints, or SizeExprs in a graph of symbolic sizes
+# (prims/symbolic.py): then a simplification is made only where it holds for every size.
+
 
 def _paren(a) -> str:
-    return f"({a!r})" if isinstance(a, Affine) and (len(a.terms) + bool(a.const)) > 1 else repr(a)
+    if isinstance(a, Affine) and (len(a.terms) + (a.const != 0)) > 1:
+        return f"({a!r})"
+    if isinstance(a, SizeExpr) and (len(a.terms) > 1 or a.terms[0][1] != 1 or len(a.terms[0][0]) > 1):
+        return f"({a!r})"
+    return repr(a)
 
 
 class IndexExpr:
@@ -50,7 +60,7 @@ class FloorDiv(IndexExpr):
     div: int
 
     def __repr__(self):
-        return f"({_paren(self.arg)} // {self.div})"
+        return f"({_paren(self.arg)} // {_paren(self.div)})"
 
 
 @dataclass(frozen=True, repr=False)
@@ -59,7 +69,7 @@ class Mod(IndexExpr):
     mod: int
 
     def __repr__(self):
-        return f"({_paren(self.arg)} % {self.mod})"
+        return f"({_paren(self.arg)} % {_paren(self.mod)})"
 
 
 @dataclass(frozen=True, repr=False)
@@ -69,8 +79,8 @@ class Affine(IndexExpr):
     const: int = 0
 
     def __repr__(self):
-        parts = [repr(t) if c == 1 else f"{c}*{t!r}" for t, c in self.terms]
-        if self.const or not parts:
+        parts = [repr(t) if c == 1 else f"{_paren(c)}*{t!r}" for t, c in self.terms]
+        if self.const != 0 or not parts:
             parts.append(str(self.const))
         return " + ".join(parts)
 
@@ -81,7 +91,7 @@ Index = IndexExpr
 def affine(x) -> Affine:
     if isinstance(x, Affine):
         return x
-    if isinstance(x, int):
+    if isinstance(x, (int, SizeExpr)):
         return Affine((), x)
     if isinstance(x, Sym) and x.extent == 1:  # the only value is 0
         return Affine((), 0)
@@ -107,9 +117,9 @@ def add(x, y):
     for t in [t for t in coeffs if isinstance(t, (FloorDiv, Mod))]:
         folded = _fold_pair(t, coeffs)
         if folded is not None:
-            return add(Affine(tuple((u, k) for u, k in coeffs.items() if k), const), folded)
+            return add(Affine(tuple((u, k) for u, k in coeffs.items() if k != 0), const), folded)
     # one canonical term order, so equal sums compare equal however they were built
-    return simplify(Affine(tuple(sorted(((t, c) for t, c in coeffs.items() if c), key=_order)), const))
+    return simplify(Affine(tuple(sorted(((t, c) for t, c in coeffs.items() if c != 0), key=_order)), const))
 
 
 def _order(term_coeff) -> tuple:
@@ -131,7 +141,7 @@ def _fold_pair(t, coeffs: dict):
         return None
     low = Mod(e, k)
     c = coeffs.get(low, 0)
-    if not c or coeffs.get(t) != c * k:
+    if c == 0 or coeffs.get(t) != c * k:
         return None
     del coeffs[t], coeffs[low]
     return scale(e if whole is None else mod(e, k * whole), c)
@@ -144,42 +154,89 @@ def scale(x, k: int):
     return simplify(Affine(tuple((t, c * k) for t, c in a.terms), a.const * k))
 
 
-def bounds(x) -> tuple[int, int]:
-    """Inclusive (min, max) of an index expression."""
-    if isinstance(x, int):
+def bounds(x) -> tuple:
+    """Inclusive (min, max) of an index expression; either may be None (unknown) with symbolic sizes."""
+    if isinstance(x, (int, SizeExpr)):
         return x, x
     if isinstance(x, Sym):
-        return 0, max(x.extent - 1, 0)
+        return 0, x.extent - 1
     if isinstance(x, FloorDiv):
         lo, hi = bounds(x.arg)
-        return lo // x.div, hi // x.div
+        if not isinstance(x.div, int):  # hi + 1 == div * n gives hi // div == n - 1
+            top = exact_div(hi + 1, x.div) if hi is not None else None
+            return (0 if lo is not None and nonneg(lo) else None), (None if top is None else top - 1)
+        return _fdiv(lo, x.div), _fdiv(hi, x.div)
     if isinstance(x, Mod):
         lo, hi = bounds(x.arg)
-        return (lo, hi) if 0 <= lo and hi < x.mod else (0, x.mod - 1)
+        if lo is not None and hi is not None and nonneg(lo) and provably_lt(hi, x.mod):
+            return lo, hi
+        return 0, x.mod - 1
     lo = hi = x.const
     for t, c in x.terms:
         tlo, thi = bounds(t)
-        lo, hi = lo + min(c * tlo, c * thi), hi + max(c * tlo, c * thi)
+        if nonneg(c):
+            a, b = _mul(c, tlo), _mul(c, thi)
+        elif nonpos(c):
+            a, b = _mul(c, thi), _mul(c, tlo)
+        else:
+            return None, None
+        lo = None if lo is None or a is None else lo + a
+        hi = None if hi is None or b is None else hi + b
     return lo, hi
+
+
+def _mul(c, v):
+    return None if v is None else c * v
+
+
+def _fdiv(v, k: int):
+    if v is None:
+        return None
+    if isinstance(v, int):
+        return v // k
+    q = exact_div(v, k)
+    return q  # None when k does not divide every coefficient
+
+
+def _in_range(a, k) -> bool:
+    """0 <= a < k for every value of a's variables and of the sizes."""
+    lo, hi = bounds(a)
+    return lo is not None and hi is not None and nonneg(lo) and provably_lt(hi, k)
+
+
+def _sign_unknown(a) -> bool:
+    """Symbolic sizes leave the sign of `a` open (a static index's bounds are always known)."""
+    lo, _ = bounds(a)
+    return lo is None or (isinstance(lo, SizeExpr) and not nonneg(lo))
+
+
+def _nonneg_expr(a) -> bool:
+    lo, _ = bounds(a)
+    return lo is not None and nonneg(lo)
 
 
 def _whole_part(a: Affine, k: int):
     """(q, r) with a == k*q + r, q the terms (and constant) that k divides, when there are any and
     r cannot be negative (C++ divides toward zero, so only non-negative parts move freely)."""
-    q = tuple((t, c // k) for t, c in a.terms if c % k == 0)
-    qc = a.const - a.const % k
-    if not q and not qc:
+    q = tuple((t, exact_div(c, k)) for t, c in a.terms if divides(k, c))
+    if isinstance(a.const, int) and isinstance(k, int):
+        qc = a.const - a.const % k
+    else:
+        qc = a.const if divides(k, a.const) else 0
+    if not q and qc == 0:
         return None
-    r = Affine(tuple((t, c) for t, c in a.terms if c % k), a.const % k)
-    if bounds(r)[0] < 0:
+    r = Affine(tuple((t, c) for t, c in a.terms if not divides(k, c)), a.const - qc)
+    if not _nonneg_expr(r):
         return None
-    return simplify(Affine(q, qc // k)), r
+    return simplify(Affine(q, exact_div(qc, k))), r
 
 
 def _split(a: Affine, k: int):
     """(g, q, r) with a == g*q + r, g > 1 dividing k and 0 <= r < g, for the largest such g; else None.
 
     Terms with the largest coefficients go to q: (64*i + j) // 128 with j < 64 becomes i // 2."""
+    if not isinstance(k, int) or not isinstance(a.const, int) or any(not isinstance(c, int) for _, c in a.terms):
+        return _split_symbolic(a, k)
     terms = sorted(a.terms, key=lambda tc: -abs(tc[1]))
     g = k
     for n in range(len(terms) + 1):  # g only shrinks as q takes more terms
@@ -194,14 +251,31 @@ def _split(a: Affine, k: int):
     return None
 
 
+def _split_symbolic(a: Affine, k):
+    """_split with symbolic sizes: g is a term's coefficient that divides k; q takes the terms g
+    divides, and the rest must lie in [0, g) for every size ((ks1*i0 + i1) // (ks0*ks1) with
+    i1 < ks1 becomes i0 // ks0)."""
+    for _, g in a.terms:
+        if g == 1 or not divides(g, k) or not nonneg(g):
+            continue
+        q = [(t, exact_div(c, g)) for t, c in a.terms if divides(g, c)]
+        rest = Affine(tuple((t, c) for t, c in a.terms if not divides(g, c)), 0)
+        qc = exact_div(a.const, g)
+        if qc is None:
+            rest = add(rest, a.const)
+            qc = 0
+        if _in_range(rest, g):
+            return g, Affine(tuple(q), qc), rest
+    return None
+
+
 def floordiv(x, k: int):
     a = affine(x)
     if k == 0:  # only from views of empty tensors, which are never indexed
         return 0
     if k == 1:
         return simplify(a)
-    lo, hi = bounds(a)
-    if 0 <= lo and hi < k:
+    if _in_range(a, k):
         return 0
     whole = _whole_part(a, k)
     if whole is not None:  # (k*q + r) // k == q + r // k
@@ -210,10 +284,12 @@ def floordiv(x, k: int):
     split = _split(a, k)
     if split is not None:  # (g*q + r) // k == q // (k/g) when 0 <= r < g and g | k
         g, q, _ = split
-        return floordiv(q, k // g)
+        return floordiv(q, exact_div(k, g))
     if len(a.terms) == 1 and isinstance(a.terms[0][0], FloorDiv) and a.terms[0][1] == 1 and a.const == 0:
         inner = a.terms[0][0]
         return floordiv(inner.arg, inner.div * k)
+    if _sign_unknown(a):  # C++ division truncates: only a non-negative index floors
+        raise NotConcrete(f"({a!r}) // {k!r}: the sign of the index is unknown")
     return FloorDiv(a, k)
 
 
@@ -221,8 +297,7 @@ def mod(x, k: int):
     a = affine(x)
     if k in (0, 1):  # k == 0: only from views of empty tensors, which are never indexed
         return 0
-    lo, hi = bounds(a)
-    if 0 <= lo and hi < k:
+    if _in_range(a, k):
         return simplify(a)
     whole = _whole_part(a, k)
     if whole is not None:  # (k*q + r) % k == r % k
@@ -230,7 +305,9 @@ def mod(x, k: int):
     split = _split(a, k)
     if split is not None:  # (g*q + r) % k == g*(q % (k/g)) + r when 0 <= r < g and g | k
         g, q, r = split
-        return add(scale(mod(q, k // g), g), r)
+        return add(scale(mod(q, exact_div(k, g)), g), r)
+    if _sign_unknown(a):
+        raise NotConcrete(f"({a!r}) % {k!r}: the sign of the index is unknown")
     return Mod(a, k)
 
 
@@ -267,7 +344,7 @@ def strided_index(idx, strides, offset=0):
     """sum(idx[d] * strides[d]) + offset, skipping size-1 and zero-stride dims."""
     out = offset
     for i, s in zip(idx, strides):
-        if s:
+        if s != 0:
             out = add(out, scale(i, s))
     return out
 

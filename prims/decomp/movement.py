@@ -5,6 +5,7 @@ import math
 
 import torch
 
+from ..symbolic import NotConcrete, is_size, is_symbolic
 from ..builder import is_tensor_like
 from ..meta import contiguous_strides, numel
 from .promote import P, broadcast_shapes, broadcast_to, convert, result_type
@@ -411,6 +412,10 @@ def arange(*args, dtype=None, layout=None, device=None, pin_memory=None):
     dev = _device(device)
     if dtype is None:
         dtype = torch.get_default_dtype() if any(isinstance(v, float) for v in (start, end, step)) else torch.int64
+    if any(is_symbolic(v) for v in (start, end, step)):  # arange(past, past + t): positions of new tokens
+        if dtype.is_floating_point or step != 1 or not is_size(end - start):
+            raise NotConcrete(f"arange({start}, {end}, {step}) of symbolic sizes")
+        return P["iota"](end - start, start=start, step=1, dtype=dtype, device=dev)
     if not dtype.is_floating_point:  # eager casts start, end and step to the integer type first
         start, end, step = int(start), int(end), int(step)
         length = max(0, math.ceil((end - start) / step))

@@ -19,7 +19,7 @@ def _infer_shape(shape, total):
     if -1 in shape:
         i = shape.index(-1)
         rest = numel([s for j, s in enumerate(shape) if j != i])
-        shape[i] = total // rest if rest else 0
+        shape[i] = 0 if isinstance(rest, int) and rest == 0 else total // rest  # exact, or NotConcrete
     return tuple(shape)
 
 
@@ -108,7 +108,7 @@ def slice_(x, dim=0, start=None, end=None, step=1):
     dim = _dim(dim, x.ndim)
     size = x.shape[dim]
     start = 0 if start is None else start
-    end = size if end is None else end
+    end = size if end is None or (isinstance(end, int) and end >= 1 << 62) else end  # x[a:]: past any size
     start = min(max(start + size if start < 0 else start, 0), size)
     end = min(max(end + size if end < 0 else end, start), size)
     if (start, end, step) == (0, size, 1):

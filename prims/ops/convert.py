@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..symbolic import is_size
 from ..builder import is_tensor_like
 from ..meta import TensorMeta
 from ..prim import Category, check, register_prim
@@ -20,7 +21,7 @@ def convert_element_type(x, dtype):
 
 
 def _full_meta(shape, value, *, dtype, device):
-    check(all(isinstance(s, int) and s >= 0 for s in shape), "full", f"bad shape {shape}")
+    check(all(is_size(s) for s in shape), "full", f"bad shape {shape}")
     return TensorMeta.contiguous(tuple(shape), dtype, device)
 
 
@@ -30,7 +31,7 @@ def full(shape, value, *, dtype, device):
 
 
 def _iota_meta(length, *, start, step, dtype, device):
-    check(isinstance(length, int) and length >= 0, "iota", f"bad length {length}")
+    check(is_size(length), "iota", f"bad length {length}")
     return TensorMeta.contiguous((length,), dtype, device)
 
 

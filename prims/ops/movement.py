@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..symbolic import is_size
 from ..builder import is_tensor_like
 from ..meta import TensorMeta, contiguous_strides, numel
 from ..prim import Category, check, register_prim
@@ -90,7 +91,7 @@ def _check_index_meta(name):
     def meta(index, size):
         check(is_tensor_like(index), name, "expected a tensor")
         check(index.dtype == torch.int64, name, f"index must be int64, got {index.dtype}")
-        check(isinstance(size, int) and not isinstance(size, bool) and size >= 0, name, f"bad size {size!r}")
+        check(is_size(size), name, f"bad size {size!r}")
         return TensorMeta.contiguous(tuple(index.shape), torch.int64, index.device)
     return meta
 
@@ -115,7 +116,7 @@ def _as_strided_meta(x, shape, strides, offset):
     shape, strides = tuple(shape), tuple(strides)
     check(len(shape) == len(strides) and all(s >= 0 for s in shape) and all(st >= 0 for st in strides), "as_strided",
           f"bad shape {list(shape)} / strides {list(strides)}")
-    check(isinstance(offset, int) and offset >= 0, "as_strided", f"bad offset {offset}")
+    check(is_size(offset), "as_strided", f"bad offset {offset}")
     if numel(shape):
         last = offset + sum((s - 1) * st for s, st in zip(shape, strides))
         check(last < x.numel(), "as_strided", f"reads element {last} of a tensor of {x.numel()}")
@@ -129,7 +130,7 @@ def as_strided(x, shape, strides, offset):
 
 
 def _empty_meta(shape, *, dtype, device):
-    check(all(isinstance(s, int) and s >= 0 for s in shape), "empty", f"bad shape {shape}")
+    check(all(is_size(s) for s in shape), "empty", f"bad shape {shape}")
     return TensorMeta(tuple(shape), dtype, contiguous_strides(shape), torch.device(device))
 
 

@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from ..symbolic import is_size
 from ..builder import is_tensor_like
 from ..meta import TensorMeta, numel
 from ..prim import Category, check, register_prim
@@ -57,10 +58,10 @@ def seed(*, device):
 
 def _draw_meta(name):
     def meta(shape, a, b, *, dtype, device, seed, offset):
-        check(all(isinstance(s, int) and s >= 0 for s in shape), name, f"bad shape {shape}")
+        check(all(is_size(s) for s in shape), name, f"bad shape {shape}")
         check(dtype.is_floating_point, name, f"draws floating point values, not {dtype}")
         check(is_tensor_like(seed) and seed.dtype == torch.int64 and seed.ndim == 0, name, "seed must be a 0-d int64 tensor")
-        check(isinstance(offset, int) and offset >= 0, name, f"bad offset {offset}")
+        check(is_size(offset), name, f"bad offset {offset}")
         check(all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)), name, "parameters must be numbers")
         return TensorMeta.contiguous(tuple(shape), dtype, device)
 

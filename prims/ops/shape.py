@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import torch
 
+from ..symbolic import is_size
 from ..builder import is_tensor_like
-from ..meta import TensorMeta, contiguous_strides, numel
+from ..meta import TensorMeta, as_size, contiguous_strides, numel
 from ..prim import Category, check, register_prim
 
 
 def _bcast_meta(x, shape, broadcast_dims):
     check(is_tensor_like(x), "broadcast_in_dim", "expected a tensor")
     shape, bdims = tuple(shape), tuple(broadcast_dims)
-    check(all(isinstance(s, int) and s >= 0 for s in shape), "broadcast_in_dim", f"bad shape {shape}")
+    check(all(is_size(s) for s in shape), "broadcast_in_dim", f"bad shape {shape}")
     check(len(bdims) == x.ndim, "broadcast_in_dim", f"need one output dim per input dim, got {bdims} for rank {x.ndim}")
     check(list(bdims) == sorted(set(bdims)) and all(0 <= d < len(shape) for d in bdims), "broadcast_in_dim",
           f"broadcast dims {bdims} must be increasing and < {len(shape)}")
@@ -32,7 +33,7 @@ def broadcast_in_dim(x, shape, broadcast_dims):
 
 
 def _reshape_meta(x, shape):
-    shape = tuple(int(s) for s in shape)
+    shape = tuple(as_size(s) for s in shape)
     check(is_tensor_like(x), "reshape", "expected a tensor")
     check(all(s >= 0 for s in shape), "reshape", f"bad shape {shape} (sizes are explicit, no -1)")
     check(numel(shape) == numel(x.shape), "reshape", f"cannot reshape {list(x.shape)} to {list(shape)}")
