@@ -230,7 +230,6 @@ def symbolic_fakes(gm, example_inputs):
             not isinstance(f, (FakeTensor, torch.SymInt)) for f in fakes):
         raise UnsupportedGraph("symbolic inputs without one fake mode's example values")
     if not modes:  # only size inputs
-        from torch.fx.experimental.symbolic_shapes import ShapeEnv  # noqa: F401
         fake_mode = FakeTensorMode(allow_non_fake_inputs=True, shape_env=fakes[0].node.shape_env)
     else:
         fake_mode = next(iter(modes.values()))

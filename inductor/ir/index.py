@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from kiln.prims.symbolic import NotConcrete, SizeExpr, divides, exact_div, nonneg, nonpos, provably_le, provably_lt
-from kiln.prims.symbolic import gcd as size_gcd
+from kiln.prims.symbolic import NotConcrete, SizeExpr, divides, exact_div, nonneg, nonpos, provably_lt
 
 # Extents, coefficients, divisors and constants are ints, or SizeExprs in a graph of symbolic sizes
 # (prims/symbolic.py): then a simplification is made only where it holds for every size.
