@@ -179,8 +179,11 @@ def sign(x: Size) -> int | None:
     size >= 2); a polynomial whose non-constant coefficients share a sign is extreme there."""
     if isinstance(x, int):
         return (x > 0) - (x < 0)
+    lower = _lower_bounds(x)
+    if lower is None:
+        return None
     cs = [c for m, c in x.terms if m]
-    at_lower = evaluate(x, _lower_bounds(x))
+    at_lower = evaluate(x, lower)
     if all(c >= 0 for c in cs) and at_lower > 0:
         return 1
     if all(c <= 0 for c in cs) and at_lower < 0:
@@ -188,16 +191,19 @@ def sign(x: Size) -> int | None:
     return None
 
 
-def _lower_bounds(x) -> dict:
+def _lower_bounds(x) -> dict | None:
+    """Each symbol's least value, or None when one may be negative (a Python int that is no size)."""
     lower = _LOWER[-1] if _LOWER else {}
-    return {s: lower.get(s, 0) for s in x.symbols()}
+    out = {s: lower.get(s, 0) for s in x.symbols()}
+    return None if any(v is None for v in out.values()) else out
 
 
 def nonneg(x: Size) -> bool:
     """x >= 0 for every value of the symbols."""
     if isinstance(x, int):
         return x >= 0
-    return all(c >= 0 for m, c in x.terms if m) and evaluate(x, _lower_bounds(x)) >= 0
+    lower = _lower_bounds(x)
+    return lower is not None and all(c >= 0 for m, c in x.terms if m) and evaluate(x, lower) >= 0
 
 
 def nonpos(x: Size) -> bool:
@@ -375,9 +381,10 @@ def symbol_lower_bounds(shape_env) -> dict:
     out = {}
     for s, r in shape_env.var_to_range.items():
         try:
-            out[SYMBOL_PREFIX + str(s)] = max(0, int(r.lower))
-        except (TypeError, ValueError, OverflowError):
-            out[SYMBOL_PREFIX + str(s)] = 0
+            lower = int(r.lower)
+        except Exception:  # noqa: BLE001  (-oo: an int that is no size)
+            lower = None
+        out[SYMBOL_PREFIX + str(s)] = lower if lower is not None and lower >= 0 else None
     return out
 
 

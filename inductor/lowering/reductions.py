@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from kiln.prims.symbolic import is_symbolic, size_hint
 from ..ir.buffers import ComputedBuffer, Reduction, loop_syms
 from ..ir import loop as L
 from ..ir.index import affine
@@ -57,14 +58,16 @@ def _welford(graph, body, isyms, rsyms):
     if d.op is not LoopOp.SUB or d.args[1].op is not LoopOp.TRUEDIV:
         return None
     x, (total, count) = d.args[0], d.args[1].args
-    if total.op is not LoopOp.LOAD or count.op is not LoopOp.CONSTANT or count.attr != float(_numel(reduced)):
+    n = _numel(reduced)
+    if total.op is not LoopOp.LOAD or count.op is not LoopOp.CONSTANT or \
+            count.attr != (n if is_symbolic(n) else float(n)):
         return None
     buf = graph.buffers.get(total.attr[0])
     if not (isinstance(buf, ComputedBuffer) and isinstance(buf.data, Reduction) and buf.data.body == x
             and buf.data.reduction_type is ReductionType.SUM and buf.data.reduction_ranges == reduced
             and total.attr[1] == buf.layout.index(isyms)):
         return None
-    if _numel(reduced) < WELFORD_MIN and all(_contiguous_in(n.attr[1], rsyms[-1]) for n in L.walk(x)
+    if size_hint(n) < WELFORD_MIN and all(_contiguous_in(n.attr[1], rsyms[-1]) for n in L.walk(x)
                                                if n.op is LoopOp.LOAD):
         return None  # each row is read twice from cache: two passes are cheaper than Welford's updates
     return x, ReductionType.WELFORD

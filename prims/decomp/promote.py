@@ -6,6 +6,7 @@ import functools
 
 import torch
 
+from ..symbolic import NotConcrete, is_symbolic
 from .. import ops  # noqa: F401  (registers prims)
 from ..builder import is_tensor_like
 from ..prim import PRIMS
@@ -110,6 +111,10 @@ def scalar_of(value, dtype):
     """A Python scalar as eager casts it to `dtype`: 16-bit floats round (0.001 is 0.0010004 in float16,
     3.4e38 is inf in bfloat16), integers wrap (-1 is 255 in uint8). float32 and float64 keep the
     Python float: the renderers round it to float32 exactly once."""
+    if is_symbolic(value):  # a size as a value: kept symbolic where casting it changes nothing
+        if dtype in (torch.float32, torch.float64, torch.int64):
+            return value
+        raise NotConcrete(f"size {value!r} cast to {dtype}")
     if dtype == torch.bool:
         return bool(value)
     if dtype.is_floating_point:

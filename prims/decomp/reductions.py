@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..symbolic import is_symbolic
 from ..meta import numel
 from .promote import P, Promotion, broadcast_to, convert, elementwise_dtypes
 from ..errors import UnsupportedGraph
@@ -59,7 +60,7 @@ def mean(x, dim=None, keepdim=False, *, dtype=None):
     dims = _dims(x, dim)
     count = numel([x.shape[d] for d in dims])
     total = P["sum"](convert(x, acc), dims)
-    y = convert(P["div"](total, float(count)), out)
+    y = convert(P["div"](total, _number(count)), out)
     return _keep(y, x, dims) if keepdim else y
 
 
@@ -105,14 +106,19 @@ register(aten.max.dim)(_max_with_indices("amax", "argmax"))
 register(aten.min.dim)(_max_with_indices("amin", "argmin"))
 
 
+def _number(count):
+    """An element count as the scalar a mean divides by: a float, or a symbolic size as it is."""
+    return count if is_symbolic(count) else float(count)
+
+
 def _var(x, dims, correction, keepdim, acc=None):
     """(var, mean with kept dims), both in `acc` (default: the compute dtype): two passes."""
     compute, _ = elementwise_dtypes(x, how=Promotion.INT_TO_FLOAT)
     x = convert(x, acc or compute)
     count = numel([x.shape[d] for d in dims])
-    mean_kept = _keep(P["div"](P["sum"](x, dims), float(count)), x, dims)
+    mean_kept = _keep(P["div"](P["sum"](x, dims), _number(count)), x, dims)
     centered = P["sub"](x, broadcast_to(mean_kept, x.shape))
-    var = P["div"](P["sum"](P["mul"](centered, centered), dims), float(max(count - correction, 0)))
+    var = P["div"](P["sum"](P["mul"](centered, centered), dims), _number(max(count - correction, 0)))
     return (_keep(var, x, dims) if keepdim else var), mean_kept
 
 

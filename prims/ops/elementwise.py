@@ -8,6 +8,7 @@ import numbers
 
 import torch
 
+from ..symbolic import is_symbolic
 from ..builder import is_tensor_like
 from ..meta import TensorMeta
 from ..prim import Category, check, register_prim
@@ -105,7 +106,7 @@ def _unary_meta(name, accepts, to_bool):
 def _scalar_fits(value, dtype) -> bool:
     if isinstance(value, bool):
         return True
-    if isinstance(value, numbers.Integral):
+    if isinstance(value, numbers.Integral) or is_symbolic(value):  # a size is an integer
         return dtype != torch.bool
     return isinstance(value, numbers.Real) and dtype.is_floating_point
 

@@ -1,0 +1,120 @@
+"""Graphs of symbolic sizes compiled once for every size (kiln/dynamic.py): size-generic C++
+kernels take the sizes as arguments, so one build serves a whole size sweep. Outputs equal eager's at
+every size; compile counts are asserted; KILN_STRICT_DYNAMIC makes a graph that could only compile
+per concrete size an error, so these tests cannot pass on the per-size path."""
+import os
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from kiln import config, records
+
+pytestmark = pytest.mark.usefixtures("strict")
+
+
+@pytest.fixture(autouse=True)
+def strict_dynamic(monkeypatch):
+    monkeypatch.setattr(config, "strict_dynamic", True)
+
+
+def _kinds():
+    rs = records.backend_records()
+    return {"dynamic": sum(r.dynamic for r in rs), "per_size": sum(r.per_size for r in rs),
+            "static": sum(r.compiled and not r.dynamic and not r.per_size for r in rs),
+            "eager": sum(not r.compiled for r in rs)}
+
+
+def pointwise(x):
+    return (x * 2 + 1).sin() / (x.abs() + 1)
+
+
+def rows(x, w):
+    return torch.softmax(x @ w, -1).view(x.shape[0] * x.shape[1], -1) + x.mean()
+
+
+def norms(x):
+    return F.layer_norm(x, x.shape[-1:]) * x.shape[1] + x.sum(1, keepdim=True).amax(-1, keepdim=True)
+
+
+@pytest.mark.parametrize("fn, extra", [(pointwise, None), (rows, (16, 7)), (norms, None)])
+def test_one_build_serves_every_size(fn, extra):
+    compiled = torch.compile(fn, backend="kiln", dynamic=True)
+    for shape in [(4, 8, 16), (3, 5, 16), (7, 33, 16), (2, 2, 16), (9, 17, 16), (3, 5, 16)]:
+        args = [torch.randn(shape)] + ([torch.randn(*extra)] if extra else [])
+        args[0][0, 0, 0] = float("nan") if shape[0] == 9 else args[0][0, 0, 0]  # special values pass through
+        torch.testing.assert_close(compiled(*args), fn(*args), equal_nan=True, rtol=1e-4, atol=1e-5)
+    assert _kinds() == {"dynamic": 1, "per_size": 0, "static": 0, "eager": 0}
+
+
+def test_sizes_0_and_1_recompile_static_graphs():
+    """TorchDynamo specialises sizes 0 and 1 (the symbolic graph is guarded >= 2): those calls get
+    static graphs of their own, and later sizes reuse the size-generic one."""
+    compiled = torch.compile(norms, backend="kiln", dynamic=True)
+    for shape in [(4, 6, 8), (0, 6, 8), (1, 6, 8), (5, 3, 8), (1, 1, 8), (6, 9, 8)]:
+        x = torch.randn(shape)
+        torch.testing.assert_close(compiled(x), norms(x))
+    kinds = _kinds()
+    assert kinds["dynamic"] >= 1 and kinds["per_size"] == 0 and kinds["eager"] == 0
+
+
+class Block(nn.Module):
+    def __init__(self, d=32, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = (y.view(b, t, self.heads, d // self.heads).transpose(1, 2) for y in self.qkv(self.ln1(x)).split(d, -1))
+        a = torch.softmax(q @ k.transpose(-1, -2) / (d // self.heads) ** 0.5, -1) @ v
+        x = x + self.proj(a.transpose(1, 2).reshape(b, t, d))
+        return x + self.fc2(F.gelu(self.fc(self.ln2(x))))
+
+
+def test_transformer_block_automatic_dynamic():
+    """The first shape compiles static; the first size change compiles one size-generic graph that
+    serves every later (batch, sequence) with batch >= 2; batch 1 is one more (specialised) graph."""
+    torch.manual_seed(0)
+    block = Block().eval()
+    compiled = torch.compile(block, backend="kiln")
+    with torch.no_grad():
+        for b, t in [(2, 8), (3, 9), (4, 33), (2, 64), (5, 7), (1, 17), (1, 5), (3, 12)]:
+            x = torch.randn(b, t, 32)
+            torch.testing.assert_close(compiled(x), block(x), rtol=1e-4, atol=1e-4)
+    kinds = _kinds()
+    assert kinds["static"] == 1 and kinds["dynamic"] <= 2 and kinds["per_size"] == 0 and kinds["eager"] == 0
+
+
+def _tiny(kind):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    if kind == "gpt2":
+        config_ = transformers.GPT2Config(n_layer=2, n_head=4, n_embd=64, vocab_size=128, n_positions=128,
+                                          bos_token_id=0, eos_token_id=1)
+        return transformers.GPT2LMHeadModel(config_).eval()
+    config_ = transformers.LlamaConfig(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                       hidden_size=64, intermediate_size=128, vocab_size=128,
+                                       max_position_embeddings=128, bos_token_id=0, eos_token_id=1)
+    return transformers.LlamaForCausalLM(config_).eval()
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_greedy_generate_gives_eagers_tokens_with_two_decode_compiles(kind, monkeypatch):
+    monkeypatch.setattr(config, "strict_dynamic", False)  # a model's other graphs may compile per size
+    model = _tiny(kind)
+    ids = torch.randint(2, 128, (1, 6), generator=torch.Generator().manual_seed(1))
+    settings = dict(max_new_tokens=32, min_new_tokens=32, do_sample=False)
+    with torch.no_grad():
+        expected = model.generate(ids, **settings)
+        model.forward = torch.compile(model.forward, backend="kiln")
+        got = model.generate(ids, **settings)
+        again = model.generate(ids, **settings)
+    assert torch.equal(got, expected) and torch.equal(again, expected)
+    kinds = _kinds()
+    # prefill (static), the first decode step (static), then one size-generic decode graph
+    assert kinds == {"dynamic": 1, "per_size": 0, "static": 2, "eager": 0}, kinds
