@@ -123,16 +123,26 @@ def _compile_dynamic(gm, example_inputs, target, eager):
     """The size-generic build of a graph of symbolic sizes, or None where it cannot be one (then the
     reason is logged under KILN_LOGS=dynamic and the graph compiles per size)."""
     try:
-        call, kernels, aten_gm, prims_gm = dynamic.compile_dynamic(gm, example_inputs, pick_target(target, example_inputs), eager)
+        call, record, value_guards = dynamic.compile_dynamic(gm, example_inputs, pick_target(target, example_inputs),
+                                                             eager)
     except Exception as e:  # noqa: BLE001  (whatever fails here gets its answer from the per-size path)
         if config.strict_dynamic:
             raise
         dynamic.log.debug("compiled per size, not size-generic: %s: %s", type(e).__name__, e)
         return None
-    records.add_backend_record(gm, compiled=SimpleNamespace(kernels=kernels.schedule.kernels, prims_gm=prims_gm),
-                               dynamic=True)
-    call = _restore_structure(call, aten_gm.meta["out_spec"], len(kernels.graph.outputs))
-    return guarded_call(call, eager, storage_check(example_inputs, sorted({i for i, _ in kernels.graph.mutations})))
+    tensor_pos = [i for i, x in enumerate(example_inputs) if isinstance(x, torch.Tensor)]
+    if isinstance(record, training.CompiledTraining):
+        records.add_backend_record(gm, compiled=record, dynamic=True)
+        written = [tensor_pos[i] for i in record.mutated_inputs]
+    else:
+        kernels, aten_gm, prims_gm = record
+        records.add_backend_record(gm, compiled=SimpleNamespace(kernels=kernels.schedule.kernels, prims_gm=prims_gm),
+                                   dynamic=True)
+        call = _restore_structure(call, aten_gm.meta["out_spec"], len(kernels.graph.outputs))
+        written = [tensor_pos[i] for i, _ in kernels.graph.mutations]
+    call = dynamic.value_checked(call, value_guards, lambda: sizes.SizeVersions(
+        gm, example_inputs, lambda g, inputs: compile_fx(g, inputs, target=target)))
+    return guarded_call(call, eager, storage_check(example_inputs, sorted(set(written))))
 
 
 def _storage_check(compiled, inputs):

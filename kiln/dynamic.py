@@ -11,16 +11,19 @@ where they hold for every size, else the compile raises NotConcrete.
 
 A decision the trace makes on a size (a decomposition that branches on `size == 1`) is a guard in
 the front end's ShapeEnv, which the front end checks before each call, as it does for Inductor.
-Whatever cannot compile size-generically (a non-polynomial size, a training graph, the Triton
-target) compiles per concrete size instead (kiln/sizes.py).
+Whatever cannot compile size-generically (a non-polynomial size, the Triton target) compiles per concrete size instead (kiln/sizes.py).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from kiln import inductor, prims
+from kiln.prims.aten_trace import VALUE_GUARDS_KEY
 from kiln.prims.symbolic import NotConcrete, SizeExpr, from_sym, hints_scope, symbol_hints, symbol_lower_bounds
 
+from . import training
 from .build import build_kernels, to_prims, with_io
 from .dump import GraphDump
 from .logs import get_logger, stage
@@ -35,45 +38,121 @@ def shape_env_of(example_inputs):
     raise NotConcrete("no ShapeEnv among the symbolic inputs")
 
 
+@dataclass(frozen=True)
+class SizeInputs:
+    """Where a graph's size inputs and tensors are among its inputs, and how each symbol is read."""
+    positions: tuple           # the size inputs passed on to the kernels' wrappers (one per symbol)
+    names: tuple               # their symbols (ks77)
+    tensor_positions: tuple
+    tensor_examples: list      # the tensor placeholders' symbolic fake tensors
+    sources: tuple             # (symbol, "size" | "stride", tensor index, dim): the rest of the symbols
+    count: int                 # inputs in all
+
+    @staticmethod
+    def of(gm, example_inputs) -> "SizeInputs":
+        positions, names = [], []
+        for i, x in enumerate(example_inputs):
+            if isinstance(x, torch.SymInt):
+                e = from_sym(x)
+                if _bare_symbol(e) and repr(e) not in names:  # a symbol passed twice is read once
+                    positions.append(i)
+                    names.append(repr(e))
+        tensor_pos = [i for i, x in enumerate(example_inputs) if isinstance(x, torch.Tensor)]
+        if len(tensor_pos) + sum(isinstance(x, torch.SymInt) for x in example_inputs) != len(example_inputs):
+            raise NotConcrete("inputs other than tensors and SymInts")
+        fakes = [n.meta["example_value"] for n in gm.graph.nodes if n.op == "placeholder"]
+        tensors = [fakes[i] for i in tensor_pos]
+        sources, known = [], set(names)
+        for k, t in enumerate(tensors):
+            m = prims.TensorMeta.of(t)
+            for what, values in (("size", m.shape), ("stride", m.strides)):
+                for d, v in enumerate(values):
+                    if _bare_symbol(v) and repr(v) not in known:
+                        known.add(repr(v))
+                        sources.append((repr(v), what, k, d))
+        return SizeInputs(tuple(positions), tuple(names), tuple(tensor_pos), tensors, tuple(sources),
+                          len(example_inputs))
+
+    def values(self, tensors, sizes) -> dict:
+        """{symbol: value} for one call: its tensors (in placeholder order) and size inputs."""
+        env = dict(zip(self.names, sizes))
+        for name, what, k, d in self.sources:
+            env[name] = tensors[k].size(d) if what == "size" else tensors[k].stride(d)
+        return env
+
+    def full_inputs(self, tensors, sizes) -> list:
+        """The graph's own inputs again, size inputs included (an eager rerun of the graph)."""
+        out = [None] * self.count
+        for i, t in zip(self.tensor_positions, tensors):
+            out[i] = t
+        for i, v in zip(self.positions, sizes):
+            out[i] = v
+        return out
+
+
+def _bare_symbol(e) -> bool:
+    return isinstance(e, SizeExpr) and len(e.terms) == 1 and e.terms[0][1] == 1 and len(e.terms[0][0]) == 1
+
+
 def compile_dynamic(gm, example_inputs, target: str, eager):
-    """(flat call(*inputs), CompiledGraph-like record) for a graph of symbolic sizes, or NotConcrete."""
+    """(call(*inputs), record) for a graph of symbolic sizes, or NotConcrete. The record is
+    (Kernels, functional ATen graph, prims graph) for inference, a CompiledTraining for training."""
     if target != "cpp":
         raise NotConcrete("size-generic kernels are C++ only for now")
-    if prims.needs_joint(gm, [x for x in example_inputs if isinstance(x, torch.Tensor)]):
-        raise NotConcrete("training graphs compile per size for now")
     shape_env = shape_env_of(example_inputs)
-    hints = symbol_hints(shape_env)
     guards_before = len(shape_env.guards)
-    size_pos, size_names = [], []
-    for i, x in enumerate(example_inputs):
-        if isinstance(x, torch.SymInt):
-            e = from_sym(x)
-            if isinstance(e, SizeExpr) and len(e.terms) == 1 and e.terms[0] == ((next(iter(e.symbols())),), 1):
-                size_pos.append(i)
-                size_names.append(repr(e))
-    tensor_pos = [i for i, x in enumerate(example_inputs) if isinstance(x, torch.Tensor)]
-    if len(tensor_pos) + sum(isinstance(x, torch.SymInt) for x in example_inputs) != len(example_inputs):
-        raise NotConcrete("inputs other than tensors and SymInts")
-    dump = GraphDump()
-    dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
-    with hints_scope(hints, symbol_lower_bounds(shape_env)):
-        with stage("trace_aten"):
-            traced_gm = prims.trace_aten(gm, example_inputs)
-        dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
-        with stage("functionalize"):
-            aten_gm = prims.functionalize(traced_gm)
-        dump.write("1_aten_functional.py", lambda: with_io(aten_gm))
-        prims_gm = to_prims(aten_gm, target, dump)
-        fakes = [n.meta["example_value"] for n in gm.graph.nodes if n.op == "placeholder"]
-        kernels = build_kernels(prims_gm, [fakes[i] for i in tensor_pos], target, dump,
-                                inductor.eager_peak_bytes(traced_gm), on_index_error=eager.flat,
-                                size_inputs=size_names)
+    sizes = SizeInputs.of(gm, example_inputs)
+    with hints_scope(symbol_hints(shape_env), symbol_lower_bounds(shape_env)):
+        if prims.needs_joint(gm, sizes.tensor_examples):
+            compiled = training.compile_training(gm, example_inputs, target=target, eager=eager, sizes=sizes)
+            call, record, traced = compiled.call, compiled, compiled.joint.gm
+        else:
+            call, record = _compile_inference(gm, example_inputs, target, eager, sizes)
+            traced = record[1]
+    value_guards = traced.meta.get(VALUE_GUARDS_KEY, ())
     added = [str(g.expr) for g in shape_env.guards[guards_before:]]
     if added:
         log.debug("size guards the back end added (the front end checks them): %s", ", ".join(added))
+    return call, record, value_guards
+
+
+def value_checked(call, guards, otherwise):
+    """`call` while the one-element inputs hold the values the graph was traced with (a module's
+    float attribute that TorchDynamo passes as a tensor under dynamic=True); `otherwise()` (built
+    once, on the first miss) for other values."""
+    if not guards:
+        return call
+    guards = tuple(dict(guards).items())  # read twice in one graph: one check
+    fallback = []
+
+    def checked(*inputs):
+        for i, v in guards:
+            w = inputs[i].item()
+            if w != v and not (w != w and v != v):
+                if not fallback:
+                    fallback.append(otherwise())
+                return fallback[0](*inputs)
+        return call(*inputs)
+
+    return checked
+
+
+def _compile_inference(gm, example_inputs, target, eager, sizes: SizeInputs):
+    dump = GraphDump()
+    dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
+    with stage("trace_aten"):
+        traced_gm = prims.trace_aten(gm, example_inputs)
+    dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
+    with stage("functionalize"):
+        aten_gm = prims.functionalize(traced_gm)
+    dump.write("1_aten_functional.py", lambda: with_io(aten_gm))
+    prims_gm = to_prims(aten_gm, target, dump)
+    kernels = build_kernels(prims_gm, sizes.tensor_examples, target, dump, inductor.eager_peak_bytes(traced_gm),
+                            on_index_error=eager.flat, size_inputs=sizes.names)
     flat = kernels.call
+    tensor_pos, size_pos = sizes.tensor_positions, sizes.positions
 
     def call(*inputs):
         return flat(*[inputs[i] for i in tensor_pos], *[inputs[i] for i in size_pos])
 
-    return call, kernels, aten_gm, prims_gm
+    return call, (kernels, aten_gm, prims_gm)

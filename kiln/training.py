@@ -41,6 +41,7 @@ from .dump import GraphDump
 from .fallback import EagerGraph
 from .logs import stage
 from .training_stats import eager_saved_bytes_on_fakes
+from kiln.prims.symbolic import evaluate
 
 META_KEY = prims.META_KEY
 
@@ -75,7 +76,10 @@ class CompiledTraining:
                 f"backward kernels={len(self.backward.schedule.kernels)}, compile_s={self.compile_s:.3f})")
 
 
-def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: EagerGraph) -> CompiledTraining:
+def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: EagerGraph,
+                     sizes: "SizeInputs | None" = None) -> CompiledTraining:
+    """`sizes`: a graph of symbolic sizes (kiln/dynamic.py): where its size inputs are, and how each
+    symbol is read from the inputs; both halves then take the symbols as trailing arguments."""
     start = time.perf_counter()
     dump = GraphDump()
     dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
@@ -92,18 +96,30 @@ def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: 
     dump.write("2_forward_graph.py", lambda: with_io(graphs.forward))
     dump.write("2_backward_graph.py", lambda: with_io(graphs.backward))
     peak = inductor.eager_peak_bytes(joint.gm)
-    inputs = [*example_inputs, *joint.lifted]
+    names = sizes.names if sizes else ()
+    tensors = sizes.tensor_examples if sizes else example_inputs
+    inputs = [*tensors, *joint.lifted]
     forward = build_kernels(graphs.forward, inputs, target, dump, peak, on_index_error=no_eager_graph,
-                            prefix="forward_")
-    backward = build_kernels(graphs.backward, [_example(n) for n in _placeholders(graphs.backward)], target, dump,
-                             peak, on_index_error=no_eager_graph, prefix="backward_")
-    runtime = _Runtime(forward.call, backward.call, joint, graphs, eager, len(example_inputs),
+                            prefix="forward_", size_inputs=names)
+    backward_inputs = [n.meta[META_KEY] if sizes else _example(n) for n in _placeholders(graphs.backward)]
+    backward = build_kernels(graphs.backward, backward_inputs, target, dump, peak, on_index_error=no_eager_graph,
+                             prefix="backward_", size_inputs=names)
+    runtime = _Runtime(forward.call, backward.call, joint, graphs, eager, len(tensors),
                        rerunnable=not _has_random(prims_joint) and not graphs.forward.meta[prims.MUTATIONS_KEY])
     spec = joint.gm.meta["out_spec"]
 
-    def call(*args):
-        primals = (*args, *joint.lifted)
-        return tree_unflatten(runtime.with_aliases(TrainingFunction.apply(runtime, *primals), primals), spec)
+    if sizes is None:
+        def call(*args):
+            primals = (*args, *joint.lifted)
+            return tree_unflatten(runtime.with_aliases(TrainingFunction.apply(runtime, (), *primals), primals), spec)
+    else:
+        runtime.sizes = sizes
+
+        def call(*args):
+            values = tuple(args[i] for i in sizes.positions)
+            primals = (*[args[i] for i in sizes.tensor_positions], *joint.lifted)
+            return tree_unflatten(runtime.with_aliases(TrainingFunction.apply(runtime, values, *primals), primals),
+                                  spec)
 
     return CompiledTraining(call, target, joint, prims_joint, graphs, forward, backward, dump.dir,
                             time.perf_counter() - start)
@@ -143,6 +159,7 @@ class _Runtime:
         self.lifted = joint.lifted
         self.tangent_metas = [n.meta[META_KEY] for n in _placeholders(graphs.backward)[graphs.num_saved:]]
         self.rerunnable = rerunnable
+        self.sizes = None  # SizeInputs of a graph of symbolic sizes (kiln/dynamic.py)
         infos = graphs.forward.meta[prims.OUTPUTS_KEY]
         self.aliases = {pos: infos[pos] for pos in graphs.input_aliases}
         self.returned = [pos for pos in range(self.num_forward) if pos not in self.aliases]  # by the Function
@@ -167,18 +184,28 @@ class _Runtime:
                                             primals[v.index].storage_offset() + v.offset))
         return out
 
-    def tangents(self, grads) -> list:
+    def tangents(self, grads, env) -> list:
         """The backward's tangents from the Function's incoming gradients: an output made outside the
-        Function gets zeros here (autograd sends its gradient through the view it is instead)."""
+        Function gets zeros here (autograd sends its gradient through the view it is instead).
+        `env`: the symbols' values of this call, for metas of symbolic sizes."""
         by_pos = dict(zip(self.returned, grads))
+        metas = self.tangent_metas if not env else [_concrete(m, env) for m in self.tangent_metas]
         return [_in_layout(by_pos[i], meta) if by_pos.get(i) is not None else _zeros(meta)
-                for i, meta in zip(self.tangent_of, self.tangent_metas)]
+                for i, meta in zip(self.tangent_of, metas)]
+
+    def eager_inputs(self, inputs, values) -> list:
+        """The original graph's inputs (size inputs included) from the Function's."""
+        if self.sizes is None:
+            return list(inputs[:self.num_inputs])
+        return self.sizes.full_inputs(inputs[:self.num_inputs], values)
 
 
 class TrainingFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, runtime: _Runtime, *inputs):
-        flat = runtime.forward(*inputs)
+    def forward(ctx, runtime: _Runtime, sizes: tuple, *inputs):
+        flat = runtime.forward(*inputs, *sizes)
+        ctx.sizes = sizes
+        ctx.env = runtime.sizes.values(inputs, sizes) if runtime.sizes is not None else None
         outs, saved = [flat[i] for i in runtime.returned], flat[runtime.num_forward:]
         ctx.runtime = runtime
         ctx.save_for_backward(*saved)
@@ -195,12 +222,12 @@ class TrainingFunction(torch.autograd.Function):
         runtime: _Runtime = ctx.runtime
         saved = ctx.saved_tensors  # raises autograd's error when freed (a second backward without retain_graph)
         if torch.is_grad_enabled():
-            return (None, *_rerun_backward(ctx, grads))
-        tangents = runtime.tangents(grads)
+            return (None, None, *_rerun_backward(ctx, grads))
+        tangents = runtime.tangents(grads, ctx.env)
         result = [None] * runtime.num_primals
-        for pos, g in zip(runtime.grad_of, runtime.backward(*saved, *tangents)):
+        for pos, g in zip(runtime.grad_of, runtime.backward(*saved, *tangents, *ctx.sizes)):
             result[pos] = g
-        return (None, *result)
+        return (None, None, *result)
 
 
 def _in_layout(g: torch.Tensor, meta) -> torch.Tensor:
@@ -209,6 +236,12 @@ def _in_layout(g: torch.Tensor, meta) -> torch.Tensor:
     if tuple(g.shape) == meta.shape and all(a == b for a, b, n in zip(g.stride(), meta.strides, meta.shape) if n != 1):
         return g
     return torch.empty_strided(meta.shape, meta.strides, dtype=meta.dtype, device=meta.device).copy_(g)
+
+
+def _concrete(meta, env):
+    """A meta of symbolic sizes at this call's sizes."""
+    return prims.TensorMeta(tuple(evaluate(s, env) for s in meta.shape), meta.dtype,
+                            tuple(evaluate(s, env) for s in meta.strides), meta.device)
 
 
 def _zeros(meta) -> torch.Tensor:
@@ -231,7 +264,7 @@ def _rerun_backward(ctx, grads) -> list:
         raise RuntimeError("kiln: create_graph=True: an input of the compiled graph was modified in place "
                            "since its forward ran")
     primals = [*inputs]
-    outs = tree_flatten(runtime.eager(*inputs[:runtime.num_inputs]))[0]
+    outs = tree_flatten(runtime.eager(*runtime.eager_inputs(inputs, ctx.sizes)))[0]
     by_pos = dict(zip(runtime.returned, grads))  # outputs made outside the Function: autograd's own path
     diff = [(outs[i], by_pos[i]) for i in runtime.tangent_of if i in by_pos and outs[i].requires_grad]
     wanted = [primals[i] for i in runtime.grad_of]

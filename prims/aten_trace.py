@@ -59,6 +59,8 @@ class _Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         if func.namespace == "prim" or func in SYM_OPS:  # metadata queries such as prim.device
             return func(*args, **kwargs)
+        if func is torch.ops.aten._local_scalar_dense.default and id(args[0]) in self.tracer.input_values:
+            return self.tracer.input_value(args[0])
         if is_foreach(func):  # a list of tensors at once: traced element by element (prims/foreach.py)
             with self:
                 return run_per_element(func, args, kwargs)
@@ -115,6 +117,15 @@ class AtenTracer:
         self._tensor_ids: dict[int, int] = {}  # id(fake) -> Identity.tensor (fakes stay alive in _nodes)
         self._storage_ids: dict[int, int] = {}  # storage _cdata -> Identity.storage
         self._storages: list = []  # every storage met, so no _cdata is reused within a trace
+        # a graph of symbolic sizes: id(fake input) -> (input position, value), for `.item()` of a
+        # one-element input (a float module attribute under dynamic=True): its value, guarded
+        self.input_values: dict[int, tuple] = {}
+        self.value_guards: list[tuple] = []  # (input position, value) the graph was traced with
+
+    def input_value(self, fake):
+        position, value = self.input_values[id(fake)]
+        self.value_guards.append((position, value))
+        return value
 
     def identity(self, t: torch.Tensor) -> Identity:
         tensor = self._tensor_ids.setdefault(id(t), len(self._tensor_ids))
@@ -210,13 +221,16 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
     else:
         fake_mode, fakes = symbolic
     tracer = AtenTracer(fake_mode)
+    if symbolic is not None:
+        tracer.input_values = one_element_inputs(fakes, example_inputs)
     result = run_on_fakes(TorchLevelRunner(gm, tracer, fakes), fakes)
     flat, spec = tree_flatten(result)
-    outputs = output_infos(flat, fakes)
+    outputs = output_infos(flat, [f for f in fakes if isinstance(f, torch.Tensor)])  # placeholders: tensors only
     tracer.graph.output(tuple(tracer.node_of(o) for o in flat))
     aten_gm = fx.GraphModule(tracer.root, tracer.graph)
     aten_gm.meta[OUTPUTS_KEY] = outputs
     aten_gm.meta["out_spec"] = spec
+    aten_gm.meta[VALUE_GUARDS_KEY] = tuple(tracer.value_guards)
     return aten_gm
 
 
@@ -234,6 +248,17 @@ def symbolic_fakes(gm, example_inputs):
     else:
         fake_mode = next(iter(modes.values()))
     return fake_mode, fakes
+
+
+VALUE_GUARDS_KEY = "kiln_value_guards"  # gm.meta: ((input position, value), ...) a call must match
+
+
+def one_element_inputs(fakes, example_inputs) -> dict:
+    """id(fake) -> (position, value) for each one-element tensor input: its `.item()` is read
+    from the real tensor while tracing, and guarded at call time (kiln/dynamic.py)."""
+    return {id(f): (i, x.item()) for i, (f, x) in enumerate(zip(fakes, example_inputs))
+            if isinstance(x, torch.Tensor) and not isinstance(x, FakeTensor) and x.numel() == 1
+            and isinstance(f, torch.Tensor)}
 
 
 def fake_inputs(fake_mode: FakeTensorMode, example_inputs) -> list:

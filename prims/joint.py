@@ -26,7 +26,7 @@ from torch._subclasses.fake_tensor import (DataDependentOutputException, Dynamic
 from torch.utils._pytree import tree_flatten, tree_map
 
 from .aten_trace import AtenTracer, TorchLevelRunner, _first_line, _first_non_placeholder, _Recorder, fake_inputs, \
-    output_infos, run_on_fakes
+    output_infos, run_on_fakes, symbolic_fakes, one_element_inputs, VALUE_GUARDS_KEY
 from .builder import META_KEY
 from .errors import DataDependentOp, FakeRunError, UnsupportedGraph
 from .graph_io import FUNCTIONAL_KEY, MUTATIONS_KEY, OUTPUTS_KEY, OutputInfo
@@ -135,21 +135,29 @@ class _JointRunner(TorchLevelRunner):
 
 def trace_joint(gm: fx.GraphModule, example_inputs) -> JointGraph:
     """The joint ATen graph of `gm` for inputs like `example_inputs` (static shapes), grad mode on."""
-    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-    fakes = fake_inputs(fake_mode, example_inputs)
-    with fake_mode:  # the primals are leaves, requiring grad as the real inputs do
-        fakes = [f.detach().requires_grad_(x.requires_grad) for f, x in zip(fakes, example_inputs)]
+    symbolic = symbolic_fakes(gm, example_inputs)  # TorchDynamo's SymInts: its fakes and fake mode
+    if symbolic is None:
+        fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+        fakes = fake_inputs(fake_mode, example_inputs)
+    else:
+        fake_mode, fakes = symbolic
+    with fake_mode:  # the primals are leaves, requiring grad as the real inputs do; sizes stay as they are
+        fakes = [f.detach().requires_grad_(x.requires_grad) if isinstance(f, torch.Tensor) else f
+                 for f, x in zip(fakes, example_inputs)]
     tracer = _JointTracer(fake_mode)
+    if symbolic is not None:
+        tracer.input_values = one_element_inputs(fakes, example_inputs)
     try:
         with torch.enable_grad():
             result = run_on_fakes(_JointRunner(gm, tracer, fakes), fakes)
     except FakeRunError as e:
         # The primals are leaves; an input that is not one may be written in place where a leaf may not.
         if "leaf Variable that requires grad" in str(e) and any(
-                x.requires_grad and not x.is_leaf for x in example_inputs):
+                isinstance(x, torch.Tensor) and x.requires_grad and not x.is_leaf for x in example_inputs):
             raise UnsupportedGraph("a graph input that requires grad is written in place") from e
         raise
     flat, spec = tree_flatten(result)
+    fakes = [f for f in fakes if isinstance(f, torch.Tensor)]  # size inputs have no placeholder
     primals = fakes + tracer.lifted_fakes
     tangent_of = tuple(i for i, o in enumerate(flat) if _differentiable(o))
     grad_of = tuple(i for i, p in enumerate(primals) if p.requires_grad)
@@ -160,6 +168,7 @@ def trace_joint(gm: fx.GraphModule, example_inputs) -> JointGraph:
     joint = fx.GraphModule(tracer.root, tracer.graph)
     joint.meta[OUTPUTS_KEY] = infos
     joint.meta["out_spec"] = spec
+    joint.meta[VALUE_GUARDS_KEY] = tuple(tracer.value_guards)
     return JointGraph(joint, len(primals), tuple(tracer.lifted), len(flat), tangent_of, grad_of)
 
 

@@ -31,6 +31,7 @@ import networkx as nx
 import torch.fx as fx
 
 from .builder import META_KEY
+from .symbolic import size_hint
 from .meta import TensorMeta
 from .prim import Category, Prim
 
@@ -51,7 +52,7 @@ def nbytes(n: fx.Node) -> int | None:
     meta = n.meta.get(META_KEY)
     if not isinstance(meta, TensorMeta):
         return None
-    return meta.numel() * meta.dtype.itemsize
+    return size_hint(meta.numel()) * meta.dtype.itemsize  # a symbolic size at its example value
 
 
 def ban_reason(n: fx.Node) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch.fx as fx
 
+from .symbolic import size_hint
 from .builder import META_KEY
 
 
@@ -60,6 +61,6 @@ def partition_dump(part, eager_saved_bytes: int | None = None) -> str:
 
 def _size(meta) -> int:
     try:
-        return meta.numel() * meta.dtype.itemsize
+        return size_hint(meta.numel()) * meta.dtype.itemsize
     except AttributeError:
         return 0

@@ -118,3 +118,55 @@ def test_greedy_generate_gives_eagers_tokens_with_two_decode_compiles(kind, monk
     kinds = _kinds()
     # prefill (static), the first decode step (static), then one size-generic decode graph
     assert kinds == {"dynamic": 1, "per_size": 0, "static": 2, "eager": 0}, kinds
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(6, 12), nn.LayerNorm(12), nn.GELU(), nn.Linear(12, 3))
+
+
+def test_training_is_size_generic():
+    """Forward and backward of a symbolic batch: one build of each half; gradients equal eager's."""
+    torch.manual_seed(0)
+    model, reference = _mlp(), _mlp()
+    reference.load_state_dict(model.state_dict())
+    compiled = torch.compile(model, backend="kiln", dynamic=True)
+    for b in (4, 7, 5, 9, 2):
+        x = torch.randn(b, 6)
+        got = compiled(x).square().mean()
+        got.backward()
+        expected = reference(x).square().mean()
+        expected.backward()
+        torch.testing.assert_close(got, expected)
+        for p, q in zip(model.parameters(), reference.parameters()):
+            torch.testing.assert_close(p.grad, q.grad)
+            p.grad = q.grad = None
+    kinds = _kinds()
+    assert kinds["dynamic"] == 1 and kinds["per_size"] == 0 and kinds["eager"] == 0, kinds
+
+
+def test_a_float_attribute_passed_as_a_tensor_is_guarded_by_value():
+    """Under dynamic=True TorchDynamo passes LayerNorm's eps as a one-element tensor read with
+    .item(): the graph is compiled with its value (TorchDynamo also recompiles when it changes; the
+    back end's own check is tested below)."""
+    torch.manual_seed(0)
+    model = _mlp().eval()
+    compiled = torch.compile(model, backend="kiln", dynamic=True)
+    with torch.no_grad():
+        for b, eps in [(4, 1e-5), (6, 1e-5), (5, 0.5), (3, 0.5), (7, 1e-5)]:
+            model[1].eps = eps
+            x = torch.randn(b, 6) * 1e-2
+            torch.testing.assert_close(compiled(x), model(x))
+    assert _kinds()["dynamic"] in (1, 2) and _kinds()["per_size"] == 0 and _kinds()["eager"] == 0
+
+
+def test_value_check_sends_other_values_elsewhere():
+    from kiln.dynamic import value_checked
+
+    built = []
+    call = value_checked(lambda *a: "compiled", [(1, 0.5), (1, 0.5), (2, float("nan"))],
+                         lambda: built.append(1) or (lambda *a: "other"))
+    same = (None, torch.tensor(0.5), torch.tensor(float("nan")))
+    assert call(*same) == "compiled" and not built
+    assert call(None, torch.tensor(0.25), torch.tensor(float("nan"))) == "other"
+    assert call(None, torch.tensor(0.5), torch.tensor(1.0)) == "other" and built == [1]
+    assert call(*same) == "compiled"
