@@ -5,7 +5,8 @@
     prims.split_joint -> prims.partition          forward graph (outputs + saved), backward graph
     backend.build_kernels, twice                  each half lowered, scheduled, generated
 
-The compiled callable calls `TrainingFunction.apply(runtime, *inputs, *lifted)`:
+The compiled callable calls `TrainingFunction.apply(runtime, sizes, *inputs, *lifted)` (`sizes`: the
+size inputs of a graph of symbolic sizes, passed on to both halves; empty for a static graph):
 - forward runs the compiled forward (input copy-backs, such as BatchNorm's running stats, happen
   there, once, as in eager), saves its saved values with `ctx.save_for_backward` (so an in-place
   change to one before the backward raises autograd's own error), and marks outputs autograd cannot
@@ -77,8 +78,8 @@ class CompiledTraining:
 
 
 def compile_training(gm: fx.GraphModule, example_inputs, *, target: str, eager: EagerGraph,
-                     sizes: "SizeInputs | None" = None) -> CompiledTraining:
-    """`sizes`: a graph of symbolic sizes (kiln/dynamic.py): where its size inputs are, and how each
+                     sizes=None) -> CompiledTraining:
+    """`sizes`: a graph of symbolic sizes (kiln/dynamic.py SizeInputs): where its size inputs are, and how each
     symbol is read from the inputs; both halves then take the symbols as trailing arguments."""
     start = time.perf_counter()
     dump = GraphDump()
