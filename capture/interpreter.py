@@ -28,9 +28,13 @@ from .variables.constant import UNARY_OPERATORS
 from .variables.dicts import ConstDictVariable
 from .variables.iterators import get_iter
 from .variables.nested import CodeVariable
+from .variables.symbolic import SymNodeVariable
 
 COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
                      ">": operator.gt, ">=": operator.ge}
+
+NUMBERS = (int, float, bool)  # what symbolic sizes compute with; anything else specialises them
+
 
 class _LazyLocal:
     """An argument not yet read: wrapped (and guarded) only when the code loads it."""
@@ -326,6 +330,11 @@ class InstructionTranslator:
         """Tensor operands: record a call_function. Constants: fold now."""
         if any(isinstance(operand, TensorVariable) for operand in operands):
             return self.output.call_op("call_function", function, operands, {})
+        if any(isinstance(operand, SymNodeVariable) for operand in operands) and all(
+                isinstance(operand, SymNodeVariable) or (operand.is_python_constant() and
+                                                         type(operand.as_python_constant()) in NUMBERS)
+                for operand in operands):
+            return self.output.call_op("call_function", function, operands, {})  # symbolic size arithmetic
         if all(operand.is_python_constant() for operand in operands):
             try:
                 return wrap_constant(function(*(operand.as_python_constant() for operand in operands)))

@@ -84,10 +84,9 @@ class BuiltinVariable(VariableTracker):
 
 
 def _len_of_tensor(tx, args, kwargs):
-    shape = args[0].example.shape
-    if not shape:
+    if not args[0].example.shape:
         raise Unsupported("len() of a 0-d tensor")
-    return wrap_constant(shape[0])
+    return args[0].size_of(tx, "size", 0)
 
 
 def _isinstance_of_tensor(tx, args, kwargs):

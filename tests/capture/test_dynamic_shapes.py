@@ -1,0 +1,324 @@
+"""Dynamic shapes in capture: symbolic sizes and ints, automatic dynamic, mark_dynamic/mark_static,
+shape guards, 0/1 specialisation, and the graph format a backend sees (TorchDynamo's)."""
+import logging
+
+import pytest
+import torch
+
+import kiln
+from kiln import capture
+
+BACKENDS = ["counter", "kiln"]
+
+
+@pytest.fixture
+def recompiles(caplog):
+    caplog.set_level(logging.DEBUG, logger="kiln.recompiles")
+    return caplog
+
+
+def _backend(name, counter):
+    return counter if name == "counter" else "kiln"
+
+
+def _graph_count(name, counter, fn):
+    """Graphs captured for `fn`: exact with the counting backend, from the records with kiln's."""
+    if name == "counter":
+        return counter.count
+    return sum(1 for record in capture.compiled_records() if record.graph is not None)
+
+
+def _symbols(gm):
+    return [node for node in gm.graph.nodes if node.op == "placeholder"
+            and isinstance(node.meta["example_value"], torch.SymInt)]
+
+
+def scale_rows(x):
+    return torch.relu(x) * 2 + x.sum(0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_automatic_dynamic_batch_sweep_compiles_twice(backend, counter):
+    compiled = kiln.compile(scale_rows, backend=_backend(backend, counter))
+    for batch in range(1, 17):
+        x = torch.randn(batch, 5)
+        torch.testing.assert_close(compiled(x), scale_rows(x))
+    assert _graph_count(backend, counter, scale_rows) <= 2
+    if backend == "counter":
+        assert counter.count == 2 and not _symbols(counter.graphs[0]) and len(_symbols(counter.graphs[1])) == 1
+
+
+def test_dynamic_true_one_compile_plus_zero_one(counter):
+    compiled = kiln.compile(scale_rows, backend=counter, dynamic=True)
+    for batch in range(2, 9):
+        x = torch.randn(batch, 5)
+        torch.testing.assert_close(compiled(x), scale_rows(x))
+    assert counter.count == 1
+    assert len(_symbols(counter.graphs[0])) == 2  # both dims
+    for batch in (1, 0, 1, 0, 7):
+        x = torch.randn(batch, 5)
+        torch.testing.assert_close(compiled(x), scale_rows(x))
+    assert counter.count == 3  # size 1 and size 0 are specialised, each once
+
+
+def test_dynamic_false_one_graph_per_shape(counter):
+    compiled = kiln.compile(scale_rows, backend=counter, dynamic=False)
+    for batch in (2, 3, 4, 5, 3):
+        x = torch.randn(batch, 5)
+        torch.testing.assert_close(compiled(x), scale_rows(x))
+    assert counter.count == 4 and not any(_symbols(gm) for gm in counter.graphs)
+
+
+def test_graph_format_is_dynamos(counter):
+    def f(x, y, n):
+        b, t = x.shape[:2]
+        z = x.view(b * t, -1) * n
+        return z.sum(0) + y.numel() + x.size(1)
+
+    compiled = kiln.compile(f, backend=counter, dynamic=True)
+    x, y = torch.randn(3, 4, 5), torch.randn(6)
+    torch.testing.assert_close(compiled(x, y, 3), f(x, y, 3))
+    gm, example_inputs = counter.graphs[0], counter.example_inputs[0]
+    placeholders = [node for node in gm.graph.nodes if node.op == "placeholder"]
+    kinds = [type(node.meta["example_value"]).__name__ for node in placeholders]
+    assert kinds == ["SymInt", "SymInt", "SymInt", "FakeTensor", "SymInt", "SymInt"]  # symbols before their tensor
+    assert [node.name for node in placeholders][3:5] == ["l_x_", "l_n_"]
+    assert [type(value) for value in example_inputs] == [torch.SymInt] * 3 + [torch.Tensor] + [torch.SymInt] * 2
+    assert example_inputs[3] is x
+    fake_x = placeholders[3].meta["example_value"]
+    assert [str(size) for size in fake_x.shape] == [node.name for node in placeholders[:3]]
+    targets = {node.target for node in gm.graph.nodes if node.op == "call_function"}
+    assert any(getattr(t, "__name__", "") == "mul" for t in targets)  # b * t traced symbolically
+    for shape, n in (((5, 2, 7), 4), ((2, 6, 3), 9)):
+        x, y = torch.randn(*shape), torch.randn(11)
+        torch.testing.assert_close(compiled(x, y, n), f(x, y, n))
+    assert counter.count == 1
+
+
+def test_size_reads_of_intermediates_are_sym_size_nodes(counter):
+    def f(x):
+        y = torch.cat([x, x])
+        return y.new_zeros(y.shape[0], y.size(1) + 1) + y.numel()
+
+    compiled = kiln.compile(f, backend=counter, dynamic=True)
+    for rows in (3, 5):
+        x = torch.randn(rows, 4)
+        torch.testing.assert_close(compiled(x), f(x))
+    assert counter.count == 1
+    targets = [node.target for node in counter.graphs[0].graph.nodes if node.op == "call_function"]
+    assert torch.ops.aten.sym_size.int in targets and torch.ops.aten.sym_numel.default in targets
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_view_shape_arithmetic(backend, counter):
+    def f(x):
+        b, t, c = x.shape
+        flat = x.reshape(b * t, c)
+        return (flat @ flat.transpose(0, 1)).view(b, t, b * t).mean(-1) + c
+
+    compiled = kiln.compile(f, backend=_backend(backend, counter))
+    for b, t in ((1, 1), (2, 3), (3, 3), (4, 2), (5, 7), (0, 3), (2, 0), (6, 5)):
+        x = torch.randn(b, t, 3)
+        torch.testing.assert_close(compiled(x), f(x))
+    if backend == "counter":
+        assert counter.count <= 5  # static, symbolic, and the 0/1 specialisations it meets
+
+
+def test_mark_dynamic_honoured_under_dynamic_false(counter):
+    compiled = kiln.compile(scale_rows, backend=counter, dynamic=False)
+    x = torch.randn(4, 5)
+    kiln.mark_dynamic(x, 0)
+    compiled(x)
+    assert [str(node.meta["example_value"].shape[0]) for node in counter.graphs[0].graph.nodes
+            if node.op == "placeholder" and isinstance(node.meta["example_value"], torch.Tensor)][0].startswith("s")
+    for batch in (3, 9, 12):
+        x = torch.randn(batch, 5)
+        torch.testing.assert_close(compiled(x), scale_rows(x))
+    assert counter.count == 1
+
+
+def test_torch_dynamo_mark_dynamic_and_mark_static(counter):
+    def f(x):
+        return x * x.shape[1]
+
+    compiled = kiln.compile(f, backend=counter, dynamic=True)
+    x = torch.randn(3, 4)
+    torch._dynamo.mark_static(x, 1)
+    compiled(x)
+    fake = next(node.meta["example_value"] for node in counter.graphs[0].graph.nodes if node.op == "placeholder"
+                and isinstance(node.meta["example_value"], torch.Tensor))
+    assert isinstance(fake.shape[0], torch.SymInt) and fake.shape[1] == 4 and not isinstance(fake.shape[1], torch.SymInt)
+
+    capture.reset()
+    counter.graphs.clear()
+    compiled = kiln.compile(f, backend=counter, dynamic=False)
+    y = torch.randn(3, 4)
+    torch._dynamo.mark_dynamic(y, 1)
+    torch.testing.assert_close(compiled(y), f(y))
+    z = torch.randn(3, 7)
+    torch.testing.assert_close(compiled(z), f(z))
+    assert counter.count == 1
+
+
+def test_symbolic_guard_failure_is_logged(counter, recompiles):
+    compiled = kiln.compile(scale_rows, backend=counter, dynamic=True)
+    compiled(torch.randn(4, 5))
+    compiled(torch.randn(1, 5))
+    assert "size guard failed: 2 <= L['x'].size()[0]" in recompiles.text
+    assert counter.count == 2
+
+
+def test_automatic_dynamic_logs_dims(counter, recompiles):
+    compiled = kiln.compile(scale_rows, backend=counter)
+    compiled(torch.randn(4, 5))
+    compiled(torch.randn(6, 5))
+    assert "tensor 'x' size mismatch at dim 0: expected 4, got 6" in recompiles.text
+    assert "automatic dynamic: x size dim 0 changed 4 -> 6: symbolic from now on" in recompiles.text
+
+
+def test_duck_sized_equality_guard(counter, recompiles):
+    def f(x, y):
+        return x + y.sum()
+
+    compiled = kiln.compile(f, backend=counter, dynamic=True)
+    compiled(torch.randn(4), torch.randn(4))
+    compiled(torch.randn(5), torch.randn(5))
+    assert counter.count == 1
+    x, y = torch.randn(5), torch.randn(6)
+    torch.testing.assert_close(compiled(x, y), f(x, y))
+    assert counter.count == 2
+    assert "size guard failed: L['y'].size()[0] == L['x'].size()[0]" in recompiles.text
+
+
+def test_specialised_branch_on_size(counter):
+    def f(x):
+        if x.shape[0] > 4:
+            return x * 2
+        return x - 1
+
+    compiled = kiln.compile(f, backend=counter, dynamic=True)
+    for batch in (2, 3, 4, 5, 6, 9):
+        x = torch.randn(batch)
+        torch.testing.assert_close(compiled(x), f(x))
+    assert counter.count == 2  # one graph per side of the branch
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_varying_int_argument(backend, counter):
+    def f(x, n):
+        return x * n + n // 2
+
+    compiled = kiln.compile(f, backend=_backend(backend, counter))
+    for n in (2, 3, 4, 5, 6, 7):
+        x = torch.randn(3)
+        torch.testing.assert_close(compiled(x, n), f(x, n))
+    assert _graph_count(backend, counter, f) == 2
+    if backend == "counter":
+        assert [node.name for node in _symbols(counter.graphs[1])] == ["l_n_"]
+        compiled(torch.randn(3), 2.5)  # a float is not the int the graph took
+        assert counter.count == 3
+
+
+def test_int_zero_one_specialised(counter):
+    def f(x, n):
+        return x + n
+
+    compiled = kiln.compile(f, backend=counter, dynamic=True)
+    for n in (1, 0, 5, 6):
+        x = torch.randn(3)
+        torch.testing.assert_close(compiled(x, n), f(x, n))
+    assert counter.count == 3  # 1, 0, then one symbolic graph
+
+
+class Block(torch.nn.Module):
+    def __init__(self, dim=16, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = torch.nn.LayerNorm(dim), torch.nn.LayerNorm(dim)
+        self.qkv, self.proj = torch.nn.Linear(dim, 3 * dim), torch.nn.Linear(dim, dim)
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, 2 * dim), torch.nn.GELU(), torch.nn.Linear(2 * dim, dim))
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        att = (q @ k.transpose(-2, -1)) * (c // self.heads) ** -0.5
+        att = att.softmax(-1)
+        y = (att @ v).transpose(1, 2).reshape(b, t, c)
+        x = x + self.proj(y)
+        return x + self.mlp(self.norm2(x))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_transformer_block_varying_seq_len(backend, counter):
+    torch.manual_seed(0)
+    block = Block().eval()
+    compiled = kiln.compile(block, backend=_backend(backend, counter))
+    with torch.no_grad():
+        for seq in (3, 4, 5, 6, 8, 11, 1):
+            x = torch.randn(2, seq, 16)
+            torch.testing.assert_close(compiled(x), block(x), rtol=1e-4, atol=1e-4)
+    if backend == "counter":
+        assert counter.count == 3  # static, symbolic seq len, then seq len 1
+
+
+def _opaque(value):
+    return value
+
+
+def test_graph_break_with_symbolic_inputs(counter):
+    opaque = kiln.disable(_opaque)
+
+    def f(x):
+        b = x.shape[0]
+        y = opaque(x * 2)  # graph break
+        return y.view(b, -1).sum(1) + b
+
+    compiled = kiln.compile(f, backend=counter, dynamic=True)
+    for batch in (2, 4, 5, 8):  # (not 3 or 7: duck sizing would make that dim the same symbol)
+        x = torch.randn(batch, 3, 7)
+        torch.testing.assert_close(compiled(x), f(x))
+    first = counter.count
+    assert first == 2  # one graph before the break, one in the resume function
+    for batch in (6, 9, 12):
+        x = torch.randn(batch, 3, 7)
+        torch.testing.assert_close(compiled(x), f(x))
+    assert counter.count == first
+
+
+def test_graph_break_automatic_dynamic(counter):
+    opaque = kiln.disable(_opaque)
+
+    def f(x):
+        y = opaque(x + 1)
+        return y * y.shape[0]
+
+    compiled = kiln.compile(f, backend=counter)
+    for batch in range(1, 10):
+        x = torch.randn(batch, 2)
+        torch.testing.assert_close(compiled(x), f(x))
+    assert counter.count <= 4  # each of the two graphs: static, then symbolic
+
+
+@pytest.mark.parametrize("op", [
+    lambda x: x[x > 0].sum() + x.nonzero().shape[0],
+    lambda x: torch.unique(x).sum(),
+    lambda x: x.new_zeros(int(x.sum().item() > 0) + 2) + x.shape[0],
+])
+def test_data_dependent_sizes_break_cleanly(op, counter):
+    compiled = kiln.compile(op, backend=counter, dynamic=True)
+    for batch in (3, 4, 6):
+        x = torch.randn(batch)
+        torch.testing.assert_close(compiled(x), op(x))
+
+
+def test_returning_a_size(counter):
+    def f(x):
+        return x.shape[0] * 2, x.size(0), x + 1
+
+    compiled = kiln.compile(f, backend=counter, dynamic=True)
+    for batch in (3, 7):
+        x = torch.randn(batch)
+        got, want = compiled(x), f(x)
+        assert got[:2] == want[:2] and type(got[0]) is int
+        torch.testing.assert_close(got[2], want[2])
+    assert counter.count == 1
