@@ -96,7 +96,8 @@ class TensorVariable(VariableTracker):
         values = getattr(self.example, method)()
         if not any(isinstance(value, torch.SymInt) for value in values):
             return wrap_constant(values if method == "size" else tuple(values))
-        return TupleVariable([self.size_of(tx, method, dim) for dim in range(len(values))])
+        container = torch.Size if method == "size" else tuple
+        return TupleVariable([self.size_of(tx, method, dim) for dim in range(len(values))], python_container=container)
 
     def getitem(self, tx, index: VariableTracker) -> VariableTracker:
         return tx.output.call_op("call_function", operator.getitem, [self, index], {})
