@@ -213,7 +213,7 @@ def _call(fn, signature: inspect.Signature, names, options: CompileOptions, args
         recompiles_log.debug("recompiling %s (%s): %s", code.co_qualname, _location(code),
                              code_cache.entries[-1].guards.explain_failure(frame))
     try:
-        entry = _compile_frame(fn, frame, options)
+        entry = _compile_frame_or_static(fn, frame, options)
     except Unsupported as error:
         if options.fullgraph:
             raise error.with_traceback(None) from None
@@ -263,11 +263,22 @@ def _graph_break(fn, frame: Frame, options: CompileOptions, error: Unsupported, 
     return entry
 
 
-def _compile_frame(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntry:
+def _compile_frame_or_static(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntry:
+    """Compile the frame; when an op cannot run on symbolic sizes, once more with static ones."""
+    try:
+        return _compile_frame(fn, frame, options)
+    except TorchOpError as error:
+        if not getattr(error, "symbolic", False):
+            raise
+        recompiles_log.debug("%s: %s on symbolic sizes; compiling with static sizes", fn.__code__.co_qualname, error)
+        return _compile_frame(fn, frame, options, dynamic.DynamicPolicy(False, None, honour_marks=False))
+
+
+def _compile_frame(fn, frame: Frame, options: CompileOptions, policy=None) -> cache.CacheEntry:
     code = fn.__code__
     if bytecode_log.isEnabledFor(10):
         bytecode_log.debug("%s\n%s\nnormalised:\n%r", _location(code), disassemble(code), decode(code))
-    output = OutputGraph(code.co_name, options.policy(code))
+    output = OutputGraph(code.co_name, policy or options.policy(code))
     tracer = InliningTranslator(code, frame, output)
     try:
         with output.held_fake_mode():

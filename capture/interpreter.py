@@ -28,7 +28,7 @@ from .variables.constant import UNARY_OPERATORS
 from .variables.dicts import ConstDictVariable
 from .variables.iterators import get_iter
 from .variables.nested import CodeVariable
-from .variables.symbolic import SymNodeVariable
+from .variables.symbolic import SliceVariable, SymNodeVariable
 
 COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
                      ">": operator.gt, ">=": operator.ge}
@@ -379,6 +379,9 @@ class InstructionTranslator:
     @handles("BUILD_SLICE")
     def build_slice(self, inst):
         parts = self.popn(inst.arg)
+        if any(isinstance(part, SymNodeVariable) for part in parts):
+            self.push(SliceVariable(parts))  # a symbolic bound stays symbolic in a tensor index
+            return
         self.push(wrap_constant(slice(*(part.as_python_constant() for part in parts))))
 
     @handles("BINARY_SUBSCR")
@@ -389,6 +392,9 @@ class InstructionTranslator:
     @handles("BINARY_SLICE")
     def binary_slice(self, inst):
         stop, start, container = self.pop(), self.pop(), self.pop()
+        if isinstance(start, SymNodeVariable) or isinstance(stop, SymNodeVariable):
+            self.push(container.getitem(self, SliceVariable([start, stop])))
+            return
         index = slice(start.as_python_constant(), stop.as_python_constant())
         self.push(container.getitem(self, wrap_constant(index)))
 

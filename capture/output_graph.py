@@ -25,12 +25,12 @@ from .plans import (Constant, EffectsPlan, FromGraph, FromSource, OutputPlan, Re
                     RebuildSet, Recall, Remember, WithAliases)
 from .side_effects import SideEffects
 from .sources import ModuleEntrySource, Source, TensorPropertySource
-from .variables import (BaseListVariable, ConstantVariable, TensorVariable, TupleVariable,
+from .variables import (BaseListVariable, ConstantVariable, ListVariable, TensorVariable, TupleVariable,
                         VariableTracker, wrap_constant)
 from .variables.builder import MutableObject
 from .variables.constant import is_constant_value
 from .variables.dicts import ConstDictVariable, SetVariable
-from .variables.symbolic import SYM_TYPES, SymNodeVariable, constant_value, sym_or_constant
+from .variables.symbolic import SYM_TYPES, SliceVariable, SymNodeVariable, constant_value, sym_or_constant
 from .variables.user_objects import UserObjectVariable
 
 # Fake-tensor failures that mean "needs real data", not "the user made a mistake".
@@ -205,23 +205,40 @@ class OutputGraph:
         for key, value in kwargs.items():
             node_kwargs[key], fake_kwargs[key] = _as_graph_arg(value, description)
         try:
-            if self.fake_mode_held:
-                result = self._run_fake(kind, target, fake_args, fake_kwargs)
-            else:
-                with self.fake_mode:
-                    result = self._run_fake(kind, target, fake_args, fake_kwargs)
-        except DATA_DEPENDENT_ERRORS as error:
-            raise Unsupported(f"{description}(): result depends on tensor data ({type(error).__name__})") from None
-        except Unsupported:
-            raise
-        except Exception as error:
-            raise TorchOpError(f"{description}()", error) from error
+            result = self._run_fake_op(kind, target, fake_args, fake_kwargs, description)
+        except TorchOpError:
+            if not any(map(_has_symbol, (*args, *kwargs.values()))):
+                raise
+            # Some ops' meta functions take no symbolic arguments (F.pad, interpolate's sizes):
+            # specialise those arguments (guarded) and run the op again.
+            args = [_specialised(arg) for arg in args]
+            kwargs = {key: _specialised(value) for key, value in kwargs.items()}
+            node_args, fake_args = _as_graph_args(args, description)
+            node_kwargs, fake_kwargs = {}, {}
+            for key, value in kwargs.items():
+                node_kwargs[key], fake_kwargs[key] = _as_graph_arg(value, description)
+            result = self._run_fake_op(kind, target, fake_args, fake_kwargs, description)
         node = self.graph.create_node(kind, target, tuple(node_args), node_kwargs)
         node.meta["stack_trace"] = self.location
         # An op that returns one of its arguments (in-place ops, out=, x.contiguous() on a
         # contiguous x) returns that very object in eager: keep the argument's variable.
         same_as = {id(arg.example): arg for arg in (*args, *kwargs.values()) if isinstance(arg, TensorVariable)}
         return self._wrap_result(node, result, description, same_as)
+
+    def _run_fake_op(self, kind: str, target, fake_args: list, fake_kwargs: dict, description: str):
+        try:
+            if self.fake_mode_held:
+                return self._run_fake(kind, target, fake_args, fake_kwargs)
+            with self.fake_mode:
+                return self._run_fake(kind, target, fake_args, fake_kwargs)
+        except DATA_DEPENDENT_ERRORS as error:
+            raise Unsupported(f"{description}(): result depends on tensor data ({type(error).__name__})") from None
+        except Unsupported:
+            raise
+        except Exception as error:
+            failure = TorchOpError(f"{description}()", error)
+            failure.symbolic = bool(self.symbolic_inputs)  # api.py then tries a static trace
+            raise failure from error
 
     def _wrap_result(self, node: torch.fx.Node, result, description: str,
                      same_as: dict[int, TensorVariable]) -> VariableTracker:
@@ -266,7 +283,9 @@ class OutputGraph:
         if not self.symbolic_inputs:
             return []
         sources, values = zip(*self.symbolic_inputs)
-        expressions = self.shape_env.produce_guards(list(values), list(sources))
+        # ignore_static=False: a symbol specialised while tracing (`if x.shape[0] == 2`, `range(n)`)
+        # is guarded here; the tensor guards were built when it was still a symbol
+        expressions = self.shape_env.produce_guards(list(values), list(sources), ignore_static=False)
         return [Guard(None, "SHAPE_EXPR", text, noun="size") for text in expressions]
 
     # -- global state --
@@ -471,6 +490,22 @@ def _as_graph_args(values: list[VariableTracker], description: str) -> tuple[lis
     return node_args, fake_args
 
 
+def _has_symbol(value: VariableTracker) -> bool:
+    if isinstance(value, BaseListVariable):
+        return any(map(_has_symbol, value.items))
+    return isinstance(value, (SymNodeVariable, SliceVariable))
+
+
+def _specialised(value: VariableTracker) -> VariableTracker:
+    """`value` with its symbolic scalars made constants (each guarded by the ShapeEnv)."""
+    if isinstance(value, (SymNodeVariable, SliceVariable)):
+        return wrap_constant(value.as_python_constant())
+    if isinstance(value, BaseListVariable) and _has_symbol(value):
+        kind = ListVariable if value.python_container is list else TupleVariable
+        return kind([_specialised(item) for item in value.items], python_container=value.python_container)
+    return value
+
+
 def _free_symbols(fake: torch.Tensor) -> set:
     values = (*fake.shape, *fake.stride(), fake.storage_offset())
     return {symbol for value in values if isinstance(value, torch.SymInt) for symbol in value.node.expr.free_symbols}
@@ -482,6 +517,8 @@ def _as_graph_arg(value: VariableTracker, description: str) -> tuple[Any, Any]:
         return value.node, value.example
     if isinstance(value, SymNodeVariable):
         return value.node, value.value
+    if isinstance(value, SliceVariable):
+        return value.graph_arg()
     if isinstance(value, ConstantVariable):
         return value.value, value.value
     if isinstance(value, BaseListVariable):

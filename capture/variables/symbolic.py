@@ -54,6 +54,30 @@ class SymNodeVariable(VariableTracker):
         return f"SymNodeVariable({self.node.name}: {self.value})"
 
 
+class SliceVariable(VariableTracker):
+    """A slice with a symbolic bound (`x[:, :n]`): kept symbolic as a tensor index, specialised
+    anywhere else (a list's slice)."""
+
+    def __init__(self, parts: list[VariableTracker]):
+        super().__init__(None)
+        self.parts = parts
+
+    def is_python_constant(self) -> bool:
+        return True
+
+    def as_python_constant(self) -> slice:
+        return slice(*(part.as_python_constant() for part in self.parts))
+
+    def graph_arg(self) -> tuple[slice, slice]:
+        """The slice for the fx node (nodes for symbolic bounds) and for the fake run."""
+        nodes = [part.node if isinstance(part, SymNodeVariable) else part.as_python_constant() for part in self.parts]
+        values = [part.value if isinstance(part, SymNodeVariable) else part.as_python_constant() for part in self.parts]
+        return slice(*nodes), slice(*values)
+
+    def __repr__(self) -> str:
+        return f"SliceVariable({self.parts})"
+
+
 def sym_or_constant(node_for, value) -> VariableTracker:
     """A variable for a size-like value: a constant when it is one, else a SymNodeVariable on the
     node `node_for()` gives (called only then)."""

@@ -322,3 +322,56 @@ def test_returning_a_size(counter):
         assert got[:2] == want[:2] and type(got[0]) is int
         torch.testing.assert_close(got[2], want[2])
     assert counter.count == 1
+
+
+PROGRAMS = {  # (x, n) -> value; each must match eager over a sweep of sizes and ints
+    "full": lambda x, n: torch.full((n, 2), 1.0) + x.sum(),
+    "arange": lambda x, n: torch.arange(n) * x.shape[0],
+    "expand": lambda x, n: x[:1].expand(n, -1),
+    "slice": lambda x, n: x[:, :n] + x[-n:, :1].sum(),
+    "pad": lambda x, n: torch.nn.functional.pad(x, (0, n)),  # its meta function takes no symbols
+    "interpolate": lambda x, n: torch.nn.functional.interpolate(x[None, None], size=(x.shape[0] * 2, 6)),
+    "repeat": lambda x, n: x.repeat(n, 1),
+    "narrow": lambda x, n: x.narrow(0, 0, x.shape[0] - 1),
+    "unflatten": lambda x, n: x.flatten().unflatten(0, (x.shape[0], -1)),
+    "view_star": lambda x, n: x.view(*x.shape[:-1], 2, -1),
+    "max_min": lambda x, n: x.new_zeros(max(x.shape[0], n)) + min(n, 3) + abs(-n),
+    "floordiv": lambda x, n: x.view(-1, x.shape[1] // 2, 2),
+    "split": lambda x, n: torch.split(x, 2),
+    "list_shape": lambda x, n: list(x.shape),
+    "range_loop": lambda x, n: sum(x[i] for i in range(x.shape[0] - 1)),
+    "sdpa": lambda x, n: torch.nn.functional.scaled_dot_product_attention(x[None], x[None], x[None]),
+}
+
+
+@pytest.mark.parametrize("dynamic", [True, None])
+@pytest.mark.parametrize("name", list(PROGRAMS))
+def test_size_programs_match_eager(name, dynamic, counter, no_warnings):
+    program = PROGRAMS[name]
+    compiled = kiln.compile(program, backend=counter, dynamic=dynamic)
+    for rows, n in ((2, 2), (3, 3), (4, 5), (7, 4), (5, 2)):
+        x = torch.randn(rows, 6)
+        got, want = compiled(x, n), program(x, n)
+        if isinstance(want, list) and not isinstance(want[0], torch.Tensor):
+            assert got == want
+        else:
+            torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("name", ["full", "slice", "max_min", "view_star", "floordiv"])
+def test_size_programs_stay_symbolic(name, counter):
+    compiled = kiln.compile(PROGRAMS[name], backend=counter, dynamic=True)
+    for rows, n in ((3, 2), (4, 3), (7, 5), (6, 4)):  # (n < rows throughout: x[-n:] guards on which)
+        compiled(torch.randn(rows, 6), n)
+    assert counter.count == 1
+
+
+def test_specialised_size_is_guarded(counter, recompiles):
+    def f(x):
+        return x.new_zeros(int(x.shape[0]))  # int() of a size specialises it
+
+    compiled = kiln.compile(f, backend=counter, dynamic=True)
+    for rows in (3, 4, 3):
+        torch.testing.assert_close(compiled(torch.randn(rows)), f(torch.randn(rows)))
+    assert counter.count == 2
+    assert "size guard failed: L['x'].size()[0] == 3" in recompiles.text
