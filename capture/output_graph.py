@@ -7,6 +7,7 @@ constants, containers are rebuilt, an input returned unchanged is the input).
 from __future__ import annotations
 
 import contextlib
+import logging
 import operator
 from typing import Any
 
@@ -15,7 +16,6 @@ import torch.fx
 from torch.amp.autocast_mode import _enter_autocast, _exit_autocast
 from torch._subclasses.fake_tensor import (DataDependentOutputException, DynamicOutputShapeException,
                                            FakeTensorMode, UnsupportedFakeTensorException)
-
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 
 from .dynamic import DynamicPolicy, ShapeSource
@@ -204,10 +204,12 @@ class OutputGraph:
         node_kwargs, fake_kwargs = {}, {}
         for key, value in kwargs.items():
             node_kwargs[key], fake_kwargs[key] = _as_graph_arg(value, description)
+        symbolic = any(map(_has_symbol, (*args, *kwargs.values())))
         try:
-            result = self._run_fake_op(kind, target, fake_args, fake_kwargs, description)
+            with _quiet_fake_errors() if symbolic else contextlib.nullcontext():
+                result = self._run_fake_op(kind, target, fake_args, fake_kwargs, description)
         except TorchOpError:
-            if not any(map(_has_symbol, (*args, *kwargs.values()))):
+            if not symbolic:
                 raise
             # Some ops' meta functions take no symbolic arguments (F.pad, interpolate's sizes):
             # specialise those arguments (guarded) and run the op again.
@@ -488,6 +490,18 @@ def _as_graph_args(values: list[VariableTracker], description: str) -> tuple[lis
         node_args.append(node_arg)
         fake_args.append(fake_arg)
     return node_args, fake_args
+
+
+@contextlib.contextmanager
+def _quiet_fake_errors():
+    """Fake mode logs each failing meta function; one that fails on symbolic arguments is run
+    again with them specialised (call_op), so that failure is not the user's concern."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    saved, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = saved
 
 
 def _has_symbol(value: VariableTracker) -> bool:

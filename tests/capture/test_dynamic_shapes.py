@@ -375,3 +375,39 @@ def test_specialised_size_is_guarded(counter, recompiles):
         torch.testing.assert_close(compiled(torch.randn(rows)), f(torch.randn(rows)))
     assert counter.count == 2
     assert "size guard failed: L['x'].size()[0] == 3" in recompiles.text
+
+
+def test_guards_a_backend_adds_while_compiling_are_kept(recompiles):
+    graphs = []
+
+    def specialising_backend(gm, example_inputs):
+        graphs.append(gm)
+        for value in example_inputs:
+            if isinstance(value, torch.SymInt):
+                int(value)  # specialises the symbol in the shared ShapeEnv, as a back end may
+        return gm.forward
+
+    compiled = kiln.compile(scale_rows, backend=specialising_backend, dynamic=True)
+    for rows in (3, 3, 4):
+        x = torch.randn(rows, 5)
+        torch.testing.assert_close(compiled(x), scale_rows(x))
+    assert len(graphs) == 2
+    assert "size guard failed: L['x'].size()[0] == 3" in recompiles.text
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_training_with_varying_batch(backend, counter):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    compiled = kiln.compile(model, backend=_backend(backend, counter))
+    for batch in (2, 3, 5, 8):
+        x = torch.randn(batch, 4)
+        compiled(x).sum().backward()
+        grads = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        model(x).sum().backward()
+        for got, want in zip(grads, (p.grad for p in model.parameters())):
+            torch.testing.assert_close(got, want)
+        model.zero_grad()
+    if backend == "counter":
+        assert counter.count == 2
