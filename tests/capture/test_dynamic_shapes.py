@@ -411,3 +411,27 @@ def test_training_with_varying_batch(backend, counter):
         model.zero_grad()
     if backend == "counter":
         assert counter.count == 2
+
+
+@torch.library.custom_op("kiln_dynamic_test::static_only", mutates_args=())
+def _static_only(x: torch.Tensor) -> torch.Tensor:
+    return x * 3
+
+
+@_static_only.register_fake
+def _(x):
+    if any(isinstance(size, torch.SymInt) for size in x.shape):
+        raise RuntimeError("static_only takes no symbolic sizes")
+    return torch.empty_like(x)
+
+
+def test_frame_failing_on_symbols_compiles_static(counter, no_warnings, recompiles):
+    def f(x):
+        return torch.ops.kiln_dynamic_test.static_only(x) + 1
+
+    compiled = kiln.compile(f, backend=counter, dynamic=True)
+    for rows in (2, 3, 2):
+        x = torch.randn(rows, 4)
+        torch.testing.assert_close(compiled(x), f(x))
+    assert counter.count == 2 and not any(_symbols(gm) for gm in counter.graphs)
+    assert "on symbolic sizes; compiling with static sizes" in recompiles.text
