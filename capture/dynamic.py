@@ -18,7 +18,7 @@ from torch._guards import Source as TorchSource
 
 from kiln.logs import get_logger
 
-from .sources import LocalSource, Source
+from .sources import GetItemSource, LocalSource, Source
 
 recompiles_log = get_logger("recompiles")
 
@@ -108,9 +108,16 @@ class DynamicPolicy:
                 seen[dim] = None
         return {dim for dim, size in enumerate(seen) if size is None}
 
+    def may_be_dynamic(self, source: Source) -> bool:
+        """Whether ints read through `source` can be symbolic: arguments and items of arguments
+        (module attributes and globals stay constants, as in TorchDynamo)."""
+        while isinstance(source, GetItemSource):
+            source = source.base
+        return isinstance(source, LocalSource) and self.dynamic is not False and self.honour_marks
+
     def int_is_dynamic(self, source: Source, value: int) -> bool:
-        if not isinstance(source, LocalSource) or value in (0, 1) or self.dynamic is False or not self.honour_marks:
-            return False  # (module attributes and globals stay constants, as in TorchDynamo)
+        if value in (0, 1) or not self.may_be_dynamic(source):
+            return False
         if self.dynamic is True:
             return True
         if self.state is None:

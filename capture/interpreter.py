@@ -28,7 +28,7 @@ from .variables.constant import UNARY_OPERATORS
 from .variables.dicts import ConstDictVariable
 from .variables.iterators import get_iter
 from .variables.nested import CodeVariable
-from .variables.symbolic import SliceVariable, SymNodeVariable
+from .variables.symbolic import SliceVariable, SymNodeVariable, has_symbols
 
 COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
                      ">": operator.gt, ">=": operator.ge}
@@ -335,7 +335,9 @@ class InstructionTranslator:
                                                          type(operand.as_python_constant()) in NUMBERS)
                 for operand in operands):
             return self.output.call_op("call_function", function, operands, {})  # symbolic size arithmetic
-        if all(operand.is_python_constant() for operand in operands):
+        sequence_of_sizes = function in (operator.add, operator.mul) and any(  # (t + (n,): keep n symbolic)
+            isinstance(operand, BaseListVariable) and has_symbols(operand) for operand in operands)
+        if not sequence_of_sizes and all(operand.is_python_constant() for operand in operands):
             try:
                 return wrap_constant(function(*(operand.as_python_constant() for operand in operands)))
             except Exception as error:  # ZeroDivisionError & co: eager will raise it for real

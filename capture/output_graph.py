@@ -30,7 +30,8 @@ from .variables import (BaseListVariable, ConstantVariable, ListVariable, Tensor
 from .variables.builder import MutableObject
 from .variables.constant import is_constant_value
 from .variables.dicts import ConstDictVariable, SetVariable
-from .variables.symbolic import SYM_TYPES, SliceVariable, SymNodeVariable, constant_value, sym_or_constant
+from .variables.symbolic import (SYM_TYPES, SliceVariable, SymNodeVariable, constant_value, has_symbols,
+                                 sym_or_constant)
 from .variables.user_objects import UserObjectVariable
 
 # Fake-tensor failures that mean "needs real data", not "the user made a mistake".
@@ -204,7 +205,7 @@ class OutputGraph:
         node_kwargs, fake_kwargs = {}, {}
         for key, value in kwargs.items():
             node_kwargs[key], fake_kwargs[key] = _as_graph_arg(value, description)
-        symbolic = any(map(_has_symbol, (*args, *kwargs.values())))
+        symbolic = any(map(has_symbols, (*args, *kwargs.values())))
         try:
             with _quiet_fake_errors() if symbolic else contextlib.nullcontext():
                 result = self._run_fake_op(kind, target, fake_args, fake_kwargs, description)
@@ -504,17 +505,11 @@ def _quiet_fake_errors():
         logger.disabled = saved
 
 
-def _has_symbol(value: VariableTracker) -> bool:
-    if isinstance(value, BaseListVariable):
-        return any(map(_has_symbol, value.items))
-    return isinstance(value, (SymNodeVariable, SliceVariable))
-
-
 def _specialised(value: VariableTracker) -> VariableTracker:
     """`value` with its symbolic scalars made constants (each guarded by the ShapeEnv)."""
     if isinstance(value, (SymNodeVariable, SliceVariable)):
         return wrap_constant(value.as_python_constant())
-    if isinstance(value, BaseListVariable) and _has_symbol(value):
+    if isinstance(value, BaseListVariable) and has_symbols(value):
         kind = ListVariable if value.python_container is list else TupleVariable
         return kind([_specialised(item) for item in value.items], python_container=value.python_container)
     return value

@@ -12,6 +12,7 @@ from torch.fx.experimental.symbolic_shapes import guard_bool, guard_float, guard
 
 from .base import VariableTracker
 from .constant_values import wrap_constant
+from .containers import BaseListVariable
 
 SYM_TYPES = (torch.SymInt, torch.SymFloat, torch.SymBool)
 _PYTHON_TYPES = {torch.SymInt: int, torch.SymFloat: float, torch.SymBool: bool}
@@ -76,6 +77,13 @@ class SliceVariable(VariableTracker):
 
     def __repr__(self) -> str:
         return f"SliceVariable({self.parts})"
+
+
+def has_symbols(value: VariableTracker) -> bool:
+    """A symbolic scalar or slice, or a tuple/list holding one."""
+    if isinstance(value, BaseListVariable):
+        return any(map(has_symbols, value.items))
+    return isinstance(value, (SymNodeVariable, SliceVariable))
 
 
 def sym_or_constant(node_for, value) -> VariableTracker:

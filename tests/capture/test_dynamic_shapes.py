@@ -435,3 +435,18 @@ def test_frame_failing_on_symbols_compiles_static(counter, no_warnings, recompil
         torch.testing.assert_close(compiled(x), f(x))
     assert counter.count == 2 and not any(_symbols(gm) for gm in counter.graphs)
     assert "on symbolic sizes; compiling with static sizes" in recompiles.text
+
+
+def test_shape_carried_across_a_break_stays_symbolic(counter):
+    opaque = kiln.disable(_opaque)
+
+    def f(x):
+        input_shape = x.size()
+        y = opaque(x + 1)  # graph break: input_shape reaches the resume function as a torch.Size
+        return y.view(input_shape[:-1] + (2, -1)) * input_shape[0]
+
+    compiled = kiln.compile(f, backend=counter)
+    for rows in (3, 5, 6, 7, 9):
+        x = torch.randn(rows, 4)
+        torch.testing.assert_close(compiled(x), f(x))
+    assert counter.count == 4  # each piece: static, then symbolic
