@@ -450,3 +450,20 @@ def test_shape_carried_across_a_break_stays_symbolic(counter):
         x = torch.randn(rows, 4)
         torch.testing.assert_close(compiled(x), f(x))
     assert counter.count == 4  # each piece: static, then symbolic
+
+
+def test_tiny_gpt2_varying_sequence_length(counter):
+    from transformers import GPT2Config, GPT2Model
+
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=64, n_positions=32, resid_pdrop=0.0,
+                        embd_pdrop=0.0, attn_pdrop=0.0)
+    model = GPT2Model(config).eval()
+    compiled = kiln.compile(model, backend=counter)
+    with torch.no_grad():
+        for seq in (5, 6, 7, 9, 12):
+            ids = torch.randint(0, 64, (2, seq))
+            torch.testing.assert_close(compiled(ids).last_hidden_state, model(ids).last_hidden_state)
+            if seq == 6:
+                after_two_lengths = counter.count
+    assert counter.count == after_two_lengths  # symbolic after the second length: no more graphs
