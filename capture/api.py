@@ -296,7 +296,8 @@ def _compile_frame(fn, frame: Frame, options: CompileOptions, policy=None) -> ca
         if graph_log.isEnabledFor(10):  # printing a big graph costs as much as capturing it
             graph_log.debug("captured graph of %s (%s):\n%s", code.co_qualname, _location(code),
                             graph_module.print_readable(print_output=False))
-        compiled = lookup_backend(options.backend)(graph_module, list(output.example_inputs))
+        with output.backend_context():
+            compiled = lookup_backend(options.backend)(graph_module, list(output.example_inputs))
     output.guards.extend(output.shape_guards())  # after the backend, which may have added some
     output.guards.compile()
     if output.effects_plan is not None:

@@ -514,7 +514,8 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
             plan = WithAliases(plan)  # (MakeCell's memo: EffectsPlan.run opens one itself)
     finally:
         torch._C._set_grad_enabled(output.initial_grad_mode)
-    compiled = None if graph_module is None else backend(graph_module, list(output.example_inputs))
+    with output.backend_context():
+        compiled = None if graph_module is None else backend(graph_module, list(output.example_inputs))
     output.guards.extend(output.shape_guards())  # after the backend, which may have added some
     output.guards.compile()
     prefix = cache.CacheEntry(output.guards, compiled, output.input_sources, plan, graph_module, output.effects_plan)

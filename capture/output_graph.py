@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import torch.fx
+from torch._guards import TracingContext, tracing
 from torch.amp.autocast_mode import _enter_autocast, _exit_autocast
 from torch._subclasses.fake_tensor import (DataDependentOutputException, DynamicOutputShapeException,
                                            FakeTensorMode, UnsupportedFakeTensorException)
@@ -279,6 +280,14 @@ class OutputGraph:
         item_node = self.graph.call_function(_getitem, (node, index))
         item_node.meta["example_value"] = item
         return item_node
+
+    def backend_context(self):
+        """Where the backend compiles a graph of symbolic sizes: under a TracingContext holding
+        the trace's fake mode, as TorchDynamo calls it, so a backend that fakifies the example
+        inputs again (Inductor's detect_fake_mode) gets these fake tensors and this ShapeEnv."""
+        if not self.symbolic_inputs:
+            return contextlib.nullcontext()
+        return tracing(TracingContext(self.fake_mode))
 
     def shape_guards(self) -> list[Guard]:
         """The relations the ShapeEnv recorded on the symbolic inputs, one guard each. Called after

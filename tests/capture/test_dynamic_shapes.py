@@ -467,3 +467,17 @@ def test_tiny_gpt2_varying_sequence_length(counter):
             if seq == 6:
                 after_two_lengths = counter.count
     assert counter.count == after_two_lengths  # symbolic after the second length: no more graphs
+
+
+def test_inductor_compiles_a_symbolic_graph_once(no_warnings):
+    """A backend that fakifies the inputs again (Inductor) finds the trace's fake mode and ShapeEnv
+    in the TracingContext, as under TorchDynamo."""
+    def f(x, n):
+        b, t = x.shape
+        return (x.view(b * t) * n).view(b, t).softmax(-1) + x.size(0)
+
+    compiled = kiln.compile(f, backend="inductor", dynamic=True)
+    for rows, n in ((3, 2), (5, 3), (8, 4)):
+        x = torch.randn(rows, 6)
+        torch.testing.assert_close(compiled(x, n), f(x, n))
+    assert sum(1 for record in capture.compiled_records() if record.graph is not None) == 1
