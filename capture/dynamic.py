@@ -4,7 +4,8 @@ As in TorchDynamo: `dynamic=True` makes every tensor dim (and int argument) symb
 first compile; `dynamic=False` none (one static graph per shape); `dynamic=None` starts static and,
 per code object, makes symbolic the dims and ints a later trace sees with another value than an
 earlier one (TorchDynamo's frame_state / automatic_dynamic_shapes). Markings on a tensor
-(`_dynamo_dynamic_indices` / `_dynamo_static_indices`, what torch._dynamo.mark_dynamic sets) win.
+(`_dynamo_dynamic_indices` / `_dynamo_static_indices`, what torch._dynamo.mark_dynamic sets, and
+maybe_mark_dynamic's `_dynamo_weak_dynamic_indices`) win; mark_dynamic's min/max are not kept.
 A dim of size 0 or 1 is never symbolic: the ShapeEnv specialises it (guards then keep it).
 """
 from __future__ import annotations
@@ -86,7 +87,8 @@ class DynamicPolicy:
         shape = tuple(tensor.shape)
         if not self.honour_marks:  # (DDP's split graphs stay static)
             return set()
-        marked = set(getattr(tensor, "_dynamo_dynamic_indices", ()))
+        marked = set(getattr(tensor, "_dynamo_dynamic_indices", ())) | set(
+            getattr(tensor, "_dynamo_weak_dynamic_indices", ()))  # (torch._dynamo.maybe_mark_dynamic)
         static = set(getattr(tensor, "_dynamo_static_indices", ()))
         if self.dynamic is True:
             dims = set(range(len(shape)))

@@ -160,6 +160,14 @@ def test_torch_dynamo_mark_dynamic_and_mark_static(counter):
     assert counter.count == 1
 
 
+def test_maybe_mark_dynamic(counter):
+    compiled = kiln.compile(scale_rows, backend=counter, dynamic=False)
+    x = torch.randn(4, 5)
+    torch._dynamo.maybe_mark_dynamic(x, 0)
+    compiled(x)
+    assert len(_symbols(counter.graphs[0])) == 1
+
+
 def test_symbolic_guard_failure_is_logged(counter, recompiles):
     compiled = kiln.compile(scale_rows, backend=counter, dynamic=True)
     compiled(torch.randn(4, 5))
