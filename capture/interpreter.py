@@ -28,7 +28,7 @@ from .variables.constant import UNARY_OPERATORS
 from .variables.dicts import ConstDictVariable
 from .variables.iterators import get_iter
 from .variables.nested import CodeVariable
-from .variables.symbolic import SliceVariable, SymNodeVariable, has_symbols
+from .variables.symbolic import SliceVariable, SymNodeVariable, has_symbols, sequences_equal
 
 COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
                      ">": operator.gt, ">=": operator.ge}
@@ -335,6 +335,9 @@ class InstructionTranslator:
                                                          type(operand.as_python_constant()) in NUMBERS)
                 for operand in operands):
             return self.output.call_op("call_function", function, operands, {})  # symbolic size arithmetic
+        if function in (operator.eq, operator.ne) and all(isinstance(operand, BaseListVariable) for operand in operands) \
+                and any(map(has_symbols, operands)):
+            return wrap_constant(sequences_equal(*operands) == (function is operator.eq))
         sequence_of_sizes = function in (operator.add, operator.mul) and any(  # (t + (n,): keep n symbolic)
             isinstance(operand, BaseListVariable) and has_symbols(operand) for operand in operands)
         if not sequence_of_sizes and all(operand.is_python_constant() for operand in operands):

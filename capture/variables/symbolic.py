@@ -86,6 +86,22 @@ def has_symbols(value: VariableTracker) -> bool:
     return isinstance(value, (SymNodeVariable, SliceVariable))
 
 
+def sequences_equal(left: BaseListVariable, right: BaseListVariable) -> bool:
+    """`left == right` for tuples holding sizes (`x.shape == y.shape`): guarded item by item as
+    relations between the symbols (`Eq(s0, s1)`), not by specialising each size to its value."""
+    if len(left.items) != len(right.items) or (left.python_container is list) != (right.python_container is list):
+        return False
+    for a, b in zip(left.items, right.items):
+        same = _value(a) == _value(b)
+        if not (guard_bool(same) if isinstance(same, torch.SymBool) else same):
+            return False
+    return True
+
+
+def _value(variable: VariableTracker):
+    return variable.value if isinstance(variable, SymNodeVariable) else variable.as_python_constant()
+
+
 def sym_or_constant(node_for, value) -> VariableTracker:
     """A variable for a size-like value: a constant when it is one, else a SymNodeVariable on the
     node `node_for()` gives (called only then)."""

@@ -198,6 +198,19 @@ def test_duck_sized_equality_guard(counter, recompiles):
     assert "size guard failed: L['y'].size()[0] == L['x'].size()[0]" in recompiles.text
 
 
+def test_shape_equality_guards_relations_not_values(counter):
+    def f(x, y):
+        if x.shape == y.shape:
+            return x + y
+        return x - y.sum()
+
+    compiled = kiln.compile(f, backend=counter, dynamic=True)
+    for a, b in ((3, 3), (4, 4), (6, 6), (3, 5), (4, 7)):
+        x, y = torch.randn(a, 2), torch.randn(b, 2)
+        torch.testing.assert_close(compiled(x, y), f(x, y))
+    assert counter.count == 2  # equal shapes, unequal shapes
+
+
 def test_specialised_branch_on_size(counter):
     def f(x):
         if x.shape[0] > 4:
