@@ -16,7 +16,7 @@ import torch
 from kiln import config
 from kiln.logs import get_logger
 
-from . import breaks, cache, distributed, records
+from . import breaks, cache, distributed, dynamic, records
 from .backends import lookup_backend
 from .bytecode import decode, disassemble
 from .bytecode.errors import CannotResume
@@ -39,7 +39,14 @@ bytecode_log = get_logger("bytecode")
 class CompileOptions:
     backend: Any = "kiln"
     fullgraph: bool = False
-    dynamic: bool | None = None  # stored only: shapes are static for now
+    dynamic: bool | None = None  # True: every size symbolic; False: none; None: automatic (dynamic.py)
+
+    def policy(self, code: types.CodeType) -> dynamic.DynamicPolicy:
+        """Which sizes a trace of `code` makes symbolic. DDP's bucketed graphs stay static: the
+        split pieces are compiled from their first call's concrete inputs."""
+        bucketed = isinstance(self.backend, distributed.BucketedBackend)
+        return dynamic.DynamicPolicy(False if bucketed else self.dynamic, dynamic.state_for(code),
+                                     honour_marks=not bucketed)
 
 
 def compile(fn_or_module=None, *, backend="kiln", fullgraph: bool = False, dynamic: bool | None = None):
@@ -206,7 +213,7 @@ def _call(fn, signature: inspect.Signature, names, options: CompileOptions, args
         recompiles_log.debug("recompiling %s (%s): %s", code.co_qualname, _location(code),
                              code_cache.entries[-1].guards.explain_failure(frame))
     try:
-        entry = _compile_frame(fn, frame, options)
+        entry = _compile_frame_or_static(fn, frame, options)
     except Unsupported as error:
         if options.fullgraph:
             raise error.with_traceback(None) from None
@@ -238,7 +245,7 @@ def _graph_break(fn, frame: Frame, options: CompileOptions, error: Unsupported, 
     code = fn.__code__
     try:
         entry = breaks.compile_break(fn, frame, error, lookup_backend(options.backend),
-                                     lambda function: _compiled_function(function, options))
+                                     lambda function: _compiled_function(function, options), options.policy(code))
     except (Unsupported, CannotResume) as why:
         _fall_back(fn, code_cache, f"{error.reason} at {error.location}; no graph break possible: {why.reason}",
                    error)
@@ -256,11 +263,22 @@ def _graph_break(fn, frame: Frame, options: CompileOptions, error: Unsupported, 
     return entry
 
 
-def _compile_frame(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntry:
+def _compile_frame_or_static(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntry:
+    """Compile the frame; when an op cannot run on symbolic sizes, once more with static ones."""
+    try:
+        return _compile_frame(fn, frame, options)
+    except TorchOpError as error:
+        if not getattr(error, "symbolic", False):
+            raise
+        recompiles_log.debug("%s: %s on symbolic sizes; compiling with static sizes", fn.__code__.co_qualname, error)
+        return _compile_frame(fn, frame, options, dynamic.DynamicPolicy(False, None, honour_marks=False))
+
+
+def _compile_frame(fn, frame: Frame, options: CompileOptions, policy=None) -> cache.CacheEntry:
     code = fn.__code__
     if bytecode_log.isEnabledFor(10):
         bytecode_log.debug("%s\n%s\nnormalised:\n%r", _location(code), disassemble(code), decode(code))
-    output = OutputGraph(code.co_name)
+    output = OutputGraph(code.co_name, policy or options.policy(code))
     tracer = InliningTranslator(code, frame, output)
     try:
         with output.held_fake_mode():
@@ -273,13 +291,15 @@ def _compile_frame(fn, frame: Frame, options: CompileOptions) -> cache.CacheEntr
             raise
     finally:  # the tracer switches grad mode as the code does (with blocks); undo that here
         torch._C._set_grad_enabled(output.initial_grad_mode)
-    output.guards.compile()
     compiled = None
     if graph_module is not None:
         if graph_log.isEnabledFor(10):  # printing a big graph costs as much as capturing it
             graph_log.debug("captured graph of %s (%s):\n%s", code.co_qualname, _location(code),
                             graph_module.print_readable(print_output=False))
-        compiled = lookup_backend(options.backend)(graph_module, list(output.example_inputs))
+        with output.backend_context():
+            compiled = lookup_backend(options.backend)(graph_module, list(output.example_inputs))
+    output.guards.extend(output.shape_guards())  # after the backend, which may have added some
+    output.guards.compile()
     if output.effects_plan is not None:
         graph_log.debug("side effects of %s, replayed after the graph:\n%r", code.co_qualname, output.effects_plan)
     guards_log.debug("guards of %s (%s):\n%r", code.co_qualname, _location(code), output.guards)
@@ -304,6 +324,7 @@ def reset() -> None:
     records.RECORDS.clear()
     breaks.clear()
     distributed.clear()
+    dynamic.clear()
     clear_resume_cache()
 
 

@@ -471,13 +471,13 @@ def _inside_loop(decoded, offset: int) -> bool:
 
 
 def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Callable,
-                  compile_function: Callable) -> BreakCacheEntry:
+                  compile_function: Callable, policy=None) -> BreakCacheEntry:
     """Trace `fn` again up to where `error` happened and build the break there. Raises
     Unsupported (or CannotResume) when the frame cannot break there."""
     code = fn.__code__
     if error.break_count is None:
         raise Unsupported(f"{error.reason} (not at an instruction of {code.co_name})")
-    output = OutputGraph(code.co_name)
+    output = OutputGraph(code.co_name, policy)
     output.break_at = error.break_count
     tracer = InliningTranslator(code, frame, output)
     params = tuple(frame.L)
@@ -514,8 +514,10 @@ def compile_break(fn: Callable, frame: Frame, error: Unsupported, backend: Calla
             plan = WithAliases(plan)  # (MakeCell's memo: EffectsPlan.run opens one itself)
     finally:
         torch._C._set_grad_enabled(output.initial_grad_mode)
+    with output.backend_context():
+        compiled = None if graph_module is None else backend(graph_module, list(output.example_inputs))
+    output.guards.extend(output.shape_guards())  # after the backend, which may have added some
     output.guards.compile()
-    compiled = None if graph_module is None else backend(graph_module, list(output.example_inputs))
     prefix = cache.CacheEntry(output.guards, compiled, output.input_sources, plan, graph_module, output.effects_plan)
     f_globals, builtins_ = frame.G, frame.B
 

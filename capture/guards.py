@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
+from torch.fx.experimental.symbolic_shapes import SYMPY_INTERP
 
 from .sources import AttrSource, Frame, GetItemSource, ModuleEntrySource, Source
 
@@ -45,10 +46,20 @@ def _explain_sequence(prop: str, actual_of: Callable[[Any], tuple]) -> Callable[
     def explain(guard: "Guard", value: Any) -> str:
         actual = tuple(actual_of(value))
         for dim, (want, got) in enumerate(zip(guard.expected, actual)):
-            if want != got:
+            if want is not None and want != got:  # (None: a symbolic dim, checked by SHAPE_EXPR)
                 return f"{_what(guard)} {prop} mismatch at dim {dim}: expected {want}, got {got}"
         return f"{_what(guard)} {prop} mismatch: expected {guard.expected}, got {actual}"
     return explain
+
+
+def _check_static_entries(method: str) -> Callable[["Guard", Any], str]:
+    """SIZE/STRIDE of a tensor with symbolic entries (None): only the static ones are checked here;
+    the ShapeEnv's guards (SHAPE_EXPR) cover the symbolic ones."""
+    def check(guard: "Guard", read) -> str:
+        value = read(guard.source)
+        parts = [f"{value}.{method}({dim}) == {want}" for dim, want in enumerate(guard.expected) if want is not None]
+        return " and ".join(parts) or "True"
+    return check
 
 
 def _explain_alias(same: bool) -> Callable[["Guard", Any], str]:
@@ -140,6 +151,11 @@ GUARD_KINDS: dict[str, GuardKind] = {kind.name: kind for kind in (
     GuardKind("REQUIRES_GRAD", "{v}.requires_grad == {e}", _mismatch("requires_grad", lambda v: v.requires_grad)),
     GuardKind("SIZE", "{v}.shape == {e}", _explain_sequence("size", lambda v: v.shape)),
     GuardKind("STRIDE", "{v}.stride() == {e}", _explain_sequence("stride", lambda v: v.stride())),
+    GuardKind("SOME_SIZES", _check_static_entries("size"), _explain_sequence("size", lambda v: v.shape)),
+    GuardKind("SOME_STRIDES", _check_static_entries("stride"), _explain_sequence("stride", lambda v: v.stride())),
+    # One relation the ShapeEnv recorded between symbolic sizes and ints, as a Python expression
+    # over L, G, B, C (`2 <= L['x'].size()[0]`, `L['y'].size()[0] == L['x'].size()[0]`).
+    GuardKind("SHAPE_EXPR", lambda guard, read: guard.expected, lambda g, v: f"size guard failed: {g.expected}"),
     GuardKind("SAME_OBJECT", "{v} is {other}", _explain_alias(True)),
     GuardKind("DIFFERENT_OBJECT", "{v} is not {other}", _explain_alias(False)),
     # One guard over many sources (linear, where pairwise guards would be quadratic):
@@ -199,18 +215,34 @@ def _sources(expected: Any) -> tuple[Source, ...]:
 
 
 MANY_PER_SOURCE = frozenset({"SAME_OBJECT", "DIFFERENT_OBJECT", "NOT_IN", "NO_ATTR", "HAS_KEY", "GLOBAL_QUERY",
-                             "SAME_STORAGE", "DIFFERENT_STORAGE", "DISTINCT_OBJECTS", "STORAGES_APART", "OBJECTS_APART"})
+                             "SAME_STORAGE", "DIFFERENT_STORAGE", "DISTINCT_OBJECTS", "STORAGES_APART", "OBJECTS_APART",
+                             "SHAPE_EXPR"})
 
 
 GROUP_KINDS = frozenset({"DISTINCT_OBJECTS", "STORAGES_APART", "OBJECTS_APART"})
 
 
-def tensor_guards(source: Source, tensor: torch.Tensor) -> list[Guard]:
-    """Static-shape guards for a tensor input, cheapest and most explanatory first."""
+def tensor_guards(source: Source, tensor: torch.Tensor, fake: torch.Tensor | None = None) -> list[Guard]:
+    """Guards for a tensor input, cheapest and most explanatory first. Where `fake` (its fake
+    tensor) has symbolic sizes or strides, only the static entries are checked here."""
+    sizes, strides = tuple(tensor.shape), tuple(tensor.stride())
+    size_kind, stride_kind = "SIZE", "STRIDE"
+    if fake is not None and _symbolic(fake.shape):
+        size_kind, sizes = "SOME_SIZES", _static_entries(fake.shape)
+    if fake is not None and _symbolic(fake.stride()):
+        stride_kind, strides = "SOME_STRIDES", _static_entries(fake.stride())
     meta = [("TYPE_MATCH", type(tensor)), ("NDIM", tensor.dim()), ("DTYPE", tensor.dtype),
             ("DEVICE", tensor.device), ("REQUIRES_GRAD", tensor.requires_grad),
-            ("SIZE", tuple(tensor.shape)), ("STRIDE", tuple(tensor.stride()))]
+            (size_kind, sizes), (stride_kind, strides)]
     return [Guard(source, kind, expected, noun="tensor") for kind, expected in meta]
+
+
+def _symbolic(values) -> bool:
+    return any(isinstance(value, torch.SymInt) for value in values)
+
+
+def _static_entries(values) -> tuple:
+    return tuple(None if isinstance(value, torch.SymInt) else value for value in values)
 
 
 class SharedReads:
@@ -279,7 +311,7 @@ class GuardSet:
 
     def compile(self) -> None:
         """Generate and exec the fast check function."""
-        namespace: dict[str, Any] = {"is_grad_enabled": torch.is_grad_enabled, "distinct_objects": _distinct_objects,
+        namespace: dict[str, Any] = {**SYMPY_INTERP, "is_grad_enabled": torch.is_grad_enabled, "distinct_objects": _distinct_objects,
                                      "storages_apart": _storages_apart, "objects_apart": _objects_apart}
         lines = ["def check_guards(L, G, B, C):", "    try:"]
         read = SharedReads([(g.source, g.expected) for g in self.guards], lines)

@@ -28,9 +28,13 @@ from .variables.constant import UNARY_OPERATORS
 from .variables.dicts import ConstDictVariable
 from .variables.iterators import get_iter
 from .variables.nested import CodeVariable
+from .variables.symbolic import SliceVariable, SymNodeVariable, has_symbols, sequences_equal
 
 COMPARE_OPERATORS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
                      ">": operator.gt, ">=": operator.ge}
+
+NUMBERS = (int, float, bool)  # what symbolic sizes compute with; anything else specialises them
+
 
 class _LazyLocal:
     """An argument not yet read: wrapped (and guarded) only when the code loads it."""
@@ -326,7 +330,17 @@ class InstructionTranslator:
         """Tensor operands: record a call_function. Constants: fold now."""
         if any(isinstance(operand, TensorVariable) for operand in operands):
             return self.output.call_op("call_function", function, operands, {})
-        if all(operand.is_python_constant() for operand in operands):
+        if any(isinstance(operand, SymNodeVariable) for operand in operands) and all(
+                isinstance(operand, SymNodeVariable) or (operand.is_python_constant() and
+                                                         type(operand.as_python_constant()) in NUMBERS)
+                for operand in operands):
+            return self.output.call_op("call_function", function, operands, {})  # symbolic size arithmetic
+        if function in (operator.eq, operator.ne) and all(isinstance(operand, BaseListVariable) for operand in operands) \
+                and any(map(has_symbols, operands)):
+            return wrap_constant(sequences_equal(*operands) == (function is operator.eq))
+        sequence_of_sizes = function in (operator.add, operator.mul) and any(  # (t + (n,): keep n symbolic)
+            isinstance(operand, BaseListVariable) and has_symbols(operand) for operand in operands)
+        if not sequence_of_sizes and all(operand.is_python_constant() for operand in operands):
             try:
                 return wrap_constant(function(*(operand.as_python_constant() for operand in operands)))
             except Exception as error:  # ZeroDivisionError & co: eager will raise it for real
@@ -370,6 +384,9 @@ class InstructionTranslator:
     @handles("BUILD_SLICE")
     def build_slice(self, inst):
         parts = self.popn(inst.arg)
+        if any(isinstance(part, SymNodeVariable) for part in parts):
+            self.push(SliceVariable(parts))  # a symbolic bound stays symbolic in a tensor index
+            return
         self.push(wrap_constant(slice(*(part.as_python_constant() for part in parts))))
 
     @handles("BINARY_SUBSCR")
@@ -380,6 +397,9 @@ class InstructionTranslator:
     @handles("BINARY_SLICE")
     def binary_slice(self, inst):
         stop, start, container = self.pop(), self.pop(), self.pop()
+        if isinstance(start, SymNodeVariable) or isinstance(stop, SymNodeVariable):
+            self.push(container.getitem(self, SliceVariable([start, stop])))
+            return
         index = slice(start.as_python_constant(), stop.as_python_constant())
         self.push(container.getitem(self, wrap_constant(index)))
 

@@ -7,26 +7,32 @@ constants, containers are rebuilt, an input returned unchanged is the input).
 from __future__ import annotations
 
 import contextlib
+import logging
 import operator
 from typing import Any
 
 import torch
 import torch.fx
+from torch._guards import TracingContext, tracing
 from torch.amp.autocast_mode import _enter_autocast, _exit_autocast
 from torch._subclasses.fake_tensor import (DataDependentOutputException, DynamicOutputShapeException,
                                            FakeTensorMode, UnsupportedFakeTensorException)
+from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 
+from .dynamic import DynamicPolicy, ShapeSource
 from .exc import TorchOpError, Unsupported
 from .guards import Guard, GuardSet
 from .plans import (Constant, EffectsPlan, FromGraph, FromSource, OutputPlan, Rebuild, RebuildDict, RebuildObject,
                     RebuildSet, Recall, Remember, WithAliases)
 from .side_effects import SideEffects
-from .sources import Source
-from .variables import (BaseListVariable, ConstantVariable, TensorVariable, TupleVariable,
+from .sources import ModuleEntrySource, Source, TensorPropertySource
+from .variables import (BaseListVariable, ConstantVariable, ListVariable, TensorVariable, TupleVariable,
                         VariableTracker, wrap_constant)
 from .variables.builder import MutableObject
 from .variables.constant import is_constant_value
 from .variables.dicts import ConstDictVariable, SetVariable
+from .variables.symbolic import (SYM_TYPES, SliceVariable, SymNodeVariable, constant_value, has_symbols,
+                                 sym_or_constant)
 from .variables.user_objects import UserObjectVariable
 
 # Fake-tensor failures that mean "needs real data", not "the user made a mistake".
@@ -52,10 +58,17 @@ def _local_children(value: VariableTracker) -> list[VariableTracker] | None:
 # -- the graph under construction ------------------------------------------------------------
 
 class OutputGraph:
-    def __init__(self, code_name: str):
+    def __init__(self, code_name: str, policy: DynamicPolicy | None = None):
         self.code_name = code_name
         self.graph = torch.fx.Graph()
-        self.fake_mode = FakeTensorMode()
+        # Symbolic sizes live in the ShapeEnv; data-dependent results (nonzero, item) still raise
+        # in fake mode, so they stay graph breaks.
+        self.shape_env = ShapeEnv(allow_scalar_outputs=False, allow_dynamic_output_shape_ops=False)
+        self.fake_mode = FakeTensorMode(shape_env=self.shape_env)
+        self.policy = policy or DynamicPolicy(False, None)
+        self.symbol_nodes: dict = {}  # sympy symbol -> its SymInt placeholder
+        self.symbol_sources: dict[torch.fx.Node, Source] = {}  # SymInt placeholder -> where its value is read
+        self.symbolic_inputs: list[tuple[ShapeSource, Any]] = []  # (source, fake) for the ShapeEnv's guards
         self.fake_mode_held = False  # inside held_fake_mode(): ops run without entering it again
         self.guards = GuardSet()
         self.variables_by_source: dict[Source, VariableTracker] = {}
@@ -87,7 +100,7 @@ class OutputGraph:
         existing = self._placeholder_by_id.get(id(value))
         if existing is not None:  # same object under two names: one placeholder
             return TensorVariable(existing.node, existing.example, source)
-        fake = self.fake_mode.from_tensor(value, static_shapes=True)
+        fake = self._fake_input(source, value)
         node = self._insert_placeholder(source.placeholder_name())
         node.meta["example_value"] = fake
         self.input_sources.append(source)
@@ -96,6 +109,59 @@ class OutputGraph:
         self._placeholder_by_id[id(value)] = variable
         self._initial_versions[id(value)] = fake._version  # a changed version = mutated in the graph
         return variable
+
+    def _fake_input(self, source: Source, value: torch.Tensor) -> torch.Tensor:
+        """The fake tensor for an input: symbolic in the dims the policy picks (module parameters
+        and buffers stay static, as in TorchDynamo), each new symbol lifted as a SymInt
+        placeholder before it, fed from `x.size()[d]` (TorchDynamo's graph format)."""
+        static = isinstance(value, torch.nn.Parameter) or isinstance(source, ModuleEntrySource)
+        dims = set() if static else self.policy.tensor_dims(source, value)
+        if not dims:
+            return self.fake_mode.from_tensor(value, static_shapes=True)
+        marked = getattr(value, "_dynamo_dynamic_indices", ())
+        kinds = [(DimDynamic.DYNAMIC if dim in marked else DimDynamic.DUCK) if dim in dims else DimDynamic.STATIC
+                 for dim in range(value.dim())]
+        context = StatelessSymbolicContext(dynamic_sizes=kinds, constraint_sizes=[None] * value.dim())
+        fake = self.fake_mode.from_tensor(value, source=ShapeSource(source), symbolic_context=context)
+        self.symbolic_inputs.append((ShapeSource(source), fake))
+        properties = [("size", dim, size) for dim, size in enumerate(fake.shape)]
+        properties += [("stride", dim, stride) for dim, stride in enumerate(fake.stride())]
+        properties.append(("storage_offset", None, fake.storage_offset()))
+        for prop, index, symbolic in properties:
+            expr = getattr(getattr(symbolic, "node", None), "expr", None)
+            if expr is not None and expr.is_symbol and expr not in self.symbol_nodes:
+                self._add_symbol_input(TensorPropertySource(source, prop, index), symbolic, str(expr))
+        return fake
+
+    def _add_symbol_input(self, source: Source, value, name: str) -> torch.fx.Node:
+        node = self._insert_placeholder(name)
+        node.type = type(value)  # printed as `s0 : torch.SymInt`, as TorchDynamo's graphs are
+        node.meta["example_value"] = value
+        self.symbol_nodes[value.node.expr] = node
+        self.symbol_sources[node] = source
+        self.input_sources.append(source)
+        self.example_inputs.append(value)  # TorchDynamo hands a backend the SymInt itself
+        return node
+
+    def add_int_input(self, source: Source, value: int) -> SymNodeVariable:
+        """An int argument that varies between calls: a SymInt graph input (automatic dynamic)."""
+        symbolic = self.shape_env.create_unspecified_symint_and_symbol(value, ShapeSource(source), DimDynamic.DYNAMIC)
+        self.symbolic_inputs.append((ShapeSource(source), symbolic))
+        node = self._add_symbol_input(source, symbolic, source.placeholder_name())
+        return SymNodeVariable(node, symbolic, source)
+
+    def size_variable(self, value, target, args: tuple) -> VariableTracker:
+        """A size read from a tensor (`x.shape[0]`, `x.numel()`): a constant when static, the
+        symbol's placeholder when it is an input's symbol, else a `target(*args)` node
+        (torch.ops.aten.sym_size.int & co)."""
+        def node_for() -> torch.fx.Node:
+            node = self.symbol_nodes.get(value.node.expr)
+            if node is None:
+                node = self.graph.call_function(target, args)
+                node.meta["example_value"] = value
+                node.meta["stack_trace"] = self.location
+            return node
+        return sym_or_constant(node_for, value)
 
     def _insert_placeholder(self, name: str) -> torch.fx.Node:
         # Placeholders must precede every other node, but inputs are discovered lazily.
@@ -140,18 +206,22 @@ class OutputGraph:
         node_kwargs, fake_kwargs = {}, {}
         for key, value in kwargs.items():
             node_kwargs[key], fake_kwargs[key] = _as_graph_arg(value, description)
+        symbolic = any(map(has_symbols, (*args, *kwargs.values())))
         try:
-            if self.fake_mode_held:
-                result = self._run_fake(kind, target, fake_args, fake_kwargs)
-            else:
-                with self.fake_mode:
-                    result = self._run_fake(kind, target, fake_args, fake_kwargs)
-        except DATA_DEPENDENT_ERRORS as error:
-            raise Unsupported(f"{description}(): result depends on tensor data ({type(error).__name__})") from None
-        except Unsupported:
-            raise
-        except Exception as error:
-            raise TorchOpError(f"{description}()", error) from error
+            with _quiet_fake_errors() if symbolic else contextlib.nullcontext():
+                result = self._run_fake_op(kind, target, fake_args, fake_kwargs, description)
+        except TorchOpError:
+            if not symbolic:
+                raise
+            # Some ops' meta functions take no symbolic arguments (F.pad, interpolate's sizes):
+            # specialise those arguments (guarded) and run the op again.
+            args = [_specialised(arg) for arg in args]
+            kwargs = {key: _specialised(value) for key, value in kwargs.items()}
+            node_args, fake_args = _as_graph_args(args, description)
+            node_kwargs, fake_kwargs = {}, {}
+            for key, value in kwargs.items():
+                node_kwargs[key], fake_kwargs[key] = _as_graph_arg(value, description)
+            result = self._run_fake_op(kind, target, fake_args, fake_kwargs, description)
         node = self.graph.create_node(kind, target, tuple(node_args), node_kwargs)
         node.meta["stack_trace"] = self.location
         # An op that returns one of its arguments (in-place ops, out=, x.contiguous() on a
@@ -159,9 +229,29 @@ class OutputGraph:
         same_as = {id(arg.example): arg for arg in (*args, *kwargs.values()) if isinstance(arg, TensorVariable)}
         return self._wrap_result(node, result, description, same_as)
 
+    def _run_fake_op(self, kind: str, target, fake_args: list, fake_kwargs: dict, description: str):
+        try:
+            if self.fake_mode_held:
+                return self._run_fake(kind, target, fake_args, fake_kwargs)
+            with self.fake_mode:
+                return self._run_fake(kind, target, fake_args, fake_kwargs)
+        except DATA_DEPENDENT_ERRORS as error:
+            raise Unsupported(f"{description}(): result depends on tensor data ({type(error).__name__})") from None
+        except Unsupported:
+            raise
+        except Exception as error:
+            failure = TorchOpError(f"{description}()", error)
+            failure.symbolic = bool(self.symbolic_inputs)  # api.py then tries a static trace
+            raise failure from error
+
     def _wrap_result(self, node: torch.fx.Node, result, description: str,
                      same_as: dict[int, TensorVariable]) -> VariableTracker:
         node.meta["example_value"] = result
+        if isinstance(result, SYM_TYPES):
+            if constant_value(result) is not None:
+                self.graph.erase_node(node)
+                return wrap_constant(constant_value(result))
+            return SymNodeVariable(node, result)
         if isinstance(result, torch.Tensor):
             return same_as.get(id(result)) or TensorVariable(node, result)
         if result is None:  # setitem and other ops run for their effect: keep the node
@@ -175,6 +265,8 @@ class OutputGraph:
                     item_node = self.graph.call_function(_getitem, (node, index))
                     item_node.meta["example_value"] = item
                     items.append(TensorVariable(item_node, item))
+                elif isinstance(item, SYM_TYPES):
+                    items.append(sym_or_constant(lambda: self._item_node(node, index, item), item))
                 else:
                     items.append(wrap_constant(item))
             return TupleVariable(items, python_container=type(result))
@@ -183,6 +275,30 @@ class OutputGraph:
             return ConstantVariable(result)
         self.graph.erase_node(node)
         raise Unsupported(f"{description}() returned a {type(result).__name__}")
+
+    def _item_node(self, node: torch.fx.Node, index: int, item) -> torch.fx.Node:
+        item_node = self.graph.call_function(_getitem, (node, index))
+        item_node.meta["example_value"] = item
+        return item_node
+
+    def backend_context(self):
+        """Where the backend compiles a graph of symbolic sizes: under a TracingContext holding
+        the trace's fake mode, as TorchDynamo calls it, so a backend that fakifies the example
+        inputs again (Inductor's detect_fake_mode) gets these fake tensors and this ShapeEnv."""
+        if not self.symbolic_inputs:
+            return contextlib.nullcontext()
+        return tracing(TracingContext(self.fake_mode))
+
+    def shape_guards(self) -> list[Guard]:
+        """The relations the ShapeEnv recorded on the symbolic inputs, one guard each. Called after
+        the backend compiled the graph: it shares the ShapeEnv and may have added guards."""
+        if not self.symbolic_inputs:
+            return []
+        sources, values = zip(*self.symbolic_inputs)
+        # ignore_static=False: a symbol specialised while tracing (`if x.shape[0] == 2`, `range(n)`)
+        # is guarded here; the tensor guards were built when it was still a symbol
+        expressions = self.shape_env.produce_guards(list(values), list(sources), ignore_static=False)
+        return [Guard(None, "SHAPE_EXPR", text, noun="size") for text in expressions]
 
     # -- global state --
     def set_grad_mode(self, mode: bool) -> None:
@@ -265,6 +381,12 @@ class OutputGraph:
         return self._plan_value(value, outputs)
 
     def _plan_value(self, value: VariableTracker, outputs: list[torch.fx.Node]) -> OutputPlan:
+        if isinstance(value, SymNodeVariable) and value.node in self.symbol_sources:  # an input's size
+            return FromSource(self.symbol_sources[value.node])
+        if isinstance(value, SymNodeVariable) and value.source is None:  # a computed size: a graph output
+            if value.node not in outputs:
+                outputs.append(value.node)
+            return FromGraph(outputs.index(value.node))
         if isinstance(value, TensorVariable):
             if value.is_graph_input():
                 return FromSource(value.source)
@@ -293,8 +415,12 @@ class OutputGraph:
     def _prune_unused_inputs(self) -> None:
         kept_sources, kept_examples = [], []
         placeholders = [node for node in self.graph.nodes if node.op == "placeholder"]
+        bound = set()  # symbols a kept tensor input's metadata uses: their placeholders stay (Dynamo's format)
+        for node, example in zip(placeholders, self.example_inputs):
+            if node.users and isinstance(example, torch.Tensor):
+                bound |= _free_symbols(node.meta["example_value"])
         for node, source, example in zip(placeholders, self.input_sources, self.example_inputs):
-            if node.users:
+            if node.users or (isinstance(example, torch.SymInt) and example.node.expr in bound):
                 kept_sources.append(source)
                 kept_examples.append(example)
             else:
@@ -329,6 +455,8 @@ class OutputGraph:
         groups: dict[int, list[Source]] = {}
         mutated_groups: list[int] = []
         for source, value in zip(self.input_sources, self.example_inputs):
+            if not isinstance(value, torch.Tensor):  # a SymInt input
+                continue
             storage = _storage_of(value)
             groups.setdefault(storage, []).append(source)
             mutated = self._placeholder_by_id[id(value)].example._version != self._initial_versions[id(value)]
@@ -374,10 +502,41 @@ def _as_graph_args(values: list[VariableTracker], description: str) -> tuple[lis
     return node_args, fake_args
 
 
+@contextlib.contextmanager
+def _quiet_fake_errors():
+    """Fake mode logs each failing meta function; one that fails on symbolic arguments is run
+    again with them specialised (call_op), so that failure is not the user's concern."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    saved, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = saved
+
+
+def _specialised(value: VariableTracker) -> VariableTracker:
+    """`value` with its symbolic scalars made constants (each guarded by the ShapeEnv)."""
+    if isinstance(value, (SymNodeVariable, SliceVariable)):
+        return wrap_constant(value.as_python_constant())
+    if isinstance(value, BaseListVariable) and has_symbols(value):
+        kind = ListVariable if value.python_container is list else TupleVariable
+        return kind([_specialised(item) for item in value.items], python_container=value.python_container)
+    return value
+
+
+def _free_symbols(fake: torch.Tensor) -> set:
+    values = (*fake.shape, *fake.stride(), fake.storage_offset())
+    return {symbol for value in values if isinstance(value, torch.SymInt) for symbol in value.node.expr.free_symbols}
+
+
 def _as_graph_arg(value: VariableTracker, description: str) -> tuple[Any, Any]:
     """The argument for the fx node and for the fake run."""
     if isinstance(value, TensorVariable):
         return value.node, value.example
+    if isinstance(value, SymNodeVariable):
+        return value.node, value.value
+    if isinstance(value, SliceVariable):
+        return value.graph_arg()
     if isinstance(value, ConstantVariable):
         return value.value, value.value
     if isinstance(value, BaseListVariable):

@@ -147,6 +147,21 @@ class GetItemSource(Source):
 
 
 @dataclass(frozen=True, repr=False)
+class TensorPropertySource(Source):
+    """`base.size()[index]`, `base.stride()[index]` or `base.storage_offset()` (index None): the
+    value of a symbol a tensor input's metadata binds (a SymInt graph input, dynamic.py)."""
+    base: Source
+    prop: str  # "size", "stride" or "storage_offset"
+    index: int | None = None
+
+    def expr(self) -> str:
+        return f"{self.base.expr()}.{self.prop}()" + ("" if self.index is None else f"[{self.index}]")
+
+    def name(self) -> str:
+        return f"{self.base.name()}.{self.prop}()" + ("" if self.index is None else f"[{self.index}]")
+
+
+@dataclass(frozen=True, repr=False)
 class ContextVarValueSource(Source):
     """`var.get()` (or `var.get(default)`, default a constant's repr) of a contextvars.ContextVar:
     the value in the context of each call. It raises LookupError when unset with no default:

@@ -20,7 +20,8 @@ _enable_logs()
 
 from . import capture, records  # noqa: E402
 from .backend import CompiledGraph, KilnCompileWarning, compile_fx, compile_graph  # noqa: E402
-from .capture import FallbackWarning, Unsupported, allow_in_graph, compile, disable, explain  # noqa: E402
+from .capture import (FallbackWarning, Unsupported, allow_in_graph, compile, disable, explain,  # noqa: E402
+                      mark_dynamic, mark_static)
 from .profiling import profile_report  # noqa: E402
 
 
@@ -30,5 +31,5 @@ def reset() -> None:
     records.clear()
 
 
-__all__ = ["__version__", "compile", "explain", "disable", "allow_in_graph", "reset", "compile_fx", "compile_graph",
+__all__ = ["__version__", "compile", "explain", "disable", "allow_in_graph", "mark_dynamic", "mark_static", "reset", "compile_fx", "compile_graph",
            "CompiledGraph", "KilnCompileWarning", "FallbackWarning", "Unsupported", "config", "profile_report"]

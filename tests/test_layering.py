@@ -25,7 +25,8 @@ ALLOWED = {  # stage -> the other kiln packages it may import
 CAPTURE_LAYERS = [
     ("bytecode", ["kiln.capture.bytecode"]),
     ("foundations", ["kiln.capture.exc", "kiln.capture.sources", "kiln.capture.guards", "kiln.capture.plans",
-                     "kiln.capture.records", "kiln.capture.backends", "kiln.capture.cache"]),
+                     "kiln.capture.records", "kiln.capture.backends", "kiln.capture.cache",
+                     "kiln.capture.dynamic"]),
     ("variables", ["kiln.capture.variables"]),
     ("graph", ["kiln.capture.side_effects", "kiln.capture.output_graph"]),
     ("opcodes", ["kiln.capture.opcodes"]),

@@ -47,11 +47,17 @@ def _noun(source: Source | None, default: str) -> str:
 def _wrap_tensor(tx, value, source):
     if type(value) not in (torch.Tensor, torch.nn.Parameter):
         raise Unsupported(f"tensor subclass {type(value).__name__} ({source.name()})")
-    tx.output.guards.extend(tensor_guards(source, value))
-    return tx.output.add_tensor_input(source, value)
+    variable = tx.output.add_tensor_input(source, value)
+    tx.output.guards.extend(tensor_guards(source, value, variable.example))
+    return variable
 
 
 def _wrap_constant(tx, value, source):
+    if type(value) is int and tx.output.policy.int_is_dynamic(source, value):  # automatic dynamic, dynamic=True
+        tx.output.guards.add(Guard(source, "TYPE_MATCH", int, noun=_noun(source, "value")))
+        return tx.output.add_int_input(source, value)
+    if type(value) is torch.Size and tx.output.policy.may_be_dynamic(source):  # (a shape carried across a break)
+        return _wrap_sequence(tx, value, source)
     tx.output.guards.add(Guard(source, "CONSTANT_MATCH", value, noun=_noun(source, "value")))
     return ConstantVariable(value, source)
 
@@ -60,6 +66,8 @@ def _wrap_sequence(tx, value, source):
     tx.output.guards.add(Guard(source, "TYPE_MATCH", type(value), noun=_noun(source, "value")))
     tx.output.guards.add(Guard(source, "LENGTH", len(value), noun=_noun(source, "value")))
     items = [wrap_value(tx, item, GetItemSource(source, index)) for index, item in enumerate(value)]
+    if type(value) is torch.Size:
+        return TupleVariable(items, source, python_container=torch.Size)
     return (ListVariable if isinstance(value, list) else TupleVariable)(items, source)
 
 

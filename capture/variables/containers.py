@@ -17,6 +17,9 @@ class BaseListVariable(VariableTracker):
         if python_container is not None:
             self.python_container = python_container
 
+    def is_python_constant(self) -> bool:  # (asking must not specialise a symbolic size inside)
+        return all(item.is_python_constant() for item in self.items)
+
     def as_python_constant(self) -> Any:
         return self.rebuild([item.as_python_constant() for item in self.items])
 

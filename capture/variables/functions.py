@@ -6,6 +6,8 @@ import math
 import operator
 from typing import Any, Callable
 
+import torch
+
 from ..exc import TorchOpError, Unsupported
 from ..guards import Guard
 from ..sources import AttrSource
@@ -13,6 +15,7 @@ from .base import VariableTracker
 from .constant_values import wrap_constant
 from .containers import BaseListVariable, ListVariable, TupleVariable
 from .grad_mode import GradModeContextVariable, decorated_grad_mode
+from .symbolic import SymNodeVariable
 from .tensor import TensorVariable
 
 # Builtins without side effects: with constant arguments they are folded at trace time.
@@ -60,6 +63,10 @@ class BuiltinVariable(VariableTracker):
             return _len_of_sequence(tx, args, kwargs)
         if self.fn in (builtins.list, builtins.tuple) and len(args) == 1 and not args[0].is_python_constant():
             return (ListVariable if self.fn is builtins.list else TupleVariable)(args[0].unpack(tx))
+        symbolic = SYMBOLIC_BUILTINS.get(self.fn) if not kwargs else None
+        if symbolic is not None and len(args) >= symbolic[1] and any(isinstance(arg, SymNodeVariable) for arg in args) \
+                and all(map(_is_number_like, args)):
+            return _symbolic_fold(tx, symbolic[0], args)
         special = TENSOR_BUILTINS.get(self.fn)
         if special is not None and any(isinstance(arg, TensorVariable) for arg in args):
             return special(tx, args, kwargs)
@@ -83,11 +90,29 @@ class BuiltinVariable(VariableTracker):
         return f"BuiltinVariable({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
+# Builtins over symbolic sizes recorded in the graph, as TorchDynamo records them (others
+# specialise their arguments): builtin -> (the graph's function, fewest arguments).
+SYMBOLIC_BUILTINS = {builtins.max: (torch.sym_max, 2), builtins.min: (torch.sym_min, 2), builtins.abs: (operator.abs, 1)}
+
+
+def _is_number_like(value: VariableTracker) -> bool:
+    return isinstance(value, SymNodeVariable) or (value.is_python_constant() and
+                                                  type(value.as_python_constant()) in (int, float))
+
+
+def _symbolic_fold(tx, function, args) -> VariableTracker:
+    if len(args) == 1:
+        return tx.output.call_op("call_function", function, list(args), {})
+    result = args[0]
+    for arg in args[1:]:
+        result = tx.output.call_op("call_function", function, [result, arg], {})
+    return result
+
+
 def _len_of_tensor(tx, args, kwargs):
-    shape = args[0].example.shape
-    if not shape:
+    if not args[0].example.shape:
         raise Unsupported("len() of a 0-d tensor")
-    return wrap_constant(shape[0])
+    return args[0].size_of(tx, "size", 0)
 
 
 def _isinstance_of_tensor(tx, args, kwargs):

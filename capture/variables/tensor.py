@@ -11,6 +11,7 @@ from ..guards import Guard
 from .base import VariableTracker
 from .constant import ConstantVariable
 from .constant_values import wrap_constant
+from .containers import TupleVariable
 
 # Attributes answered from the (static, guarded) metadata: they become constants. is_nested is
 # fixed by an input's guards (a strided nested tensor fails SIZE: its .shape raises; a jagged one
@@ -26,6 +27,11 @@ LAYOUT_ATTRIBUTES = frozenset({"layout", "is_sparse", "is_sparse_csr", "is_mkldn
 METADATA_METHODS = frozenset({"size", "stride", "dim", "ndimension", "numel", "nelement",
                               "element_size", "is_contiguous", "is_floating_point", "is_complex",
                               "get_device", "storage_offset"})
+# Sizes that may be symbolic: method -> (the aten op a symbolic one is read with, whether it takes a dim).
+_aten = torch.ops.aten
+SIZE_METHODS = {"size": (_aten.sym_size.int, True), "stride": (_aten.sym_stride.int, True),
+                "numel": (_aten.sym_numel.default, False), "nelement": (_aten.sym_numel.default, False),
+                "storage_offset": (_aten.sym_storage_offset.default, False)}
 
 # Attributes that are tensors computed from the tensor: recorded as method calls.
 TENSOR_ATTRIBUTES = {"T": lambda ndim: ("permute", tuple(reversed(range(ndim)))),
@@ -66,6 +72,8 @@ class TensorVariable(VariableTracker):
         if name in METADATA_ATTRIBUTES:
             if name in LAYOUT_ATTRIBUTES and self.source is not None:
                 tx.output.guards.add(Guard(self.source, "LAYOUT", self.example.layout, noun="tensor"))
+            if name == "shape":
+                return self.sizes_of(tx, "size")
             return wrap_constant(getattr(self.example, name))
         if name in TENSOR_ATTRIBUTES:
             method, args = TENSOR_ATTRIBUTES[name](self.example.dim())
@@ -73,6 +81,23 @@ class TensorVariable(VariableTracker):
         if callable(getattr(torch.Tensor, name, None)):
             return TensorMethodVariable(self, name)
         raise Unsupported(f"tensor attribute {name!r}")
+
+    def size_of(self, tx, method: str, dim: int | None = None) -> VariableTracker:
+        """`x.size(dim)`, `x.stride(dim)`, `x.numel()`...: a constant when static (OutputGraph.size_variable)."""
+        target, takes_dim = SIZE_METHODS[method]
+        if takes_dim:
+            dim = dim % max(self.example.dim(), 1)
+            value = getattr(self.example, method)(dim)
+            return tx.output.size_variable(value, target, (self.node, dim))
+        return tx.output.size_variable(getattr(self.example, method)(), target, (self.node,))
+
+    def sizes_of(self, tx, method: str) -> VariableTracker:
+        """`x.shape` / `x.size()` / `x.stride()`: a torch.Size constant, or a tuple of sizes."""
+        values = getattr(self.example, method)()
+        if not any(isinstance(value, torch.SymInt) for value in values):
+            return wrap_constant(values if method == "size" else tuple(values))
+        container = torch.Size if method == "size" else tuple
+        return TupleVariable([self.size_of(tx, method, dim) for dim in range(len(values))], python_container=container)
 
     def getitem(self, tx, index: VariableTracker) -> VariableTracker:
         return tx.output.call_op("call_function", operator.getitem, [self, index], {})
@@ -83,7 +108,7 @@ class TensorVariable(VariableTracker):
     def unpack(self, tx) -> list[VariableTracker]:
         if self.example.dim() == 0:
             raise Unsupported("iterating over a 0-d tensor")
-        return [self.getitem(tx, ConstantVariable(i)) for i in range(self.example.shape[0])]
+        return [self.getitem(tx, ConstantVariable(i)) for i in range(int(self.example.shape[0]))]
 
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.example.shape))
@@ -107,7 +132,12 @@ class TensorMethodVariable(VariableTracker):
         if self.name in METADATA_METHODS:
             constant_args = [arg.as_python_constant() for arg in args]
             constant_kwargs = {key: value.as_python_constant() for key, value in kwargs.items()}
-            return wrap_constant(getattr(self.tensor.example, self.name)(*constant_args, **constant_kwargs))
+            if self.name in SIZE_METHODS and not constant_kwargs:
+                if not constant_args and self.name in ("size", "stride"):
+                    return self.tensor.sizes_of(tx, self.name)
+                return self.tensor.size_of(tx, self.name, *constant_args)
+            result = getattr(self.tensor.example, self.name)(*constant_args, **constant_kwargs)
+            return wrap_constant(bool(result) if isinstance(result, torch.SymBool) else result)
         return tx.output.call_op("call_method", self.name, [self.tensor, *args], kwargs)
 
     def __repr__(self) -> str:
