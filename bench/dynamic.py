@@ -1,7 +1,7 @@
 """Dynamic shapes: a (batch, seq) size sweep through torch.compile with Kiln and Inductor (issue 14).
 
     python bench/dynamic.py                  # 12 sizes, batch 1..64, seq 8..512, 5 rounds
-    python bench/dynamic.py --quick          # 5 sizes, batch <= 8, seq <= 64, 2 rounds
+    python bench/dynamic.py --quick          # 5 sizes, batch <= 8, seq <= 64, 2 rounds (minutes: cold Inductor)
     python bench/dynamic.py --only block     # one model (block | gpt2; repeatable)
     python bench/dynamic.py --no-cold --no-generate --markdown   # steady state only; markdown tables
 
@@ -328,7 +328,8 @@ def main(argv=None):
     print(f"bench/dynamic.py ({'quick' if args.quick else 'full'}, {rounds} rounds, sizes {sizes}): "
           f"{machine_line()}\n")
     if cold:
-        print("Compiles over the sweep, each method cold in a fresh process:\n" + cold_table(cold, args.markdown) + "\n")
+        print("Compiles over the sweep, each method cold in a fresh process:\n" + cold_table(cold, args.markdown)
+              + "\n")
     pairs = [(m, b) for m in ("kiln", "kiln-dyn") for b in ("eager", "inductor-dyn")]
     for name, (rows, static_rows) in results.items():
         print(f"Steady state, {name} (ratios >1 = faster):\n" + size_table(name, rows, METHODS, pairs, args.markdown))
