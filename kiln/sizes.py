@@ -1,9 +1,10 @@
-"""Graphs with symbolic sizes, compiled once per concrete size.
+"""Graphs with symbolic sizes, compiled once per concrete size: the fallback of kiln/dynamic.py.
 
 TorchDynamo hands a backend graphs whose sizes are symbols (SymInt/SymFloat/SymBool placeholders,
 tensors of symbolic shape) after a recompile caused by a size change (automatic dynamic shapes),
-under `dynamic=True`, or after `mark_dynamic`. Kiln's kernels are not size-generic yet, so such a
-graph is compiled for each set of concrete sizes it is called with: the symbols' values become
+under `dynamic=True`, or after `mark_dynamic`. kiln/dynamic.py compiles them once for every size;
+where a decision needs a concrete size (NotConcrete), the graph is compiled for each set of concrete
+sizes it is called with instead: the symbols' values become
 constants of a static graph, compiled like any other (inference or training, split or not), and
 the build is cached by those values, at most `config.recompile_limit` versions per graph; past that
 the graph runs eagerly, with one warning. The first version is built at compile time, from the
@@ -92,8 +93,8 @@ class SizeVersions:
             if not self.warned:
                 self.warned = True
                 warn(f"a graph with symbolic sizes was called with more than {config.recompile_limit} sizes; "
-                     "Kiln compiles one version per size (its kernels are not size-generic yet), so other "
-                     "sizes run eagerly")
+                     "it could not be compiled for every size at once (KILN_LOGS=dynamic says why), so Kiln "
+                     "compiles one version per size, and other sizes run eagerly")
             self.eager = self.eager or EagerGraph(self.gm)
             return _EAGER
         self.versions[key] = call = self._compile(list(inputs))

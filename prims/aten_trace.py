@@ -25,7 +25,7 @@ from .eager_strides import restride_like_eager
 from .errors import DataDependentOp, FakeRunError, UnsupportedGraph
 from .graph_io import OUTPUTS_KEY, OutputInfo
 from .meta import TensorMeta
-from .symbolic import from_sym
+from .symbolic import NotConcrete, from_sym
 
 SYM_OPS = (torch.ops.aten.sym_size.int, torch.ops.aten.sym_stride.int, torch.ops.aten.sym_numel.default,
            torch.ops.aten.sym_storage_offset.default)  # size queries: Python values, not graph nodes
@@ -99,8 +99,20 @@ class _Recorder(TorchDispatchMode):
 
 def _node_arg(tracer):
     def arg(x):
-        return from_sym(x) if isinstance(x, torch.SymInt) else tracer.node_of(x)
+        if isinstance(x, torch.SymInt):
+            return from_sym(x)
+        if isinstance(x, (torch.SymFloat, torch.SymBool)):  # a number computed from static sizes, or no number
+            return constant_of(x)
+        return tracer.node_of(x)
     return arg
+
+
+def constant_of(x):
+    """A SymFloat/SymBool whose expression is a number, as that number; NotConcrete otherwise."""
+    expr = x.node.expr
+    if getattr(expr, "is_number", False):
+        return bool(expr) if isinstance(x, torch.SymBool) else float(expr)
+    raise NotConcrete(f"symbolic {type(x).__name__} {x} as an op argument")
 
 
 _NUMBER_DTYPES = {bool: lambda: torch.bool, int: lambda: torch.int64, float: torch.get_default_dtype,
