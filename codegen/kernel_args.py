@@ -1,6 +1,7 @@
 """The argument list of a kernel, shared by every backend: buffers read, then buffers written."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +15,15 @@ class KernelArg:
     buffer: str
     dtype: torch.dtype
     written: bool
+
+
+SIZE_SYMBOL = re.compile(r"\bks\d+\b")
+
+
+def size_params(text: str) -> list[str]:
+    """The size symbols a kernel's code reads (prims/symbolic.py), in a fixed order: its integer
+    arguments after the buffers (a graph of symbolic sizes)."""
+    return sorted(set(SIZE_SYMBOL.findall(text)), key=lambda s: int(s[2:]))
 
 
 def kernel_args(kernel) -> list[KernelArg]:

@@ -11,7 +11,7 @@ where they hold for every size, else the compile raises NotConcrete.
 
 A decision the trace makes on a size (a decomposition that branches on `size == 1`) is a guard in
 the front end's ShapeEnv, which the front end checks before each call, as it does for Inductor.
-Whatever cannot compile size-generically (a non-polynomial size, the Triton target) compiles per concrete size instead (kiln/sizes.py).
+Whatever cannot compile size-generically (a non-polynomial size) compiles per concrete size instead (kiln/sizes.py).
 """
 from __future__ import annotations
 
@@ -97,8 +97,6 @@ def _bare_symbol(e) -> bool:
 def compile_dynamic(gm, example_inputs, target: str, eager):
     """(call(*inputs), record) for a graph of symbolic sizes, or NotConcrete. The record is
     (Kernels, functional ATen graph, prims graph) for inference, a CompiledTraining for training."""
-    if target != "cpp":
-        raise NotConcrete("size-generic kernels are C++ only for now")
     shape_env = shape_env_of(example_inputs)
     guards_before = len(shape_env.guards)
     sizes = SizeInputs.of(gm, example_inputs)

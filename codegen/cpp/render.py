@@ -27,7 +27,7 @@ from kiln.inductor.ir.index import affine, syms_of
 from kiln.prims import UnsupportedGraph
 
 from ..index_check import checks_indices
-from ..kernel_args import kernel_args
+from ..kernel_args import kernel_args, size_params
 from . import index_check
 from .ops import CTYPES, storage_ctype
 from .columns import columns_fit, render_columns
@@ -208,15 +208,6 @@ class KernelWriter:
         for n in self.kernel.nodes:
             if n.scratch:
                 scope.lines.append(f"{scope.indent}alignas(64) {storage_ctype(n.buffer.layout.dtype)} p_{n.name}[{size}];")
-
-
-SIZE_SYMBOL = re.compile(r"\bks\d+\b")
-
-
-def size_params(text: str) -> list[str]:
-    """The size symbols a kernel's code reads (prims/symbolic.py), in a fixed order: its int64_t
-    arguments after the buffers."""
-    return sorted(set(SIZE_SYMBOL.findall(text)), key=lambda s: int(s[2:]))
 
 
 def render_kernel(kernel) -> str:

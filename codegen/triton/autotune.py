@@ -48,33 +48,34 @@ class KernelLauncher:
         self.key_prefix = hashlib.sha256(f"{source}\n{device}\n{_triton_version()}".encode()).hexdigest()[:24]
         self.chosen: dict[tuple, LaunchConfig] = {}
 
-    def __call__(self, *buffers, xnumel: int, rnumel: int | None = None):
+    def __call__(self, *buffers, xnumel: int, rnumel: int | None = None, symbols: tuple = ()):
+        """`symbols`: the size symbols of a graph of symbolic sizes, after the element counts."""
         sizes = (xnumel,) if rnumel is None else (xnumel, rnumel)
-        cfg = self.chosen.get(sizes) or self._choose(buffers, sizes)
+        cfg = self.chosen.get(sizes) or self._choose(buffers, sizes, symbols)
         if self.lock is None:
-            self.fn[cfg.grid(xnumel)](*buffers, *sizes, **cfg.kwargs())
+            self.fn[cfg.grid(xnumel)](*buffers, *sizes, *symbols, **cfg.kwargs())
             return
         with self.lock:
-            self.fn[cfg.grid(xnumel)](*buffers, *sizes, **cfg.kwargs())
+            self.fn[cfg.grid(xnumel)](*buffers, *sizes, *symbols, **cfg.kwargs())
 
-    def _choose(self, buffers, sizes) -> LaunchConfig:
+    def _choose(self, buffers, sizes, symbols=()) -> LaunchConfig:
         if not self.autotune:
             cfg = self.configs[0]
         else:
             name = f"{self.key_prefix}_{'x'.join(map(str, sizes))}"
             cfg = self._load(cache_dir() / "autotune" / f"{name}.json", name)
             if cfg is None:
-                cfg = self._time_all(buffers, sizes, name)
+                cfg = self._time_all(buffers, sizes, name, symbols)
             else:
                 AutotuneStats.cache_hits += 1
         self.chosen[sizes] = cfg
         return cfg
 
-    def _time_all(self, buffers, sizes, name) -> LaunchConfig:
+    def _time_all(self, buffers, sizes, name, symbols=()) -> LaunchConfig:
         timings = []
         for cfg in self.configs:
             def launch(cfg=cfg):
-                self.fn[cfg.grid(sizes[0])](*buffers, *sizes, **cfg.kwargs())
+                self.fn[cfg.grid(sizes[0])](*buffers, *sizes, *symbols, **cfg.kwargs())
 
             AutotuneStats.timed += 1
             try:

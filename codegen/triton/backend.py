@@ -20,7 +20,7 @@ from kiln.prims import UnsupportedGraph
 from .. import cache_files
 from ..cache_files import CacheEntryError
 from ..index_check import FLAG_READER, checks_indices, kernel_checks_indices
-from ..kernel_args import kernel_args
+from ..kernel_args import kernel_args, size_params
 from .autotune import KernelLauncher
 from .configs import candidate_configs, numel
 from .harness import standalone_file
@@ -102,6 +102,9 @@ class TritonBackend:
             args.insert(-1, "kiln_index_error_flag()")
         if kernel.inner:
             args.append(f"rnumel={numel(kernel.inner)}")
+        sizes = size_params(self.kernel_sources[kernel.name].split("\n", 2)[1])
+        if sizes:
+            args.append(f"symbols=({', '.join(sizes)},)")
         return f"{kernel.name}({', '.join(args)})"
 
     def globals(self) -> dict:

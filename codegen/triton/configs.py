@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kiln.prims.symbolic import is_symbolic, size_hint
+
 PERSISTENT_RBLOCK_MAX = 4096  # longest (power-of-two) row kept whole in one block
 LOOPED_RBLOCK = 1024  # step of a looped reduction
 TILE_ELEMENTS = 4096  # lanes of a persistent tile (register budget of one program)
@@ -65,13 +67,15 @@ def _clamp(v, lo, hi):
 
 
 def is_persistent(kernel) -> bool:
-    """A reduction kernel whose rows fit one block: no r loop, each row loaded once."""
-    return bool(kernel.inner) and next_pow2(numel(kernel.inner)) <= PERSISTENT_RBLOCK_MAX
+    """A reduction kernel whose rows fit one block: no r loop, each row loaded once (never a row
+    of symbolic length: no block is known to cover it)."""
+    n = numel(kernel.inner)
+    return bool(kernel.inner) and not is_symbolic(n) and next_pow2(n) <= PERSISTENT_RBLOCK_MAX
 
 
 def candidate_configs(kernel) -> list[LaunchConfig]:
     """The heuristic's pick first, then a few alternatives for autotuning (no duplicates)."""
-    xnumel = max(numel(kernel.outer), 1)  # blocks stay >= 1 even for empty launches
+    xnumel = max(size_hint(numel(kernel.outer)), 1)  # blocks stay >= 1 even for empty launches
     xcap = next_pow2(xnumel)
     if not kernel.inner:
         first = min(1024, max(xcap, 1))
@@ -82,7 +86,7 @@ def candidate_configs(kernel) -> list[LaunchConfig]:
         xblock = _clamp(TILE_ELEMENTS // rblock, 1, xcap)
         out = [LaunchConfig(x, rblock, _clamp(x * rblock // 512, 2, 8), 1) for x in (xblock, max(1, xblock // 4))]
     else:
-        rcap = next_pow2(numel(kernel.inner))
+        rcap = next_pow2(size_hint(numel(kernel.inner)))  # blocks: any size is right, the example's is best
         out = [LaunchConfig(min(x, xcap), min(r, rcap), w, 2)
                for x, r, w in ((1, LOOPED_RBLOCK, 4), (1, 2 * LOOPED_RBLOCK, 8), (4, LOOPED_RBLOCK // 2, 4),
                                (64, 64, 4))]

@@ -1,6 +1,7 @@
 """Loop op -> Triton expression, one table entry per op; Triton spellings of dtypes."""
 from __future__ import annotations
 
+from kiln.prims.symbolic import NotConcrete, is_symbolic
 from dataclasses import dataclass
 
 import torch
@@ -112,6 +113,10 @@ def extreme(dtype, low: bool) -> str:
 
 
 def literal(value, dtype) -> str:
+    if is_symbolic(value):  # a size as a value: computed from the size arguments
+        if dtype in (torch.float16, torch.bfloat16, torch.bool):
+            raise NotConcrete(f"size {value!r} as a {dtype} value")
+        return f"({value!r})"
     if dtype == torch.bool:
         return "1" if value else "0"
     if dtype.is_floating_point:

@@ -21,8 +21,9 @@ from kiln.prims import UnsupportedGraph
 
 from . import configs
 from ..index_check import kernel_checks_indices
-from ..index_text import index_text
-from ..kernel_args import kernel_args
+from ..index_text import index_text, size_text
+from ..kernel_args import kernel_args, size_params
+from kiln.prims.symbolic import is_symbolic
 from .ops import BY_DTYPE, EXPR, HALF_FLOATS, REDUCTION, TL_DTYPES, WIDEN, acc_dtype, extreme, literal, tl_dtype
 
 HEADER = """import triton
@@ -43,7 +44,10 @@ def _largest(x) -> int:
 
 
 def needs_int64(kernel) -> bool:
-    """Triton computes program ids and aranges in int32: widen when any index could overflow it."""
+    """Triton computes program ids and aranges in int32: widen when any index could overflow it
+    (always, for sizes that are symbols)."""
+    if is_symbolic(configs.numel(kernel.outer)) or is_symbolic(configs.numel(kernel.inner)):
+        return True
     if configs.numel(kernel.outer) * configs.numel(kernel.inner) >= configs.INT32_LIMIT:
         return True
     for n in kernel.nodes:
@@ -62,10 +66,12 @@ def _unflatten(lines, ind, flat, syms):
     stride = 1
     parts = []
     for s in reversed(syms):
-        extent = max(s.extent, 1)  # a size-0 dim: every lane is masked off; never divide by 0
-        expr = f"({flat} // {stride})" if stride != 1 else flat
-        parts.append(f"{ind}{s.name} = {expr} % {extent}" if s is not syms[0] else f"{ind}{s.name} = {expr}")
-        stride *= extent
+        # a size-0 dim: every lane is masked off; never divide by 0 (a symbolic size is >= 1 here:
+        # a launch over a zero size has no programs)
+        extent = s.extent if is_symbolic(s.extent) else max(s.extent, 1)
+        expr = f"({flat} // {size_text(stride)})" if stride != 1 else flat
+        parts.append(f"{ind}{s.name} = {expr} % {size_text(extent)}" if s is not syms[0] else f"{ind}{s.name} = {expr}")
+        stride = stride * extent
     lines.extend(reversed(parts))
 
 
@@ -187,6 +193,9 @@ def render_kernel(kernel) -> str:
                     rscope.names[L.load(n.name, n.store, n.buffer.layout.dtype)] = f"v_{n.name}"
         else:
             _render_inner_loop(kernel, g, xscope, wide)
+    sizes = size_params("\n".join(lines[2:]))
+    if sizes:  # a graph of symbolic sizes: the symbols are arguments after the element counts
+        lines[1] = f"def {kernel.name}({', '.join(params + sizes + blocks)}):"
     return "\n".join(lines)
 
 

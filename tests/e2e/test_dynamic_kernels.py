@@ -49,6 +49,18 @@ def test_one_build_serves_every_size(fn, extra):
     assert _kinds() == {"dynamic": 1, "per_size": 0, "static": 0, "eager": 0}
 
 
+@pytest.mark.parametrize("fn", [rows, norms])
+def test_triton_kernels_take_sizes_as_arguments(fn, monkeypatch):
+    """The same under the Triton target (the interpreter on CPU, small sizes): a row of symbolic
+    length is always a looped reduction; element counts and symbols are launch arguments."""
+    monkeypatch.setattr(config, "target", "triton")
+    compiled = torch.compile(fn, backend="kiln", dynamic=True)
+    for shape in [(2, 3, 16), (3, 5, 16), (4, 2, 16)]:
+        args = [torch.randn(shape)] + ([torch.randn(16, 7)] if fn is rows else [])
+        torch.testing.assert_close(compiled(*args), fn(*args), rtol=1e-4, atol=1e-5)
+    assert _kinds() == {"dynamic": 1, "per_size": 0, "static": 0, "eager": 0}
+
+
 def test_sizes_0_and_1_recompile_static_graphs():
     """TorchDynamo specialises sizes 0 and 1 (the symbolic graph is guarded >= 2): those calls get
     static graphs of their own, and later sizes reuse the size-generic one."""
