@@ -158,7 +158,7 @@ def bounds(x) -> tuple:
     if isinstance(x, (int, SizeExpr)):
         return x, x
     if isinstance(x, Sym):
-        return 0, x.extent - 1
+        return 0, max(x.extent - 1, 0) if isinstance(x.extent, int) else x.extent - 1
     if isinstance(x, FloorDiv):
         lo, hi = bounds(x.arg)
         if not isinstance(x.div, int):  # hi + 1 == div * n gives hi // div == n - 1
