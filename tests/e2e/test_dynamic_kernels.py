@@ -187,3 +187,51 @@ def test_value_check_sends_other_values_elsewhere():
     assert call(None, torch.tensor(0.25), torch.tensor(float("nan"))) == "other"
     assert call(None, torch.tensor(0.5), torch.tensor(1.0)) == "other" and built == [1]
     assert call(*same) == "compiled"
+
+
+@pytest.mark.parametrize("target", ["cpp", "triton"])
+@pytest.mark.parametrize("fn", [pointwise, rows, norms])
+def test_one_build_runs_sizes_0_and_1_too(fn, target, monkeypatch):
+    """TorchDynamo never sends sizes 0 and 1 to a symbolic graph (it specialises them), but the
+    kernels do not depend on that: the compiled graph, called directly, is right for them too."""
+    from kiln.backend import compile_fx
+
+    monkeypatch.setattr(config, "target", target)
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append((gm, compile_fx(gm, example_inputs)))
+        return graphs[-1][1]
+
+    extra = [torch.randn(16, 7)] if fn is rows else []
+    torch.compile(fn, backend=backend, dynamic=True)(torch.randn(4, 8, 16), *extra)
+    (gm, compiled), = graphs
+    assert _kinds()["dynamic"] == 1
+    for shape in [(0, 5, 16), (1, 1, 16), (1, 7, 16), (5, 0, 16), (3, 1, 16), (2, 3, 1)]:
+        x = torch.randn(shape)
+        w = [torch.randn(shape[2], 7)] if fn is rows else []
+        values = {"x": x, "w": w[0] if w else None}
+        inputs = []
+        for node in (n for n in gm.graph.nodes if n.op == "placeholder"):
+            example = node.meta["example_value"]
+            if isinstance(example, torch.SymInt):  # a size: which dim of which input it is
+                inputs.append(_size_of(example, {k: v for k, v in values.items() if v is not None}, gm))
+            else:
+                inputs.append(values["w" if "w" in node.name else "x"])
+        try:
+            expected = gm(*inputs)
+        except RuntimeError:  # eager's own error (a view of 0 elements as [0, -1])
+            continue
+        torch.testing.assert_close(compiled(*inputs), expected, rtol=1e-4, atol=1e-5)
+
+
+def _size_of(symbol, tensors, gm):
+    """The value of a size symbol for these tensors: the first placeholder dim that is the symbol."""
+    for node in (n for n in gm.graph.nodes if n.op == "placeholder"):
+        example = node.meta["example_value"]
+        if isinstance(example, torch.Tensor):
+            t = tensors["w" if "w" in node.name else "x"]
+            for d, s in enumerate(example.shape):
+                if isinstance(s, torch.SymInt) and str(s) == str(symbol):
+                    return t.shape[d]
+    raise AssertionError(f"no dim is {symbol}")
