@@ -164,7 +164,7 @@ def index(x, indices, checked=True):
     rest_shape = tuple(x.shape[d] for d in rest)
     flat_n = numel([x.shape[d] for d in dims])
     out_shape = bshape + rest_shape
-    if flat_n == 0 and numel(bshape):
+    if flat_n == 0 and numel(bshape) != 0:
         if not checked:
             from ..errors import UnsupportedGraph
 
@@ -187,7 +187,7 @@ def index(x, indices, checked=True):
         out = P["full"](out_shape, 0, dtype=x.dtype, device=x.device)
     else:
         src = P["reshape"](xp, (flat_n,) + rest_shape)
-        lin = P["reshape"](linear, (numel(bshape),) + (1,) * len(rest_shape)) if numel(bshape) else linear
+        lin = P["reshape"](linear, (numel(bshape),) + (1,) * len(rest_shape)) if numel(bshape) != 0 else linear
         lin = broadcast_to(lin, (numel(bshape),) + rest_shape)
         out = P["reshape"](P["gather"](src, 0, lin), out_shape)
     if adjacent and dims[0] > 0:  # the broadcast dims stay where the indexed dims were
