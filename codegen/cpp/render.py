@@ -33,7 +33,7 @@ from .ops import CTYPES, storage_ctype
 from .columns import columns_fit, render_columns
 from .reduce import render_inner_group
 from .scope import Scope, finish_value, index_str, uses_domain_ops
-from kiln.prims.symbolic import size_hint
+from kiln.prims.symbolic import is_symbolic, size_hint
 
 PARALLEL_MIN_WORK = 1 << 15  # below this many elements, threads cost more than they give
 MIN_PARALLEL_ROWS = 64  # fewer rows than this cannot keep the cores busy ...
@@ -45,10 +45,21 @@ STREAM_CHUNK = 64  # floats per streamed chunk (kiln_stream64)
 def _numel(shape) -> int:
     """Elements of a loop nest, at the example sizes when symbolic: for choosing a loop structure
     (every structure is right for every size), never for what a loop computes."""
+    return size_hint(_count(shape))
+
+
+def _count(shape):
     n = 1
     for s in shape:
         n *= s
-    return size_hint(n)
+    return n
+
+
+def parallel_if(kernel) -> str:
+    """A kernel of symbolic sizes decides at run time whether its threads pay (an OpenMP `if`
+    clause on its parallel regions); a static one decided at compile time."""
+    work = _count(kernel.outer + kernel.inner)
+    return f" if(({work!r}) >= {PARALLEL_MIN_WORK})" if is_symbolic(work) else ""
 
 
 def streamed_nodes(kernel) -> set[str]:
@@ -73,7 +84,8 @@ def streamed_nodes(kernel) -> set[str]:
 def loop_mode(kernel) -> str:
     """'pointwise', 'rows', 'split' (few long rows, each loop split across threads), 'columns'
     (rows across memory: columns.py), 'serial' or 'serial columns'."""
-    work = _numel(kernel.outer + kernel.inner)
+    # symbolic sizes: the parallel structure, its threads switched on at run time (parallel_if)
+    work = PARALLEL_MIN_WORK if is_symbolic(_count(kernel.outer + kernel.inner)) else _numel(kernel.outer + kernel.inner)
     if columns_fit(kernel):
         return "columns" if work >= PARALLEL_MIN_WORK else "serial columns"
     if work < PARALLEL_MIN_WORK:
@@ -219,6 +231,9 @@ def render_kernel(kernel) -> str:
     params = ", ".join(f"{'' if a.written else 'const '}{storage_ctype(a.dtype)}* __restrict__ p_{a.buffer}" for a in args)
     writer = KernelWriter(kernel)
     body = writer.body() + index_check.epilogue(kernel)
+    clause = parallel_if(kernel)
+    if clause:
+        body = [line + clause if "#pragma omp parallel" in line else line for line in body]
     sizes = size_params("\n".join(body))
     if sizes:
         params += "".join(f", const int64_t {s}" for s in sizes)

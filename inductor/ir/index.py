@@ -193,8 +193,9 @@ def _fdiv(v, k: int):
         return None
     if isinstance(v, int):
         return v // k
-    q = exact_div(v, k)
-    return q  # None when k does not divide every coefficient
+    const = v.coeffs().get((), 0)
+    q = exact_div(v - const, k)  # (k*q + c) // k == q + c // k
+    return None if q is None else q + const // k
 
 
 def _in_range(a, k) -> bool:
@@ -244,8 +245,7 @@ def _split(a: Affine, k: int):
         if g <= 1:
             return None
         rest = Affine(tuple(terms[n:]), a.const % g)
-        lo, hi = bounds(rest)
-        if 0 <= lo and hi < g:
+        if _in_range(rest, g):
             return g, Affine(tuple((t, c // g) for t, c in terms[:n]), a.const // g), rest
     return None
 
