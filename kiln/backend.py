@@ -21,12 +21,12 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from kiln import inductor, prims
 
 from . import config, constants, dynamic, records, sizes, split, training
-from .build import OpFallbackError, build_kernels, to_prims, with_io
+from .build import OpFallbackError, build_kernels, trace_to_prims
 from .dump import GraphDump
 from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
 from .fallback import EagerGraph, eager_first, guarded_call, warn
 from .input_storage import storage_check
-from .logs import get_logger, graph_stages, stage
+from .logs import get_logger, graph_stages
 
 log_fallbacks = get_logger("op_fallbacks")
 
@@ -188,14 +188,7 @@ def compile_graph(gm: fx.GraphModule, example_inputs, *, target=None, eager: Eag
                                      "compiles training graphs (kiln/training.py)")
     target = pick_target(target, example_inputs)
     dump = GraphDump()
-    dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
-    with stage("trace_aten"):
-        traced_gm = prims.trace_aten(gm, example_inputs)
-    dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
-    with stage("functionalize"):
-        aten_gm = prims.functionalize(traced_gm)
-    dump.write("1_aten_functional.py", lambda: with_io(aten_gm))
-    prims_gm = to_prims(aten_gm, target, dump)
+    traced_gm, aten_gm, prims_gm = trace_to_prims(gm, example_inputs, target, dump)
     kernels = build_kernels(prims_gm, example_inputs, target, dump, inductor.eager_peak_bytes(traced_gm),
                             on_index_error=(eager or EagerGraph(gm)).flat)
     call = _restore_structure(kernels.call, aten_gm.meta["out_spec"], len(kernels.graph.outputs))

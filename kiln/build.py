@@ -29,6 +29,19 @@ def to_prims(aten_gm: fx.GraphModule, target: str, dump: GraphDump) -> fx.GraphM
     return prims_gm
 
 
+def trace_to_prims(gm: fx.GraphModule, example_inputs, target: str, dump: GraphDump):
+    """A torch-level graph traced to ATen, made functional and decomposed for `target`, each stage
+    dumped: (traced ATen graph, functional ATen graph, prims graph)."""
+    dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
+    with stage("trace_aten"):
+        traced_gm = prims.trace_aten(gm, example_inputs)
+    dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
+    with stage("functionalize"):
+        aten_gm = prims.functionalize(traced_gm)
+    dump.write("1_aten_functional.py", lambda: with_io(aten_gm))
+    return traced_gm, aten_gm, to_prims(aten_gm, target, dump)
+
+
 @dataclass(frozen=True)
 class Kernels:
     """One prims graph lowered, scheduled and generated: `call(*inputs)` returns its flat outputs."""

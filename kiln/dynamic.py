@@ -24,9 +24,9 @@ from kiln.prims.aten_trace import VALUE_GUARDS_KEY
 from kiln.prims.symbolic import NotConcrete, SizeExpr, from_sym, hints_scope, symbol_hints, symbol_lower_bounds
 
 from . import training
-from .build import build_kernels, to_prims, with_io
+from .build import build_kernels, trace_to_prims
 from .dump import GraphDump
-from .logs import get_logger, stage
+from .logs import get_logger
 
 log = get_logger("dynamic")
 
@@ -137,14 +137,7 @@ def value_checked(call, guards, otherwise):
 
 def _compile_inference(gm, example_inputs, target, eager, sizes: SizeInputs):
     dump = GraphDump()
-    dump.write("0_captured_graph.py", lambda: gm.print_readable(print_output=False))
-    with stage("trace_aten"):
-        traced_gm = prims.trace_aten(gm, example_inputs)
-    dump.write("1_aten_graph.py", lambda: traced_gm.print_readable(print_output=False))
-    with stage("functionalize"):
-        aten_gm = prims.functionalize(traced_gm)
-    dump.write("1_aten_functional.py", lambda: with_io(aten_gm))
-    prims_gm = to_prims(aten_gm, target, dump)
+    traced_gm, aten_gm, prims_gm = trace_to_prims(gm, example_inputs, target, dump)
     kernels = build_kernels(prims_gm, sizes.tensor_examples, target, dump, inductor.eager_peak_bytes(traced_gm),
                             on_index_error=eager.flat, size_inputs=sizes.names)
     flat = kernels.call
