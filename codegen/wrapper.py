@@ -11,7 +11,7 @@ import torch
 from kiln.inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, TensorArg
 from kiln.inductor.ir.schedule import Alloc, Free, FusedKernel
 from kiln.prims.graph_io import view_of_storage
-from kiln.prims.symbolic import NotConcrete, is_symbolic, size_hint
+from kiln.prims.symbolic import NotConcrete, bare_symbol, size_hint
 from kiln.prims.write_on_copy import copy_into
 
 from . import alloc, in_place, index_check, profile
@@ -207,11 +207,10 @@ def size_lines(g) -> list[str]:
     for b in g.inputs:
         for what, values in (("size", b.layout.shape), ("stride", b.layout.strides)):
             for d, v in enumerate(values):
-                if is_symbolic(v) and len(v.terms) == 1 and v.terms[0][1] == 1 and len(v.terms[0][0]) == 1:
-                    name = v.terms[0][0][0]
-                    if name not in defined:
-                        defined.add(name)
-                        lines.append(f"    {name} = in_{b.name}.{what}({d})")
+                name = bare_symbol(v)
+                if name is not None and name not in defined:
+                    defined.add(name)
+                    lines.append(f"    {name} = in_{b.name}.{what}({d})")
     return lines
 
 

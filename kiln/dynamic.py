@@ -21,7 +21,7 @@ import torch
 
 from kiln import inductor, prims
 from kiln.prims.aten_trace import VALUE_GUARDS_KEY
-from kiln.prims.symbolic import NotConcrete, SizeExpr, from_sym, hints_scope, symbol_hints, symbol_lower_bounds
+from kiln.prims.symbolic import NotConcrete, bare_symbol, from_sym, hints_scope, symbol_hints, symbol_lower_bounds
 
 from . import training
 from .build import build_kernels, trace_to_prims
@@ -54,7 +54,7 @@ class SizeInputs:
         for i, x in enumerate(example_inputs):
             if isinstance(x, torch.SymInt):
                 e = from_sym(x)
-                if _bare_symbol(e) and repr(e) not in names:  # a symbol passed twice is read once
+                if bare_symbol(e) is not None and repr(e) not in names:  # a symbol passed twice is read once
                     positions.append(i)
                     names.append(repr(e))
         tensor_pos = [i for i, x in enumerate(example_inputs) if isinstance(x, torch.Tensor)]
@@ -67,7 +67,7 @@ class SizeInputs:
             m = prims.TensorMeta.of(t)
             for what, values in (("size", m.shape), ("stride", m.strides)):
                 for d, v in enumerate(values):
-                    if _bare_symbol(v) and repr(v) not in known:
+                    if bare_symbol(v) is not None and repr(v) not in known:
                         known.add(repr(v))
                         sources.append((repr(v), what, k, d))
         return SizeInputs(tuple(positions), tuple(names), tuple(tensor_pos), tensors, tuple(sources),
@@ -88,10 +88,6 @@ class SizeInputs:
         for i, v in zip(self.positions, sizes):
             out[i] = v
         return out
-
-
-def _bare_symbol(e) -> bool:
-    return isinstance(e, SizeExpr) and len(e.terms) == 1 and e.terms[0][1] == 1 and len(e.terms[0][0]) == 1
 
 
 def compile_dynamic(gm, example_inputs, target: str, eager):

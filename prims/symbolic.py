@@ -418,6 +418,13 @@ def size_hint(x: Size) -> int:
     return evaluate(x, _HINTS[-1])
 
 
+def bare_symbol(x) -> str | None:
+    """The symbol's name when x is one symbol alone (ks77), else None."""
+    if isinstance(x, SizeExpr) and len(x.terms) == 1 and x.terms[0][1] == 1 and len(x.terms[0][0]) == 1:
+        return x.terms[0][0][0]
+    return None
+
+
 def is_size(x) -> bool:
     """A valid size: a non-negative int, or a SizeExpr that is non-negative for every size."""
     return (isinstance(x, int) and not isinstance(x, bool) and x >= 0) or (isinstance(x, SizeExpr) and nonneg(x))

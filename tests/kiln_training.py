@@ -46,6 +46,24 @@ def compare_tensors(got: dict, expected: dict, what: str, step: int):
         torch.testing.assert_close(g, e, **tol, msg=lambda m: f"step {step} {what} {key}: {m}")
 
 
+def layer_norm_mlp():
+    return torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.LayerNorm(12), torch.nn.GELU(), torch.nn.Linear(12, 3))
+
+
+def check_batches(compiled, model, reference, batches):
+    """For each batch size: the compiled model's loss and every gradient equal the reference's."""
+    for b in batches:
+        x = torch.randn(b, 6)
+        got = compiled(x).square().mean()
+        got.backward()
+        expected = reference(x).square().mean()
+        expected.backward()
+        torch.testing.assert_close(got, expected)
+        for p, q in zip(model.parameters(), reference.parameters()):
+            torch.testing.assert_close(p.grad, q.grad)
+            p.grad = q.grad = None
+
+
 def kiln_warnings(caught):
     return [str(w.message) for w in caught if issubclass(w.category, (FallbackWarning, KilnCompileWarning))]
 

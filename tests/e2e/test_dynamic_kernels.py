@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 import kiln
 from kiln import config, records
+from kiln_training import check_batches, layer_norm_mlp
 
 pytestmark = pytest.mark.usefixtures("strict")
 
@@ -137,8 +138,7 @@ def test_greedy_generate_gives_eagers_tokens_with_two_decode_compiles(kind, entr
     assert kinds == {"dynamic": 1, "per_size": 0, "static": 2, "eager": 0}, kinds
 
 
-def _mlp():
-    return nn.Sequential(nn.Linear(6, 12), nn.LayerNorm(12), nn.GELU(), nn.Linear(12, 3))
+_mlp = layer_norm_mlp
 
 
 def test_training_is_size_generic():
@@ -146,17 +146,7 @@ def test_training_is_size_generic():
     torch.manual_seed(0)
     model, reference = _mlp(), _mlp()
     reference.load_state_dict(model.state_dict())
-    compiled = torch.compile(model, backend="kiln", dynamic=True)
-    for b in (4, 7, 5, 9, 2):
-        x = torch.randn(b, 6)
-        got = compiled(x).square().mean()
-        got.backward()
-        expected = reference(x).square().mean()
-        expected.backward()
-        torch.testing.assert_close(got, expected)
-        for p, q in zip(model.parameters(), reference.parameters()):
-            torch.testing.assert_close(p.grad, q.grad)
-            p.grad = q.grad = None
+    check_batches(torch.compile(model, backend="kiln", dynamic=True), model, reference, (4, 7, 5, 9, 2))
     kinds = _kinds()
     assert kinds["dynamic"] == 1 and kinds["per_size"] == 0 and kinds["eager"] == 0, kinds
 

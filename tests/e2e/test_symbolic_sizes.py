@@ -9,6 +9,7 @@ import torch
 
 from kiln import config, records
 from kiln.backend import KilnCompileWarning
+from kiln_training import check_batches, layer_norm_mlp
 
 
 pytestmark = pytest.mark.usefixtures("strict")
@@ -75,21 +76,9 @@ def test_mark_dynamic_and_strided_inputs():
 
 def test_training_with_symbolic_batch():
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.LayerNorm(12), torch.nn.GELU(), torch.nn.Linear(12, 3))
-    reference = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.LayerNorm(12), torch.nn.GELU(),
-                                    torch.nn.Linear(12, 3))
+    model, reference = layer_norm_mlp(), layer_norm_mlp()
     reference.load_state_dict(model.state_dict())
-    compiled = torch.compile(model, backend="kiln", dynamic=True)
-    for b in (4, 7, 1, 5):
-        x = torch.randn(b, 6)
-        got = compiled(x).square().mean()
-        got.backward()
-        expected = reference(x).square().mean()
-        expected.backward()
-        torch.testing.assert_close(got, expected)
-        for p, q in zip(model.parameters(), reference.parameters()):
-            torch.testing.assert_close(p.grad, q.grad)
-            p.grad = q.grad = None
+    check_batches(torch.compile(model, backend="kiln", dynamic=True), model, reference, (4, 7, 1, 5))
     assert _size_generic_graphs() >= 1
     assert not _ran_eagerly()
 
