@@ -8,7 +8,7 @@
 Models (no_grad, eval): `block`, pre-norm attention + GELU MLP, d_model 256, 4 heads; `gpt2`, logits of
 GPT2LMHeadModel(n_layer 2, n_head 4, n_embd 128, vocab 1000). Methods: eager; kiln = torch.compile(m,
 backend="kiln") (automatic dynamic); kiln-dyn = the same, dynamic=True; inductor-dyn = backend="inductor",
-dynamic=True. Compiles: each method cold in a fresh process (empty Kiln and Inductor caches, FX graph
+dynamic=True (the cold sweep also runs inductor, automatic dynamic as kiln). Compiles: each method cold in a fresh process (empty Kiln and Inductor caches, FX graph
 cache off), one pass through the sweep; compile s = sum over sizes of (first call - steady call). Steady
 state: methods interleaved round by round per size, each round the median of N calls; ratios (>1 =
 faster) are medians of per-round ratios. Static: kiln(-dyn) vs a fresh dynamic=False build called at one
@@ -47,6 +47,7 @@ SWEEP = [(1, 8), (2, 16), (4, 64), (8, 128), (1, 512), (3, 100), (16, 32), (64, 
 QUICK_SWEEP = [(1, 8), (2, 16), (4, 64), (3, 40), (8, 24)]
 STATIC = {False: [(4, 64), (3, 100), (32, 256)], True: [(2, 16), (8, 24)]}  # dynamic-vs-static sizes
 METHODS = ("eager", "kiln", "kiln-dyn", "inductor-dyn")
+COLD_METHODS = ("kiln", "kiln-dyn", "inductor", "inductor-dyn")  # inductor: automatic dynamic, as kiln
 KINDS = ("generic", "static", "per-size", "split", "eager")
 
 
@@ -100,8 +101,9 @@ def compile_method(method, module, wrap=None):
 
     if method == "eager":
         return module
-    if method == "inductor-dyn":
-        return torch.compile(module, backend=wrap(compile_fx) if wrap else "inductor", dynamic=True)
+    if method.startswith("inductor"):
+        return torch.compile(module, backend=wrap(compile_fx) if wrap else "inductor",
+                             dynamic=True if method == "inductor-dyn" else None)
     dynamic = {"kiln": None, "kiln-dyn": True, "kiln-static": False}[method]
     return torch.compile(module, backend=wrap(kiln.compile_fx) if wrap else "kiln", dynamic=dynamic)
 
@@ -308,6 +310,7 @@ def main(argv=None):
     parser.add_argument("--markdown", action="store_true", help="markdown tables, no progress lines")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-compile child processes")
     parser.add_argument("--no-generate", action="store_true", help="skip the generate() comparison")
+    parser.add_argument("--no-steady", action="store_true", help="skip the steady-state tables")
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -317,10 +320,10 @@ def main(argv=None):
     log = (lambda s: None) if args.markdown else (lambda s: print(s, file=sys.stderr, flush=True))
     names, cold, results = args.only or ["block", "gpt2"], {}, {}
     for name in [] if args.no_cold else names:
-        for m in METHODS[1:]:
+        for m in COLD_METHODS:
             cold[name, m] = run_child(name, m, args.quick)
             log(f"cold {name}/{m}: {cold[name, m]}")
-    for name in names:
+    for name in [] if args.no_steady else names:
         log(f"steady state: {name}")
         results[name] = steady(name, args.quick, rounds, log)
     gen = None if args.no_generate else generate(rounds, log)

@@ -9,7 +9,7 @@ import torch
 
 from .guards import GuardSet, SharedReads
 from .plans import EffectsPlan, OutputPlan
-from .sources import Frame, Source
+from .sources import SOURCE_NAMESPACE, Frame, Source
 
 
 def make_input_extractor(sources: list[Source]) -> Callable:
@@ -19,7 +19,7 @@ def make_input_extractor(sources: list[Source]) -> Callable:
     read = SharedReads([(source, None) for source in sources], lines, indent="    ")
     body = ", ".join(read(source) for source in sources)
     text = "def extract_inputs(L, G, B, C):\n" + "".join(line + "\n" for line in lines) + f"    return [{body}]\n"
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = dict(SOURCE_NAMESPACE)
     exec(compile(text, "<kiln inputs>", "exec"), namespace)
     return namespace["extract_inputs"]
 

@@ -1,15 +1,16 @@
 """Which sizes are symbolic: `dynamic=`, `mark_dynamic`/`mark_static`, and automatic dynamic.
 
-As in TorchDynamo: `dynamic=True` makes every tensor dim (and int argument) symbolic from the
-first compile; `dynamic=False` none (one static graph per shape); `dynamic=None` starts static and,
-per code object, makes symbolic the dims and ints a later trace sees with another value than an
-earlier one (TorchDynamo's frame_state / automatic_dynamic_shapes). Markings on a tensor
+As in TorchDynamo: `dynamic=True` makes every tensor dim (and int argument) symbolic, and lifts
+every float argument to a graph input, from the first compile; `dynamic=False` none (one static graph per shape); `dynamic=None` starts static and,
+per code object, makes symbolic the dims, ints and floats a later trace sees with another value
+than an earlier one (TorchDynamo's frame_state / automatic_dynamic_shapes). Markings on a tensor
 (`_dynamo_dynamic_indices` / `_dynamo_static_indices`, what torch._dynamo.mark_dynamic sets, and
 maybe_mark_dynamic's `_dynamo_weak_dynamic_indices`) win; mark_dynamic's min/max are not kept.
 A dim of size 0 or 1 is never symbolic: the ShapeEnv specialises it (guards then keep it).
 """
 from __future__ import annotations
 
+import math
 import types
 from dataclasses import dataclass, field
 
@@ -61,9 +62,9 @@ def _mark(tensor: torch.Tensor, attribute: str, dims) -> None:
 @dataclass
 class FrameState:
     """What earlier traces of one code object saw: sizes per tensor source (None where a dim
-    changed) and values per int source (None once changed)."""
+    changed) and values per int or float source (None once changed)."""
     sizes: dict[Source, list[int | None]] = field(default_factory=dict)
-    ints: dict[Source, int | None] = field(default_factory=dict)
+    ints: dict[Source, int | float | None] = field(default_factory=dict)
 
 
 _STATES: dict[types.CodeType, FrameState] = {}
@@ -118,7 +119,20 @@ class DynamicPolicy:
         return isinstance(source, LocalSource) and self.dynamic is not False and self.honour_marks
 
     def int_is_dynamic(self, source: Source, value: int) -> bool:
-        if value in (0, 1) or not self.may_be_dynamic(source):
+        if value in (0, 1):
+            return False
+        return self._number_is_dynamic(source, value)
+
+    def float_is_dynamic(self, source: Source, value: float) -> bool:
+        """A float argument is lifted to a graph input (a 0-dim float64 tensor) once it changed
+        (or from the start under dynamic=True), as TorchDynamo's specialize_float=False; inf and
+        NaN stay constants."""
+        if not math.isfinite(value):
+            return False
+        return self._number_is_dynamic(source, value)
+
+    def _number_is_dynamic(self, source: Source, value) -> bool:
+        if not self.may_be_dynamic(source):
             return False
         if self.dynamic is True:
             return True
@@ -126,7 +140,7 @@ class DynamicPolicy:
             return False
         seen = self.state.ints.setdefault(source, value)
         if seen is not None and seen != value:
-            recompiles_log.debug("automatic dynamic: int %s changed %d -> %d: symbolic from now on",
-                                 source.name(), seen, value)
+            recompiles_log.debug("automatic dynamic: %s %s changed %r -> %r: symbolic from now on",
+                                 type(value).__name__, source.name(), seen, value)
             self.state.ints[source] = seen = None
         return seen is None

@@ -25,7 +25,7 @@ from .guards import Guard, GuardSet
 from .plans import (Constant, EffectsPlan, FromGraph, FromSource, OutputPlan, Rebuild, RebuildDict, RebuildObject,
                     RebuildSet, Recall, Remember, WithAliases)
 from .side_effects import SideEffects
-from .sources import ModuleEntrySource, Source, TensorPropertySource
+from .sources import FloatTensorSource, ModuleEntrySource, Source, TensorPropertySource
 from .variables import (BaseListVariable, ConstantVariable, ListVariable, TensorVariable, TupleVariable,
                         VariableTracker, wrap_constant)
 from .variables.builder import MutableObject
@@ -149,6 +149,23 @@ class OutputGraph:
         self.symbolic_inputs.append((ShapeSource(source), symbolic))
         node = self._add_symbol_input(source, symbolic, source.placeholder_name())
         return SymNodeVariable(node, symbolic, source)
+
+    def add_float_input(self, source: Source, value: float) -> SymNodeVariable:
+        """A float argument that varies between calls, in TorchDynamo's form: a 0-dim float64
+        tensor input (fed from `as_float_tensor(L['s'])`) read back by `.item()`, a SymFloat whose
+        uses are recorded and whose specialisations (a branch on it) are guards."""
+        shape_source = ShapeSource(source)
+        symbol = self.shape_env.create_unspecified_symbol(value, shape_source, DimDynamic.DYNAMIC)
+        symbolic = self.shape_env.create_symfloatnode(symbol, hint=value, source=shape_source)
+        self.symbolic_inputs.append((shape_source, symbolic))
+        example = torch.tensor(value, dtype=torch.float64)
+        node = self._insert_placeholder(source.placeholder_name())
+        node.meta["example_value"] = self.fake_mode.from_tensor(example, static_shapes=True)
+        self.input_sources.append(FloatTensorSource(source))
+        self.example_inputs.append(example)
+        item = self.graph.call_method("item", (node,))
+        item.meta["example_value"] = symbolic
+        return SymNodeVariable(item, symbolic, source)
 
     def size_variable(self, value, target, args: tuple) -> VariableTracker:
         """A size read from a tensor (`x.shape[0]`, `x.numel()`): a constant when static, the
@@ -455,7 +472,7 @@ class OutputGraph:
         groups: dict[int, list[Source]] = {}
         mutated_groups: list[int] = []
         for source, value in zip(self.input_sources, self.example_inputs):
-            if not isinstance(value, torch.Tensor):  # a SymInt input
+            if not isinstance(value, torch.Tensor) or id(value) not in self._placeholder_by_id:  # a SymInt, a float
                 continue
             storage = _storage_of(value)
             groups.setdefault(storage, []).append(source)

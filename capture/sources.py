@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
+
 
 class Source:
     def expr(self) -> str:
@@ -191,6 +193,30 @@ class DictStorageSource(Source):
 
     def name(self) -> str:
         return f"dict.keys({self.base.name()})" if self.keys else f"dict.__getitem__({self.base.name()}, {self.key!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class FloatTensorSource(Source):
+    """A float argument passed to the graph as a 0-dim float64 tensor (a lifted float, read back
+    in the graph by `.item()`), as TorchDynamo passes one whose value varies between calls."""
+    base: Source
+
+    def expr(self) -> str:
+        return f"as_float_tensor({self.base.expr()})"
+
+    def name(self) -> str:
+        return self.base.name()
+
+    def placeholder_name(self) -> str:
+        return self.base.placeholder_name()
+
+
+def as_float_tensor(value: float) -> torch.Tensor:
+    return torch.tensor(value, dtype=torch.float64)
+
+
+# names a source expression may call, besides L, G, B, C
+SOURCE_NAMESPACE = {"as_float_tensor": as_float_tensor}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ says what eager did, and `functionalize` turns it into a pure graph.
 """
 from __future__ import annotations
 
+import contextlib
 import operator
 from dataclasses import dataclass
 
@@ -19,16 +20,21 @@ from torch._subclasses.fake_tensor import (DataDependentOutputException, Dynamic
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
+from kiln import logs
+
 from .foreach import is_foreach, run_per_element
 from .builder import META_KEY
 from .eager_strides import restride_like_eager
 from .errors import DataDependentOp, FakeRunError, UnsupportedGraph
 from .graph_io import OUTPUTS_KEY, OutputInfo
 from .meta import TensorMeta
+from .lifted_scalars import LiftedScalars, ScalarNotLifted
 from .symbolic import NotConcrete, from_sym
 
 SYM_OPS = (torch.ops.aten.sym_size.int, torch.ops.aten.sym_stride.int, torch.ops.aten.sym_numel.default,
            torch.ops.aten.sym_storage_offset.default)  # size queries: Python values, not graph nodes
+
+log = logs.get_logger("dynamic")
 
 IDENTITY_KEY = "kiln_identity"  # node.meta[IDENTITY_KEY]: Identity of the node's tensor result
 
@@ -59,8 +65,14 @@ class _Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         if func.namespace == "prim" or func in SYM_OPS:  # metadata queries such as prim.device
             return func(*args, **kwargs)
-        if func is torch.ops.aten._local_scalar_dense.default and id(args[0]) in self.tracer.input_values:
-            return self.tracer.input_value(args[0])
+        scalars = self.tracer.scalars
+        if func is torch.ops.aten._local_scalar_dense.default:
+            if scalars is not None and scalars.is_lifted_input(args[0]):
+                return scalars.symbol_for(args[0])
+            if id(args[0]) in self.tracer.input_values:
+                return self.tracer.input_value(args[0])
+        if scalars is not None and scalars.has_lifted(args, kwargs):
+            return scalars.run(func, args, kwargs, self._record)
         if is_foreach(func):  # a list of tensors at once: traced element by element (prims/foreach.py)
             with self:
                 return run_per_element(func, args, kwargs)
@@ -79,6 +91,9 @@ class _Recorder(TorchDispatchMode):
         t.bind(out, node)
         return out
 
+
+    def _record(self, func, args, kwargs):
+        return self.__torch_dispatch__(func, (), args, kwargs)
 
     def _number_operand_as_tensor(self, func, args, kwargs) -> tuple:
         """An op given only numbers (`torch.add(2, 3)`, `torch.div(7, 2)` in a captured graph) sees
@@ -133,6 +148,7 @@ class AtenTracer:
         # one-element input (a float module attribute under dynamic=True): its value, guarded
         self.input_values: dict[int, tuple] = {}
         self.value_guards: list[tuple] = []  # (input position, value) the graph was traced with
+        self.scalars: LiftedScalars | None = None  # 0-dim float inputs whose `.item()` stays a tensor
 
     def input_value(self, fake):
         position, value = self.input_values[id(fake)]
@@ -218,14 +234,38 @@ class TorchLevelRunner(fx.Interpreter):
 
     def run_node(self, n):
         self.current = n.name  # which node a data-dependent op stopped at
+        self.node_users = n.users
         return super().run_node(n)
+
+    def call_function(self, target, args, kwargs):
+        scalars = self.tracer.scalars
+        if scalars is not None and not kwargs and scalars.has_lifted(args, {}) and not isinstance(
+                target, torch._ops.OpOverload) and all(not isinstance(a, torch.Tensor) for a in args):
+            if not self.node_users:  # a test the front end guarded (`if s > 3`), left in its graph
+                return None
+            return scalars.arithmetic(target, args)  # Python arithmetic on lifted floats (`s * 2`)
+        return super().call_function(target, args, kwargs)
 
 
 def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
     """ATen-level GraphModule of `gm` for inputs like `example_inputs`. With symbolic inputs
     (TorchDynamo's SymInts), it traces over the placeholders' own symbolic fake tensors, in their
     fake mode: sizes in the graph are SizeExprs (prims/symbolic.py), size inputs have no placeholder,
-    and every decision on a size is a guard in TorchDynamo's ShapeEnv."""
+    and every decision on a size is a guard in TorchDynamo's ShapeEnv. `.item()` of a 0-dim float
+    input stays a tensor where it can (prims/lifted_scalars.py), else it is read at its value."""
+    return with_lifted_scalars(lambda lift: _trace_aten(gm, example_inputs, lift))
+
+
+def with_lifted_scalars(trace):
+    """`trace(lift=True)`, or `trace(lift=False)` when a lifted float met a use that needs its value."""
+    try:
+        return trace(True)
+    except ScalarNotLifted as e:
+        log.debug("float inputs read at their values: %s", e)
+        return trace(False)
+
+
+def _trace_aten(gm: fx.GraphModule, example_inputs, lift: bool) -> fx.GraphModule:
     symbolic = symbolic_fakes(gm, example_inputs)
     if symbolic is None:
         fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
@@ -235,6 +275,8 @@ def trace_aten(gm: fx.GraphModule, example_inputs) -> fx.GraphModule:
     tracer = AtenTracer(fake_mode)
     if symbolic is not None:
         tracer.input_values = one_element_inputs(fakes, example_inputs)
+    if lift:
+        tracer.scalars = LiftedScalars(fakes)
     result = run_on_fakes(TorchLevelRunner(gm, tracer, fakes), fakes)
     flat, spec = tree_flatten(result)
     outputs = output_infos(flat, [f for f in fakes if isinstance(f, torch.Tensor)])  # placeholders: tensors only
@@ -281,7 +323,31 @@ def fake_inputs(fake_mode: FakeTensorMode, example_inputs) -> list:
 
 
 def run_on_fakes(runner: "TorchLevelRunner", fakes):
-    """The torch-level graph run on fakes under the recorder; failures as Kiln's errors."""
+    """The torch-level graph run on fakes under the recorder; failures as Kiln's errors. With
+    lifted floats, any failure (a branch on one in a composite op) and a float result are
+    ScalarNotLifted: the caller traces again with their values."""
+    scalars = runner.tracer.scalars
+    with lifting_failures(scalars):
+        result = _run_on_fakes(runner, fakes)
+    if scalars is not None and scalars.used and any(isinstance(x, torch.SymFloat) for x in tree_flatten(result)[0]):
+        raise ScalarNotLifted("a lifted float is a graph output")
+    return result
+
+
+@contextlib.contextmanager
+def lifting_failures(scalars: LiftedScalars | None):
+    """Any failure once a float was lifted is ScalarNotLifted (the trace is redone with values)."""
+    try:
+        yield
+    except ScalarNotLifted:
+        raise
+    except Exception as e:
+        if scalars is not None and scalars.used:
+            raise ScalarNotLifted(f"{type(e).__name__}: {_first_line(e)}") from e
+        raise
+
+
+def _run_on_fakes(runner: "TorchLevelRunner", fakes):
     tracer = runner.tracer
     try:
         with tracer.fake_mode, _Recorder(tracer):

@@ -25,8 +25,9 @@ from torch._subclasses.fake_tensor import (DataDependentOutputException, Dynamic
                                            FakeTensorMode)
 from torch.utils._pytree import tree_flatten, tree_map
 
+from .lifted_scalars import LiftedScalars
 from .aten_trace import AtenTracer, TorchLevelRunner, _first_line, _first_non_placeholder, _Recorder, fake_inputs, \
-    output_infos, run_on_fakes, symbolic_fakes, one_element_inputs, VALUE_GUARDS_KEY
+    output_infos, run_on_fakes, symbolic_fakes, one_element_inputs, with_lifted_scalars, lifting_failures, VALUE_GUARDS_KEY
 from .builder import META_KEY
 from .errors import DataDependentOp, FakeRunError, UnsupportedGraph
 from .graph_io import FUNCTIONAL_KEY, MUTATIONS_KEY, OUTPUTS_KEY, OutputInfo
@@ -134,7 +135,11 @@ class _JointRunner(TorchLevelRunner):
 
 
 def trace_joint(gm: fx.GraphModule, example_inputs) -> JointGraph:
-    """The joint ATen graph of `gm` for inputs like `example_inputs` (static shapes), grad mode on."""
+    """The joint ATen graph of `gm` for inputs like `example_inputs`, grad mode on."""
+    return with_lifted_scalars(lambda lift: _trace_joint(gm, example_inputs, lift))
+
+
+def _trace_joint(gm: fx.GraphModule, example_inputs, lift: bool) -> JointGraph:
     symbolic = symbolic_fakes(gm, example_inputs)  # TorchDynamo's SymInts: its fakes and fake mode
     if symbolic is None:
         fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
@@ -147,6 +152,8 @@ def trace_joint(gm: fx.GraphModule, example_inputs) -> JointGraph:
     tracer = _JointTracer(fake_mode)
     if symbolic is not None:
         tracer.input_values = one_element_inputs(fakes, example_inputs)
+    if lift:
+        tracer.scalars = LiftedScalars(fakes)
     try:
         with torch.enable_grad():
             result = run_on_fakes(_JointRunner(gm, tracer, fakes), fakes)
@@ -161,7 +168,8 @@ def trace_joint(gm: fx.GraphModule, example_inputs) -> JointGraph:
     primals = fakes + tracer.lifted_fakes
     tangent_of = tuple(i for i, o in enumerate(flat) if _differentiable(o))
     grad_of = tuple(i for i, p in enumerate(primals) if p.requires_grad)
-    grads = _trace_backward(tracer, [flat[i] for i in tangent_of], [primals[i] for i in grad_of])
+    with lifting_failures(tracer.scalars):
+        grads = _trace_backward(tracer, [flat[i] for i in tangent_of], [primals[i] for i in grad_of])
     infos = output_infos(flat, fakes)
     infos += [OutputInfo(None, None) if g is None else OutputInfo(TensorMeta.of(g), None) for g in grads]
     tracer.graph.output(tuple(tracer.node_of(o) for o in [*flat, *grads]))

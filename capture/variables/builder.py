@@ -56,6 +56,9 @@ def _wrap_constant(tx, value, source):
     if type(value) is int and tx.output.policy.int_is_dynamic(source, value):  # automatic dynamic, dynamic=True
         tx.output.guards.add(Guard(source, "TYPE_MATCH", int, noun=_noun(source, "value")))
         return tx.output.add_int_input(source, value)
+    if type(value) is float and tx.output.policy.float_is_dynamic(source, value):  # lifted (scalar lifting)
+        tx.output.guards.add(Guard(source, "TYPE_MATCH", float, noun=_noun(source, "value")))
+        return tx.output.add_float_input(source, value)
     if type(value) is torch.Size and tx.output.policy.may_be_dynamic(source):  # (a shape carried across a break)
         return _wrap_sequence(tx, value, source)
     tx.output.guards.add(Guard(source, "CONSTANT_MATCH", value, noun=_noun(source, "value")))
