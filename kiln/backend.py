@@ -20,7 +20,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from kiln import inductor, prims
 
-from . import config, constants, dynamic, records, sizes, split, training
+from . import compile_options, config, constants, dynamic, records, sizes, split, training
 from .build import OpFallbackError, build_kernels, trace_to_prims
 from .dump import GraphDump
 from .fallback import KilnCompileWarning  # noqa: F401  (re-exported: kiln.backend.KilnCompileWarning)
@@ -68,10 +68,12 @@ def pick_target(target, example_inputs) -> str:
     return "triton" if cuda else "cpp"
 
 
-def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None):
+def compile_fx(gm: fx.GraphModule, example_inputs, *, target=None, mode=None, options=None):
     """The backend: returns a callable with gm's outputs. Whatever Kiln cannot do, at compile time or
     when called, ends in gm run eagerly (kiln/fallback.py) with one warning; no internal error
-    reaches the caller (`config.strict` raises them instead)."""
+    reaches the caller (`config.strict` raises them instead). `mode` and `options` are what
+    torch.compile passes (kiln/compile_options.py: `options={"target": "triton"}` is honoured)."""
+    target = compile_options.resolve(target, mode, options)
     example_inputs = list(example_inputs)
     eager = EagerGraph(gm)
     function, location = records.origin(gm)
