@@ -21,7 +21,7 @@ from .backends import lookup_backend
 from .bytecode import decode, disassemble
 from .bytecode.errors import CannotResume
 from .bytecode.resume import clear_cache as clear_resume_cache
-from .exc import FallbackWarning, TorchOpError, Unsupported
+from .exc import DEFAULT_HINT, FULLGRAPH_HINT, FallbackWarning, TorchOpError, Unsupported
 from .inline import InliningTranslator
 from .interpreter import builtins_of
 from .output_graph import OutputGraph
@@ -216,6 +216,8 @@ def _call(fn, signature: inspect.Signature, names, options: CompileOptions, args
         entry = _compile_frame_or_static(fn, frame, options)
     except Unsupported as error:
         if options.fullgraph:
+            if error.hint == DEFAULT_HINT:
+                error.hint = f"{DEFAULT_HINT}; {FULLGRAPH_HINT}"
             raise error.with_traceback(None) from None
         entry = _graph_break(fn, frame, options, error, code_cache)
         if entry is None:  # fell back (and said why)

@@ -1,8 +1,9 @@
 """Exceptions raised while capturing."""
 from __future__ import annotations
 
-DEFAULT_HINT = ("capture handles straight-line tensor code for now; move this construct out of "
-                "the compiled function, or drop fullgraph=True to run the function eagerly")
+DEFAULT_HINT = ("move this construct out of the compiled function, or into a function marked "
+                "kiln.disable (which runs eagerly between graphs)")
+FULLGRAPH_HINT = "or drop fullgraph=True: the graph then breaks here and the rest still compiles"
 
 
 class Unsupported(Exception):

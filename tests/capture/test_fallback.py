@@ -90,6 +90,12 @@ def test_fullgraph_raises_with_location(fn, reason, n_tensors, counter):
     assert info.value.lineno > fn.__code__.co_firstlineno
     assert f"{__file__}:{info.value.lineno}" in text
     assert "hint:" in text
+    if info.value.hint.startswith(capture.exc.DEFAULT_HINT):  # the way out that fullgraph=True closed
+        assert info.value.hint.endswith(capture.exc.FULLGRAPH_HINT)
+
+
+def test_messages_without_fullgraph_do_not_mention_it():
+    assert "fullgraph" not in capture.exc.DEFAULT_HINT and "straight-line" not in capture.exc.DEFAULT_HINT
 
 
 def helper_printing(t):
