@@ -7,7 +7,9 @@ import warnings
 import pytest
 import torch
 
+import kiln.dynamic
 from kiln import config, records
+from kiln.prims.symbolic import NotConcrete
 from kiln.backend import KilnCompileWarning
 from kiln_training import check_batches, layer_norm_mlp
 
@@ -87,7 +89,11 @@ def test_more_sizes_than_the_limit_run_eagerly_with_one_warning(monkeypatch):
     monkeypatch.setattr(config, "strict", False)
     monkeypatch.setattr(config, "recompile_limit", 2)
 
-    def f(x):  # a size that is no polynomial (x.shape[0] // 2): per concrete size
+    def not_size_generic(*args, **kwargs):  # (what a size-generic build cannot do: per concrete size)
+        raise NotConcrete("a decision on a concrete size")
+    monkeypatch.setattr(kiln.dynamic, "compile_dynamic", not_size_generic)
+
+    def f(x):
         return torch.relu(x)[: x.shape[0] // 2] * x.shape[0]
 
     compiled = torch.compile(f, backend="kiln", dynamic=True)
