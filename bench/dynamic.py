@@ -6,7 +6,8 @@
     python bench/dynamic.py --no-cold --no-generate --markdown   # steady state only; markdown tables
 
 Models (no_grad, eval): `block`, pre-norm attention + GELU MLP, d_model 256, 4 heads; `gpt2`, logits of
-GPT2LMHeadModel(n_layer 2, n_head 4, n_embd 128, vocab 1000). Methods: eager; kiln = torch.compile(m,
+GPT2LMHeadModel(n_layer 2, n_head 4, n_embd 128, vocab 1000); `conv`, strided Conv1d stack + pooling on
+(batch, 4, 8*seq + 5) (not in the default run: `--only conv`). Methods: eager; kiln = torch.compile(m,
 backend="kiln") (automatic dynamic); kiln-dyn = the same, dynamic=True; inductor-dyn = backend="inductor",
 dynamic=True (the cold sweep also runs inductor, automatic dynamic as kiln). Compiles: each method cold in a fresh process (empty Kiln and Inductor caches, FX graph
 cache off), one pass through the sweep; compile s = sum over sizes of (first call - steady call). Steady
@@ -84,13 +85,30 @@ class Logits(nn.Module):
         return self.model(ids, use_cache=False).logits
 
 
+class ConvNet(nn.Module):
+    """A strided 1-d convolution stack (an audio encoder's shape: output lengths (L - k)//s + 1),
+    pooling, and attention-like softmax over time: derived sizes in every layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.Sequential(nn.Conv1d(4, 32, 7, stride=2, padding=3), nn.GELU(),
+                                   nn.Conv1d(32, 64, 5, stride=2, padding=2), nn.GELU(),
+                                   nn.Conv1d(64, 64, 3, stride=2), nn.GELU(), nn.AvgPool1d(2))
+
+    def forward(self, x):
+        y = self.convs(x)
+        return y.softmax(-1) * y.shape[-1] + y[..., : y.shape[-1] // 2].mean(-1, keepdim=True)
+
+
 def build(name):
     torch.manual_seed(0)
-    return (Block() if name == "block" else Logits(tiny_gpt2())).eval()
+    return {"block": Block, "gpt2": lambda: Logits(tiny_gpt2()), "conv": ConvNet}[name]().eval()
 
 
 def make_input(name, b, s):
     g = torch.Generator().manual_seed(b * 1000 + s)
+    if name == "conv":  # (batch, 4 channels, 8*seq + 5 samples): lengths whose pooled length is >= 2
+        return torch.randn(b, 4, 8 * s + 5, generator=g)
     return torch.randn(b, s, 256, generator=g) if name == "block" else torch.randint(0, 1000, (b, s), generator=g)
 
 
@@ -305,7 +323,7 @@ def generate_table(out, samples, md):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 small sizes, 2 rounds")
-    parser.add_argument("--only", action="append", choices=["block", "gpt2"])
+    parser.add_argument("--only", action="append", choices=["block", "gpt2", "conv"])
     parser.add_argument("--rounds", type=int, help="interleaved rounds per size (default 2 quick, 5 full)")
     parser.add_argument("--markdown", action="store_true", help="markdown tables, no progress lines")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-compile child processes")

@@ -17,13 +17,13 @@ class KernelArg:
     written: bool
 
 
-SIZE_SYMBOL = re.compile(r"\bks\d+\b")
+SIZE_SYMBOL = re.compile(r"\bk[sd]\d+\b")  # ks0: a size symbol; kd0: a derived size (prims/symbolic.py)
 
 
 def size_params(text: str) -> list[str]:
     """The size symbols a kernel's code reads (prims/symbolic.py), in a fixed order: its integer
     arguments after the buffers (a graph of symbolic sizes)."""
-    return sorted(set(SIZE_SYMBOL.findall(text)), key=lambda s: int(s[2:]))
+    return sorted(set(SIZE_SYMBOL.findall(text)), key=lambda s: (s[1], int(s[2:])))
 
 
 def kernel_args(kernel) -> list[KernelArg]:

@@ -11,7 +11,7 @@ import torch
 from kiln.inductor.ir.buffers import ConstantBuffer, ExternBuffer, InputBuffer, TensorArg
 from kiln.inductor.ir.schedule import Alloc, Free, FusedKernel
 from kiln.prims.graph_io import view_of_storage
-from kiln.prims.symbolic import NotConcrete, bare_symbol, size_hint
+from kiln.prims.symbolic import NotConcrete, bare_symbol, derived_sizes, size_hint
 from kiln.prims.write_on_copy import copy_into
 
 from . import alloc, in_place, index_check, profile
@@ -211,6 +211,10 @@ def size_lines(g) -> list[str]:
                 if name is not None and name not in defined:
                     defined.add(name)
                     lines.append(f"    {name} = in_{b.name}.{what}({d})")
+    for size in derived_sizes():  # (L - 3)//2, max(n, m): from the symbols above, in creation order
+        if size.name not in defined:
+            defined.add(size.name)
+            lines.append(f"    {size.name} = {size.python()}")
     return lines
 
 
@@ -218,8 +222,8 @@ def check_sizes_defined(text: str) -> None:
     """Every size symbol the wrapper or a kernel call reads has a value."""
     import re
 
-    defined = set(re.findall(r"\b(ks\d+) = ", text)) | set(re.findall(r"def call\(([^)]*)\)", text)[0].replace(" ", "").split(","))
-    missing = set(re.findall(r"\bks\d+\b", text)) - defined
+    defined = set(re.findall(r"\b(k[sd]\d+) = ", text)) | set(re.findall(r"def call\(([^)]*)\)", text)[0].replace(" ", "").split(","))
+    missing = set(re.findall(r"\bk[sd]\d+\b", text)) - defined
     if missing:
         raise NotConcrete(f"size symbol(s) {sorted(missing)} are neither an input's size nor a size input")
 

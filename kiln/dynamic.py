@@ -15,13 +15,14 @@ Whatever cannot compile size-generically (a non-polynomial size) compiles per co
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from kiln import inductor, prims
 from kiln.prims.aten_trace import VALUE_GUARDS_KEY
-from kiln.prims.symbolic import NotConcrete, bare_symbol, from_sym, hints_scope, symbol_hints, symbol_lower_bounds
+from kiln.prims.symbolic import (SYMBOL_PREFIX, NotConcrete, bare_symbol, derived_sizes, from_sym, hints_scope,
+                                 symbol_hints, symbol_lower_bounds, to_sympy)
 
 from . import training
 from .build import build_kernels, trace_to_prims
@@ -47,6 +48,7 @@ class SizeInputs:
     tensor_examples: list      # the tensor placeholders' symbolic fake tensors
     sources: tuple             # (symbol, "size" | "stride", tensor index, dim): the rest of the symbols
     count: int                 # inputs in all
+    derived: list = field(default_factory=list, compare=False)  # DerivedSizes (kd0), once compiled
 
     @staticmethod
     def of(gm, example_inputs) -> "SizeInputs":
@@ -78,6 +80,8 @@ class SizeInputs:
         env = dict(zip(self.names, sizes))
         for name, what, k, d in self.sources:
             env[name] = tensors[k].size(d) if what == "size" else tensors[k].stride(d)
+        for size in self.derived:
+            env.setdefault(size.name, size.value(env))
         return env
 
     def full_inputs(self, tensors, sizes) -> list:
@@ -95,19 +99,35 @@ def compile_dynamic(gm, example_inputs, target: str, eager):
     (Kernels, functional ATen graph, prims graph) for inference, a CompiledTraining for training."""
     shape_env = shape_env_of(example_inputs)
     guards_before = len(shape_env.guards)
-    sizes = SizeInputs.of(gm, example_inputs)
-    with hints_scope(symbol_hints(shape_env), symbol_lower_bounds(shape_env)):
+    with hints_scope(symbol_hints(shape_env), symbol_lower_bounds(shape_env), guard_sink(shape_env)):
+        sizes = SizeInputs.of(gm, example_inputs)
         if prims.needs_joint(gm, sizes.tensor_examples):
             compiled = training.compile_training(gm, example_inputs, target=target, eager=eager, sizes=sizes)
             call, record, traced = compiled.call, compiled, compiled.joint.gm
         else:
             call, record = _compile_inference(gm, example_inputs, target, eager, sizes)
             traced = record[1]
+        sizes.derived.extend(derived_sizes())  # for the metas a training backward evaluates per call
     value_guards = traced.meta.get(VALUE_GUARDS_KEY, ())
     added = [str(g.expr) for g in shape_env.guards[guards_before:]]
     if added:
         log.debug("size guards the back end added (the front end checks them): %s", ", ".join(added))
     return call, record, value_guards
+
+
+def guard_sink(shape_env):
+    """`decide(diff, relation)`: `diff <relation> 0` at the example sizes, recorded as a guard in the
+    front end's ShapeEnv (which checks its guards before each call), for decisions no proof over
+    every size settles (prims/symbolic.py `guarded`)."""
+    import sympy
+
+    symbols = {SYMBOL_PREFIX + str(s): s for s in shape_env.var_to_range}
+    relations = {">": sympy.Gt, ">=": sympy.Ge, "==": sympy.Eq}
+
+    def decide(diff, relation: str) -> bool:
+        return bool(shape_env.evaluate_expr(relations[relation](to_sympy(diff, symbols), 0)))
+
+    return decide
 
 
 def value_checked(call, guards, otherwise):

@@ -12,6 +12,8 @@ arguments and in the wrapper.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Union
 
 
@@ -44,6 +46,8 @@ class SizeExpr:
 
     # -- arithmetic --
     def __add__(self, other):
+        if not isinstance(other, (int, SizeExpr)):
+            return NotImplemented  # (an index expression adds a size: `start + i`)
         out = self.coeffs()
         for m, c in _terms(other):
             out[m] = out.get(m, 0) + c
@@ -76,25 +80,17 @@ class SizeExpr:
 
     def __floordiv__(self, other):
         q = exact_div(self, other)
-        if q is None:
-            raise NotConcrete(f"({self!r}) // {other!r} is not exact")
-        return q
+        return q if q is not None else derived("floordiv", self, other)
 
     def __rfloordiv__(self, other):
         q = exact_div(other, self)
-        if q is None:
-            raise NotConcrete(f"{other!r} // ({self!r}) is not exact")
-        return q
+        return q if q is not None else derived("floordiv", other, self)
 
     def __mod__(self, other):
-        if exact_div(self, other) is None:
-            raise NotConcrete(f"({self!r}) % {other!r} depends on the sizes")
-        return 0
+        return 0 if exact_div(self, other) is not None else derived("mod", self, other)
 
     def __rmod__(self, other):
-        if exact_div(other, self) is None:
-            raise NotConcrete(f"{other!r} % ({self!r}) depends on the sizes")
-        return 0
+        return 0 if exact_div(other, self) is not None else derived("mod", other, self)
 
     # -- comparison: structural equality; order only where provable --
     def __eq__(self, other):
@@ -119,7 +115,7 @@ class SizeExpr:
         return _decide(self - other, strict=False, what=f"{self!r} >= {other!r}")
 
     def __bool__(self):
-        raise NotConcrete(f"the truth of size {self!r}")
+        return not guarded(self, "==", f"the truth of size {self!r}")
 
     def __int__(self):
         raise NotConcrete(f"a concrete value of size {self!r}")
@@ -137,6 +133,8 @@ class SizeExpr:
                 parts.append(str(c))
             elif c == 1:
                 parts.append(body)
+            elif c == -1:
+                parts.append(f"-{body}")
             else:
                 parts.append(f"{c}*{body}")
         return " + ".join(parts).replace("+ -", "- ")
@@ -180,15 +178,14 @@ def sign(x: Size) -> int | None:
     if isinstance(x, int):
         return (x > 0) - (x < 0)
     lower = _lower_bounds(x)
-    if lower is None:
-        return None
-    cs = [c for m, c in x.terms if m]
-    at_lower = evaluate(x, lower)
-    if all(c >= 0 for c in cs) and at_lower > 0:
-        return 1
-    if all(c <= 0 for c in cs) and at_lower < 0:
-        return -1
-    return None
+    if lower is not None:
+        cs = [c for m, c in x.terms if m]
+        at_lower = evaluate(x, lower)
+        if all(c >= 0 for c in cs) and at_lower > 0:
+            return 1
+        if all(c <= 0 for c in cs) and at_lower < 0:
+            return -1
+    return 1 if any(sign(below) == 1 for below in _below_by_derived(x)) else None
 
 
 def _lower_bounds(x) -> dict | None:
@@ -203,7 +200,50 @@ def nonneg(x: Size) -> bool:
     if isinstance(x, int):
         return x >= 0
     lower = _lower_bounds(x)
-    return lower is not None and all(c >= 0 for m, c in x.terms if m) and evaluate(x, lower) >= 0
+    if lower is not None and all(c >= 0 for m, c in x.terms if m) and evaluate(x, lower) >= 0:
+        return True
+    return any(nonneg(below) for below in _below_by_derived(x))
+
+
+def _below_by_derived(x: SizeExpr):
+    """Polynomials L*x' (L > 0) with x' <= x: derived sizes in terms of their own replaced by bounds
+    on the side that keeps x' below x (`a//c` in [(a - c + 1)/c, a/c], `a % c` in [0, min(c - 1, a)],
+    `min(a, b) <= a`, `max(a, b) >= a`), scaled by L to stay polynomials; a proof that holds for one
+    holds for x. Tried with and without replacing the terms of positive coefficient, and with either
+    bound of a remainder."""
+    by_name = {d.name: d for d in derived_sizes()}
+    if not any(len(m) == 1 and m[0] in by_name for m, _ in x.terms):
+        return
+    for both_sides in (False, True):
+        for mod_by_value in (False, True):
+            parts, scale, replaced = [], 1, False
+            for m, c in x.terms:
+                d = by_name.get(m[0]) if len(m) == 1 else None
+                bound = None
+                if d is not None and (c < 0 or both_sides):
+                    bound = _derived_bound(d, upper=c < 0, mod_by_value=mod_by_value)
+                if bound is None:
+                    parts.append((SizeExpr.make({m: c}), 1))
+                else:
+                    parts.append((c * bound[0], bound[1]))
+                    scale, replaced = scale * bound[1] // math.gcd(scale, bound[1]), True
+            if replaced:
+                yield sum((numerator * (scale // denominator) for numerator, denominator in parts), 0)
+
+
+def _derived_bound(d: "DerivedSize", upper: bool, mod_by_value: bool):
+    """(numerator, denominator): an upper (or lower) bound of a derived size, or None."""
+    if d.op == "floordiv" and isinstance(d.b, int) and d.b >= 1:
+        return (d.a, d.b) if upper else (d.a - d.b + 1, d.b)
+    if d.op == "mod":
+        if not upper:
+            return 0, 1
+        return (d.a, 1) if mod_by_value and nonneg(d.a) else (d.b - 1, 1)
+    if d.op == "min" and upper:
+        return d.a, 1
+    if d.op == "max" and not upper:
+        return d.a, 1
+    return None
 
 
 def nonpos(x: Size) -> bool:
@@ -224,22 +264,62 @@ def _decide(diff: Size, strict: bool, what: str) -> bool:
             return True
         if sign(diff) == -1:
             return False
-    raise NotConcrete(what)
+    return guarded(diff, ">" if strict else ">=", what)
+
+
+def guarded(diff: Size, relation: str, what: str) -> bool:
+    """`diff <relation> 0` (">", ">=", "==") decided at the example sizes and guarded: the front end
+    checks the guard on every call and compiles again where it fails (the ShapeEnv's guards, as
+    TorchInductor adds them), so the decision holds wherever the build runs. Without a guard sink
+    (outside a compile of a front end's ShapeEnv, or inside a proof), NotConcrete."""
+    decide = _DECIDE[-1] if _DECIDE else None
+    if decide is None or _PROOFS_ONLY:
+        raise NotConcrete(what)
+    try:
+        return decide(diff, relation)
+    except NotConcrete:
+        raise
+    except Exception as e:  # noqa: BLE001  (a relation the ShapeEnv cannot decide)
+        raise NotConcrete(f"{what} ({type(e).__name__}: {e})") from e
+
+
+def differs(a: Size, b: Size) -> bool:
+    """a != b for every size this build serves: provably, or guarded where the sizes differ at
+    the example sizes. Where they are equal there, NotConcrete: sizes equal only by a guard would
+    not be equal structurally downstream (`kd0 + 1` is no 1), so such sizes compile per size."""
+    if a == b:
+        return False
+    if isinstance(a, int) and isinstance(b, int):
+        return True
+    if provably_lt(a, b) or provably_lt(b, a):
+        return True
+    if guarded(a - b, "==", f"{a!r} == {b!r}"):
+        raise NotConcrete(f"{a!r} == {b!r} at these sizes")
+    return True
+
+
+_PROOFS_ONLY: list = []  # non-empty inside provably_*: a comparison never adds a guard there
 
 
 def provably_lt(a: Size, b: Size) -> bool:
-    """a < b for every value of the symbols (False when unknown)."""
+    """a < b for every value of the symbols (False when unknown; never a guard)."""
+    _PROOFS_ONLY.append(True)
     try:
         return a < b
     except NotConcrete:
         return False
+    finally:
+        _PROOFS_ONLY.pop()
 
 
 def provably_le(a: Size, b: Size) -> bool:
+    _PROOFS_ONLY.append(True)
     try:
         return a <= b
     except NotConcrete:
         return False
+    finally:
+        _PROOFS_ONLY.pop()
 
 
 def exact_div(a: Size, b: Size) -> Size | None:
@@ -252,8 +332,14 @@ def exact_div(a: Size, b: Size) -> Size | None:
         if all(c % b == 0 for _, c in a.terms):
             return SizeExpr.make({m: c // b for m, c in a.terms})
         return None
-    if len(b.terms) != 1:  # only a monomial divisor (c * s0*s1); enough for sizes and strides
-        return a if a == b else (0 if a == 0 else None)
+    if len(b.terms) != 1:  # a polynomial divisor (kd0 + 1): a must be a monomial times it
+        if a == 0:
+            return 0
+        if isinstance(a, int):
+            return None
+        lead_a, lead_b = max(a.terms, key=_degree), max(b.terms, key=_degree)
+        q = exact_div(SizeExpr.make({lead_a[0]: lead_a[1]}), SizeExpr.make({lead_b[0]: lead_b[1]}))
+        return q if q is not None and q * b == a else None
     (bm, bc), = b.terms
     out = {}
     for m, c in _terms(a):
@@ -266,6 +352,10 @@ def exact_div(a: Size, b: Size) -> Size | None:
             return None
         out[tuple(rest)] = c // bc
     return SizeExpr.make(out)
+
+
+def _degree(term) -> tuple:
+    return len(term[0]), term[0]
 
 
 def divides(k: Size, x: Size) -> bool:
@@ -363,7 +453,21 @@ def _from_sympy(e):
         for _ in range(int(e.exp)):
             out = out * base
         return out
+    op = _SYMPY_DERIVED.get(type(e).__name__)
+    if op is not None:
+        args = [_from_sympy(a) for a in e.args]
+        if op in ("max", "min"):
+            out = args[0]
+            for a in args[1:]:
+                out = derived(op, out, a)
+            return out
+        return args[0] // args[1] if op == "floordiv" else args[0] % args[1]
     raise NotConcrete(f"size {e} is not a polynomial in the size symbols")
+
+
+# torch's sympy functions for integer sizes -> the derived-size op (torch.utils._sympy.functions)
+_SYMPY_DERIVED = {"FloorDiv": "floordiv", "CleanDiv": "floordiv", "PythonMod": "mod", "Mod": "mod",
+                  "Max": "max", "Min": "min"}
 
 
 def _var_to_val(shape_env) -> dict:
@@ -390,22 +494,140 @@ def symbol_lower_bounds(shape_env) -> dict:
 
 _HINTS: list[dict] = []
 _LOWER: list[dict] = []
+_DERIVED: list[dict] = []
+_DECIDE: list = []
 
 
 class hints_scope:
-    """Within it, `size_hint` evaluates sizes at these example values (heuristics only), and each
-    symbol is known to be at least its lower bound (proofs)."""
+    """Within it, `size_hint` evaluates sizes at these example values (heuristics only), each
+    symbol is known to be at least its lower bound (proofs), sizes no polynomial spells are
+    derived sizes of this scope (`derived`), and `decide(diff, relation)` (when given) decides
+    and guards what no proof settles (`guarded`)."""
 
-    def __init__(self, hints: dict, lower: dict | None = None):
-        self.hints, self.lower = hints, lower or {}
+    def __init__(self, hints: dict, lower: dict | None = None, decide=None):
+        self.hints, self.lower, self.decide = dict(hints), dict(lower or {}), decide
+        self.derived: dict = {}  # (op, a, b) -> DerivedSize, in creation order
 
     def __enter__(self):
         _HINTS.append(self.hints)
         _LOWER.append(self.lower)
+        _DERIVED.append(self.derived)
+        _DECIDE.append(self.decide)
+        return self
 
     def __exit__(self, *exc):
         _HINTS.pop()
         _LOWER.pop()
+        _DERIVED.pop()
+        _DECIDE.pop()
+
+
+# -- derived sizes: floor division, remainder, max, min of sizes ---------------------------------
+
+@dataclass(frozen=True)
+class DerivedSize:
+    """A size no polynomial spells (a convolution's `(L - 3)//2`, `max(n, m)`), named `kd0`: a
+    symbol of its own in the kernels' arguments, computed in the wrapper from the sizes it is made
+    of (in creation order, so a derived size may use earlier ones)."""
+    name: str
+    op: str     # "floordiv" | "mod" | "max" | "min"
+    a: object   # int | SizeExpr
+    b: object
+
+    def python(self) -> str:
+        """Its definition as a Python expression over the symbols (the wrapper's line)."""
+        if self.op in ("max", "min"):
+            return f"{self.op}({self.a!r}, {self.b!r})"
+        return f"({self.a!r}) {'//' if self.op == 'floordiv' else '%'} ({self.b!r})"
+
+    def value(self, values: dict) -> int:
+        a, b = evaluate(self.a, values), evaluate(self.b, values)
+        return {"floordiv": lambda: a // b, "mod": lambda: a % b, "max": lambda: max(a, b),
+                "min": lambda: min(a, b)}[self.op]()
+
+
+DERIVED_PREFIX = "kd"
+
+
+def derived(op: str, a: Size, b: Size) -> Size:
+    """`a // b`, `a % b`, `max(a, b)` or `min(a, b)` as a derived size of the current scope (one per
+    distinct definition). Division needs a divisor that is positive for every size; outside a
+    compile's scope, or for a divisor that may be 0 or negative, NotConcrete."""
+    if not _DERIVED:
+        raise NotConcrete(f"{op} of sizes {a!r}, {b!r} outside a compile")
+    if op in ("floordiv", "mod") and sign(b) != 1:
+        raise NotConcrete(f"{op} of {a!r} by {b!r}, which may be 0 or negative")
+    if op in ("max", "min"):  # max(1, n + 1) is n + 1 where n >= 0: no derived size
+        if nonneg(a - b):
+            return a if op == "max" else b
+        if nonneg(b - a):
+            return b if op == "max" else a
+    table = _DERIVED[-1]
+    known = table.get((op, a, b))
+    if known is None:
+        known = table[(op, a, b)] = DerivedSize(f"{DERIVED_PREFIX}{len(table)}", op, a, b)
+        lower = _derived_lower(op, a, b)
+        _LOWER[-1][known.name] = lower if lower is not None and lower >= 0 else None
+        hints = _HINTS[-1]
+        if all(s in hints for s in free_symbols((a, b))):
+            hints[known.name] = known.value(hints)
+    return size_var(known.name)
+
+
+def _lower(x: Size) -> int | None:
+    """The least value of x over every size, where it is x at the symbols' lower bounds."""
+    if isinstance(x, int):
+        return x
+    lower = _lower_bounds(x)
+    if lower is None or any(c < 0 for m, c in x.terms if m):
+        return None
+    return evaluate(x, lower)
+
+
+def _derived_lower(op: str, a: Size, b: Size) -> int | None:
+    la, lb = _lower(a), _lower(b)
+    if op == "floordiv":
+        return la // b if la is not None and isinstance(b, int) else (0 if la is not None and la >= 0 else None)
+    if op == "mod":
+        return 0  # a Python remainder by a positive divisor
+    if op == "max":
+        return max(v for v in (la, lb) if v is not None) if (la, lb) != (None, None) else None
+    return min(la, lb) if la is not None and lb is not None else None
+
+
+def to_sympy(x: Size, symbols: dict):
+    """x as a sympy expression over the front end's symbols ({ks0: s0}); derived sizes as torch's
+    FloorDiv / PythonMod / Max / Min of theirs."""
+    import sympy
+
+    if isinstance(x, int):
+        return sympy.Integer(x)
+    by_name = {d.name: d for d in derived_sizes()}
+    out = sympy.Integer(0)
+    for m, c in x.terms:
+        term = sympy.Integer(c)
+        for name in m:
+            d = by_name.get(name)
+            if d is None:
+                term = term * symbols[name]
+                continue
+            term = term * derived_sympy(d.op, d.a, d.b, symbols)
+        out = out + term
+    return out
+
+
+def derived_sympy(op: str, a: Size, b: Size, symbols: dict):
+    """The sympy form of a derived size's definition (torch's FloorDiv, PythonMod; Max, Min)."""
+    import sympy
+    from torch.utils._sympy.functions import FloorDiv, PythonMod
+
+    function = {"floordiv": FloorDiv, "mod": PythonMod, "max": sympy.Max, "min": sympy.Min}[op]
+    return function(to_sympy(a, symbols), to_sympy(b, symbols))
+
+
+def derived_sizes() -> list[DerivedSize]:
+    """The derived sizes of the current scope, in creation order."""
+    return list(_DERIVED[-1].values()) if _DERIVED else []
 
 
 def size_hint(x: Size) -> int:

@@ -63,7 +63,7 @@ def cat(graph, tensors, dim):
 
 @lowers("pad")
 def pad(graph, x, value, config):
-    shape = tuple(lo + hi + n + max(n - 1, 0) * it for (lo, hi, it), n in zip(config, x.shape))
+    shape = tuple(lo + hi + n + (max(n - 1, 0) * it if it else 0) for (lo, hi, it), n in zip(config, x.shape))
     fill = L.constant(value, x.dtype)
     if any(s == 0 for s in x.shape):
         return TensorValue(shape, x.dtype, x.device, lambda idx: fill)

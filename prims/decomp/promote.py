@@ -6,7 +6,7 @@ import functools
 
 import torch
 
-from ..symbolic import NotConcrete, is_symbolic
+from ..symbolic import NotConcrete, SizeExpr, differs, is_symbolic
 from .. import ops  # noqa: F401  (registers prims)
 from ..builder import is_tensor_like
 from ..prim import PRIMS
@@ -84,8 +84,12 @@ def broadcast_shapes(*shapes) -> tuple[int, ...]:
     for s in shapes:
         for i, size in enumerate(s):
             d = ndim - len(s) + i
+            if isinstance(size, SizeExpr):
+                differs(size, 1)  # (a size that may be 1 would broadcast: guarded not 1, or NotConcrete)
             if size != 1:
-                if out[d] not in (1, size):
+                if out[d] != 1 and out[d] != size:
+                    if isinstance(out[d], SizeExpr) or isinstance(size, SizeExpr):
+                        raise NotConcrete(f"broadcasting sizes {out[d]!r} and {size!r}, which may differ")
                     raise ValueError(f"shapes {[list(x) for x in shapes]} do not broadcast")
                 out[d] = size
     return tuple(out)

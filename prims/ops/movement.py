@@ -39,7 +39,7 @@ def _pad_meta(x, value, config):
     for d, (lo, hi, interior) in enumerate(config):
         check(interior >= 0, "pad", f"negative interior padding {interior} in dim {d}")
         n = x.shape[d]
-        size = lo + hi + n + max(n - 1, 0) * interior
+        size = lo + hi + n + (max(n - 1, 0) * interior if interior else 0)  # (no max of a size for none)
         check(size >= 0, "pad", f"padding ({lo}, {hi}) removes more than dim {d} of size {n} holds")
         shape.append(size)
     return TensorMeta.contiguous(tuple(shape), x.dtype, x.device)

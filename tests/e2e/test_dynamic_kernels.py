@@ -225,3 +225,55 @@ def _size_of(symbol, tensors, gm):
                 if isinstance(s, torch.SymInt) and str(s) == str(symbol):
                     return t.shape[d]
     raise AssertionError(f"no dim is {symbol}")
+
+
+class ConvStack(nn.Module):
+    """Strided and padded convolutions, pooling, and slices by a fraction of a size: output sizes
+    such as (L - 1)//2 + 1 are derived sizes (prims/symbolic.py), not one build per size."""
+
+    def __init__(self, dims):
+        super().__init__()
+        conv, pool = (nn.Conv1d, nn.AvgPool1d) if dims == 1 else (nn.Conv2d, nn.MaxPool2d)
+        self.layers = nn.Sequential(conv(3, 8, 3, stride=2, padding=1), nn.ReLU(), conv(8, 8, 5, stride=3),
+                                    nn.GELU(), pool(2))
+
+    def forward(self, x):
+        y = self.layers(x)
+        n = y.shape[-1]
+        return y.softmax(-1) + y[..., : n // 2].sum(-1, keepdim=True) + y[..., n % 2 :].mean(-1, keepdim=True)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_convolution_output_sizes_are_size_generic(dims, monkeypatch):
+    torch.manual_seed(0)
+    model = ConvStack(dims).eval()
+    compiled = torch.compile(model, backend="kiln", dynamic=True)
+    lengths = (40, 41, 57, 64, 99, 130, 201, 333)
+
+    def check(n):
+        x = torch.randn(2, 3, n) if dims == 1 else torch.randn(2, 3, 30 + n % 7, n)
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5, equal_nan=True)  # (n == 1: a mean of nothing)
+
+    with torch.no_grad():
+        for n in lengths:
+            check(n)
+        assert _kinds() == {"dynamic": 1, "per_size": 0, "static": 0, "eager": 0}
+        # a last dim of 1 after pooling: the size-generic build guarded it != 1, so TorchDynamo traces
+        # again; there it broadcasts, which only a size of exactly 1 does: one build per size
+        monkeypatch.setattr(config, "strict_dynamic", False)
+        check(23)
+    assert _kinds() == {"dynamic": 1, "per_size": 1, "static": 1, "eager": 0}
+
+
+def test_a_decision_between_sizes_is_a_guard():
+    """`x[: y.shape[0]]` with unrelated sizes needs min(n, m): decided at the example sizes and
+    guarded in TorchDynamo's ShapeEnv, so each side of n <= m is one size-generic build."""
+    def f(x, y):
+        return x[: y.shape[0]] * 2 + y[: x.shape[0]].sum()
+
+    compiled = torch.compile(f, backend="kiln", dynamic=True)
+    for n, m in [(5, 3), (9, 4), (7, 2), (3, 8), (2, 11), (6, 6), (12, 5)]:
+        x, y = torch.randn(n, 4), torch.randn(m, 4)
+        torch.testing.assert_close(compiled(x, y), f(x, y))
+    kinds = _kinds()
+    assert kinds["per_size"] == 0 and kinds["eager"] == 0 and kinds["dynamic"] <= 3

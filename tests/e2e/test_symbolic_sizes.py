@@ -7,7 +7,9 @@ import warnings
 import pytest
 import torch
 
+import kiln.dynamic
 from kiln import config, records
+from kiln.prims.symbolic import NotConcrete
 from kiln.backend import KilnCompileWarning
 from kiln_training import check_batches, layer_norm_mlp
 
@@ -38,7 +40,9 @@ def test_dynamic_true_every_size(rows):
     for b in rows:
         x = torch.randn(b, 3)
         torch.testing.assert_close(compiled(x, b), fn_with_int(x, b))
-    assert _per_size_graphs() >= 1  # y[: x.shape[0] - 1] compares two symbols: per size
+    # y[: x.shape[0] - 1] compares two sizes (b - 1 and 3): TorchDynamo guards it (a graph for each
+    # side, and for sizes 0 and 1); each of its graphs is one size-generic build, none per size
+    assert _per_size_graphs() == 0 and _size_generic_graphs() == len(records.backend_records())
     assert not _ran_eagerly()
 
 
@@ -87,7 +91,11 @@ def test_more_sizes_than_the_limit_run_eagerly_with_one_warning(monkeypatch):
     monkeypatch.setattr(config, "strict", False)
     monkeypatch.setattr(config, "recompile_limit", 2)
 
-    def f(x):  # a size that is no polynomial (x.shape[0] // 2): per concrete size
+    def not_size_generic(*args, **kwargs):  # (what a size-generic build cannot do: per concrete size)
+        raise NotConcrete("a decision on a concrete size")
+    monkeypatch.setattr(kiln.dynamic, "compile_dynamic", not_size_generic)
+
+    def f(x):
         return torch.relu(x)[: x.shape[0] // 2] * x.shape[0]
 
     compiled = torch.compile(f, backend="kiln", dynamic=True)

@@ -62,3 +62,48 @@ def test_index_of_unknown_sign_is_not_divided():
     i = Sym("i", a)
     with pytest.raises(NotConcrete):
         floordiv(add(i, -b), 4)  # may be negative: C++ division would truncate, not floor
+
+
+def test_derived_sizes_inside_a_compile_scope():
+    """Floor division, remainder, max and min of sizes are derived sizes (kd0) of the compile's scope:
+    one per definition, with a lower bound and an example value, and an upper bound proofs use."""
+    from kiln.prims.symbolic import derived_sizes
+    with hints_scope({"ks0": 41}, {"ks0": 3}):
+        half = (a - 3) // 2
+        assert half == (a - 3) // 2 and repr(half) == "kd0"  # the same definition, the same size
+        assert size_hint(half + 1) == 20 and half >= 0 and is_size(half + 1)
+        assert half <= a and (a - half) >= 0 and min(half, a) == half  # n//2 <= n
+        assert a % 4 != half and size_hint(a % 4) == 1 and (a % 4) < 4
+        (d0, d1, *_) = derived_sizes()
+        assert d0.python() == "(ks0 - 3) // (2)" and d0.value({"ks0": 10}) == 3
+        assert d1.op == "mod" and d1.value({"ks0": 10}) == 2
+        with pytest.raises(NotConcrete):
+            a // (b - 2)  # a divisor that may be 0 or negative
+    assert not derived_sizes()
+
+
+def test_exact_division_by_a_polynomial():
+    assert exact_div(8 * a + 8, a + 1) == 8 and exact_div(a * b + b, a + 1) == b
+    assert exact_div(a + 1, a + 1) == 1 and exact_div(a + 2, a + 1) is None and exact_div(0, a + 1) == 0
+
+
+def test_undecided_comparisons_are_guarded_decisions():
+    """With a guard sink (a front end's ShapeEnv), a comparison no proof settles is decided at the
+    example sizes and guarded; proofs (provably_lt, sign, nonneg) never add a guard."""
+    from kiln.prims.symbolic import differs, provably_lt
+    asked = []
+
+    def decide(diff, relation):
+        asked.append((repr(diff), relation))
+        return evaluate(diff, {"ks0": 5, "ks1": 3}) > 0 if relation == ">" else (
+            evaluate(diff, {"ks0": 5, "ks1": 3}) == 0 if relation == "==" else evaluate(diff, {"ks0": 5, "ks1": 3}) >= 0)
+
+    with hints_scope({"ks0": 5, "ks1": 3}, {"ks0": 2, "ks1": 2}, decide):
+        assert not provably_lt(a, b) and not asked
+        assert b < a and asked == [(repr(a - b), ">")]
+        assert min(a, b) == b and bool(a - b) and differs(a, b)
+        assert not differs(a, a) and differs(a, 1)  # provable: no question asked
+        with pytest.raises(NotConcrete):
+            differs(a, b + 2)  # equal at the example sizes: no structural equality to carry on with
+    with pytest.raises(NotConcrete):
+        b < a  # no guard sink: per concrete size
