@@ -277,3 +277,17 @@ def test_a_decision_between_sizes_is_a_guard():
         torch.testing.assert_close(compiled(x, y), f(x, y))
     kinds = _kinds()
     assert kinds["per_size"] == 0 and kinds["eager"] == 0 and kinds["dynamic"] <= 3
+
+
+def test_run_time_thread_switch_leaves_loops_vectorised(caplog):
+    """The run-time `if` of a size-generic kernel's parallel regions names `parallel`: a bare `if`
+    on `parallel for simd` also switches off `simd` when false (OpenMP 5), and g++ then runs the
+    loop unvectorised at every size below the threshold (8x slower)."""
+    import logging
+    caplog.set_level(logging.DEBUG, logger="kiln.output_code")
+    compiled = torch.compile(pointwise, backend="kiln", dynamic=True)
+    for shape in [(4, 8, 16), (3, 5, 16)]:
+        x = torch.randn(shape)
+        torch.testing.assert_close(compiled(x), pointwise(x))
+    kernels = [r.getMessage() for r in caplog.records if "extern \"C\"" in r.getMessage()]
+    assert kernels and all("if(parallel: (" in k and " if((" not in k for k in kernels)
