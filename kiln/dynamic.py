@@ -151,11 +151,19 @@ def value_checked(call, guards, otherwise):
     return checked
 
 
+def _in_graph_order(run, sizes: SizeInputs):
+    """`run` (the graph run eagerly, which raises eager's error for an index out of range or a zero
+    divisor a kernel met) called with the wrapper's inputs: tensors first, then sizes, put back in
+    the graph's own order."""
+    count = len(sizes.tensor_positions)
+    return lambda *inputs: run(*sizes.full_inputs(inputs[:count], inputs[count:]))
+
+
 def _compile_inference(gm, example_inputs, target, eager, sizes: SizeInputs):
     dump = GraphDump()
     traced_gm, aten_gm, prims_gm = trace_to_prims(gm, example_inputs, target, dump)
     kernels = build_kernels(prims_gm, sizes.tensor_examples, target, dump, inductor.eager_peak_bytes(traced_gm),
-                            on_index_error=eager.flat, size_inputs=sizes.names)
+                            on_index_error=_in_graph_order(eager.flat, sizes), size_inputs=sizes.names)
     flat = kernels.call
     tensor_pos, size_pos = sizes.tensor_positions, sizes.positions
 

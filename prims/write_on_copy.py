@@ -17,6 +17,7 @@ from typing import Optional
 import torch
 
 from .eager_strides import preserved_strides
+from .symbolic import is_symbolic
 
 
 def one_location(shape, strides) -> tuple:
@@ -72,8 +73,12 @@ class WriteOnCopy:
                    f"stride {list(self.strides)}"
 
     def __call__(self, root: torch.Tensor, tensors) -> torch.Tensor:
-        base = torch.empty_strided(self.shape, self.strides, dtype=root.dtype, device=root.device)
-        one = one_location(self.shape, self.strides)
+        shape, strides, result_strides = self.shape, self.strides, self.result_strides
+        if any(is_symbolic(v) for v in (*shape, *strides)):  # a size-generic build: the root's own layout
+            shape, strides = tuple(root.shape), tuple(root.stride())
+            result_strides = strides if preserved_strides(shape, strides) == strides else preserved_strides(shape, strides)
+        base = torch.empty_strided(shape, strides, dtype=root.dtype, device=root.device)
+        one = one_location(shape, strides)
         base[one].copy_(root[one])
         view = base
         for step in self.chain:  # eager's view ops, as eager ran them: views of `base`, never copies
@@ -87,9 +92,9 @@ class WriteOnCopy:
             return x
 
         self.op(*fill(self.args), **{k: fill(v) for k, v in self.kwargs.items()})
-        if base.stride() == self.result_strides:
+        if base.stride() == result_strides:
             return base
-        return torch.empty_strided(self.shape, self.result_strides, dtype=base.dtype, device=base.device).copy_(base)
+        return torch.empty_strided(shape, result_strides, dtype=base.dtype, device=base.device).copy_(base)
 
 
 _PLANS: dict[str, WriteOnCopy] = {}  # plan key -> plan; the graph names its plan by key

@@ -19,6 +19,7 @@ from .generate import Settings, generate
 from .known import KNOWN
 from .reasons import reason_class
 from .repro import repro_script
+from .worker import ENTRIES
 from .runner import Pool
 from .shrink import Shrinker
 
@@ -118,7 +119,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--n", type=int, default=100, help="number of programs (seeds seed..seed+n-1)")
     parser.add_argument("--seeds", help="comma-separated seeds instead of --seed/--n")
-    parser.add_argument("--entry", choices=("dynamo", "capture"), default="capture")
+    parser.add_argument("--entry", choices=ENTRIES, default="capture",
+                        help="-dynamic: compiled with dynamic=True (every size symbolic)")
     parser.add_argument("--target", choices=("cpp", "triton"), default="cpp")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per program before it is DEAD")

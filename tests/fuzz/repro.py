@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from .program import Program, aliasing_variant_source, namespace
 
-_COMPILE = {"dynamo": "torch.compile(fn, backend=\"kiln\")", "capture": "kiln.compile(fn)"}
+_COMPILE = {"dynamo": "torch.compile(fn, backend=\"kiln\")", "capture": "kiln.compile(fn)",
+            "dynamo-dynamic": "torch.compile(fn, backend=\"kiln\", dynamic=True)",
+            "capture-dynamic": "kiln.compile(fn, dynamic=True)"}
 
 _HARNESS = '''
 

@@ -16,6 +16,10 @@ CI_SEEDS = {
     ("dynamo", "cpp"): (*range(30, 60), 447, 517, 671, 793, 822),
     ("capture", "triton"): (*range(0, 6), 19, 149, 162),
     ("dynamo", "triton"): (*range(6, 12), 27, 162),
+    # dynamic=True (every size symbolic): F9's seeds (9, 27, 77: an index or divisor error rerun
+    # with the inputs out of order; 181, 268: write_on_copy of a symbolic layout) and 793 (TorchDynamo's own)
+    ("dynamo-dynamic", "cpp"): (*range(60, 75), 9, 27, 77, 181, 268, 793),
+    ("capture-dynamic", "cpp"): (*range(75, 90), 9, 27, 181),
 }
 SHRINK_AT_MOST = 2  # new failures shrunk for the failure message (each up to a minute)
 

@@ -22,17 +22,22 @@ from .runner import serve
 from .program import aliasing_variant_source, namespace, upcast_source, without_dead_statements
 
 
+ENTRIES = ("dynamo", "capture", "dynamo-dynamic", "capture-dynamic")
+
+
 def compile_with(entry: str, backend="kiln"):
     """How the entry point compiles a function; backend=interpret runs the front end alone."""
     import torch
 
     import kiln
 
-    if entry == "dynamo":
-        return lambda fn: torch.compile(fn, backend=backend)
-    if entry == "capture":
-        return lambda fn: kiln.compile(fn, backend=backend)
-    raise ValueError(f"entry must be 'dynamo' or 'capture', got {entry!r}")
+    front, _, dynamic = entry.partition("-")  # "dynamo-dynamic": every size symbolic (dynamic=True)
+    if entry not in ENTRIES:
+        raise ValueError(f"entry must be one of {', '.join(ENTRIES)}, got {entry!r}")
+    flag = {"dynamic": True}.get(dynamic)
+    if front == "dynamo":
+        return lambda fn: torch.compile(fn, backend=backend, dynamic=flag)
+    return lambda fn: kiln.compile(fn, backend=backend, dynamic=flag)
 
 
 def interpret(gm, example_inputs):
@@ -88,7 +93,7 @@ def run_case(case: dict, compile_fn, front_end_only=None) -> dict:
             warnings.simplefilter("ignore")
             alone, _, _ = _check(case, fn, front_end_only, calls, eager, variant)
         result["front_end_alone"] = alone is not None and (alone.cls, alone.kind) == (mismatch.cls, mismatch.kind)
-        if result["front_end_alone"] and case.get("entry") == "dynamo":
+        if result["front_end_alone"] and case.get("entry", "").startswith("dynamo"):
             result.update({"class": "OK", "kind": "", "detail": "", "not_kiln": mismatch.detail})
         torch._dynamo.reset()
         kiln.reset()
@@ -153,7 +158,7 @@ def aliasing_variant(ns: dict):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.fuzz.worker")
-    parser.add_argument("--entry", choices=("dynamo", "capture"), required=True)
+    parser.add_argument("--entry", choices=ENTRIES, required=True)
     parser.add_argument("--target", choices=("cpp", "triton"), required=True)
     args = parser.parse_args(argv)
     import kiln
