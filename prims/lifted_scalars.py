@@ -106,6 +106,8 @@ class LiftedScalars:
         op = PYTHON_ARITHMETIC.get(target)
         if op is None or any(isinstance(a, (torch.SymInt, torch.SymBool)) for a in args):
             raise ScalarNotLifted(f"{getattr(target, '__name__', target)} on a lifted float")
+        if target is operator.truediv and (isinstance(args[1], torch.SymFloat) or args[1] == 0):
+            raise ScalarNotLifted("a division by a lifted float (Python raises for 0; a tensor gives inf)")
         operands = [self._cast(a, torch.float64, _call) if isinstance(a, torch.SymFloat) else a for a in args]
         if not isinstance(operands[0], torch.Tensor):  # `2 * s`: the number in a Tensor argument
             operands[0] = torch.scalar_tensor(operands[0], dtype=torch.float64)

@@ -112,9 +112,11 @@ def test_training_with_a_lifted_float(entry):
     assert _builds() == (2, 0)
 
 
-# uses that need the value (a float parameter with no Tensor overload): compiled per value, correct
+# uses that need the value (a float parameter with no Tensor overload, a Python division by the
+# float, which raises for 0 where a tensor gives inf): compiled per value, correct
 VALUE_USES = {
     "leaky_relu": lambda x, s: F.leaky_relu(x, s),
+    "python_division": lambda x, s: x * (1.0 / s),
     "full": lambda x, s: x + torch.full((3,), s),
     "elu": lambda x, s: F.elu(x, alpha=s) * s,
 }
