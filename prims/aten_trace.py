@@ -363,7 +363,7 @@ def _run_on_fakes(runner: "TorchLevelRunner", fakes):
         # a composite op read tensor values in C++ (tensor_split's tensor indices): data-dependent
         raise DataDependentOp(f"an op reads tensor values while tracing ({_first_line(e)})",
                               getattr(runner, "current", None)) from e
-    except (TypeError, ValueError, IndexError) as e:  # the program's error, or a fake kernel's
+    except (TypeError, ValueError, IndexError, ArithmeticError) as e:  # the program's error (1.0 / 0), or a fake kernel's
         raise FakeRunError(f"running the graph on fake tensors failed: {type(e).__name__}: {e}") from e
 
 

@@ -155,3 +155,25 @@ def test_reduced_precision_reads_the_float_as_eager_does(entry, dtype):
         for got, want in zip(compiled(x, s), fn(x, s)):
             torch.testing.assert_close(got, want, rtol=0, atol=0)
     assert _builds() == (2, 0)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_division_by_a_float_that_becomes_zero_raises_eagers_error(entry, monkeypatch):
+    """`1.0 / s` with s == 0 raises ZeroDivisionError in Python: so does the compiled function, with
+    no Kiln warning (the program's own error, decided by eager)."""
+    import warnings
+
+    from kiln import config
+    monkeypatch.setattr(config, "strict", False)
+
+    def fn(x, s):
+        return x * (1.0 / s)
+    compiled = _compile(entry, fn)
+    x = torch.randn(3)
+    for s in [1.0, 2.0, 4.0]:
+        torch.testing.assert_close(compiled(x, s), fn(x, s))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ZeroDivisionError):
+            compiled(x, 0.0)
+    assert not [w for w in caught if issubclass(w.category, (kiln.KilnCompileWarning, kiln.FallbackWarning))]
