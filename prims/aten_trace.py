@@ -91,7 +91,6 @@ class _Recorder(TorchDispatchMode):
         t.bind(out, node)
         return out
 
-
     def _record(self, func, args, kwargs):
         return self.__torch_dispatch__(func, (), args, kwargs)
 
@@ -275,8 +274,7 @@ def _trace_aten(gm: fx.GraphModule, example_inputs, lift: bool) -> fx.GraphModul
     tracer = AtenTracer(fake_mode)
     if symbolic is not None:
         tracer.input_values = one_element_inputs(fakes, example_inputs)
-    if lift:
-        tracer.scalars = LiftedScalars(fakes)
+    tracer.scalars = LiftedScalars.of(fakes) if lift else None
     result = run_on_fakes(TorchLevelRunner(gm, tracer, fakes), fakes)
     flat, spec = tree_flatten(result)
     outputs = output_infos(flat, [f for f in fakes if isinstance(f, torch.Tensor)])  # placeholders: tensors only

@@ -152,8 +152,7 @@ def _trace_joint(gm: fx.GraphModule, example_inputs, lift: bool) -> JointGraph:
     tracer = _JointTracer(fake_mode)
     if symbolic is not None:
         tracer.input_values = one_element_inputs(fakes, example_inputs)
-    if lift:
-        tracer.scalars = LiftedScalars(fakes)
+    tracer.scalars = LiftedScalars.of(fakes) if lift else None
     try:
         with torch.enable_grad():
             result = run_on_fakes(_JointRunner(gm, tracer, fakes), fakes)

@@ -81,6 +81,12 @@ class LiftedScalars:
         self.tensors: dict = {}  # sympy symbol -> fake tensor it stands for
         self.used = False
 
+    @staticmethod
+    def of(fakes) -> "LiftedScalars | None":
+        """The lifted floats of a trace over `fakes`, or None when no input is a 0-dim float."""
+        scalars = LiftedScalars(fakes)
+        return scalars if scalars.inputs else None
+
     def is_lifted_input(self, fake) -> bool:
         return id(fake) in self.inputs
 
@@ -98,7 +104,9 @@ class LiftedScalars:
         return tensor
 
     def has_lifted(self, args, kwargs) -> bool:
-        return any(isinstance(x, torch.SymFloat) for x in tree_flatten((args, kwargs))[0])
+        """Whether a lifted float is among the arguments (no walk before the first `.item()`: every
+        op of the trace asks)."""
+        return self.used and any(isinstance(x, torch.SymFloat) for x in tree_flatten((args, kwargs))[0])
 
     # -- Python arithmetic in the graph --
     def arithmetic(self, target, args):

@@ -190,7 +190,7 @@ def sign(x: Size) -> int | None:
 
 def _lower_bounds(x) -> dict | None:
     """Each symbol's least value, or None when one may be negative (a Python int that is no size)."""
-    lower = _LOWER[-1] if _LOWER else {}
+    lower = _SCOPES[-1].lower if _SCOPES else {}
     out = {s: lower.get(s, 0) for s in x.symbols()}
     return None if any(v is None for v in out.values()) else out
 
@@ -211,7 +211,7 @@ def _below_by_derived(x: SizeExpr):
     `min(a, b) <= a`, `max(a, b) >= a`), scaled by L to stay polynomials; a proof that holds for one
     holds for x. Tried with and without replacing the terms of positive coefficient, and with either
     bound of a remainder."""
-    by_name = {d.name: d for d in derived_sizes()}
+    by_name = _derived_by_name()
     if not any(len(m) == 1 and m[0] in by_name for m, _ in x.terms):
         return
     for both_sides in (False, True):
@@ -272,7 +272,7 @@ def guarded(diff: Size, relation: str, what: str) -> bool:
     checks the guard on every call and compiles again where it fails (the ShapeEnv's guards, as
     TorchInductor adds them), so the decision holds wherever the build runs. Without a guard sink
     (outside a compile of a front end's ShapeEnv, or inside a proof), NotConcrete."""
-    decide = _DECIDE[-1] if _DECIDE else None
+    decide = _SCOPES[-1].decide if _SCOPES else None
     if decide is None or _PROOFS_ONLY:
         raise NotConcrete(what)
     try:
@@ -492,10 +492,7 @@ def symbol_lower_bounds(shape_env) -> dict:
     return out
 
 
-_HINTS: list[dict] = []
-_LOWER: list[dict] = []
-_DERIVED: list[dict] = []
-_DECIDE: list = []
+_SCOPES: list = []  # the hints_scopes entered, innermost last
 
 
 class hints_scope:
@@ -507,19 +504,14 @@ class hints_scope:
     def __init__(self, hints: dict, lower: dict | None = None, decide=None):
         self.hints, self.lower, self.decide = dict(hints), dict(lower or {}), decide
         self.derived: dict = {}  # (op, a, b) -> DerivedSize, in creation order
+        self.derived_by_name: dict = {}  # kd0 -> DerivedSize
 
     def __enter__(self):
-        _HINTS.append(self.hints)
-        _LOWER.append(self.lower)
-        _DERIVED.append(self.derived)
-        _DECIDE.append(self.decide)
+        _SCOPES.append(self)
         return self
 
     def __exit__(self, *exc):
-        _HINTS.pop()
-        _LOWER.pop()
-        _DERIVED.pop()
-        _DECIDE.pop()
+        _SCOPES.pop()
 
 
 # -- derived sizes: floor division, remainder, max, min of sizes ---------------------------------
@@ -553,7 +545,7 @@ def derived(op: str, a: Size, b: Size) -> Size:
     """`a // b`, `a % b`, `max(a, b)` or `min(a, b)` as a derived size of the current scope (one per
     distinct definition). Division needs a divisor that is positive for every size; outside a
     compile's scope, or for a divisor that may be 0 or negative, NotConcrete."""
-    if not _DERIVED:
+    if not _SCOPES:
         raise NotConcrete(f"{op} of sizes {a!r}, {b!r} outside a compile")
     if op in ("floordiv", "mod") and sign(b) != 1:
         raise NotConcrete(f"{op} of {a!r} by {b!r}, which may be 0 or negative")
@@ -562,13 +554,14 @@ def derived(op: str, a: Size, b: Size) -> Size:
             return a if op == "max" else b
         if nonneg(b - a):
             return b if op == "max" else a
-    table = _DERIVED[-1]
-    known = table.get((op, a, b))
+    scope = _SCOPES[-1]
+    known = scope.derived.get((op, a, b))
     if known is None:
-        known = table[(op, a, b)] = DerivedSize(f"{DERIVED_PREFIX}{len(table)}", op, a, b)
+        known = scope.derived[(op, a, b)] = DerivedSize(f"{DERIVED_PREFIX}{len(scope.derived)}", op, a, b)
+        scope.derived_by_name[known.name] = known
         lower = _derived_lower(op, a, b)
-        _LOWER[-1][known.name] = lower if lower is not None and lower >= 0 else None
-        hints = _HINTS[-1]
+        scope.lower[known.name] = lower if lower is not None and lower >= 0 else None
+        hints = scope.hints
         if all(s in hints for s in free_symbols((a, b))):
             hints[known.name] = known.value(hints)
     return size_var(known.name)
@@ -602,7 +595,7 @@ def to_sympy(x: Size, symbols: dict):
 
     if isinstance(x, int):
         return sympy.Integer(x)
-    by_name = {d.name: d for d in derived_sizes()}
+    by_name = _derived_by_name()
     out = sympy.Integer(0)
     for m, c in x.terms:
         term = sympy.Integer(c)
@@ -611,12 +604,12 @@ def to_sympy(x: Size, symbols: dict):
             if d is None:
                 term = term * symbols[name]
                 continue
-            term = term * derived_sympy(d.op, d.a, d.b, symbols)
+            term = term * _derived_sympy(d.op, d.a, d.b, symbols)
         out = out + term
     return out
 
 
-def derived_sympy(op: str, a: Size, b: Size, symbols: dict):
+def _derived_sympy(op: str, a: Size, b: Size, symbols: dict):
     """The sympy form of a derived size's definition (torch's FloorDiv, PythonMod; Max, Min)."""
     import sympy
     from torch.utils._sympy.functions import FloorDiv, PythonMod
@@ -627,7 +620,11 @@ def derived_sympy(op: str, a: Size, b: Size, symbols: dict):
 
 def derived_sizes() -> list[DerivedSize]:
     """The derived sizes of the current scope, in creation order."""
-    return list(_DERIVED[-1].values()) if _DERIVED else []
+    return list(_SCOPES[-1].derived.values()) if _SCOPES else []
+
+
+def _derived_by_name() -> dict:
+    return _SCOPES[-1].derived_by_name if _SCOPES else {}
 
 
 def size_hint(x: Size) -> int:
@@ -635,9 +632,9 @@ def size_hint(x: Size) -> int:
     (threads, tiles, loop order), never for what a kernel computes."""
     if isinstance(x, int):
         return x
-    if not _HINTS:
+    if not _SCOPES:
         raise NotConcrete(f"no example value for size {x!r}")
-    return evaluate(x, _HINTS[-1])
+    return evaluate(x, _SCOPES[-1].hints)
 
 
 def bare_symbol(x) -> str | None:
